@@ -1,0 +1,40 @@
+//! Compiles every proto under `proto/` into Rust (prost + tonic) and writes one
+//! descriptor set (`steward_descriptor.bin` in `OUT_DIR`) used by reflection,
+//! `/api/docs/` and `steward descriptor` (Envoy's transcoder).
+//!
+//! protoc comes from the `protoc-bin-vendored` crate so a fresh machine needs no
+//! system protobuf compiler.
+
+use std::path::{Path, PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let protos = steward_protos(Path::new("proto/steward"))?;
+    let wkt = protoc_bin_vendored::include_path()?;
+    let includes = [PathBuf::from("proto"), wkt];
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("steward_descriptor.bin"))
+        .compile_with_config(config, &protos, &includes)?;
+    Ok(())
+}
+
+/// Every `.proto` below `dir`, sorted so the descriptor set is reproducible.
+fn steward_protos(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "proto") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}

@@ -1,0 +1,7 @@
+//! `steward.authorization.v1.AuthorizationService`: who the caller is and what
+//! they may do (DatasetGateway's authorization API).
+
+mod convert;
+pub mod grpc;
+
+pub use grpc::AuthorizationApi;

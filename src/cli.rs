@@ -1,0 +1,324 @@
+//! What each `steward` subcommand does. `main.rs` parses arguments and calls
+//! these; they report failures as `anyhow` errors with context.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+
+use crate::app::AppState;
+use crate::auth::ops::{self, AdminChange, TokenRequest};
+use crate::config::Config;
+use crate::crypto::Keyring;
+use crate::db::{self, Database, PoolOptions};
+use crate::{jobs, server};
+
+/// How long in-flight requests and running jobs get to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How often `serve` re-checks that the database answers.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// `steward serve`: the API and background workers until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // Bind first: a port in use fails at once, before any database work.
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
+        format!("cannot listen on {} (in use, or not an address of this machine); set STEWARD_LISTEN", config.listen)
+    })?;
+    serve_on(config, listener, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `shutdown` resolves: brings the database up
+/// (health NOT_SERVING meanwhile), migrates, runs workers, then shuts down
+/// gracefully. Tests call this with their own listener and shutdown future.
+pub async fn serve_on(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let address = listener.local_addr()?;
+    let mut database = Database::locate(&config)?;
+    let keyring = load_keyring(&config)?;
+    let pool = db::pool(&database.url, &pool_options(&config, "steward"))?;
+    let workers = config.workers;
+    let (health, health_service) = server::health().await;
+    let state = AppState::new(config, pool.clone(), keyring, health.clone());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    // The port answers (NOT_SERVING) while the database comes up.
+    let mut server = tokio::spawn(server::serve(
+        state.clone(),
+        health_service,
+        listener,
+        signalled(shutdown_rx.clone()),
+    ));
+    let ready = async {
+        database.start().await?;
+        let applied = db::migrate(&database.url).await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied migrations");
+        }
+        db::check(&pool).await
+    };
+    if let Err(e) = ready.await {
+        let _ = shutdown_tx.send(true);
+        let _ = server.await;
+        database.stop().await;
+        return Err(e);
+    }
+    health.set_serving(true).await;
+    tracing::info!(%address, ready_ms = started.elapsed().as_millis() as u64, "Steward is serving");
+
+    let listener_task = tokio::spawn(
+        state
+            .resolver
+            .clone()
+            .listen(database.url.clone(), shutdown_rx.clone()),
+    );
+    let monitor = tokio::spawn(monitor_health(state.clone(), shutdown_rx.clone()));
+    let worker_task = jobs::spawn(
+        pool,
+        database.url.clone(),
+        std::sync::Arc::new(registry()),
+        workers,
+        shutdown_rx,
+    );
+
+    let server_result = tokio::select! {
+        () = shutdown => None,
+        result = &mut server => Some(result),
+    };
+    tracing::info!("shutting down: finishing in-flight requests and jobs");
+    health.set_serving(false).await;
+    let _ = shutdown_tx.send(true);
+    let server_result = match server_result {
+        Some(result) => result,
+        None => tokio::time::timeout(SHUTDOWN_GRACE, server)
+            .await
+            .unwrap_or_else(|_| {
+                Ok(Err(anyhow::anyhow!(
+                    "in-flight requests did not finish in time"
+                )))
+            }),
+    };
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker_task).await;
+    listener_task.abort();
+    monitor.abort();
+    database.stop().await;
+    server_result.context("server task panicked")?
+}
+
+/// `steward worker`: background jobs only, for scaling out.
+pub async fn worker(config: Config) -> anyhow::Result<()> {
+    let mut database = Database::locate(&config)?;
+    database.start().await?;
+    let pending = db::pending_migrations(&database.url).await?;
+    if pending > 0 {
+        database.stop().await;
+        anyhow::bail!(
+            "the database has {pending} pending migrations: run `steward migrate` (or start `steward serve`) first"
+        );
+    }
+    let pool = db::pool(&database.url, &pool_options(&config, "steward-worker"))?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let workers = jobs::spawn(
+        pool,
+        database.url.clone(),
+        std::sync::Arc::new(registry()),
+        config.workers.max(1),
+        shutdown_rx,
+    );
+    tracing::info!(workers = config.workers.max(1), "workers running");
+    shutdown_signal().await;
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, workers).await;
+    database.stop().await;
+    Ok(())
+}
+
+/// `steward migrate`: applies pending migrations and lists them.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    with_database(&config, |url| async move {
+        let applied = db::migrate(&url).await?;
+        if applied.is_empty() {
+            println!("No pending migrations.");
+        }
+        for version in applied {
+            println!("Applied migration {version}");
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `steward token create`: prints the token alone on the last line.
+pub async fn token_create(config: Config, request: TokenRequest) -> anyhow::Result<()> {
+    with_migrated_connection(&config, |mut conn| async move {
+        let created = ops::create_user_token(&mut conn, request.clone()).await?;
+        if created.user_created {
+            println!("Created user {} (id {}).", request.email, created.user_id);
+        }
+        if let Some(role) = request.role {
+            if created.role_added {
+                println!("Added role {} to {}.", role.as_str(), request.email);
+            } else {
+                println!("{} already has role {}.", request.email, role.as_str());
+            }
+        }
+        let expiry = created
+            .expires_at
+            .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
+        println!(
+            "Token {} for {} (expires: {expiry}). It is shown once; store it now:",
+            created.id, request.email
+        );
+        println!("{}", created.token);
+        Ok(())
+    })
+    .await
+}
+
+/// `steward token revoke ID`.
+pub async fn token_revoke(config: Config, id: i64) -> anyhow::Result<()> {
+    with_migrated_connection(&config, |mut conn| async move {
+        let token = ops::revoke_token(&mut conn, id).await?;
+        println!("Revoked token {} ({}).", token.id, token.description);
+        Ok(())
+    })
+    .await
+}
+
+/// `steward user make-admin EMAIL [--remove]`; DatasetGateway's messages.
+pub async fn user_make_admin(config: Config, email: String, remove: bool) -> anyhow::Result<()> {
+    with_migrated_connection(&config, |mut conn| async move {
+        match ops::set_admin(&mut conn, &email, remove).await? {
+            AdminChange::CreatedAdmin => println!("Created new admin user: {email}"),
+            AdminChange::Promoted => println!("Promoted {email} to admin."),
+            AdminChange::AlreadyAdmin => println!("User {email} is already an admin."),
+            AdminChange::Revoked => println!("Revoked admin status from {email}."),
+            AdminChange::NotAdmin => println!("User {email} is not an admin."),
+            AdminChange::UserNotFound => anyhow::bail!("User not found: {email}"),
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `steward user disable|enable EMAIL`.
+pub async fn user_set_active(config: Config, email: String, active: bool) -> anyhow::Result<()> {
+    with_migrated_connection(&config, |mut conn| async move {
+        ops::set_user_active(&mut conn, &email, active).await?;
+        println!("{} {email}.", if active { "Enabled" } else { "Disabled" });
+        Ok(())
+    })
+    .await
+}
+
+/// `steward descriptor [-o FILE]`: the embedded descriptor set (for Envoy).
+pub fn descriptor(out: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match out {
+        Some(path) => std::fs::write(&path, crate::proto::FILE_DESCRIPTOR_SET)
+            .with_context(|| format!("writing {}", path.display())),
+        None => std::io::stdout()
+            .write_all(crate::proto::FILE_DESCRIPTOR_SET)
+            .context("writing to stdout"),
+    }
+}
+
+/// `steward keys generate`: a fresh keyring spec for `STEWARD_ENCRYPTION_KEYS`.
+pub fn keys_generate() {
+    println!("{}", Keyring::generate().to_spec());
+}
+
+/// The job handlers this build knows.
+pub fn registry() -> jobs::Registry {
+    let mut registry = jobs::Registry::new();
+    crate::auth::jobs::register(&mut registry);
+    registry
+}
+
+/// Pool settings from the configuration.
+pub fn pool_options(config: &Config, application_name: &'static str) -> PoolOptions {
+    PoolOptions {
+        max_size: config.db_pool_size,
+        wait_timeout: config.db_pool_timeout,
+        statement_timeout: config.db_statement_timeout,
+        application_name,
+    }
+}
+
+/// The keyring from `STEWARD_ENCRYPTION_KEYS`, or (development) generated once into the data dir.
+pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
+    match &config.encryption_keys {
+        Some(spec) => Keyring::parse(spec.expose()).context("STEWARD_ENCRYPTION_KEYS"),
+        None => {
+            let path = config.data_dir.join("keyring");
+            Keyring::load_or_generate(&path)
+                .with_context(|| format!("loading the development keyring {}", path.display()))
+        }
+    }
+}
+
+/// Runs `work` with the database up (started briefly if embedded and not running).
+async fn with_database<F, Fut>(config: &Config, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut database = Database::locate(config)?;
+    database.start().await?;
+    let result = work(database.url.clone()).await;
+    database.stop().await;
+    result
+}
+
+/// Runs `work` on one connection to a migrated database.
+async fn with_migrated_connection<F, Fut>(config: &Config, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(diesel_async::AsyncPgConnection) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    with_database(config, |url| async move {
+        // A fresh embedded cluster has no tables yet: migrate, as `serve` would.
+        db::migrate(&url).await?;
+        work(db::connect(&url).await?).await
+    })
+    .await
+}
+
+/// Keeps the database health current while serving.
+async fn monitor_health(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(HEALTH_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let ok = tokio::time::timeout(HEALTH_INTERVAL, db::check(&state.pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if ok != state.health.is_serving() {
+            if !ok {
+                tracing::error!("database unreachable: reporting NOT_SERVING");
+            }
+            state.health.set_serving(ok).await;
+        }
+    }
+}
+
+/// Resolves when the watch flips to true (or its sender is gone).
+async fn signalled(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

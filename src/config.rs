@@ -1,0 +1,481 @@
+//! Typed configuration, read once from the environment (and an optional `.env`
+//! file loaded by `main`) and validated before anything starts.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `STEWARD_ENV` | `development` | `development` or `production`; production refuses unsafe defaults (below) |
+//! | `STEWARD_LISTEN` | `127.0.0.1:8080` | the one address serving gRPC, gRPC-web and HTTP |
+//! | `STEWARD_PUBLIC_URL` | `http://127.0.0.1:8080` | base of every link Steward hands out (never taken from `Host`) |
+//! | `DATABASE_URL` | unset | PostgreSQL URL or `key=value` string; unset = embedded cluster under the data dir |
+//! | `STEWARD_DATA_DIR` | `./var` | embedded PostgreSQL cluster, development keyring, local blobs |
+//! | `STEWARD_ENCRYPTION_KEYS` | generated into the data dir (development only) | keyring `id:base64key,…`, first = current (secret) |
+//! | `STEWARD_DB_POOL_SIZE` | `16` | maximum pooled database connections |
+//! | `STEWARD_DB_POOL_TIMEOUT` | `5s` | how long a request waits for a pooled connection before UNAVAILABLE |
+//! | `STEWARD_DB_STATEMENT_TIMEOUT` | `30s` | PostgreSQL `statement_timeout` for every pooled connection |
+//! | `STEWARD_REQUEST_TIMEOUT` | `30s` | deadline for one unary request (server streams are not cut) |
+//! | `STEWARD_MAX_CONCURRENT_REQUESTS` | `1024` | requests served at once; more wait, then are shed |
+//! | `STEWARD_MAX_MESSAGE_BYTES` | `4194304` | largest gRPC message accepted or sent |
+//! | `STEWARD_CORS_ORIGINS` | the origin of `STEWARD_PUBLIC_URL` | comma-separated origins allowed to call gRPC-web with credentials |
+//! | `STEWARD_WORKERS` | `2` | background job workers inside `serve` (`0` = none; run `steward worker`) |
+//! | `STEWARD_SANDBOX_PROVIDERS` | `true` in development | serve the in-repo sandbox OAuth/portability providers; refused in production |
+//! | `STEWARD_LOG` | `info` | tracing filter (`RUST_LOG` syntax) |
+//! | `STEWARD_LOG_FORMAT` | `text` | `text` or `json` |
+//!
+//! Durations accept a number with unit `ms`, `s`, `m`, `h` or `d` (`30s`, `5m`); a bare number means seconds.
+//! Production (`STEWARD_ENV=production`) requires `STEWARD_ENCRYPTION_KEYS`, refuses sandbox
+//! providers, and requires either `DATABASE_URL` or an explicitly set `STEWARD_DATA_DIR`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A configuration error: names the variable and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+/// A value that must never be printed (keys, passwords in URLs).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Where Steward runs: development allows conveniences production refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Embedded database, generated keys and sandbox providers allowed.
+    Development,
+    /// Every secret and external service must be configured explicitly.
+    Production,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything Steward reads from its environment, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Development or production.
+    pub env: Environment,
+    /// The one listen address.
+    pub listen: SocketAddr,
+    /// Base URL of every link handed out, without a trailing slash.
+    pub public_url: String,
+    /// External PostgreSQL; `None` = embedded cluster under `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Data directory (embedded cluster, development keyring, blobs).
+    pub data_dir: PathBuf,
+    /// Keyring spec from the environment; `None` = generated into the data dir (development).
+    pub encryption_keys: Option<Secret>,
+    /// Maximum pooled database connections.
+    pub db_pool_size: usize,
+    /// Wait for a pooled connection.
+    pub db_pool_timeout: Duration,
+    /// PostgreSQL `statement_timeout`.
+    pub db_statement_timeout: Duration,
+    /// Deadline of one unary request.
+    pub request_timeout: Duration,
+    /// Requests served at once.
+    pub max_concurrent_requests: usize,
+    /// Largest gRPC message accepted or sent.
+    pub max_message_bytes: usize,
+    /// Origins allowed to call gRPC-web with credentials.
+    pub cors_origins: Vec<String>,
+    /// In-process job workers.
+    pub workers: usize,
+    /// Whether the sandbox providers are served.
+    pub sandbox_providers: bool,
+    /// Tracing filter.
+    pub log_filter: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads and validates the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads and validates configuration from any lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let env = match get("STEWARD_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "STEWARD_ENV",
+                    format!("'{other}' is neither 'development' nor 'production'"),
+                ));
+            }
+        };
+        let listen = match get("STEWARD_LISTEN") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(v) => v.parse().map_err(|_| {
+                invalid(
+                    "STEWARD_LISTEN",
+                    format!("'{v}' is not an address like 127.0.0.1:8080"),
+                )
+            })?,
+        };
+        let public_url = parse_public_url(get("STEWARD_PUBLIC_URL"))?;
+        let data_dir_set = get("STEWARD_DATA_DIR");
+        let data_dir = PathBuf::from(data_dir_set.clone().unwrap_or_else(|| "./var".into()));
+        let database_url = get("DATABASE_URL").map(Secret::new);
+        let encryption_keys = get("STEWARD_ENCRYPTION_KEYS").map(Secret::new);
+        let sandbox_providers = match get("STEWARD_SANDBOX_PROVIDERS") {
+            None => env == Environment::Development,
+            Some(v) => parse_bool("STEWARD_SANDBOX_PROVIDERS", &v)?,
+        };
+        let cors_origins = match get("STEWARD_CORS_ORIGINS") {
+            Some(v) => v
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            None => vec![origin_of(&public_url)],
+        };
+        if cors_origins.iter().any(|o| o == "*") {
+            return Err(invalid(
+                "STEWARD_CORS_ORIGINS",
+                "'*' would let any site call Steward with the user's cookie; list the origins",
+            ));
+        }
+        let log_format = match get("STEWARD_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "STEWARD_LOG_FORMAT",
+                    format!("'{other}' is neither 'text' nor 'json'"),
+                ));
+            }
+        };
+
+        let config = Self {
+            env,
+            listen,
+            public_url,
+            database_url,
+            data_dir,
+            encryption_keys,
+            db_pool_size: parse_count(&get, "STEWARD_DB_POOL_SIZE", 16, 1..=1000)?,
+            db_pool_timeout: parse_duration_var(
+                &get,
+                "STEWARD_DB_POOL_TIMEOUT",
+                Duration::from_secs(5),
+            )?,
+            db_statement_timeout: parse_duration_var(
+                &get,
+                "STEWARD_DB_STATEMENT_TIMEOUT",
+                Duration::from_secs(30),
+            )?,
+            request_timeout: parse_duration_var(
+                &get,
+                "STEWARD_REQUEST_TIMEOUT",
+                Duration::from_secs(30),
+            )?,
+            max_concurrent_requests: parse_count(
+                &get,
+                "STEWARD_MAX_CONCURRENT_REQUESTS",
+                1024,
+                1..=1_000_000,
+            )?,
+            max_message_bytes: parse_count(
+                &get,
+                "STEWARD_MAX_MESSAGE_BYTES",
+                4 << 20,
+                1024..=(256 << 20),
+            )?,
+            cors_origins,
+            workers: parse_count(&get, "STEWARD_WORKERS", 2, 0..=256)?,
+            sandbox_providers,
+            log_filter: get("STEWARD_LOG").unwrap_or_else(|| "info".into()),
+            log_format,
+        };
+        if config.env == Environment::Production {
+            config.check_production(data_dir_set.is_some())?;
+        }
+        Ok(config)
+    }
+
+    fn check_production(&self, data_dir_set: bool) -> Result<(), ConfigError> {
+        if self.sandbox_providers {
+            return Err(invalid(
+                "STEWARD_SANDBOX_PROVIDERS",
+                "sandbox providers fake Google and TikTok and are refused in production; set it to false",
+            ));
+        }
+        if self.encryption_keys.is_none() {
+            return Err(invalid(
+                "STEWARD_ENCRYPTION_KEYS",
+                "production needs explicit keys (generate with `steward keys generate`); generated keys are for development",
+            ));
+        }
+        if self.database_url.is_none() && !data_dir_set {
+            return Err(invalid(
+                "DATABASE_URL",
+                "production needs DATABASE_URL, or an explicit STEWARD_DATA_DIR for the embedded cluster",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this is a development deployment.
+    pub fn is_development(&self) -> bool {
+        self.env == Environment::Development
+    }
+}
+
+fn parse_public_url(value: Option<String>) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let url = url.trim_end_matches('/').to_owned();
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            invalid(
+                "STEWARD_PUBLIC_URL",
+                format!("'{url}' must start with http:// or https://"),
+            )
+        })?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(invalid(
+            "STEWARD_PUBLIC_URL",
+            format!("'{url}' is not a base URL like https://steward.example.org"),
+        ));
+    }
+    Ok(url)
+}
+
+/// `https://host:port/path` → `https://host:port`.
+fn origin_of(url: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    match url[scheme_end..].find('/') {
+        Some(i) => url[..scheme_end + i].to_owned(),
+        None => url.to_owned(),
+    }
+}
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(var, format!("'{value}' is not true or false"))),
+    }
+}
+
+fn parse_count(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    let Some(value) = get(var) else {
+        return Ok(default);
+    };
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            invalid(
+                var,
+                format!(
+                    "'{value}' is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
+
+fn parse_duration_var(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => parse_duration(&v)
+            .ok_or_else(|| invalid(var, format!("'{v}' is not a duration like 30s or 5m"))),
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h`, `30d` or a bare number of seconds.
+pub fn parse_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let seconds = |n: u64, unit: u64| n.checked_mul(unit).map(Duration::from_secs);
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(number)),
+        "" | "s" => seconds(number, 1),
+        "m" => seconds(number, 60),
+        "h" => seconds(number, 3600),
+        "d" => seconds(number, 86_400),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_a_working_development_setup() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.env, Environment::Development);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.cors_origins, vec!["http://127.0.0.1:8080".to_owned()]);
+        assert!(c.sandbox_providers);
+        assert!(c.database_url.is_none());
+    }
+
+    #[test]
+    fn production_refuses_unsafe_defaults() {
+        let err = config(&[("STEWARD_ENV", "production")]).unwrap_err();
+        assert_eq!(err.var, "STEWARD_ENCRYPTION_KEYS");
+        let err = config(&[
+            ("STEWARD_ENV", "production"),
+            ("STEWARD_SANDBOX_PROVIDERS", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "STEWARD_SANDBOX_PROVIDERS");
+        let keys = (
+            "STEWARD_ENCRYPTION_KEYS",
+            "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        );
+        let err = config(&[("STEWARD_ENV", "production"), keys]).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        let ok = config(&[
+            ("STEWARD_ENV", "production"),
+            keys,
+            ("STEWARD_DATA_DIR", "/srv/steward"),
+        ])
+        .unwrap();
+        assert!(!ok.sandbox_providers);
+        let ok = config(&[
+            ("STEWARD_ENV", "production"),
+            keys,
+            ("DATABASE_URL", "postgres://db/steward"),
+        ])
+        .unwrap();
+        assert!(ok.database_url.is_some());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert_eq!(
+            config(&[("STEWARD_LISTEN", "nowhere")]).unwrap_err().var,
+            "STEWARD_LISTEN"
+        );
+        assert_eq!(
+            config(&[("STEWARD_ENV", "staging")]).unwrap_err().var,
+            "STEWARD_ENV"
+        );
+        assert_eq!(
+            config(&[("STEWARD_PUBLIC_URL", "ftp://x")])
+                .unwrap_err()
+                .var,
+            "STEWARD_PUBLIC_URL"
+        );
+        assert_eq!(
+            config(&[("STEWARD_DB_POOL_SIZE", "0")]).unwrap_err().var,
+            "STEWARD_DB_POOL_SIZE"
+        );
+        assert_eq!(
+            config(&[("STEWARD_REQUEST_TIMEOUT", "soon")])
+                .unwrap_err()
+                .var,
+            "STEWARD_REQUEST_TIMEOUT"
+        );
+        assert_eq!(
+            config(&[("STEWARD_CORS_ORIGINS", "*")]).unwrap_err().var,
+            "STEWARD_CORS_ORIGINS"
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("STEWARD_ENCRYPTION_KEYS", "k:c2VjcmV0"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            parse_duration("30d"),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(parse_duration("5 years"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(
+            origin_of("https://a.example:8443/base"),
+            "https://a.example:8443"
+        );
+    }
+}

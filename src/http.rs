@@ -1,0 +1,118 @@
+//! Plain HTTP routes served beside gRPC on the same port: `/healthz`,
+//! `/metrics`, the landing page, static assets, and the fallback that answers
+//! unknown paths (404 JSON) and unknown gRPC methods (UNIMPLEMENTED).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+
+/// Assets compiled into the binary: (path under `/static/`, content type, bytes).
+const STATIC_ASSETS: &[(&str, &str, &[u8])] = &[(
+    "favicon.svg",
+    "image/svg+xml",
+    include_bytes!("static/favicon.svg"),
+)];
+
+/// The HTTP routes, with their state applied.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(landing))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/static/{*path}", get(static_asset))
+        .route(
+            "/favicon.ico",
+            get(|| static_asset(Path("favicon.svg".to_owned()))),
+        )
+        .fallback(fallback)
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.health.is_serving() {
+        (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response()
+    } else {
+        let body = serde_json::json!({"status": "unavailable", "detail": "the database is not reachable or not migrated"});
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn static_asset(Path(path): Path<String>) -> Response {
+    match STATIC_ASSETS.iter().find(|(name, _, _)| *name == path) {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => not_found().into_response(),
+    }
+}
+
+async fn landing(State(state): State<AppState>) -> Html<String> {
+    let public_url = html_escape(&state.config.public_url);
+    Html(format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Steward</title>
+<link rel="icon" href="/static/favicon.svg">
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}code{{background:#f3f3f3;padding:0 .2rem}}</style>
+</head><body>
+<h1>Steward</h1>
+<p>This server collects and guards research data. It speaks gRPC and gRPC-web at <code>{public_url}</code>.</p>
+<ul>
+<li><a href="/healthz">/healthz</a>: whether the server can serve</li>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
+<li>gRPC reflection lists every service: <code>grpcurl -plaintext HOST:PORT list</code></li>
+</ul>
+</body></html>"#
+    ))
+}
+
+/// Unknown paths: UNIMPLEMENTED for gRPC callers (what they expect), 404 JSON for the rest.
+async fn fallback(headers: HeaderMap) -> Response {
+    let grpc = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        tonic::Status::unimplemented("unknown service or method; list them with gRPC reflection")
+            .into_http()
+    } else {
+        not_found().into_response()
+    }
+}
+
+fn not_found() -> (StatusCode, axum::Json<serde_json::Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not found"})),
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

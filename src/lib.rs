@@ -1,0 +1,28 @@
+//! Steward: one gRPC server that collects and guards research data.
+//!
+//! Five services share one process, one PostgreSQL database and one identity
+//! core: donations from data-portability archives, authorization, datasets,
+//! secret-share aggregation and secure uploads. `docs/ARCHITECTURE.md` is the map.
+//!
+//! - [`config`]: typed configuration from the environment.
+//! - [`db`]: the connection pool, migrations and the embedded PostgreSQL.
+//! - [`auth`]: credentials, tokens, principals and roles.
+//! - [`crypto`]: the AES-256-GCM keyring for data at rest.
+//! - [`jobs`]: the PostgreSQL job queue and its workers.
+//! - [`observe`]: request ids, tracing spans and Prometheus metrics.
+//! - [`server`]: the one listener serving gRPC, gRPC-web and HTTP.
+//! - one module per service, e.g. [`authorization`].
+
+pub mod app;
+pub mod auth;
+pub mod authorization;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod observe;
+pub mod proto;
+pub mod server;

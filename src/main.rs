@@ -1,0 +1,213 @@
+//! The `steward` command: parses arguments, loads configuration, starts
+//! tracing, and hands over to `steward::cli`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use steward::auth::Role;
+use steward::auth::ops::TokenRequest;
+use steward::config::{Config, LogFormat};
+
+/// Steward: one server that collects and guards research data.
+#[derive(Debug, Parser)]
+#[command(name = "steward", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve gRPC, gRPC-web and HTTP on STEWARD_LISTEN, with background workers.
+    Serve,
+    /// Run background job workers only (scale-out).
+    Worker,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Create or revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Write the protobuf descriptor set (for Envoy's transcoder).
+    Descriptor {
+        /// Output file; stdout when omitted.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user (created if missing); prints it once, alone on the last line.
+    Create {
+        /// The user's e-mail.
+        #[arg(long)]
+        email: String,
+        /// A global role to give the user: admin, researcher, developer, scientist or contributor.
+        #[arg(long)]
+        role: Option<Role>,
+        /// What the token is for, shown in token lists.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Lifetime such as 30d or 12h; never expires when omitted.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// Revoke a token by id; every server refuses it at once.
+    Revoke {
+        /// The token id printed by `token create`.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Make a user a global admin (created if missing), or with --remove take it away.
+    MakeAdmin {
+        /// The user's e-mail.
+        email: String,
+        /// Remove admin instead.
+        #[arg(long)]
+        remove: bool,
+        /// Accepted for DatasetGateway compatibility; there are no passwords.
+        #[arg(long, hide = true)]
+        no_password: bool,
+    },
+    /// Disable a user: every credential of theirs is refused.
+    Disable {
+        /// The user's e-mail.
+        email: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// The user's e-mail.
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print a new keyring for STEWARD_ENCRYPTION_KEYS.
+    Generate,
+}
+
+fn parse_lifetime(value: &str) -> Result<std::time::Duration, String> {
+    steward::config::parse_duration(value)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{value}' is not a lifetime like 30d, 12h or 90m"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Descriptor { out } => return report(steward::cli::descriptor(out.clone())),
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            steward::cli::keys_generate();
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("steward: reading .env: {e}");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("steward: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("steward: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    report(runtime.block_on(async move {
+        use steward::cli;
+        match cli.command {
+            Command::Serve => cli::serve(config).await,
+            Command::Worker => cli::worker(config).await,
+            Command::Migrate => cli::migrate(config).await,
+            Command::Token { command } => match command {
+                TokenCommand::Create {
+                    email,
+                    role,
+                    description,
+                    expires_in,
+                } => {
+                    cli::token_create(
+                        config,
+                        TokenRequest {
+                            email,
+                            role,
+                            description,
+                            expires_in,
+                        },
+                    )
+                    .await
+                }
+                TokenCommand::Revoke { id } => cli::token_revoke(config, id).await,
+            },
+            Command::User { command } => match command {
+                UserCommand::MakeAdmin {
+                    email,
+                    remove,
+                    no_password: _,
+                } => cli::user_make_admin(config, email, remove).await,
+                UserCommand::Disable { email } => cli::user_set_active(config, email, false).await,
+                UserCommand::Enable { email } => cli::user_set_active(config, email, true).await,
+            },
+            Command::Descriptor { .. } | Command::Keys { .. } => {
+                unreachable!("handled before configuration")
+            }
+        }
+    }))
+}
+
+/// One line on stderr for a failure, its causes joined.
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("steward: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr so command output on stdout stays machine-readable.
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,13 @@
+//! Code generated from `proto/` by `build.rs`, and the descriptor set that
+//! reflection, `/api/docs/` and Envoy's transcoder read.
+
+/// `steward.authorization.v1`: who-am-I, tokens, access checks.
+pub mod authorization {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("steward.authorization.v1");
+    }
+}
+
+/// The serialized `FileDescriptorSet` of every Steward proto and its imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("steward_descriptor");

@@ -1,0 +1,160 @@
+//! The one listener: tonic services (the Steward services, `grpc.health.v1`,
+//! reflection v1 and v1alpha), gRPC-web with CORS, and the plain HTTP routes,
+//! all on one port behind one tower stack, with graceful shutdown.
+//!
+//! Stack, outermost first: request id + tracing span + metrics → CORS →
+//! global concurrency limit → credential resolution → routes, where each gRPC
+//! service is wrapped in gRPC-web translation. tonic adds the per-request
+//! timeout and message-size limits.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use http::{HeaderName, Method};
+use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
+use tonic_web::GrpcWebLayer;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{Layer as _, ServiceBuilder};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::app::{AppState, Health};
+use crate::auth::AuthLayer;
+use crate::authorization::AuthorizationApi;
+use crate::observe::ObserveLayer;
+use crate::proto::authorization::v1::authorization_service_server::AuthorizationServiceServer;
+
+/// The fully qualified names of Steward's own gRPC services (for health).
+pub const SERVICE_NAMES: &[&str] = &["steward.authorization.v1.AuthorizationService"];
+
+/// A health reporter for the server and every service, starting NOT_SERVING,
+/// and the `grpc.health.v1.Health` service that reports it.
+pub async fn health() -> (Health, HealthServer<HealthService>) {
+    let reporter = HealthReporter::new();
+    let service = HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
+    let health = Health::new(reporter, SERVICE_NAMES.to_vec());
+    // The reporter starts the server as a whole at SERVING; we are not, yet.
+    health.set_serving(false).await;
+    (health, service)
+}
+
+/// Serves every route on `listener` until `shutdown` resolves, then stops
+/// accepting and lets in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    health_service: HealthServer<HealthService>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let config = state.config.clone();
+    let limit = config.max_message_bytes;
+
+    // Each reflection service describes every service, both reflection versions included.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+    };
+    let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("building reflection v1alpha")?;
+
+    let authorization = AuthorizationServiceServer::new(AuthorizationApi)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+
+    // gRPC-web translation wraps each gRPC service only: it answers plain
+    // HTTP/1.1 requests with 400, and the HTTP routes must see those.
+    let web = GrpcWebLayer::new();
+    let routes = Routes::from(crate::http::router(state.clone()))
+        .add_service(web.layer(authorization))
+        .add_service(web.layer(health_service))
+        .add_service(web.layer(reflection_v1))
+        .add_service(web.layer(reflection_v1alpha))
+        .prepare();
+
+    let stack = ServiceBuilder::new()
+        .layer(ObserveLayer::new(state.metrics.clone()))
+        .layer(cors(&config.cors_origins)?)
+        .layer(GlobalConcurrencyLimitLayer::new(
+            config.max_concurrent_requests,
+        ))
+        .layer(AuthLayer::new(state.resolver.clone()))
+        .map_response(size_limit_is_resource_exhausted)
+        .into_inner();
+
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .timeout(config.request_timeout)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(stack)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .context("serving")
+}
+
+/// tonic reports a message over the size limit as OUT_OF_RANGE; gRPC's status
+/// code guide names RESOURCE_EXHAUSTED for it, which is what clients expect.
+fn size_limit_is_resource_exhausted(
+    mut response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = response.headers_mut();
+    let too_large = headers.get("grpc-status").is_some_and(|s| s == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| {
+                m.contains("message%20length%20too%20large")
+                    || m.contains("message length too large")
+            });
+    if too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
+/// Browser pages on the listed origins may call gRPC-web with credentials.
+fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let origins = origins
+        .iter()
+        .map(|o| {
+            o.parse()
+                .with_context(|| format!("STEWARD_CORS_ORIGINS: '{o}' is not a valid origin"))
+        })
+        .collect::<anyhow::Result<Vec<http::HeaderValue>>>()?;
+    let header = HeaderName::from_static;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            http::header::CONTENT_TYPE,
+            http::header::AUTHORIZATION,
+            header("x-grpc-web"),
+            header("x-user-agent"),
+            header("grpc-timeout"),
+            header("x-request-id"),
+        ])
+        .expose_headers([
+            header("grpc-status"),
+            header("grpc-message"),
+            header("grpc-status-details-bin"),
+            header("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(86_400)))
+}

@@ -1,0 +1,270 @@
+//! The `steward` binary: token and user commands against a test database, and
+//! the one-line errors for bad input and broken environments.
+
+use std::process::{Command, Output};
+
+use steward::proto::authorization::v1::WhoAmIRequest;
+use tonic::Code;
+
+use crate::common::{TestApp, scratch_dir, with_bearer};
+
+fn steward(db_url: &str, args: &[&str]) -> Output {
+    let data_dir = scratch_dir("cli");
+    Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .env("STEWARD_DATA_DIR", &data_dir)
+        .env("STEWARD_LOG", "warn")
+        .output()
+        .expect("running steward")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_create_prints_the_token_last_and_revoke_stops_it() {
+    let app = TestApp::start().await;
+    let out = steward(
+        app.db.url(),
+        &[
+            "token",
+            "create",
+            "--email",
+            "carol@example.org",
+            "--role",
+            "developer",
+            "--description",
+            "ci",
+            "--expires-in",
+            "30d",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let token = text.lines().last().unwrap().to_owned();
+    assert!(
+        steward::auth::token::is_well_formed(&token),
+        "last line should be the token: {text}"
+    );
+    assert!(text.contains("Created user carol@example.org"), "{text}");
+    let id: i64 = text
+        .split("Token ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|id| id.parse().ok())
+        .expect("the token id is printed");
+
+    let me = app
+        .authorization()
+        .await
+        .who_am_i(with_bearer(WhoAmIRequest {}, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (me.email.as_str(), me.roles.as_slice()),
+        ("carol@example.org", ["developer".to_owned()].as_slice())
+    );
+
+    // A second token for the same user reuses the account.
+    let again = steward(
+        app.db.url(),
+        &["token", "create", "--email", "carol@example.org"],
+    );
+    assert!(again.status.success());
+    assert!(!stdout(&again).contains("Created user"));
+
+    let revoked = steward(app.db.url(), &["token", "revoke", &id.to_string()]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(stdout(&revoked).contains(&format!("Revoked token {id}")));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let reply = app
+            .authorization()
+            .await
+            .who_am_i(with_bearer(WhoAmIRequest {}, &token))
+            .await;
+        if let Err(status) = reply {
+            assert_eq!(status.code(), Code::Unauthenticated);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "revocation never took effect"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let missing = steward(app.db.url(), &["token", "revoke", "424242"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no token with id 424242"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_admin_speaks_dataset_gateway() {
+    let app = TestApp::start().await;
+    let url = app.db.url();
+    let run = |args: &[&str]| steward(url, args);
+    assert_eq!(
+        stdout(&run(&["user", "make-admin", "root@example.org"])).trim(),
+        "Created new admin user: root@example.org"
+    );
+    assert_eq!(
+        stdout(&run(&["user", "make-admin", "root@example.org"])).trim(),
+        "User root@example.org is already an admin."
+    );
+    assert_eq!(
+        stdout(&run(&[
+            "user",
+            "make-admin",
+            "root@example.org",
+            "--remove"
+        ]))
+        .trim(),
+        "Revoked admin status from root@example.org."
+    );
+    assert_eq!(
+        stdout(&run(&[
+            "user",
+            "make-admin",
+            "root@example.org",
+            "--remove"
+        ]))
+        .trim(),
+        "User root@example.org is not an admin."
+    );
+    assert_eq!(
+        stdout(&run(&[
+            "user",
+            "make-admin",
+            "root@example.org",
+            "--no-password"
+        ]))
+        .trim(),
+        "Promoted root@example.org to admin."
+    );
+    let missing = run(&["user", "make-admin", "nobody@example.org", "--remove"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("User not found: nobody@example.org"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_one_clear_line() {
+    let app = TestApp::start().await;
+    let url = app.db.url();
+
+    let role = steward(
+        url,
+        &[
+            "token",
+            "create",
+            "--email",
+            "a@example.org",
+            "--role",
+            "wizard",
+        ],
+    );
+    assert_eq!(role.status.code(), Some(2));
+    assert!(
+        stderr(&role).contains("unknown role 'wizard'"),
+        "{}",
+        stderr(&role)
+    );
+
+    let email = steward(url, &["token", "create", "--email", "not-an-email"]);
+    assert_eq!(email.status.code(), Some(1));
+    assert!(
+        stderr(&email).contains("is not an e-mail address"),
+        "{}",
+        stderr(&email)
+    );
+
+    let lifetime = steward(
+        url,
+        &[
+            "token",
+            "create",
+            "--email",
+            "a@example.org",
+            "--expires-in",
+            "forever",
+        ],
+    );
+    assert_eq!(lifetime.status.code(), Some(2));
+    assert!(
+        stderr(&lifetime).contains("not a lifetime"),
+        "{}",
+        stderr(&lifetime)
+    );
+}
+
+#[test]
+fn broken_environments_fail_at_start_with_the_cause() {
+    let run = |envs: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
+        command
+            .arg("serve")
+            .env("STEWARD_LOG", "error")
+            .env_remove("DATABASE_URL");
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        command.output().expect("running steward")
+    };
+
+    // The port is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&[
+        ("STEWARD_LISTEN", &addr),
+        ("DATABASE_URL", "host=/nonexistent dbname=x"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        stderr(&out)
+    );
+
+    // The database cannot be reached.
+    let out = run(&[
+        ("STEWARD_LISTEN", "127.0.0.1:0"),
+        ("DATABASE_URL", "host=/nonexistent user=x dbname=x"),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("PostgreSQL"), "{}", stderr(&out));
+
+    // A configuration value is wrong.
+    let out = run(&[("STEWARD_LISTEN", "everywhere")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("STEWARD_LISTEN"), "{}", stderr(&out));
+
+    // Production refuses development defaults.
+    let out = run(&[("STEWARD_ENV", "production")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("STEWARD_ENCRYPTION_KEYS"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The data dir cannot be created.
+    let file = scratch_dir("not-a-dir").join("file");
+    std::fs::write(&file, b"").unwrap();
+    let out = run(&[
+        ("STEWARD_LISTEN", "127.0.0.1:0"),
+        ("STEWARD_DATA_DIR", file.join("var").to_str().unwrap()),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("data dir"), "{}", stderr(&out));
+}

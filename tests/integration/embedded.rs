@@ -1,0 +1,101 @@
+//! The embedded PostgreSQL default: first start creates the cluster, a
+//! restart keeps the data, and a stale pid file from a crash does not stop it.
+
+use std::time::{Duration, Instant};
+
+use steward::auth::ops::{self, TokenRequest};
+use steward::config::Config;
+use steward::db::Database;
+use steward::proto::authorization::v1::WhoAmIRequest;
+
+use crate::common::{scratch_dir, spawn_server, test_config, with_bearer};
+
+async fn who_am_i(addr: std::net::SocketAddr, token: &str) -> String {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client =
+        steward::proto::authorization::v1::authorization_service_client::AuthorizationServiceClient::new(channel);
+    client
+        .who_am_i(with_bearer(WhoAmIRequest {}, token))
+        .await
+        .unwrap()
+        .into_inner()
+        .email
+}
+
+async fn stop(
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+fn postmaster_running(config: &Config) -> bool {
+    config.data_dir.join("postgres/postmaster.pid").exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_cluster_starts_restarts_and_survives_a_stale_pid_file() {
+    let data_dir = scratch_dir("embedded");
+    let config = || test_config(&[("STEWARD_DATA_DIR", data_dir.to_str().unwrap())]);
+    assert!(config().database_url.is_none());
+
+    // First start: initdb, start, migrate, serve.
+    let first = Instant::now();
+    let (addr, stop_tx, task) = spawn_server(config()).await;
+    eprintln!("first start ready in {:?}", first.elapsed());
+    assert!(data_dir.join("postgres/PG_VERSION").exists());
+    assert!(
+        data_dir.join("keyring").exists(),
+        "the development keyring is generated into the data dir"
+    );
+
+    let database = Database::locate(&config()).unwrap();
+    let mut conn = steward::db::connect(&database.url).await.unwrap();
+    let created = ops::create_user_token(
+        &mut conn,
+        TokenRequest {
+            email: "embedded@example.org".into(),
+            role: None,
+            description: String::new(),
+            expires_in: None,
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    assert_eq!(who_am_i(addr, &created.token).await, "embedded@example.org");
+    stop(stop_tx, task).await;
+    assert!(
+        !postmaster_running(&config()),
+        "serve stops the cluster it started"
+    );
+
+    // A crash leaves postmaster.pid behind, naming a pid that is now another process.
+    let pid_file = data_dir.join("postgres/postmaster.pid");
+    std::fs::write(
+        &pid_file,
+        format!(
+            "{}\n{}\n",
+            std::process::id(),
+            data_dir.join("postgres").display()
+        ),
+    )
+    .unwrap();
+
+    // Restart: the existing cluster starts quickly and the data is still there.
+    let second = Instant::now();
+    let (addr, stop_tx, task) = spawn_server(config()).await;
+    eprintln!("restart ready in {:?}", second.elapsed());
+    assert_eq!(who_am_i(addr, &created.token).await, "embedded@example.org");
+    stop(stop_tx, task).await;
+    assert!(!postmaster_running(&config()));
+}

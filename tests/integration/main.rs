@@ -1,0 +1,9 @@
+//! Integration tests: the real server over a real PostgreSQL, one fresh
+//! database per test (see `common`). One binary, so one cluster per run.
+
+mod common;
+
+mod auth;
+mod cli;
+mod embedded;
+mod server;
