@@ -6,4 +6,5 @@ mod common;
 mod auth;
 mod cli;
 mod embedded;
+mod jobs;
 mod server;

@@ -73,6 +73,10 @@ pub fn scratch_dir(purpose: &str) -> PathBuf {
 
 /// Statics are never dropped, so a detached watcher stops the cluster and
 /// removes `dir` once this test process has exited.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the watcher outlives this process by design"
+)]
 pub fn reap_on_exit(pg: &EmbeddedPostgres, dir: &Path) {
     let pid_file = pg.cluster_dir().join("postmaster.pid");
     let script = format!(
