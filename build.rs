@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
+        .codec_path("crate::codec::StewardCodec")
         .file_descriptor_set_path(out_dir.join("steward_descriptor.bin"))
         .compile_with_config(config, &protos, &includes)?;
     Ok(())

@@ -17,6 +17,7 @@ pub mod app;
 pub mod auth;
 pub mod authorization;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod crypto;
 pub mod db;

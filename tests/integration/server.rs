@@ -266,6 +266,18 @@ async fn unknown_methods_and_oversized_messages_get_clear_statuses() {
         .unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
 
+    // Bytes that are not a protobuf message: a field claiming 5 bytes, with 1 there.
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static(
+        "/steward.authorization.v1.AuthorizationService/WhoAmI",
+    );
+    let err = grpc
+        .unary(tonic::Request::new(vec![0x0a, 0x05, 0x01]), path, RawCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("malformed"), "{err:?}");
+
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<Padding, WhoAmIResponse>::default();
     let path = http::uri::PathAndQuery::from_static(
@@ -303,4 +315,38 @@ async fn restart_keeps_data() {
         .unwrap()
         .into_inner();
     assert_eq!(reply.email, "keep@example.org");
+}
+
+/// Sends raw bytes as the request message; decodes the reply with prost.
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = WhoAmIResponse;
+    type Encoder = RawEncoder;
+    type Decoder = tonic_prost::ProstDecoder<WhoAmIResponse>;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::new(tonic::codec::BufferSettings::default())
+    }
+}
+
+struct RawEncoder;
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
 }
