@@ -268,3 +268,55 @@ fn broken_environments_fail_at_start_with_the_cause() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("data dir"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_runs_jobs_outside_serve_and_stops_on_sigterm() {
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+    use steward::db::schema::jobs;
+
+    let db = crate::common::TestDb::new().await;
+    let data_dir = scratch_dir("worker");
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("worker")
+        .env("DATABASE_URL", db.url())
+        .env("STEWARD_DATA_DIR", &data_dir)
+        .env("STEWARD_LOG", "warn")
+        .spawn()
+        .expect("starting steward worker");
+
+    // The worker schedules the periodic token purge and runs it at once; the
+    // next run then waits its interval.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut conn = db.conn().await;
+        let scheduled: Vec<(i32, chrono::DateTime<chrono::Utc>)> = jobs::table
+            .filter(jobs::dedup_key.eq("periodic:auth.purge_dead_tokens"))
+            .select((jobs::attempts, jobs::run_at))
+            .load(&mut conn)
+            .await
+            .unwrap();
+        if scheduled
+            .iter()
+            .any(|(_, run_at)| *run_at > chrono::Utc::now() + chrono::Duration::hours(1))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker never ran the periodic job: {scheduled:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || worker.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "worker exit status {status}");
+}

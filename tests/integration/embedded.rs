@@ -99,3 +99,22 @@ async fn embedded_cluster_starts_restarts_and_survives_a_stale_pid_file() {
     stop(stop_tx, task).await;
     assert!(!postmaster_running(&config()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_data_dir_gets_a_short_socket_directory() {
+    use steward::db::embedded::{ClusterOptions, DATABASE, EmbeddedPostgres};
+    // Unix socket paths are capped at 107 bytes; this data dir alone is longer.
+    let data_dir = scratch_dir("long")
+        .join("d".repeat(60))
+        .join("e".repeat(60));
+    let mut pg = EmbeddedPostgres::new(&data_dir, ClusterOptions { durable: false }).unwrap();
+    pg.ensure_running().await.unwrap();
+    let mut conn = steward::db::connect(&pg.url(DATABASE)).await.unwrap();
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "SELECT 1")
+        .await
+        .unwrap();
+    drop(conn);
+    assert!(pg.started_here());
+    pg.stop().await.unwrap();
+    assert!(!data_dir.join("postgres/postmaster.pid").exists());
+}
