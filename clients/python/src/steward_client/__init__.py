@@ -1,0 +1,56 @@
+"""steward_client: call Steward from Python.
+
+    import steward_client
+
+    with steward_client.Client("http://127.0.0.1:8080", token) as client:
+        me = client.whoami()          # a WhoAmIResponse protobuf message
+        print(me.email, list(me.roles))
+
+`Client` wraps the generated gRPC stubs (in `steward_client.proto`, importable
+for direct use) with credentials, timeouts, retries on UNAVAILABLE and errors
+raised as `StewardError` subclasses (`steward_client.errors`).
+"""
+
+from ._client import Client
+from ._version import __version__
+from .errors import (
+    Aborted,
+    AlreadyExists,
+    Cancelled,
+    DataLoss,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    PermissionDenied,
+    ResourceExhausted,
+    StewardError,
+    Unauthenticated,
+    Unavailable,
+    Unimplemented,
+    Unknown,
+)
+
+__all__ = [
+    "Client",
+    "__version__",
+    "StewardError",
+    "Aborted",
+    "AlreadyExists",
+    "Cancelled",
+    "DataLoss",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "Internal",
+    "InvalidArgument",
+    "NotFound",
+    "OutOfRange",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+    "Unknown",
+]
