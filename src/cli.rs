@@ -215,14 +215,51 @@ pub async fn user_set_active(config: Config, email: String, active: bool) -> any
     .await
 }
 
-/// `steward descriptor [-o FILE]`: the embedded descriptor set (for Envoy).
+/// `steward descriptor [-o FILE]`: the embedded descriptor set plus
+/// `grpc.health.v1` (for Envoy, whose transcoder maps `Health/Check` to
+/// `POST /grpc.health.v1.Health/Check`).
 pub fn descriptor(out: Option<PathBuf>) -> anyhow::Result<()> {
+    use prost::Message as _;
     use std::io::Write as _;
+
+    /// A `FileDescriptorSet` whose files stay raw bytes: decoding them into
+    /// `prost_types` would drop the `google.api.http` options (extensions
+    /// are unknown fields to prost), and those are the REST routes.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RawSet {
+        #[prost(bytes = "vec", repeated, tag = "1")]
+        file: Vec<Vec<u8>>,
+    }
+    let name = |file: &[u8]| {
+        prost_types::FileDescriptorProto::decode(file)
+            .map(|f| f.name)
+            .context("decoding a descriptor")
+    };
+
+    let mut set = RawSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
+        .context("decoding the embedded descriptor set")?;
+    let mut names = set
+        .file
+        .iter()
+        .map(|f| name(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let health = RawSet::decode(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .context("decoding the health descriptor set")?;
+    for file in health.file {
+        // A file twice in one set is an error for protoc-style consumers.
+        let file_name = name(&file)?;
+        if !names.contains(&file_name) {
+            names.push(file_name);
+            set.file.push(file);
+        }
+    }
+    let bytes = set.encode_to_vec();
     match out {
-        Some(path) => std::fs::write(&path, crate::proto::FILE_DESCRIPTOR_SET)
-            .with_context(|| format!("writing {}", path.display())),
+        Some(path) => {
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+        }
         None => std::io::stdout()
-            .write_all(crate::proto::FILE_DESCRIPTOR_SET)
+            .write_all(&bytes)
             .context("writing to stdout"),
     }
 }

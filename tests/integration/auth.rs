@@ -317,3 +317,27 @@ async fn eventually_refused(app: &TestApp, token: &str) -> Status {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_requests_and_responses_work() {
+    use tonic::codec::CompressionEncoding;
+    let app = TestApp::start().await;
+    let token = app.db.token("zip@example.org", None).await;
+    let mut client = app
+        .authorization()
+        .await
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+    let response = client
+        .who_am_i(with_bearer(WhoAmIRequest {}, &token))
+        .await
+        .unwrap();
+    assert_eq!(
+        response
+            .metadata()
+            .get("grpc-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+    assert_eq!(response.into_inner().email, "zip@example.org");
+}

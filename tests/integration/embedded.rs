@@ -79,6 +79,30 @@ async fn embedded_cluster_starts_restarts_and_survives_a_stale_pid_file() {
         "serve stops the cluster it started"
     );
 
+    // With no server running, a CLI command starts the cluster briefly and stops it again.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["token", "create", "--email", "offline@example.org"])
+        .env("STEWARD_DATA_DIR", &data_dir)
+        .env_remove("DATABASE_URL")
+        .env("STEWARD_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let offline_token = String::from_utf8(cli.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !postmaster_running(&config()),
+        "the CLI stops the cluster it started"
+    );
+
     // A crash leaves postmaster.pid behind, naming a pid that is now another process.
     let pid_file = data_dir.join("postgres/postmaster.pid");
     std::fs::write(
@@ -96,6 +120,7 @@ async fn embedded_cluster_starts_restarts_and_survives_a_stale_pid_file() {
     let (addr, stop_tx, task) = spawn_server(config()).await;
     eprintln!("restart ready in {:?}", second.elapsed());
     assert_eq!(who_am_i(addr, &created.token).await, "embedded@example.org");
+    assert_eq!(who_am_i(addr, &offline_token).await, "offline@example.org");
     stop(stop_tx, task).await;
     assert!(!postmaster_running(&config()));
 }
