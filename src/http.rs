@@ -1,6 +1,6 @@
 //! Plain HTTP routes served beside gRPC on the same port: `/healthz`,
-//! `/metrics`, the landing page, static assets, and the fallback that answers
-//! unknown paths (404 JSON) and unknown gRPC methods (UNIMPLEMENTED).
+//! `/metrics`, the landing page, static assets (including `web`'s), and the
+//! fallback that answers unknown paths (404 JSON) and unknown gRPC methods (UNIMPLEMENTED).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -28,6 +28,8 @@ pub fn router(state: AppState) -> Router {
             "/favicon.ico",
             get(|| static_asset(Path("favicon.svg".to_owned()))),
         )
+        .merge(crate::openapi::routes())
+        .merge(crate::web::routes())
         .fallback(fallback)
         .with_state(state)
 }
@@ -57,7 +59,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn static_asset(Path(path): Path<String>) -> Response {
-    match STATIC_ASSETS.iter().find(|(name, _, _)| *name == path) {
+    let mut assets = STATIC_ASSETS.iter().chain(crate::web::ASSETS);
+    match assets.find(|(name, _, _)| *name == path) {
         Some((_, content_type, bytes)) => (
             [
                 (header::CONTENT_TYPE, *content_type),
@@ -81,6 +84,8 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
 <h1>Steward</h1>
 <p>This server collects and guards research data. It speaks gRPC and gRPC-web at <code>{public_url}</code>.</p>
 <ul>
+<li><a href="/status">/status</a>: API status page (health, and who a token belongs to)</li>
+<li><a href="/api/docs/">/api/docs/</a>: the REST routes (served through Envoy), as OpenAPI</li>
 <li><a href="/healthz">/healthz</a>: whether the server can serve</li>
 <li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
 <li>gRPC reflection lists every service: <code>grpcurl -plaintext HOST:PORT list</code></li>

@@ -11,6 +11,8 @@
 //! - [`jobs`]: the PostgreSQL job queue and its workers.
 //! - [`observe`]: request ids, tracing spans and Prometheus metrics.
 //! - [`server`]: the one listener serving gRPC, gRPC-web and HTTP.
+//! - [`web`]: the browser pages (`/status`) and their embedded gRPC-web bundle.
+//! - [`openapi`]: the OpenAPI document and page at `/api/docs/`.
 //! - one module per service, e.g. [`authorization`].
 
 pub mod app;
@@ -25,5 +27,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod observe;
+pub mod openapi;
 pub mod proto;
 pub mod server;
+pub mod web;

@@ -7,4 +7,5 @@ mod auth;
 mod cli;
 mod embedded;
 mod jobs;
+mod openapi;
 mod server;

@@ -241,6 +241,59 @@ async fn plain_http_routes() {
     );
 }
 
+/// The `/status` page and the assets it names are served from the binary: the
+/// bundle is the committed `clients/web/dist/status.js`, and every element the
+/// page script looks up by id is in the HTML.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_and_its_bundle_are_served() {
+    let app = TestApp::start().await;
+    let get = |path: &str| {
+        http::Request::get(format!("{}{path}", app.url()))
+            .header("host", app.addr.to_string())
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let (status, headers, body) = http1(&app, get("/status")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"));
+    let html = String::from_utf8(body.to_vec()).unwrap();
+    assert!(html.contains("<title>API status · Steward</title>"));
+
+    // The URL after `attr="` that starts with `prefix`.
+    let url_in = |attr: &str, prefix: &str| {
+        let start = html.find(&format!(r#"{attr}="{prefix}"#)).unwrap() + attr.len() + 2;
+        html[start..start + html[start..].find('"').unwrap()].to_owned()
+    };
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (status, headers, bundle) = http1(&app, get(&url_in("src", "/static/status.js?v="))).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    let committed = std::fs::read(manifest.join("clients/web/dist/status.js")).unwrap();
+    assert!(
+        bundle == committed,
+        "the served bundle is not clients/web/dist/status.js"
+    );
+    let (status, headers, _) = http1(&app, get(&url_in("href", "/static/steward.css?v="))).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/css; charset=utf-8");
+
+    let script = std::fs::read_to_string(manifest.join("clients/web/src/status.ts")).unwrap();
+    let ids: Vec<&str> = script
+        .split("byId<")
+        .skip(1)
+        .filter_map(|s| s.split_once(">(\"")?.1.split_once('"').map(|(id, _)| id))
+        .collect();
+    assert!(ids.len() >= 5, "found only {ids:?} in status.ts");
+    for id in ids {
+        assert!(
+            html.contains(&format!(r#"id="{id}""#)),
+            "#{id} missing from /status"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_methods_and_oversized_messages_get_clear_statuses() {
     let app = TestApp::start().await;
