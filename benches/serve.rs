@@ -34,12 +34,7 @@ fn config(data_dir: &std::path::Path) -> Config {
         ("STEWARD_DATA_DIR", data_dir.display().to_string()),
         ("STEWARD_LOG", "warn".to_owned()),
     ];
-    Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(name, _)| *name == k)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("configuration")
+    Config::from_lookup(|k| vars.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone())).expect("configuration")
 }
 
 struct Running {
@@ -51,25 +46,15 @@ struct Running {
 /// Starts `serve` and returns once health is SERVING, with the time that took.
 async fn start(config: Config) -> (Running, Duration) {
     let started = Instant::now();
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(steward::cli::serve_on(config, listener, async move {
         let _ = stopped.await;
     }));
     loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            let reply = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await;
+        if let Ok(channel) = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await {
+            let reply = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await;
             if reply.is_ok_and(|r| r.into_inner().status == 1) {
                 break;
             }
@@ -82,11 +67,7 @@ async fn start(config: Config) -> (Running, Duration) {
 
 async fn stop(running: Running) {
     let _ = running.stop.send(());
-    running
-        .task
-        .await
-        .expect("serve panicked")
-        .expect("serve failed");
+    running.task.await.expect("serve panicked").expect("serve failed");
 }
 
 /// Calls per second of `call` from `STREAMS` concurrent tasks over one connection.
@@ -101,13 +82,8 @@ where
     let failures = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..STREAMS)
         .map(|_| {
-            let (call, counting, done, count, failures) = (
-                call.clone(),
-                counting.clone(),
-                done.clone(),
-                count.clone(),
-                failures.clone(),
-            );
+            let (call, counting, done, count, failures) =
+                (call.clone(), counting.clone(), done.clone(), count.clone(), failures.clone());
             tokio::spawn(async move {
                 while !done.load(Ordering::Relaxed) {
                     let ok = call().await;
@@ -132,19 +108,12 @@ where
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(
-        failures.load(Ordering::Relaxed),
-        0,
-        "calls failed during the measurement"
-    );
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "calls failed during the measurement");
     count.load(Ordering::Relaxed) as f64 / elapsed
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         // Under /tmp: the unprivileged PostgreSQL account must reach it when run as root.
         let data_dir = std::env::temp_dir().join(format!("steward-bench-{}", std::process::id()));
@@ -158,7 +127,12 @@ fn main() {
         let mut conn = steward::db::connect(&database.url).await.unwrap();
         let token = ops::create_user_token(
             &mut conn,
-            TokenRequest { email: "bench@example.org".into(), role: None, description: "bench".into(), expires_in: None },
+            TokenRequest {
+                email: "bench@example.org".into(),
+                role: None,
+                description: "bench".into(),
+                expires_in: None,
+            },
         )
         .await
         .unwrap()
@@ -198,8 +172,11 @@ fn main() {
 
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (health_rps, whoami_rps) = (mean(&health_rates), mean(&whoami_rates));
-        println!("steward serve benchmark ({} cores, {STREAMS} concurrent streams, {ROUNDS} alternating rounds of {}s)",
-            std::thread::available_parallelism().map_or(0, |n| n.get()), WINDOW.as_secs());
+        println!(
+            "steward serve benchmark ({} cores, {STREAMS} concurrent streams, {ROUNDS} alternating rounds of {}s)",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            WINDOW.as_secs()
+        );
         println!("first start (initdb) until SERVING    {:>8.0} ms   target < 15000 ms", first.as_secs_f64() * 1e3);
         println!("cold start, existing cluster          {:>8.0} ms   target < 2000 ms", cold.as_secs_f64() * 1e3);
         println!("grpc.health.v1.Health/Check           {health_rps:>8.0} calls/s");

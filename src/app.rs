@@ -63,20 +63,14 @@ pub struct Health {
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Health")
-            .field("serving", &self.is_serving())
-            .finish()
+        f.debug_struct("Health").field("serving", &self.is_serving()).finish()
     }
 }
 
 impl Health {
     /// Health over `reporter` for the named gRPC services (and the server as a whole, "").
     pub fn new(reporter: HealthReporter, services: Vec<&'static str>) -> Self {
-        Self {
-            reporter,
-            services: Arc::new(services),
-            serving: Arc::new(AtomicBool::new(false)),
-        }
+        Self { reporter, services: Arc::new(services), serving: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Whether the server reports SERVING.
@@ -87,11 +81,7 @@ impl Health {
     /// Reports SERVING or NOT_SERVING for the server and every service.
     pub async fn set_serving(&self, serving: bool) {
         let was = self.serving.swap(serving, Ordering::AcqRel);
-        let status = if serving {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
+        let status = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
         if was != serving {
             tracing::info!(serving, "health changed");
         }

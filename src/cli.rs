@@ -47,12 +47,8 @@ pub async fn serve_on(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     // The port answers (NOT_SERVING) while the database comes up.
-    let mut server = tokio::spawn(server::serve(
-        state.clone(),
-        health_service,
-        listener,
-        signalled(shutdown_rx.clone()),
-    ));
+    let mut server =
+        tokio::spawn(server::serve(state.clone(), health_service, listener, signalled(shutdown_rx.clone())));
     let ready = async {
         database.start().await?;
         let applied = db::migrate(&database.url).await?;
@@ -70,20 +66,9 @@ pub async fn serve_on(
     health.set_serving(true).await;
     tracing::info!(%address, ready_ms = started.elapsed().as_millis() as u64, "Steward is serving");
 
-    let listener_task = tokio::spawn(
-        state
-            .resolver
-            .clone()
-            .listen(database.url.clone(), shutdown_rx.clone()),
-    );
+    let listener_task = tokio::spawn(state.resolver.clone().listen(database.url.clone(), shutdown_rx.clone()));
     let monitor = tokio::spawn(monitor_health(state.clone(), shutdown_rx.clone()));
-    let worker_task = jobs::spawn(
-        pool,
-        database.url.clone(),
-        std::sync::Arc::new(registry()),
-        workers,
-        shutdown_rx,
-    );
+    let worker_task = jobs::spawn(pool, database.url.clone(), std::sync::Arc::new(registry()), workers, shutdown_rx);
 
     let server_result = tokio::select! {
         () = shutdown => None,
@@ -96,11 +81,7 @@ pub async fn serve_on(
         Some(result) => result,
         None => tokio::time::timeout(SHUTDOWN_GRACE, server)
             .await
-            .unwrap_or_else(|_| {
-                Ok(Err(anyhow::anyhow!(
-                    "in-flight requests did not finish in time"
-                )))
-            }),
+            .unwrap_or_else(|_| Ok(Err(anyhow::anyhow!("in-flight requests did not finish in time")))),
     };
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker_task).await;
     listener_task.abort();
@@ -122,13 +103,8 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     }
     let pool = db::pool(&database.url, &pool_options(&config, "steward-worker"))?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let workers = jobs::spawn(
-        pool,
-        database.url.clone(),
-        std::sync::Arc::new(registry()),
-        config.workers.max(1),
-        shutdown_rx,
-    );
+    let workers =
+        jobs::spawn(pool, database.url.clone(), std::sync::Arc::new(registry()), config.workers.max(1), shutdown_rx);
     tracing::info!(workers = config.workers.max(1), "workers running");
     shutdown_signal().await;
     let _ = shutdown_tx.send(true);
@@ -166,13 +142,8 @@ pub async fn token_create(config: Config, request: TokenRequest) -> anyhow::Resu
                 println!("{} already has role {}.", request.email, role.as_str());
             }
         }
-        let expiry = created
-            .expires_at
-            .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
-        println!(
-            "Token {} for {} (expires: {expiry}). It is shown once; store it now:",
-            created.id, request.email
-        );
+        let expiry = created.expires_at.map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
+        println!("Token {} for {} (expires: {expiry}). It is shown once; store it now:", created.id, request.email);
         println!("{}", created.token);
         Ok(())
     })
@@ -230,21 +201,12 @@ pub fn descriptor(out: Option<PathBuf>) -> anyhow::Result<()> {
         #[prost(bytes = "vec", repeated, tag = "1")]
         file: Vec<Vec<u8>>,
     }
-    let name = |file: &[u8]| {
-        prost_types::FileDescriptorProto::decode(file)
-            .map(|f| f.name)
-            .context("decoding a descriptor")
-    };
+    let name =
+        |file: &[u8]| prost_types::FileDescriptorProto::decode(file).map(|f| f.name).context("decoding a descriptor");
 
-    let mut set = RawSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
-        .context("decoding the embedded descriptor set")?;
-    let mut names = set
-        .file
-        .iter()
-        .map(|f| name(f))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let health = RawSet::decode(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .context("decoding the health descriptor set")?;
+    let mut set = RawSet::decode(crate::proto::FILE_DESCRIPTOR_SET).context("decoding the embedded descriptor set")?;
+    let mut names = set.file.iter().map(|f| name(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let health = RawSet::decode(tonic_health::pb::FILE_DESCRIPTOR_SET).context("decoding the health descriptor set")?;
     for file in health.file {
         // A file twice in one set is an error for protoc-style consumers.
         let file_name = name(&file)?;
@@ -255,12 +217,8 @@ pub fn descriptor(out: Option<PathBuf>) -> anyhow::Result<()> {
     }
     let bytes = set.encode_to_vec();
     match out {
-        Some(path) => {
-            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
-        }
-        None => std::io::stdout()
-            .write_all(&bytes)
-            .context("writing to stdout"),
+        Some(path) => std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display())),
+        None => std::io::stdout().write_all(&bytes).context("writing to stdout"),
     }
 }
 
@@ -332,9 +290,7 @@ async fn monitor_health(state: AppState, mut shutdown: watch::Receiver<bool>) {
             () = tokio::time::sleep(HEALTH_INTERVAL) => {}
             _ = shutdown.changed() => return,
         }
-        let ok = tokio::time::timeout(HEALTH_INTERVAL, db::check(&state.pool))
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let ok = tokio::time::timeout(HEALTH_INTERVAL, db::check(&state.pool)).await.is_ok_and(|r| r.is_ok());
         if ok != state.health.is_serving() {
             if !ok {
                 tracing::error!("database unreachable: reporting NOT_SERVING");

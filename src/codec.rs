@@ -44,9 +44,9 @@ impl<D: Decoder<Error = Status>> Decoder for MalformedIsInvalid<D> {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        self.0.decode(buf).map_err(|status| {
-            Status::invalid_argument(format!("malformed protobuf message: {}", status.message()))
-        })
+        self.0
+            .decode(buf)
+            .map_err(|status| Status::invalid_argument(format!("malformed protobuf message: {}", status.message())))
     }
 
     fn buffer_settings(&self) -> BufferSettings {

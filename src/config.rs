@@ -41,10 +41,7 @@ pub struct ConfigError {
 }
 
 fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        message: message.into(),
-    }
+    ConfigError { var, message: message.into() }
 }
 
 /// A value that must never be printed (keys, passwords in URLs).
@@ -134,30 +131,20 @@ impl Config {
 
     /// Reads and validates configuration from any lookup (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
         let env = match get("STEWARD_ENV").as_deref() {
             None | Some("development") => Environment::Development,
             Some("production") => Environment::Production,
             Some(other) => {
-                return Err(invalid(
-                    "STEWARD_ENV",
-                    format!("'{other}' is neither 'development' nor 'production'"),
-                ));
+                return Err(invalid("STEWARD_ENV", format!("'{other}' is neither 'development' nor 'production'")));
             }
         };
         let listen = match get("STEWARD_LISTEN") {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-            Some(v) => v.parse().map_err(|_| {
-                invalid(
-                    "STEWARD_LISTEN",
-                    format!("'{v}' is not an address like 127.0.0.1:8080"),
-                )
-            })?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| invalid("STEWARD_LISTEN", format!("'{v}' is not an address like 127.0.0.1:8080")))?,
         };
         let public_url = parse_public_url(get("STEWARD_PUBLIC_URL"))?;
         let data_dir_set = get("STEWARD_DATA_DIR");
@@ -169,11 +156,9 @@ impl Config {
             Some(v) => parse_bool("STEWARD_SANDBOX_PROVIDERS", &v)?,
         };
         let cors_origins = match get("STEWARD_CORS_ORIGINS") {
-            Some(v) => v
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
+            Some(v) => {
+                v.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect()
+            }
             None => vec![origin_of(&public_url)],
         };
         if cors_origins.iter().any(|o| o == "*") {
@@ -186,10 +171,7 @@ impl Config {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(invalid(
-                    "STEWARD_LOG_FORMAT",
-                    format!("'{other}' is neither 'text' nor 'json'"),
-                ));
+                return Err(invalid("STEWARD_LOG_FORMAT", format!("'{other}' is neither 'text' nor 'json'")));
             }
         };
 
@@ -201,33 +183,11 @@ impl Config {
             data_dir,
             encryption_keys,
             db_pool_size: parse_count(&get, "STEWARD_DB_POOL_SIZE", 16, 1..=1000)?,
-            db_pool_timeout: parse_duration_var(
-                &get,
-                "STEWARD_DB_POOL_TIMEOUT",
-                Duration::from_secs(5),
-            )?,
-            db_statement_timeout: parse_duration_var(
-                &get,
-                "STEWARD_DB_STATEMENT_TIMEOUT",
-                Duration::from_secs(30),
-            )?,
-            request_timeout: parse_duration_var(
-                &get,
-                "STEWARD_REQUEST_TIMEOUT",
-                Duration::from_secs(30),
-            )?,
-            max_concurrent_requests: parse_count(
-                &get,
-                "STEWARD_MAX_CONCURRENT_REQUESTS",
-                1024,
-                1..=1_000_000,
-            )?,
-            max_message_bytes: parse_count(
-                &get,
-                "STEWARD_MAX_MESSAGE_BYTES",
-                4 << 20,
-                1024..=(256 << 20),
-            )?,
+            db_pool_timeout: parse_duration_var(&get, "STEWARD_DB_POOL_TIMEOUT", Duration::from_secs(5))?,
+            db_statement_timeout: parse_duration_var(&get, "STEWARD_DB_STATEMENT_TIMEOUT", Duration::from_secs(30))?,
+            request_timeout: parse_duration_var(&get, "STEWARD_REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            max_concurrent_requests: parse_count(&get, "STEWARD_MAX_CONCURRENT_REQUESTS", 1024, 1..=1_000_000)?,
+            max_message_bytes: parse_count(&get, "STEWARD_MAX_MESSAGE_BYTES", 4 << 20, 1024..=(256 << 20))?,
             cors_origins,
             workers: parse_count(&get, "STEWARD_WORKERS", 2, 0..=256)?,
             sandbox_providers,
@@ -274,12 +234,7 @@ fn parse_public_url(value: Option<String>) -> Result<String, ConfigError> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| {
-            invalid(
-                "STEWARD_PUBLIC_URL",
-                format!("'{url}' must start with http:// or https://"),
-            )
-        })?;
+        .ok_or_else(|| invalid("STEWARD_PUBLIC_URL", format!("'{url}' must start with http:// or https://")))?;
     if rest.is_empty() || rest.contains(['?', '#', ' ']) {
         return Err(invalid(
             "STEWARD_PUBLIC_URL",
@@ -315,20 +270,9 @@ fn parse_count(
     let Some(value) = get(var) else {
         return Ok(default);
     };
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| {
-            invalid(
-                var,
-                format!(
-                    "'{value}' is not a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            )
-        })
+    value.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+        invalid(var, format!("'{value}' is not a whole number from {} to {}", range.start(), range.end()))
+    })
 }
 
 fn parse_duration_var(
@@ -338,17 +282,14 @@ fn parse_duration_var(
 ) -> Result<Duration, ConfigError> {
     match get(var) {
         None => Ok(default),
-        Some(v) => parse_duration(&v)
-            .ok_or_else(|| invalid(var, format!("'{v}' is not a duration like 30s or 5m"))),
+        Some(v) => parse_duration(&v).ok_or_else(|| invalid(var, format!("'{v}' is not a duration like 30s or 5m"))),
     }
 }
 
 /// Parses `250ms`, `30s`, `5m`, `2h`, `30d` or a bare number of seconds.
 pub fn parse_duration(value: &str) -> Option<Duration> {
     let value = value.trim();
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value.len());
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
     let number: u64 = number.parse().ok()?;
     let seconds = |n: u64, unit: u64| n.checked_mul(unit).map(Duration::from_secs);
@@ -368,10 +309,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -390,73 +328,31 @@ mod tests {
     fn production_refuses_unsafe_defaults() {
         let err = config(&[("STEWARD_ENV", "production")]).unwrap_err();
         assert_eq!(err.var, "STEWARD_ENCRYPTION_KEYS");
-        let err = config(&[
-            ("STEWARD_ENV", "production"),
-            ("STEWARD_SANDBOX_PROVIDERS", "true"),
-        ])
-        .unwrap_err();
+        let err = config(&[("STEWARD_ENV", "production"), ("STEWARD_SANDBOX_PROVIDERS", "true")]).unwrap_err();
         assert_eq!(err.var, "STEWARD_SANDBOX_PROVIDERS");
-        let keys = (
-            "STEWARD_ENCRYPTION_KEYS",
-            "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        );
+        let keys = ("STEWARD_ENCRYPTION_KEYS", "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         let err = config(&[("STEWARD_ENV", "production"), keys]).unwrap_err();
         assert_eq!(err.var, "DATABASE_URL");
-        let ok = config(&[
-            ("STEWARD_ENV", "production"),
-            keys,
-            ("STEWARD_DATA_DIR", "/srv/steward"),
-        ])
-        .unwrap();
+        let ok = config(&[("STEWARD_ENV", "production"), keys, ("STEWARD_DATA_DIR", "/srv/steward")]).unwrap();
         assert!(!ok.sandbox_providers);
-        let ok = config(&[
-            ("STEWARD_ENV", "production"),
-            keys,
-            ("DATABASE_URL", "postgres://db/steward"),
-        ])
-        .unwrap();
+        let ok = config(&[("STEWARD_ENV", "production"), keys, ("DATABASE_URL", "postgres://db/steward")]).unwrap();
         assert!(ok.database_url.is_some());
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        assert_eq!(
-            config(&[("STEWARD_LISTEN", "nowhere")]).unwrap_err().var,
-            "STEWARD_LISTEN"
-        );
-        assert_eq!(
-            config(&[("STEWARD_ENV", "staging")]).unwrap_err().var,
-            "STEWARD_ENV"
-        );
-        assert_eq!(
-            config(&[("STEWARD_PUBLIC_URL", "ftp://x")])
-                .unwrap_err()
-                .var,
-            "STEWARD_PUBLIC_URL"
-        );
-        assert_eq!(
-            config(&[("STEWARD_DB_POOL_SIZE", "0")]).unwrap_err().var,
-            "STEWARD_DB_POOL_SIZE"
-        );
-        assert_eq!(
-            config(&[("STEWARD_REQUEST_TIMEOUT", "soon")])
-                .unwrap_err()
-                .var,
-            "STEWARD_REQUEST_TIMEOUT"
-        );
-        assert_eq!(
-            config(&[("STEWARD_CORS_ORIGINS", "*")]).unwrap_err().var,
-            "STEWARD_CORS_ORIGINS"
-        );
+        assert_eq!(config(&[("STEWARD_LISTEN", "nowhere")]).unwrap_err().var, "STEWARD_LISTEN");
+        assert_eq!(config(&[("STEWARD_ENV", "staging")]).unwrap_err().var, "STEWARD_ENV");
+        assert_eq!(config(&[("STEWARD_PUBLIC_URL", "ftp://x")]).unwrap_err().var, "STEWARD_PUBLIC_URL");
+        assert_eq!(config(&[("STEWARD_DB_POOL_SIZE", "0")]).unwrap_err().var, "STEWARD_DB_POOL_SIZE");
+        assert_eq!(config(&[("STEWARD_REQUEST_TIMEOUT", "soon")]).unwrap_err().var, "STEWARD_REQUEST_TIMEOUT");
+        assert_eq!(config(&[("STEWARD_CORS_ORIGINS", "*")]).unwrap_err().var, "STEWARD_CORS_ORIGINS");
     }
 
     #[test]
     fn secrets_never_print() {
-        let c = config(&[
-            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
-            ("STEWARD_ENCRYPTION_KEYS", "k:c2VjcmV0"),
-        ])
-        .unwrap();
+        let c = config(&[("DATABASE_URL", "postgres://u:hunter2@db/x"), ("STEWARD_ENCRYPTION_KEYS", "k:c2VjcmV0")])
+            .unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("hunter2"));
         assert!(!printed.contains("c2VjcmV0"));
@@ -467,15 +363,9 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(
-            parse_duration("30d"),
-            Some(Duration::from_secs(30 * 86_400))
-        );
+        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(parse_duration("5 years"), None);
         assert_eq!(parse_duration(""), None);
-        assert_eq!(
-            origin_of("https://a.example:8443/base"),
-            "https://a.example:8443"
-        );
+        assert_eq!(origin_of("https://a.example:8443/base"), "https://a.example:8443");
     }
 }

@@ -55,24 +55,17 @@ impl From<DieselError> for Error {
         match err {
             DieselError::NotFound => Self::NotFound("not found".into()),
             DieselError::DatabaseError(kind, info) => match kind {
-                DatabaseErrorKind::UniqueViolation => {
-                    Self::AlreadyExists(info.constraint_name().map_or_else(
-                        || "already exists".into(),
-                        |c| format!("already exists ({c})"),
-                    ))
-                }
-                DatabaseErrorKind::ForeignKeyViolation | DatabaseErrorKind::CheckViolation => {
-                    Self::FailedPrecondition(info.constraint_name().map_or_else(
-                        || "violates a constraint".into(),
-                        |c| format!("violates constraint {c}"),
-                    ))
-                }
+                DatabaseErrorKind::UniqueViolation => Self::AlreadyExists(
+                    info.constraint_name().map_or_else(|| "already exists".into(), |c| format!("already exists ({c})")),
+                ),
+                DatabaseErrorKind::ForeignKeyViolation | DatabaseErrorKind::CheckViolation => Self::FailedPrecondition(
+                    info.constraint_name()
+                        .map_or_else(|| "violates a constraint".into(), |c| format!("violates constraint {c}")),
+                ),
                 DatabaseErrorKind::SerializationFailure => {
                     Self::Aborted("a concurrent change conflicted; retry the request".into())
                 }
-                DatabaseErrorKind::ClosedConnection => {
-                    Self::Unavailable("database connection lost; retry".into())
-                }
+                DatabaseErrorKind::ClosedConnection => Self::Unavailable("database connection lost; retry".into()),
                 _ => Self::Internal(anyhow::anyhow!("database error: {}", info.message())),
             },
             other => Self::Internal(other.into()),
@@ -120,14 +113,8 @@ mod tests {
             (Error::AlreadyExists("x".into()), Code::AlreadyExists),
             (Error::Unauthenticated("x".into()), Code::Unauthenticated),
             (Error::PermissionDenied("x".into()), Code::PermissionDenied),
-            (
-                Error::FailedPrecondition("x".into()),
-                Code::FailedPrecondition,
-            ),
-            (
-                Error::ResourceExhausted("x".into()),
-                Code::ResourceExhausted,
-            ),
+            (Error::FailedPrecondition("x".into()), Code::FailedPrecondition),
+            (Error::ResourceExhausted("x".into()), Code::ResourceExhausted),
             (Error::Aborted("x".into()), Code::Aborted),
             (Error::Unavailable("x".into()), Code::Unavailable),
         ];
@@ -140,18 +127,13 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_their_cause() {
-        let status = Status::from(Error::internal(anyhow::anyhow!(
-            "SELECT secret FROM keys failed"
-        )));
+        let status = Status::from(Error::internal(anyhow::anyhow!("SELECT secret FROM keys failed")));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("SELECT"));
     }
 
     #[test]
     fn diesel_not_found_is_not_found() {
-        assert_eq!(
-            Status::from(Error::from(DieselError::NotFound)).code(),
-            Code::NotFound
-        );
+        assert_eq!(Status::from(Error::from(DieselError::NotFound)).code(), Code::NotFound);
     }
 }

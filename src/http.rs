@@ -11,11 +11,7 @@ use axum::routing::get;
 use crate::app::AppState;
 
 /// Assets compiled into the binary: (path under `/static/`, content type, bytes).
-const STATIC_ASSETS: &[(&str, &str, &[u8])] = &[(
-    "favicon.svg",
-    "image/svg+xml",
-    include_bytes!("static/favicon.svg"),
-)];
+const STATIC_ASSETS: &[(&str, &str, &[u8])] = &[("favicon.svg", "image/svg+xml", include_bytes!("static/favicon.svg"))];
 
 /// The HTTP routes, with their state applied.
 pub fn router(state: AppState) -> Router {
@@ -24,10 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/static/{*path}", get(static_asset))
-        .route(
-            "/favicon.ico",
-            get(|| static_asset(Path("favicon.svg".to_owned()))),
-        )
+        .route("/favicon.ico", get(|| static_asset(Path("favicon.svg".to_owned()))))
         .merge(crate::openapi::routes())
         .merge(crate::web::routes())
         .fallback(fallback)
@@ -36,39 +29,25 @@ pub fn router(state: AppState) -> Router {
 
 async fn healthz(State(state): State<AppState>) -> Response {
     if state.health.is_serving() {
-        (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok"})),
-        )
-            .into_response()
+        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response()
     } else {
-        let body = serde_json::json!({"status": "unavailable", "detail": "the database is not reachable or not migrated"});
+        let body =
+            serde_json::json!({"status": "unavailable", "detail": "the database is not reachable or not migrated"});
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 
 async fn static_asset(Path(path): Path<String>) -> Response {
     let mut assets = STATIC_ASSETS.iter().chain(crate::web::ASSETS);
     match assets.find(|(name, _, _)| *name == path) {
-        Some((_, content_type, bytes)) => (
-            [
-                (header::CONTENT_TYPE, *content_type),
-                (header::CACHE_CONTROL, "public, max-age=3600"),
-            ],
-            *bytes,
-        )
-            .into_response(),
+        Some((_, content_type, bytes)) => {
+            ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=3600")], *bytes)
+                .into_response()
+        }
         None => not_found().into_response(),
     }
 }
@@ -101,23 +80,16 @@ async fn fallback(headers: HeaderMap) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"));
     if grpc {
-        tonic::Status::unimplemented("unknown service or method; list them with gRPC reflection")
-            .into_http()
+        tonic::Status::unimplemented("unknown service or method; list them with gRPC reflection").into_http()
     } else {
         not_found().into_response()
     }
 }
 
 fn not_found() -> (StatusCode, axum::Json<serde_json::Value>) {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"error": "not found"})),
-    )
+    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not found"})))
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

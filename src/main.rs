@@ -114,9 +114,7 @@ fn main() -> ExitCode {
     // Commands that need no configuration.
     match &cli.command {
         Command::Descriptor { out } => return report(steward::cli::descriptor(out.clone())),
-        Command::Keys {
-            command: KeysCommand::Generate,
-        } => {
+        Command::Keys { command: KeysCommand::Generate } => {
             steward::cli::keys_generate();
             return ExitCode::SUCCESS;
         }
@@ -136,10 +134,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("steward: cannot start the async runtime: {e}");
@@ -153,31 +148,15 @@ fn main() -> ExitCode {
             Command::Worker => cli::worker(config).await,
             Command::Migrate => cli::migrate(config).await,
             Command::Token { command } => match command {
-                TokenCommand::Create {
-                    email,
-                    role,
-                    description,
-                    expires_in,
-                } => {
-                    cli::token_create(
-                        config,
-                        TokenRequest {
-                            email,
-                            role,
-                            description,
-                            expires_in,
-                        },
-                    )
-                    .await
+                TokenCommand::Create { email, role, description, expires_in } => {
+                    cli::token_create(config, TokenRequest { email, role, description, expires_in }).await
                 }
                 TokenCommand::Revoke { id } => cli::token_revoke(config, id).await,
             },
             Command::User { command } => match command {
-                UserCommand::MakeAdmin {
-                    email,
-                    remove,
-                    no_password: _,
-                } => cli::user_make_admin(config, email, remove).await,
+                UserCommand::MakeAdmin { email, remove, no_password: _ } => {
+                    cli::user_make_admin(config, email, remove).await
+                }
                 UserCommand::Disable { email } => cli::user_set_active(config, email, false).await,
                 UserCommand::Enable { email } => cli::user_set_active(config, email, true).await,
             },
@@ -203,9 +182,7 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -16,9 +16,7 @@ use tower::{Layer, Service};
 use tracing::Instrument as _;
 
 /// Latency histogram bucket bounds, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 #[derive(Default)]
 struct Series {
@@ -60,11 +58,7 @@ impl Default for Metrics {
 impl Metrics {
     fn next_request_id(&self) -> String {
         let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "{:016x}",
-            self.id_seed
-                .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        )
+        format!("{:016x}", self.id_seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
     }
 
     fn record(&self, route: String, code: String, seconds: f64) {
@@ -89,11 +83,7 @@ impl Metrics {
         out.push_str("# TYPE steward_requests_total counter\n");
         for key in &keys {
             let (route, code) = key;
-            let _ = writeln!(
-                out,
-                "steward_requests_total{{route=\"{route}\",code=\"{code}\"}} {}",
-                series[*key].count
-            );
+            let _ = writeln!(out, "steward_requests_total{{route=\"{route}\",code=\"{code}\"}} {}", series[*key].count);
         }
         out.push_str("# HELP steward_request_duration_seconds Time to response headers.\n");
         out.push_str("# TYPE steward_request_duration_seconds histogram\n");
@@ -107,36 +97,16 @@ impl Metrics {
                 );
             }
             let labels = format!("route=\"{route}\",code=\"{code}\"");
-            let _ = writeln!(
-                out,
-                "steward_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "steward_request_duration_seconds_sum{{{labels}}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "steward_request_duration_seconds_count{{{labels}}} {}",
-                s.count
-            );
+            let _ = writeln!(out, "steward_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
+            let _ = writeln!(out, "steward_request_duration_seconds_sum{{{labels}}} {}", s.sum);
+            let _ = writeln!(out, "steward_request_duration_seconds_count{{{labels}}} {}", s.count);
         }
         out.push_str("# HELP steward_requests_in_flight Requests being served now.\n");
         out.push_str("# TYPE steward_requests_in_flight gauge\n");
-        let _ = writeln!(
-            out,
-            "steward_requests_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
+        let _ = writeln!(out, "steward_requests_in_flight {}", self.in_flight.load(Ordering::Relaxed));
         out.push_str("# HELP steward_uptime_seconds Seconds since the process started.\n");
         out.push_str("# TYPE steward_uptime_seconds gauge\n");
-        let _ = writeln!(
-            out,
-            "steward_uptime_seconds {:.3}",
-            self.started.elapsed().as_secs_f64()
-        );
+        let _ = writeln!(out, "steward_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
         out
     }
 }
@@ -163,11 +133,8 @@ fn is_grpc(headers: &http::HeaderMap) -> bool {
 /// A request id from the client is kept if it is short and plain.
 fn usable_request_id(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
-    (!s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    .then(|| s.to_owned())
+    (!s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| s.to_owned())
 }
 
 /// The layer; see the module docs.
@@ -187,10 +154,7 @@ impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Observe {
-            inner,
-            metrics: self.metrics.clone(),
-        }
+        Observe { inner, metrics: self.metrics.clone() }
     }
 }
 
@@ -247,11 +211,7 @@ where
                             None => response.status().as_u16().to_string(),
                         };
                         // Unknown gRPC methods and HTTP 404s share one label.
-                        let route = if code == "12" || code == "404" {
-                            "unmatched".to_owned()
-                        } else {
-                            route
-                        };
+                        let route = if code == "12" || code == "404" { "unmatched".to_owned() } else { route };
                         tracing::debug!(code = %code, elapsed_ms = seconds * 1e3, "served");
                         metrics.record(route, code, seconds);
                         if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -287,10 +247,7 @@ mod tests {
     fn request_ids_are_unique_and_client_ids_are_sanitised() {
         let m = Metrics::default();
         assert_ne!(m.next_request_id(), m.next_request_id());
-        assert_eq!(
-            usable_request_id(&HeaderValue::from_static("abc-123")),
-            Some("abc-123".into())
-        );
+        assert_eq!(usable_request_id(&HeaderValue::from_static("abc-123")), Some("abc-123".into()));
         assert_eq!(usable_request_id(&HeaderValue::from_static("a b")), None);
     }
 
@@ -300,8 +257,12 @@ mod tests {
         m.record("/healthz".into(), "200".into(), 0.003);
         let text = m.render();
         assert!(text.contains("steward_requests_total{route=\"/healthz\",code=\"200\"} 1"));
-        assert!(text.contains("steward_request_duration_seconds_bucket{route=\"/healthz\",code=\"200\",le=\"0.0025\"} 0"));
-        assert!(text.contains("steward_request_duration_seconds_bucket{route=\"/healthz\",code=\"200\",le=\"0.005\"} 1"));
+        assert!(
+            text.contains("steward_request_duration_seconds_bucket{route=\"/healthz\",code=\"200\",le=\"0.0025\"} 0")
+        );
+        assert!(
+            text.contains("steward_request_duration_seconds_bucket{route=\"/healthz\",code=\"200\",le=\"0.005\"} 1")
+        );
         assert!(text.contains("# TYPE steward_requests_in_flight gauge"));
     }
 }

@@ -59,14 +59,10 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(
-                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-            )
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
-    let reflection_v1alpha = reflection()
-        .build_v1alpha()
-        .context("building reflection v1alpha")?;
+    let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
 
     let authorization = AuthorizationServiceServer::new(AuthorizationApi)
         .max_decoding_message_size(limit)
@@ -87,16 +83,12 @@ pub async fn serve(
     let stack = ServiceBuilder::new()
         .layer(ObserveLayer::new(state.metrics.clone()))
         .layer(cors(&config.cors_origins)?)
-        .layer(GlobalConcurrencyLimitLayer::new(
-            config.max_concurrent_requests,
-        ))
+        .layer(GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests))
         .layer(AuthLayer::new(state.resolver.clone()))
         .map_response(size_limit_is_resource_exhausted)
         .into_inner();
 
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(Some(Duration::from_secs(60)));
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(Duration::from_secs(60)));
     tonic::transport::Server::builder()
         .accept_http1(true)
         .timeout(config.request_timeout)
@@ -118,10 +110,7 @@ fn size_limit_is_resource_exhausted(
         && headers
             .get("grpc-message")
             .and_then(|m| m.to_str().ok())
-            .is_some_and(|m| {
-                m.contains("message%20length%20too%20large")
-                    || m.contains("message length too large")
-            });
+            .is_some_and(|m| m.contains("message%20length%20too%20large") || m.contains("message length too large"));
     if too_large {
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));
     }
@@ -132,10 +121,7 @@ fn size_limit_is_resource_exhausted(
 fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
     let origins = origins
         .iter()
-        .map(|o| {
-            o.parse()
-                .with_context(|| format!("STEWARD_CORS_ORIGINS: '{o}' is not a valid origin"))
-        })
+        .map(|o| o.parse().with_context(|| format!("STEWARD_CORS_ORIGINS: '{o}' is not a valid origin")))
         .collect::<anyhow::Result<Vec<http::HeaderValue>>>()?;
     let header = HeaderName::from_static;
     Ok(CorsLayer::new()

@@ -18,11 +18,7 @@ const STATUS_JS: &[u8] = include_bytes!("../clients/web/dist/status.js");
 /// Assets served under `/static/`: (path, content type, bytes).
 pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("status.js", "text/javascript; charset=utf-8", STATUS_JS),
-    (
-        "steward.css",
-        "text/css; charset=utf-8",
-        STYLESHEET.as_bytes(),
-    ),
+    ("steward.css", "text/css; charset=utf-8", STYLESHEET.as_bytes()),
 ];
 
 /// The browser pages, for `http::router` to merge.
@@ -37,9 +33,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 async fn status_page() -> Response {
     static PAGE: LazyLock<String> = LazyLock::new(|| {
-        STATUS_HTML
-            .replace("{steward.css}", &asset_url("steward.css"))
-            .replace("{status.js}", &asset_url("status.js"))
+        STATUS_HTML.replace("{steward.css}", &asset_url("steward.css")).replace("{status.js}", &asset_url("status.js"))
     });
     (
         [
@@ -56,16 +50,9 @@ async fn status_page() -> Response {
 /// `/static/NAME?v=HASH`: assets are cached for an hour, so a new build must
 /// change the URL the page asks for.
 fn asset_url(name: &str) -> String {
-    let bytes = ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, _, bytes)| *bytes)
-        .unwrap_or_default();
+    let bytes = ASSETS.iter().find(|(n, _, _)| *n == name).map(|(_, _, bytes)| *bytes).unwrap_or_default();
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let version: String = digest.as_ref()[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let version: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
     format!("/static/{name}?v={version}")
 }
 

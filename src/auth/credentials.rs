@@ -30,9 +30,7 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("source", &self.source)
-            .finish_non_exhaustive()
+        f.debug_struct("Credential").field("source", &self.source).finish_non_exhaustive()
     }
 }
 
@@ -61,10 +59,7 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Option<Credential>, Credentia
             if token.len() > MAX_CREDENTIAL_LEN {
                 return Err(CredentialError::TooLong);
             }
-            return Ok(Some(Credential {
-                source: Source::Cookie,
-                token: token.to_owned(),
-            }));
+            return Ok(Some(Credential { source: Source::Cookie, token: token.to_owned() }));
         }
     }
     Ok(None)
@@ -83,10 +78,7 @@ fn parse_authorization(value: &str) -> Result<Credential, CredentialError> {
     if token.len() > MAX_CREDENTIAL_LEN {
         return Err(CredentialError::TooLong);
     }
-    Ok(Credential {
-        source: Source::Header,
-        token: token.to_owned(),
-    })
+    Ok(Credential { source: Source::Header, token: token.to_owned() })
 }
 
 /// The non-empty value of cookie `name` in a `Cookie` header.
@@ -113,63 +105,40 @@ mod tests {
     #[test]
     fn schemes() {
         for v in ["Bearer abc", "bearer abc", "Token abc", "TOKEN   abc  "] {
-            let c = from_headers(&headers(&[("authorization", v)]))
-                .unwrap()
-                .unwrap();
+            let c = from_headers(&headers(&[("authorization", v)])).unwrap().unwrap();
             assert_eq!(c.token, "abc");
             assert_eq!(c.source, Source::Header);
         }
         for v in ["Basic abc", "abc", "Bearer ", "Bearer"] {
-            assert_eq!(
-                from_headers(&headers(&[("authorization", v)])),
-                Err(CredentialError::BadScheme),
-                "{v}"
-            );
+            assert_eq!(from_headers(&headers(&[("authorization", v)])), Err(CredentialError::BadScheme), "{v}");
         }
     }
 
     #[test]
     fn cookie_is_read_when_no_header() {
-        let c = from_headers(&headers(&[("cookie", "a=1; dsg_token=xyz; b=2")]))
-            .unwrap()
-            .unwrap();
+        let c = from_headers(&headers(&[("cookie", "a=1; dsg_token=xyz; b=2")])).unwrap().unwrap();
         assert_eq!((c.source, c.token.as_str()), (Source::Cookie, "xyz"));
-        assert_eq!(
-            from_headers(&headers(&[("cookie", "dsg_token=")])).unwrap(),
-            None
-        );
+        assert_eq!(from_headers(&headers(&[("cookie", "dsg_token=")])).unwrap(), None);
         assert_eq!(from_headers(&headers(&[])).unwrap(), None);
     }
 
     #[test]
     fn header_beats_cookie_even_when_bad() {
-        let h = headers(&[
-            ("authorization", "Bearer fromheader"),
-            ("cookie", "dsg_token=fromcookie"),
-        ]);
+        let h = headers(&[("authorization", "Bearer fromheader"), ("cookie", "dsg_token=fromcookie")]);
         assert_eq!(from_headers(&h).unwrap().unwrap().token, "fromheader");
-        let h = headers(&[
-            ("authorization", "Basic x"),
-            ("cookie", "dsg_token=fromcookie"),
-        ]);
+        let h = headers(&[("authorization", "Basic x"), ("cookie", "dsg_token=fromcookie")]);
         assert!(from_headers(&h).is_err());
     }
 
     #[test]
     fn overlong_credentials_are_refused() {
         let long = format!("Bearer {}", "a".repeat(300));
-        assert_eq!(
-            from_headers(&headers(&[("authorization", &long)])),
-            Err(CredentialError::TooLong)
-        );
+        assert_eq!(from_headers(&headers(&[("authorization", &long)])), Err(CredentialError::TooLong));
     }
 
     #[test]
     fn debug_hides_the_token() {
-        let c = Credential {
-            source: Source::Header,
-            token: "secret-token".into(),
-        };
+        let c = Credential { source: Source::Header, token: "secret-token".into() };
         assert!(!format!("{c:?}").contains("secret"));
     }
 }

@@ -9,11 +9,7 @@ pub const DEAD_TOKEN_RETENTION_DAYS: i32 = 30;
 
 /// Registers the identity core's jobs.
 pub fn register(registry: &mut Registry) {
-    registry.periodic(
-        "auth.purge_dead_tokens",
-        Duration::from_secs(6 * 3600),
-        purge_dead_tokens,
-    );
+    registry.periodic("auth.purge_dead_tokens", Duration::from_secs(6 * 3600), purge_dead_tokens);
 }
 
 /// Deletes tokens revoked or expired more than [`DEAD_TOKEN_RETENTION_DAYS`] ago.

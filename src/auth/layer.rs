@@ -26,10 +26,7 @@ impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            resolver: self.resolver.clone(),
-        }
+        AuthService { inner, resolver: self.resolver.clone() }
     }
 }
 

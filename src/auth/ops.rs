@@ -82,11 +82,7 @@ pub async fn resolve_token(
 }
 
 fn needs_touch(last_used: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-    last_used.is_none_or(|t| {
-        (now - t)
-            .to_std()
-            .is_ok_and(|age| age >= LAST_USED_RESOLUTION)
-    })
+    last_used.is_none_or(|t| (now - t).to_std().is_ok_and(|age| age >= LAST_USED_RESOLUTION))
 }
 
 /// What to create with [`create_user_token`].
@@ -120,18 +116,14 @@ pub struct CreatedToken {
 }
 
 /// Creates the user if missing, adds the role, and mints an `api` token, in one transaction.
-pub async fn create_user_token(
-    conn: &mut AsyncPgConnection,
-    request: TokenRequest,
-) -> Result<CreatedToken> {
+pub async fn create_user_token(conn: &mut AsyncPgConnection, request: TokenRequest) -> Result<CreatedToken> {
     let email = validate_email(&request.email)?;
     let expires_at = match request.expires_in {
         None => None,
         Some(d) => Some(
             Utc::now()
-                + chrono::Duration::from_std(d).map_err(|_| {
-                    Error::InvalidArgument("expiry is too far in the future".into())
-                })?,
+                + chrono::Duration::from_std(d)
+                    .map_err(|_| Error::InvalidArgument("expiry is too far in the future".into()))?,
         ),
     };
     conn.transaction(async move |conn| {
@@ -160,14 +152,7 @@ pub async fn create_user_token(
         if role_added {
             store::notify_auth_change(conn, &format!("user:{}", user.id)).await?;
         }
-        Ok(CreatedToken {
-            id,
-            user_id: user.id,
-            user_created,
-            role_added,
-            token: plain,
-            expires_at,
-        })
+        Ok(CreatedToken { id, user_id: user.id, user_created, role_added, token: plain, expires_at })
     })
     .await
 }
@@ -175,9 +160,8 @@ pub async fn create_user_token(
 /// Revokes a token; every replica stops accepting it at once.
 pub async fn revoke_token(conn: &mut AsyncPgConnection, id: i64) -> Result<TokenRow> {
     conn.transaction(async move |conn| {
-        let token = store::revoke_token(conn, id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no token with id {id}")))?;
+        let token =
+            store::revoke_token(conn, id).await?.ok_or_else(|| Error::NotFound(format!("no token with id {id}")))?;
         store::notify_auth_change(conn, &format!("token:{id}")).await?;
         Ok(token)
     })
@@ -202,11 +186,7 @@ pub enum AdminChange {
 }
 
 /// Adds (or with `remove`, takes away) global admin for `email`.
-pub async fn set_admin(
-    conn: &mut AsyncPgConnection,
-    email: &str,
-    remove: bool,
-) -> Result<AdminChange> {
+pub async fn set_admin(conn: &mut AsyncPgConnection, email: &str, remove: bool) -> Result<AdminChange> {
     let email = validate_email(email)?;
     conn.transaction(async move |conn| {
         let existing = store::user_by_email(conn, &email).await?;
@@ -219,25 +199,11 @@ pub async fn set_admin(
             }
             (Some(user), false) => {
                 let added = store::add_to_group(conn, user.id, Role::Admin.as_str()).await?;
-                (
-                    user.id,
-                    if added {
-                        AdminChange::Promoted
-                    } else {
-                        AdminChange::AlreadyAdmin
-                    },
-                )
+                (user.id, if added { AdminChange::Promoted } else { AdminChange::AlreadyAdmin })
             }
             (Some(user), true) => {
                 let removed = store::remove_from_group(conn, user.id, Role::Admin.as_str()).await?;
-                (
-                    user.id,
-                    if removed {
-                        AdminChange::Revoked
-                    } else {
-                        AdminChange::NotAdmin
-                    },
-                )
+                (user.id, if removed { AdminChange::Revoked } else { AdminChange::NotAdmin })
             }
         };
         if matches!(change.1, AdminChange::Promoted | AdminChange::Revoked) {
@@ -249,11 +215,7 @@ pub async fn set_admin(
 }
 
 /// Enables or disables a user by e-mail; every credential of a disabled user is refused.
-pub async fn set_user_active(
-    conn: &mut AsyncPgConnection,
-    email: &str,
-    active: bool,
-) -> Result<()> {
+pub async fn set_user_active(conn: &mut AsyncPgConnection, email: &str, active: bool) -> Result<()> {
     let email = validate_email(email)?;
     conn.transaction(async move |conn| {
         let user = store::user_by_email(conn, &email)
@@ -271,24 +233,14 @@ pub fn validate_email(email: &str) -> Result<String> {
     let email = email.trim();
     let valid = email.len() <= 320
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.contains('@')
-                && !domain.starts_with('.')
+            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !domain.starts_with('.')
         })
         && !email.contains(char::is_whitespace);
     if !valid {
-        return Err(Error::InvalidArgument(format!(
-            "'{email}' is not an e-mail address like alice@example.org"
-        )));
+        return Err(Error::InvalidArgument(format!("'{email}' is not an e-mail address like alice@example.org")));
     }
-    if email
-        .to_ascii_lowercase()
-        .ends_with(&format!("@{SERVICE_ACCOUNT_DOMAIN}"))
-    {
-        return Err(Error::InvalidArgument(format!(
-            "@{SERVICE_ACCOUNT_DOMAIN} is reserved for service accounts"
-        )));
+    if email.to_ascii_lowercase().ends_with(&format!("@{SERVICE_ACCOUNT_DOMAIN}")) {
+        return Err(Error::InvalidArgument(format!("@{SERVICE_ACCOUNT_DOMAIN} is reserved for service accounts")));
     }
     Ok(email.to_owned())
 }
@@ -299,19 +251,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            validate_email(" alice@example.org ").unwrap(),
-            "alice@example.org"
-        );
-        for bad in [
-            "",
-            "alice",
-            "@example.org",
-            "alice@",
-            "a b@example.org",
-            "a@b@c.org",
-            "bot@service-account.dsg.local",
-        ] {
+        assert_eq!(validate_email(" alice@example.org ").unwrap(), "alice@example.org");
+        for bad in
+            ["", "alice", "@example.org", "alice@", "a b@example.org", "a@b@c.org", "bot@service-account.dsg.local"]
+        {
             assert!(validate_email(bad).is_err(), "{bad}");
         }
     }

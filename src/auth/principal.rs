@@ -26,13 +26,7 @@ pub enum Role {
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::Researcher,
-        Role::Developer,
-        Role::Scientist,
-        Role::Contributor,
-    ];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Researcher, Role::Developer, Role::Scientist, Role::Contributor];
 
     /// The role's name, which is also its group's name.
     pub fn as_str(self) -> &'static str {
@@ -141,11 +135,7 @@ pub enum Caller {
 impl Caller {
     /// The caller of a tonic request (anonymous if the auth layer did not run).
     pub fn of<T>(request: &tonic::Request<T>) -> Caller {
-        request
-            .extensions()
-            .get::<Caller>()
-            .cloned()
-            .unwrap_or(Caller::Anonymous)
+        request.extensions().get::<Caller>().cloned().unwrap_or(Caller::Anonymous)
     }
 
     /// The principal, or UNAUTHENTICATED with a message saying what to send.
@@ -167,10 +157,7 @@ impl Caller {
         if principal.has_role(role) {
             Ok(principal)
         } else {
-            Err(Error::PermissionDenied(format!(
-                "this needs the '{}' role",
-                role.as_str()
-            )))
+            Err(Error::PermissionDenied(format!("this needs the '{}' role", role.as_str())))
         }
     }
 }
@@ -211,14 +198,8 @@ mod tests {
         use tonic::Code;
         let code = |c: &Caller| tonic::Status::from(c.require_principal().unwrap_err()).code();
         assert_eq!(code(&Caller::Anonymous), Code::Unauthenticated);
-        assert_eq!(
-            code(&Caller::Refused(AuthError::Invalid)),
-            Code::Unauthenticated
-        );
-        assert_eq!(
-            code(&Caller::Refused(AuthError::Unavailable)),
-            Code::Unavailable
-        );
+        assert_eq!(code(&Caller::Refused(AuthError::Invalid)), Code::Unauthenticated);
+        assert_eq!(code(&Caller::Refused(AuthError::Unavailable)), Code::Unavailable);
         let caller = Caller::Principal(Arc::new(principal(vec![Role::Contributor])));
         let status = tonic::Status::from(caller.require_role(Role::Researcher).unwrap_err());
         assert_eq!(status.code(), Code::PermissionDenied);

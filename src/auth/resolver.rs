@@ -45,21 +45,14 @@ pub struct Resolver {
 
 impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resolver")
-            .field("listening", &self.listening)
-            .finish_non_exhaustive()
+        f.debug_struct("Resolver").field("listening", &self.listening).finish_non_exhaustive()
     }
 }
 
 impl Resolver {
     /// A resolver over `pool`; call [`Resolver::listen`] to enable caching.
     pub fn new(pool: Pool) -> Self {
-        Self {
-            pool,
-            entries: Mutex::new(HashMap::new()),
-            epoch: AtomicU64::new(0),
-            listening: AtomicBool::new(false),
-        }
+        Self { pool, entries: Mutex::new(HashMap::new()), epoch: AtomicU64::new(0), listening: AtomicBool::new(false) }
     }
 
     /// The caller presenting `headers`. Never fails: refusals are a `Caller`.
@@ -110,10 +103,7 @@ impl Resolver {
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get_mut(hash)?;
-        let expired = entry
-            .principal
-            .token_expires_at
-            .is_some_and(|t| t <= Utc::now());
+        let expired = entry.principal.token_expires_at.is_some_and(|t| t <= Utc::now());
         if expired || entry.cached_at.elapsed() > TTL {
             entries.remove(hash);
             return None;
@@ -145,25 +135,14 @@ impl Resolver {
             entries.clear();
         }
         let now = Instant::now();
-        entries.insert(
-            hash,
-            Entry {
-                principal,
-                cached_at: now,
-                last_used_written: now,
-            },
-        );
+        entries.insert(hash, Entry { principal, cached_at: now, last_used_written: now });
     }
 
     /// Applies one eviction message: `all`, `token:<id>`, `user:<id>` or `sa:<id>`.
     pub fn evict(&self, message: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        let id = |prefix: &str| {
-            message
-                .strip_prefix(prefix)
-                .and_then(|v| v.parse::<i64>().ok())
-        };
+        let id = |prefix: &str| message.strip_prefix(prefix).and_then(|v| v.parse::<i64>().ok());
         if let Some(token_id) = id("token:") {
             entries.retain(|_, e| e.principal.token_id != token_id);
         } else if let Some(principal_id) = id("user:").or_else(|| id("sa:")) {
@@ -175,17 +154,12 @@ impl Resolver {
 
     /// Keeps a `LISTEN steward_auth` connection open until `shutdown`,
     /// reconnecting with backoff; the cache is off whenever it is down.
-    pub async fn listen(
-        self: Arc<Self>,
-        database_url: String,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
+    pub async fn listen(self: Arc<Self>, database_url: String, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
         loop {
             let session = async {
                 let mut conn = AsyncPgConnection::establish(&database_url).await?;
-                conn.batch_execute(&format!("LISTEN {AUTH_CHANNEL}"))
-                    .await?;
+                conn.batch_execute(&format!("LISTEN {AUTH_CHANNEL}")).await?;
                 // Anything may have changed while we were not listening.
                 self.evict("all");
                 self.listening.store(true, Ordering::Release);

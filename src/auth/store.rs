@@ -74,26 +74,13 @@ pub struct ServiceAccountRow {
 }
 
 /// The token with this hash, if any (revoked and expired ones included).
-pub async fn find_token(
-    conn: &mut AsyncPgConnection,
-    hash: &[u8],
-) -> QueryResult<Option<TokenRow>> {
-    api_tokens::table
-        .filter(api_tokens::token_hash.eq(hash))
-        .select(TokenRow::as_select())
-        .first(conn)
-        .await
-        .optional()
+pub async fn find_token(conn: &mut AsyncPgConnection, hash: &[u8]) -> QueryResult<Option<TokenRow>> {
+    api_tokens::table.filter(api_tokens::token_hash.eq(hash)).select(TokenRow::as_select()).first(conn).await.optional()
 }
 
 /// The token with this id.
 pub async fn token_by_id(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<TokenRow>> {
-    api_tokens::table
-        .find(id)
-        .select(TokenRow::as_select())
-        .first(conn)
-        .await
-        .optional()
+    api_tokens::table.find(id).select(TokenRow::as_select()).first(conn).await.optional()
 }
 
 /// Records that a token was used now.
@@ -107,11 +94,7 @@ pub async fn touch_token(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<(
 
 /// Inserts a token and returns its id.
 pub async fn insert_token(conn: &mut AsyncPgConnection, token: NewToken<'_>) -> QueryResult<i64> {
-    diesel::insert_into(api_tokens::table)
-        .values(token)
-        .returning(api_tokens::id)
-        .get_result(conn)
-        .await
+    diesel::insert_into(api_tokens::table).values(token).returning(api_tokens::id).get_result(conn).await
 }
 
 /// Marks a token revoked; returns it, or `None` if no such token exists.
@@ -126,19 +109,11 @@ pub async fn revoke_token(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<
 
 /// The user with this id.
 pub async fn user_by_id(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .first(conn)
-        .await
-        .optional()
+    users::table.find(id).select(UserRow::as_select()).first(conn).await.optional()
 }
 
 /// The user with this e-mail (compared case-insensitively).
-pub async fn user_by_email(
-    conn: &mut AsyncPgConnection,
-    email: &str,
-) -> QueryResult<Option<UserRow>> {
+pub async fn user_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(lower(users::email).eq(email.to_lowercase()))
         .select(UserRow::as_select())
@@ -158,35 +133,17 @@ pub async fn insert_user(conn: &mut AsyncPgConnection, email: &str) -> QueryResu
 }
 
 /// Enables or disables a user.
-pub async fn set_user_active(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    active: bool,
-) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::is_active.eq(active))
-        .execute(conn)
-        .await
+pub async fn set_user_active(conn: &mut AsyncPgConnection, id: i64, active: bool) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set(users::is_active.eq(active)).execute(conn).await
 }
 
 /// The service account with this id.
-pub async fn service_account_by_id(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-) -> QueryResult<Option<ServiceAccountRow>> {
-    service_accounts::table
-        .find(id)
-        .select(ServiceAccountRow::as_select())
-        .first(conn)
-        .await
-        .optional()
+pub async fn service_account_by_id(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<ServiceAccountRow>> {
+    service_accounts::table.find(id).select(ServiceAccountRow::as_select()).first(conn).await.optional()
 }
 
 /// The names of the user's groups, sorted.
-pub async fn user_group_names(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-) -> QueryResult<Vec<String>> {
+pub async fn user_group_names(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<String>> {
     group_memberships::table
         .inner_join(groups::table)
         .filter(group_memberships::user_id.eq(user_id))
@@ -197,21 +154,10 @@ pub async fn user_group_names(
 }
 
 /// Adds the user to the named group; `false` if already a member.
-pub async fn add_to_group(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    group: &str,
-) -> QueryResult<bool> {
-    let group_id: i64 = groups::table
-        .filter(groups::name.eq(group))
-        .select(groups::id)
-        .first(conn)
-        .await?;
+pub async fn add_to_group(conn: &mut AsyncPgConnection, user_id: i64, group: &str) -> QueryResult<bool> {
+    let group_id: i64 = groups::table.filter(groups::name.eq(group)).select(groups::id).first(conn).await?;
     let inserted = diesel::insert_into(group_memberships::table)
-        .values((
-            group_memberships::user_id.eq(user_id),
-            group_memberships::group_id.eq(group_id),
-        ))
+        .values((group_memberships::user_id.eq(user_id), group_memberships::group_id.eq(group_id)))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
@@ -219,14 +165,8 @@ pub async fn add_to_group(
 }
 
 /// Removes the user from the named group; `false` if not a member.
-pub async fn remove_from_group(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    group: &str,
-) -> QueryResult<bool> {
-    let group_ids = groups::table
-        .filter(groups::name.eq(group))
-        .select(groups::id);
+pub async fn remove_from_group(conn: &mut AsyncPgConnection, user_id: i64, group: &str) -> QueryResult<bool> {
+    let group_ids = groups::table.filter(groups::name.eq(group)).select(groups::id);
     let deleted = diesel::delete(
         group_memberships::table
             .filter(group_memberships::user_id.eq(user_id))
@@ -250,13 +190,7 @@ pub async fn notify_auth_change(conn: &mut AsyncPgConnection, payload: &str) -> 
 /// Deletes tokens revoked or expired more than `days` days ago; returns how many.
 pub async fn purge_dead_tokens(conn: &mut AsyncPgConnection, days: i32) -> QueryResult<usize> {
     let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
-    diesel::delete(
-        api_tokens::table.filter(
-            api_tokens::revoked_at
-                .lt(cutoff)
-                .or(api_tokens::expires_at.lt(cutoff)),
-        ),
-    )
-    .execute(conn)
-    .await
+    diesel::delete(api_tokens::table.filter(api_tokens::revoked_at.lt(cutoff).or(api_tokens::expires_at.lt(cutoff))))
+        .execute(conn)
+        .await
 }

@@ -20,9 +20,7 @@ impl std::fmt::Debug for TokenHash {
 /// A fresh random token and its hash. The plain text must be shown once and dropped.
 pub fn generate() -> (String, TokenHash) {
     let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the operating system's random number generator failed");
+    SystemRandom::new().fill(&mut bytes).expect("the operating system's random number generator failed");
     let token = hex(&bytes);
     let hash = hash(&token);
     (token, hash)
@@ -77,10 +75,7 @@ mod tests {
     #[test]
     fn sha256_of_ascii_bytes() {
         // sha256("abc")
-        assert_eq!(
-            hex(&hash("abc").0),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hex(&hash("abc").0), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

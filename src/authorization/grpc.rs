@@ -12,10 +12,7 @@ pub struct AuthorizationApi;
 
 #[tonic::async_trait]
 impl AuthorizationService for AuthorizationApi {
-    async fn who_am_i(
-        &self,
-        request: Request<WhoAmIRequest>,
-    ) -> Result<Response<WhoAmIResponse>, Status> {
+    async fn who_am_i(&self, request: Request<WhoAmIRequest>) -> Result<Response<WhoAmIResponse>, Status> {
         let caller = Caller::of(&request);
         let principal = caller.require_principal()?;
         let WhoAmIRequest {} = request.into_inner();

@@ -154,9 +154,7 @@ pub enum KeyringError {
 
     /// GCM authentication failed: the value was altered, or the associated
     /// data given to `open` differs from the one given to `seal`.
-    #[error(
-        "sealed value failed authentication: it was altered or the associated data does not match"
-    )]
+    #[error("sealed value failed authentication: it was altered or the associated data does not match")]
     AuthenticationFailed,
 
     /// The key file is readable by group or others.
@@ -207,13 +205,8 @@ struct KeyEntry {
 
 impl KeyEntry {
     fn new(id: String, bytes: [u8; KEY_LEN]) -> Self {
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, &bytes).expect("a 32-byte key is valid for AES-256-GCM");
-        Self {
-            id,
-            bytes,
-            aead: LessSafeKey::new(unbound),
-        }
+        let unbound = UnboundKey::new(&AES_256_GCM, &bytes).expect("a 32-byte key is valid for AES-256-GCM");
+        Self { id, bytes, aead: LessSafeKey::new(unbound) }
     }
 }
 
@@ -234,10 +227,7 @@ impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
             .field("current", &self.current_key_id())
-            .field(
-                "key_ids",
-                &self.keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
-            )
+            .field("key_ids", &self.keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -256,10 +246,7 @@ impl Keyring {
         let mut keys: Vec<KeyEntry> = Vec::new();
         for (i, entry) in spec.split(',').enumerate() {
             let index = i + 1;
-            let (id, key_text) = entry
-                .trim()
-                .split_once(':')
-                .ok_or(KeyringError::MalformedEntry { index })?;
+            let (id, key_text) = entry.trim().split_once(':').ok_or(KeyringError::MalformedEntry { index })?;
             let (id, key_text) = (id.trim(), key_text.trim());
             if !is_valid_key_id(id) {
                 return Err(KeyringError::InvalidKeyId { index });
@@ -269,28 +256,17 @@ impl Keyring {
             let decoded = B64_STANDARD
                 .decode(key_text)
                 .or_else(|_| B64_URL_SAFE.decode(key_text))
-                .map_err(|_| KeyringError::InvalidBase64 {
-                    key_id: id.to_owned(),
-                })?;
-            let bytes: [u8; KEY_LEN] =
-                decoded
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| KeyringError::WrongKeyLength {
-                        key_id: id.to_owned(),
-                        len: decoded.len(),
-                    })?;
+                .map_err(|_| KeyringError::InvalidBase64 { key_id: id.to_owned() })?;
+            let bytes: [u8; KEY_LEN] = decoded
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyringError::WrongKeyLength { key_id: id.to_owned(), len: decoded.len() })?;
             if keys.iter().any(|k| k.id == id) {
-                return Err(KeyringError::DuplicateKeyId {
-                    key_id: id.to_owned(),
-                });
+                return Err(KeyringError::DuplicateKeyId { key_id: id.to_owned() });
             }
             keys.push(KeyEntry::new(id.to_owned(), bytes));
         }
-        Ok(Keyring {
-            keys,
-            rng: SystemRandom::new(),
-        })
+        Ok(Keyring { keys, rng: SystemRandom::new() })
     }
 
     /// Creates a ring with one fresh random key, its id made from today's UTC
@@ -307,27 +283,18 @@ impl Keyring {
         rng.fill(&mut suffix).expect("system random source failed");
 
         // A clock before 1970 is broken; fall back to the epoch rather than fail.
-        let days = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() / 86_400);
+        let days = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
         let (y, m, d) = civil_from_days(days as i64);
         let id = format!("k{y:04}{m:02}{d:02}{:02x}{:02x}", suffix[0], suffix[1]);
 
-        Keyring {
-            keys: vec![KeyEntry::new(id, bytes)],
-            rng,
-        }
+        Keyring { keys: vec![KeyEntry::new(id, bytes)], rng }
     }
 
     /// Renders the ring as a spec string, current key first, that
     /// [`parse`](Self::parse) reads back. It contains the keys: treat it as a
     /// secret.
     pub fn to_spec(&self) -> String {
-        self.keys
-            .iter()
-            .map(|k| format!("{}:{}", k.id, STANDARD.encode(k.bytes)))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.keys.iter().map(|k| format!("{}:{}", k.id, STANDARD.encode(k.bytes))).collect::<Vec<_>>().join(",")
     }
 
     /// Development mode: reads the ring from `path`, or generates one and
@@ -349,8 +316,7 @@ impl Keyring {
                 } else {
                     // Another process created the file first; use its keys so
                     // that both processes agree.
-                    let file =
-                        fs::File::open(path).map_err(|e| io_err(path, "open key file", e))?;
+                    let file = fs::File::open(path).map_err(|e| io_err(path, "open key file", e))?;
                     read_key_file(path, file)
                 }
             }
@@ -375,9 +341,7 @@ impl Keyring {
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let key = &self.keys[0];
         let mut nonce = [0u8; NONCE_LEN];
-        self.rng
-            .fill(&mut nonce)
-            .expect("system random source failed");
+        self.rng.fill(&mut nonce).expect("system random source failed");
 
         let header_len = 2 + key.id.len();
         let mut out = Vec::with_capacity(header_len + NONCE_LEN + plaintext.len() + TAG_LEN);
@@ -392,11 +356,7 @@ impl Keyring {
         let full_aad = bound_aad(&out[..header_len], aad);
         let tag = key
             .aead
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(&full_aad),
-                &mut out[body..],
-            )
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&full_aad), &mut out[body..])
             // ring only refuses inputs beyond GCM's ~64 GiB limit.
             .expect("plaintext too long for AES-GCM");
         out.extend_from_slice(tag.as_ref());
@@ -429,11 +389,8 @@ impl Keyring {
             .keys
             .iter()
             .find(|k| k.id.as_bytes() == id)
-            .ok_or_else(|| KeyringError::UnknownKeyId {
-                key_id: String::from_utf8_lossy(id).into_owned(),
-            })?;
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).expect("nonce slice is NONCE_LEN bytes");
+            .ok_or_else(|| KeyringError::UnknownKeyId { key_id: String::from_utf8_lossy(id).into_owned() })?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).expect("nonce slice is NONCE_LEN bytes");
         let full_aad = bound_aad(&sealed[..2 + id_len], aad);
 
         let mut buf = ciphertext_and_tag.to_vec();
@@ -454,11 +411,11 @@ impl Keyring {
     /// `info` values give independent keys. Use a distinct, versioned `info`
     /// per purpose (e.g. `b"steward/api-token-hmac/v1"`).
     pub fn derive_key(&self, key_id: &str, info: &[u8]) -> Result<[u8; 32], KeyringError> {
-        let key = self.keys.iter().find(|k| k.id == key_id).ok_or_else(|| {
-            KeyringError::UnknownKeyId {
-                key_id: key_id.to_owned(),
-            }
-        })?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| KeyringError::UnknownKeyId { key_id: key_id.to_owned() })?;
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, DERIVE_SALT).extract(&key.bytes);
         let info = [info];
         let mut out = [0u8; 32];
@@ -480,42 +437,23 @@ fn bound_aad(header: &[u8], aad: &[u8]) -> Vec<u8> {
 }
 
 fn is_valid_key_id(id: &str) -> bool {
-    (1..=MAX_KEY_ID_LEN).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=MAX_KEY_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn io_err(path: &Path, action: &'static str, source: io::Error) -> KeyringError {
-    KeyringError::Io {
-        path: path.to_owned(),
-        action,
-        source,
-    }
+    KeyringError::Io { path: path.to_owned(), action, source }
 }
 
 /// Checks permissions on the already-open file (not the path, so the check
 /// and the read see the same file), then parses its trimmed content.
 fn read_key_file(path: &Path, mut file: fs::File) -> Result<Keyring, KeyringError> {
-    let mode = file
-        .metadata()
-        .map_err(|e| io_err(path, "read metadata of key file", e))?
-        .permissions()
-        .mode()
-        & 0o7777;
+    let mode = file.metadata().map_err(|e| io_err(path, "read metadata of key file", e))?.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(KeyringError::InsecurePermissions {
-            path: path.to_owned(),
-            mode,
-        });
+        return Err(KeyringError::InsecurePermissions { path: path.to_owned(), mode });
     }
     let mut spec = String::new();
-    file.read_to_string(&mut spec)
-        .map_err(|e| io_err(path, "read key file", e))?;
-    Keyring::parse(spec.trim()).map_err(|e| KeyringError::InvalidKeyFile {
-        path: path.to_owned(),
-        source: Box::new(e),
-    })
+    file.read_to_string(&mut spec).map_err(|e| io_err(path, "read key file", e))?;
+    Keyring::parse(spec.trim()).map_err(|e| KeyringError::InvalidKeyFile { path: path.to_owned(), source: Box::new(e) })
 }
 
 /// Writes `spec` to `path` atomically with mode 0600, unless a file appears at
@@ -533,13 +471,9 @@ fn install_key_file(path: &Path, spec: &str) -> Result<bool, KeyringError> {
 
     // A random suffix keeps concurrent writers from sharing a temp file.
     let mut suffix = [0u8; 8];
-    SystemRandom::new()
-        .fill(&mut suffix)
-        .expect("system random source failed");
+    SystemRandom::new().fill(&mut suffix).expect("system random source failed");
     let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-    let file_name = path
-        .file_name()
-        .map_or_else(|| "keyring".into(), |n| n.to_string_lossy());
+    let file_name = path.file_name().map_or_else(|| "keyring".into(), |n| n.to_string_lossy());
     let tmp = dir.join(format!(".{file_name}.{suffix}.tmp"));
 
     let write = || -> Result<bool, KeyringError> {
@@ -560,9 +494,9 @@ fn install_key_file(path: &Path, spec: &str) -> Result<bool, KeyringError> {
         match fs::hard_link(&tmp, path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(_) => fs::rename(&tmp, path)
-                .map(|()| true)
-                .map_err(|e| io_err(path, "rename temporary key file to", e)),
+            Err(_) => {
+                fs::rename(&tmp, path).map(|()| true).map_err(|e| io_err(path, "rename temporary key file to", e))
+            }
         }
     };
     let result = write();
@@ -649,10 +583,7 @@ mod tests {
         assert_ne!(s1, s2);
         let nonce = |s: &[u8]| s[3..3 + NONCE_LEN].to_vec();
         assert_ne!(nonce(&s1), nonce(&s2));
-        assert_eq!(
-            ring.open(&s1, b"ctx").unwrap(),
-            ring.open(&s2, b"ctx").unwrap()
-        );
+        assert_eq!(ring.open(&s1, b"ctx").unwrap(), ring.open(&s2, b"ctx").unwrap());
     }
 
     #[test]
@@ -669,24 +600,14 @@ mod tests {
             s[i] ^= 0x01;
             ring.open(&s, b"ctx")
         };
-        for i in [
-            ct_at,
-            ct_at + pt.len() - 1,
-            tag_at,
-            sealed.len() - 1,
-            nonce_at,
-            ct_at - 1,
-        ] {
+        for i in [ct_at, ct_at + pt.len() - 1, tag_at, sealed.len() - 1, nonce_at, ct_at - 1] {
             assert!(
                 matches!(flip(i), Err(KeyringError::AuthenticationFailed)),
                 "flipping byte {i} must fail authentication"
             );
         }
         // Header bytes: version, id length and id each refuse to open.
-        assert!(matches!(
-            flip(0),
-            Err(KeyringError::UnsupportedVersion { version: 0 })
-        ));
+        assert!(matches!(flip(0), Err(KeyringError::UnsupportedVersion { version: 0 })));
         assert!(flip(1).is_err());
         assert!(matches!(flip(2), Err(KeyringError::UnknownKeyId { .. })));
         // Every single-bit flip anywhere fails.
@@ -709,10 +630,7 @@ mod tests {
         let mut sealed = ring.seal(b"token", b"ctx");
         assert_eq!(sealed[2], b'a');
         sealed[2] = b'b';
-        assert!(matches!(
-            ring.open(&sealed, b"ctx"),
-            Err(KeyringError::AuthenticationFailed)
-        ));
+        assert!(matches!(ring.open(&sealed, b"ctx"), Err(KeyringError::AuthenticationFailed)));
     }
 
     #[test]
@@ -738,10 +656,7 @@ mod tests {
         assert_eq!(&new[1..3], &[1, b'b']);
         assert_eq!(ba.open(&new, b"ctx").unwrap(), b"new data");
         // The old ring cannot read data sealed with the new key.
-        assert!(matches!(
-            a.open(&new, b"ctx"),
-            Err(KeyringError::UnknownKeyId { .. })
-        ));
+        assert!(matches!(a.open(&new, b"ctx"), Err(KeyringError::UnknownKeyId { .. })));
 
         let b_only = Keyring::parse(&spec_b()).unwrap();
         match b_only.open(&old, b"ctx") {
@@ -759,17 +674,12 @@ mod tests {
         let url_pad = general_purpose::URL_SAFE.encode(key);
         let url_nopad = general_purpose::URL_SAFE_NO_PAD.encode(key);
         assert!(std_pad.contains(['+', '/']) && url_pad.contains(['-', '_']));
-        let spec =
-            format!(" k1:{std_pad} ,\n k2 : {std_nopad},k3:{url_pad}\t, K_4-x:{url_nopad}\n");
+        let spec = format!(" k1:{std_pad} ,\n k2 : {std_nopad},k3:{url_pad}\t, K_4-x:{url_nopad}\n");
         let ring = Keyring::parse(&spec).unwrap();
         assert_eq!(ring.current_key_id(), "k1");
         let d1 = ring.derive_key("k1", b"i").unwrap();
         for id in ["k2", "k3", "K_4-x"] {
-            assert_eq!(
-                ring.derive_key(id, b"i").unwrap(),
-                d1,
-                "{id} decodes to the same key"
-            );
+            assert_eq!(ring.derive_key(id, b"i").unwrap(), d1, "{id} decodes to the same key");
         }
         // Id of exactly 32 characters is fine.
         let long_id = "x".repeat(32);
@@ -810,17 +720,11 @@ mod tests {
                 // Any 8-character run of the key would be a leak.
                 for window in secret.as_bytes().windows(8) {
                     let w = std::str::from_utf8(window).unwrap();
-                    assert!(
-                        !msg.contains(w) && !dbg.contains(w),
-                        "{msg:?} leaks key text"
-                    );
+                    assert!(!msg.contains(w) && !dbg.contains(w), "{msg:?} leaks key text");
                 }
             }
         }
-        assert!(matches!(
-            Keyring::parse(&format!("a:{k31}")),
-            Err(KeyringError::WrongKeyLength { len: 31, .. })
-        ));
+        assert!(matches!(Keyring::parse(&format!("a:{k31}")), Err(KeyringError::WrongKeyLength { len: 31, .. })));
         assert!(matches!(
             Keyring::parse(&format!("a:{good},b:{good},a:{good}")),
             Err(KeyringError::DuplicateKeyId { key_id }) if key_id == "a"
@@ -860,10 +764,7 @@ mod tests {
         assert!(id[1..9].bytes().all(|b| b.is_ascii_digit()), "{id}");
         assert!(id[9..].bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
         // Fresh key material each time.
-        assert_ne!(
-            g1.derive_key(id, b"t").unwrap(),
-            g2.derive_key(g2.current_key_id(), b"t").unwrap()
-        );
+        assert_ne!(g1.derive_key(id, b"t").unwrap(), g2.derive_key(g2.current_key_id(), b"t").unwrap());
     }
 
     #[test]
@@ -882,29 +783,17 @@ mod tests {
         let ring = ring_a();
         let sealed = ring.seal(b"", b"");
         // Every strict prefix fails; the header-less ones as Truncated.
-        assert!(matches!(
-            ring.open(&[], b""),
-            Err(KeyringError::Truncated { len: 0 })
-        ));
+        assert!(matches!(ring.open(&[], b""), Err(KeyringError::Truncated { len: 0 })));
         for n in 1..sealed.len() {
             let err = ring.open(&sealed[..n], b"").unwrap_err();
-            assert!(
-                matches!(err, KeyringError::Truncated { len } if len == n),
-                "{n}: {err}"
-            );
+            assert!(matches!(err, KeyringError::Truncated { len } if len == n), "{n}: {err}");
         }
         // A non-empty plaintext cut short still has room for a "tag" and so
         // fails authentication instead.
         let sealed = ring.seal(b"hello", b"");
-        assert!(matches!(
-            ring.open(&sealed[..sealed.len() - 1], b""),
-            Err(KeyringError::AuthenticationFailed)
-        ));
+        assert!(matches!(ring.open(&sealed[..sealed.len() - 1], b""), Err(KeyringError::AuthenticationFailed)));
         // An id length pointing past the end is truncation, not a panic.
-        assert!(matches!(
-            ring.open(&[1, 200, b'a'], b""),
-            Err(KeyringError::Truncated { .. })
-        ));
+        assert!(matches!(ring.open(&[1, 200, b'a'], b""), Err(KeyringError::Truncated { .. })));
     }
 
     #[test]
@@ -913,15 +802,9 @@ mod tests {
         let mut sealed = ring.seal(b"x", b"");
         sealed[0] = 2;
         let err = ring.open(&sealed, b"").unwrap_err();
-        assert!(matches!(
-            err,
-            KeyringError::UnsupportedVersion { version: 2 }
-        ));
+        assert!(matches!(err, KeyringError::UnsupportedVersion { version: 2 }));
         assert!(err.to_string().contains("version 2"));
-        assert!(matches!(
-            ring.open(&[7], b""),
-            Err(KeyringError::UnsupportedVersion { version: 7 })
-        ));
+        assert!(matches!(ring.open(&[7], b""), Err(KeyringError::UnsupportedVersion { version: 7 })));
     }
 
     #[test]
@@ -936,10 +819,7 @@ mod tests {
         // Known answer per RFC 5869, computed with plain HMAC:
         // PRK = HMAC(salt, IKM); OKM = HMAC(PRK, info || 0x01) for 32 bytes.
         let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, DERIVE_SALT), &KEY_A);
-        let okm = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()),
-            b"steward/token-hmac/v1\x01",
-        );
+        let okm = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()), b"steward/token-hmac/v1\x01");
         assert_eq!(&d[..], okm.as_ref());
 
         assert!(matches!(
@@ -958,13 +838,8 @@ mod tests {
             for key in [&KEY_A, &KEY_B] {
                 let encoded = b64(key);
                 assert!(!out.contains(&encoded[..8]));
-                assert!(
-                    !out.contains("161") && !out.contains("178"),
-                    "decimal key bytes"
-                );
-                assert!(
-                    !out.to_lowercase().contains("a1a1") && !out.to_lowercase().contains("b2b2")
-                );
+                assert!(!out.contains("161") && !out.contains("178"), "decimal key bytes");
+                assert!(!out.to_lowercase().contains("a1a1") && !out.to_lowercase().contains("b2b2"));
             }
         }
     }
@@ -1005,15 +880,8 @@ mod tests {
         // Simulates losing the race to another process: ours is discarded.
         assert!(!install_key_file(&path, &spec_b()).unwrap());
         assert_eq!(fs::read_to_string(&path).unwrap().trim(), spec_a());
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "temp file left behind"
-        );
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temp file left behind");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]
@@ -1024,24 +892,15 @@ mod tests {
         for mode in [0o644, 0o640, 0o604, 0o660] {
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
             let err = Keyring::load_or_generate(&path).unwrap_err();
-            assert!(
-                matches!(err, KeyringError::InsecurePermissions { .. }),
-                "{err}"
-            );
+            assert!(matches!(err, KeyringError::InsecurePermissions { .. }), "{err}");
             let msg = err.to_string();
             assert!(msg.contains(&path.display().to_string()), "{msg}");
-            assert!(
-                msg.contains(&format!("chmod 600 {}", path.display())),
-                "{msg}"
-            );
+            assert!(msg.contains(&format!("chmod 600 {}", path.display())), "{msg}");
         }
         // Untouched by the refusal, and accepted once fixed.
         assert_eq!(fs::read_to_string(&path).unwrap(), spec_a());
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(
-            Keyring::load_or_generate(&path).unwrap().current_key_id(),
-            "a"
-        );
+        assert_eq!(Keyring::load_or_generate(&path).unwrap().current_key_id(), "a");
     }
 
     #[test]
@@ -1055,15 +914,9 @@ mod tests {
         let KeyringError::InvalidKeyFile { source, .. } = &err else {
             panic!("expected InvalidKeyFile, got {err:?}");
         };
-        assert!(matches!(
-            **source,
-            KeyringError::WrongKeyLength { len: 31, .. }
-        ));
+        assert!(matches!(**source, KeyringError::WrongKeyLength { len: 31, .. }));
         let chain = format!("{err} / {}", std::error::Error::source(&err).unwrap());
-        assert!(
-            chain.contains(&path.display().to_string()) && chain.contains("31 bytes"),
-            "{chain}"
-        );
+        assert!(chain.contains(&path.display().to_string()) && chain.contains("31 bytes"), "{chain}");
         assert!(!chain.contains(&k31[..8]));
     }
 }

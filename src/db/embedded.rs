@@ -63,26 +63,16 @@ impl EmbeddedPostgres {
     /// PostgreSQL binaries and decides which account runs them.
     pub fn new(data_dir: &Path, options: ClusterOptions) -> anyhow::Result<Self> {
         let bin_dir = find_bin_dir()?;
-        std::fs::create_dir_all(data_dir).with_context(|| {
-            format!(
-                "cannot create data dir {} (is it writable?)",
-                data_dir.display()
-            )
-        })?;
-        let data_dir = data_dir
-            .canonicalize()
-            .with_context(|| format!("cannot resolve data dir {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data dir {} (is it writable?)", data_dir.display()))?;
+        let data_dir =
+            data_dir.canonicalize().with_context(|| format!("cannot resolve data dir {}", data_dir.display()))?;
         let cluster_dir = data_dir.join("postgres");
-        let run_as = if is_root() {
-            Some(unprivileged_account()?)
-        } else {
-            None
-        };
+        let run_as = if is_root() { Some(unprivileged_account()?) } else { None };
         let mut socket_dir = data_dir.join("run");
         if socket_path_len(&socket_dir) > MAX_SOCKET_PATH {
             // The kernel caps socket paths; keep a short, private, per-data-dir directory.
-            socket_dir =
-                std::env::temp_dir().join(format!("steward-{:016x}", fnv1a(data_dir.as_os_str())));
+            socket_dir = std::env::temp_dir().join(format!("steward-{:016x}", fnv1a(data_dir.as_os_str())));
         }
         Ok(Self {
             log_file: data_dir.join("postgres.log"),
@@ -138,15 +128,11 @@ impl EmbeddedPostgres {
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(file),
-                Err(std::fs::TryLockError::WouldBlock)
-                    if tokio::time::Instant::now() < deadline =>
-                {
+                Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    bail!(
-                        "another steward process has been starting PostgreSQL in this data dir for two minutes"
-                    )
+                    bail!("another steward process has been starting PostgreSQL in this data dir for two minutes")
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(e).with_context(|| format!("locking {}", self.lock_file.display()));
@@ -173,10 +159,7 @@ impl EmbeddedPostgres {
             .await
             .context("running pg_ctl stop")?;
         if !status.success() {
-            bail!(
-                "pg_ctl stop failed ({status}); see {}",
-                self.log_file.display()
-            );
+            bail!("pg_ctl stop failed ({status}); see {}", self.log_file.display());
         }
         self.started_here = false;
         Ok(())
@@ -201,15 +184,9 @@ impl EmbeddedPostgres {
 
     /// A plain client on the `postgres` maintenance database (tests clone databases with it).
     pub async fn admin_client(&self) -> anyhow::Result<tokio_postgres::Client> {
-        let (client, connection) =
-            tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
-                .await
-                .with_context(|| {
-                    format!(
-                        "connecting to the embedded PostgreSQL at {}",
-                        self.socket_dir.display()
-                    )
-                })?;
+        let (client, connection) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+            .await
+            .with_context(|| format!("connecting to the embedded PostgreSQL at {}", self.socket_dir.display()))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "embedded admin connection closed");
@@ -234,24 +211,13 @@ impl EmbeddedPostgres {
         // leaves a half-made cluster that the next start would trust.
         let scratch = self.cluster_dir.with_extension("initdb");
         if scratch.exists() {
-            std::fs::remove_dir_all(&scratch)
-                .with_context(|| format!("removing {}", scratch.display()))?;
+            std::fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
         }
         self.make_private_dir(&scratch)?;
         tracing::info!(dir = %self.cluster_dir.display(), "creating the embedded PostgreSQL cluster");
         let mut initdb = self.pg_command("initdb");
         initdb
-            .args([
-                "-A",
-                "trust",
-                "-U",
-                SUPERUSER,
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-instructions",
-                "-D",
-            ])
+            .args(["-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--no-locale", "--no-instructions", "-D"])
             .arg(&scratch)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -260,18 +226,14 @@ impl EmbeddedPostgres {
         }
         let output = initdb.output().await.context("running initdb")?;
         if !output.status.success() {
-            bail!(
-                "initdb failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+            bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr).trim());
         }
         if self.cluster_dir.exists() {
             std::fs::remove_dir(&self.cluster_dir)
                 .with_context(|| format!("removing empty {}", self.cluster_dir.display()))?;
         }
-        std::fs::rename(&scratch, &self.cluster_dir).with_context(|| {
-            format!("moving the new cluster into {}", self.cluster_dir.display())
-        })?;
+        std::fs::rename(&scratch, &self.cluster_dir)
+            .with_context(|| format!("moving the new cluster into {}", self.cluster_dir.display()))?;
         Ok(())
     }
 
@@ -317,10 +279,7 @@ impl EmbeddedPostgres {
             .await
             .context("running pg_ctl start")?;
         if !status.success() {
-            bail!(
-                "the embedded PostgreSQL did not start; last log lines:\n{}",
-                log_tail(&self.log_file, 10)
-            );
+            bail!("the embedded PostgreSQL did not start; last log lines:\n{}", log_tail(&self.log_file, 10));
         }
         tracing::info!(socket = %self.socket_dir.display(), "embedded PostgreSQL started");
         Ok(())
@@ -341,8 +300,7 @@ impl EmbeddedPostgres {
             });
         if !alive {
             tracing::warn!(pid, "removing a stale PostgreSQL pid file left by a crash");
-            std::fs::remove_file(&pid_file)
-                .with_context(|| format!("removing {}", pid_file.display()))?;
+            std::fs::remove_file(&pid_file).with_context(|| format!("removing {}", pid_file.display()))?;
             let _ = std::fs::remove_file(self.socket_dir.join(format!(".s.PGSQL.{PORT}.lock")));
             let _ = std::fs::remove_file(self.socket_dir.join(format!(".s.PGSQL.{PORT}")));
         }
@@ -389,21 +347,14 @@ impl EmbeddedPostgres {
             None => Command::new(&program),
         };
         // Run from a directory the account can read, and with a sane locale.
-        command
-            .current_dir("/")
-            .env("LC_ALL", "C")
-            .kill_on_drop(false);
+        command.current_dir("/").env("LC_ALL", "C").kill_on_drop(false);
         command
     }
 }
 
 /// Finds the directory holding `initdb`, `pg_ctl` and `postgres`.
 fn find_bin_dir() -> anyhow::Result<PathBuf> {
-    let complete = |dir: &Path| {
-        ["initdb", "pg_ctl", "postgres"]
-            .iter()
-            .all(|p| dir.join(p).is_file())
-    };
+    let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|p| dir.join(p).is_file());
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if let Ok(real) = dir.join("pg_ctl").canonicalize()
@@ -414,9 +365,7 @@ fn find_bin_dir() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    if let Ok(output) = std::process::Command::new("pg_config")
-        .arg("--bindir")
-        .output()
+    if let Ok(output) = std::process::Command::new("pg_config").arg("--bindir").output()
         && output.status.success()
     {
         let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
@@ -503,9 +452,7 @@ fn fnv1a(bytes: &OsStr) -> u64 {
     bytes
         .as_encoded_bytes()
         .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |hash, b| {
-            (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        })
+        .fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn shell_quote(s: &str) -> String {

@@ -55,9 +55,7 @@ pub fn pool(database_url: &str, options: &PoolOptions) -> anyhow::Result<Pool> {
         .post_create(Hook::async_fn(move |conn: &mut AsyncPgConnection, _| {
             let setup = setup.clone();
             Box::pin(async move {
-                conn.batch_execute(&setup)
-                    .await
-                    .map_err(|e| HookError::Backend(ManagerError::QueryError(e)))
+                conn.batch_execute(&setup).await.map_err(|e| HookError::Backend(ManagerError::QueryError(e)))
             })
         }))
         .build()
@@ -101,9 +99,7 @@ pub async fn pending_migrations(database_url: &str) -> anyhow::Result<usize> {
 /// wrapped async connection, which works on any runtime flavour.
 async fn with_migration_connection<T: Send + 'static>(
     database_url: &str,
-    work: impl FnOnce(&mut AsyncConnectionWrapper<AsyncPgConnection>) -> anyhow::Result<T>
-    + Send
-    + 'static,
+    work: impl FnOnce(&mut AsyncConnectionWrapper<AsyncPgConnection>) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     let conn = connect(database_url).await?;
     tokio::task::spawn_blocking(move || work(&mut AsyncConnectionWrapper::from(conn)))
@@ -114,9 +110,7 @@ async fn with_migration_connection<T: Send + 'static>(
 /// Fails unless a pooled connection answers a trivial query.
 pub async fn check(pool: &Pool) -> anyhow::Result<()> {
     let mut conn = pool.get().await.context("getting a database connection")?;
-    conn.batch_execute("SELECT 1")
-        .await
-        .context("querying the database")?;
+    conn.batch_execute("SELECT 1").await.context("querying the database")?;
     Ok(())
 }
 
@@ -133,19 +127,10 @@ impl Database {
     /// Decides which database to use, without starting anything.
     pub fn locate(config: &crate::config::Config) -> anyhow::Result<Self> {
         match &config.database_url {
-            Some(url) => Ok(Self {
-                url: url.expose().to_owned(),
-                embedded: None,
-            }),
+            Some(url) => Ok(Self { url: url.expose().to_owned(), embedded: None }),
             None => {
-                let cluster = embedded::EmbeddedPostgres::new(
-                    &config.data_dir,
-                    embedded::ClusterOptions::default(),
-                )?;
-                Ok(Self {
-                    url: cluster.url(embedded::DATABASE),
-                    embedded: Some(cluster),
-                })
+                let cluster = embedded::EmbeddedPostgres::new(&config.data_dir, embedded::ClusterOptions::default())?;
+                Ok(Self { url: cluster.url(embedded::DATABASE), embedded: Some(cluster) })
             }
         }
     }
@@ -169,8 +154,6 @@ impl Database {
 
     /// Whether the embedded cluster was started by this process.
     pub fn started_embedded(&self) -> bool {
-        self.embedded
-            .as_ref()
-            .is_some_and(embedded::EmbeddedPostgres::started_here)
+        self.embedded.as_ref().is_some_and(embedded::EmbeddedPostgres::started_here)
     }
 }

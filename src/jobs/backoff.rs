@@ -18,10 +18,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self {
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(3600),
-        }
+        Self { base: Duration::from_secs(1), max: Duration::from_secs(3600) }
     }
 }
 
@@ -30,9 +27,7 @@ impl Backoff {
     pub fn delay(&self, attempt: i32) -> Duration {
         // 2^31 × any non-zero base is past every sensible cap; clamp the exponent
         // so the multiplication cannot overflow.
-        let exponent = u32::try_from(attempt.saturating_sub(1))
-            .unwrap_or(0)
-            .min(31);
+        let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(31);
         self.base.saturating_mul(1 << exponent).min(self.max)
     }
 
@@ -86,19 +81,13 @@ mod tests {
 
     #[test]
     fn huge_base_saturates_instead_of_overflowing() {
-        let b = Backoff {
-            base: Duration::MAX,
-            max: Duration::MAX,
-        };
+        let b = Backoff { base: Duration::MAX, max: Duration::MAX };
         assert_eq!(b.delay(64), Duration::MAX);
     }
 
     #[test]
     fn nonsense_attempts_use_the_base() {
-        let b = Backoff {
-            base: Duration::from_millis(250),
-            max: secs(60),
-        };
+        let b = Backoff { base: Duration::from_millis(250), max: secs(60) };
         assert_eq!(b.delay(0), Duration::from_millis(250));
         assert_eq!(b.delay(-5), Duration::from_millis(250));
     }
@@ -114,10 +103,7 @@ mod tests {
         assert_eq!(b.delay_with_jitter(3, -1.0), secs(4));
         for attempt in 1..20 {
             let d = b.next_delay(attempt);
-            assert!(
-                d >= b.delay(attempt) && d <= b.delay(attempt).mul_f64(1.1),
-                "{attempt}: {d:?}"
-            );
+            assert!(d >= b.delay(attempt) && d <= b.delay(attempt).mul_f64(1.1), "{attempt}: {d:?}");
         }
     }
 }

@@ -140,12 +140,7 @@ impl JobContext {
     /// The payload as `T`; an error (and so a failed attempt) if it does not fit.
     pub fn parse_payload<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
         serde_json::from_value(self.payload.clone()).map_err(|e| {
-            anyhow::anyhow!(
-                "job {} ({}): malformed payload: {}",
-                self.id,
-                self.kind,
-                redact_serde_error(&e)
-            )
+            anyhow::anyhow!("job {} ({}): malformed payload: {}", self.id, self.kind, redact_serde_error(&e))
         })
     }
 }
@@ -194,10 +189,7 @@ impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut kinds: Vec<_> = self.handlers.keys().collect();
         kinds.sort();
-        f.debug_struct("Registry")
-            .field("kinds", &kinds)
-            .field("periodic", &self.periodic)
-            .finish()
+        f.debug_struct("Registry").field("kinds", &kinds).field("periodic", &self.periodic).finish()
     }
 }
 
@@ -218,10 +210,7 @@ impl Registry {
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let kind = kind.into();
-        assert!(
-            (1..=100).contains(&kind.chars().count()),
-            "job kind `{kind}` must be 1 to 100 characters"
-        );
+        assert!((1..=100).contains(&kind.chars().count()), "job kind `{kind}` must be 1 to 100 characters");
         let handler: Handler = Arc::new(move |ctx| handler(ctx).boxed());
         let previous = self.handlers.insert(kind.clone(), handler);
         assert!(previous.is_none(), "job kind `{kind}` registered twice");
@@ -235,12 +224,7 @@ impl Registry {
     ///
     /// # Panics
     /// As [`Registry::register`], and if `every` is zero.
-    pub fn periodic<F, Fut>(
-        &mut self,
-        kind: impl Into<String>,
-        every: Duration,
-        handler: F,
-    ) -> &mut Self
+    pub fn periodic<F, Fut>(&mut self, kind: impl Into<String>, every: Duration, handler: F) -> &mut Self
     where
         F: Fn(JobContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -269,9 +253,7 @@ impl Registry {
 
     /// The periodic kinds and their intervals.
     pub fn periodic_kinds(&self) -> impl Iterator<Item = (&str, Duration)> {
-        self.periodic
-            .iter()
-            .map(|(kind, every)| (kind.as_str(), *every))
+        self.periodic.iter().map(|(kind, every)| (kind.as_str(), *every))
     }
 }
 
@@ -282,8 +264,7 @@ pub fn periodic_key(kind: &str) -> String {
 
 /// The job that schedules periodic `kind`, due after `delay`.
 fn periodic_job(kind: &str, delay: Duration) -> NewJob {
-    let job = NewJob::new(kind, serde_json::Value::Object(Default::default()))
-        .dedup_key(periodic_key(kind));
+    let job = NewJob::new(kind, serde_json::Value::Object(Default::default())).dedup_key(periodic_key(kind));
     match chrono::Duration::from_std(delay) {
         Ok(delay) if !delay.is_zero() => job.run_at(Utc::now() + delay),
         _ => job,
@@ -296,18 +277,9 @@ mod tests {
 
     #[test]
     fn builder_sets_fields_and_clamps_attempts() {
-        let job = NewJob::new("k", serde_json::json!({"id": 1}))
-            .priority(3)
-            .max_attempts(0)
-            .dedup_key("d");
-        assert_eq!(
-            (job.priority, job.max_attempts, job.dedup_key.as_deref()),
-            (3, 1, Some("d"))
-        );
-        assert_eq!(
-            NewJob::new("k", serde_json::Value::Null).max_attempts,
-            DEFAULT_MAX_ATTEMPTS
-        );
+        let job = NewJob::new("k", serde_json::json!({"id": 1})).priority(3).max_attempts(0).dedup_key("d");
+        assert_eq!((job.priority, job.max_attempts, job.dedup_key.as_deref()), (3, 1, Some("d")));
+        assert_eq!(NewJob::new("k", serde_json::Value::Null).max_attempts, DEFAULT_MAX_ATTEMPTS);
     }
 
     #[test]
@@ -341,10 +313,6 @@ mod tests {
         let job = periodic_job("tick", Duration::ZERO);
         assert_eq!(job.dedup_key.as_deref(), Some("periodic:tick"));
         assert_eq!(job.run_at, None);
-        assert!(
-            periodic_job("tick", Duration::from_secs(5))
-                .run_at
-                .is_some_and(|t| t > Utc::now())
-        );
+        assert!(periodic_job("tick", Duration::from_secs(5)).run_at.is_some_and(|t| t > Utc::now()));
     }
 }

@@ -80,22 +80,14 @@ pub async fn insert(conn: &mut AsyncPgConnection, job: &NewJob) -> QueryResult<O
 /// Wakes idle workers; inside a transaction PostgreSQL delivers it on commit
 /// (and not at all on rollback), folding duplicates into one.
 pub async fn notify(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_notify($1, '')")
-        .bind::<Text, _>(CHANNEL)
-        .execute(conn)
-        .await
-        .map(drop)
+    diesel::sql_query("SELECT pg_notify($1, '')").bind::<Text, _>(CHANNEL).execute(conn).await.map(drop)
 }
 
 /// Atomically claims the most urgent runnable job for `worker`, leasing it
 /// for `lease`: a queued job whose time has come, or a running job whose
 /// worker let its lease lapse (it died or hung). `SKIP LOCKED` lets
 /// concurrent workers pass over each other's candidates instead of queueing.
-pub async fn claim(
-    conn: &mut AsyncPgConnection,
-    worker: &str,
-    lease: Duration,
-) -> QueryResult<Option<JobRow>> {
+pub async fn claim(conn: &mut AsyncPgConnection, worker: &str, lease: Duration) -> QueryResult<Option<JobRow>> {
     diesel::sql_query(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
                 locked_by = $1, locked_until = now() + $2 \
@@ -117,12 +109,7 @@ pub async fn claim(
 }
 
 /// Extends `worker`'s lease on job `id`; `false` when it no longer holds it.
-pub async fn heartbeat(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    worker: &str,
-    lease: Duration,
-) -> QueryResult<bool> {
+pub async fn heartbeat(conn: &mut AsyncPgConnection, id: i64, worker: &str, lease: Duration) -> QueryResult<bool> {
     diesel::sql_query(
         "UPDATE jobs SET locked_until = now() + $3 \
          WHERE id = $1 AND locked_by = $2 AND state = 'running'",
@@ -138,10 +125,7 @@ pub async fn heartbeat(
 /// Deletes a finished job; `false` when `worker` no longer held it.
 pub async fn complete(conn: &mut AsyncPgConnection, id: i64, worker: &str) -> QueryResult<bool> {
     diesel::delete(
-        jobs::table
-            .filter(jobs::id.eq(id))
-            .filter(jobs::locked_by.eq(worker))
-            .filter(jobs::state.eq("running")),
+        jobs::table.filter(jobs::id.eq(id)).filter(jobs::locked_by.eq(worker)).filter(jobs::state.eq("running")),
     )
     .execute(conn)
     .await
@@ -172,12 +156,7 @@ pub async fn retry(
 
 /// Marks a job failed for good; the row stays for inspection and no longer
 /// blocks its dedup key.
-pub async fn fail(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    worker: &str,
-    error: &str,
-) -> QueryResult<bool> {
+pub async fn fail(conn: &mut AsyncPgConnection, id: i64, worker: &str, error: &str) -> QueryResult<bool> {
     diesel::sql_query(
         // A job re-claimed after its worker died on the last attempt was
         // counted once more than it ran; record the attempts it really had.
@@ -219,12 +198,7 @@ pub async fn finish_and_reschedule(
 
 /// Hands a job back to the queue at once (worker shutting down mid-job). The
 /// interrupted attempt does not count: it was not the job's fault.
-pub async fn release(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    worker: &str,
-    reason: &str,
-) -> QueryResult<bool> {
+pub async fn release(conn: &mut AsyncPgConnection, id: i64, worker: &str, reason: &str) -> QueryResult<bool> {
     diesel::sql_query(
         "UPDATE jobs SET state = 'queued', attempts = GREATEST(attempts - 1, 0), run_at = now(), \
                 last_error = $3, locked_by = NULL, locked_until = NULL \
@@ -270,21 +244,12 @@ pub async fn failed_jobs(conn: &mut AsyncPgConnection) -> QueryResult<Vec<JobRow
 
 /// Jobs not yet done: queued (due or not) or running.
 pub async fn pending_count(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    jobs::table
-        .filter(jobs::state.ne("failed"))
-        .count()
-        .get_result(conn)
-        .await
+    jobs::table.filter(jobs::state.ne("failed")).count().get_result(conn).await
 }
 
 /// One job by id, in any state.
 pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<JobRow>> {
-    jobs::table
-        .find(id)
-        .select(JobRow::as_select())
-        .first(conn)
-        .await
-        .optional()
+    jobs::table.find(id).select(JobRow::as_select()).first(conn).await.optional()
 }
 
 fn interval(d: Duration) -> PgInterval {
@@ -312,10 +277,7 @@ mod tests {
 
     #[test]
     fn intervals_are_capped() {
-        assert_eq!(
-            interval(Duration::from_millis(1500)),
-            PgInterval::from_microseconds(1_500_000)
-        );
+        assert_eq!(interval(Duration::from_millis(1500)), PgInterval::from_microseconds(1_500_000));
         assert_eq!(interval(Duration::MAX), interval(MAX_INTERVAL));
     }
 }

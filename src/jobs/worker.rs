@@ -58,9 +58,7 @@ pub fn spawn(
     count: usize,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    Workers::new(pool, database_url, registry)
-        .count(count)
-        .spawn(shutdown)
+    Workers::new(pool, database_url, registry).count(count).spawn(shutdown)
 }
 
 impl Workers {
@@ -122,10 +120,7 @@ impl Workers {
     /// back. Aborting the handle stops everything at once, as a crash would.
     pub fn spawn(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let count = self.count;
-        let shared = Arc::new(Shared {
-            workers: self,
-            wake: Notify::new(),
-        });
+        let shared = Arc::new(Shared { workers: self, wake: Notify::new() });
         tokio::spawn(async move {
             if count == 0 {
                 return;
@@ -139,10 +134,7 @@ impl Workers {
             let host = hostname();
             let pid = std::process::id();
             for _ in 0..count {
-                let worker = format!(
-                    "{host}-{pid}-{}",
-                    NEXT_WORKER.fetch_add(1, Ordering::Relaxed)
-                );
+                let worker = format!("{host}-{pid}-{}", NEXT_WORKER.fetch_add(1, Ordering::Relaxed));
                 tasks.spawn(shared.clone().run_loop(worker, shutdown.clone()));
             }
             tracing::info!(workers = count, "job workers started");
@@ -217,9 +209,7 @@ impl Shared {
         match next {
             // A few ms late so the job is due (by the database's clock) when we look.
             Some(secs) if secs.is_finite() => {
-                (Duration::from_secs_f64(secs.clamp(0.0, poll.as_secs_f64()))
-                    + Duration::from_millis(5))
-                .min(poll)
+                (Duration::from_secs_f64(secs.clamp(0.0, poll.as_secs_f64())) + Duration::from_millis(5)).min(poll)
             }
             _ => poll,
         }
@@ -233,15 +223,11 @@ impl Shared {
                 // Re-claimed after its lease lapsed on the last attempt: the
                 // worker died or hung running it, possibly because of it.
                 _ if job.attempts > job.max_attempts => Outcome::Failed(
-                    "the worker running the last attempt stopped before finishing (lease expired)"
-                        .to_owned(),
+                    "the worker running the last attempt stopped before finishing (lease expired)".to_owned(),
                 ),
                 // Not a crash: a newer replica may know the kind, so this is an
                 // ordinary failed attempt (retried with backoff, then failed).
-                None => Outcome::Failed(format!(
-                    "no handler is registered for job kind `{}`",
-                    job.kind
-                )),
+                None => Outcome::Failed(format!("no handler is registered for job kind `{}`", job.kind)),
                 Some(handler) => {
                     let ctx = JobContext {
                         id: job.id,
@@ -330,9 +316,7 @@ impl Shared {
             Outcome::Failed(error) => Some(error),
         };
         let retry_in = match &error {
-            Some(_) if job.attempts < job.max_attempts => {
-                Some(self.workers.backoff.next_delay(job.attempts))
-            }
+            Some(_) if job.attempts < job.max_attempts => Some(self.workers.backoff.next_delay(job.attempts)),
             _ => None,
         };
         let recorded = async {
@@ -343,9 +327,7 @@ impl Shared {
                 .interval(&job.kind)
                 .filter(|_| job.dedup_key.as_deref() == Some(periodic_key(&job.kind).as_str()));
             anyhow::Ok(match (error.as_deref(), retry_in, periodic) {
-                (Some(error), Some(delay), _) => {
-                    store::retry(&mut conn, job.id, worker, delay, error).await?
-                }
+                (Some(error), Some(delay), _) => store::retry(&mut conn, job.id, worker, delay, error).await?,
                 (error, _, Some(every)) => {
                     let next = periodic_job(&job.kind, every);
                     store::finish_and_reschedule(&mut conn, job.id, worker, error, &next).await?
@@ -359,20 +341,11 @@ impl Shared {
             (Err(e), _, _) => {
                 tracing::error!(worker, elapsed_ms, error = %e, "recording the job outcome failed; it will run again")
             }
-            (Ok(false), _, _) => tracing::warn!(
-                worker,
-                elapsed_ms,
-                "lease lost before the job finished; not recorded"
-            ),
+            (Ok(false), _, _) => tracing::warn!(worker, elapsed_ms, "lease lost before the job finished; not recorded"),
             (Ok(true), None, _) => tracing::debug!(elapsed_ms, "job done"),
             (Ok(true), Some(error), Some(delay)) => {
                 let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-                tracing::warn!(
-                    elapsed_ms,
-                    retry_in_ms,
-                    error,
-                    "job attempt failed; will retry"
-                );
+                tracing::warn!(elapsed_ms, retry_in_ms, error, "job attempt failed; will retry");
             }
             (Ok(true), Some(error), None) => {
                 tracing::error!(elapsed_ms, error, "job failed after its last attempt")
@@ -387,9 +360,7 @@ impl Shared {
         while !stopping(&shutdown) {
             let session = async {
                 let mut conn = AsyncPgConnection::establish(&self.workers.database_url).await?;
-                diesel::sql_query(format!("LISTEN {CHANNEL}"))
-                    .execute(&mut conn)
-                    .await?;
+                diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).await?;
                 // Jobs may have arrived while we were not listening.
                 self.wake.notify_waiters();
                 tracing::debug!("listening for new jobs");
@@ -424,9 +395,7 @@ impl Shared {
             let result = async {
                 let mut conn = self.workers.pool.get().await?;
                 for (kind, _) in self.workers.registry.periodic_kinds() {
-                    if let Some(id) =
-                        super::enqueue(&mut conn, periodic_job(kind, Duration::ZERO)).await?
-                    {
+                    if let Some(id) = super::enqueue(&mut conn, periodic_job(kind, Duration::ZERO)).await? {
                         tracing::info!(job.id = id, job.kind = kind, "scheduled periodic job");
                     }
                 }

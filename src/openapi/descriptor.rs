@@ -265,11 +265,7 @@ impl Index {
 
     fn add_file(&mut self, file: FileDescriptorProto) {
         let comments = Comments::new(file.source_code_info.as_ref());
-        let prefix = if file.package.is_empty() {
-            String::new()
-        } else {
-            format!("{}.", file.package)
-        };
+        let prefix = if file.package.is_empty() { String::new() } else { format!("{}.", file.package) };
         // Paths into SourceCodeInfo: field numbers of the descriptor messages
         // (FileDescriptorProto.message_type = 4, .enum_type = 5, .service = 6).
         for (i, message) in file.message_type.into_iter().enumerate() {
@@ -298,20 +294,11 @@ impl Index {
         }
     }
 
-    fn add_message(
-        &mut self,
-        comments: &Comments,
-        prefix: &str,
-        path: Vec<i32>,
-        mut proto: DescriptorProto,
-    ) {
+    fn add_message(&mut self, comments: &Comments, prefix: &str, path: Vec<i32>, mut proto: DescriptorProto) {
         let full_name = format!("{prefix}{}", proto.name);
         let nested_prefix = format!("{full_name}.");
         // DescriptorProto.field = 2, .nested_type = 3, .enum_type = 4.
-        for (i, nested) in std::mem::take(&mut proto.nested_type)
-            .into_iter()
-            .enumerate()
-        {
+        for (i, nested) in std::mem::take(&mut proto.nested_type).into_iter().enumerate() {
             let nested_path = [path.as_slice(), &[3, index_i32(i)]].concat();
             self.add_message(comments, &nested_prefix, nested_path, nested);
         }
@@ -319,27 +306,15 @@ impl Index {
             let enum_path = [path.as_slice(), &[4, index_i32(i)]].concat();
             self.add_enum(comments, &nested_prefix, enum_path, e);
         }
-        let field_comments = (0..proto.field.len())
-            .map(|i| comments.get(&[path.as_slice(), &[2, index_i32(i)]].concat()))
-            .collect();
+        let field_comments =
+            (0..proto.field.len()).map(|i| comments.get(&[path.as_slice(), &[2, index_i32(i)]].concat())).collect();
         self.messages.insert(
             format!(".{full_name}"),
-            Message {
-                full_name,
-                comment: comments.get(&path),
-                field_comments,
-                proto,
-            },
+            Message { full_name, comment: comments.get(&path), field_comments, proto },
         );
     }
 
-    fn add_enum(
-        &mut self,
-        comments: &Comments,
-        prefix: &str,
-        path: Vec<i32>,
-        e: EnumDescriptorProto,
-    ) {
+    fn add_enum(&mut self, comments: &Comments, prefix: &str, path: Vec<i32>, e: EnumDescriptorProto) {
         let full_name = format!("{prefix}{}", e.name());
         // EnumDescriptorProto.value = 2.
         let values = e
@@ -351,14 +326,7 @@ impl Index {
                 (v.name().to_owned(), comment)
             })
             .collect();
-        self.enums.insert(
-            format!(".{full_name}"),
-            Enum {
-                full_name,
-                comment: comments.get(&path),
-                values,
-            },
-        );
+        self.enums.insert(format!(".{full_name}"), Enum { full_name, comment: comments.get(&path), values });
     }
 }
 
@@ -410,9 +378,7 @@ mod tests {
     #[test]
     fn comments_lose_their_indentation_and_lint_directives() {
         assert_eq!(
-            clean_comment(
-                " First line.\n   indented code\n buf:lint:ignore RPC_REQUEST_STANDARD_NAME\n Last.\n"
-            ),
+            clean_comment(" First line.\n   indented code\n buf:lint:ignore RPC_REQUEST_STANDARD_NAME\n Last.\n"),
             "First line.\n  indented code\nLast."
         );
     }
@@ -425,27 +391,12 @@ mod tests {
             .iter()
             .find(|s| s.full_name == "steward.authorization.v1.AuthorizationService")
             .expect("AuthorizationService in the descriptor");
-        assert!(
-            service
-                .comment
-                .as_deref()
-                .unwrap()
-                .contains("who a caller is")
-        );
-        let (method, comment) = service
-            .methods
-            .iter()
-            .find(|(m, _)| m.name == "WhoAmI")
-            .unwrap();
+        assert!(service.comment.as_deref().unwrap().contains("who a caller is"));
+        let (method, comment) = service.methods.iter().find(|(m, _)| m.name == "WhoAmI").unwrap();
         let rule = method.options.as_ref().and_then(|o| o.http.as_ref());
-        assert_eq!(
-            rule.and_then(|r| r.pattern.clone()),
-            Some(Pattern::Get("/api/v1/whoami".into()))
-        );
+        assert_eq!(rule.and_then(|r| r.pattern.clone()), Some(Pattern::Get("/api/v1/whoami".into())));
         assert!(comment.as_deref().unwrap().starts_with("WhoAmI returns"));
-        let response = index
-            .message(".steward.authorization.v1.WhoAmIResponse")
-            .unwrap();
+        let response = index.message(".steward.authorization.v1.WhoAmIResponse").unwrap();
         let (_, id_comment) = response.field("id").unwrap();
         assert!(id_comment.unwrap().contains("numeric id"));
     }

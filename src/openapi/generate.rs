@@ -30,12 +30,7 @@ pub enum Error {
     #[error("{method}: {reason}")]
     Binding { method: String, reason: String },
     #[error("{method}: {http_method} {path} is already bound by {other}")]
-    Duplicate {
-        method: String,
-        http_method: String,
-        path: String,
-        other: String,
-    },
+    Duplicate { method: String, http_method: String, path: String, other: String },
 }
 
 /// The document for `descriptor`, without `servers` (the caller adds them).
@@ -55,17 +50,9 @@ pub fn document(descriptor: &[u8]) -> Result<Value, Error> {
             // http.proto forbids nesting additional bindings, so one level is all there is.
             let bindings = std::iter::once(rule).chain(&rule.additional_bindings);
             for (n, binding) in bindings.enumerate() {
-                let context = Context {
-                    service,
-                    method,
-                    comment: comment.as_deref(),
-                    grpc: grpc.clone(),
-                };
+                let context = Context { service, method, comment: comment.as_deref(), grpc: grpc.clone() };
                 let (http_method, template) =
-                    pattern(binding).map_err(|reason| Error::Binding {
-                        method: grpc.clone(),
-                        reason,
-                    })?;
+                    pattern(binding).map_err(|reason| Error::Binding { method: grpc.clone(), reason })?;
                 let template = Template::parse(template).map_err(|reason| Error::Binding {
                     method: grpc.clone(),
                     reason: format!("path template `{template}`: {reason}"),
@@ -85,10 +72,7 @@ pub fn document(descriptor: &[u8]) -> Result<Value, Error> {
                         other,
                     });
                 }
-                paths
-                    .entry(template.path)
-                    .or_default()
-                    .insert(http_method, operation.into());
+                paths.entry(template.path).or_default().insert(http_method, operation.into());
                 documented = true;
             }
         }
@@ -161,17 +145,11 @@ struct Context<'a> {
 
 impl Context<'_> {
     fn error(&self, reason: impl Into<String>) -> Error {
-        Error::Binding {
-            method: self.grpc.clone(),
-            reason: reason.into(),
-        }
+        Error::Binding { method: self.grpc.clone(), reason: reason.into() }
     }
 
     fn unknown(&self, type_name: &str) -> Error {
-        Error::UnknownType {
-            method: self.grpc.clone(),
-            type_name: type_name.to_owned(),
-        }
+        Error::UnknownType { method: self.grpc.clone(), type_name: type_name.to_owned() }
     }
 }
 
@@ -187,10 +165,7 @@ fn pattern(rule: &HttpRule) -> Result<(String, &str), String> {
             let kind = c.kind.to_lowercase();
             match kind.as_str() {
                 "head" | "options" | "trace" => Ok((kind, &c.path)),
-                _ => Err(format!(
-                    "custom method `{}` has no OpenAPI equivalent",
-                    c.kind
-                )),
+                _ => Err(format!("custom method `{}` has no OpenAPI equivalent", c.kind)),
             }
         }
         None => Err("an http rule without a method and path".into()),
@@ -226,9 +201,9 @@ impl Template {
                 None => (inner, None),
             };
             let valid = !field.is_empty()
-                && field.split('.').all(|part| {
-                    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                });
+                && field
+                    .split('.')
+                    .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
             if !valid {
                 return Err(format!("`{field}` is not a field path"));
             }
@@ -241,10 +216,7 @@ impl Template {
             path.push('{');
             path.push_str(field);
             path.push('}');
-            vars.push((
-                field.to_owned(),
-                segments.filter(|s| *s != "*").map(str::to_owned),
-            ));
+            vars.push((field.to_owned(), segments.filter(|s| *s != "*").map(str::to_owned)));
             rest = &rest[close + 1..];
         }
         path.push_str(rest);
@@ -263,11 +235,7 @@ struct Schemas<'a> {
 
 impl<'a> Schemas<'a> {
     fn new(index: &'a Index) -> Self {
-        Schemas {
-            index,
-            done: BTreeMap::new(),
-            queue: Vec::new(),
-        }
+        Schemas { index, done: BTreeMap::new(), queue: Vec::new() }
     }
 
     /// Builds every queued schema (which may queue more) and returns them all.
@@ -282,10 +250,7 @@ impl<'a> Schemas<'a> {
             } else if let Some(e) = self.index.enums.get(type_name) {
                 enum_schema(e)
             } else {
-                return Err(Error::UnknownType {
-                    method: "(a message field)".into(),
-                    type_name: type_name.into(),
-                });
+                return Err(Error::UnknownType { method: "(a message field)".into(), type_name: type_name.into() });
             };
             self.done.insert(name.to_owned(), schema);
         }
@@ -359,10 +324,7 @@ impl<'a> Schemas<'a> {
             return None;
         }
         let entry = self.index.message(&field.type_name)?;
-        entry
-            .is_map_entry()
-            .then(|| entry.proto.field.iter().find(|f| f.number == 2))
-            .flatten()
+        entry.is_map_entry().then(|| entry.proto.field.iter().find(|f| f.number == 2)).flatten()
     }
 
     /// The schema of one value of `field` (ignoring `repeated`).
@@ -393,14 +355,8 @@ impl<'a> Schemas<'a> {
         rule: &HttpRule,
         template: &Template,
     ) -> Result<Map<String, Value>, Error> {
-        let input = self
-            .index
-            .message(&cx.method.input_type)
-            .ok_or_else(|| cx.unknown(&cx.method.input_type))?;
-        let output = self
-            .index
-            .message(&cx.method.output_type)
-            .ok_or_else(|| cx.unknown(&cx.method.output_type))?;
+        let input = self.index.message(&cx.method.input_type).ok_or_else(|| cx.unknown(&cx.method.input_type))?;
+        let output = self.index.message(&cx.method.output_type).ok_or_else(|| cx.unknown(&cx.method.output_type))?;
         let mut op = Map::new();
         op.insert("tags".into(), json!([cx.service.name]));
         if let Some(comment) = cx.comment {
@@ -447,27 +403,18 @@ impl<'a> Schemas<'a> {
                 } else {
                     Some(self.reference(&cx.method.input_type))
                 };
-                op.insert(
-                    "requestBody".into(),
-                    request_body(schema, cx.method.client_streaming),
-                );
+                op.insert("requestBody".into(), request_body(schema, cx.method.client_streaming));
             }
             name => {
-                let (field, comment) = input.field(name).ok_or_else(|| {
-                    cx.error(format!(
-                        "body `{name}` is not a field of {}",
-                        input.full_name
-                    ))
-                })?;
+                let (field, comment) = input
+                    .field(name)
+                    .ok_or_else(|| cx.error(format!("body `{name}` is not a field of {}", input.full_name)))?;
                 let schema = if field.type_name == HTTP_BODY && !field.is_repeated() {
                     None
                 } else {
                     Some(self.field(input, field, comment)?)
                 };
-                op.insert(
-                    "requestBody".into(),
-                    request_body(schema, cx.method.client_streaming),
-                );
+                op.insert("requestBody".into(), request_body(schema, cx.method.client_streaming));
                 bound.push(name.to_owned());
             }
         }
@@ -480,16 +427,10 @@ impl<'a> Schemas<'a> {
 
         let (schema, what) = match rule.response_body.as_str() {
             "" if output.full_name == HTTP_BODY[1..] => (None, String::new()),
-            "" => (
-                Some(self.reference(&cx.method.output_type)),
-                format!("`{}`", output.full_name),
-            ),
+            "" => (Some(self.reference(&cx.method.output_type)), format!("`{}`", output.full_name)),
             name => {
                 let (field, comment) = output.field(name).ok_or_else(|| {
-                    cx.error(format!(
-                        "response_body `{name}` is not a field of {}",
-                        output.full_name
-                    ))
+                    cx.error(format!("response_body `{name}` is not a field of {}", output.full_name))
                 })?;
                 if field.type_name == HTTP_BODY && !field.is_repeated() {
                     (None, String::new())
@@ -513,10 +454,7 @@ impl<'a> Schemas<'a> {
                 "content": {"application/json": {"schema": schema}},
             }),
         };
-        op.insert(
-            "responses".into(),
-            json!({"200": success, "default": {"$ref": "#/components/responses/Error"}}),
-        );
+        op.insert("responses".into(), json!({"200": success, "default": {"$ref": "#/components/responses/Error"}}));
         if cx.method.options.as_ref().is_some_and(|o| o.deprecated) {
             op.insert("deprecated".into(), true.into());
         }
@@ -546,9 +484,7 @@ impl<'a> Schemas<'a> {
                 Some(Type::Message) => {
                     let nested = self.index.message(&field.type_name);
                     if let Some(nested) = nested.filter(|_| {
-                        !field.is_repeated()
-                            && well_known(&field.type_name).is_none()
-                            && depth < MAX_QUERY_DEPTH
+                        !field.is_repeated() && well_known(&field.type_name).is_none() && depth < MAX_QUERY_DEPTH
                     }) {
                         self.query_parameters(nested, &format!("{name}."), bound, depth + 1, out)?;
                     }
@@ -556,11 +492,7 @@ impl<'a> Schemas<'a> {
                 }
                 Some(_) => self.single(field)?,
             };
-            let schema = if field.is_repeated() {
-                json!({"type": "array", "items": schema})
-            } else {
-                schema
-            };
+            let schema = if field.is_repeated() { json!({"type": "array", "items": schema}) } else { schema };
             let mut param = parameter(&name, "query", schema, description);
             if field.deprecated() {
                 param["deprecated"] = true.into();
@@ -581,9 +513,8 @@ fn resolve<'a>(
     let mut current = message;
     let mut parts = path.split('.').peekable();
     while let Some(part) = parts.next() {
-        let (field, comment) = current
-            .field(part)
-            .ok_or_else(|| format!("`{part}` is not a field of {}", current.full_name))?;
+        let (field, comment) =
+            current.field(part).ok_or_else(|| format!("`{part}` is not a field of {}", current.full_name))?;
         if field.is_repeated() {
             return Err(format!("`{part}` is repeated"));
         }
@@ -666,18 +597,9 @@ fn summary(comment: &str) -> String {
 fn oneof_note(owner: &Message, field: &FieldDescriptorProto) -> Option<String> {
     let i = field.oneof_index.filter(|_| !field.proto3_optional)?;
     let oneof = owner.proto.oneof_decl.get(usize::try_from(i).ok()?)?;
-    let members: Vec<String> = owner
-        .proto
-        .field
-        .iter()
-        .filter(|f| f.oneof_index == Some(i))
-        .map(|f| format!("`{}`", f.name))
-        .collect();
-    Some(format!(
-        "Part of oneof `{}`: at most one of {} is set.",
-        oneof.name,
-        members.join(", ")
-    ))
+    let members: Vec<String> =
+        owner.proto.field.iter().filter(|f| f.oneof_index == Some(i)).map(|f| format!("`{}`", f.name)).collect();
+    Some(format!("Part of oneof `{}`: at most one of {} is set.", oneof.name, members.join(", ")))
 }
 
 /// A scalar field in the proto3 JSON mapping.
@@ -740,10 +662,7 @@ fn well_known(type_name: &str) -> Option<Value> {
 /// which can therefore travel in a path or query parameter.
 fn query_scalar(type_name: &str) -> bool {
     well_known(type_name).is_some_and(|s| {
-        matches!(
-            s.get("type").and_then(Value::as_str),
-            Some("string" | "number" | "integer" | "boolean")
-        )
+        matches!(s.get("type").and_then(Value::as_str), Some("string" | "number" | "integer" | "boolean"))
     })
 }
 
@@ -759,14 +678,8 @@ fn any_schema() -> Value {
 fn enum_schema(e: &super::descriptor::Enum) -> Value {
     let names: Vec<&str> = e.values.iter().map(|(n, _)| n.as_str()).collect();
     let mut description = e.comment.clone().unwrap_or_default();
-    let documented: Vec<String> = e
-        .values
-        .iter()
-        .filter_map(|(n, c)| {
-            c.as_ref()
-                .map(|c| format!("- `{n}`: {}", c.replace('\n', " ")))
-        })
-        .collect();
+    let documented: Vec<String> =
+        e.values.iter().filter_map(|(n, c)| c.as_ref().map(|c| format!("- `{n}`: {}", c.replace('\n', " ")))).collect();
     if !documented.is_empty() {
         if !description.is_empty() {
             description.push_str("\n\n");
@@ -830,45 +743,25 @@ mod tests {
     }
 
     fn message(name: &str, field: Vec<FieldDescriptorProto>) -> DescriptorProto {
-        DescriptorProto {
-            name: name.into(),
-            field,
-            ..Default::default()
-        }
+        DescriptorProto { name: name.into(), field, ..Default::default() }
     }
 
-    fn method(
-        name: &str,
-        input: &str,
-        output: &str,
-        http: Option<HttpRule>,
-    ) -> MethodDescriptorProto {
+    fn method(name: &str, input: &str, output: &str, http: Option<HttpRule>) -> MethodDescriptorProto {
         MethodDescriptorProto {
             name: name.into(),
             input_type: format!(".t.v1.{input}"),
             output_type: format!(".t.v1.{output}"),
-            options: http.map(|http| MethodOptions {
-                deprecated: false,
-                http: Some(http),
-            }),
+            options: http.map(|http| MethodOptions { deprecated: false, http: Some(http) }),
             ..Default::default()
         }
     }
 
     fn rule(pattern: Pattern, body: &str) -> HttpRule {
-        HttpRule {
-            pattern: Some(pattern),
-            body: body.into(),
-            ..Default::default()
-        }
+        HttpRule { pattern: Some(pattern), body: body.into(), ..Default::default() }
     }
 
     fn comment(path: &[i32], text: &str) -> Location {
-        Location {
-            path: path.to_vec(),
-            leading_comments: Some(text.into()),
-            ..Default::default()
-        }
+        Location { path: path.to_vec(), leading_comments: Some(text.into()), ..Default::default() }
     }
 
     /// package t.v1: a Library service over Book, with every kind of field and binding.
@@ -893,14 +786,8 @@ mod tests {
                 repeated(field("coauthors", 15, Type::Message, ".t.v1.Author")),
                 field("ttl", 16, Type::Message, ".google.protobuf.Duration"),
                 field("limit", 17, Type::Message, ".google.protobuf.Int32Value"),
-                FieldDescriptorProto {
-                    oneof_index: Some(0),
-                    ..field("isbn", 18, Type::String, "")
-                },
-                FieldDescriptorProto {
-                    oneof_index: Some(0),
-                    ..field("doi", 19, Type::String, "")
-                },
+                FieldDescriptorProto { oneof_index: Some(0), ..field("isbn", 18, Type::String, "") },
+                FieldDescriptorProto { oneof_index: Some(0), ..field("doi", 19, Type::String, "") },
                 field("extra", 20, Type::Message, ".google.protobuf.Struct"),
                 FieldDescriptorProto {
                     options: Some(FieldOptions { deprecated: true }),
@@ -908,21 +795,10 @@ mod tests {
                 },
             ],
         );
-        book.oneof_decl = vec![OneofDescriptorProto {
-            name: "kind".into(),
-        }];
+        book.oneof_decl = vec![OneofDescriptorProto { name: "kind".into() }];
         book.nested_type = vec![DescriptorProto {
-            options: Some(MessageOptions {
-                map_entry: true,
-                deprecated: false,
-            }),
-            ..message(
-                "CountsEntry",
-                vec![
-                    field("key", 1, Type::String, ""),
-                    field("value", 2, Type::Int64, ""),
-                ],
-            )
+            options: Some(MessageOptions { map_entry: true, deprecated: false }),
+            ..message("CountsEntry", vec![field("key", 1, Type::String, ""), field("value", 2, Type::Int64, "")])
         }];
         let file = FileDescriptorProto {
             name: "t/v1/library.proto".into(),
@@ -931,10 +807,7 @@ mod tests {
                 book,
                 message(
                     "Author",
-                    vec![
-                        field("name", 1, Type::String, ""),
-                        field("favorite", 2, Type::Message, ".t.v1.Book"),
-                    ],
+                    vec![field("name", 1, Type::String, ""), field("favorite", 2, Type::Message, ".t.v1.Book")],
                 ),
                 message(
                     "GetBookRequest",
@@ -959,12 +832,7 @@ mod tests {
                     vec![
                         field("name", 1, Type::String, ""),
                         field("book", 2, Type::Message, ".t.v1.Book"),
-                        field(
-                            "update_mask",
-                            3,
-                            Type::Message,
-                            ".google.protobuf.FieldMask",
-                        ),
+                        field("update_mask", 3, Type::Message, ".google.protobuf.FieldMask"),
                     ],
                 ),
                 message("Unused", vec![field("x", 1, Type::String, "")]),
@@ -982,10 +850,7 @@ mod tests {
                     .collect(),
                 ..Default::default()
             }],
-            service: vec![ServiceDescriptorProto {
-                name: "Library".into(),
-                method: methods,
-            }],
+            service: vec![ServiceDescriptorProto { name: "Library".into(), method: methods }],
             source_code_info: Some(prost_types::SourceCodeInfo {
                 location: vec![
                     comment(&[4, 0], " A book on a shelf.\n"),
@@ -993,10 +858,7 @@ mod tests {
                     comment(&[5, 0], " Where a book is.\n"),
                     comment(&[5, 0, 2, 1], " Not yet published.\n"),
                     comment(&[6, 0], " The library.\n"),
-                    comment(
-                        &[6, 0, 2, 0],
-                        " GetBook finds a book. Slowly,\n at times.\n\n Second paragraph.\n",
-                    ),
+                    comment(&[6, 0, 2, 0], " GetBook finds a book. Slowly,\n at times.\n\n Second paragraph.\n"),
                 ],
             }),
         };
@@ -1014,26 +876,11 @@ mod tests {
                 "Book",
                 Some(rule(Pattern::Patch("/v1/books/{name}".into()), "book")),
             ),
-            method(
-                "CreateBook",
-                "Book",
-                "Book",
-                Some(rule(Pattern::Post("/v1/books".into()), "*")),
-            ),
-            method(
-                "ReplaceBook",
-                "Book",
-                "Book",
-                Some(rule(Pattern::Put("/v1/books/{id}".into()), "*")),
-            ),
+            method("CreateBook", "Book", "Book", Some(rule(Pattern::Post("/v1/books".into()), "*"))),
+            method("ReplaceBook", "Book", "Book", Some(rule(Pattern::Put("/v1/books/{id}".into()), "*"))),
             MethodDescriptorProto {
                 server_streaming: true,
-                ..method(
-                    "ListBooks",
-                    "GetBookRequest",
-                    "Book",
-                    Some(rule(Pattern::Get("/v1/books".into()), "")),
-                )
+                ..method("ListBooks", "GetBookRequest", "Book", Some(rule(Pattern::Get("/v1/books".into()), "")))
             },
             method(
                 "DeleteAuthor",
@@ -1057,10 +904,7 @@ mod tests {
                     let pointer = target.strip_prefix('#').expect("a local $ref");
                     let name = pointer.rsplit('/').next().unwrap();
                     let parent = &pointer[..pointer.len() - name.len() - 1];
-                    assert!(
-                        doc.pointer(parent).and_then(|p| p.get(name)).is_some(),
-                        "dangling {target}"
-                    );
+                    assert!(doc.pointer(parent).and_then(|p| p.get(name)).is_some(), "dangling {target}");
                 }
                 map.values().for_each(|x| assert_refs_resolve(doc, x));
             }
@@ -1080,81 +924,41 @@ mod tests {
             }
             assert_eq!(actual, schema, "field {name}");
         };
-        expect(
-            "size",
-            json!({"type": "string", "format": "uint64", "pattern": "^[0-9]+$"}),
-        );
+        expect("size", json!({"type": "string", "format": "uint64", "pattern": "^[0-9]+$"}));
         expect("pages", json!({"type": "integer", "format": "int32"}));
-        expect(
-            "copies",
-            json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": 4_294_967_295_u32}),
-        );
+        expect("copies", json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": 4_294_967_295_u32}));
         expect("rating", json!({"type": "number", "format": "double"}));
         expect("weight", json!({"type": "number", "format": "float"}));
         expect("public", json!({"type": "boolean"}));
         expect("title", json!({"type": "string"}));
         expect("cover", json!({"type": "string", "format": "byte"}));
-        expect(
-            "status",
-            json!({"$ref": "#/components/schemas/t.v1.Status"}),
-        );
+        expect("status", json!({"$ref": "#/components/schemas/t.v1.Status"}));
         expect("created", json!({"type": "string", "format": "date-time"}));
-        expect(
-            "tags",
-            json!({"type": "array", "items": {"type": "string"}}),
-        );
+        expect("tags", json!({"type": "array", "items": {"type": "string"}}));
         expect(
             "counts",
             json!({"type": "object", "additionalProperties": {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}}),
         );
-        expect(
-            "author",
-            json!({"$ref": "#/components/schemas/t.v1.Author"}),
-        );
-        expect(
-            "coauthors",
-            json!({"type": "array", "items": {"$ref": "#/components/schemas/t.v1.Author"}}),
-        );
-        expect(
-            "ttl",
-            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$", "example": "1.5s"}),
-        );
-        expect(
-            "limit",
-            json!({"type": "integer", "format": "int32", "nullable": true}),
-        );
-        expect(
-            "extra",
-            json!({"type": "object", "additionalProperties": true}),
-        );
+        expect("author", json!({"$ref": "#/components/schemas/t.v1.Author"}));
+        expect("coauthors", json!({"type": "array", "items": {"$ref": "#/components/schemas/t.v1.Author"}}));
+        expect("ttl", json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$", "example": "1.5s"}));
+        expect("limit", json!({"type": "integer", "format": "int32", "nullable": true}));
+        expect("extra", json!({"type": "object", "additionalProperties": true}));
         expect("old", json!({"type": "string", "deprecated": true}));
         assert_eq!(
             book["id"],
             json!({"type": "string", "format": "int64", "pattern": "^-?[0-9]+$", "description": "The book's id."})
         );
-        assert_eq!(
-            book["isbn"]["description"],
-            "Part of oneof `kind`: at most one of `isbn`, `doi` is set."
-        );
+        assert_eq!(book["isbn"]["description"], "Part of oneof `kind`: at most one of `isbn`, `doi` is set.");
         let status = &doc["components"]["schemas"]["t.v1.Status"];
-        assert_eq!(
-            status["enum"],
-            json!(["STATUS_UNSPECIFIED", "STATUS_DRAFT"])
-        );
-        assert_eq!(
-            status["description"],
-            "Where a book is.\n\n- `STATUS_DRAFT`: Not yet published."
-        );
+        assert_eq!(status["enum"], json!(["STATUS_UNSPECIFIED", "STATUS_DRAFT"]));
+        assert_eq!(status["description"], "Where a book is.\n\n- `STATUS_DRAFT`: Not yet published.");
     }
 
     #[test]
     fn components_hold_exactly_the_reachable_messages() {
         let doc = standard_library();
-        let names: Vec<&String> = doc["components"]["schemas"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .collect();
+        let names: Vec<&String> = doc["components"]["schemas"].as_object().unwrap().keys().collect();
         assert_eq!(
             names,
             [
@@ -1167,10 +971,7 @@ mod tests {
                 "t.v1.UpdateBookRequest",
             ]
         );
-        assert_eq!(
-            doc["components"]["schemas"]["t.v1.Book"]["description"],
-            "A book on a shelf."
-        );
+        assert_eq!(doc["components"]["schemas"]["t.v1.Book"]["description"], "A book on a shelf.");
         assert_refs_resolve(&doc, &doc);
     }
 
@@ -1180,12 +981,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         let mut keys: Vec<String> = paths
             .iter()
-            .flat_map(|(p, item)| {
-                item.as_object()
-                    .unwrap()
-                    .keys()
-                    .map(move |m| format!("{m} {p}"))
-            })
+            .flat_map(|(p, item)| item.as_object().unwrap().keys().map(move |m| format!("{m} {p}")))
             .collect();
         keys.sort();
         assert_eq!(
@@ -1204,10 +1000,7 @@ mod tests {
         assert_eq!(get["operationId"], "Library_GetBook");
         assert_eq!(get["x-grpc-method"], "/t.v1.Library/GetBook");
         assert_eq!(get["summary"], "GetBook finds a book.");
-        assert_eq!(
-            get["description"],
-            "GetBook finds a book. Slowly,\nat times.\n\nSecond paragraph."
-        );
+        assert_eq!(get["description"], "GetBook finds a book. Slowly,\nat times.\n\nSecond paragraph.");
         assert_eq!(get["tags"], json!(["Library"]));
         let params = get["parameters"].as_array().unwrap();
         let names: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
@@ -1215,32 +1008,16 @@ mod tests {
         // message into one with no scalar leaves but `name`) follow the rules.
         assert_eq!(
             names,
-            [
-                "name",
-                "filter.status",
-                "filter.since",
-                "filter.labels",
-                "filter.author.name",
-                "page_size"
-            ]
+            ["name", "filter.status", "filter.since", "filter.labels", "filter.author.name", "page_size"]
         );
         assert_eq!(params[0]["in"], "path");
         assert_eq!(params[0]["required"], true);
-        assert_eq!(
-            params[0]["description"],
-            "Matches `shelves/*/books/*` (may contain `/`)."
-        );
+        assert_eq!(params[0]["description"], "Matches `shelves/*/books/*` (may contain `/`).");
         assert_eq!(params[1]["in"], "query");
         assert_eq!(params[1]["required"], false);
-        assert_eq!(
-            params[1]["schema"],
-            json!({"$ref": "#/components/schemas/t.v1.Status"})
-        );
+        assert_eq!(params[1]["schema"], json!({"$ref": "#/components/schemas/t.v1.Status"}));
         assert_eq!(params[2]["schema"]["format"], "date-time");
-        assert_eq!(
-            params[3]["schema"],
-            json!({"type": "array", "items": {"type": "string"}})
-        );
+        assert_eq!(params[3]["schema"], json!({"type": "array", "items": {"type": "string"}}));
         assert!(get.get("requestBody").is_none());
 
         let find = &paths["/v1/books/{name}:find"]["get"];
@@ -1249,12 +1026,8 @@ mod tests {
         assert!(find["parameters"][0].get("description").is_none());
 
         let patch = &paths["/v1/books/{name}"]["patch"];
-        let names: Vec<&str> = patch["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> =
+            patch["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["name", "update_mask"]);
         assert_eq!(patch["parameters"][1]["schema"]["type"], "string");
         assert_eq!(
@@ -1263,10 +1036,7 @@ mod tests {
         );
 
         let post = &paths["/v1/books"]["post"];
-        assert!(
-            post.get("parameters").is_none(),
-            "body \"*\" leaves no query parameters"
-        );
+        assert!(post.get("parameters").is_none(), "body \"*\" leaves no query parameters");
         assert_eq!(
             post["requestBody"]["content"]["application/json"]["schema"],
             json!({"$ref": "#/components/schemas/t.v1.Book"})
@@ -1276,56 +1046,22 @@ mod tests {
         assert!(body.get("id").is_none(), "the path binds `id`");
         assert!(body.get("title").is_some());
 
-        let list =
-            &paths["/v1/books"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
-        assert_eq!(
-            list,
-            &json!({"type": "array", "items": {"$ref": "#/components/schemas/t.v1.Book"}})
-        );
+        let list = &paths["/v1/books"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(list, &json!({"type": "array", "items": {"$ref": "#/components/schemas/t.v1.Book"}}));
         let delete = &paths["/v1/authors/{name}"]["delete"]["responses"];
-        assert_eq!(
-            delete["200"]["content"]["application/json"]["schema"],
-            json!({"type": "string"})
-        );
-        assert_eq!(
-            delete["default"],
-            json!({"$ref": "#/components/responses/Error"})
-        );
-        assert!(
-            !doc.to_string().contains("Ping"),
-            "methods without an http rule are left out"
-        );
-        assert_eq!(
-            doc["tags"],
-            json!([{"name": "Library", "description": "The library."}])
-        );
+        assert_eq!(delete["200"]["content"]["application/json"]["schema"], json!({"type": "string"}));
+        assert_eq!(delete["default"], json!({"$ref": "#/components/responses/Error"}));
+        assert!(!doc.to_string().contains("Ping"), "methods without an http rule are left out");
+        assert_eq!(doc["tags"], json!([{"name": "Library", "description": "The library."}]));
     }
 
     #[test]
     fn template_syntax() {
         let t = Template::parse("/v1/{parent=shelves/*}/books/{book.id}:publish").unwrap();
         assert_eq!(t.path, "/v1/{parent}/books/{book.id}:publish");
-        assert_eq!(
-            t.vars,
-            [
-                ("parent".into(), Some("shelves/*".into())),
-                ("book.id".into(), None)
-            ]
-        );
-        assert_eq!(
-            Template::parse("/v1/{name=*}").unwrap().vars,
-            [("name".into(), None)]
-        );
-        for bad in [
-            "v1/x",
-            "/v1/{}",
-            "/v1/{a",
-            "/v1/a}",
-            "/v1/{a}/{a}",
-            "/v1/{a-b}",
-            "/v1/{a=}",
-            "/v1/{a..b}",
-        ] {
+        assert_eq!(t.vars, [("parent".into(), Some("shelves/*".into())), ("book.id".into(), None)]);
+        assert_eq!(Template::parse("/v1/{name=*}").unwrap().vars, [("name".into(), None)]);
+        for bad in ["v1/x", "/v1/{}", "/v1/{a", "/v1/a}", "/v1/{a}/{a}", "/v1/{a-b}", "/v1/{a=}", "/v1/{a..b}"] {
             assert!(Template::parse(bad).is_err(), "{bad} should be refused");
         }
     }
@@ -1339,10 +1075,7 @@ mod tests {
             Some(rule(Pattern::Get("/v1/{nope}".into()), "")),
         )]);
         let e = document(&unknown).unwrap_err().to_string();
-        assert!(
-            e.contains("/t.v1.Library/GetBook") && e.contains("`nope`"),
-            "{e}"
-        );
+        assert!(e.contains("/t.v1.Library/GetBook") && e.contains("`nope`"), "{e}");
 
         let message = library(vec![method(
             "GetBook",
@@ -1350,26 +1083,11 @@ mod tests {
             "Book",
             Some(rule(Pattern::Get("/v1/{filter}".into()), "")),
         )]);
-        assert!(
-            document(&message)
-                .unwrap_err()
-                .to_string()
-                .contains("not a scalar")
-        );
+        assert!(document(&message).unwrap_err().to_string().contains("not a scalar"));
 
         let twice = library(vec![
-            method(
-                "GetBook",
-                "GetBookRequest",
-                "Book",
-                Some(rule(Pattern::Get("/v1/x".into()), "")),
-            ),
-            method(
-                "ListBooks",
-                "GetBookRequest",
-                "Book",
-                Some(rule(Pattern::Get("/v1/x".into()), "")),
-            ),
+            method("GetBook", "GetBookRequest", "Book", Some(rule(Pattern::Get("/v1/x".into()), ""))),
+            method("ListBooks", "GetBookRequest", "Book", Some(rule(Pattern::Get("/v1/x".into()), ""))),
         ]);
         assert!(matches!(document(&twice), Err(Error::Duplicate { .. })));
         assert!(matches!(document(b"\xff\xff"), Err(Error::Decode(_))));
@@ -1379,10 +1097,7 @@ mod tests {
     fn the_embedded_descriptor_documents_whoami() {
         let doc = document(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
         let get = &doc["paths"]["/api/v1/whoami"]["get"];
-        assert_eq!(
-            get["x-grpc-method"],
-            "/steward.authorization.v1.AuthorizationService/WhoAmI"
-        );
+        assert_eq!(get["x-grpc-method"], "/steward.authorization.v1.AuthorizationService/WhoAmI");
         assert!(get.get("parameters").is_none());
         assert_eq!(
             get["responses"]["200"]["content"]["application/json"]["schema"],
@@ -1390,12 +1105,7 @@ mod tests {
         );
         let response = &doc["components"]["schemas"]["steward.authorization.v1.WhoAmIResponse"];
         assert_eq!(response["properties"]["id"]["type"], "string");
-        assert!(
-            response["properties"]["picture_url"]["description"]
-                .as_str()
-                .unwrap()
-                .contains("Avatar")
-        );
+        assert!(response["properties"]["picture_url"]["description"].as_str().unwrap().contains("Avatar"));
         assert_refs_resolve(&doc, &doc);
     }
 }

@@ -7,9 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "patch", "head", "options", "trace",
-];
+const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#222}\
 code{background:#f3f3f3;padding:0 .2rem;border-radius:3px}\
@@ -49,12 +47,7 @@ pub fn render(doc: &Value) -> String {
     out.push_str("</ul>\n<h2>Authentication</h2>\n<p>Operations accept any one of:</p><ul>");
     if let Some(schemes) = doc["components"]["securitySchemes"].as_object() {
         for (name, scheme) in schemes {
-            let _ = write!(
-                out,
-                "<li><b>{}</b>: {}</li>",
-                esc(name),
-                inline(str_of(&scheme["description"]))
-            );
+            let _ = write!(out, "<li><b>{}</b>: {}</li>", esc(name), inline(str_of(&scheme["description"])));
         }
     }
     out.push_str("</ul>\n");
@@ -74,13 +67,7 @@ pub fn render(doc: &Value) -> String {
 
     for tag in array(&doc["tags"]) {
         let name = str_of(&tag["name"]);
-        let _ = write!(
-            out,
-            "<h2 id=\"tag-{}\">{}</h2>\n{}",
-            esc(name),
-            esc(name),
-            prose(str_of(&tag["description"]))
-        );
+        let _ = write!(out, "<h2 id=\"tag-{}\">{}</h2>\n{}", esc(name), esc(name), prose(str_of(&tag["description"])));
         for (_, path, method, op) in operations.iter().filter(|(t, ..)| *t == name) {
             operation(&mut out, doc, path, method, op);
         }
@@ -120,11 +107,7 @@ fn op_anchor(op: &Value, method: &str, path: &str) -> String {
 }
 
 fn operation(out: &mut String, doc: &Value, path: &str, method: &str, op: &Value) {
-    let deprecated = if op["deprecated"] == true {
-        " <span class=\"dep\">deprecated</span>"
-    } else {
-        ""
-    };
+    let deprecated = if op["deprecated"] == true { " <span class=\"dep\">deprecated</span>" } else { "" };
     let _ = write!(
         out,
         "<section class=\"op\" id=\"{}\"><h3><span class=\"m {method}\">{}</span> <code>{}</code>{deprecated}</h3>\n{}\
@@ -171,9 +154,7 @@ fn operation(out: &mut String, doc: &Value, path: &str, method: &str, op: &Value
         }
         out.push_str("</table>\n");
     }
-    out.push_str(
-        "<h4>Responses</h4><table><tr><th>status</th><th>type</th><th>description</th></tr>",
-    );
+    out.push_str("<h4>Responses</h4><table><tr><th>status</th><th>type</th><th>description</th></tr>");
     if let Some(responses) = op["responses"].as_object() {
         for (status, response) in responses {
             // `default` refers to the shared error response.
@@ -211,11 +192,8 @@ fn schema_section(out: &mut String, name: &str, schema: &Value) {
         Some(properties) if !properties.is_empty() => {
             out.push_str("<table><tr><th>field</th><th>type</th><th>description</th></tr>");
             for (field, property) in properties {
-                let deprecated = if property["deprecated"] == true {
-                    " <span class=\"dep\">deprecated</span>"
-                } else {
-                    ""
-                };
+                let deprecated =
+                    if property["deprecated"] == true { " <span class=\"dep\">deprecated</span>" } else { "" };
                 let _ = write!(
                     out,
                     "<tr><td><code>{}</code>{deprecated}</td><td>{}</td><td>{}</td></tr>",
@@ -239,12 +217,7 @@ fn type_html(schema: &Value) -> String {
     if let Some(target) = schema["$ref"].as_str() {
         let name = target.rsplit('/').next().unwrap_or(target);
         let short = name.rsplit('.').next().unwrap_or(name);
-        return format!(
-            "<a href=\"#schema-{}\" title=\"{}\">{}</a>",
-            esc(name),
-            esc(name),
-            esc(short)
-        );
+        return format!("<a href=\"#schema-{}\" title=\"{}\">{}</a>", esc(name), esc(name), esc(short));
     }
     if let Some([inner]) = schema["allOf"].as_array().map(Vec::as_slice) {
         return type_html(inner);
@@ -252,10 +225,7 @@ fn type_html(schema: &Value) -> String {
     let mut text = match schema["type"].as_str() {
         Some("array") => format!("array of {}", type_html(&schema["items"])),
         Some("object") => match &schema["additionalProperties"] {
-            Value::Object(_) => format!(
-                "map of string to {}",
-                type_html(&schema["additionalProperties"])
-            ),
+            Value::Object(_) => format!("map of string to {}", type_html(&schema["additionalProperties"])),
             _ => "object".to_owned(),
         },
         Some(t) => match schema["format"].as_str() {
@@ -265,10 +235,7 @@ fn type_html(schema: &Value) -> String {
         None => "any JSON value".to_owned(),
     };
     if let Some(values) = schema["enum"].as_array() {
-        let names: Vec<String> = values
-            .iter()
-            .map(|v| format!("<code>{}</code>", esc(str_of(v))))
-            .collect();
+        let names: Vec<String> = values.iter().map(|v| format!("<code>{}</code>", esc(str_of(v)))).collect();
         let _ = write!(text, ": one of {}", names.join(", "));
     }
     if schema["nullable"] == true {
@@ -309,10 +276,7 @@ fn inline(text: &str) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn str_of(v: &Value) -> &str {
@@ -338,10 +302,7 @@ mod tests {
     #[test]
     fn types_read_as_text_and_link_to_schemas() {
         let schema = serde_json::json!({"type": "array", "items": {"$ref": "#/components/schemas/a.v1.Thing"}});
-        assert_eq!(
-            type_html(&schema),
-            "array of <a href=\"#schema-a.v1.Thing\" title=\"a.v1.Thing\">Thing</a>"
-        );
+        assert_eq!(type_html(&schema), "array of <a href=\"#schema-a.v1.Thing\" title=\"a.v1.Thing\">Thing</a>");
         let map = serde_json::json!({"type": "object", "additionalProperties": {"type": "string", "format": "int64"}});
         assert_eq!(type_html(&map), "map of string to string (int64)");
         assert_eq!(

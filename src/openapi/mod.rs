@@ -47,10 +47,7 @@ pub fn document(public_url: &str) -> Result<Value, &'static Error> {
 /// `GET /api/docs`, `/api/docs/` and `/api/docs/openapi.json`; no credentials needed.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/docs",
-            get(|| async { Redirect::permanent("/api/docs/") }),
-        )
+        .route("/api/docs", get(|| async { Redirect::permanent("/api/docs/") }))
         .route("/api/docs/", get(page))
         .route("/api/docs/openapi.json", get(openapi_json))
 }

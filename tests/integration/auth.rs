@@ -12,15 +12,8 @@ use tonic::{Code, Status};
 
 use crate::common::{TestApp, with_bearer, with_header};
 
-async fn who_am_i(
-    app: &TestApp,
-    request: tonic::Request<WhoAmIRequest>,
-) -> Result<WhoAmIResponse, Status> {
-    app.authorization()
-        .await
-        .who_am_i(request)
-        .await
-        .map(tonic::Response::into_inner)
+async fn who_am_i(app: &TestApp, request: tonic::Request<WhoAmIRequest>) -> Result<WhoAmIResponse, Status> {
+    app.authorization().await.who_am_i(request).await.map(tonic::Response::into_inner)
 }
 
 fn plain() -> tonic::Request<WhoAmIRequest> {
@@ -30,14 +23,9 @@ fn plain() -> tonic::Request<WhoAmIRequest> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn who_am_i_accepts_bearer_token_and_cookie() {
     let app = TestApp::start().await;
-    let token = app
-        .db
-        .token("alice@example.org", Some(Role::Researcher))
-        .await;
+    let token = app.db.token("alice@example.org", Some(Role::Researcher)).await;
 
-    let bearer = who_am_i(&app, with_bearer(WhoAmIRequest {}, &token))
-        .await
-        .unwrap();
+    let bearer = who_am_i(&app, with_bearer(WhoAmIRequest {}, &token)).await.unwrap();
     assert_eq!(bearer.email, "alice@example.org");
     assert_eq!(bearer.name, "alice");
     assert_eq!(bearer.roles, vec!["researcher"]);
@@ -45,31 +33,12 @@ async fn who_am_i_accepts_bearer_token_and_cookie() {
     assert!(!bearer.admin && bearer.is_active && !bearer.service_account);
     assert!(bearer.id > 0);
 
-    let scheme = who_am_i(
-        &app,
-        with_header(WhoAmIRequest {}, "authorization", &format!("Token {token}")),
-    )
-    .await;
+    let scheme = who_am_i(&app, with_header(WhoAmIRequest {}, "authorization", &format!("Token {token}"))).await;
     assert_eq!(scheme.unwrap().id, bearer.id);
-    let lower = who_am_i(
-        &app,
-        with_header(
-            WhoAmIRequest {},
-            "authorization",
-            &format!("bearer {token}"),
-        ),
-    )
-    .await;
+    let lower = who_am_i(&app, with_header(WhoAmIRequest {}, "authorization", &format!("bearer {token}"))).await;
     assert_eq!(lower.unwrap().id, bearer.id);
-    let cookie = who_am_i(
-        &app,
-        with_header(
-            WhoAmIRequest {},
-            "cookie",
-            &format!("theme=dark; dsg_token={token}"),
-        ),
-    )
-    .await;
+    let cookie =
+        who_am_i(&app, with_header(WhoAmIRequest {}, "cookie", &format!("theme=dark; dsg_token={token}"))).await;
     assert_eq!(cookie.unwrap().id, bearer.id);
 }
 
@@ -81,24 +50,13 @@ async fn the_header_beats_the_cookie() {
 
     // A valid header wins over a stale cookie.
     let mut request = with_bearer(WhoAmIRequest {}, &alice);
-    request.metadata_mut().insert(
-        "cookie",
-        format!("dsg_token={}", "0".repeat(64)).parse().unwrap(),
-    );
-    assert_eq!(
-        who_am_i(&app, request).await.unwrap().email,
-        "alice@example.org"
-    );
+    request.metadata_mut().insert("cookie", format!("dsg_token={}", "0".repeat(64)).parse().unwrap());
+    assert_eq!(who_am_i(&app, request).await.unwrap().email, "alice@example.org");
 
     // A present but invalid header is refused even with a valid cookie.
     let mut request = with_bearer(WhoAmIRequest {}, &"f".repeat(64));
-    request
-        .metadata_mut()
-        .insert("cookie", format!("dsg_token={bob}").parse().unwrap());
-    assert_eq!(
-        who_am_i(&app, request).await.unwrap_err().code(),
-        Code::Unauthenticated
-    );
+    request.metadata_mut().insert("cookie", format!("dsg_token={bob}").parse().unwrap());
+    assert_eq!(who_am_i(&app, request).await.unwrap_err().code(), Code::Unauthenticated);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,42 +65,21 @@ async fn refusals_say_what_is_wrong() {
 
     let none = who_am_i(&app, plain()).await.unwrap_err();
     assert_eq!(none.code(), Code::Unauthenticated);
-    assert!(
-        none.message().contains("not provided"),
-        "{}",
-        none.message()
-    );
+    assert!(none.message().contains("not provided"), "{}", none.message());
 
-    let unknown = who_am_i(&app, with_bearer(WhoAmIRequest {}, &"a".repeat(64)))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (unknown.code(), unknown.message()),
-        (Code::Unauthenticated, "Invalid or expired token.")
-    );
+    let unknown = who_am_i(&app, with_bearer(WhoAmIRequest {}, &"a".repeat(64))).await.unwrap_err();
+    assert_eq!((unknown.code(), unknown.message()), (Code::Unauthenticated, "Invalid or expired token."));
 
-    let shape = who_am_i(&app, with_bearer(WhoAmIRequest {}, "not-a-token"))
-        .await
-        .unwrap_err();
+    let shape = who_am_i(&app, with_bearer(WhoAmIRequest {}, "not-a-token")).await.unwrap_err();
     assert_eq!(shape.code(), Code::Unauthenticated);
-    assert!(
-        shape.message().contains("64 hexadecimal"),
-        "{}",
-        shape.message()
-    );
+    assert!(shape.message().contains("64 hexadecimal"), "{}", shape.message());
 
-    let scheme = who_am_i(
-        &app,
-        with_header(WhoAmIRequest {}, "authorization", "Basic dXNlcjpwYXNz"),
-    )
-    .await
-    .unwrap_err();
+    let scheme =
+        who_am_i(&app, with_header(WhoAmIRequest {}, "authorization", "Basic dXNlcjpwYXNz")).await.unwrap_err();
     assert_eq!(scheme.code(), Code::Unauthenticated);
     assert!(scheme.message().contains("Bearer"), "{}", scheme.message());
 
-    let long = who_am_i(&app, with_bearer(WhoAmIRequest {}, &"a".repeat(1000)))
-        .await
-        .unwrap_err();
+    let long = who_am_i(&app, with_bearer(WhoAmIRequest {}, &"a".repeat(1000))).await.unwrap_err();
     assert_eq!(long.code(), Code::Unauthenticated);
 }
 
@@ -158,11 +95,7 @@ async fn expired_tokens_are_refused() {
             expires_in: Some(Duration::from_secs(3600)),
         })
         .await;
-    assert!(
-        who_am_i(&app, with_bearer(WhoAmIRequest {}, &token))
-            .await
-            .is_ok()
-    );
+    assert!(who_am_i(&app, with_bearer(WhoAmIRequest {}, &token)).await.is_ok());
 
     // Expire it in the database; the server must not keep honouring a cached answer.
     let mut conn = app.db.conn().await;
@@ -172,9 +105,7 @@ async fn expired_tokens_are_refused() {
         .await
         .unwrap();
     // Mirrors what every token write does (see auth::store::notify_auth_change).
-    steward::auth::store::notify_auth_change(&mut conn, &format!("token:{id}"))
-        .await
-        .unwrap();
+    steward::auth::store::notify_auth_change(&mut conn, &format!("token:{id}")).await.unwrap();
     let err = eventually_refused(&app, &token).await;
     assert_eq!(err.message(), "Invalid or expired token.");
 }
@@ -184,19 +115,13 @@ async fn revoked_tokens_are_refused_at_once_and_after_use() {
     let app = TestApp::start().await;
     let (unused_id, unused) = app.db.token_with(request("rev@example.org")).await;
     let (used_id, used) = app.db.token_with(request("rev@example.org")).await;
-    assert!(
-        who_am_i(&app, with_bearer(WhoAmIRequest {}, &used))
-            .await
-            .is_ok()
-    );
+    assert!(who_am_i(&app, with_bearer(WhoAmIRequest {}, &used)).await.is_ok());
 
     let mut conn = app.db.conn().await;
     ops::revoke_token(&mut conn, unused_id).await.unwrap();
     ops::revoke_token(&mut conn, used_id).await.unwrap();
     // Never used, so never cached: refused on the very next request.
-    let err = who_am_i(&app, with_bearer(WhoAmIRequest {}, &unused))
-        .await
-        .unwrap_err();
+    let err = who_am_i(&app, with_bearer(WhoAmIRequest {}, &unused)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     // Used and cached: evicted by the revocation's NOTIFY.
     eventually_refused(&app, &used).await;
@@ -209,60 +134,33 @@ async fn revoked_tokens_are_refused_at_once_and_after_use() {
 async fn disabled_users_are_refused_and_can_come_back() {
     let app = TestApp::start().await;
     let token = app.db.token("gone@example.org", None).await;
-    assert!(
-        who_am_i(&app, with_bearer(WhoAmIRequest {}, &token))
-            .await
-            .is_ok()
-    );
+    assert!(who_am_i(&app, with_bearer(WhoAmIRequest {}, &token)).await.is_ok());
 
     let mut conn = app.db.conn().await;
-    ops::set_user_active(&mut conn, "gone@example.org", false)
-        .await
-        .unwrap();
+    ops::set_user_active(&mut conn, "gone@example.org", false).await.unwrap();
     let err = eventually_refused(&app, &token).await;
     assert_eq!(err.message(), "User account is disabled.");
 
-    ops::set_user_active(&mut conn, "gone@example.org", true)
-        .await
-        .unwrap();
-    assert!(
-        who_am_i(&app, with_bearer(WhoAmIRequest {}, &token))
-            .await
-            .is_ok()
-    );
+    ops::set_user_active(&mut conn, "gone@example.org", true).await.unwrap();
+    assert!(who_am_i(&app, with_bearer(WhoAmIRequest {}, &token)).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_role_changes_show_up() {
     let app = TestApp::start().await;
     let token = app.db.token("boss@example.org", None).await;
-    assert!(
-        !who_am_i(&app, with_bearer(WhoAmIRequest {}, &token))
-            .await
-            .unwrap()
-            .admin
-    );
+    assert!(!who_am_i(&app, with_bearer(WhoAmIRequest {}, &token)).await.unwrap().admin);
 
     let mut conn = app.db.conn().await;
-    assert_eq!(
-        ops::set_admin(&mut conn, "boss@example.org", false)
-            .await
-            .unwrap(),
-        ops::AdminChange::Promoted
-    );
+    assert_eq!(ops::set_admin(&mut conn, "boss@example.org", false).await.unwrap(), ops::AdminChange::Promoted);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let me = who_am_i(&app, with_bearer(WhoAmIRequest {}, &token))
-            .await
-            .unwrap();
+        let me = who_am_i(&app, with_bearer(WhoAmIRequest {}, &token)).await.unwrap();
         if me.admin {
             assert_eq!(me.roles, vec!["admin"]);
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "promotion never showed up"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "promotion never showed up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -271,9 +169,7 @@ async fn admin_role_changes_show_up() {
 async fn tokens_are_stored_hashed_and_use_is_recorded() {
     let app = TestApp::start().await;
     let (id, token) = app.db.token_with(request("hash@example.org")).await;
-    who_am_i(&app, with_bearer(WhoAmIRequest {}, &token))
-        .await
-        .unwrap();
+    who_am_i(&app, with_bearer(WhoAmIRequest {}, &token)).await.unwrap();
     let mut conn = app.db.conn().await;
     let (hash, last_used): (Vec<u8>, Option<chrono::DateTime<chrono::Utc>>) = api_tokens::table
         .find(id)
@@ -282,21 +178,12 @@ async fn tokens_are_stored_hashed_and_use_is_recorded() {
         .await
         .unwrap();
     assert_eq!(hash, steward::auth::token::hash(&token).0.to_vec());
-    assert!(
-        !hash
-            .windows(8)
-            .any(|w| token.as_bytes().windows(8).any(|t| t == w))
-    );
+    assert!(!hash.windows(8).any(|w| token.as_bytes().windows(8).any(|t| t == w)));
     assert!(last_used.is_some());
 }
 
 fn request(email: &str) -> TokenRequest {
-    TokenRequest {
-        email: email.into(),
-        role: None,
-        description: "test".into(),
-        expires_in: None,
-    }
+    TokenRequest { email: email.into(), role: None, description: "test".into(), expires_in: None }
 }
 
 /// Credential changes reach every replica by NOTIFY within milliseconds; allow
@@ -309,10 +196,7 @@ async fn eventually_refused(app: &TestApp, token: &str) -> Status {
                 assert_eq!(status.code(), Code::Unauthenticated);
                 return status;
             }
-            Ok(_) => assert!(
-                tokio::time::Instant::now() < deadline,
-                "the change never took effect"
-            ),
+            Ok(_) => assert!(tokio::time::Instant::now() < deadline, "the change never took effect"),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -328,16 +212,7 @@ async fn gzip_requests_and_responses_work() {
         .await
         .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Gzip);
-    let response = client
-        .who_am_i(with_bearer(WhoAmIRequest {}, &token))
-        .await
-        .unwrap();
-    assert_eq!(
-        response
-            .metadata()
-            .get("grpc-encoding")
-            .map(|v| v.to_str().unwrap()),
-        Some("gzip")
-    );
+    let response = client.who_am_i(with_bearer(WhoAmIRequest {}, &token)).await.unwrap();
+    assert_eq!(response.metadata().get("grpc-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
     assert_eq!(response.into_inner().email, "zip@example.org");
 }

@@ -48,10 +48,7 @@ async fn token_create_prints_the_token_last_and_revoke_stops_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let token = text.lines().last().unwrap().to_owned();
-    assert!(
-        steward::auth::token::is_well_formed(&token),
-        "last line should be the token: {text}"
-    );
+    assert!(steward::auth::token::is_well_formed(&token), "last line should be the token: {text}");
     assert!(text.contains("Created user carol@example.org"), "{text}");
     let id: i64 = text
         .split("Token ")
@@ -60,23 +57,11 @@ async fn token_create_prints_the_token_last_and_revoke_stops_it() {
         .and_then(|id| id.parse().ok())
         .expect("the token id is printed");
 
-    let me = app
-        .authorization()
-        .await
-        .who_am_i(with_bearer(WhoAmIRequest {}, &token))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        (me.email.as_str(), me.roles.as_slice()),
-        ("carol@example.org", ["developer".to_owned()].as_slice())
-    );
+    let me = app.authorization().await.who_am_i(with_bearer(WhoAmIRequest {}, &token)).await.unwrap().into_inner();
+    assert_eq!((me.email.as_str(), me.roles.as_slice()), ("carol@example.org", ["developer".to_owned()].as_slice()));
 
     // A second token for the same user reuses the account.
-    let again = steward(
-        app.db.url(),
-        &["token", "create", "--email", "carol@example.org"],
-    );
+    let again = steward(app.db.url(), &["token", "create", "--email", "carol@example.org"]);
     assert!(again.status.success());
     assert!(!stdout(&again).contains("Created user"));
 
@@ -85,29 +70,18 @@ async fn token_create_prints_the_token_last_and_revoke_stops_it() {
     assert!(stdout(&revoked).contains(&format!("Revoked token {id}")));
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let reply = app
-            .authorization()
-            .await
-            .who_am_i(with_bearer(WhoAmIRequest {}, &token))
-            .await;
+        let reply = app.authorization().await.who_am_i(with_bearer(WhoAmIRequest {}, &token)).await;
         if let Err(status) = reply {
             assert_eq!(status.code(), Code::Unauthenticated);
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "revocation never took effect"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "revocation never took effect");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
     let missing = steward(app.db.url(), &["token", "revoke", "424242"]);
     assert!(!missing.status.success());
-    assert!(
-        stderr(&missing).contains("no token with id 424242"),
-        "{}",
-        stderr(&missing)
-    );
+    assert!(stderr(&missing).contains("no token with id 424242"), "{}", stderr(&missing));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,33 +98,15 @@ async fn make_admin_speaks_dataset_gateway() {
         "User root@example.org is already an admin."
     );
     assert_eq!(
-        stdout(&run(&[
-            "user",
-            "make-admin",
-            "root@example.org",
-            "--remove"
-        ]))
-        .trim(),
+        stdout(&run(&["user", "make-admin", "root@example.org", "--remove"])).trim(),
         "Revoked admin status from root@example.org."
     );
     assert_eq!(
-        stdout(&run(&[
-            "user",
-            "make-admin",
-            "root@example.org",
-            "--remove"
-        ]))
-        .trim(),
+        stdout(&run(&["user", "make-admin", "root@example.org", "--remove"])).trim(),
         "User root@example.org is not an admin."
     );
     assert_eq!(
-        stdout(&run(&[
-            "user",
-            "make-admin",
-            "root@example.org",
-            "--no-password"
-        ]))
-        .trim(),
+        stdout(&run(&["user", "make-admin", "root@example.org", "--no-password"])).trim(),
         "Promoted root@example.org to admin."
     );
     let missing = run(&["user", "make-admin", "nobody@example.org", "--remove"]);
@@ -163,59 +119,24 @@ async fn bad_input_gets_one_clear_line() {
     let app = TestApp::start().await;
     let url = app.db.url();
 
-    let role = steward(
-        url,
-        &[
-            "token",
-            "create",
-            "--email",
-            "a@example.org",
-            "--role",
-            "wizard",
-        ],
-    );
+    let role = steward(url, &["token", "create", "--email", "a@example.org", "--role", "wizard"]);
     assert_eq!(role.status.code(), Some(2));
-    assert!(
-        stderr(&role).contains("unknown role 'wizard'"),
-        "{}",
-        stderr(&role)
-    );
+    assert!(stderr(&role).contains("unknown role 'wizard'"), "{}", stderr(&role));
 
     let email = steward(url, &["token", "create", "--email", "not-an-email"]);
     assert_eq!(email.status.code(), Some(1));
-    assert!(
-        stderr(&email).contains("is not an e-mail address"),
-        "{}",
-        stderr(&email)
-    );
+    assert!(stderr(&email).contains("is not an e-mail address"), "{}", stderr(&email));
 
-    let lifetime = steward(
-        url,
-        &[
-            "token",
-            "create",
-            "--email",
-            "a@example.org",
-            "--expires-in",
-            "forever",
-        ],
-    );
+    let lifetime = steward(url, &["token", "create", "--email", "a@example.org", "--expires-in", "forever"]);
     assert_eq!(lifetime.status.code(), Some(2));
-    assert!(
-        stderr(&lifetime).contains("not a lifetime"),
-        "{}",
-        stderr(&lifetime)
-    );
+    assert!(stderr(&lifetime).contains("not a lifetime"), "{}", stderr(&lifetime));
 }
 
 #[test]
 fn broken_environments_fail_at_start_with_the_cause() {
     let run = |envs: &[(&str, &str)]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_steward"));
-        command
-            .arg("serve")
-            .env("STEWARD_LOG", "error")
-            .env_remove("DATABASE_URL");
+        command.arg("serve").env("STEWARD_LOG", "error").env_remove("DATABASE_URL");
         for (k, v) in envs {
             command.env(k, v);
         }
@@ -225,22 +146,12 @@ fn broken_environments_fail_at_start_with_the_cause() {
     // The port is taken.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = run(&[
-        ("STEWARD_LISTEN", &addr),
-        ("DATABASE_URL", "host=/nonexistent dbname=x"),
-    ]);
+    let out = run(&[("STEWARD_LISTEN", &addr), ("DATABASE_URL", "host=/nonexistent dbname=x")]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains(&format!("cannot listen on {addr}")),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains(&format!("cannot listen on {addr}")), "{}", stderr(&out));
 
     // The database cannot be reached.
-    let out = run(&[
-        ("STEWARD_LISTEN", "127.0.0.1:0"),
-        ("DATABASE_URL", "host=/nonexistent user=x dbname=x"),
-    ]);
+    let out = run(&[("STEWARD_LISTEN", "127.0.0.1:0"), ("DATABASE_URL", "host=/nonexistent user=x dbname=x")]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("PostgreSQL"), "{}", stderr(&out));
 
@@ -252,19 +163,12 @@ fn broken_environments_fail_at_start_with_the_cause() {
     // Production refuses development defaults.
     let out = run(&[("STEWARD_ENV", "production")]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("STEWARD_ENCRYPTION_KEYS"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("STEWARD_ENCRYPTION_KEYS"), "{}", stderr(&out));
 
     // The data dir cannot be created.
     let file = scratch_dir("not-a-dir").join("file");
     std::fs::write(&file, b"").unwrap();
-    let out = run(&[
-        ("STEWARD_LISTEN", "127.0.0.1:0"),
-        ("STEWARD_DATA_DIR", file.join("var").to_str().unwrap()),
-    ]);
+    let out = run(&[("STEWARD_LISTEN", "127.0.0.1:0"), ("STEWARD_DATA_DIR", file.join("var").to_str().unwrap())]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("data dir"), "{}", stderr(&out));
 }
@@ -296,27 +200,15 @@ async fn worker_runs_jobs_outside_serve_and_stops_on_sigterm() {
             .load(&mut conn)
             .await
             .unwrap();
-        if scheduled
-            .iter()
-            .any(|(_, run_at)| *run_at > chrono::Utc::now() + chrono::Duration::hours(1))
-        {
+        if scheduled.iter().any(|(_, run_at)| *run_at > chrono::Utc::now() + chrono::Duration::hours(1)) {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the worker never ran the periodic job: {scheduled:?}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the worker never ran the periodic job: {scheduled:?}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
     assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || worker.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::task::spawn_blocking(move || worker.wait()).await.unwrap().unwrap();
     assert!(status.success(), "worker exit status {status}");
 }

@@ -11,31 +11,15 @@ use steward::proto::authorization::v1::WhoAmIRequest;
 use crate::common::{scratch_dir, spawn_server, test_config, with_bearer};
 
 async fn who_am_i(addr: std::net::SocketAddr, token: &str) -> String {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
     let mut client =
         steward::proto::authorization::v1::authorization_service_client::AuthorizationServiceClient::new(channel);
-    client
-        .who_am_i(with_bearer(WhoAmIRequest {}, token))
-        .await
-        .unwrap()
-        .into_inner()
-        .email
+    client.who_am_i(with_bearer(WhoAmIRequest {}, token)).await.unwrap().into_inner().email
 }
 
-async fn stop(
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
+async fn stop(stop: tokio::sync::oneshot::Sender<()>, task: tokio::task::JoinHandle<anyhow::Result<()>>) {
     stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(60), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), task).await.unwrap().unwrap().unwrap();
 }
 
 fn postmaster_running(config: &Config) -> bool {
@@ -53,31 +37,20 @@ async fn embedded_cluster_starts_restarts_and_survives_a_stale_pid_file() {
     let (addr, stop_tx, task) = spawn_server(config()).await;
     eprintln!("first start ready in {:?}", first.elapsed());
     assert!(data_dir.join("postgres/PG_VERSION").exists());
-    assert!(
-        data_dir.join("keyring").exists(),
-        "the development keyring is generated into the data dir"
-    );
+    assert!(data_dir.join("keyring").exists(), "the development keyring is generated into the data dir");
 
     let database = Database::locate(&config()).unwrap();
     let mut conn = steward::db::connect(&database.url).await.unwrap();
     let created = ops::create_user_token(
         &mut conn,
-        TokenRequest {
-            email: "embedded@example.org".into(),
-            role: None,
-            description: String::new(),
-            expires_in: None,
-        },
+        TokenRequest { email: "embedded@example.org".into(), role: None, description: String::new(), expires_in: None },
     )
     .await
     .unwrap();
     drop(conn);
     assert_eq!(who_am_i(addr, &created.token).await, "embedded@example.org");
     stop(stop_tx, task).await;
-    assert!(
-        !postmaster_running(&config()),
-        "serve stops the cluster it started"
-    );
+    assert!(!postmaster_running(&config()), "serve stops the cluster it started");
 
     // With no server running, a CLI command starts the cluster briefly and stops it again.
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
@@ -87,33 +60,13 @@ async fn embedded_cluster_starts_restarts_and_survives_a_stale_pid_file() {
         .env("STEWARD_LOG", "warn")
         .output()
         .unwrap();
-    assert!(
-        cli.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cli.stderr)
-    );
-    let offline_token = String::from_utf8(cli.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    assert!(
-        !postmaster_running(&config()),
-        "the CLI stops the cluster it started"
-    );
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let offline_token = String::from_utf8(cli.stdout).unwrap().lines().last().unwrap().to_owned();
+    assert!(!postmaster_running(&config()), "the CLI stops the cluster it started");
 
     // A crash leaves postmaster.pid behind, naming a pid that is now another process.
     let pid_file = data_dir.join("postgres/postmaster.pid");
-    std::fs::write(
-        &pid_file,
-        format!(
-            "{}\n{}\n",
-            std::process::id(),
-            data_dir.join("postgres").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&pid_file, format!("{}\n{}\n", std::process::id(), data_dir.join("postgres").display())).unwrap();
 
     // Restart: the existing cluster starts quickly and the data is still there.
     let second = Instant::now();
@@ -129,15 +82,11 @@ async fn embedded_cluster_starts_restarts_and_survives_a_stale_pid_file() {
 async fn a_long_data_dir_gets_a_short_socket_directory() {
     use steward::db::embedded::{ClusterOptions, DATABASE, EmbeddedPostgres};
     // Unix socket paths are capped at 107 bytes; this data dir alone is longer.
-    let data_dir = scratch_dir("long")
-        .join("d".repeat(60))
-        .join("e".repeat(60));
+    let data_dir = scratch_dir("long").join("d".repeat(60)).join("e".repeat(60));
     let mut pg = EmbeddedPostgres::new(&data_dir, ClusterOptions { durable: false }).unwrap();
     pg.ensure_running().await.unwrap();
     let mut conn = steward::db::connect(&pg.url(DATABASE)).await.unwrap();
-    diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "SELECT 1")
-        .await
-        .unwrap();
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "SELECT 1").await.unwrap();
     drop(conn);
     assert!(pg.started_here());
     pg.stop().await.unwrap();

@@ -13,27 +13,15 @@ const WHOAMI: &str = "steward.authorization.v1.WhoAmIResponse";
 async fn get(app: &TestApp, path: &str) -> (http::StatusCode, http::HeaderMap, Bytes) {
     let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
     tokio::spawn(connection);
-    let request = http::Request::get(path)
-        .header("host", app.addr.to_string())
-        .body(Empty::<Bytes>::new())
-        .unwrap();
+    let request = http::Request::get(path).header("host", app.addr.to_string()).body(Empty::<Bytes>::new()).unwrap();
     let (parts, body) = sender.send_request(request).await.unwrap().into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.unwrap().to_bytes(),
-    )
+    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
 }
 
 fn content_type(headers: &http::HeaderMap) -> &str {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
+    headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,32 +34,16 @@ async fn openapi_json_documents_whoami_with_its_fields() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
 
     let op = &doc["paths"]["/api/v1/whoami"]["get"];
-    assert_eq!(
-        op["x-grpc-method"],
-        "/steward.authorization.v1.AuthorizationService/WhoAmI"
-    );
+    assert_eq!(op["x-grpc-method"], "/steward.authorization.v1.AuthorizationService/WhoAmI");
     assert_eq!(
         op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
         format!("#/components/schemas/{WHOAMI}")
     );
-    assert!(
-        op["description"]
-            .as_str()
-            .unwrap()
-            .contains("UNAUTHENTICATED")
-    );
+    assert!(op["description"].as_str().unwrap().contains("UNAUTHENTICATED"));
     let fields = &doc["components"]["schemas"][WHOAMI]["properties"];
-    assert_eq!(
-        fields["id"]["type"], "string",
-        "int64 as proto3 JSON prints it"
-    );
+    assert_eq!(fields["id"]["type"], "string", "int64 as proto3 JSON prints it");
     assert_eq!(fields["roles"]["type"], "array");
-    assert!(
-        fields["email"]["description"]
-            .as_str()
-            .unwrap()
-            .contains("e-mail")
-    );
+    assert!(fields["email"]["description"].as_str().unwrap().contains("e-mail"));
     assert!(doc["components"]["schemas"]["google.rpc.Status"]["properties"]["code"].is_object());
     // Relative, because Envoy (not this port) serves the REST routes.
     assert_eq!(doc["servers"][0]["url"], "/");

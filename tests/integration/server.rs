@@ -22,21 +22,10 @@ async fn health_reports_serving_for_the_server_and_each_service() {
     let app = TestApp::start().await;
     let mut health = HealthClient::new(app.channel().await);
     for service in ["", "steward.authorization.v1.AuthorizationService"] {
-        let reply = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let reply = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
         assert_eq!(reply.status, 1, "{service:?} should be SERVING");
     }
-    let unknown = health
-        .check(HealthCheckRequest {
-            service: "no.such.Service".into(),
-        })
-        .await
-        .unwrap_err();
+    let unknown = health.check(HealthCheckRequest { service: "no.such.Service".into() }).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 }
 
@@ -48,11 +37,7 @@ async fn reflection_lists_every_service() {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut replies = reflection
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut replies = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
     let reply = replies.next().await.unwrap().unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
         panic!("expected a service list, got {reply:?}");
@@ -63,39 +48,22 @@ async fn reflection_lists_every_service() {
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
     ] {
-        assert!(
-            names.iter().any(|n| n == expected),
-            "{expected} missing from {names:?}"
-        );
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns status, headers and body.
-async fn http1(
-    app: &TestApp,
-    request: http::Request<Full<Bytes>>,
-) -> (http::StatusCode, http::HeaderMap, Bytes) {
+async fn http1(app: &TestApp, request: http::Request<Full<Bytes>>) -> (http::StatusCode, http::HeaderMap, Bytes) {
     let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
     tokio::spawn(connection);
     let response = sender.send_request(request).await.unwrap();
     let (parts, body) = response.into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.unwrap().to_bytes(),
-    )
+    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
 }
 
-fn grpc_web_request(
-    app: &TestApp,
-    path: &str,
-    message: &[u8],
-    token: Option<&str>,
-) -> http::Request<Full<Bytes>> {
+fn grpc_web_request(app: &TestApp, path: &str, message: &[u8], token: Option<&str>) -> http::Request<Full<Bytes>> {
     let mut frame = BytesMut::new();
     frame.put_u8(0);
     frame.put_u32(u32::try_from(message.len()).unwrap());
@@ -129,21 +97,12 @@ fn grpc_web_frames(mut body: Bytes) -> (Vec<Bytes>, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_web_over_http1_answers_who_am_i() {
     let app = TestApp::start().await;
-    let token = app
-        .db
-        .token("web@example.org", Some(Role::Researcher))
-        .await;
+    let token = app.db.token("web@example.org", Some(Role::Researcher)).await;
     let path = "/steward.authorization.v1.AuthorizationService/WhoAmI";
 
-    let (status, headers, body) =
-        http1(&app, grpc_web_request(&app, path, &[], Some(&token))).await;
+    let (status, headers, body) = http1(&app, grpc_web_request(&app, path, &[], Some(&token))).await;
     assert_eq!(status, 200);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/grpc-web")
-    );
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/grpc-web"));
     let (messages, trailers) = grpc_web_frames(body);
     assert!(trailers.contains("grpc-status:0"), "trailers: {trailers}");
     let reply = WhoAmIResponse::decode(messages[0].clone()).unwrap();
@@ -155,10 +114,7 @@ async fn grpc_web_over_http1_answers_who_am_i() {
     assert_eq!(status, 200);
     let (_, trailers) = grpc_web_frames(body);
     let in_headers = headers.get("grpc-status").is_some_and(|v| v == "16");
-    assert!(
-        in_headers || trailers.contains("grpc-status:16"),
-        "headers {headers:?} trailers {trailers}"
-    );
+    assert!(in_headers || trailers.contains("grpc-status:16"), "headers {headers:?} trailers {trailers}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,26 +123,17 @@ async fn cors_allows_the_public_origin_with_credentials_and_no_other() {
     let preflight = |origin: &str| {
         http::Request::builder()
             .method("OPTIONS")
-            .uri(format!(
-                "{}/steward.authorization.v1.AuthorizationService/WhoAmI",
-                app.url()
-            ))
+            .uri(format!("{}/steward.authorization.v1.AuthorizationService/WhoAmI", app.url()))
             .header("host", app.addr.to_string())
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "content-type,x-grpc-web,authorization",
-            )
+            .header("access-control-request-headers", "content-type,x-grpc-web,authorization")
             .body(Full::new(Bytes::new()))
             .unwrap()
     };
     // The default allowed origin is that of STEWARD_PUBLIC_URL.
     let (_, headers, _) = http1(&app, preflight("http://127.0.0.1:8080")).await;
-    assert_eq!(
-        headers["access-control-allow-origin"],
-        "http://127.0.0.1:8080"
-    );
+    assert_eq!(headers["access-control-allow-origin"], "http://127.0.0.1:8080");
     assert_eq!(headers["access-control-allow-credentials"], "true");
     let (_, headers, _) = http1(&app, preflight("https://evil.example")).await;
     assert!(headers.get("access-control-allow-origin").is_none());
@@ -203,27 +150,19 @@ async fn plain_http_routes() {
     };
     let (status, _, body) = http1(&app, get("/healthz")).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"],
-        "ok"
-    );
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"], "ok");
 
     // A gRPC call first, so the metrics have something to count.
     let mut client = app.authorization().await;
-    let _ = client
-        .who_am_i(steward::proto::authorization::v1::WhoAmIRequest {})
-        .await;
+    let _ = client.who_am_i(steward::proto::authorization::v1::WhoAmIRequest {}).await;
     let (status, headers, body) = http1(&app, get("/metrics")).await;
     assert_eq!(status, 200);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = String::from_utf8(body.to_vec()).unwrap();
     assert!(
-        text.contains(r#"steward_requests_total{route="/steward.authorization.v1.AuthorizationService/WhoAmI",code="16"} 1"#),
+        text.contains(
+            r#"steward_requests_total{route="/steward.authorization.v1.AuthorizationService/WhoAmI",code="16"} 1"#
+        ),
         "{text}"
     );
     assert!(text.contains("steward_request_duration_seconds_bucket"));
@@ -235,10 +174,7 @@ async fn plain_http_routes() {
 
     let (status, _, body) = http1(&app, get("/no/such/page")).await;
     assert_eq!(status, 404);
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"],
-        "not found"
-    );
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"], "not found");
 }
 
 /// The `/status` page and the assets it names are served from the binary: the
@@ -271,10 +207,7 @@ async fn status_page_and_its_bundle_are_served() {
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
     let committed = std::fs::read(manifest.join("clients/web/dist/status.js")).unwrap();
-    assert!(
-        bundle == committed,
-        "the served bundle is not clients/web/dist/status.js"
-    );
+    assert!(bundle == committed, "the served bundle is not clients/web/dist/status.js");
     let (status, headers, _) = http1(&app, get(&url_in("href", "/static/steward.css?v="))).await;
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "text/css; charset=utf-8");
@@ -287,10 +220,7 @@ async fn status_page_and_its_bundle_are_served() {
         .collect();
     assert!(ids.len() >= 5, "found only {ids:?} in status.ts");
     for id in ids {
-        assert!(
-            html.contains(&format!(r#"id="{id}""#)),
-            "#{id} missing from /status"
-        );
+        assert!(html.contains(&format!(r#"id="{id}""#)), "#{id} missing from /status");
     }
 }
 
@@ -307,48 +237,28 @@ async fn unknown_methods_and_oversized_messages_get_clear_statuses() {
         data: Vec<u8>,
     }
     let codec = tonic_prost::ProstCodec::<Padding, WhoAmIResponse>::default();
-    let path = http::uri::PathAndQuery::from_static(
-        "/steward.authorization.v1.AuthorizationService/WhoAmI",
-    );
-    let huge = Padding {
-        data: vec![7; 5 << 20],
-    };
-    let err = grpc
-        .unary(tonic::Request::new(huge), path, codec)
-        .await
-        .unwrap_err();
+    let path = http::uri::PathAndQuery::from_static("/steward.authorization.v1.AuthorizationService/WhoAmI");
+    let huge = Padding { data: vec![7; 5 << 20] };
+    let err = grpc.unary(tonic::Request::new(huge), path, codec).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
 
     // Bytes that are not a protobuf message: a field claiming 5 bytes, with 1 there.
     grpc.ready().await.unwrap();
-    let path = http::uri::PathAndQuery::from_static(
-        "/steward.authorization.v1.AuthorizationService/WhoAmI",
-    );
-    let err = grpc
-        .unary(tonic::Request::new(vec![0x0a, 0x05, 0x01]), path, RawCodec)
-        .await
-        .unwrap_err();
+    let path = http::uri::PathAndQuery::from_static("/steward.authorization.v1.AuthorizationService/WhoAmI");
+    let err = grpc.unary(tonic::Request::new(vec![0x0a, 0x05, 0x01]), path, RawCodec).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("malformed"), "{err:?}");
 
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<Padding, WhoAmIResponse>::default();
-    let path = http::uri::PathAndQuery::from_static(
-        "/steward.authorization.v1.AuthorizationService/NoSuchMethod",
-    );
-    let err = grpc
-        .unary(tonic::Request::new(Padding::default()), path, codec)
-        .await
-        .unwrap_err();
+    let path = http::uri::PathAndQuery::from_static("/steward.authorization.v1.AuthorizationService/NoSuchMethod");
+    let err = grpc.unary(tonic::Request::new(Padding::default()), path, codec).await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
 
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<Padding, WhoAmIResponse>::default();
     let path = http::uri::PathAndQuery::from_static("/no.such.Service/Method");
-    let err = grpc
-        .unary(tonic::Request::new(Padding::default()), path, codec)
-        .await
-        .unwrap_err();
+    let err = grpc.unary(tonic::Request::new(Padding::default()), path, codec).await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
 }
 
@@ -360,10 +270,7 @@ async fn restart_keeps_data() {
     let app = TestApp::start_on(db).await;
     let mut client = app.authorization().await;
     let reply = client
-        .who_am_i(with_bearer(
-            steward::proto::authorization::v1::WhoAmIRequest {},
-            &token,
-        ))
+        .who_am_i(with_bearer(steward::proto::authorization::v1::WhoAmIRequest {}, &token))
         .await
         .unwrap()
         .into_inner();
@@ -394,11 +301,7 @@ impl tonic::codec::Encoder for RawEncoder {
     type Item = Vec<u8>;
     type Error = tonic::Status;
 
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
         dst.put_slice(&item);
         Ok(())
     }

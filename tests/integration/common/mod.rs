@@ -3,10 +3,7 @@
 //! migrated once, one fresh database per test cloned from it, and a `TestApp`
 //! that runs the real server on `127.0.0.1:0` over that database.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,18 +33,11 @@ async fn cluster() -> &'static Cluster {
     CLUSTER
         .get_or_init(|| async {
             let dir = scratch_dir("cluster");
-            let mut pg = EmbeddedPostgres::new(&dir, ClusterOptions { durable: false })
-                .expect("locating PostgreSQL");
-            pg.ensure_running()
-                .await
-                .expect("starting the test cluster");
+            let mut pg = EmbeddedPostgres::new(&dir, ClusterOptions { durable: false }).expect("locating PostgreSQL");
+            pg.ensure_running().await.expect("starting the test cluster");
             reap_on_exit(&pg, &scratch_root());
-            pg.create_database(TEMPLATE)
-                .await
-                .expect("creating the template database");
-            db::migrate(&pg.url(TEMPLATE))
-                .await
-                .expect("migrating the template database");
+            pg.create_database(TEMPLATE).await.expect("creating the template database");
+            db::migrate(&pg.url(TEMPLATE)).await.expect("migrating the template database");
             Cluster { pg }
         })
         .await
@@ -62,10 +52,7 @@ pub fn scratch_root() -> PathBuf {
 /// A fresh directory inside [`scratch_root`].
 pub fn scratch_dir(purpose: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = scratch_root().join(format!(
-        "{}-{purpose}",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    let dir = scratch_root().join(format!("{}-{purpose}", NEXT.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("creating a scratch dir");
     dir
@@ -73,10 +60,7 @@ pub fn scratch_dir(purpose: &str) -> PathBuf {
 
 /// Statics are never dropped, so a detached watcher stops the cluster and
 /// removes `dir` once this test process has exited.
-#[expect(
-    clippy::zombie_processes,
-    reason = "the watcher outlives this process by design"
-)]
+#[expect(clippy::zombie_processes, reason = "the watcher outlives this process by design")]
 pub fn reap_on_exit(pg: &EmbeddedPostgres, dir: &Path) {
     let pid_file = pg.cluster_dir().join("postmaster.pid");
     let script = format!(
@@ -111,11 +95,8 @@ impl TestDb {
         let cluster = cluster().await;
         let name = format!("test_{}", NEXT_DB.fetch_add(1, Ordering::Relaxed));
         let admin = cluster.pg.admin_client().await.expect("admin connection");
-        let create = format!(
-            "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY",
-            quote_ident(&name),
-            quote_ident(TEMPLATE)
-        );
+        let create =
+            format!("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY", quote_ident(&name), quote_ident(TEMPLATE));
         // The migrator's connection may still be closing: retry briefly.
         let mut attempt = 0;
         while let Err(e) = admin.batch_execute(&create).await {
@@ -145,22 +126,15 @@ impl TestDb {
 
     /// Creates (or reuses) a user with `role` and returns a fresh API token.
     pub async fn token(&self, email: &str, role: Option<Role>) -> String {
-        self.token_with(TokenRequest {
-            email: email.into(),
-            role,
-            description: "test".into(),
-            expires_in: None,
-        })
-        .await
-        .1
+        self.token_with(TokenRequest { email: email.into(), role, description: "test".into(), expires_in: None })
+            .await
+            .1
     }
 
     /// Creates a token; returns (token id, token).
     pub async fn token_with(&self, request: TokenRequest) -> (i64, String) {
         let mut conn = self.conn().await;
-        let created = ops::create_user_token(&mut conn, request)
-            .await
-            .expect("creating a token");
+        let created = ops::create_user_token(&mut conn, request).await.expect("creating a token");
         (created.id, created.token)
     }
 }
@@ -205,17 +179,9 @@ impl TestApp {
     /// A server over an existing test database (e.g. to restart over the same data).
     pub async fn start_on(db: TestDb) -> TestApp {
         let data_dir = scratch_dir("app");
-        let config = test_config(&[
-            ("DATABASE_URL", db.url()),
-            ("STEWARD_DATA_DIR", data_dir.to_str().unwrap()),
-        ]);
+        let config = test_config(&[("DATABASE_URL", db.url()), ("STEWARD_DATA_DIR", data_dir.to_str().unwrap())]);
         let (addr, stop, task) = spawn_server(config).await;
-        TestApp {
-            db,
-            addr,
-            stop,
-            task,
-        }
+        TestApp { db, addr, stop, task }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -225,11 +191,7 @@ impl TestApp {
 
     /// A gRPC channel to the server.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url())
-            .unwrap()
-            .connect()
-            .await
-            .expect("connecting to the test server")
+        Channel::from_shared(self.url()).unwrap().connect().await.expect("connecting to the test server")
     }
 
     /// An AuthorizationService client.
@@ -253,14 +215,8 @@ impl TestApp {
 /// Runs `cli::serve_on` with `config` on a fresh loopback port; returns once health is SERVING.
 pub async fn spawn_server(
     config: Config,
-) -> (
-    SocketAddr,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("binding a test port");
+) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("binding a test port");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(steward::cli::serve_on(config, listener, async move {
@@ -276,24 +232,13 @@ pub async fn wait_until_serving(addr: SocketAddr) {
     use tonic_health::pb::health_client::HealthClient;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            let reply = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await;
+        if let Ok(channel) = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await {
+            let reply = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await;
             if reply.is_ok_and(|r| r.into_inner().status == 1) {
                 return;
             }
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server at {addr} did not become SERVING"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "server at {addr} did not become SERVING");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -306,8 +251,6 @@ pub fn with_bearer<T>(message: T, token: &str) -> tonic::Request<T> {
 /// A request with one metadata header.
 pub fn with_header<T>(message: T, name: &'static str, value: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert(name, value.parse().expect("ascii header value"));
+    request.metadata_mut().insert(name, value.parse().expect("ascii header value"));
     request
 }
