@@ -8,6 +8,10 @@
 //!
 //! Figures, not pass/fail: record them in the README's performance section.
 
+// The integration-test harness starts and waits for servers the same way.
+#[path = "../tests/integration/common/mod.rs"]
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,7 +22,6 @@ use steward::config::Config;
 use steward::db::Database;
 use steward::proto::authorization::v1::WhoAmIRequest;
 use steward::proto::authorization::v1::authorization_service_client::AuthorizationServiceClient;
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -37,32 +40,17 @@ fn config(data_dir: &std::path::Path) -> Config {
     Config::from_lookup(|k| vars.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone())).expect("configuration")
 }
 
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
 /// Starts `serve` and returns once health is SERVING, with the time that took.
 async fn start(config: Config) -> (Running, Duration) {
     let started = Instant::now();
-    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(steward::cli::serve_on(config, listener, async move {
-        let _ = stopped.await;
-    }));
-    loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await {
-            let reply = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await;
-            if reply.is_ok_and(|r| r.into_inner().status == 1) {
-                break;
-            }
-        }
-        assert!(!task.is_finished(), "serve exited during startup");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (addr, stop, task) = common::spawn_server(config).await;
     (Running { addr, stop, task }, started.elapsed())
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 async fn stop(running: Running) {

@@ -10,7 +10,7 @@ use steward::db::schema::api_tokens;
 use steward::proto::authorization::v1::{WhoAmIRequest, WhoAmIResponse};
 use tonic::{Code, Status};
 
-use crate::common::{TestApp, with_bearer, with_header};
+use crate::common::{TestApp, eventually_refused, with_bearer, with_header};
 
 async fn who_am_i(app: &TestApp, request: tonic::Request<WhoAmIRequest>) -> Result<WhoAmIResponse, Status> {
     app.authorization().await.who_am_i(request).await.map(tonic::Response::into_inner)
@@ -184,22 +184,6 @@ async fn tokens_are_stored_hashed_and_use_is_recorded() {
 
 fn request(email: &str) -> TokenRequest {
     TokenRequest { email: email.into(), role: None, description: "test".into(), expires_in: None }
-}
-
-/// Credential changes reach every replica by NOTIFY within milliseconds; allow
-/// a generous bound so a loaded CI machine does not make this flaky.
-async fn eventually_refused(app: &TestApp, token: &str) -> Status {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match who_am_i(app, with_bearer(WhoAmIRequest {}, token)).await {
-            Err(status) => {
-                assert_eq!(status.code(), Code::Unauthenticated);
-                return status;
-            }
-            Ok(_) => assert!(tokio::time::Instant::now() < deadline, "the change never took effect"),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,9 +4,8 @@
 use std::process::{Command, Output};
 
 use steward::proto::authorization::v1::WhoAmIRequest;
-use tonic::Code;
 
-use crate::common::{TestApp, scratch_dir, with_bearer};
+use crate::common::{TestApp, eventually_refused, scratch_dir, with_bearer};
 
 fn steward(db_url: &str, args: &[&str]) -> Output {
     let data_dir = scratch_dir("cli");
@@ -68,16 +67,7 @@ async fn token_create_prints_the_token_last_and_revoke_stops_it() {
     let revoked = steward(app.db.url(), &["token", "revoke", &id.to_string()]);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
     assert!(stdout(&revoked).contains(&format!("Revoked token {id}")));
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let reply = app.authorization().await.who_am_i(with_bearer(WhoAmIRequest {}, &token)).await;
-        if let Err(status) = reply {
-            assert_eq!(status.code(), Code::Unauthenticated);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "revocation never took effect");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually_refused(&app, &token).await;
 
     let missing = steward(app.db.url(), &["token", "revoke", "424242"]);
     assert!(!missing.status.success());

@@ -239,7 +239,25 @@ pub async fn wait_until_serving(addr: SocketAddr) {
             }
         }
         assert!(tokio::time::Instant::now() < deadline, "server at {addr} did not become SERVING");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until `WhoAmI` with `token` is refused (UNAUTHENTICATED) and returns
+/// the refusal. Credential changes reach every replica by NOTIFY within
+/// milliseconds; the bound is generous so a loaded CI machine is not flaky.
+pub async fn eventually_refused(app: &TestApp, token: &str) -> tonic::Status {
+    use steward::proto::authorization::v1::WhoAmIRequest;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match app.authorization().await.who_am_i(with_bearer(WhoAmIRequest {}, token)).await {
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+                return status;
+            }
+            Ok(_) => assert!(tokio::time::Instant::now() < deadline, "the change never took effect"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
