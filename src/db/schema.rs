@@ -86,11 +86,4 @@ diesel::joinable!(group_memberships -> groups (group_id));
 diesel::joinable!(group_memberships -> users (user_id));
 diesel::joinable!(service_accounts -> users (created_by_user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    api_tokens,
-    group_memberships,
-    groups,
-    jobs,
-    service_accounts,
-    users,
-);
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, group_memberships, groups, jobs, service_accounts, users,);
