@@ -37,6 +37,8 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Polled from the start, so signal handlers are installed before the slow start-up.
+    let mut shutdown = std::pin::pin!(shutdown);
     let address = listener.local_addr()?;
     let mut database = Database::locate(&config)?;
     let keyring = load_keyring(&config)?;
@@ -49,19 +51,30 @@ pub async fn serve_on(
     // The port answers (NOT_SERVING) while the database comes up.
     let mut server =
         tokio::spawn(server::serve(state.clone(), health_service, listener, signalled(shutdown_rx.clone())));
-    let ready = async {
-        database.start().await?;
-        let applied = db::migrate(&database.url).await?;
-        if !applied.is_empty() {
-            tracing::info!(migrations = ?applied, "applied migrations");
+    // A signal during start-up is honoured once start-up is done: interrupting
+    // initdb or a migration would leave them half-finished.
+    let mut stop_early = false;
+    let ready = {
+        let mut ready = std::pin::pin!(async {
+            database.start().await?;
+            let applied = db::migrate(&database.url).await?;
+            if !applied.is_empty() {
+                tracing::info!(migrations = ?applied, "applied migrations");
+            }
+            db::check(&pool).await
+        });
+        loop {
+            tokio::select! {
+                result = &mut ready => break result,
+                () = &mut shutdown, if !stop_early => stop_early = true,
+            }
         }
-        db::check(&pool).await
     };
-    if let Err(e) = ready.await {
+    if ready.is_err() || stop_early {
         let _ = shutdown_tx.send(true);
         let _ = server.await;
         database.stop().await;
-        return Err(e);
+        return ready;
     }
     health.set_serving(true).await;
     tracing::info!(%address, ready_ms = started.elapsed().as_millis() as u64, "Steward is serving");
@@ -71,7 +84,7 @@ pub async fn serve_on(
     let worker_task = jobs::spawn(pool, database.url.clone(), std::sync::Arc::new(registry()), workers, shutdown_rx);
 
     let server_result = tokio::select! {
-        () = shutdown => None,
+        () = &mut shutdown => None,
         result = &mut server => Some(result),
     };
     tracing::info!("shutting down: finishing in-flight requests and jobs");

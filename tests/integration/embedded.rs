@@ -92,3 +92,29 @@ async fn a_long_data_dir_gets_a_short_socket_directory() {
     pg.stop().await.unwrap();
     assert!(!data_dir.join("postgres/postmaster.pid").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_initdb_lets_it_finish_then_exits_cleanly() {
+    let data_dir = scratch_dir("early-stop");
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("serve")
+        .env("STEWARD_DATA_DIR", &data_dir)
+        .env("STEWARD_LISTEN", "127.0.0.1:0")
+        .env_remove("DATABASE_URL")
+        .env("STEWARD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    // initdb works in a scratch directory: once it exists, initdb is running.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !data_dir.join("postgres.initdb").exists() {
+        assert!(Instant::now() < deadline, "initdb never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let killed = std::process::Command::new("kill").args(["-TERM", &serve.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || serve.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "steward serve exit status {status}");
+    assert!(data_dir.join("postgres/PG_VERSION").exists(), "initdb ran to completion");
+    assert!(!data_dir.join("postgres.initdb").exists(), "no half-made cluster is left behind");
+    assert!(!data_dir.join("postgres/postmaster.pid").exists(), "the cluster it started is stopped again");
+}
