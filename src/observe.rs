@@ -111,6 +111,23 @@ impl Metrics {
     }
 }
 
+/// Counts a request in flight until dropped, so a request whose client went
+/// away (its future dropped mid-way) still leaves the gauge.
+struct InFlight(std::sync::Arc<Metrics>);
+
+impl InFlight {
+    fn enter(metrics: std::sync::Arc<Metrics>) -> Self {
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The label a request is counted under. gRPC methods are named in full; plain
 /// HTTP paths only by their first segment, so scanners cannot blow up the label set.
 fn route_label(path: &str, is_grpc: bool) -> String {
@@ -196,11 +213,11 @@ where
         let route = route_label(request.uri().path(), grpc);
         let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), route = %route);
         let started = Instant::now();
-        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight::enter(metrics.clone());
         Box::pin(
             async move {
                 let result = inner.call(request).await;
-                metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                drop(in_flight);
                 let seconds = started.elapsed().as_secs_f64();
                 match result {
                     Ok(mut response) => {
@@ -249,6 +266,15 @@ mod tests {
         assert_ne!(m.next_request_id(), m.next_request_id());
         assert_eq!(usable_request_id(&HeaderValue::from_static("abc-123")), Some("abc-123".into()));
         assert_eq!(usable_request_id(&HeaderValue::from_static("a b")), None);
+    }
+
+    #[test]
+    fn in_flight_is_left_when_a_request_is_dropped() {
+        let metrics = std::sync::Arc::new(Metrics::default());
+        let guard = InFlight::enter(metrics.clone());
+        assert_eq!(metrics.in_flight.load(Ordering::Relaxed), 1);
+        drop(guard);
+        assert_eq!(metrics.in_flight.load(Ordering::Relaxed), 0);
     }
 
     #[test]
