@@ -18,7 +18,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .codec_path("crate::codec::StewardCodec")
         .file_descriptor_set_path(out_dir.join("steward_descriptor.bin"))
+        // Vendored googleapis messages (HttpBody) live in `crate::proto::google`,
+        // generated once below, whatever module depth a Steward package has.
+        .extern_path(".google.api", "crate::proto::google::api")
         .compile_with_config(config, &protos, &includes)?;
+    // google.api's messages themselves (HttpBody for the compat routes);
+    // annotations/http carry only options, which prost needs no code for.
+    let mut google = prost_build::Config::new();
+    google.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    google.compile_protos(&[PathBuf::from("proto/google/api/httpbody.proto")], &includes)?;
     Ok(())
 }
 

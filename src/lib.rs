@@ -13,6 +13,7 @@
 //! - [`server`]: the one listener serving gRPC, gRPC-web and HTTP.
 //! - [`web`]: the browser pages (`/status`) and their embedded gRPC-web bundle.
 //! - [`openapi`]: the OpenAPI document and page at `/api/docs/`.
+//! - [`dataset`]: datasets, grants, terms of service, effective permissions and their cache.
 //! - one module per service, e.g. [`authorization`].
 
 pub mod app;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod crypto;
+pub mod dataset;
 pub mod db;
 pub mod error;
 pub mod http;

@@ -9,5 +9,13 @@ pub mod authorization {
     }
 }
 
+/// Vendored `google.api` messages used by Steward's protos (`HttpBody`).
+pub mod google {
+    /// `google.api`.
+    pub mod api {
+        tonic::include_proto!("google.api");
+    }
+}
+
 /// The serialized `FileDescriptorSet` of every Steward proto and its imports.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("steward_descriptor");

@@ -64,7 +64,7 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
 
-    let authorization = AuthorizationServiceServer::new(AuthorizationApi)
+    let authorization = AuthorizationServiceServer::new(AuthorizationApi::new(&state))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit)
         .accept_compressed(CompressionEncoding::Gzip)

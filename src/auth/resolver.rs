@@ -3,7 +3,8 @@
 //! that could change a cached answer (revocation, disabling, role changes)
 //! sends `NOTIFY steward_auth` in its transaction, and each replica's listener
 //! evicts on receipt. While the listener is not connected the cache is off, so
-//! correctness never rests on the safety TTL.
+//! correctness never rests on the safety TTL. The same notifications evict
+//! the per-principal permission cache ([`PermissionCache`]) it owns.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +21,7 @@ use super::ops::{self, LAST_USED_RESOLUTION};
 use super::principal::{AuthError, Caller, Principal};
 use super::store::{self, AUTH_CHANNEL};
 use super::token::{self, TokenHash};
+use crate::dataset::PermissionCache;
 use crate::db::Pool;
 
 /// Bound on cached tokens; beyond it the cache is emptied and refilled.
@@ -41,6 +43,8 @@ pub struct Resolver {
     epoch: AtomicU64,
     /// The cache is used only while the NOTIFY listener is connected.
     listening: AtomicBool,
+    /// Per-principal permission snapshots, evicted by the same notifications.
+    permissions: Arc<PermissionCache>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -52,7 +56,18 @@ impl std::fmt::Debug for Resolver {
 impl Resolver {
     /// A resolver over `pool`; call [`Resolver::listen`] to enable caching.
     pub fn new(pool: Pool) -> Self {
-        Self { pool, entries: Mutex::new(HashMap::new()), epoch: AtomicU64::new(0), listening: AtomicBool::new(false) }
+        Self {
+            pool,
+            entries: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            permissions: Arc::new(PermissionCache::default()),
+        }
+    }
+
+    /// The permission cache that this resolver's listener keeps coherent.
+    pub fn permissions(&self) -> &Arc<PermissionCache> {
+        &self.permissions
     }
 
     /// The caller presenting `headers`. Never fails: refusals are a `Caller`.
@@ -140,6 +155,7 @@ impl Resolver {
 
     /// Applies one eviction message: `all`, `token:<id>`, `user:<id>` or `sa:<id>`.
     pub fn evict(&self, message: &str) {
+        self.permissions.evict(message);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         let id = |prefix: &str| message.strip_prefix(prefix).and_then(|v| v.parse::<i64>().ok());
@@ -163,6 +179,7 @@ impl Resolver {
                 // Anything may have changed while we were not listening.
                 self.evict("all");
                 self.listening.store(true, Ordering::Release);
+                self.permissions.set_listening(true);
                 tracing::debug!("listening for credential changes");
                 let mut notifications = std::pin::pin!(conn.notifications_stream());
                 while let Some(notification) = notifications.next().await {
@@ -173,6 +190,7 @@ impl Resolver {
             tokio::select! {
                 result = session => {
                     self.listening.store(false, Ordering::Release);
+                    self.permissions.set_listening(false);
                     self.evict("all");
                     match result {
                         Ok(()) => tracing::warn!("credential-change listener disconnected; reconnecting"),
@@ -181,6 +199,7 @@ impl Resolver {
                 }
                 _ = shutdown.changed() => {
                     self.listening.store(false, Ordering::Release);
+                    self.permissions.set_listening(false);
                     return;
                 }
             }

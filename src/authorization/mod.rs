@@ -1,6 +1,7 @@
 //! `steward.authorization.v1.AuthorizationService`: who the caller is and what
 //! they may do (DatasetGateway's authorization API).
 
+pub mod compat;
 mod convert;
 pub mod grpc;
 

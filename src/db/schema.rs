@@ -1,6 +1,14 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    affiliations (user_id, name) {
+        user_id -> Int8,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     api_tokens (id) {
         id -> Int8,
         token_hash -> Bytea,
@@ -13,6 +21,84 @@ diesel::table! {
         revoked_at -> Nullable<Timestamptz>,
         created_by_user_id -> Nullable<Int8>,
         created_at -> Timestamptz,
+        derivation_key_id -> Nullable<Text>,
+        generation -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        created_at -> Timestamptz,
+        actor_user_id -> Nullable<Int8>,
+        actor_service_account_id -> Nullable<Int8>,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        before_state -> Nullable<Jsonb>,
+        after_state -> Nullable<Jsonb>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    dataset_buckets (id) {
+        id -> Int8,
+        dataset_id -> Int8,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    dataset_version_buckets (version_id, bucket_id) {
+        version_id -> Int8,
+        bucket_id -> Int8,
+        dataset_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    dataset_versions (id) {
+        id -> Int8,
+        dataset_id -> Int8,
+        version -> Text,
+        prefix -> Text,
+        is_public -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    datasets (id) {
+        id -> Int8,
+        name -> Text,
+        description -> Text,
+        tos_document_id -> Nullable<Int8>,
+        access_mode -> Text,
+        scim_id -> Uuid,
+        external_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Int8,
+        dataset_id -> Int8,
+        dataset_version_id -> Nullable<Int8>,
+        level -> Text,
+        user_id -> Nullable<Int8>,
+        group_id -> Nullable<Int8>,
+        service_account_id -> Nullable<Int8>,
+        team_group_id -> Nullable<Int8>,
+        source -> Text,
+        granted_by_user_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -31,6 +117,8 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        scim_id -> Uuid,
+        external_id -> Nullable<Text>,
     }
 }
 
@@ -54,12 +142,81 @@ diesel::table! {
 }
 
 diesel::table! {
+    middleauth_apps (id) {
+        id -> Int8,
+        name -> Text,
+        url -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    public_roots (id) {
+        id -> Int8,
+        service_table_id -> Int8,
+        root_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     service_accounts (id) {
         id -> Int8,
         name -> Text,
         description -> Text,
         is_active -> Bool,
         created_by_user_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    service_tables (id) {
+        id -> Int8,
+        service_name -> Text,
+        table_name -> Text,
+        dataset_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    services (id) {
+        id -> Int8,
+        name -> Text,
+        display_name -> Text,
+        base_url -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tos_acceptances (id) {
+        id -> Int8,
+        user_id -> Int8,
+        tos_document_id -> Int8,
+        accepted_at -> Timestamptz,
+        ip_address -> Nullable<Inet>,
+        user_agent -> Nullable<Text>,
+        text_sha256 -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tos_documents (id) {
+        id -> Int8,
+        name -> Text,
+        text -> Text,
+        text_sha256 -> Bytea,
+        dataset_id -> Nullable<Int8>,
+        dataset_version_id -> Nullable<Int8>,
+        service_id -> Nullable<Int8>,
+        invite_token -> Text,
+        effective_at -> Timestamptz,
+        retired_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -78,12 +235,52 @@ diesel::table! {
         read_only -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        pi -> Text,
+        notes -> Text,
+        gdpr_consent -> Bool,
+        long_lived_generation -> Int4,
+        scim_id -> Uuid,
+        external_id -> Nullable<Text>,
     }
 }
 
+diesel::joinable!(affiliations -> users (user_id));
 diesel::joinable!(api_tokens -> service_accounts (service_account_id));
+diesel::joinable!(audit_log -> service_accounts (actor_service_account_id));
+diesel::joinable!(audit_log -> users (actor_user_id));
+diesel::joinable!(dataset_buckets -> datasets (dataset_id));
+diesel::joinable!(dataset_versions -> datasets (dataset_id));
+diesel::joinable!(grants -> dataset_versions (dataset_version_id));
+diesel::joinable!(grants -> datasets (dataset_id));
+diesel::joinable!(grants -> service_accounts (service_account_id));
 diesel::joinable!(group_memberships -> groups (group_id));
 diesel::joinable!(group_memberships -> users (user_id));
+diesel::joinable!(public_roots -> service_tables (service_table_id));
 diesel::joinable!(service_accounts -> users (created_by_user_id));
+diesel::joinable!(service_tables -> datasets (dataset_id));
+diesel::joinable!(tos_acceptances -> tos_documents (tos_document_id));
+diesel::joinable!(tos_acceptances -> users (user_id));
+diesel::joinable!(tos_documents -> dataset_versions (dataset_version_id));
+diesel::joinable!(tos_documents -> services (service_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, group_memberships, groups, jobs, service_accounts, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    affiliations,
+    api_tokens,
+    audit_log,
+    dataset_buckets,
+    dataset_version_buckets,
+    dataset_versions,
+    datasets,
+    grants,
+    group_memberships,
+    groups,
+    jobs,
+    middleauth_apps,
+    public_roots,
+    service_accounts,
+    service_tables,
+    services,
+    tos_acceptances,
+    tos_documents,
+    users,
+);

@@ -10,6 +10,30 @@
   "steward/authorization/v1/authorization_service.proto"
 )
 
+# /steward.authorization.v1.AuthorizationService/CheckAccess
+check_access <- function(client, body = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/CheckAccess",
+    "steward.authorization.v1.CheckAccessRequest", "google.api.HttpBody",
+    list(body = body),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetDatasetVersions
+get_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetDatasetVersions",
+    "steward.authorization.v1.GetDatasetVersionsRequest", "google.api.HttpBody",
+    list(dataset = dataset),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetUserCache
+get_user_cache <- function(client, service = NULL, dsg_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUserCache",
+    "steward.authorization.v1.GetUserCacheRequest", "google.api.HttpBody",
+    list(service = service, dsg_token = dsg_token),
+    .timeout = .timeout)
+}
+
 # /grpc.health.v1.Health/Check
 health_check <- function(client, service = NULL, .timeout = NULL) {
   steward_unary(client, "/grpc.health.v1.Health/Check",
@@ -24,6 +48,14 @@ health_watch <- function(client, service = NULL, .callback = NULL, .timeout = NU
     "grpc.health.v1.HealthCheckRequest", "grpc.health.v1.HealthCheckResponse",
     list(service = service),
     .callback = .callback, .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/ListAccessibleDatasets
+list_accessible_datasets <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/ListAccessibleDatasets",
+    "steward.authorization.v1.ListAccessibleDatasetsRequest", "google.api.HttpBody",
+    list(),
+    .timeout = .timeout)
 }
 
 # /steward.authorization.v1.AuthorizationService/WhoAmI

@@ -5,13 +5,15 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb";
+import type { HttpBody, HttpBodySchema } from "../../../google/api/httpbody_pb";
+import { file_google_api_httpbody } from "../../../google/api/httpbody_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file steward/authorization/v1/authorization_service.proto.
  */
 export const file_steward_authorization_v1_authorization_service: GenFile = /*@__PURE__*/
-  fileDesc("CjRzdGV3YXJkL2F1dGhvcml6YXRpb24vdjEvYXV0aG9yaXphdGlvbl9zZXJ2aWNlLnByb3RvEhhzdGV3YXJkLmF1dGhvcml6YXRpb24udjEiDwoNV2hvQW1JUmVxdWVzdCK9AQoOV2hvQW1JUmVzcG9uc2USCgoCaWQYASABKAMSDQoFZW1haWwYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVhZG1pbhgEIAEoCBINCgVyb2xlcxgFIAMoCRITCgtwaWN0dXJlX3VybBgGIAEoCRIRCglpc19hY3RpdmUYByABKAgSDgoGZ3JvdXBzGAggAygJEhcKD3NlcnZpY2VfYWNjb3VudBgJIAEoCBITCgtkZXNjcmlwdGlvbhgKIAEoCTKLAQoUQXV0aG9yaXphdGlvblNlcnZpY2UScwoGV2hvQW1JEicuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLldob0FtSVJlcXVlc3QaKC5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuV2hvQW1JUmVzcG9uc2UiFoLT5JMCEBIOL2FwaS92MS93aG9hbWliBnByb3RvMw", [file_google_api_annotations]);
+  fileDesc("CjRzdGV3YXJkL2F1dGhvcml6YXRpb24vdjEvYXV0aG9yaXphdGlvbl9zZXJ2aWNlLnByb3RvEhhzdGV3YXJkLmF1dGhvcml6YXRpb24udjEiDwoNV2hvQW1JUmVxdWVzdCK9AQoOV2hvQW1JUmVzcG9uc2USCgoCaWQYASABKAMSDQoFZW1haWwYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVhZG1pbhgEIAEoCBINCgVyb2xlcxgFIAMoCRITCgtwaWN0dXJlX3VybBgGIAEoCRIRCglpc19hY3RpdmUYByABKAgSDgoGZ3JvdXBzGAggAygJEhcKD3NlcnZpY2VfYWNjb3VudBgJIAEoCBITCgtkZXNjcmlwdGlvbhgKIAEoCSI5ChNHZXRVc2VyQ2FjaGVSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEQoJZHNnX3Rva2VuGAIgASgJIjgKEkNoZWNrQWNjZXNzUmVxdWVzdBIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSIfCh1MaXN0QWNjZXNzaWJsZURhdGFzZXRzUmVxdWVzdCIsChlHZXREYXRhc2V0VmVyc2lvbnNSZXF1ZXN0Eg8KB2RhdGFzZXQYASABKAkyrAcKFEF1dGhvcml6YXRpb25TZXJ2aWNlEnMKBldob0FtSRInLnN0ZXdhcmQuYXV0aG9yaXphdGlvbi52MS5XaG9BbUlSZXF1ZXN0Giguc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLldob0FtSVJlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvd2hvYW1pEqwBCgxHZXRVc2VyQ2FjaGUSLS5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuR2V0VXNlckNhY2hlUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiV4LT5JMCUVoZEhcvYXV0aC9hcGkvdjEvdXNlci9jYWNoZVogEh4vc3RpY2t5X2F1dGgvYXBpL3YxL3VzZXIvY2FjaGUSEi9hcGkvdjEvdXNlci9jYWNoZRLCAQoLQ2hlY2tBY2Nlc3MSLC5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuQ2hlY2tBY2Nlc3NSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJvgtPkkwJpOgRib2R5WiE6BGJvZHkiGS9hdXRoL2FwaS92MS9jaGVjay1hY2Nlc3NaKDoEYm9keSIgL3N0aWNreV9hdXRoL2FwaS92MS9jaGVjay1hY2Nlc3MiFC9hcGkvdjEvY2hlY2stYWNjZXNzEroBChZMaXN0QWNjZXNzaWJsZURhdGFzZXRzEjcuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkxpc3RBY2Nlc3NpYmxlRGF0YXNldHNSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJRgtPkkwJLWhcSFS9hdXRoL2FwaS92MS9kYXRhc2V0c1oeEhwvc3RpY2t5X2F1dGgvYXBpL3YxL2RhdGFzZXRzEhAvYXBpL3YxL2RhdGFzZXRzEu0BChJHZXREYXRhc2V0VmVyc2lvbnMSMy5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuR2V0RGF0YXNldFZlcnNpb25zUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiiwGC0+STAoQBWioSKC9hdXRoL2FwaS92MS9kYXRhc2V0cy97ZGF0YXNldH0vdmVyc2lvbnNaMRIvL3N0aWNreV9hdXRoL2FwaS92MS9kYXRhc2V0cy97ZGF0YXNldH0vdmVyc2lvbnMSIy9hcGkvdjEvZGF0YXNldHMve2RhdGFzZXR9L3ZlcnNpb25zYgZwcm90bzM", [file_google_api_annotations, file_google_api_httpbody]);
 
 /**
  * WhoAmIRequest takes no fields: the credential is in the request metadata.
@@ -113,6 +115,94 @@ export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
   messageDesc(file_steward_authorization_v1_authorization_service, 1);
 
 /**
+ * GetUserCacheRequest names an optional service whose terms of service apply.
+ *
+ * @generated from message steward.authorization.v1.GetUserCacheRequest
+ */
+export type GetUserCacheRequest = Message<"steward.authorization.v1.GetUserCacheRequest"> & {
+  /**
+   * A `services.name` (e.g. `celltyping`); its active terms of service filter
+   * `permissions_v2` and are listed in `missing_tos`. Unknown names match nothing.
+   *
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * The caller's token as a query parameter, tried only when neither an
+   * `authorization` header nor a `dsg_token` cookie is present.
+   *
+   * @generated from field: string dsg_token = 2;
+   */
+  dsgToken: string;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetUserCacheRequest.
+ * Use `create(GetUserCacheRequestSchema)` to create a new message.
+ */
+export const GetUserCacheRequestSchema: GenMessage<GetUserCacheRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 2);
+
+/**
+ * CheckAccessRequest carries the caller's JSON question as the raw HTTP body.
+ *
+ * @generated from message steward.authorization.v1.CheckAccessRequest
+ */
+export type CheckAccessRequest = Message<"steward.authorization.v1.CheckAccessRequest"> & {
+  /**
+   * JSON `{"dataset":"fish2","version":"v1","permission":"view","service":"celltyping"}`;
+   * only `dataset` is required, `permission` defaults to `view`, unknown keys are ignored.
+   *
+   * @generated from field: google.api.HttpBody body = 1;
+   */
+  body?: HttpBody | undefined;
+};
+
+/**
+ * Describes the message steward.authorization.v1.CheckAccessRequest.
+ * Use `create(CheckAccessRequestSchema)` to create a new message.
+ */
+export const CheckAccessRequestSchema: GenMessage<CheckAccessRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 3);
+
+/**
+ * ListAccessibleDatasetsRequest takes no fields: the caller decides the answer.
+ *
+ * @generated from message steward.authorization.v1.ListAccessibleDatasetsRequest
+ */
+export type ListAccessibleDatasetsRequest = Message<"steward.authorization.v1.ListAccessibleDatasetsRequest"> & {
+};
+
+/**
+ * Describes the message steward.authorization.v1.ListAccessibleDatasetsRequest.
+ * Use `create(ListAccessibleDatasetsRequestSchema)` to create a new message.
+ */
+export const ListAccessibleDatasetsRequestSchema: GenMessage<ListAccessibleDatasetsRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 4);
+
+/**
+ * GetDatasetVersionsRequest names the dataset.
+ *
+ * @generated from message steward.authorization.v1.GetDatasetVersionsRequest
+ */
+export type GetDatasetVersionsRequest = Message<"steward.authorization.v1.GetDatasetVersionsRequest"> & {
+  /**
+   * The dataset's name (slug).
+   *
+   * @generated from field: string dataset = 1;
+   */
+  dataset: string;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetDatasetVersionsRequest.
+ * Use `create(GetDatasetVersionsRequestSchema)` to create a new message.
+ */
+export const GetDatasetVersionsRequestSchema: GenMessage<GetDatasetVersionsRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 5);
+
+/**
  * AuthorizationService answers who a caller is and what they may do.
  * Credentials travel as `authorization: Bearer <token>`, `authorization: Token <token>`
  * or the `dsg_token` cookie; a header beats a cookie.
@@ -130,6 +220,68 @@ export const AuthorizationService: GenService<{
     methodKind: "unary";
     input: typeof WhoAmIRequestSchema;
     output: typeof WhoAmIResponseSchema;
+  },
+  /**
+   * GetUserCache returns the caller's CAVE-compatible permission document
+   * (DatasetGateway's `user/cache`): profile, groups, per-dataset levels with and
+   * without terms-of-service filtering, and the terms still to accept. The body
+   * is JSON rendered by Steward in DSG's exact key order (an HttpBody, so ids stay
+   * numbers and the bytes match what CAVE clients parse). The `dsg_token` query
+   * parameter is a credential of last resort here only.
+   * Fails with UNAUTHENTICATED without a valid credential.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetUserCache
+   */
+  getUserCache: {
+    methodKind: "unary";
+    input: typeof GetUserCacheRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * CheckAccess answers whether the caller may act on a dataset at a level:
+   * JSON body `{"dataset","version","permission","service"}` in, JSON
+   * `{"allowed":…,"reason":…}` out (DSG's `check-access`, with the level
+   * hierarchy and read_only applied). Decisions are 200; a missing dataset is
+   * INVALID_ARGUMENT, an unknown one NOT_FOUND.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.CheckAccess
+   */
+  checkAccess: {
+    methodKind: "unary";
+    input: typeof CheckAccessRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * ListAccessibleDatasets returns a JSON array of the datasets the caller can
+   * see, `[{"id","name","description","has_tos"}]` ordered by id: all for global
+   * admins, else those the caller holds a grant on plus every public dataset.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.ListAccessibleDatasets
+   */
+  listAccessibleDatasets: {
+    methodKind: "unary";
+    input: typeof ListAccessibleDatasetsRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetDatasetVersions returns a JSON array of a dataset's versions with their
+   * buckets, `[{"id","version","buckets","is_public"}]`. NOT_FOUND for unknown
+   * datasets and for datasets the caller cannot see.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetDatasetVersions
+   */
+  getDatasetVersions: {
+    methodKind: "unary";
+    input: typeof GetDatasetVersionsRequestSchema;
+    output: typeof HttpBodySchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_steward_authorization_v1_authorization_service, 0);

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from steward_client.proto.google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from steward_client.proto.google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4steward/authorization/v1/authorization_service.proto\x12\x18steward.authorization.v1\x1a\x1cgoogle/api/annotations.proto\"\x0f\n\rWhoAmIRequest\"\xbd\x01\n\x0eWhoAmIResponse\x12\n\n\x02id\x18\x01 \x01(\x03\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05\x61\x64min\x18\x04 \x01(\x08\x12\r\n\x05roles\x18\x05 \x03(\t\x12\x13\n\x0bpicture_url\x18\x06 \x01(\t\x12\x11\n\tis_active\x18\x07 \x01(\x08\x12\x0e\n\x06groups\x18\x08 \x03(\t\x12\x17\n\x0fservice_account\x18\t \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t2\x8b\x01\n\x14\x41uthorizationService\x12s\n\x06WhoAmI\x12\'.steward.authorization.v1.WhoAmIRequest\x1a(.steward.authorization.v1.WhoAmIResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/whoamib\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4steward/authorization/v1/authorization_service.proto\x12\x18steward.authorization.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"\x0f\n\rWhoAmIRequest\"\xbd\x01\n\x0eWhoAmIResponse\x12\n\n\x02id\x18\x01 \x01(\x03\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05\x61\x64min\x18\x04 \x01(\x08\x12\r\n\x05roles\x18\x05 \x03(\t\x12\x13\n\x0bpicture_url\x18\x06 \x01(\t\x12\x11\n\tis_active\x18\x07 \x01(\x08\x12\x0e\n\x06groups\x18\x08 \x03(\t\x12\x17\n\x0fservice_account\x18\t \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\"9\n\x13GetUserCacheRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x11\n\tdsg_token\x18\x02 \x01(\t\"8\n\x12\x43heckAccessRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\x1f\n\x1dListAccessibleDatasetsRequest\",\n\x19GetDatasetVersionsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t2\xac\x07\n\x14\x41uthorizationService\x12s\n\x06WhoAmI\x12\'.steward.authorization.v1.WhoAmIRequest\x1a(.steward.authorization.v1.WhoAmIResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/whoami\x12\xac\x01\n\x0cGetUserCache\x12-.steward.authorization.v1.GetUserCacheRequest\x1a\x14.google.api.HttpBody\"W\x82\xd3\xe4\x93\x02Q\x12\x12/api/v1/user/cacheZ\x19\x12\x17/auth/api/v1/user/cacheZ \x12\x1e/sticky_auth/api/v1/user/cache\x12\xc2\x01\n\x0b\x43heckAccess\x12,.steward.authorization.v1.CheckAccessRequest\x1a\x14.google.api.HttpBody\"o\x82\xd3\xe4\x93\x02i\"\x14/api/v1/check-access:\x04\x62odyZ!\"\x19/auth/api/v1/check-access:\x04\x62odyZ(\" /sticky_auth/api/v1/check-access:\x04\x62ody\x12\xba\x01\n\x16ListAccessibleDatasets\x12\x37.steward.authorization.v1.ListAccessibleDatasetsRequest\x1a\x14.google.api.HttpBody\"Q\x82\xd3\xe4\x93\x02K\x12\x10/api/v1/datasetsZ\x17\x12\x15/auth/api/v1/datasetsZ\x1e\x12\x1c/sticky_auth/api/v1/datasets\x12\xed\x01\n\x12GetDatasetVersions\x12\x33.steward.authorization.v1.GetDatasetVersionsRequest\x1a\x14.google.api.HttpBody\"\x8b\x01\x82\xd3\xe4\x93\x02\x84\x01\x12#/api/v1/datasets/{dataset}/versionsZ*\x12(/auth/api/v1/datasets/{dataset}/versionsZ1\x12//sticky_auth/api/v1/datasets/{dataset}/versionsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +35,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUTHORIZATIONSERVICE'].methods_by_name['WhoAmI']._loaded_options = None
   _globals['_AUTHORIZATIONSERVICE'].methods_by_name['WhoAmI']._serialized_options = b'\202\323\344\223\002\020\022\016/api/v1/whoami'
-  _globals['_WHOAMIREQUEST']._serialized_start=112
-  _globals['_WHOAMIREQUEST']._serialized_end=127
-  _globals['_WHOAMIRESPONSE']._serialized_start=130
-  _globals['_WHOAMIRESPONSE']._serialized_end=319
-  _globals['_AUTHORIZATIONSERVICE']._serialized_start=322
-  _globals['_AUTHORIZATIONSERVICE']._serialized_end=461
+  _globals['_AUTHORIZATIONSERVICE'].methods_by_name['GetUserCache']._loaded_options = None
+  _globals['_AUTHORIZATIONSERVICE'].methods_by_name['GetUserCache']._serialized_options = b'\202\323\344\223\002Q\022\022/api/v1/user/cacheZ\031\022\027/auth/api/v1/user/cacheZ \022\036/sticky_auth/api/v1/user/cache'
+  _globals['_AUTHORIZATIONSERVICE'].methods_by_name['CheckAccess']._loaded_options = None
+  _globals['_AUTHORIZATIONSERVICE'].methods_by_name['CheckAccess']._serialized_options = b'\202\323\344\223\002i\"\024/api/v1/check-access:\004bodyZ!\"\031/auth/api/v1/check-access:\004bodyZ(\" /sticky_auth/api/v1/check-access:\004body'
+  _globals['_AUTHORIZATIONSERVICE'].methods_by_name['ListAccessibleDatasets']._loaded_options = None
+  _globals['_AUTHORIZATIONSERVICE'].methods_by_name['ListAccessibleDatasets']._serialized_options = b'\202\323\344\223\002K\022\020/api/v1/datasetsZ\027\022\025/auth/api/v1/datasetsZ\036\022\034/sticky_auth/api/v1/datasets'
+  _globals['_AUTHORIZATIONSERVICE'].methods_by_name['GetDatasetVersions']._loaded_options = None
+  _globals['_AUTHORIZATIONSERVICE'].methods_by_name['GetDatasetVersions']._serialized_options = b'\202\323\344\223\002\204\001\022#/api/v1/datasets/{dataset}/versionsZ*\022(/auth/api/v1/datasets/{dataset}/versionsZ1\022//sticky_auth/api/v1/datasets/{dataset}/versions'
+  _globals['_WHOAMIREQUEST']._serialized_start=139
+  _globals['_WHOAMIREQUEST']._serialized_end=154
+  _globals['_WHOAMIRESPONSE']._serialized_start=157
+  _globals['_WHOAMIRESPONSE']._serialized_end=346
+  _globals['_GETUSERCACHEREQUEST']._serialized_start=348
+  _globals['_GETUSERCACHEREQUEST']._serialized_end=405
+  _globals['_CHECKACCESSREQUEST']._serialized_start=407
+  _globals['_CHECKACCESSREQUEST']._serialized_end=463
+  _globals['_LISTACCESSIBLEDATASETSREQUEST']._serialized_start=465
+  _globals['_LISTACCESSIBLEDATASETSREQUEST']._serialized_end=496
+  _globals['_GETDATASETVERSIONSREQUEST']._serialized_start=498
+  _globals['_GETDATASETVERSIONSREQUEST']._serialized_end=542
+  _globals['_AUTHORIZATIONSERVICE']._serialized_start=545
+  _globals['_AUTHORIZATIONSERVICE']._serialized_end=1485
 # @@protoc_insertion_point(module_scope)

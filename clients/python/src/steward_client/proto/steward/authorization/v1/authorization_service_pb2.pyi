@@ -1,9 +1,10 @@
 from steward_client.proto.google.api import annotations_pb2 as _annotations_pb2
+from steward_client.proto.google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -34,3 +35,27 @@ class WhoAmIResponse(_message.Message):
     service_account: bool
     description: str
     def __init__(self, id: _Optional[int] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., admin: _Optional[bool] = ..., roles: _Optional[_Iterable[str]] = ..., picture_url: _Optional[str] = ..., is_active: _Optional[bool] = ..., groups: _Optional[_Iterable[str]] = ..., service_account: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+
+class GetUserCacheRequest(_message.Message):
+    __slots__ = ("service", "dsg_token")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    DSG_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    dsg_token: str
+    def __init__(self, service: _Optional[str] = ..., dsg_token: _Optional[str] = ...) -> None: ...
+
+class CheckAccessRequest(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: _httpbody_pb2.HttpBody
+    def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class ListAccessibleDatasetsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetDatasetVersionsRequest(_message.Message):
+    __slots__ = ("dataset",)
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    def __init__(self, dataset: _Optional[str] = ...) -> None: ...

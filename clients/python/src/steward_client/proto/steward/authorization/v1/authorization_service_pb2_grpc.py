@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from steward_client.proto.google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from steward_client.proto.steward.authorization.v1 import authorization_service_pb2 as steward_dot_authorization_dot_v1_dot_authorization__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -42,6 +43,26 @@ class AuthorizationServiceStub:
                 request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.GetUserCache = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetUserCache',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUserCacheRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.CheckAccess = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/CheckAccess',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.CheckAccessRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.ListAccessibleDatasets = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/ListAccessibleDatasets',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListAccessibleDatasetsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetDatasetVersions = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetDatasetVersions',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetDatasetVersionsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class AuthorizationServiceServicer:
@@ -58,6 +79,56 @@ class AuthorizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUserCache(self, request, context):
+        """GetUserCache returns the caller's CAVE-compatible permission document
+        (DatasetGateway's `user/cache`): profile, groups, per-dataset levels with and
+        without terms-of-service filtering, and the terms still to accept. The body
+        is JSON rendered by Steward in DSG's exact key order (an HttpBody, so ids stay
+        numbers and the bytes match what CAVE clients parse). The `dsg_token` query
+        parameter is a credential of last resort here only.
+        Fails with UNAUTHENTICATED without a valid credential.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckAccess(self, request, context):
+        """CheckAccess answers whether the caller may act on a dataset at a level:
+        JSON body `{"dataset","version","permission","service"}` in, JSON
+        `{"allowed":…,"reason":…}` out (DSG's `check-access`, with the level
+        hierarchy and read_only applied). Decisions are 200; a missing dataset is
+        INVALID_ARGUMENT, an unknown one NOT_FOUND.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccessibleDatasets(self, request, context):
+        """ListAccessibleDatasets returns a JSON array of the datasets the caller can
+        see, `[{"id","name","description","has_tos"}]` ordered by id: all for global
+        admins, else those the caller holds a grant on plus every public dataset.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDatasetVersions(self, request, context):
+        """GetDatasetVersions returns a JSON array of a dataset's versions with their
+        buckets, `[{"id","version","buckets","is_public"}]`. NOT_FOUND for unknown
+        datasets and for datasets the caller cannot see.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthorizationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -65,6 +136,26 @@ def add_AuthorizationServiceServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIRequest.FromString,
                     response_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'GetUserCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserCache,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUserCacheRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'CheckAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAccess,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.CheckAccessRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'ListAccessibleDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccessibleDatasets,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListAccessibleDatasetsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetDatasetVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDatasetVersions,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetDatasetVersionsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -97,6 +188,114 @@ class AuthorizationService:
             '/steward.authorization.v1.AuthorizationService/WhoAmI',
             steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIRequest.SerializeToString,
             steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetUserCache',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUserCacheRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/CheckAccess',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.CheckAccessRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccessibleDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/ListAccessibleDatasets',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListAccessibleDatasetsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDatasetVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetDatasetVersions',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetDatasetVersionsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,
