@@ -199,6 +199,62 @@ pub async fn user_set_active(config: Config, email: String, active: bool) -> any
     .await
 }
 
+/// `steward user seed [GROUP …]`.
+pub async fn user_seed(config: Config, groups: Vec<String>) -> anyhow::Result<()> {
+    with_migrated_connection(&config, |mut conn| async move {
+        print_report(crate::dataset::import::seed(&mut conn, &groups).await?);
+        Ok(())
+    })
+    .await
+}
+
+/// Which bulk import `steward user import-…` runs.
+#[derive(Debug, Clone)]
+pub enum Import {
+    /// `import-csv FILE --dataset DS`.
+    Csv {
+        /// The dataset the users get view on.
+        dataset: String,
+    },
+    /// `import-clio-auth FILE`.
+    ClioAuth,
+    /// `import-neuprint-auth FILE --datasets DS…`.
+    NeuprintAuth {
+        /// The datasets to grant on.
+        datasets: Vec<String>,
+    },
+}
+
+/// `steward user import-csv|import-clio-auth|import-neuprint-auth FILE … [--dry-run]`.
+pub async fn user_import(config: Config, file: PathBuf, import: Import, dry_run: bool) -> anyhow::Result<()> {
+    use crate::dataset::import;
+    // Read before touching the database: a missing file needs no PostgreSQL.
+    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let source = file.display().to_string();
+    with_migrated_connection(&config, |mut conn| async move {
+        let conn = &mut conn;
+        let report = match import {
+            Import::Csv { dataset } => import::import_csv(conn, &source, &text, &dataset, dry_run).await?,
+            Import::ClioAuth => import::import_clio_auth(conn, &source, &text, dry_run).await?,
+            Import::NeuprintAuth { datasets } => {
+                import::import_neuprint_auth(conn, &source, &text, &datasets, dry_run).await?
+            }
+        };
+        print_report(report);
+        Ok(())
+    })
+    .await
+}
+
+fn print_report(report: crate::dataset::import::Report) {
+    for line in report.stderr {
+        eprintln!("{line}");
+    }
+    for line in report.stdout {
+        println!("{line}");
+    }
+}
+
 /// `steward descriptor [-o FILE]`: the embedded descriptor set plus
 /// `grpc.health.v1` (for Envoy, whose transcoder maps `Health/Check` to
 /// `POST /grpc.health.v1.Health/Check`).

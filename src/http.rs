@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.ico", get(|| static_asset(Path("favicon.svg".to_owned()))))
         .merge(crate::openapi::routes())
         .merge(crate::web::routes())
+        .merge(crate::authorization::http::routes())
         .fallback(fallback)
         .with_state(state)
 }

@@ -95,6 +95,41 @@ enum UserCommand {
         /// The user's e-mail.
         email: String,
     },
+    /// Create groups that are missing (default: admin sc team_lead user).
+    Seed {
+        /// Group names.
+        groups: Vec<String>,
+    },
+    /// Import users from a CSV (column email; optional name, affiliation, notes), each with view on DATASET.
+    ImportCsv {
+        /// The CSV file.
+        file: PathBuf,
+        /// The dataset to grant view on (created if missing).
+        #[arg(long)]
+        dataset: String,
+        /// Do everything in a transaction, print what would happen, then roll back.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Import users, roles, datasets and groups from a Clio auth export (JSON).
+    ImportClioAuth {
+        /// The JSON file.
+        file: PathBuf,
+        /// Do everything in a transaction, print what would happen, then roll back.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Import a neuPrint auth file ({"email": "readonly"|"readwrite"|"admin"}) onto datasets.
+    ImportNeuprintAuth {
+        /// The JSON file.
+        file: PathBuf,
+        /// The datasets to grant on (created if missing).
+        #[arg(long, required = true, num_args = 1..)]
+        datasets: Vec<String>,
+        /// Do everything in a transaction, print what would happen, then roll back.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +194,16 @@ fn main() -> ExitCode {
                 }
                 UserCommand::Disable { email } => cli::user_set_active(config, email, false).await,
                 UserCommand::Enable { email } => cli::user_set_active(config, email, true).await,
+                UserCommand::Seed { groups } => cli::user_seed(config, groups).await,
+                UserCommand::ImportCsv { file, dataset, dry_run } => {
+                    cli::user_import(config, file, cli::Import::Csv { dataset }, dry_run).await
+                }
+                UserCommand::ImportClioAuth { file, dry_run } => {
+                    cli::user_import(config, file, cli::Import::ClioAuth, dry_run).await
+                }
+                UserCommand::ImportNeuprintAuth { file, datasets, dry_run } => {
+                    cli::user_import(config, file, cli::Import::NeuprintAuth { datasets }, dry_run).await
+                }
             },
             Command::Descriptor { .. } | Command::Keys { .. } => {
                 unreachable!("handled before configuration")

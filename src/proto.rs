@@ -9,6 +9,14 @@ pub mod authorization {
     }
 }
 
+/// `steward.dataset.v1`: dataset admin (datasets, grants, groups, service accounts, TOS, audit log).
+pub mod dataset {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("steward.dataset.v1");
+    }
+}
+
 /// Vendored `google.api` messages used by Steward's protos (`HttpBody`).
 pub mod google {
     /// `google.api`.

@@ -25,11 +25,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::app::{AppState, Health};
 use crate::auth::AuthLayer;
 use crate::authorization::AuthorizationApi;
+use crate::dataset::grpc::DatasetApi;
 use crate::observe::ObserveLayer;
 use crate::proto::authorization::v1::authorization_service_server::AuthorizationServiceServer;
+use crate::proto::dataset::v1::dataset_service_server::DatasetServiceServer;
 
 /// The fully qualified names of Steward's own gRPC services (for health).
-pub const SERVICE_NAMES: &[&str] = &["steward.authorization.v1.AuthorizationService"];
+pub const SERVICE_NAMES: &[&str] =
+    &["steward.authorization.v1.AuthorizationService", "steward.dataset.v1.DatasetService"];
 
 /// A health reporter for the server and every service, starting NOT_SERVING,
 /// and the `grpc.health.v1.Health` service that reports it.
@@ -69,12 +72,18 @@ pub async fn serve(
         .max_encoding_message_size(limit)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
+    let dataset = DatasetServiceServer::new(DatasetApi::new(&state))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
 
     // gRPC-web translation wraps each gRPC service only: it answers plain
     // HTTP/1.1 requests with 400, and the HTTP routes must see those.
     let web = GrpcWebLayer::new();
     let routes = Routes::from(crate::http::router(state.clone()))
         .add_service(web.layer(authorization))
+        .add_service(web.layer(dataset))
         .add_service(web.layer(health_service))
         .add_service(web.layer(reflection_v1))
         .add_service(web.layer(reflection_v1alpha))

@@ -12,6 +12,7 @@ pub mod principal;
 pub mod resolver;
 pub mod store;
 pub mod token;
+pub mod user_tokens;
 
 pub use layer::AuthLayer;
 pub use principal::{AuthError, Caller, Principal, PrincipalKind, Role};

@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde::ser::{SerializeMap as _, Serializer};
 
 use crate::auth::PrincipalKind;
+use crate::auth::store::TokenRow;
+use crate::dataset::lookup::UserInfo;
 use crate::dataset::ops::Snapshot;
 use crate::dataset::permissions::{self, Decision, LevelSet};
 use crate::dataset::store::{DatasetRow, VersionRow};
@@ -163,6 +165,156 @@ pub fn versions(rows: &[(VersionRow, Vec<String>)]) -> Vec<u8> {
     to_json(&list)
 }
 
+#[derive(Serialize)]
+struct WhoAmI<'a> {
+    id: i64,
+    email: &'a str,
+    name: &'a str,
+    picture_url: &'a str,
+    admin: bool,
+    is_active: bool,
+    groups: &'a [String],
+    datasets_admin: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_account: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+}
+
+/// `GET /api/v1/whoami` (§3.4): 8 keys for a user; service accounts add
+/// `service_account` and `description`. `description` is the account's.
+pub fn who_am_i(snapshot: &Snapshot, description: &str) -> Vec<u8> {
+    let profile = &snapshot.profile;
+    let service_account = profile.kind == PrincipalKind::ServiceAccount;
+    let document = WhoAmI {
+        id: profile.id,
+        email: &profile.email,
+        name: &profile.name,
+        picture_url: &profile.picture_url,
+        admin: profile.admin,
+        // Disabled principals are refused before this point.
+        is_active: true,
+        groups: &profile.groups,
+        datasets_admin: snapshot.datasets_admin(),
+        service_account: service_account.then_some(true),
+        description: service_account.then_some(description),
+    };
+    to_json(&document)
+}
+
+#[derive(Serialize)]
+struct Username<'a> {
+    id: i64,
+    name: &'a str,
+}
+
+/// `GET /api/v1/username` (§3.2.3): a bare array in request order.
+pub fn usernames(rows: &[(i64, String)]) -> Vec<u8> {
+    to_json(&rows.iter().map(|(id, name)| Username { id: *id, name }).collect::<Vec<_>>())
+}
+
+#[derive(Serialize)]
+struct User<'a> {
+    id: i64,
+    name: &'a str,
+    email: &'a str,
+    admin: bool,
+    pi: &'a str,
+    picture_url: &'a str,
+}
+
+/// `GET /api/v1/user` (§3.2.4): a bare array in request order.
+pub fn users(rows: &[UserInfo]) -> Vec<u8> {
+    let list: Vec<User<'_>> = rows
+        .iter()
+        .map(|u| User {
+            id: u.id,
+            name: &u.name,
+            email: &u.email,
+            admin: u.admin,
+            pi: &u.pi,
+            picture_url: &u.picture_url,
+        })
+        .collect();
+    to_json(&list)
+}
+
+#[derive(Serialize)]
+struct GroupUser<'a> {
+    id: i64,
+    name: &'a str,
+    admin: bool,
+}
+
+/// `GET /api/v1/group/{id}/user` (§3.2.5): a bare array by user id.
+pub fn group_users(rows: &[(i64, String, bool)]) -> Vec<u8> {
+    to_json(&rows.iter().map(|(id, name, admin)| GroupUser { id: *id, name, admin: *admin }).collect::<Vec<_>>())
+}
+
+#[derive(Serialize)]
+struct TokenInfo<'a> {
+    id: i64,
+    description: &'a str,
+    created: String,
+    last_used: Option<String>,
+    user_id: Option<i64>,
+    expires_at: Option<String>,
+    kind: &'a str,
+}
+
+/// RFC 3339 UTC with microseconds and `Z`, as DSG's REST framework prints them.
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// `GET /api/v1/user/token` (§3.3): never the token itself.
+pub fn tokens(rows: &[TokenRow]) -> Vec<u8> {
+    let list: Vec<TokenInfo<'_>> = rows
+        .iter()
+        .map(|t| TokenInfo {
+            id: t.id,
+            description: &t.description,
+            created: timestamp(t.created_at),
+            last_used: t.last_used_at.map(timestamp),
+            user_id: t.user_id,
+            expires_at: t.expires_at.map(timestamp),
+            kind: &t.kind,
+        })
+        .collect();
+    to_json(&list)
+}
+
+/// `{"token":"…"}` (`long_lived_token` and its rotation).
+pub fn token_object(token: &str) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Token<'a> {
+        token: &'a str,
+    }
+    to_json(&Token { token })
+}
+
+/// `refresh_token`'s fixed answer (§3.3).
+pub const REFRESH_TOKEN_DEPRECATED: &str = r#"{"status":"deprecated","message":"Use /api/v1/create_token instead"}"#;
+
+/// Any serializable value as compact JSON: bare strings, booleans and arrays included.
+pub fn value(value: &impl Serialize) -> Vec<u8> {
+    to_json(value)
+}
+
+/// Parses `root_all_public`'s body: a JSON array of integers, parsed exactly
+/// (root ids exceed 2^53, so never through f64). `None` for anything else.
+pub fn parse_root_ids(body: &[u8], max: usize) -> Option<Vec<i64>> {
+    let ids: Vec<i64> = serde_json::from_slice(body).ok()?;
+    (ids.len() <= max).then_some(ids)
+}
+
+/// The `description` of `create_token`'s optional JSON body (unknown keys and
+/// a missing or non-object body ignored, as DSG did).
+pub fn token_description(body: &[u8]) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.get("description")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
 fn to_json(value: &impl Serialize) -> Vec<u8> {
     // Serializing these plain structs cannot fail (string keys, no custom errors).
     serde_json::to_vec(value).unwrap_or_default()
@@ -177,6 +329,7 @@ pub fn json_body(data: Vec<u8>) -> HttpBody {
 mod tests {
     use super::*;
     use crate::dataset::permissions::TosRef;
+    use chrono::TimeZone as _;
 
     #[test]
     fn check_access_documents_keep_dsg_keys() {
@@ -192,6 +345,23 @@ mod tests {
             s(&Decision::TosRequired { tos, service: None }),
             r#"{"allowed":false,"reason":"tos_required","tos_id":2,"tos_name":"Service TOS"}"#
         );
+    }
+
+    #[test]
+    fn bare_values_and_bodies() {
+        assert_eq!(value(&"fish2"), br#""fish2""#);
+        assert_eq!(value(&true), b"true");
+        assert_eq!(value(&vec![true, false]), b"[true,false]");
+        assert_eq!(parse_root_ids(b"[1234567890123456789,2]", 10), Some(vec![1_234_567_890_123_456_789, 2]));
+        assert_eq!(parse_root_ids(b"[]", 10), Some(vec![]));
+        for bad in [&b"{}"[..], b"[1.5]", b"[\"1\"]", b"", b"1", b"[1,2,3]"] {
+            assert_eq!(parse_root_ids(bad, 2), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(token_description(br#"{"description":"ci","x":1}"#).as_deref(), Some("ci"));
+        assert_eq!(token_description(b""), None);
+        assert_eq!(token_description(br#"{"description":""}"#), None);
+        let t = Utc.with_ymd_and_hms(2026, 6, 23, 4, 5, 6).unwrap() + chrono::Duration::microseconds(123_456);
+        assert_eq!(timestamp(t), "2026-06-23T04:05:06.123456Z");
     }
 
     #[test]

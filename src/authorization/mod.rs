@@ -4,5 +4,6 @@
 pub mod compat;
 mod convert;
 pub mod grpc;
+pub mod http;
 
 pub use grpc::AuthorizationApi;

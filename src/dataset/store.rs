@@ -528,3 +528,98 @@ pub async fn dataset_ref(conn: &mut AsyncPgConnection, row: &DatasetRow) -> Quer
     };
     Ok(DatasetRef { id: row.id, name: row.name.clone(), public: row.is_public(), general_tos })
 }
+
+/// The fields the CLI importers read and fill on a user (spec §5.9).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct ImportedUserRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub notes: String,
+    pub is_active: bool,
+}
+
+/// The user with this e-mail (compared case-insensitively), with the import fields.
+pub async fn imported_user_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<ImportedUserRow>> {
+    users::table
+        .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(users.email)").eq(email.to_lowercase()))
+        .select(ImportedUserRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Inserts a user created by an import; returns its id.
+pub async fn insert_imported_user(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    name: &str,
+    notes: &str,
+    is_active: bool,
+) -> QueryResult<i64> {
+    diesel::insert_into(users::table)
+        .values((users::email.eq(email), users::name.eq(name), users::notes.eq(notes), users::is_active.eq(is_active)))
+        .returning(users::id)
+        .get_result(conn)
+        .await
+}
+
+/// Sets the import fields of a user.
+pub async fn update_imported_user(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    name: &str,
+    notes: &str,
+    is_active: bool,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::name.eq(name), users::notes.eq(notes), users::is_active.eq(is_active)))
+        .execute(conn)
+        .await
+}
+
+/// Adds an affiliation to a user; `false` if they had it already.
+pub async fn insert_affiliation(conn: &mut AsyncPgConnection, user_id: i64, name: &str) -> QueryResult<bool> {
+    diesel::insert_into(affiliations::table)
+        .values((affiliations::user_id.eq(user_id), affiliations::name.eq(name)))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
+}
+
+/// The dataset with this name, created (closed) if missing; `true` if created.
+pub async fn ensure_dataset(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<(DatasetRow, bool)> {
+    let created = diesel::insert_into(datasets::table)
+        .values(NewDataset { name, description: "", access_mode: "closed" })
+        .on_conflict_do_nothing()
+        .returning(DatasetRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    match created {
+        Some(row) => Ok((row, true)),
+        None => datasets::table
+            .filter(datasets::name.eq(name))
+            .select(DatasetRow::as_select())
+            .first(conn)
+            .await
+            .map(|row| (row, false)),
+    }
+}
+
+/// The group with this name, created if missing; returns (id, created).
+pub async fn ensure_group(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<(i64, bool)> {
+    let created: Option<i64> = diesel::insert_into(groups::table)
+        .values(groups::name.eq(name))
+        .on_conflict_do_nothing()
+        .returning(groups::id)
+        .get_result(conn)
+        .await
+        .optional()?;
+    match created {
+        Some(id) => Ok((id, true)),
+        None => groups::table.filter(groups::name.eq(name)).select(groups::id).first(conn).await.map(|id| (id, false)),
+    }
+}

@@ -394,7 +394,7 @@ mod tests {
         assert!(service.comment.as_deref().unwrap().contains("who a caller is"));
         let (method, comment) = service.methods.iter().find(|(m, _)| m.name == "WhoAmI").unwrap();
         let rule = method.options.as_ref().and_then(|o| o.http.as_ref());
-        assert_eq!(rule.and_then(|r| r.pattern.clone()), Some(Pattern::Get("/api/v1/whoami".into())));
+        assert_eq!(rule.and_then(|r| r.pattern.clone()), Some(Pattern::Get("/v1/principal".into())));
         assert!(comment.as_deref().unwrap().starts_with("WhoAmI returns"));
         let response = index.message(".steward.authorization.v1.WhoAmIResponse").unwrap();
         let (_, id_comment) = response.field("id").unwrap();

@@ -127,6 +127,9 @@ pub fn document(descriptor: &[u8]) -> Result<Value, Error> {
     }))
 }
 
+/// The sentence in an RPC's comment that marks it callable without a credential.
+const PUBLIC_MARKER: &str = "No credential is needed";
+
 const INFO: &str = "Steward's JSON/HTTP API. Every operation is a gRPC method of Steward \
 (named in `x-grpc-method`); these REST routes are served by Envoy in front of Steward, whose \
 gRPC-JSON transcoder turns each call into the gRPC call. Steward itself serves gRPC, gRPC-web \
@@ -364,6 +367,11 @@ impl<'a> Schemas<'a> {
             op.insert("description".into(), comment.into());
         }
         op.insert("x-grpc-method".into(), cx.grpc.clone().into());
+        // RPCs open to anonymous callers say so in their comment (DSG's public-root routes);
+        // a credential that is presented is still checked.
+        if cx.comment.is_some_and(|c| c.contains(PUBLIC_MARKER)) {
+            op.insert("security".into(), json!([]));
+        }
         if input.full_name != HTTP_BODY[1..] {
             // Listed even when every field travels in the path or query, so
             // readers find the request's fields in one place.
@@ -1096,7 +1104,7 @@ mod tests {
     #[test]
     fn the_embedded_descriptor_documents_whoami() {
         let doc = document(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
-        let get = &doc["paths"]["/api/v1/whoami"]["get"];
+        let get = &doc["paths"]["/v1/principal"]["get"];
         assert_eq!(get["x-grpc-method"], "/steward.authorization.v1.AuthorizationService/WhoAmI");
         assert!(get.get("parameters").is_none());
         assert_eq!(

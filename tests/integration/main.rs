@@ -5,8 +5,12 @@ mod common;
 
 mod auth;
 mod cli;
+mod coherence;
+mod compat;
 mod dataset;
+mod dataset_admin;
 mod embedded;
+mod import;
 mod jobs;
 mod openapi;
 mod server;

@@ -33,7 +33,7 @@ async fn openapi_json_documents_whoami_with_its_fields() {
     let doc: Value = serde_json::from_slice(&body).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
 
-    let op = &doc["paths"]["/api/v1/whoami"]["get"];
+    let op = &doc["paths"]["/v1/principal"]["get"];
     assert_eq!(op["x-grpc-method"], "/steward.authorization.v1.AuthorizationService/WhoAmI");
     assert_eq!(
         op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],

@@ -7,14 +7,207 @@
 # The .proto files under inst/proto/ that define every service below.
 .steward_proto_files <- c(
   "health.proto",
-  "steward/authorization/v1/authorization_service.proto"
+  "steward/authorization/v1/authorization_service.proto",
+  "steward/dataset/v1/dataset_service.proto"
 )
+
+# /steward.dataset.v1.DatasetService/AcceptTos
+accept_tos <- function(client, id = NULL, invite_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/AcceptTos",
+    "steward.dataset.v1.AcceptTosRequest", "steward.dataset.v1.AcceptTosResponse",
+    list(id = id, invite_token = invite_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/AddDatasetAdmin
+add_dataset_admin <- function(client, dataset = NULL, user_email = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/AddDatasetAdmin",
+    "steward.dataset.v1.AddDatasetAdminRequest", "steward.dataset.v1.AddDatasetAdminResponse",
+    list(dataset = dataset, user_email = user_email),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/AddDatasetBucket
+add_dataset_bucket <- function(client, dataset = NULL, bucket = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/AddDatasetBucket",
+    "steward.dataset.v1.AddDatasetBucketRequest", "steward.dataset.v1.AddDatasetBucketResponse",
+    list(dataset = dataset, bucket = bucket),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/AddGroupMember
+add_group_member <- function(client, group = NULL, user_email = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/AddGroupMember",
+    "steward.dataset.v1.AddGroupMemberRequest", "steward.dataset.v1.AddGroupMemberResponse",
+    list(group = group, user_email = user_email),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/AddPublicRoot
+add_public_root <- function(client, dataset = NULL, service_table_id = NULL, root_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/AddPublicRoot",
+    "steward.dataset.v1.AddPublicRootRequest", "steward.dataset.v1.AddPublicRootResponse",
+    list(dataset = dataset, service_table_id = service_table_id, root_id = root_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/AddServiceTable
+add_service_table <- function(client, dataset = NULL, service_name = NULL, table_name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/AddServiceTable",
+    "steward.dataset.v1.AddServiceTableRequest", "steward.dataset.v1.AddServiceTableResponse",
+    list(dataset = dataset, service_name = service_name, table_name = table_name),
+    .timeout = .timeout)
+}
 
 # /steward.authorization.v1.AuthorizationService/CheckAccess
 check_access <- function(client, body = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/CheckAccess",
     "steward.authorization.v1.CheckAccessRequest", "google.api.HttpBody",
     list(body = body),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateDataset
+create_dataset <- function(client, name = NULL, description = NULL, access_mode = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateDataset",
+    "steward.dataset.v1.CreateDatasetRequest", "steward.dataset.v1.CreateDatasetResponse",
+    list(name = name, description = description, access_mode = access_mode, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateDatasetVersion
+create_dataset_version <- function(client, dataset = NULL, version = NULL, prefix = NULL, is_public = NULL, buckets = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateDatasetVersion",
+    "steward.dataset.v1.CreateDatasetVersionRequest", "steward.dataset.v1.CreateDatasetVersionResponse",
+    list(dataset = dataset, version = version, prefix = prefix, is_public = is_public, buckets = buckets, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateGrant
+create_grant <- function(client, dataset = NULL, user_email = NULL, group = NULL, service_account = NULL, level = NULL, version = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateGrant",
+    "steward.dataset.v1.CreateGrantRequest", "steward.dataset.v1.CreateGrantResponse",
+    list(dataset = dataset, user_email = user_email, group = group, service_account = service_account, level = level, version = version, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateGroup
+create_group <- function(client, name = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateGroup",
+    "steward.dataset.v1.CreateGroupRequest", "steward.dataset.v1.CreateGroupResponse",
+    list(name = name, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateService
+create_service <- function(client, name = NULL, display_name = NULL, base_url = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateService",
+    "steward.dataset.v1.CreateServiceRequest", "steward.dataset.v1.CreateServiceResponse",
+    list(name = name, display_name = display_name, base_url = base_url, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateServiceAccount
+create_service_account <- function(client, name = NULL, description = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateServiceAccount",
+    "steward.dataset.v1.CreateServiceAccountRequest", "steward.dataset.v1.CreateServiceAccountResponse",
+    list(name = name, description = description, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateServiceAccountToken
+create_service_account_token <- function(client, name = NULL, description = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateServiceAccountToken",
+    "steward.dataset.v1.CreateServiceAccountTokenRequest", "steward.dataset.v1.CreateServiceAccountTokenResponse",
+    list(name = name, description = description),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateTeamGrant
+create_team_grant <- function(client, group = NULL, user_email = NULL, dataset = NULL, level = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateTeamGrant",
+    "steward.dataset.v1.CreateTeamGrantRequest", "steward.dataset.v1.CreateTeamGrantResponse",
+    list(group = group, user_email = user_email, dataset = dataset, level = level, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/CreateToken
+create_token <- function(client, body = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/CreateToken",
+    "steward.authorization.v1.CreateTokenRequest", "google.api.HttpBody",
+    list(body = body),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/CreateTosDocument
+create_tos_document <- function(client, name = NULL, text = NULL, dataset = NULL, version = NULL, service = NULL, effective_time = NULL, retire_time = NULL, make_current = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateTosDocument",
+    "steward.dataset.v1.CreateTosDocumentRequest", "steward.dataset.v1.CreateTosDocumentResponse",
+    list(name = name, text = text, dataset = dataset, version = version, service = service, effective_time = effective_time, retire_time = retire_time, make_current = make_current, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/DeleteDataset
+delete_dataset <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteDataset",
+    "steward.dataset.v1.DeleteDatasetRequest", "steward.dataset.v1.DeleteDatasetResponse",
+    list(name = name),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/DeleteDatasetVersion
+delete_dataset_version <- function(client, dataset = NULL, version = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteDatasetVersion",
+    "steward.dataset.v1.DeleteDatasetVersionRequest", "steward.dataset.v1.DeleteDatasetVersionResponse",
+    list(dataset = dataset, version = version),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/DeleteGrant
+delete_grant <- function(client, dataset = NULL, grant_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteGrant",
+    "steward.dataset.v1.DeleteGrantRequest", "steward.dataset.v1.DeleteGrantResponse",
+    list(dataset = dataset, grant_id = grant_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/DeleteGroup
+delete_group <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteGroup",
+    "steward.dataset.v1.DeleteGroupRequest", "steward.dataset.v1.DeleteGroupResponse",
+    list(name = name),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/DeleteService
+delete_service <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteService",
+    "steward.dataset.v1.DeleteServiceRequest", "steward.dataset.v1.DeleteServiceResponse",
+    list(name = name),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/DeleteServiceAccount
+delete_service_account <- function(client, name = NULL, confirm_name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteServiceAccount",
+    "steward.dataset.v1.DeleteServiceAccountRequest", "steward.dataset.v1.DeleteServiceAccountResponse",
+    list(name = name, confirm_name = confirm_name),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/DeleteTeamGrant
+delete_team_grant <- function(client, group = NULL, grant_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteTeamGrant",
+    "steward.dataset.v1.DeleteTeamGrantRequest", "steward.dataset.v1.DeleteTeamGrantResponse",
+    list(group = group, grant_id = grant_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/GetDataset
+get_dataset <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/GetDataset",
+    "steward.dataset.v1.GetDatasetRequest", "steward.dataset.v1.GetDatasetResponse",
+    list(name = name),
     .timeout = .timeout)
 }
 
@@ -26,11 +219,115 @@ get_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.dataset.v1.DatasetService/GetGroup
+get_group <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/GetGroup",
+    "steward.dataset.v1.GetGroupRequest", "steward.dataset.v1.GetGroupResponse",
+    list(name = name),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetGroupMembers
+get_group_members <- function(client, group_name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetGroupMembers",
+    "steward.authorization.v1.GetGroupMembersRequest", "google.api.HttpBody",
+    list(group_name = group_name),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetGroupUsers
+get_group_users <- function(client, group_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetGroupUsers",
+    "steward.authorization.v1.GetGroupUsersRequest", "google.api.HttpBody",
+    list(group_id = group_id),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetLongLivedToken
+get_long_lived_token <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetLongLivedToken",
+    "steward.authorization.v1.GetLongLivedTokenRequest", "google.api.HttpBody",
+    list(),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetRootIsPublic
+get_root_is_public <- function(client, table_id = NULL, root_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetRootIsPublic",
+    "steward.authorization.v1.GetRootIsPublicRequest", "google.api.HttpBody",
+    list(table_id = table_id, root_id = root_id),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetRootsArePublic
+get_roots_are_public <- function(client, table_id = NULL, body = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetRootsArePublic",
+    "steward.authorization.v1.GetRootsArePublicRequest", "google.api.HttpBody",
+    list(table_id = table_id, body = body),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/GetServiceAccount
+get_service_account <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/GetServiceAccount",
+    "steward.dataset.v1.GetServiceAccountRequest", "steward.dataset.v1.GetServiceAccountResponse",
+    list(name = name),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetTableDataset
+get_table_dataset <- function(client, namespace = NULL, table_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetTableDataset",
+    "steward.authorization.v1.GetTableDatasetRequest", "google.api.HttpBody",
+    list(namespace = namespace, table_id = table_id),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetTableHasPublic
+get_table_has_public <- function(client, table_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetTableHasPublic",
+    "steward.authorization.v1.GetTableHasPublicRequest", "google.api.HttpBody",
+    list(table_id = table_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/GetTosDocument
+get_tos_document <- function(client, id = NULL, invite_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/GetTosDocument",
+    "steward.dataset.v1.GetTosDocumentRequest", "steward.dataset.v1.GetTosDocumentResponse",
+    list(id = id, invite_token = invite_token),
+    .timeout = .timeout)
+}
+
 # /steward.authorization.v1.AuthorizationService/GetUserCache
 get_user_cache <- function(client, service = NULL, dsg_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUserCache",
     "steward.authorization.v1.GetUserCacheRequest", "google.api.HttpBody",
     list(service = service, dsg_token = dsg_token),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetUserPermissions
+get_user_permissions <- function(client, user_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUserPermissions",
+    "steward.authorization.v1.GetUserPermissionsRequest", "google.api.HttpBody",
+    list(user_id = user_id),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetUsernames
+get_usernames <- function(client, id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUsernames",
+    "steward.authorization.v1.GetUsernamesRequest", "google.api.HttpBody",
+    list(id = id),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/GetUsers
+get_users <- function(client, id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUsers",
+    "steward.authorization.v1.GetUsersRequest", "google.api.HttpBody",
+    list(id = id),
     .timeout = .timeout)
 }
 
@@ -58,10 +355,290 @@ list_accessible_datasets <- function(client, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.dataset.v1.DatasetService/ListAuditLog
+list_audit_log <- function(client, actor = NULL, action = NULL, target_type = NULL, target_id = NULL, since = NULL, until = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListAuditLog",
+    "steward.dataset.v1.ListAuditLogRequest", "steward.dataset.v1.ListAuditLogResponse",
+    list(actor = actor, action = action, target_type = target_type, target_id = target_id, since = since, until = until, page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListDatasetAdmins
+list_dataset_admins <- function(client, dataset = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListDatasetAdmins",
+    "steward.dataset.v1.ListDatasetAdminsRequest", "steward.dataset.v1.ListDatasetAdminsResponse",
+    list(dataset = dataset),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListDatasetVersions
+list_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListDatasetVersions",
+    "steward.dataset.v1.ListDatasetVersionsRequest", "steward.dataset.v1.ListDatasetVersionsResponse",
+    list(dataset = dataset),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListDatasets
+list_datasets <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListDatasets",
+    "steward.dataset.v1.ListDatasetsRequest", "steward.dataset.v1.ListDatasetsResponse",
+    list(page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListGrants
+list_grants <- function(client, dataset = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListGrants",
+    "steward.dataset.v1.ListGrantsRequest", "steward.dataset.v1.ListGrantsResponse",
+    list(dataset = dataset, page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListGroupMembers
+list_group_members <- function(client, group = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListGroupMembers",
+    "steward.dataset.v1.ListGroupMembersRequest", "steward.dataset.v1.ListGroupMembersResponse",
+    list(group = group),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListGroups
+list_groups <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListGroups",
+    "steward.dataset.v1.ListGroupsRequest", "steward.dataset.v1.ListGroupsResponse",
+    list(page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListPendingTos
+list_pending_tos <- function(client, dataset = NULL, service = NULL, version = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListPendingTos",
+    "steward.dataset.v1.ListPendingTosRequest", "steward.dataset.v1.ListPendingTosResponse",
+    list(dataset = dataset, service = service, version = version),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListPublicRoots
+list_public_roots <- function(client, dataset = NULL, service_table_id = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListPublicRoots",
+    "steward.dataset.v1.ListPublicRootsRequest", "steward.dataset.v1.ListPublicRootsResponse",
+    list(dataset = dataset, service_table_id = service_table_id, page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListServiceAccountTokens
+list_service_account_tokens <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListServiceAccountTokens",
+    "steward.dataset.v1.ListServiceAccountTokensRequest", "steward.dataset.v1.ListServiceAccountTokensResponse",
+    list(name = name),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListServiceAccounts
+list_service_accounts <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListServiceAccounts",
+    "steward.dataset.v1.ListServiceAccountsRequest", "steward.dataset.v1.ListServiceAccountsResponse",
+    list(page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListServiceTables
+list_service_tables <- function(client, dataset = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListServiceTables",
+    "steward.dataset.v1.ListServiceTablesRequest", "steward.dataset.v1.ListServiceTablesResponse",
+    list(dataset = dataset),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListServices
+list_services <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListServices",
+    "steward.dataset.v1.ListServicesRequest", "steward.dataset.v1.ListServicesResponse",
+    list(),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListTeamGrants
+list_team_grants <- function(client, group = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListTeamGrants",
+    "steward.dataset.v1.ListTeamGrantsRequest", "steward.dataset.v1.ListTeamGrantsResponse",
+    list(group = group),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListTosAcceptances
+list_tos_acceptances <- function(client, id = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListTosAcceptances",
+    "steward.dataset.v1.ListTosAcceptancesRequest", "steward.dataset.v1.ListTosAcceptancesResponse",
+    list(id = id, page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListTosDocuments
+list_tos_documents <- function(client, dataset = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListTosDocuments",
+    "steward.dataset.v1.ListTosDocumentsRequest", "steward.dataset.v1.ListTosDocumentsResponse",
+    list(dataset = dataset, page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/ListUserTokens
+list_user_tokens <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/ListUserTokens",
+    "steward.authorization.v1.ListUserTokensRequest", "google.api.HttpBody",
+    list(),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/RefreshToken
+refresh_token <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/RefreshToken",
+    "steward.authorization.v1.RefreshTokenRequest", "google.api.HttpBody",
+    list(),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/RemoveDatasetAdmin
+remove_dataset_admin <- function(client, dataset = NULL, user_email = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveDatasetAdmin",
+    "steward.dataset.v1.RemoveDatasetAdminRequest", "steward.dataset.v1.RemoveDatasetAdminResponse",
+    list(dataset = dataset, user_email = user_email),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/RemoveDatasetBucket
+remove_dataset_bucket <- function(client, dataset = NULL, bucket = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveDatasetBucket",
+    "steward.dataset.v1.RemoveDatasetBucketRequest", "steward.dataset.v1.RemoveDatasetBucketResponse",
+    list(dataset = dataset, bucket = bucket),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/RemoveGroupMember
+remove_group_member <- function(client, group = NULL, user_email = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveGroupMember",
+    "steward.dataset.v1.RemoveGroupMemberRequest", "steward.dataset.v1.RemoveGroupMemberResponse",
+    list(group = group, user_email = user_email),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/RemovePublicRoot
+remove_public_root <- function(client, dataset = NULL, service_table_id = NULL, root_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/RemovePublicRoot",
+    "steward.dataset.v1.RemovePublicRootRequest", "steward.dataset.v1.RemovePublicRootResponse",
+    list(dataset = dataset, service_table_id = service_table_id, root_id = root_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/RemoveServiceTable
+remove_service_table <- function(client, dataset = NULL, service_table_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveServiceTable",
+    "steward.dataset.v1.RemoveServiceTableRequest", "steward.dataset.v1.RemoveServiceTableResponse",
+    list(dataset = dataset, service_table_id = service_table_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/RevokeServiceAccountToken
+revoke_service_account_token <- function(client, name = NULL, token_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/RevokeServiceAccountToken",
+    "steward.dataset.v1.RevokeServiceAccountTokenRequest", "steward.dataset.v1.RevokeServiceAccountTokenResponse",
+    list(name = name, token_id = token_id),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/RotateLongLivedToken
+rotate_long_lived_token <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/RotateLongLivedToken",
+    "steward.authorization.v1.RotateLongLivedTokenRequest", "google.api.HttpBody",
+    list(),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/RotateTosInviteToken
+rotate_tos_invite_token <- function(client, id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/RotateTosInviteToken",
+    "steward.dataset.v1.RotateTosInviteTokenRequest", "steward.dataset.v1.RotateTosInviteTokenResponse",
+    list(id = id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/SetGroupAdmin
+set_group_admin <- function(client, group = NULL, user_email = NULL, is_admin = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/SetGroupAdmin",
+    "steward.dataset.v1.SetGroupAdminRequest", "steward.dataset.v1.SetGroupAdminResponse",
+    list(group = group, user_email = user_email, is_admin = is_admin),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/SetServiceAccountActive
+set_service_account_active <- function(client, name = NULL, is_active = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/SetServiceAccountActive",
+    "steward.dataset.v1.SetServiceAccountActiveRequest", "steward.dataset.v1.SetServiceAccountActiveResponse",
+    list(name = name, is_active = is_active),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/UpdateDataset
+update_dataset <- function(client, name = NULL, description = NULL, access_mode = NULL, tos_document_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateDataset",
+    "steward.dataset.v1.UpdateDatasetRequest", "steward.dataset.v1.UpdateDatasetResponse",
+    list(name = name, description = description, access_mode = access_mode, tos_document_id = tos_document_id),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/UpdateDatasetVersion
+update_dataset_version <- function(client, dataset = NULL, version = NULL, prefix = NULL, is_public = NULL, buckets = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateDatasetVersion",
+    "steward.dataset.v1.UpdateDatasetVersionRequest", "steward.dataset.v1.UpdateDatasetVersionResponse",
+    list(dataset = dataset, version = version, prefix = prefix, is_public = is_public, buckets = buckets),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/UpdateGroup
+update_group <- function(client, name = NULL, new_name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateGroup",
+    "steward.dataset.v1.UpdateGroupRequest", "steward.dataset.v1.UpdateGroupResponse",
+    list(name = name, new_name = new_name),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/UpdateService
+update_service <- function(client, name = NULL, display_name = NULL, base_url = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateService",
+    "steward.dataset.v1.UpdateServiceRequest", "steward.dataset.v1.UpdateServiceResponse",
+    list(name = name, display_name = display_name, base_url = base_url),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/UpdateServiceAccount
+update_service_account <- function(client, name = NULL, description = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateServiceAccount",
+    "steward.dataset.v1.UpdateServiceAccountRequest", "steward.dataset.v1.UpdateServiceAccountResponse",
+    list(name = name, description = description),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/UpdateTosDocument
+update_tos_document <- function(client, id = NULL, name = NULL, text = NULL, effective_time = NULL, retire_time = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateTosDocument",
+    "steward.dataset.v1.UpdateTosDocumentRequest", "steward.dataset.v1.UpdateTosDocumentResponse",
+    list(id = id, name = name, text = text, effective_time = effective_time, retire_time = retire_time),
+    .timeout = .timeout)
+}
+
 # /steward.authorization.v1.AuthorizationService/WhoAmI
 who_am_i <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/WhoAmI",
     "steward.authorization.v1.WhoAmIRequest", "steward.authorization.v1.WhoAmIResponse",
+    list(),
+    .timeout = .timeout)
+}
+
+# /steward.authorization.v1.AuthorizationService/WhoAmIJson
+who_am_i_json <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/WhoAmIJson",
+    "steward.authorization.v1.WhoAmIJsonRequest", "google.api.HttpBody",
     list(),
     .timeout = .timeout)
 }

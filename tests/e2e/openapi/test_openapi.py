@@ -51,7 +51,7 @@ def test_the_document_is_valid_openapi_3_0(doc):
 
 
 def test_the_document_describes_whoami(doc):
-    op = doc["paths"]["/api/v1/whoami"]["get"]
+    op = doc["paths"]["/v1/principal"]["get"]
     assert op["x-grpc-method"] == "/steward.authorization.v1.AuthorizationService/WhoAmI"
     schema = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": f"#/components/schemas/{WHOAMI}"}
@@ -91,12 +91,12 @@ def test_docs_without_the_slash_lead_to_the_page():
 
 def test_real_answers_match_the_documented_schemas(doc):
     ok = requests.get(
-        f"{ENVOY}/api/v1/whoami", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        f"{ENVOY}/v1/principal", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
     )
     assert ok.status_code == 200, ok.text
     conforms(doc, WHOAMI, ok.json())
     assert ok.json()["email"] == EMAIL
-    denied = requests.get(f"{ENVOY}/api/v1/whoami", timeout=10)
+    denied = requests.get(f"{ENVOY}/v1/principal", timeout=10)
     assert denied.status_code == 401
     error_ref = doc["components"]["responses"]["Error"]["content"]["application/json"]["schema"]
     conforms(doc, error_ref["$ref"].rsplit("/", 1)[1], denied.json())

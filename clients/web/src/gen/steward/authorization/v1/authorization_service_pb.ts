@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file steward/authorization/v1/authorization_service.proto.
  */
 export const file_steward_authorization_v1_authorization_service: GenFile = /*@__PURE__*/
-  fileDesc("CjRzdGV3YXJkL2F1dGhvcml6YXRpb24vdjEvYXV0aG9yaXphdGlvbl9zZXJ2aWNlLnByb3RvEhhzdGV3YXJkLmF1dGhvcml6YXRpb24udjEiDwoNV2hvQW1JUmVxdWVzdCK9AQoOV2hvQW1JUmVzcG9uc2USCgoCaWQYASABKAMSDQoFZW1haWwYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVhZG1pbhgEIAEoCBINCgVyb2xlcxgFIAMoCRITCgtwaWN0dXJlX3VybBgGIAEoCRIRCglpc19hY3RpdmUYByABKAgSDgoGZ3JvdXBzGAggAygJEhcKD3NlcnZpY2VfYWNjb3VudBgJIAEoCBITCgtkZXNjcmlwdGlvbhgKIAEoCSI5ChNHZXRVc2VyQ2FjaGVSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEQoJZHNnX3Rva2VuGAIgASgJIjgKEkNoZWNrQWNjZXNzUmVxdWVzdBIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSIfCh1MaXN0QWNjZXNzaWJsZURhdGFzZXRzUmVxdWVzdCIsChlHZXREYXRhc2V0VmVyc2lvbnNSZXF1ZXN0Eg8KB2RhdGFzZXQYASABKAkyrAcKFEF1dGhvcml6YXRpb25TZXJ2aWNlEnMKBldob0FtSRInLnN0ZXdhcmQuYXV0aG9yaXphdGlvbi52MS5XaG9BbUlSZXF1ZXN0Giguc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLldob0FtSVJlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvd2hvYW1pEqwBCgxHZXRVc2VyQ2FjaGUSLS5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuR2V0VXNlckNhY2hlUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiV4LT5JMCUVoZEhcvYXV0aC9hcGkvdjEvdXNlci9jYWNoZVogEh4vc3RpY2t5X2F1dGgvYXBpL3YxL3VzZXIvY2FjaGUSEi9hcGkvdjEvdXNlci9jYWNoZRLCAQoLQ2hlY2tBY2Nlc3MSLC5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuQ2hlY2tBY2Nlc3NSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJvgtPkkwJpOgRib2R5WiE6BGJvZHkiGS9hdXRoL2FwaS92MS9jaGVjay1hY2Nlc3NaKDoEYm9keSIgL3N0aWNreV9hdXRoL2FwaS92MS9jaGVjay1hY2Nlc3MiFC9hcGkvdjEvY2hlY2stYWNjZXNzEroBChZMaXN0QWNjZXNzaWJsZURhdGFzZXRzEjcuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkxpc3RBY2Nlc3NpYmxlRGF0YXNldHNSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJRgtPkkwJLWhcSFS9hdXRoL2FwaS92MS9kYXRhc2V0c1oeEhwvc3RpY2t5X2F1dGgvYXBpL3YxL2RhdGFzZXRzEhAvYXBpL3YxL2RhdGFzZXRzEu0BChJHZXREYXRhc2V0VmVyc2lvbnMSMy5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuR2V0RGF0YXNldFZlcnNpb25zUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiiwGC0+STAoQBWioSKC9hdXRoL2FwaS92MS9kYXRhc2V0cy97ZGF0YXNldH0vdmVyc2lvbnNaMRIvL3N0aWNreV9hdXRoL2FwaS92MS9kYXRhc2V0cy97ZGF0YXNldH0vdmVyc2lvbnMSIy9hcGkvdjEvZGF0YXNldHMve2RhdGFzZXR9L3ZlcnNpb25zYgZwcm90bzM", [file_google_api_annotations, file_google_api_httpbody]);
+  fileDesc("CjRzdGV3YXJkL2F1dGhvcml6YXRpb24vdjEvYXV0aG9yaXphdGlvbl9zZXJ2aWNlLnByb3RvEhhzdGV3YXJkLmF1dGhvcml6YXRpb24udjEiDwoNV2hvQW1JUmVxdWVzdCK9AQoOV2hvQW1JUmVzcG9uc2USCgoCaWQYASABKAMSDQoFZW1haWwYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVhZG1pbhgEIAEoCBINCgVyb2xlcxgFIAMoCRITCgtwaWN0dXJlX3VybBgGIAEoCRIRCglpc19hY3RpdmUYByABKAgSDgoGZ3JvdXBzGAggAygJEhcKD3NlcnZpY2VfYWNjb3VudBgJIAEoCBITCgtkZXNjcmlwdGlvbhgKIAEoCSI5ChNHZXRVc2VyQ2FjaGVSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEQoJZHNnX3Rva2VuGAIgASgJIjgKEkNoZWNrQWNjZXNzUmVxdWVzdBIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSIfCh1MaXN0QWNjZXNzaWJsZURhdGFzZXRzUmVxdWVzdCIsChlHZXREYXRhc2V0VmVyc2lvbnNSZXF1ZXN0Eg8KB2RhdGFzZXQYASABKAkiEwoRV2hvQW1JSnNvblJlcXVlc3QiLAoZR2V0VXNlclBlcm1pc3Npb25zUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgDIiEKE0dldFVzZXJuYW1lc1JlcXVlc3QSCgoCaWQYASABKAkiHQoPR2V0VXNlcnNSZXF1ZXN0EgoKAmlkGAEgASgJIigKFEdldEdyb3VwVXNlcnNSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgDIiwKFkdldEdyb3VwTWVtYmVyc1JlcXVlc3QSEgoKZ3JvdXBfbmFtZRgBIAEoCSI9ChZHZXRUYWJsZURhdGFzZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIQCgh0YWJsZV9pZBgCIAEoCSIsChhHZXRUYWJsZUhhc1B1YmxpY1JlcXVlc3QSEAoIdGFibGVfaWQYASABKAkiOwoWR2V0Um9vdElzUHVibGljUmVxdWVzdBIQCgh0YWJsZV9pZBgBIAEoCRIPCgdyb290X2lkGAIgASgDIlAKGEdldFJvb3RzQXJlUHVibGljUmVxdWVzdBIQCgh0YWJsZV9pZBgBIAEoCRIiCgRib2R5GAIgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSI4ChJDcmVhdGVUb2tlblJlcXVlc3QSIgoEYm9keRgBIAEoCzIULmdvb2dsZS5hcGkuSHR0cEJvZHkiGgoYR2V0TG9uZ0xpdmVkVG9rZW5SZXF1ZXN0Ih0KG1JvdGF0ZUxvbmdMaXZlZFRva2VuUmVxdWVzdCIXChVMaXN0VXNlclRva2Vuc1JlcXVlc3QiFQoTUmVmcmVzaFRva2VuUmVxdWVzdDKbIQoUQXV0aG9yaXphdGlvblNlcnZpY2UScgoGV2hvQW1JEicuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLldob0FtSVJlcXVlc3QaKC5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuV2hvQW1JUmVzcG9uc2UiFYLT5JMCDxINL3YxL3ByaW5jaXBhbBKcAQoKV2hvQW1JSnNvbhIrLnN0ZXdhcmQuYXV0aG9yaXphdGlvbi52MS5XaG9BbUlKc29uUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiS4LT5JMCRVoVEhMvYXV0aC9hcGkvdjEvd2hvYW1pWhwSGi9zdGlja3lfYXV0aC9hcGkvdjEvd2hvYW1pEg4vYXBpL3YxL3dob2FtaRKsAQoMR2V0VXNlckNhY2hlEi0uc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkdldFVzZXJDYWNoZVJlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IleC0+STAlFaGRIXL2F1dGgvYXBpL3YxL3VzZXIvY2FjaGVaIBIeL3N0aWNreV9hdXRoL2FwaS92MS91c2VyL2NhY2hlEhIvYXBpL3YxL3VzZXIvY2FjaGUSwgEKC0NoZWNrQWNjZXNzEiwuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkNoZWNrQWNjZXNzUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkib4LT5JMCaToEYm9keVohOgRib2R5IhkvYXV0aC9hcGkvdjEvY2hlY2stYWNjZXNzWig6BGJvZHkiIC9zdGlja3lfYXV0aC9hcGkvdjEvY2hlY2stYWNjZXNzIhQvYXBpL3YxL2NoZWNrLWFjY2VzcxK6AQoWTGlzdEFjY2Vzc2libGVEYXRhc2V0cxI3LnN0ZXdhcmQuYXV0aG9yaXphdGlvbi52MS5MaXN0QWNjZXNzaWJsZURhdGFzZXRzUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiUYLT5JMCS1oXEhUvYXV0aC9hcGkvdjEvZGF0YXNldHNaHhIcL3N0aWNreV9hdXRoL2FwaS92MS9kYXRhc2V0cxIQL2FwaS92MS9kYXRhc2V0cxLtAQoSR2V0RGF0YXNldFZlcnNpb25zEjMuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkdldERhdGFzZXRWZXJzaW9uc1JlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IosBgtPkkwKEAVoqEigvYXV0aC9hcGkvdjEvZGF0YXNldHMve2RhdGFzZXR9L3ZlcnNpb25zWjESLy9zdGlja3lfYXV0aC9hcGkvdjEvZGF0YXNldHMve2RhdGFzZXR9L3ZlcnNpb25zEiMvYXBpL3YxL2RhdGFzZXRzL3tkYXRhc2V0fS92ZXJzaW9ucxLqAQoSR2V0VXNlclBlcm1pc3Npb25zEjMuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkdldFVzZXJQZXJtaXNzaW9uc1JlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IogBgtPkkwKBAVopEicvYXV0aC9hcGkvdjEvdXNlci97dXNlcl9pZH0vcGVybWlzc2lvbnNaMBIuL3N0aWNreV9hdXRoL2FwaS92MS91c2VyL3t1c2VyX2lkfS9wZXJtaXNzaW9ucxIiL2FwaS92MS91c2VyL3t1c2VyX2lkfS9wZXJtaXNzaW9ucxKmAQoMR2V0VXNlcm5hbWVzEi0uc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkdldFVzZXJuYW1lc1JlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IlGC0+STAktaFxIVL2F1dGgvYXBpL3YxL3VzZXJuYW1lWh4SHC9zdGlja3lfYXV0aC9hcGkvdjEvdXNlcm5hbWUSEC9hcGkvdjEvdXNlcm5hbWUSkgEKCEdldFVzZXJzEikuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkdldFVzZXJzUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiRYLT5JMCP1oTEhEvYXV0aC9hcGkvdjEvdXNlcloaEhgvc3RpY2t5X2F1dGgvYXBpL3YxL3VzZXISDC9hcGkvdjEvdXNlchLPAQoNR2V0R3JvdXBVc2VycxIuLnN0ZXdhcmQuYXV0aG9yaXphdGlvbi52MS5HZXRHcm91cFVzZXJzUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkieILT5JMCclokEiIvYXV0aC9hcGkvdjEvZ3JvdXAve2dyb3VwX2lkfS91c2VyWisSKS9zdGlja3lfYXV0aC9hcGkvdjEvZ3JvdXAve2dyb3VwX2lkfS91c2VyEh0vYXBpL3YxL2dyb3VwL3tncm91cF9pZH0vdXNlchLnAQoPR2V0R3JvdXBNZW1iZXJzEjAuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkdldEdyb3VwTWVtYmVyc1JlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IosBgtPkkwKEAVoqEigvYXV0aC9hcGkvdjEvZ3JvdXBzL3tncm91cF9uYW1lfS9tZW1iZXJzWjESLy9zdGlja3lfYXV0aC9hcGkvdjEvZ3JvdXBzL3tncm91cF9uYW1lfS9tZW1iZXJzEiMvYXBpL3YxL2dyb3Vwcy97Z3JvdXBfbmFtZX0vbWVtYmVycxKaAgoPR2V0VGFibGVEYXRhc2V0EjAuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkdldFRhYmxlRGF0YXNldFJlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5Ir4BgtPkkwK3AVo7EjkvYXV0aC9hcGkvdjEvc2VydmljZS97bmFtZXNwYWNlfS90YWJsZS97dGFibGVfaWR9L2RhdGFzZXRaQhJAL3N0aWNreV9hdXRoL2FwaS92MS9zZXJ2aWNlL3tuYW1lc3BhY2V9L3RhYmxlL3t0YWJsZV9pZH0vZGF0YXNldBI0L2FwaS92MS9zZXJ2aWNlL3tuYW1lc3BhY2V9L3RhYmxlL3t0YWJsZV9pZH0vZGF0YXNldBLrAQoRR2V0VGFibGVIYXNQdWJsaWMSMi5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuR2V0VGFibGVIYXNQdWJsaWNSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSKLAYLT5JMChAFaKhIoL2F1dGgvYXBpL3YxL3RhYmxlL3t0YWJsZV9pZH0vaGFzX3B1YmxpY1oxEi8vc3RpY2t5X2F1dGgvYXBpL3YxL3RhYmxlL3t0YWJsZV9pZH0vaGFzX3B1YmxpYxIjL2FwaS92MS90YWJsZS97dGFibGVfaWR9L2hhc19wdWJsaWMSkQIKD0dldFJvb3RJc1B1YmxpYxIwLnN0ZXdhcmQuYXV0aG9yaXphdGlvbi52MS5HZXRSb290SXNQdWJsaWNSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSK1AYLT5JMCrgFaOBI2L2F1dGgvYXBpL3YxL3RhYmxlL3t0YWJsZV9pZH0vcm9vdC97cm9vdF9pZH0vaXNfcHVibGljWj8SPS9zdGlja3lfYXV0aC9hcGkvdjEvdGFibGUve3RhYmxlX2lkfS9yb290L3tyb290X2lkfS9pc19wdWJsaWMSMS9hcGkvdjEvdGFibGUve3RhYmxlX2lkfS9yb290L3tyb290X2lkfS9pc19wdWJsaWMSjAIKEUdldFJvb3RzQXJlUHVibGljEjIuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLkdldFJvb3RzQXJlUHVibGljUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkirAGC0+STAqUBOgRib2R5WjU6BGJvZHkiLS9hdXRoL2FwaS92MS90YWJsZS97dGFibGVfaWR9L3Jvb3RfYWxsX3B1YmxpY1o8OgRib2R5IjQvc3RpY2t5X2F1dGgvYXBpL3YxL3RhYmxlL3t0YWJsZV9pZH0vcm9vdF9hbGxfcHVibGljIigvYXBpL3YxL3RhYmxlL3t0YWJsZV9pZH0vcm9vdF9hbGxfcHVibGljEp0CCgtDcmVhdGVUb2tlbhIsLnN0ZXdhcmQuYXV0aG9yaXphdGlvbi52MS5DcmVhdGVUb2tlblJlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IskBgtPkkwLCAToEYm9keVoWEhQvYXBpL3YxL2NyZWF0ZV90b2tlblohOgRib2R5IhkvYXV0aC9hcGkvdjEvY3JlYXRlX3Rva2VuWhsSGS9hdXRoL2FwaS92MS9jcmVhdGVfdG9rZW5aKDoEYm9keSIgL3N0aWNreV9hdXRoL2FwaS92MS9jcmVhdGVfdG9rZW5aIhIgL3N0aWNreV9hdXRoL2FwaS92MS9jcmVhdGVfdG9rZW4iFC9hcGkvdjEvY3JlYXRlX3Rva2VuEsgBChFHZXRMb25nTGl2ZWRUb2tlbhIyLnN0ZXdhcmQuYXV0aG9yaXphdGlvbi52MS5HZXRMb25nTGl2ZWRUb2tlblJlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5ImmC0+STAmNaHxIdL2F1dGgvYXBpL3YxL2xvbmdfbGl2ZWRfdG9rZW5aJhIkL3N0aWNreV9hdXRoL2FwaS92MS9sb25nX2xpdmVkX3Rva2VuEhgvYXBpL3YxL2xvbmdfbGl2ZWRfdG9rZW4S4wEKFFJvdGF0ZUxvbmdMaXZlZFRva2VuEjUuc3Rld2FyZC5hdXRob3JpemF0aW9uLnYxLlJvdGF0ZUxvbmdMaXZlZFRva2VuUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkifoLT5JMCeFomIiQvYXV0aC9hcGkvdjEvbG9uZ19saXZlZF90b2tlbi9yb3RhdGVaLSIrL3N0aWNreV9hdXRoL2FwaS92MS9sb25nX2xpdmVkX3Rva2VuL3JvdGF0ZSIfL2FwaS92MS9sb25nX2xpdmVkX3Rva2VuL3JvdGF0ZRKwAQoOTGlzdFVzZXJUb2tlbnMSLy5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuTGlzdFVzZXJUb2tlbnNSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJXgtPkkwJRWhkSFy9hdXRoL2FwaS92MS91c2VyL3Rva2VuWiASHi9zdGlja3lfYXV0aC9hcGkvdjEvdXNlci90b2tlbhISL2FwaS92MS91c2VyL3Rva2VuErUBCgxSZWZyZXNoVG9rZW4SLS5zdGV3YXJkLmF1dGhvcml6YXRpb24udjEuUmVmcmVzaFRva2VuUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiYILT5JMCWlocEhovYXV0aC9hcGkvdjEvcmVmcmVzaF90b2tlblojEiEvc3RpY2t5X2F1dGgvYXBpL3YxL3JlZnJlc2hfdG9rZW4SFS9hcGkvdjEvcmVmcmVzaF90b2tlbmIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody]);
 
 /**
  * WhoAmIRequest takes no fields: the credential is in the request metadata.
@@ -203,6 +203,312 @@ export const GetDatasetVersionsRequestSchema: GenMessage<GetDatasetVersionsReque
   messageDesc(file_steward_authorization_v1_authorization_service, 5);
 
 /**
+ * WhoAmIJsonRequest takes no fields: the credential is in the request metadata.
+ *
+ * @generated from message steward.authorization.v1.WhoAmIJsonRequest
+ */
+export type WhoAmIJsonRequest = Message<"steward.authorization.v1.WhoAmIJsonRequest"> & {
+};
+
+/**
+ * Describes the message steward.authorization.v1.WhoAmIJsonRequest.
+ * Use `create(WhoAmIJsonRequestSchema)` to create a new message.
+ */
+export const WhoAmIJsonRequestSchema: GenMessage<WhoAmIJsonRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 6);
+
+/**
+ * GetUserPermissionsRequest names the principal.
+ *
+ * @generated from message steward.authorization.v1.GetUserPermissionsRequest
+ */
+export type GetUserPermissionsRequest = Message<"steward.authorization.v1.GetUserPermissionsRequest"> & {
+  /**
+   * A user or service-account id (one id space).
+   *
+   * @generated from field: int64 user_id = 1;
+   */
+  userId: bigint;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetUserPermissionsRequest.
+ * Use `create(GetUserPermissionsRequestSchema)` to create a new message.
+ */
+export const GetUserPermissionsRequestSchema: GenMessage<GetUserPermissionsRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 7);
+
+/**
+ * GetUsernamesRequest lists the ids.
+ *
+ * @generated from message steward.authorization.v1.GetUsernamesRequest
+ */
+export type GetUsernamesRequest = Message<"steward.authorization.v1.GetUsernamesRequest"> & {
+  /**
+   * Comma-separated user or service-account ids, e.g. `2,1`; empty gives `[]`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetUsernamesRequest.
+ * Use `create(GetUsernamesRequestSchema)` to create a new message.
+ */
+export const GetUsernamesRequestSchema: GenMessage<GetUsernamesRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 8);
+
+/**
+ * GetUsersRequest lists the ids.
+ *
+ * @generated from message steward.authorization.v1.GetUsersRequest
+ */
+export type GetUsersRequest = Message<"steward.authorization.v1.GetUsersRequest"> & {
+  /**
+   * Comma-separated user ids, e.g. `1,2`; empty gives `[]`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetUsersRequest.
+ * Use `create(GetUsersRequestSchema)` to create a new message.
+ */
+export const GetUsersRequestSchema: GenMessage<GetUsersRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 9);
+
+/**
+ * GetGroupUsersRequest names the group by id.
+ *
+ * @generated from message steward.authorization.v1.GetGroupUsersRequest
+ */
+export type GetGroupUsersRequest = Message<"steward.authorization.v1.GetGroupUsersRequest"> & {
+  /**
+   * The group's id.
+   *
+   * @generated from field: int64 group_id = 1;
+   */
+  groupId: bigint;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetGroupUsersRequest.
+ * Use `create(GetGroupUsersRequestSchema)` to create a new message.
+ */
+export const GetGroupUsersRequestSchema: GenMessage<GetGroupUsersRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 10);
+
+/**
+ * GetGroupMembersRequest names the group.
+ *
+ * @generated from message steward.authorization.v1.GetGroupMembersRequest
+ */
+export type GetGroupMembersRequest = Message<"steward.authorization.v1.GetGroupMembersRequest"> & {
+  /**
+   * The group's name.
+   *
+   * @generated from field: string group_name = 1;
+   */
+  groupName: string;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetGroupMembersRequest.
+ * Use `create(GetGroupMembersRequestSchema)` to create a new message.
+ */
+export const GetGroupMembersRequestSchema: GenMessage<GetGroupMembersRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 11);
+
+/**
+ * GetTableDatasetRequest names a CAVE service table.
+ *
+ * @generated from message steward.authorization.v1.GetTableDatasetRequest
+ */
+export type GetTableDatasetRequest = Message<"steward.authorization.v1.GetTableDatasetRequest"> & {
+  /**
+   * The service namespace, e.g. `pychunkedgraph`.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * The table name, e.g. `fish2_v1`.
+   *
+   * @generated from field: string table_id = 2;
+   */
+  tableId: string;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetTableDatasetRequest.
+ * Use `create(GetTableDatasetRequestSchema)` to create a new message.
+ */
+export const GetTableDatasetRequestSchema: GenMessage<GetTableDatasetRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 12);
+
+/**
+ * GetTableHasPublicRequest names a table.
+ *
+ * @generated from message steward.authorization.v1.GetTableHasPublicRequest
+ */
+export type GetTableHasPublicRequest = Message<"steward.authorization.v1.GetTableHasPublicRequest"> & {
+  /**
+   * The table name (in any namespace).
+   *
+   * @generated from field: string table_id = 1;
+   */
+  tableId: string;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetTableHasPublicRequest.
+ * Use `create(GetTableHasPublicRequestSchema)` to create a new message.
+ */
+export const GetTableHasPublicRequestSchema: GenMessage<GetTableHasPublicRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 13);
+
+/**
+ * GetRootIsPublicRequest names a table and a root.
+ *
+ * @generated from message steward.authorization.v1.GetRootIsPublicRequest
+ */
+export type GetRootIsPublicRequest = Message<"steward.authorization.v1.GetRootIsPublicRequest"> & {
+  /**
+   * The table name (in any namespace).
+   *
+   * @generated from field: string table_id = 1;
+   */
+  tableId: string;
+
+  /**
+   * The 64-bit root id.
+   *
+   * @generated from field: int64 root_id = 2;
+   */
+  rootId: bigint;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetRootIsPublicRequest.
+ * Use `create(GetRootIsPublicRequestSchema)` to create a new message.
+ */
+export const GetRootIsPublicRequestSchema: GenMessage<GetRootIsPublicRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 14);
+
+/**
+ * GetRootsArePublicRequest names a table and carries the ids as raw JSON.
+ *
+ * @generated from message steward.authorization.v1.GetRootsArePublicRequest
+ */
+export type GetRootsArePublicRequest = Message<"steward.authorization.v1.GetRootsArePublicRequest"> & {
+  /**
+   * The table name (in any namespace).
+   *
+   * @generated from field: string table_id = 1;
+   */
+  tableId: string;
+
+  /**
+   * A JSON array of integer root ids, e.g. `[100,200,300]`.
+   *
+   * @generated from field: google.api.HttpBody body = 2;
+   */
+  body?: HttpBody | undefined;
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetRootsArePublicRequest.
+ * Use `create(GetRootsArePublicRequestSchema)` to create a new message.
+ */
+export const GetRootsArePublicRequestSchema: GenMessage<GetRootsArePublicRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 15);
+
+/**
+ * CreateTokenRequest carries the optional JSON body.
+ *
+ * @generated from message steward.authorization.v1.CreateTokenRequest
+ */
+export type CreateTokenRequest = Message<"steward.authorization.v1.CreateTokenRequest"> & {
+  /**
+   * Optional JSON `{"description":"…"}`; other keys are ignored.
+   *
+   * @generated from field: google.api.HttpBody body = 1;
+   */
+  body?: HttpBody | undefined;
+};
+
+/**
+ * Describes the message steward.authorization.v1.CreateTokenRequest.
+ * Use `create(CreateTokenRequestSchema)` to create a new message.
+ */
+export const CreateTokenRequestSchema: GenMessage<CreateTokenRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 16);
+
+/**
+ * GetLongLivedTokenRequest takes no fields.
+ *
+ * @generated from message steward.authorization.v1.GetLongLivedTokenRequest
+ */
+export type GetLongLivedTokenRequest = Message<"steward.authorization.v1.GetLongLivedTokenRequest"> & {
+};
+
+/**
+ * Describes the message steward.authorization.v1.GetLongLivedTokenRequest.
+ * Use `create(GetLongLivedTokenRequestSchema)` to create a new message.
+ */
+export const GetLongLivedTokenRequestSchema: GenMessage<GetLongLivedTokenRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 17);
+
+/**
+ * RotateLongLivedTokenRequest takes no fields.
+ *
+ * @generated from message steward.authorization.v1.RotateLongLivedTokenRequest
+ */
+export type RotateLongLivedTokenRequest = Message<"steward.authorization.v1.RotateLongLivedTokenRequest"> & {
+};
+
+/**
+ * Describes the message steward.authorization.v1.RotateLongLivedTokenRequest.
+ * Use `create(RotateLongLivedTokenRequestSchema)` to create a new message.
+ */
+export const RotateLongLivedTokenRequestSchema: GenMessage<RotateLongLivedTokenRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 18);
+
+/**
+ * ListUserTokensRequest takes no fields.
+ *
+ * @generated from message steward.authorization.v1.ListUserTokensRequest
+ */
+export type ListUserTokensRequest = Message<"steward.authorization.v1.ListUserTokensRequest"> & {
+};
+
+/**
+ * Describes the message steward.authorization.v1.ListUserTokensRequest.
+ * Use `create(ListUserTokensRequestSchema)` to create a new message.
+ */
+export const ListUserTokensRequestSchema: GenMessage<ListUserTokensRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 19);
+
+/**
+ * RefreshTokenRequest takes no fields.
+ *
+ * @generated from message steward.authorization.v1.RefreshTokenRequest
+ */
+export type RefreshTokenRequest = Message<"steward.authorization.v1.RefreshTokenRequest"> & {
+};
+
+/**
+ * Describes the message steward.authorization.v1.RefreshTokenRequest.
+ * Use `create(RefreshTokenRequestSchema)` to create a new message.
+ */
+export const RefreshTokenRequestSchema: GenMessage<RefreshTokenRequest> = /*@__PURE__*/
+  messageDesc(file_steward_authorization_v1_authorization_service, 20);
+
+/**
  * AuthorizationService answers who a caller is and what they may do.
  * Credentials travel as `authorization: Bearer <token>`, `authorization: Token <token>`
  * or the `dsg_token` cookie; a header beats a cookie.
@@ -211,7 +517,10 @@ export const GetDatasetVersionsRequestSchema: GenMessage<GetDatasetVersionsReque
  */
 export const AuthorizationService: GenService<{
   /**
-   * WhoAmI returns the principal behind the presented credential.
+   * WhoAmI returns the principal behind the presented credential, typed (for
+   * gRPC, grpc-web and the generated clients). Its REST route is `/v1/principal`
+   * (spec §5's GetPrincipal); DSG's `/api/v1/whoami` JSON shape, with numeric
+   * ids, is served by WhoAmIJson.
    * Fails with UNAUTHENTICATED when no valid credential is presented.
    *
    * @generated from rpc steward.authorization.v1.AuthorizationService.WhoAmI
@@ -220,6 +529,21 @@ export const AuthorizationService: GenService<{
     methodKind: "unary";
     input: typeof WhoAmIRequestSchema;
     output: typeof WhoAmIResponseSchema;
+  },
+  /**
+   * WhoAmIJson is DSG's `whoami`: `{"id","email","name","picture_url","admin",
+   * "is_active","groups","datasets_admin"}` for a user, plus
+   * `"service_account":true,"description"` for a service account.
+   * UNAUTHENTICATED without a valid credential (`?dsg_token=` is not one here).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.WhoAmIJson
+   */
+  whoAmIJson: {
+    methodKind: "unary";
+    input: typeof WhoAmIJsonRequestSchema;
+    output: typeof HttpBodySchema;
   },
   /**
    * GetUserCache returns the caller's CAVE-compatible permission document
@@ -281,6 +605,199 @@ export const AuthorizationService: GenService<{
   getDatasetVersions: {
     methodKind: "unary";
     input: typeof GetDatasetVersionsRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetUserPermissions returns another principal's `user/cache` document
+   * (without `service`); a service account's id gives the service-account shape.
+   * Only "some admin" (global admin, dataset admin, group admin or service
+   * account) may call it: PERMISSION_DENIED otherwise; NOT_FOUND `User not found`.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetUserPermissions
+   */
+  getUserPermissions: {
+    methodKind: "unary";
+    input: typeof GetUserPermissionsRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetUsernames returns `[{"id","name"}]` for the comma-separated ids, in
+   * request order, unknown ids omitted. Any authenticated caller.
+   * INVALID_ARGUMENT `Invalid user IDs` for a non-integer id or more than 1,000.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetUsernames
+   */
+  getUsernames: {
+    methodKind: "unary";
+    input: typeof GetUsernamesRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetUsers returns `[{"id","name","email","admin","pi","picture_url"}]` for
+   * the comma-separated ids (users only), in request order. Some admin only.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetUsers
+   */
+  getUsers: {
+    methodKind: "unary";
+    input: typeof GetUsersRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetGroupUsers returns a group's members `[{"id","name","admin"}]` by user
+   * id (`admin` = group admin); caveclient's `get_group_users`. Some admin only;
+   * NOT_FOUND `Group not found`.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetGroupUsers
+   */
+  getGroupUsers: {
+    methodKind: "unary";
+    input: typeof GetGroupUsersRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetGroupMembers returns the member e-mails of a group, ascending. Allowed
+   * to its members, global admins and service accounts; NOT_FOUND `Group not found`.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetGroupMembers
+   */
+  getGroupMembers: {
+    methodKind: "unary";
+    input: typeof GetGroupMembersRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetTableDataset returns the dataset of a CAVE service table as a bare JSON
+   * string, e.g. `"fish2"`. Any authenticated caller; NOT_FOUND `Table not found`.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetTableDataset
+   */
+  getTableDataset: {
+    methodKind: "unary";
+    input: typeof GetTableDatasetRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetTableHasPublic answers bare `true`/`false`: whether any service table
+   * with this name has a public root. No credential is needed (a presented bad
+   * one is still 401).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetTableHasPublic
+   */
+  getTableHasPublic: {
+    methodKind: "unary";
+    input: typeof GetTableHasPublicRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetRootIsPublic answers bare `true`/`false`: whether the root is public in
+   * a service table with this name. No credential is needed (a presented bad
+   * one is still 401).
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetRootIsPublic
+   */
+  getRootIsPublic: {
+    methodKind: "unary";
+    input: typeof GetRootIsPublicRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetRootsArePublic takes a JSON array of root ids and answers a JSON array
+   * of booleans in request order. No credential is needed (a presented bad one
+   * is still 401). INVALID_ARGUMENT `Expected JSON array
+   * of root IDs` for any other body or more than 100,000 ids.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetRootsArePublic
+   */
+  getRootsArePublic: {
+    methodKind: "unary";
+    input: typeof GetRootsArePublicRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * CreateToken mints a new API token for the calling user and returns it as a
+   * bare JSON string (shown once). Optional JSON body `{"description":…}`,
+   * default `API token`. GET is for browsers (cookie). Human users only.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.CreateToken
+   */
+  createToken: {
+    methodKind: "unary";
+    input: typeof CreateTokenRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * GetLongLivedToken returns `{"token":…}`, the user's default long-lived
+   * token: derived from the keyring (never stored in plain text), the same on
+   * every call until rotated. Human users only.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.GetLongLivedToken
+   */
+  getLongLivedToken: {
+    methodKind: "unary";
+    input: typeof GetLongLivedTokenRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * RotateLongLivedToken revokes the default long-lived token and returns a new
+   * one as `{"token":…}`. Human users only.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.RotateLongLivedToken
+   */
+  rotateLongLivedToken: {
+    methodKind: "unary";
+    input: typeof RotateLongLivedTokenRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * ListUserTokens returns the caller's live tokens, newest first:
+   * `[{"id","description","created","last_used","user_id","expires_at","kind"}]`
+   * (never the token itself). Human users only.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.ListUserTokens
+   */
+  listUserTokens: {
+    methodKind: "unary";
+    input: typeof ListUserTokensRequestSchema;
+    output: typeof HttpBodySchema;
+  },
+  /**
+   * RefreshToken is DSG's deprecated stub: `{"status":"deprecated","message":
+   * "Use /api/v1/create_token instead"}`. Human users only.
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   *
+   * @generated from rpc steward.authorization.v1.AuthorizationService.RefreshToken
+   */
+  refreshToken: {
+    methodKind: "unary";
+    input: typeof RefreshTokenRequestSchema;
     output: typeof HttpBodySchema;
   },
 }> = /*@__PURE__*/

@@ -59,3 +59,89 @@ class GetDatasetVersionsRequest(_message.Message):
     DATASET_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     def __init__(self, dataset: _Optional[str] = ...) -> None: ...
+
+class WhoAmIJsonRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetUserPermissionsRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    def __init__(self, user_id: _Optional[int] = ...) -> None: ...
+
+class GetUsernamesRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetUsersRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetGroupUsersRequest(_message.Message):
+    __slots__ = ("group_id",)
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    group_id: int
+    def __init__(self, group_id: _Optional[int] = ...) -> None: ...
+
+class GetGroupMembersRequest(_message.Message):
+    __slots__ = ("group_name",)
+    GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    group_name: str
+    def __init__(self, group_name: _Optional[str] = ...) -> None: ...
+
+class GetTableDatasetRequest(_message.Message):
+    __slots__ = ("namespace", "table_id")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    table_id: str
+    def __init__(self, namespace: _Optional[str] = ..., table_id: _Optional[str] = ...) -> None: ...
+
+class GetTableHasPublicRequest(_message.Message):
+    __slots__ = ("table_id",)
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    def __init__(self, table_id: _Optional[str] = ...) -> None: ...
+
+class GetRootIsPublicRequest(_message.Message):
+    __slots__ = ("table_id", "root_id")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOT_ID_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    root_id: int
+    def __init__(self, table_id: _Optional[str] = ..., root_id: _Optional[int] = ...) -> None: ...
+
+class GetRootsArePublicRequest(_message.Message):
+    __slots__ = ("table_id", "body")
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    table_id: str
+    body: _httpbody_pb2.HttpBody
+    def __init__(self, table_id: _Optional[str] = ..., body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class CreateTokenRequest(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: _httpbody_pb2.HttpBody
+    def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class GetLongLivedTokenRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RotateLongLivedTokenRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListUserTokensRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RefreshTokenRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -43,6 +43,11 @@ class AuthorizationServiceStub:
                 request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.WhoAmIJson = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/WhoAmIJson',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIJsonRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.GetUserCache = channel.unary_unary(
                 '/steward.authorization.v1.AuthorizationService/GetUserCache',
                 request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUserCacheRequest.SerializeToString,
@@ -63,6 +68,76 @@ class AuthorizationServiceStub:
                 request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetDatasetVersionsRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.GetUserPermissions = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetUserPermissions',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUserPermissionsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetUsernames = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetUsernames',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUsernamesRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetUsers = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetUsers',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUsersRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetGroupUsers = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetGroupUsers',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetGroupUsersRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetGroupMembers = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetGroupMembers',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetGroupMembersRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetTableDataset = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetTableDataset',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetTableDatasetRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetTableHasPublic = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetTableHasPublic',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetTableHasPublicRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetRootIsPublic = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetRootIsPublic',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetRootIsPublicRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetRootsArePublic = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetRootsArePublic',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetRootsArePublicRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/CreateToken',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetLongLivedToken = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/GetLongLivedToken',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetLongLivedTokenRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.RotateLongLivedToken = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/RotateLongLivedToken',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RotateLongLivedTokenRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.ListUserTokens = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/ListUserTokens',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListUserTokensRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.RefreshToken = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/RefreshToken',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RefreshTokenRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class AuthorizationServiceServicer:
@@ -72,8 +147,23 @@ class AuthorizationServiceServicer:
     """
 
     def WhoAmI(self, request, context):
-        """WhoAmI returns the principal behind the presented credential.
+        """WhoAmI returns the principal behind the presented credential, typed (for
+        gRPC, grpc-web and the generated clients). Its REST route is `/v1/principal`
+        (spec §5's GetPrincipal); DSG's `/api/v1/whoami` JSON shape, with numeric
+        ids, is served by WhoAmIJson.
         Fails with UNAUTHENTICATED when no valid credential is presented.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhoAmIJson(self, request, context):
+        """WhoAmIJson is DSG's `whoami`: `{"id","email","name","picture_url","admin",
+        "is_active","groups","datasets_admin"}` for a user, plus
+        `"service_account":true,"description"` for a service account.
+        UNAUTHENTICATED without a valid credential (`?dsg_token=` is not one here).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +219,157 @@ class AuthorizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUserPermissions(self, request, context):
+        """GetUserPermissions returns another principal's `user/cache` document
+        (without `service`); a service account's id gives the service-account shape.
+        Only "some admin" (global admin, dataset admin, group admin or service
+        account) may call it: PERMISSION_DENIED otherwise; NOT_FOUND `User not found`.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsernames(self, request, context):
+        """GetUsernames returns `[{"id","name"}]` for the comma-separated ids, in
+        request order, unknown ids omitted. Any authenticated caller.
+        INVALID_ARGUMENT `Invalid user IDs` for a non-integer id or more than 1,000.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsers(self, request, context):
+        """GetUsers returns `[{"id","name","email","admin","pi","picture_url"}]` for
+        the comma-separated ids (users only), in request order. Some admin only.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGroupUsers(self, request, context):
+        """GetGroupUsers returns a group's members `[{"id","name","admin"}]` by user
+        id (`admin` = group admin); caveclient's `get_group_users`. Some admin only;
+        NOT_FOUND `Group not found`.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGroupMembers(self, request, context):
+        """GetGroupMembers returns the member e-mails of a group, ascending. Allowed
+        to its members, global admins and service accounts; NOT_FOUND `Group not found`.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTableDataset(self, request, context):
+        """GetTableDataset returns the dataset of a CAVE service table as a bare JSON
+        string, e.g. `"fish2"`. Any authenticated caller; NOT_FOUND `Table not found`.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTableHasPublic(self, request, context):
+        """GetTableHasPublic answers bare `true`/`false`: whether any service table
+        with this name has a public root. No credential is needed (a presented bad
+        one is still 401).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRootIsPublic(self, request, context):
+        """GetRootIsPublic answers bare `true`/`false`: whether the root is public in
+        a service table with this name. No credential is needed (a presented bad
+        one is still 401).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRootsArePublic(self, request, context):
+        """GetRootsArePublic takes a JSON array of root ids and answers a JSON array
+        of booleans in request order. No credential is needed (a presented bad one
+        is still 401). INVALID_ARGUMENT `Expected JSON array
+        of root IDs` for any other body or more than 100,000 ids.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateToken(self, request, context):
+        """CreateToken mints a new API token for the calling user and returns it as a
+        bare JSON string (shown once). Optional JSON body `{"description":…}`,
+        default `API token`. GET is for browsers (cookie). Human users only.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLongLivedToken(self, request, context):
+        """GetLongLivedToken returns `{"token":…}`, the user's default long-lived
+        token: derived from the keyring (never stored in plain text), the same on
+        every call until rotated. Human users only.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateLongLivedToken(self, request, context):
+        """RotateLongLivedToken revokes the default long-lived token and returns a new
+        one as `{"token":…}`. Human users only.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUserTokens(self, request, context):
+        """ListUserTokens returns the caller's live tokens, newest first:
+        `[{"id","description","created","last_used","user_id","expires_at","kind"}]`
+        (never the token itself). Human users only.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshToken(self, request, context):
+        """RefreshToken is DSG's deprecated stub: `{"status":"deprecated","message":
+        "Use /api/v1/create_token instead"}`. Human users only.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthorizationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -136,6 +377,11 @@ def add_AuthorizationServiceServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIRequest.FromString,
                     response_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'WhoAmIJson': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmIJson,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIJsonRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'GetUserCache': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUserCache,
@@ -155,6 +401,76 @@ def add_AuthorizationServiceServicer_to_server(servicer, server):
             'GetDatasetVersions': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDatasetVersions,
                     request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetDatasetVersionsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetUserPermissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserPermissions,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUserPermissionsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetUsernames': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsernames,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUsernamesRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsers,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUsersRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetGroupUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGroupUsers,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetGroupUsersRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetGroupMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGroupMembers,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetGroupMembersRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetTableDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTableDataset,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetTableDatasetRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetTableHasPublic': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTableHasPublic,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetTableHasPublicRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetRootIsPublic': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRootIsPublic,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetRootIsPublicRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetRootsArePublic': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRootsArePublic,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetRootsArePublicRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.CreateTokenRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetLongLivedToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLongLivedToken,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetLongLivedTokenRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'RotateLongLivedToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateLongLivedToken,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RotateLongLivedTokenRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'ListUserTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUserTokens,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListUserTokensRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'RefreshToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshToken,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RefreshTokenRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
     }
@@ -188,6 +504,33 @@ class AuthorizationService:
             '/steward.authorization.v1.AuthorizationService/WhoAmI',
             steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIRequest.SerializeToString,
             steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmIJson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/WhoAmIJson',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.WhoAmIJsonRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,
@@ -295,6 +638,384 @@ class AuthorizationService:
             target,
             '/steward.authorization.v1.AuthorizationService/GetDatasetVersions',
             steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetDatasetVersionsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserPermissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetUserPermissions',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUserPermissionsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsernames(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetUsernames',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUsernamesRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetUsers',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetUsersRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGroupUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetGroupUsers',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetGroupUsersRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGroupMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetGroupMembers',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetGroupMembersRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTableDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetTableDataset',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetTableDatasetRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTableHasPublic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetTableHasPublic',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetTableHasPublicRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRootIsPublic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetRootIsPublic',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetRootIsPublicRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRootsArePublic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetRootsArePublic',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetRootsArePublicRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/CreateToken',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.CreateTokenRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLongLivedToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/GetLongLivedToken',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.GetLongLivedTokenRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateLongLivedToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/RotateLongLivedToken',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RotateLongLivedTokenRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUserTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/ListUserTokens',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListUserTokensRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/RefreshToken',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RefreshTokenRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
