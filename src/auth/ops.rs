@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use serde_json::json;
 
 use super::principal::{AuthError, Principal, PrincipalKind, Role};
 use super::store::{self, NewToken, TokenRow};
 use super::token::{self, TokenHash};
+use crate::dataset::audit::{self, Actor};
 use crate::error::{Error, Result};
 
 /// Synthetic e-mail domain of service accounts (downstream services recognise it).
@@ -129,7 +131,12 @@ pub async fn create_user_token(conn: &mut AsyncPgConnection, request: TokenReque
     conn.transaction(async move |conn| {
         let (user, user_created) = match store::user_by_email(conn, &email).await? {
             Some(user) => (user, false),
-            None => (store::insert_user(conn, &email).await?, true),
+            None => {
+                let user = store::insert_user(conn, &email).await?;
+                let after = json!({"email": user.email, "name": user.name, "admin": false});
+                audit::record(conn, Actor::System, "user_created", "User", user.id, None, Some(after)).await?;
+                (user, true)
+            }
         };
         let role_added = match request.role {
             Some(role) => store::add_to_group(conn, user.id, role.as_str()).await?,
@@ -149,6 +156,8 @@ pub async fn create_user_token(conn: &mut AsyncPgConnection, request: TokenReque
             },
         )
         .await?;
+        let after = json!({"user": user.email, "description": request.description});
+        audit::record(conn, Actor::System, "api_token_created", "APIKey", id, None, Some(after)).await?;
         if role_added {
             store::notify_auth_change(conn, &format!("user:{}", user.id)).await?;
         }
@@ -162,6 +171,12 @@ pub async fn revoke_token(conn: &mut AsyncPgConnection, id: i64) -> Result<Token
     conn.transaction(async move |conn| {
         let token =
             store::revoke_token(conn, id).await?.ok_or_else(|| Error::NotFound(format!("no token with id {id}")))?;
+        let owner = match token.user_id {
+            Some(user_id) => store::user_by_id(conn, user_id).await?.map(|u| u.email),
+            None => None,
+        };
+        let before = json!({"user": owner, "description": token.description});
+        audit::record(conn, Actor::System, "api_token_revoked", "APIKey", id, Some(before), None).await?;
         store::notify_auth_change(conn, &format!("token:{id}")).await?;
         Ok(token)
     })
@@ -195,6 +210,8 @@ pub async fn set_admin(conn: &mut AsyncPgConnection, email: &str, remove: bool) 
             (None, false) => {
                 let user = store::insert_user(conn, &email).await?;
                 store::add_to_group(conn, user.id, Role::Admin.as_str()).await?;
+                let after = json!({"email": user.email, "name": user.name, "admin": true});
+                audit::record(conn, Actor::System, "user_created", "User", user.id, None, Some(after)).await?;
                 return Ok(AdminChange::CreatedAdmin);
             }
             (Some(user), false) => {
@@ -207,6 +224,9 @@ pub async fn set_admin(conn: &mut AsyncPgConnection, email: &str, remove: bool) 
             }
         };
         if matches!(change.1, AdminChange::Promoted | AdminChange::Revoked) {
+            let admin = change.1 == AdminChange::Promoted;
+            let (before, after) = (json!({"admin": !admin}), json!({"admin": admin}));
+            audit::record(conn, Actor::System, "user_updated", "User", change.0, Some(before), Some(after)).await?;
             store::notify_auth_change(conn, &format!("user:{}", change.0)).await?;
         }
         Ok(change.1)
@@ -221,7 +241,12 @@ pub async fn set_user_active(conn: &mut AsyncPgConnection, email: &str, active: 
         let user = store::user_by_email(conn, &email)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no user with e-mail {email}")))?;
+        if user.is_active == active {
+            return Ok(());
+        }
         store::set_user_active(conn, user.id, active).await?;
+        let (before, after) = (json!({"is_active": !active}), json!({"is_active": active}));
+        audit::record(conn, Actor::System, "user_updated", "User", user.id, Some(before), Some(after)).await?;
         store::notify_auth_change(conn, &format!("user:{}", user.id)).await?;
         Ok(())
     })

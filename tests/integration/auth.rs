@@ -200,3 +200,33 @@ async fn gzip_requests_and_responses_work() {
     assert_eq!(response.metadata().get("grpc-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
     assert_eq!(response.into_inner().email, "zip@example.org");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_changes_are_audited_and_repeats_are_not() {
+    use steward::db::schema::audit_log;
+    let db = crate::common::TestDb::new().await;
+    let mut conn = db.conn().await;
+    let (id, _) = db.token_with(request("audit@example.org")).await;
+    ops::set_admin(&mut conn, "audit@example.org", false).await.unwrap();
+    ops::set_admin(&mut conn, "audit@example.org", false).await.unwrap(); // already admin: no row
+    ops::set_user_active(&mut conn, "audit@example.org", false).await.unwrap();
+    ops::set_user_active(&mut conn, "audit@example.org", false).await.unwrap(); // no change: no row
+    ops::revoke_token(&mut conn, id).await.unwrap();
+    ops::set_admin(&mut conn, "new-admin@example.org", false).await.unwrap();
+
+    let rows: Vec<(String, String, Option<serde_json::Value>, Option<serde_json::Value>)> = audit_log::table
+        .order(audit_log::id)
+        .select((audit_log::action, audit_log::target_type, audit_log::before_state, audit_log::after_state))
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["user_created", "api_token_created", "user_updated", "user_updated", "api_token_revoked", "user_created"]
+    );
+    assert_eq!(rows[1].3, Some(serde_json::json!({"user": "audit@example.org", "description": "test"})));
+    assert_eq!(rows[2].3, Some(serde_json::json!({"admin": true})));
+    assert_eq!(rows[3].2, Some(serde_json::json!({"is_active": true})));
+    assert_eq!(rows[5].3.as_ref().unwrap()["admin"], true);
+}
