@@ -65,8 +65,10 @@ pub async fn serve_on(
         });
         loop {
             tokio::select! {
-                result = &mut ready => break result,
+                // Shutdown first: its first poll installs the signal handlers.
+                biased;
                 () = &mut shutdown, if !stop_early => stop_early = true,
+                result = &mut ready => break result,
             }
         }
     };

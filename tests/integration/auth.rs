@@ -206,7 +206,9 @@ async fn identity_changes_are_audited_and_repeats_are_not() {
     use steward::db::schema::audit_log;
     let db = crate::common::TestDb::new().await;
     let mut conn = db.conn().await;
-    let (id, _) = db.token_with(request("audit@example.org")).await;
+    // Through ops directly: the harness's token fixtures clear their own audit rows.
+    let request = TokenRequest { description: "ci".into(), ..request("audit@example.org") };
+    let id = ops::create_user_token(&mut conn, request).await.unwrap().id;
     ops::set_admin(&mut conn, "audit@example.org", false).await.unwrap();
     ops::set_admin(&mut conn, "audit@example.org", false).await.unwrap(); // already admin: no row
     ops::set_user_active(&mut conn, "audit@example.org", false).await.unwrap();
@@ -225,7 +227,7 @@ async fn identity_changes_are_audited_and_repeats_are_not() {
         actions,
         ["user_created", "api_token_created", "user_updated", "user_updated", "api_token_revoked", "user_created"]
     );
-    assert_eq!(rows[1].3, Some(serde_json::json!({"user": "audit@example.org", "description": "test"})));
+    assert_eq!(rows[1].3, Some(serde_json::json!({"user": "audit@example.org", "description": "ci"})));
     assert_eq!(rows[2].3, Some(serde_json::json!({"admin": true})));
     assert_eq!(rows[3].2, Some(serde_json::json!({"is_active": true})));
     assert_eq!(rows[5].3.as_ref().unwrap()["admin"], true);

@@ -326,8 +326,17 @@ async fn user_lookups_need_the_right_caller() {
     refused(text(anonymous), Code::Unauthenticated, NO_CREDENTIALS);
 
     // A disabled user has no permissions document: 404 to the admin, not the admin's 401.
+    // The change reaches the server's permission cache by NOTIFY, within milliseconds.
     steward::auth::ops::set_user_active(&mut conn, "bob@example.org", false).await.unwrap();
-    refused(text(client.get_user_permissions(perms(2, &w.bot)).await), Code::NotFound, "User not found");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let reply = loop {
+        let reply = text(client.get_user_permissions(perms(2, &w.bot)).await);
+        if reply.is_err() || tokio::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    refused(reply, Code::NotFound, "User not found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod acceptance;
 mod auth;
 mod cli;
 mod coherence;

@@ -1,5 +1,6 @@
 """Fixtures for the client tests: the live Steward that tests/e2e/run started
-(STEWARD_URL, STEWARD_TEST_TOKEN, STEWARD_TEST_EMAIL) and small local TCP
+(STEWARD_URL, STEWARD_TEST_TOKEN, STEWARD_TEST_EMAIL, STEWARD_ADMIN_TOKEN, and
+STEWARD_BIN with STEWARD_DATA_DIR to make users of their own) and small local TCP
 servers to put between the client and it: a relay (optionally terminating TLS,
 as a production proxy does), one that hangs up at once and one that never
 answers. They are real sockets on 127.0.0.1, so the client's whole gRPC stack
@@ -11,7 +12,9 @@ import asyncio
 import os
 import socket
 import ssl
+import subprocess
 import threading
+import uuid
 from typing import Callable, Iterator, List, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
@@ -46,6 +49,28 @@ def token() -> str:
 @pytest.fixture(scope="session")
 def email() -> str:
     return _env("STEWARD_TEST_EMAIL")
+
+
+@pytest.fixture(scope="session")
+def admin_token() -> str:
+    """A global admin's token (admin@example.org)."""
+    return _env("STEWARD_ADMIN_TOKEN")
+
+
+@pytest.fixture
+def new_user() -> Tuple[str, str]:
+    """A user of its own, `(email, token)`, made with the real CLI: tests that grant
+    and revoke must not change what the shared test user sees in other suites."""
+    email = f"py-{uuid.uuid4().hex[:12]}@example.org"
+    result = subprocess.run(
+        [_env("STEWARD_BIN"), "token", "create", "--email", email, "--role", "researcher", "--description", "pytest"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "STEWARD_DATA_DIR": _env("STEWARD_DATA_DIR")},
+    )
+    assert result.returncode == 0, result.stderr
+    return email, result.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture

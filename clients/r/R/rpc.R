@@ -60,7 +60,7 @@ add_service_table <- function(client, dataset = NULL, service_name = NULL, table
 }
 
 # /steward.authorization.v1.AuthorizationService/CheckAccess
-check_access <- function(client, body = NULL, .timeout = NULL) {
+authorization_check_access <- function(client, body = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/CheckAccess",
     "steward.authorization.v1.CheckAccessRequest", "google.api.HttpBody",
     list(body = body),

@@ -132,9 +132,21 @@ impl TestDb {
     }
 
     /// Creates a token; returns (token id, token).
+    ///
+    /// Fixtures are givens, not events under test: the audit rows this call
+    /// writes are removed, so tests see only the audit trail of what they do.
     pub async fn token_with(&self, request: TokenRequest) -> (i64, String) {
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        use diesel_async::RunQueryDsl as _;
+        use steward::db::schema::audit_log;
         let mut conn = self.conn().await;
+        let last: Option<i64> =
+            audit_log::table.select(diesel::dsl::max(audit_log::id)).first(&mut conn).await.expect("audit log");
         let created = ops::create_user_token(&mut conn, request).await.expect("creating a token");
+        diesel::delete(audit_log::table.filter(audit_log::id.gt(last.unwrap_or(0))))
+            .execute(&mut conn)
+            .await
+            .expect("clearing the fixture's audit rows");
         (created.id, created.token)
     }
 }

@@ -1,28 +1,35 @@
 """Client: one gRPC channel to Steward, the token on every call, retries on UNAVAILABLE.
 
-Each RPC is one small method that builds its request and hands it, with the
-stub's method, to `Client._unary`, which owns the cross-cutting behaviour
-(closed check, deadline, credentials, retries, error mapping).
+Every RPC is reachable as `client.<service>.<rpc_in_snake_case>(**fields)`
+(`_services.py` builds those from the stubs); the few calls people make most
+also get a small hand-written method here with plain Python arguments. Both
+hand their request, with the stub's method, to `Client._unary`, which owns the
+cross-cutting behaviour (closed check, deadline, credentials, retries, error
+mapping).
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import os
 import random
 import ssl
 import time
 from types import TracebackType
-from typing import Any, Callable, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
 
+from ._services import Service
 from ._version import __version__
 from .errors import error_from_rpc
 from .proto.steward.authorization.v1 import authorization_service_pb2 as authorization_pb2
 from .proto.steward.authorization.v1 import authorization_service_pb2_grpc as authorization_grpc
+from .proto.steward.dataset.v1 import dataset_service_pb2 as dataset_pb2
+from .proto.steward.dataset.v1 import dataset_service_pb2_grpc as dataset_grpc
 
 Response = TypeVar("Response")
 
@@ -113,8 +120,15 @@ class Client:
             self._channel = grpc.insecure_channel(self.address, options=channel_options)
         self._closed = False
 
-        # One stub per service; a new service adds one line here.
+        # One stub per service and its RPCs as methods; a new service adds two lines here.
+        # AuthorizationService: who_am_i() and the DSG-compatible RPCs (get_user_cache, …).
         self._authorization = authorization_grpc.AuthorizationServiceStub(self._channel)
+        self.authorization = Service(
+            self, self._authorization, authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationService"]
+        )
+        # DatasetService: the admin RPCs (create_dataset, create_grant, list_audit_log, …).
+        self._dataset = dataset_grpc.DatasetServiceStub(self._channel)
+        self.dataset = Service(self, self._dataset, dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"])
 
     # --- RPCs: one small method each -------------------------------------------------
 
@@ -129,6 +143,50 @@ class Client:
             Unauthenticated: no token, or one that is unknown, expired or revoked.
         """
         return self._unary(self._authorization.WhoAmI, authorization_pb2.WhoAmIRequest())
+
+    def user_cache(self, service: Optional[str] = None) -> Dict[str, Any]:
+        """Returns the caller's DatasetGateway `user/cache` document, parsed.
+
+        The dict has DSG's keys in DSG's order: `id`, `service_account`, `name`,
+        `email`, `admin`, `groups`, `permissions` ({dataset: level number}),
+        `permissions_v2` ({dataset: sorted level names}, terms of service
+        applied), `permissions_v2_ignore_tos`, `missing_tos`, `datasets_admin`, …
+        With `service` (a service name such as "celltyping") that service's
+        active terms of service also filter `permissions_v2` and are listed in
+        `missing_tos`.
+
+        Raises:
+            Unauthenticated: no token, or one that is unknown, expired or revoked.
+        """
+        request = authorization_pb2.GetUserCacheRequest(service=service or "")
+        return _json(self._unary(self._authorization.GetUserCache, request))
+
+    def check_access(
+        self,
+        dataset: str,
+        permission: str = "view",
+        version: Optional[str] = None,
+        service: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Asks whether the caller may act on `dataset` at `permission` (DSG `check-access`).
+
+        `permission` is "view", "edit", "manage" or "admin" (each includes the
+        ones below it); `version` limits the question to one version's grants;
+        `service` applies that service's terms of service. Returns the decision
+        as a dict, e.g. `{"allowed": True, "reason": "direct_grant"}` or
+        `{"allowed": False, "reason": "tos_required", "tos_id": 3, "tos_name": "…"}`.
+
+        Raises:
+            InvalidArgument: empty `dataset` or an unknown `permission`.
+            NotFound: no such dataset.
+            Unauthenticated: no valid token.
+        """
+        question: Dict[str, str] = {"dataset": dataset, "permission": permission}
+        if version is not None:
+            question["version"] = version
+        if service is not None:
+            question["service"] = service
+        return self.authorization.check_access(body=question)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -234,6 +292,11 @@ def _system_roots() -> Optional[bytes]:
             with open(path, "rb") as bundle:
                 return bundle.read()
     return None
+
+
+def _json(body: Any) -> Any:
+    """The JSON document of an HttpBody response."""
+    return json.loads(body.data)
 
 
 def _code(rpc_error: grpc.RpcError) -> Optional[grpc.StatusCode]:
