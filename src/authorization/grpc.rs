@@ -129,8 +129,16 @@ impl AuthorizationService for AuthorizationApi {
         let principal = self.compat_principal(caller, None).await?;
         let question = AccessRequest::try_from(request.into_inner())?;
         let snapshot = self.snapshot(&principal).await?;
-        let mut conn = self.pool.get().await.map_err(Error::from)?;
-        let decision = ops::check_access(&mut conn, &snapshot, &question, Utc::now()).await?;
+        let now = Utc::now();
+        // A pool checkout costs a round trip (the pool verifies connections),
+        // so take one only when the snapshot cannot answer.
+        let decision = match ops::check_access_cached(&snapshot, &question, now) {
+            Some(decision) => decision,
+            None => {
+                let mut conn = self.pool.get().await.map_err(Error::from)?;
+                ops::check_access(&mut conn, &snapshot, &question, now).await?
+            }
+        };
         Ok(Response::new(compat::json_body(compat::check_access(&decision))))
     }
 

@@ -136,6 +136,25 @@ pub struct AccessRequest {
     pub service: Option<String>,
 }
 
+/// Answers `check-access` from the snapshot alone when it can: no version
+/// asked and the dataset among the snapshot's (granted or public). These are
+/// the facts `user/cache` serves, kept coherent by the same evictions, so the
+/// hot path needs no database round trip. `None`: ask [`check_access`].
+pub fn check_access_cached(snapshot: &Snapshot, request: &AccessRequest, now: DateTime<Utc>) -> Option<Decision> {
+    if request.version.is_some() {
+        return None;
+    }
+    let dataset = snapshot.inputs.datasets.values().find(|d| d.name == request.dataset)?;
+    let query = AccessQuery {
+        dataset,
+        version: None,
+        version_tos: &[],
+        level: request.level,
+        service: request.service.as_deref(),
+    };
+    Some(permissions::check_access(&snapshot.inputs, &query, now))
+}
+
 /// Answers `check-access` for a principal's snapshot (NOT_FOUND for unknown datasets).
 pub async fn check_access(
     conn: &mut AsyncPgConnection,
@@ -143,6 +162,9 @@ pub async fn check_access(
     request: &AccessRequest,
     now: DateTime<Utc>,
 ) -> Result<Decision> {
+    if let Some(decision) = check_access_cached(snapshot, request, now) {
+        return Ok(decision);
+    }
     let row = store::dataset_by_name(conn, &request.dataset)
         .await?
         .ok_or_else(|| Error::NotFound("Dataset not found".into()))?;
