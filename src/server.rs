@@ -8,6 +8,7 @@
 //! timeout and message-size limits.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -24,6 +25,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::{AppState, Health};
 use crate::auth::AuthLayer;
+use crate::auth::layer::{Evict, EvictAfterWrites};
 use crate::authorization::AuthorizationApi;
 use crate::dataset::grpc::DatasetApi;
 use crate::observe::ObserveLayer;
@@ -78,12 +80,15 @@ pub async fn serve(
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
 
+    let resolver = state.resolver.clone();
+    let evict_locally: Evict = Arc::new(move |payload: &str| resolver.evict(payload));
+
     // gRPC-web translation wraps each gRPC service only: it answers plain
     // HTTP/1.1 requests with 400, and the HTTP routes must see those.
     let web = GrpcWebLayer::new();
     let routes = Routes::from(crate::http::router(state.clone()))
         .add_service(web.layer(authorization))
-        .add_service(web.layer(dataset))
+        .add_service(web.layer(EvictAfterWrites::new(dataset, evict_locally)))
         .add_service(web.layer(health_service))
         .add_service(web.layer(reflection_v1))
         .add_service(web.layer(reflection_v1alpha))
