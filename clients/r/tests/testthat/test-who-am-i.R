@@ -35,9 +35,7 @@ test_that("a URL with a trailing slash works the same", {
 })
 
 test_that("who_am_i works through Envoy's grpc_web filter", {
-  # tests/e2e/suites/r sets this when the checkout has envoy/run, i.e. when the
-  # orchestrator started Envoy in front of Steward.
-  skip_if_not(Sys.getenv("STEWARD_R_ENVOY") == "1", "no envoy/run in this checkout, so no Envoy to call through")
+  # tests/e2e/run always starts Envoy in front of Steward and exports ENVOY_URL.
   me <- who_am_i(live_client(url = live_env("ENVOY_URL")))
   expect_equal(me$email, live_env("STEWARD_TEST_EMAIL"))
   expect_error(who_am_i(live_client(token = NULL, url = live_env("ENVOY_URL"))), class = "steward_unauthenticated")
