@@ -69,6 +69,9 @@ impl EmbeddedPostgres {
             data_dir.canonicalize().with_context(|| format!("cannot resolve data dir {}", data_dir.display()))?;
         let cluster_dir = data_dir.join("postgres");
         let run_as = if is_root() { Some(unprivileged_account()?) } else { None };
+        if run_as.is_some() {
+            allow_traversal(&data_dir)?;
+        }
         let mut socket_dir = data_dir.join("run");
         if socket_path_len(&socket_dir) > MAX_SOCKET_PATH {
             // The kernel caps socket paths; keep a short, private, per-data-dir directory.
@@ -414,6 +417,19 @@ fn unprivileged_account() -> anyhow::Result<Account> {
                 "running as root, and PostgreSQL refuses root: create a `postgres` system user, or set DATABASE_URL"
             )
         })
+}
+
+/// The data dir is Steward's own, but it may have been created private (0700),
+/// e.g. by the development keyring on a `DATABASE_URL` run: the PostgreSQL
+/// account needs to pass through it (traverse only; it still cannot list it).
+fn allow_traversal(data_dir: &Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(data_dir)?;
+    if meta.uid() == 0 && meta.mode() & 0o001 == 0 {
+        let mode = (meta.mode() & 0o7777) | 0o001;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("letting PostgreSQL's account pass through {}", data_dir.display()))?;
+    }
+    Ok(())
 }
 
 /// The unprivileged account must be able to walk down to the cluster directory.

@@ -118,3 +118,18 @@ async fn sigterm_during_initdb_lets_it_finish_then_exits_cleanly() {
     assert!(!data_dir.join("postgres.initdb").exists(), "no half-made cluster is left behind");
     assert!(!data_dir.join("postgres/postmaster.pid").exists(), "the cluster it started is stopped again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_data_dir_made_by_the_keyring_still_hosts_the_cluster() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use steward::db::embedded::{ClusterOptions, DATABASE, EmbeddedPostgres};
+    // A run with DATABASE_URL creates the data dir for the development keyring only, 0700.
+    let data_dir = scratch_dir("private").join("var");
+    steward::crypto::Keyring::load_or_generate(&data_dir.join("keyring")).unwrap();
+    assert_eq!(std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777, 0o700);
+    let mut pg = EmbeddedPostgres::new(&data_dir, ClusterOptions { durable: false }).unwrap();
+    pg.ensure_running().await.unwrap();
+    steward::db::connect(&pg.url(DATABASE)).await.unwrap();
+    pg.stop().await.unwrap();
+    assert_eq!(std::fs::metadata(data_dir.join("keyring")).unwrap().permissions().mode() & 0o777, 0o600);
+}
