@@ -170,25 +170,7 @@ pub(crate) async fn record(
     after: Option<Value>,
     request_id: Option<&str>,
 ) -> QueryResult<()> {
-    let (user, service_account) = match actor {
-        Actor::System => (None, None),
-        Actor::User(id) => (Some(id), None),
-        Actor::ServiceAccount(id) => (None, Some(id)),
-    };
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::actor_user_id.eq(user),
-            audit_log::actor_service_account_id.eq(service_account),
-            audit_log::action.eq(action),
-            audit_log::target_type.eq(target_type),
-            audit_log::target_id.eq(target_id.to_string()),
-            audit_log::before_state.eq(before),
-            audit_log::after_state.eq(after),
-            audit_log::request_id.eq(request_id),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    super::audit::record_with_request(conn, actor, action, target_type, target_id, before, after, request_id).await
 }
 
 /// The target of an earlier `action` by the same user with this request id:

@@ -28,6 +28,21 @@ pub async fn record(
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 ) -> QueryResult<()> {
+    record_with_request(conn, actor, action, target_type, target_id, before, after, None).await
+}
+
+/// [`record`] for a change made by an RPC that carries a request id.
+#[expect(clippy::too_many_arguments, reason = "one argument per audit column")]
+pub async fn record_with_request(
+    conn: &mut AsyncPgConnection,
+    actor: Actor,
+    action: &str,
+    target_type: &str,
+    target_id: impl ToString,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    request_id: Option<&str>,
+) -> QueryResult<()> {
     let (user, service_account) = match actor {
         Actor::System => (None, None),
         Actor::User(id) => (Some(id), None),
@@ -42,6 +57,7 @@ pub async fn record(
             audit_log::target_id.eq(target_id.to_string()),
             audit_log::before_state.eq(before),
             audit_log::after_state.eq(after),
+            audit_log::request_id.eq(request_id),
         ))
         .execute(conn)
         .await
