@@ -100,6 +100,7 @@ pub async fn serve(
         .layer(GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests))
         .layer(AuthLayer::new(state.resolver.clone()))
         .map_response(size_limit_is_resource_exhausted)
+        .map_response(challenge_unauthenticated)
         .into_inner();
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(Duration::from_secs(60)));
@@ -127,6 +128,19 @@ fn size_limit_is_resource_exhausted(
             .is_some_and(|m| m.contains("message%20length%20too%20large") || m.contains("message length too large"));
     if too_large {
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
+/// Every refusal for missing or bad credentials names the scheme to use
+/// (RFC 6750 §3): a 401 from a page or compat route, and a gRPC UNAUTHENTICATED
+/// sent trailers-only, which Envoy's transcoder turns into a 401 keeping the
+/// header. (tonic sends handler errors trailers-only, so every refusal has it.)
+fn challenge_unauthenticated(mut response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+    let unauthenticated = response.status() == http::StatusCode::UNAUTHORIZED
+        || response.headers().get("grpc-status").is_some_and(|s| s == "16");
+    if unauthenticated && !response.headers().contains_key(http::header::WWW_AUTHENTICATE) {
+        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
     }
     response
 }

@@ -8,6 +8,8 @@ use steward::auth::Role;
 use steward::auth::ops::{self, TokenRequest};
 use steward::db::schema::api_tokens;
 use steward::proto::authorization::v1::{WhoAmIRequest, WhoAmIResponse};
+use steward::proto::dataset::v1::dataset_service_client::DatasetServiceClient;
+use steward::proto::dataset::v1::{AccessMode, CreateDatasetRequest};
 use tonic::{Code, Status};
 
 use crate::common::{TestApp, eventually_refused, with_bearer, with_header};
@@ -81,6 +83,23 @@ async fn refusals_say_what_is_wrong() {
 
     let long = who_am_i(&app, with_bearer(WhoAmIRequest {}, &"a".repeat(1000))).await.unwrap_err();
     assert_eq!(long.code(), Code::Unauthenticated);
+
+    // Each refusal names the scheme to use (RFC 6750), so REST callers get
+    // `WWW-Authenticate: Bearer` on their 401 through Envoy.
+    for refusal in [&none, &unknown, &shape, &scheme, &long] {
+        assert_eq!(refusal.metadata().get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer"));
+    }
+    // Other refusals do not.
+    let plain_user = app.db.token("plain@example.org", None).await;
+    let forbidden = DatasetServiceClient::new(app.channel().await)
+        .create_dataset(with_bearer(
+            CreateDatasetRequest { name: "fish2".into(), access_mode: AccessMode::Closed.into(), ..Default::default() },
+            &plain_user,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(forbidden.code(), Code::PermissionDenied);
+    assert!(forbidden.metadata().get("www-authenticate").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

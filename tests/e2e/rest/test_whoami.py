@@ -95,9 +95,12 @@ def assert_json_error(response, status, grpc_code):
 
 
 def test_without_credentials_is_401_with_a_json_error(http, envoy_url):
-    body = assert_json_error(http.get(envoy_url + WHOAMI), 401, 16)  # UNAUTHENTICATED
+    response = http.get(envoy_url + WHOAMI)
+    body = assert_json_error(response, 401, 16)  # UNAUTHENTICATED
     # DSG's message, verbatim.
     assert body["message"] == "Authentication credentials were not provided."
+    # The challenge (RFC 6750) survives Envoy's transcoder.
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(
@@ -111,4 +114,6 @@ def test_without_credentials_is_401_with_a_json_error(http, envoy_url):
     ids=["unknown-bearer", "unknown-token", "unknown-cookie", "malformed"],
 )
 def test_a_bad_credential_is_401(http, envoy_url, headers, cookies):
-    assert_json_error(http.get(envoy_url + WHOAMI, headers=headers, cookies=cookies), 401, 16)
+    response = http.get(envoy_url + WHOAMI, headers=headers, cookies=cookies)
+    assert_json_error(response, 401, 16)
+    assert response.headers["www-authenticate"] == "Bearer"
