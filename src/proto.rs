@@ -17,6 +17,14 @@ pub mod dataset {
     }
 }
 
+/// `steward.donation.v1`: data donations from portability exports (researcher API and compat routes).
+pub mod donation {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("steward.donation.v1");
+    }
+}
+
 /// Vendored `google.api` messages used by Steward's protos (`HttpBody`).
 pub mod google {
     /// `google.api`.

@@ -86,6 +86,75 @@ diesel::table! {
 }
 
 diesel::table! {
+    donation_events (id) {
+        id -> Int8,
+        donation_id -> Int4,
+        kind -> Text,
+        data_type -> Nullable<Text>,
+        detail -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    donation_keys (donation_id) {
+        donation_id -> Int4,
+        key_id -> Text,
+        wrapped_key -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    donation_rows (donation_id, data_type, part_id, member_no, ordinal) {
+        donation_id -> Int4,
+        data_type -> Text,
+        part_id -> Int8,
+        member_no -> Int4,
+        ordinal -> Int8,
+        ts -> Nullable<Timestamptz>,
+        sealed -> Bytea,
+    }
+}
+
+diesel::table! {
+    donation_types (donation_id, data_type) {
+        donation_id -> Int4,
+        data_type -> Text,
+        state -> Text,
+        reason_code -> Nullable<Text>,
+        rows -> Int8,
+        outside_window -> Int8,
+        skipped_records -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    donations (id) {
+        id -> Int4,
+        owner_id -> Int8,
+        dataset_id -> Nullable<Int8>,
+        source -> Text,
+        status -> Text,
+        stage -> Text,
+        data_start_date -> Nullable<Date>,
+        data_end_date -> Nullable<Date>,
+        requested_data_types -> Array<Nullable<Text>>,
+        description -> Text,
+        error_code -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+        token_hash -> Bytea,
+        request_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        terms_accepted_at -> Nullable<Timestamptz>,
+        authorized_at -> Nullable<Timestamptz>,
+        processed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     grants (id) {
         id -> Int8,
         dataset_id -> Int8,
@@ -250,6 +319,10 @@ diesel::joinable!(audit_log -> service_accounts (actor_service_account_id));
 diesel::joinable!(audit_log -> users (actor_user_id));
 diesel::joinable!(dataset_buckets -> datasets (dataset_id));
 diesel::joinable!(dataset_versions -> datasets (dataset_id));
+diesel::joinable!(donation_events -> donations (donation_id));
+diesel::joinable!(donation_keys -> donations (donation_id));
+diesel::joinable!(donation_types -> donations (donation_id));
+diesel::joinable!(donations -> datasets (dataset_id));
 diesel::joinable!(grants -> dataset_versions (dataset_version_id));
 diesel::joinable!(grants -> datasets (dataset_id));
 diesel::joinable!(grants -> service_accounts (service_account_id));
@@ -271,6 +344,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     dataset_version_buckets,
     dataset_versions,
     datasets,
+    donation_events,
+    donation_keys,
+    donation_rows,
+    donation_types,
+    donations,
     grants,
     group_memberships,
     groups,
