@@ -14,4 +14,5 @@ mod embedded;
 mod import;
 mod jobs;
 mod openapi;
+mod scenarios;
 mod server;
