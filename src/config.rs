@@ -17,18 +17,24 @@
 //! | `STEWARD_MAX_MESSAGE_BYTES` | `4194304` | largest gRPC message accepted or sent |
 //! | `STEWARD_CORS_ORIGINS` | the origin of `STEWARD_PUBLIC_URL` | comma-separated origins allowed to call gRPC-web with credentials |
 //! | `STEWARD_WORKERS` | `2` | background job workers inside `serve` (`0` = none; run `steward worker`) |
-//! | `STEWARD_SANDBOX_PROVIDERS` | `true` in development | serve the in-repo sandbox OAuth/portability providers; refused in production |
+//! | `STEWARD_PERMISSION_CACHE_MAX_ENTRIES` | `10000` | principals whose permission decisions are cached (least recently used go first) |
+//! | `STEWARD_PERMISSION_CACHE_TTL` | `600s` | safety TTL of a cached decision; correctness rests on NOTIFY eviction, not on it |
 //! | `STEWARD_LOG` | `info` | tracing filter (`RUST_LOG` syntax) |
 //! | `STEWARD_LOG_FORMAT` | `text` | `text` or `json` |
 //!
+//! DonationService's variables (providers, sandbox, limits) are listed in
+//! [`crate::donation::config`]; sandbox providers are on unless `STEWARD_ENV=production`.
+//!
 //! Durations accept a number with unit `ms`, `s`, `m`, `h` or `d` (`30s`, `5m`); a bare number means seconds.
 //! Production (`STEWARD_ENV=production`) requires `STEWARD_ENCRYPTION_KEYS`, refuses sandbox
-//! providers, and requires either `DATABASE_URL` or an explicitly set `STEWARD_DATA_DIR`.
+//! providers (`STEWARD_GOOGLE_MODE`/`STEWARD_TIKTOK_MODE`), and requires either `DATABASE_URL` or an explicitly set `STEWARD_DATA_DIR`.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::donation::config::DonationConfig;
 
 /// A configuration error: names the variable and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +46,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { var, message: message.into() }
 }
 
@@ -115,8 +121,12 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// In-process job workers.
     pub workers: usize,
-    /// Whether the sandbox providers are served.
-    pub sandbox_providers: bool,
+    /// Principals whose permission decisions are cached.
+    pub permission_cache_max_entries: usize,
+    /// Safety TTL of a cached permission decision.
+    pub permission_cache_ttl: Duration,
+    /// DonationService: providers, sandbox, processing limits.
+    pub donation: DonationConfig,
     /// Tracing filter.
     pub log_filter: String,
     /// Log format.
@@ -151,10 +161,13 @@ impl Config {
         let data_dir = PathBuf::from(data_dir_set.clone().unwrap_or_else(|| "./var".into()));
         let database_url = get("DATABASE_URL").map(Secret::new);
         let encryption_keys = get("STEWARD_ENCRYPTION_KEYS").map(Secret::new);
-        let sandbox_providers = match get("STEWARD_SANDBOX_PROVIDERS") {
-            None => env == Environment::Development,
-            Some(v) => parse_bool("STEWARD_SANDBOX_PROVIDERS", &v)?,
-        };
+        if get("STEWARD_SANDBOX_PROVIDERS").is_some() {
+            return Err(invalid(
+                "STEWARD_SANDBOX_PROVIDERS",
+                "was replaced by STEWARD_GOOGLE_MODE and STEWARD_TIKTOK_MODE (real, sandbox or off)",
+            ));
+        }
+        let donation = DonationConfig::from_lookup(&get, env, &public_url, listen)?;
         let cors_origins = match get("STEWARD_CORS_ORIGINS") {
             Some(v) => {
                 v.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect()
@@ -190,7 +203,18 @@ impl Config {
             max_message_bytes: parse_count(&get, "STEWARD_MAX_MESSAGE_BYTES", 4 << 20, 1024..=(256 << 20))?,
             cors_origins,
             workers: parse_count(&get, "STEWARD_WORKERS", 2, 0..=256)?,
-            sandbox_providers,
+            permission_cache_max_entries: parse_count(
+                &get,
+                "STEWARD_PERMISSION_CACHE_MAX_ENTRIES",
+                crate::dataset::cache::DEFAULT_MAX_ENTRIES,
+                1..=10_000_000,
+            )?,
+            permission_cache_ttl: parse_duration_var(
+                &get,
+                "STEWARD_PERMISSION_CACHE_TTL",
+                crate::dataset::cache::DEFAULT_TTL,
+            )?,
+            donation,
             log_filter: get("STEWARD_LOG").unwrap_or_else(|| "info".into()),
             log_format,
         };
@@ -201,12 +225,6 @@ impl Config {
     }
 
     fn check_production(&self, data_dir_set: bool) -> Result<(), ConfigError> {
-        if self.sandbox_providers {
-            return Err(invalid(
-                "STEWARD_SANDBOX_PROVIDERS",
-                "sandbox providers fake Google and TikTok and are refused in production; set it to false",
-            ));
-        }
         if self.encryption_keys.is_none() {
             return Err(invalid(
                 "STEWARD_ENCRYPTION_KEYS",
@@ -220,6 +238,11 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the sandbox providers (and their `/sandbox/` routes) are on.
+    pub fn sandbox_providers(&self) -> bool {
+        self.donation.sandbox_active()
     }
 
     /// Whether this is a development deployment.
@@ -253,15 +276,7 @@ fn origin_of(url: &str) -> String {
     }
 }
 
-fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(invalid(var, format!("'{value}' is not true or false"))),
-    }
-}
-
-fn parse_count(
+pub(crate) fn parse_count(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: usize,
@@ -275,7 +290,7 @@ fn parse_count(
     })
 }
 
-fn parse_duration_var(
+pub(crate) fn parse_duration_var(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: Duration,
@@ -320,7 +335,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.public_url, "http://127.0.0.1:8080");
         assert_eq!(c.cors_origins, vec!["http://127.0.0.1:8080".to_owned()]);
-        assert!(c.sandbox_providers);
+        assert!(c.sandbox_providers());
         assert!(c.database_url.is_none());
     }
 
@@ -328,13 +343,13 @@ mod tests {
     fn production_refuses_unsafe_defaults() {
         let err = config(&[("STEWARD_ENV", "production")]).unwrap_err();
         assert_eq!(err.var, "STEWARD_ENCRYPTION_KEYS");
-        let err = config(&[("STEWARD_ENV", "production"), ("STEWARD_SANDBOX_PROVIDERS", "true")]).unwrap_err();
-        assert_eq!(err.var, "STEWARD_SANDBOX_PROVIDERS");
+        let err = config(&[("STEWARD_ENV", "production"), ("STEWARD_GOOGLE_MODE", "sandbox")]).unwrap_err();
+        assert_eq!(err.var, "STEWARD_GOOGLE_MODE");
         let keys = ("STEWARD_ENCRYPTION_KEYS", "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         let err = config(&[("STEWARD_ENV", "production"), keys]).unwrap_err();
         assert_eq!(err.var, "DATABASE_URL");
         let ok = config(&[("STEWARD_ENV", "production"), keys, ("STEWARD_DATA_DIR", "/srv/steward")]).unwrap();
-        assert!(!ok.sandbox_providers);
+        assert!(!ok.sandbox_providers());
         let ok = config(&[("STEWARD_ENV", "production"), keys, ("DATABASE_URL", "postgres://db/steward")]).unwrap();
         assert!(ok.database_url.is_some());
     }

@@ -14,6 +14,7 @@
 //! - [`web`]: the browser pages (`/status`) and their embedded gRPC-web bundle.
 //! - [`openapi`]: the OpenAPI document and page at `/api/docs/`.
 //! - [`dataset`]: datasets, grants, terms of service, effective permissions and their cache.
+//! - [`donation`]: data donations from portability archives.
 //! - one module per service, e.g. [`authorization`].
 
 pub mod app;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod crypto;
 pub mod dataset;
 pub mod db;
+pub mod donation;
 pub mod error;
 pub mod http;
 pub mod jobs;
