@@ -28,13 +28,22 @@ use crate::auth::AuthLayer;
 use crate::auth::layer::{Evict, EvictAfterWrites};
 use crate::authorization::AuthorizationApi;
 use crate::dataset::grpc::DatasetApi;
+use crate::donation::grpc::DonationApi;
 use crate::observe::ObserveLayer;
 use crate::proto::authorization::v1::authorization_service_server::AuthorizationServiceServer;
 use crate::proto::dataset::v1::dataset_service_server::DatasetServiceServer;
+use crate::proto::donation::v1::donation_service_server::DonationServiceServer;
 
 /// The fully qualified names of Steward's own gRPC services (for health).
-pub const SERVICE_NAMES: &[&str] =
-    &["steward.authorization.v1.AuthorizationService", "steward.dataset.v1.DatasetService"];
+pub const SERVICE_NAMES: &[&str] = &[
+    "steward.authorization.v1.AuthorizationService",
+    "steward.dataset.v1.DatasetService",
+    "steward.donation.v1.DonationService",
+];
+
+/// Largest DonationService answer (spec §2.1): a page of 10,000 rows outgrows
+/// the general message limit.
+const DONATION_MAX_ENCODING_BYTES: usize = 32 * 1024 * 1024;
 
 /// A health reporter for the server and every service, starting NOT_SERVING,
 /// and the `grpc.health.v1.Health` service that reports it.
@@ -79,6 +88,11 @@ pub async fn serve(
         .max_encoding_message_size(limit)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
+    let donation = DonationServiceServer::new(DonationApi::new(&state))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit.max(DONATION_MAX_ENCODING_BYTES))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
 
     let resolver = state.resolver.clone();
     let evict_locally: Evict = Arc::new(move |payload: &str| resolver.evict(payload));
@@ -86,9 +100,12 @@ pub async fn serve(
     // gRPC-web translation wraps each gRPC service only: it answers plain
     // HTTP/1.1 requests with 400, and the HTTP routes must see those.
     let web = GrpcWebLayer::new();
-    let routes = Routes::from(crate::http::router(state.clone()))
+    // The legacy donation paths answer the methods Envoy's transcoder does not take (405).
+    let http = crate::http::router(state.clone()).merge(crate::donation::legacy::routes().with_state(state.clone()));
+    let routes = Routes::from(http)
         .add_service(web.layer(authorization))
         .add_service(web.layer(EvictAfterWrites::new(dataset, evict_locally)))
+        .add_service(web.layer(donation))
         .add_service(web.layer(health_service))
         .add_service(web.layer(reflection_v1))
         .add_service(web.layer(reflection_v1alpha))

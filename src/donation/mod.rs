@@ -5,6 +5,21 @@
 //!
 //! - [`catalogue`]: sources, data types and the provider resources they need.
 //! - [`config`]: provider modes, endpoints, sandbox and processing limits.
+//! - researcher API: [`grpc`] (handlers), [`convert`] (native messages),
+//!   [`legacy`] (portability-server's REST surface), [`ops`] (operations and
+//!   who may call them), [`model`] (status model, validation), [`store`],
+//!   [`error`]; storage: [`keys`] (per-donation data keys), [`rows`] (sealed
+//!   rows), [`purge`] (the job reclaiming a deleted donation's rows).
 
 pub mod catalogue;
 pub mod config;
+pub mod convert;
+pub mod error;
+pub mod grpc;
+pub mod keys;
+pub mod legacy;
+pub mod model;
+pub mod ops;
+pub mod purge;
+pub mod rows;
+pub mod store;

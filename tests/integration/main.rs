@@ -10,6 +10,8 @@ mod coherence;
 mod compat;
 mod dataset;
 mod dataset_admin;
+mod donation;
+mod donation_sandbox;
 mod embedded;
 mod import;
 mod jobs;

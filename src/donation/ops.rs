@@ -1,0 +1,417 @@
+//! Researcher operations on donations, transport-free: both the native and the
+//! legacy RPCs call these. Who may do what (spec §2.9.3) is decided here from
+//! a [`Viewer`]: global roles plus the dataset levels of the caller's
+//! permission snapshot (terms of service applied).
+//!
+//! Writes run in one transaction with their event, audit record and jobs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+use super::catalogue::{DATA_TYPES, Source};
+use super::error::{DonationError, Result};
+use super::model::{self, Donation, Event, FieldErrors, RawCreate, Stage, TypeStatus};
+use super::store::{self, NewDonation, Visible};
+use super::{keys, purge, rows};
+use crate::auth::{Principal, PrincipalKind, Role};
+use crate::crypto::Keyring;
+use crate::dataset::audit::{self, Actor};
+use crate::dataset::ops::Snapshot;
+use crate::dataset::permissions::{self, Level, LevelSet};
+use crate::db::schema::donations;
+use crate::jobs;
+
+/// How long a `request_id` makes a create idempotent (spec §2.3).
+const REQUEST_ID_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// The caller as the donation rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    pub principal_id: i64,
+    pub kind: PrincipalKind,
+    /// Global admin: sees and may delete every donation.
+    pub admin: bool,
+    /// Global `researcher` (or admin): may create donations.
+    pub researcher: bool,
+    /// Expanded levels by dataset id, terms of service applied.
+    pub levels: BTreeMap<i64, LevelSet>,
+}
+
+/// What a viewer may do with one donation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Not even that it exists.
+    Hidden,
+    /// Read it and its data.
+    View,
+    /// Also delete (and retry) it.
+    Edit,
+}
+
+impl Viewer {
+    /// The viewer for `principal`; `snapshot` is needed unless the principal is a global admin.
+    pub fn new(principal: &Principal, snapshot: Option<&Snapshot>, now: DateTime<Utc>) -> Viewer {
+        let levels = snapshot.map(|s| permissions::effective(&s.inputs, None, now).tos).unwrap_or_default();
+        Viewer {
+            principal_id: principal.id,
+            kind: principal.kind,
+            admin: principal.is_admin(),
+            researcher: principal.has_role(Role::Researcher),
+            levels,
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        match self.kind {
+            PrincipalKind::User => Actor::User(self.principal_id),
+            PrincipalKind::ServiceAccount => Actor::ServiceAccount(self.principal_id),
+        }
+    }
+
+    fn level(&self, dataset_id: i64) -> LevelSet {
+        self.levels.get(&dataset_id).copied().unwrap_or_default()
+    }
+
+    /// Which donations list queries may return.
+    pub fn visible(&self) -> Visible {
+        if self.admin {
+            return Visible::All;
+        }
+        let dataset_ids =
+            self.levels.iter().filter(|(_, levels)| levels.contains(Level::View)).map(|(id, _)| *id).collect();
+        Visible::Some { owner_id: self.principal_id, dataset_ids }
+    }
+
+    /// Spec §2.9.3: the creator (no dataset), `view`/`edit` on the dataset, or admin.
+    pub fn access(&self, donation: &Donation) -> Access {
+        if self.admin {
+            return Access::Edit;
+        }
+        match donation.dataset_id {
+            None if donation.owner_id == self.principal_id => Access::Edit,
+            None => Access::Hidden,
+            Some(dataset) => {
+                let levels = self.level(dataset);
+                if levels.contains(Level::Edit) {
+                    Access::Edit
+                } else if levels.contains(Level::View) {
+                    Access::View
+                } else {
+                    Access::Hidden
+                }
+            }
+        }
+    }
+}
+
+/// A created donation and its raw token (shown once).
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub donation: Donation,
+    pub token: String,
+}
+
+/// Creates a donation (spec §2.3). `errors` carries transport-level field
+/// errors found while reading the request; `enabled` says which sources this
+/// server accepts.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    viewer: &Viewer,
+    raw: RawCreate,
+    mut errors: FieldErrors,
+    enabled: impl Fn(Source) -> bool,
+) -> Result<Created> {
+    if !viewer.researcher {
+        return Err(DonationError::PermissionDenied);
+    }
+    let (source, start, end, request_id) = model::check_fields(&raw, enabled, &mut errors);
+    let mut dataset_id = None;
+    if let Some(name) = raw.dataset.as_deref() {
+        // A dataset the caller cannot see is "unknown" too.
+        let id = store::dataset_id(conn, name).await?;
+        match id.filter(|id| viewer.admin || viewer.level(*id).contains(Level::View)) {
+            Some(id) => dataset_id = Some(id),
+            None => errors.add("dataset", format!("Unknown dataset \"{name}\".")),
+        }
+    }
+    let Some(source) = source.filter(|_| errors.is_empty()) else {
+        return Err(DonationError::Invalid(errors));
+    };
+    let spec = model::check_combination(&raw, source, start, end, request_id).map_err(DonationError::Invalid)?;
+    if let Some(id) = dataset_id
+        && !viewer.admin
+        && !viewer.level(id).contains(Level::Edit)
+    {
+        return Err(DonationError::PermissionDenied);
+    }
+    // A concurrent create with the same request_id makes the insert a no-op;
+    // the next round then finds that donation.
+    for _ in 0..3 {
+        let spec = &spec;
+        let created = conn
+            .transaction(async |conn| -> Result<Option<Created>> {
+                if let Some(request_id) = spec.request_id.as_deref()
+                    && let Some(created) = retried_create(conn, viewer, request_id).await?
+                {
+                    return Ok(Some(created));
+                }
+                insert_donation(conn, keyring, viewer, spec, dataset_id).await
+            })
+            .await?;
+        if let Some(created) = created {
+            return Ok(created);
+        }
+    }
+    Err(DonationError::Internal(anyhow::anyhow!("create kept conflicting on its request_id")))
+}
+
+/// The answer to a create repeating a recent `request_id`: the same donation
+/// with a new token while its link is unopened, else [`DonationError::RequestIdUsed`].
+/// An older use releases the id for a new donation.
+async fn retried_create(conn: &mut AsyncPgConnection, viewer: &Viewer, request_id: &str) -> Result<Option<Created>> {
+    let Some(row) = store::find_by_request(conn, viewer.principal_id, request_id).await? else {
+        return Ok(None);
+    };
+    if row.created_at < Utc::now() - REQUEST_ID_WINDOW {
+        diesel::update(donations::table.find(row.id))
+            .set(donations::request_id.eq(None::<String>))
+            .execute(conn)
+            .await?;
+        return Ok(None);
+    }
+    if row.stage != Stage::Created.as_str() {
+        return Err(DonationError::RequestIdUsed);
+    }
+    // Only the hash is stored, so the token cannot be shown again: issue a
+    // new one, which retires the earlier link.
+    let (token, hash) = new_token();
+    diesel::update(donations::table.find(row.id)).set(donations::token_hash.eq(&hash[..])).execute(conn).await?;
+    store::add_event(conn, row.id, "link_reissued", None, json!({})).await?;
+    let donation = store::find(conn, row.id, false).await?.ok_or(DonationError::NotFound)?;
+    Ok(Some(Created { donation, token }))
+}
+
+async fn insert_donation(
+    conn: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    viewer: &Viewer,
+    spec: &model::CreateSpec,
+    dataset_id: Option<i64>,
+) -> Result<Option<Created>> {
+    let (token, hash) = new_token();
+    let names: Vec<&str> = spec.data_types.iter().map(|t| t.name).collect();
+    let new = NewDonation {
+        owner_id: viewer.principal_id,
+        dataset_id,
+        source: spec.source.as_str(),
+        data_start_date: spec.data_start_date,
+        data_end_date: spec.data_end_date,
+        requested_data_types: names.clone(),
+        description: &spec.description,
+        token_hash: &hash,
+        request_id: spec.request_id.as_deref(),
+    };
+    let id: Option<i32> = diesel::insert_into(donations::table)
+        .values(&new)
+        .on_conflict_do_nothing()
+        .returning(donations::id)
+        .get_result(conn)
+        .await
+        .optional()?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    keys::create(conn, keyring, id).await?;
+    store::insert_types(conn, id, &names).await?;
+    store::add_event(conn, id, "created", None, json!({"source": spec.source.as_str(), "data_types": names.len()}))
+        .await?;
+    let after = json!({
+        "source": spec.source.as_str(),
+        "dataset_id": dataset_id,
+        "data_types": names,
+    });
+    audit::record_with_request(
+        conn,
+        viewer.actor(),
+        "donation_created",
+        "Donation",
+        id,
+        None,
+        Some(after),
+        spec.request_id.as_deref(),
+    )
+    .await?;
+    let donation = store::find(conn, id, false).await?.ok_or(DonationError::NotFound)?;
+    Ok(Some(Created { donation, token }))
+}
+
+/// 32 random bytes as base64url without padding, and the SHA-256 of that text.
+fn new_token() -> (String, [u8; 32]) {
+    use base64::Engine as _;
+    use ring::rand::{SecureRandom as _, SystemRandom};
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).expect("system random source failed");
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = crate::auth::token::hash(&token).0;
+    (token, hash)
+}
+
+/// The donation `id` if the viewer has at least `need` on it; NotFound when
+/// hidden, PermissionDenied when visible but not enough.
+async fn accessible(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i32,
+    need: Access,
+    lock: bool,
+) -> Result<Donation> {
+    let donation = store::find(conn, id, lock).await?.ok_or(DonationError::NotFound)?;
+    match viewer.access(&donation) {
+        Access::Hidden => Err(DonationError::NotFound),
+        access if access < need => Err(DonationError::PermissionDenied),
+        _ => Ok(donation),
+    }
+}
+
+/// One donation the viewer may see.
+pub async fn get(conn: &mut AsyncPgConnection, viewer: &Viewer, id: i32) -> Result<Donation> {
+    accessible(conn, viewer, id, Access::View, false).await
+}
+
+/// One donation with its types' states, in request order.
+pub async fn get_with_types(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i32,
+) -> Result<(Donation, Vec<TypeStatus>)> {
+    let donation = get(conn, viewer, id).await?;
+    let types = store::types(conn, id, &donation.requested_data_types).await?;
+    Ok((donation, types))
+}
+
+/// Up to `limit` donations the viewer may see with ids above `after`, by id;
+/// `dataset` (a name) narrows them to one dataset, an unknown one to none.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    dataset: Option<&str>,
+    after: i32,
+    limit: i64,
+) -> Result<Vec<Donation>> {
+    let dataset_id = match dataset {
+        None => None,
+        Some(name) => match store::dataset_id(conn, name).await? {
+            Some(id) => Some(id),
+            None => return Ok(Vec::new()),
+        },
+    };
+    Ok(store::list(conn, &viewer.visible(), dataset_id, after, limit).await?)
+}
+
+/// [`list`] with each donation's types' states.
+pub async fn list_with_types(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    dataset: Option<&str>,
+    after: i32,
+    limit: i64,
+) -> Result<Vec<(Donation, Vec<TypeStatus>)>> {
+    let donations = list(conn, viewer, dataset, after, limit).await?;
+    let ids: Vec<i32> = donations.iter().map(|d| d.id).collect();
+    let mut types = store::types_of(conn, &ids).await?;
+    Ok(donations
+        .into_iter()
+        .map(|d| {
+            let mut t = types.remove(&d.id).unwrap_or_default();
+            t.sort_by_key(|s| d.requested_data_types.iter().position(|r| *r == s.data_type).unwrap_or(usize::MAX));
+            (d, t)
+        })
+        .collect())
+}
+
+/// Deletes a donation (spec §5.10 step 1), in one transaction: checks the
+/// permission, writes the audit record, deletes the donation with its data
+/// key (every sealed row is unreadable at commit) and metadata, and enqueues
+/// the purge of its rows.
+pub async fn delete(conn: &mut AsyncPgConnection, viewer: &Viewer, id: i32) -> Result<()> {
+    conn.transaction(async |conn| -> Result<()> {
+        let donation = accessible(conn, viewer, id, Access::Edit, true).await?;
+        let before = json!({
+            "source": donation.source.as_str(),
+            "status": donation.status.as_str(),
+            "stage": donation.stage.as_str(),
+            "dataset_id": donation.dataset_id,
+        });
+        audit::record(conn, viewer.actor(), "donation_deleted", "Donation", id, Some(before), None).await?;
+        diesel::delete(donations::table.find(id)).execute(conn).await?;
+        jobs::enqueue(conn, purge::job(id)).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The viewer's donation's types that can be queried, in catalogue order.
+pub async fn available_types(conn: &mut AsyncPgConnection, viewer: &Viewer, id: i32) -> Result<Vec<&'static str>> {
+    get(conn, viewer, id).await?;
+    let available = store::available_types(conn, id).await?;
+    Ok(DATA_TYPES.iter().map(|t| t.name).filter(|name| available.iter().any(|a| a == name)).collect())
+}
+
+/// Which rows of a donation to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataQuery {
+    pub data_type: String,
+    pub start: Option<NaiveDate>,
+    pub end: Option<NaiveDate>,
+    /// 0 reads the count only.
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Rows of one type: how many match, and the page's JSON texts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataPage {
+    pub count: i64,
+    pub rows: Vec<String>,
+}
+
+/// Reads rows of an available type (spec §2.7). A type that is unknown or
+/// not available has no rows.
+pub async fn query(
+    conn: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    viewer: &Viewer,
+    id: i32,
+    query: &DataQuery,
+) -> Result<DataPage> {
+    get(conn, viewer, id).await?;
+    let available = store::available_types(conn, id).await?;
+    if !available.contains(&query.data_type) {
+        return Ok(DataPage::default());
+    }
+    let filter = rows::RowFilter { donation_id: id, data_type: &query.data_type, start: query.start, end: query.end };
+    let count = rows::count(conn, &filter).await?;
+    if query.limit == 0 || query.offset >= count {
+        return Ok(DataPage { count, rows: Vec::new() });
+    }
+    let key = keys::load(conn, keyring, id).await?;
+    let rows = rows::page(conn, &key, &filter, query.limit, query.offset).await?;
+    Ok(DataPage { count, rows })
+}
+
+/// Up to `limit` events of the viewer's donation after event `after`.
+pub async fn events(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i32,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    get(conn, viewer, id).await?;
+    Ok(store::events(conn, id, after, limit).await?)
+}
