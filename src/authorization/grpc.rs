@@ -1,7 +1,8 @@
 //! The tonic handlers of `AuthorizationService`: caller → convert → ops →
 //! response. The DSG-compatible RPCs answer `google.api.HttpBody` JSON
 //! rendered by [`super::compat`]; their permission answers come from the
-//! per-principal cache.
+//! per-principal cache. The token writes evict this replica's cached
+//! credentials before answering (`evict_here`).
 
 use std::sync::Arc;
 
@@ -76,6 +77,14 @@ impl AuthorizationApi {
             || !profile.groups_admin.is_empty()
             || !snapshot.inputs.datasets_admin().is_empty();
         if some_admin { Ok(snapshot) } else { Err(denied()) }
+    }
+
+    /// Applies a write's eviction on this replica before the write answers, as
+    /// `EvictAfterWrites` does for DatasetService: other replicas evict when
+    /// the write's NOTIFY reaches them, which may be after the caller's next
+    /// request here.
+    fn evict_here(&self, payload: &str) {
+        self.resolver.evict(payload);
     }
 
     /// The caller if it is a human user (DSG's `IsHumanUser`): service accounts get 403.
@@ -319,6 +328,9 @@ impl AuthorizationService for AuthorizationApi {
         let principal = self.human(caller).await?;
         let mut conn = self.pool.get().await.map_err(Error::from)?;
         let token = user_tokens::long_lived_token(&mut conn, &self.keyring, principal.id).await?;
+        // It replaces (revokes) a token whose key left the keyring without
+        // saying so: forget all of the caller's cached credentials (one re-lookup).
+        self.evict_here(&format!("user:{}", principal.id));
         json(compat::token_object(&token))
     }
 
@@ -332,8 +344,7 @@ impl AuthorizationService for AuthorizationApi {
         let mut conn = self.pool.get().await.map_err(Error::from)?;
         let (token, revoked) = user_tokens::rotate_long_lived_token(&mut conn, &self.keyring, principal.id).await?;
         if let Some(id) = revoked {
-            // This replica forgets the old credential before answering; others on NOTIFY.
-            self.resolver.evict(&format!("token:{id}"));
+            self.evict_here(&format!("token:{id}"));
         }
         json(compat::token_object(&token))
     }
