@@ -9,6 +9,7 @@ use tonic_health::server::HealthReporter;
 use crate::auth::Resolver;
 use crate::config::Config;
 use crate::crypto::Keyring;
+use crate::dataset::PermissionCache;
 use crate::db::Pool;
 use crate::observe::Metrics;
 
@@ -43,7 +44,10 @@ impl AppState {
     /// Assembles the state; health starts NOT_SERVING.
     pub fn new(config: Config, pool: Pool, keyring: Keyring, health: Health) -> Self {
         Self {
-            resolver: Arc::new(Resolver::new(pool.clone())),
+            resolver: Arc::new(Resolver::with_permission_cache(
+                pool.clone(),
+                PermissionCache::new(config.permission_cache_max_entries, config.permission_cache_ttl),
+            )),
             config: Arc::new(config),
             pool,
             keyring: Arc::new(keyring),

@@ -374,6 +374,19 @@ mod tests {
     }
 
     #[test]
+    fn the_permission_cache_is_sized_by_config() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.permission_cache_max_entries, c.permission_cache_ttl), (10_000, Duration::from_secs(600)));
+        let c =
+            config(&[("STEWARD_PERMISSION_CACHE_MAX_ENTRIES", "50"), ("STEWARD_PERMISSION_CACHE_TTL", "1m")]).unwrap();
+        assert_eq!((c.permission_cache_max_entries, c.permission_cache_ttl), (50, Duration::from_secs(60)));
+        assert_eq!(
+            config(&[("STEWARD_PERMISSION_CACHE_MAX_ENTRIES", "0")]).unwrap_err().var,
+            "STEWARD_PERMISSION_CACHE_MAX_ENTRIES"
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));

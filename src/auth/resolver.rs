@@ -54,14 +54,20 @@ impl std::fmt::Debug for Resolver {
 }
 
 impl Resolver {
-    /// A resolver over `pool`; call [`Resolver::listen`] to enable caching.
+    /// A resolver over `pool` with the default permission cache; call
+    /// [`Resolver::listen`] to enable caching.
     pub fn new(pool: Pool) -> Self {
+        Self::with_permission_cache(pool, PermissionCache::default())
+    }
+
+    /// A resolver whose listener also keeps `permissions` coherent.
+    pub fn with_permission_cache(pool: Pool, permissions: PermissionCache) -> Self {
         Self {
             pool,
             entries: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
-            permissions: Arc::new(PermissionCache::default()),
+            permissions: Arc::new(permissions),
         }
     }
 
