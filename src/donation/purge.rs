@@ -50,7 +50,7 @@ pub async fn purge(conn: &mut diesel_async::AsyncPgConnection, donation_id: i32)
     loop {
         let n = rows::purge_batch(conn, donation_id).await?;
         total += n;
-        if n == 0 {
+        if n < rows::PURGE_BATCH as usize {
             return Ok(total);
         }
     }

@@ -7,6 +7,7 @@
 //! their paging. REST through a real Envoy is tests/e2e/rest/test_donations.py.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use diesel::sql_types::{Integer, Text};
@@ -22,6 +23,7 @@ use steward::dataset::permissions::Level;
 use steward::db::schema::{donation_rows, donations, jobs};
 use steward::donation::rows::{self, NewRow};
 use steward::donation::{keys, purge};
+use steward::jobs::{Registry, Workers};
 use steward::proto::donation::v1 as pb;
 use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
 use steward::proto::google::api::HttpBody;
@@ -645,7 +647,8 @@ async fn date_filters_take_whole_utc_days_and_paging_is_stable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_destroys_the_key_at_once_and_purges_rows() {
-    let app = App::start().await;
+    // The purge runs on this test's workers (with the purge handler registered).
+    let app = App::start_with(&[("STEWARD_WORKERS", "0")]).await;
     let token = app.token("res@example.org", Some(Role::Researcher)).await;
     let auth = token_auth(&token);
     for _ in 0..2 {
@@ -674,11 +677,27 @@ async fn delete_destroys_the_key_at_once_and_purges_rows() {
     // The purge job was enqueued in the same transaction; it deletes only the deleted donation's rows.
     let purges: i64 = jobs::table.filter(jobs::dedup_key.eq("purge:1")).count().get_result(&mut conn).await.unwrap();
     assert_eq!(purges, 1);
-    assert_eq!(purge::purge(&mut conn, 1).await.unwrap(), 2);
+    let mut registry = Registry::new();
+    purge::register(&mut registry);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let workers = Workers::new(app.db.pool(), app.db.url().to_owned(), Arc::new(registry))
+        .poll_interval(std::time::Duration::from_millis(50))
+        .spawn(shutdown);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let live: i64 = jobs::table.count().get_result(&mut conn).await.unwrap();
+        if live == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the purge job did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    workers.await.unwrap();
+    let left: Vec<i32> = donation_rows::table.select(donation_rows::donation_id).load(&mut conn).await.unwrap();
+    assert_eq!(left, [2], "only the deleted donation's rows went");
     assert_eq!(purge::purge(&mut conn, 1).await.unwrap(), 0, "idempotent");
     assert!(purge::purge(&mut conn, 2).await.is_err(), "a live donation's rows are never purged");
-    let left: Vec<i32> = donation_rows::table.select(donation_rows::donation_id).load(&mut conn).await.unwrap();
-    assert_eq!(left, [2]);
     // The id is never reused.
     drop(conn);
     assert_eq!(json(&create_json(&app, &token, r#"{"source_type":"google_portability"}"#).await)["id"], 3);
