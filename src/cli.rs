@@ -302,6 +302,7 @@ pub fn keys_generate() {
 pub fn registry() -> jobs::Registry {
     let mut registry = jobs::Registry::new();
     crate::auth::jobs::register(&mut registry);
+    crate::donation::purge::register(&mut registry);
     registry
 }
 
@@ -384,5 +385,17 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `serve` and `worker` run every job the services enqueue; a kind
+    /// missing here would fail its jobs with "no handler" in production.
+    #[test]
+    fn the_registry_handles_every_enqueued_job_kind() {
+        let registry = super::registry();
+        let kinds: Vec<&str> = registry.kinds().collect();
+        assert!(kinds.contains(&crate::donation::purge::KIND), "{kinds:?}");
     }
 }
