@@ -10,6 +10,7 @@
 //!   who may call them), [`model`] (status model, validation), [`store`],
 //!   [`error`]; storage: [`keys`] (per-donation data keys), [`rows`] (sealed
 //!   rows), [`purge`] (the job reclaiming a deleted donation's rows).
+//! - [`sandbox`]: the fake providers' scenarios and archive generator.
 
 pub mod catalogue;
 pub mod config;
@@ -22,4 +23,5 @@ pub mod model;
 pub mod ops;
 pub mod purge;
 pub mod rows;
+pub mod sandbox;
 pub mod store;

@@ -1,0 +1,34 @@
+//! The sandbox providers (spec §6): fake Google and TikTok portability
+//! providers that speak the real wire formats, so the whole donation flow
+//! runs offline, in tests and in the embedded default.
+//!
+//! This module owns the parts without HTTP:
+//! - [`scenario`]: what a test or demo asks the fake account to hold and
+//!   which failures to stage ([`Scenario`], parsed from and rendered to the
+//!   query syntax of the consent form and `STEWARD_SANDBOX_DEFAULT_SCENARIO`).
+//! - [`generate`]: Google archives, generated deterministically and streamed
+//!   while written ([`write_google_part`], [`google_part_count`],
+//!   [`google_manifest`]).
+//!
+//! Helpers private to the generator: `gen_rng` (seeded ChaCha20 streams),
+//! `gen_time` (time zones and the bursty daily time line), `gen_vocab`
+//! (synthetic word lists), `gen_google` (record shapes and renderers) and
+//! `gen_zip` (zip writers, the zip bomb, central-directory truncation).
+
+pub mod generate;
+pub mod scenario;
+
+mod gen_google;
+mod gen_rng;
+mod gen_time;
+mod gen_vocab;
+mod gen_zip;
+
+pub use generate::{
+    BAD_RECORDS, BadRecordCounts, DiscoverSplit, GOOGLE_RESOURCES, GoogleExport, ManifestEntry, NESTED_ARCHIVE_NAME,
+    PATH_TRAVERSAL_NAMES, TOO_MANY_ENTRIES, ZIP_BOMB_BYTES, discover_split, google_manifest, google_part_count,
+    write_google_part,
+};
+pub use scenario::{
+    AccessType, Failure, Grant, Persona, Scenario, ScenarioError, Span, TikTokLayout, TokenShape, Zone,
+};
