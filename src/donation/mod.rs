@@ -3,6 +3,7 @@
 //! Steward fetches the archive, keeps only the requested types inside the
 //! study window and stores the rows sealed.
 //!
+//! - [`archive`]: parsing Google archive parts into normalized rows, with the zip safety rules.
 //! - [`catalogue`]: sources, data types and the provider resources they need.
 //! - [`config`]: provider modes, endpoints, sandbox and processing limits.
 //! - researcher API: [`grpc`] (handlers), [`convert`] (native messages),
@@ -12,6 +13,7 @@
 //!   rows), [`purge`] (the job reclaiming a deleted donation's rows).
 //! - [`sandbox`]: the fake providers' scenarios and archive generator.
 
+pub mod archive;
 pub mod catalogue;
 pub mod config;
 pub mod convert;
