@@ -229,6 +229,77 @@ diesel::table! {
 }
 
 diesel::table! {
+    sandbox_calls (seq) {
+        seq -> Int8,
+        at -> Timestamptz,
+        provider -> Text,
+        method -> Text,
+        path -> Text,
+        query -> Nullable<Jsonb>,
+        body -> Nullable<Jsonb>,
+        auth_header -> Nullable<Text>,
+        status -> Int4,
+    }
+}
+
+diesel::table! {
+    sandbox_codes (code_hash) {
+        code_hash -> Bytea,
+        grant_id -> Int8,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sandbox_grants (id) {
+        id -> Int8,
+        provider -> Text,
+        client_id -> Text,
+        scenario -> Text,
+        scopes -> Array<Nullable<Text>>,
+        api_calls -> Int4,
+        downloads -> Int4,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sandbox_jobs (id) {
+        id -> Text,
+        grant_id -> Int8,
+        resources -> Array<Nullable<Text>>,
+        start_time -> Nullable<Timestamptz>,
+        end_time -> Nullable<Timestamptz>,
+        generation -> Int4,
+        state -> Text,
+        polls -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sandbox_parts (job_id, part) {
+        job_id -> Text,
+        part -> Int4,
+        bytes -> Int8,
+    }
+}
+
+diesel::table! {
+    sandbox_tokens (token_hash) {
+        token_hash -> Bytea,
+        grant_id -> Int8,
+        kind -> Text,
+        expires_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     service_accounts (id) {
         id -> Int8,
         name -> Text,
@@ -329,6 +400,10 @@ diesel::joinable!(grants -> service_accounts (service_account_id));
 diesel::joinable!(group_memberships -> groups (group_id));
 diesel::joinable!(group_memberships -> users (user_id));
 diesel::joinable!(public_roots -> service_tables (service_table_id));
+diesel::joinable!(sandbox_codes -> sandbox_grants (grant_id));
+diesel::joinable!(sandbox_jobs -> sandbox_grants (grant_id));
+diesel::joinable!(sandbox_parts -> sandbox_jobs (job_id));
+diesel::joinable!(sandbox_tokens -> sandbox_grants (grant_id));
 diesel::joinable!(service_accounts -> users (created_by_user_id));
 diesel::joinable!(service_tables -> datasets (dataset_id));
 diesel::joinable!(tos_acceptances -> tos_documents (tos_document_id));
@@ -355,6 +430,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     middleauth_apps,
     public_roots,
+    sandbox_calls,
+    sandbox_codes,
+    sandbox_grants,
+    sandbox_jobs,
+    sandbox_parts,
+    sandbox_tokens,
     service_accounts,
     service_tables,
     services,

@@ -6,6 +6,8 @@
 //! - [`archive`]: parsing Google archive parts into normalized rows, with the zip safety rules.
 //! - [`catalogue`]: sources, data types and the provider resources they need.
 //! - [`config`]: provider modes, endpoints, sandbox and processing limits.
+//! - [`provider`]: the `PortabilityProvider` boundary, its error classes and
+//!   HTTP rules; [`google`]: the Google Data Portability client.
 //! - researcher API: [`grpc`] (handlers), [`convert`] (native messages),
 //!   [`legacy`] (portability-server's REST surface), [`ops`] (operations and
 //!   who may call them), [`model`] (status model, validation), [`store`],
@@ -18,11 +20,13 @@ pub mod catalogue;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod google;
 pub mod grpc;
 pub mod keys;
 pub mod legacy;
 pub mod model;
 pub mod ops;
+pub mod provider;
 pub mod purge;
 pub mod rows;
 pub mod sandbox;

@@ -16,7 +16,12 @@
 //! `gen_zip` (zip writers, the zip bomb, central-directory truncation).
 
 pub mod generate;
+pub mod google;
+pub mod http;
+pub mod pages;
 pub mod scenario;
+pub mod storage;
+pub mod store;
 
 mod gen_google;
 mod gen_rng;
