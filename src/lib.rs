@@ -8,6 +8,7 @@
 //! - [`db`]: the connection pool, migrations and the embedded PostgreSQL.
 //! - [`auth`]: credentials, tokens, principals and roles.
 //! - [`crypto`]: the AES-256-GCM keyring for data at rest.
+//! - [`blobs`]: sealed, segmented blob storage (archives, uploads).
 //! - [`jobs`]: the PostgreSQL job queue and its workers.
 //! - [`observe`]: request ids, tracing spans and Prometheus metrics.
 //! - [`server`]: the one listener serving gRPC, gRPC-web and HTTP.
@@ -20,6 +21,7 @@
 pub mod app;
 pub mod auth;
 pub mod authorization;
+pub mod blobs;
 pub mod cli;
 pub mod codec;
 pub mod config;
