@@ -44,6 +44,7 @@ pub async fn serve_on(
     let keyring = load_keyring(&config)?;
     let pool = db::pool(&database.url, &pool_options(&config, "steward"))?;
     let workers = config.workers;
+    let registry = std::sync::Arc::new(registry(&config, &keyring)?);
     let (health, health_service) = server::health().await;
     let state = AppState::new(config, pool.clone(), keyring, health.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -83,7 +84,7 @@ pub async fn serve_on(
 
     let listener_task = tokio::spawn(state.resolver.clone().listen(database.url.clone(), shutdown_rx.clone()));
     let monitor = tokio::spawn(monitor_health(state.clone(), shutdown_rx.clone()));
-    let worker_task = jobs::spawn(pool, database.url.clone(), std::sync::Arc::new(registry()), workers, shutdown_rx);
+    let worker_task = jobs::spawn(pool, database.url.clone(), registry, workers, shutdown_rx);
 
     let server_result = tokio::select! {
         () = &mut shutdown => None,
@@ -117,9 +118,9 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
         );
     }
     let pool = db::pool(&database.url, &pool_options(&config, "steward-worker"))?;
+    let registry = std::sync::Arc::new(registry(&config, &load_keyring(&config)?)?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let workers =
-        jobs::spawn(pool, database.url.clone(), std::sync::Arc::new(registry()), config.workers.max(1), shutdown_rx);
+    let workers = jobs::spawn(pool, database.url.clone(), registry, config.workers.max(1), shutdown_rx);
     tracing::info!(workers = config.workers.max(1), "workers running");
     shutdown_signal().await;
     let _ = shutdown_tx.send(true);
@@ -299,11 +300,13 @@ pub fn keys_generate() {
 }
 
 /// The job handlers this build knows.
-pub fn registry() -> jobs::Registry {
+pub fn registry(config: &Config, keyring: &Keyring) -> anyhow::Result<jobs::Registry> {
     let mut registry = jobs::Registry::new();
     crate::auth::jobs::register(&mut registry);
     crate::donation::purge::register(&mut registry);
-    registry
+    let processing = crate::donation::processing::Processing::new(&config.donation, keyring.clone())?;
+    crate::donation::processing::register(&mut registry, std::sync::Arc::new(processing));
+    Ok(registry)
 }
 
 /// Pool settings from the configuration.
@@ -394,8 +397,13 @@ mod tests {
     /// missing here would fail its jobs with "no handler" in production.
     #[test]
     fn the_registry_handles_every_enqueued_job_kind() {
-        let registry = super::registry();
+        let config = crate::config::Config::from_lookup(|_| None).unwrap();
+        let registry = super::registry(&config, &crate::crypto::Keyring::generate()).unwrap();
         let kinds: Vec<&str> = registry.kinds().collect();
-        assert!(kinds.contains(&crate::donation::purge::KIND), "{kinds:?}");
+        use crate::donation::processing::{POLL, SCHEDULE_DUE_POLLS, START_EXPORT};
+        for kind in [crate::donation::purge::KIND, START_EXPORT, POLL, SCHEDULE_DUE_POLLS] {
+            assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+        }
+        assert!(registry.interval(SCHEDULE_DUE_POLLS).is_some(), "due polls are scheduled periodically");
     }
 }

@@ -27,6 +27,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    archive_parts (id) {
+        id -> Int8,
+        export_id -> Int8,
+        part_no -> Int4,
+        state -> Text,
+        object_key -> Nullable<Text>,
+        bytes -> Nullable<Int8>,
+        sha256 -> Nullable<Bytea>,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Int8,
         created_at -> Timestamptz,
@@ -220,6 +235,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    provider_exports (id) {
+        id -> Int8,
+        donation_id -> Int4,
+        resource -> Text,
+        job_id -> Nullable<Text>,
+        state -> Text,
+        reason_code -> Nullable<Text>,
+        retries -> Int4,
+        polls -> Int4,
+        next_poll_at -> Nullable<Timestamptz>,
+        deadline_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    provider_grants (id) {
+        id -> Int8,
+        donation_id -> Int4,
+        provider -> Text,
+        key_id -> Text,
+        access_token_sealed -> Bytea,
+        access_expires_at -> Nullable<Timestamptz>,
+        refresh_token_sealed -> Nullable<Bytea>,
+        refresh_expires_at -> Nullable<Timestamptz>,
+        granted_resources -> Array<Nullable<Text>>,
+        access_type -> Nullable<Text>,
+        released_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     public_roots (id) {
         id -> Int8,
         service_table_id -> Int8,
@@ -386,6 +436,7 @@ diesel::table! {
 
 diesel::joinable!(affiliations -> users (user_id));
 diesel::joinable!(api_tokens -> service_accounts (service_account_id));
+diesel::joinable!(archive_parts -> provider_exports (export_id));
 diesel::joinable!(audit_log -> service_accounts (actor_service_account_id));
 diesel::joinable!(audit_log -> users (actor_user_id));
 diesel::joinable!(dataset_buckets -> datasets (dataset_id));
@@ -399,6 +450,8 @@ diesel::joinable!(grants -> datasets (dataset_id));
 diesel::joinable!(grants -> service_accounts (service_account_id));
 diesel::joinable!(group_memberships -> groups (group_id));
 diesel::joinable!(group_memberships -> users (user_id));
+diesel::joinable!(provider_exports -> donations (donation_id));
+diesel::joinable!(provider_grants -> donations (donation_id));
 diesel::joinable!(public_roots -> service_tables (service_table_id));
 diesel::joinable!(sandbox_codes -> sandbox_grants (grant_id));
 diesel::joinable!(sandbox_jobs -> sandbox_grants (grant_id));
@@ -414,6 +467,7 @@ diesel::joinable!(tos_documents -> services (service_id));
 diesel::allow_tables_to_appear_in_same_query!(
     affiliations,
     api_tokens,
+    archive_parts,
     audit_log,
     dataset_buckets,
     dataset_version_buckets,
@@ -429,6 +483,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     groups,
     jobs,
     middleauth_apps,
+    provider_exports,
+    provider_grants,
     public_roots,
     sandbox_calls,
     sandbox_codes,

@@ -13,6 +13,7 @@
 //!   who may call them), [`model`] (status model, validation), [`store`],
 //!   [`error`]; storage: [`keys`] (per-donation data keys), [`rows`] (sealed
 //!   rows), [`purge`] (the job reclaiming a deleted donation's rows).
+//! - [`processing`]: stored provider grants, export requests and polls (spec §5.1).
 //! - [`sandbox`]: the fake providers' scenarios and archive generator.
 
 pub mod archive;
@@ -26,6 +27,7 @@ pub mod keys;
 pub mod legacy;
 pub mod model;
 pub mod ops;
+pub mod processing;
 pub mod provider;
 pub mod purge;
 pub mod rows;

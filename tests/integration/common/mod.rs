@@ -191,9 +191,19 @@ impl TestApp {
     /// A server over an existing test database (e.g. to restart over the same data).
     pub async fn start_on(db: TestDb) -> TestApp {
         let data_dir = scratch_dir("app");
-        let config = test_config(&[("DATABASE_URL", db.url()), ("STEWARD_DATA_DIR", data_dir.to_str().unwrap())]);
-        let (addr, stop, task) = spawn_server(config).await;
+        let vars = [("DATABASE_URL", db.url()), ("STEWARD_DATA_DIR", data_dir.to_str().unwrap())];
+        let (addr, _, stop, task) = spawn_server_with(&vars, false).await;
         TestApp { db, addr, stop, task }
+    }
+
+    /// A server over `db` with extra configuration and `STEWARD_PUBLIC_URL`
+    /// set to its real address; returns the configuration it runs with.
+    pub async fn start_with(db: TestDb, extra: &[(&str, &str)]) -> (TestApp, Config) {
+        let data_dir = scratch_dir("app");
+        let mut vars = vec![("DATABASE_URL", db.url()), ("STEWARD_DATA_DIR", data_dir.to_str().unwrap())];
+        vars.extend_from_slice(extra);
+        let (addr, config, stop, task) = spawn_server_with(&vars, true).await;
+        (TestApp { db, addr, stop, task }, config)
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -236,6 +246,33 @@ pub async fn spawn_server(
     }));
     wait_until_serving(addr).await;
     (addr, stop, task)
+}
+
+/// Binds a loopback port first, then builds the configuration from `vars`
+/// with that address as `STEWARD_LISTEN` (so URLs derived from it, like the
+/// sandbox's server-to-server URLs, reach this server) and, with
+/// `public_url`, as `STEWARD_PUBLIC_URL` too; runs `cli::serve_on` and
+/// returns once health is SERVING. (Without `public_url` the default public
+/// URL stays, which some tests assert.)
+pub async fn spawn_server_with(
+    vars: &[(&str, &str)],
+    public_url: bool,
+) -> (SocketAddr, Config, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a test port");
+    let addr = listener.local_addr().unwrap();
+    let (listen, url) = (addr.to_string(), format!("http://{addr}"));
+    let mut all = vec![("STEWARD_LISTEN", listen.as_str())];
+    if public_url {
+        all.push(("STEWARD_PUBLIC_URL", url.as_str()));
+    }
+    all.extend_from_slice(vars);
+    let config = test_config(&all);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(steward::cli::serve_on(config.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    wait_until_serving(addr).await;
+    (addr, config, stop, task)
 }
 
 /// Polls `grpc.health.v1.Health/Check` until SERVING (60 s at most).

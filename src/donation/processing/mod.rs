@@ -1,0 +1,218 @@
+//! The first processing steps (spec §5.1): from a stored provider grant to
+//! an export per resource group, polled until the provider has the archive
+//! ready and its parts are recorded.
+//!
+//! - [`grant`]: storing a sign-in's tokens (sealed) and refreshing them under the row lock.
+//! - [`export`]: the `donation.start_export` job (`initiate` per resource group).
+//! - [`poll`]: `donation.schedule_due_polls` and `donation.poll` (archive state, `:retry`, deadline).
+//! - [`state`]: type and donation states derived from the exports (§1.4, §5.2).
+//! - [`store`]: the grant, export and part tables.
+//!
+//! Jobs carry ids only and are idempotent (§5.3). A provider error is handled
+//! by its class (§4.1): `transient` fails the attempt (the queue retries it;
+//! the last attempt records `provider_unavailable`), `auth` refreshes and
+//! repeats once, `access_lost` and `config` fail the donation, `not_granted`
+//! declines, `permanent` fails the group.
+
+pub mod export;
+pub mod grant;
+pub mod poll;
+pub mod state;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::crypto::{Keyring, KeyringError};
+use crate::donation::catalogue::Source;
+use crate::donation::config::{DonationConfig, ProviderMode};
+use crate::donation::google::GoogleClient;
+use crate::donation::provider::{ErrorClass, PortabilityProvider, ProviderError};
+use crate::jobs::{JobContext, NewJob, Registry};
+
+pub use grant::{Authorized, store_grant};
+
+/// Job kinds.
+pub const START_EXPORT: &str = "donation.start_export";
+pub const SCHEDULE_DUE_POLLS: &str = "donation.schedule_due_polls";
+pub const POLL: &str = "donation.poll";
+
+/// How often due polls are scheduled (spec §5.1: every 60 s).
+pub const SCHEDULE_EVERY: Duration = Duration::from_secs(60);
+
+/// What processing jobs need besides the database.
+pub struct Processing {
+    pub config: DonationConfig,
+    keyring: Keyring,
+    google: Option<Arc<dyn PortabilityProvider>>,
+}
+
+impl std::fmt::Debug for Processing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processing").field("google", &self.google).finish_non_exhaustive()
+    }
+}
+
+impl Processing {
+    /// The providers as configured (a source in mode `off` has none).
+    pub fn new(config: &DonationConfig, keyring: Keyring) -> anyhow::Result<Self> {
+        let google: Option<Arc<dyn PortabilityProvider>> = match config.google.mode {
+            ProviderMode::Off => None,
+            _ => Some(Arc::new(GoogleClient::new(&config.google)?)),
+        };
+        Ok(Self { config: config.clone(), keyring, google })
+    }
+
+    /// With a given Google client (tests: shorter immediate retries).
+    pub fn with_google(config: &DonationConfig, keyring: Keyring, google: Arc<dyn PortabilityProvider>) -> Self {
+        Self { config: config.clone(), keyring, google: Some(google) }
+    }
+
+    /// The client of `source`.
+    pub fn provider(&self, source: Source) -> Result<&dyn PortabilityProvider, Error> {
+        match source {
+            Source::Google => self.google.as_deref().ok_or(Error::ProviderOff(source.as_str())),
+            // The TikTok client is a later slice.
+            Source::TikTok => Err(Error::ProviderOff(source.as_str())),
+        }
+    }
+
+    fn provider_named(&self, name: &str) -> Result<&dyn PortabilityProvider, Error> {
+        self.provider(Source::parse(name).ok_or(Error::ProviderOff("unknown"))?)
+    }
+
+    /// The delay before poll number `polls + 1` of an export.
+    fn poll_delay(&self, polls: i32) -> chrono::TimeDelta {
+        let delay = self.config.poll_delay(u32::try_from(polls).unwrap_or(0));
+        chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::hours(1))
+    }
+
+    fn max_wait(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std(self.config.export_max_wait).unwrap_or(chrono::TimeDelta::days(7))
+    }
+}
+
+/// A failed processing step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+    #[error("opening a sealed token: {0}")]
+    Sealed(#[from] KeyringError),
+    #[error("the donation has no usable provider grant")]
+    NoGrant,
+    #[error("the donation no longer exists")]
+    Gone,
+    #[error("the donation is {0}; it cannot take a new sign-in")]
+    WrongState(&'static str),
+    #[error("provider {0} is not available in this deployment")]
+    ProviderOff(&'static str),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Calls the provider with the donation's access token; on an `auth` error
+/// refreshes it (unless another worker did) and repeats once. A second `auth`
+/// means access is lost (spec §4.1).
+macro_rules! with_token {
+    ($processing:expr, $conn:expr, $donation:expr, |$token:ident| $call:expr) => {{
+        use $crate::donation::processing::{Error, auth_twice, grant::access_token};
+        // A refresh's own failure (`invalid_grant`, …) is the call's failure.
+        match access_token($conn, $processing, $donation, None).await {
+            Err(Error::Provider(e)) => Err(e),
+            Err(other) => return Err(other),
+            Ok(first) => {
+                let $token = first.as_str();
+                match $call.await {
+                    Err(e) if e.class == $crate::donation::provider::ErrorClass::Auth => {
+                        match access_token($conn, $processing, $donation, Some(&first)).await {
+                            Err(Error::Provider(e)) => Err(e),
+                            Err(other) => return Err(other),
+                            Ok(again) => {
+                                let $token = again.as_str();
+                                $call.await.map_err(auth_twice)
+                            }
+                        }
+                    }
+                    other => other,
+                }
+            }
+        }
+    }};
+}
+pub(crate) use with_token;
+
+/// `auth` after a refresh is `access_lost`.
+pub(crate) fn auth_twice(mut e: ProviderError) -> ProviderError {
+    if e.class == ErrorClass::Auth {
+        e.class = ErrorClass::AccessLost;
+    }
+    e
+}
+
+/// The `start_export` job of a donation (dedup `start:<donation>`).
+pub fn start_export_job(config: &DonationConfig, donation_id: i32) -> NewJob {
+    NewJob::new(START_EXPORT, json!({ "donation_id": donation_id }))
+        .dedup_key(format!("start:{donation_id}"))
+        .max_attempts(attempts(config))
+}
+
+/// The `poll` job of an export (dedup `poll:<export>`).
+pub fn poll_job(config: &DonationConfig, export_id: i64) -> NewJob {
+    NewJob::new(POLL, json!({ "export_id": export_id }))
+        .dedup_key(format!("poll:{export_id}"))
+        .max_attempts(attempts(config))
+}
+
+fn attempts(config: &DonationConfig) -> i32 {
+    i32::try_from(config.max_attempts).unwrap_or(i32::MAX)
+}
+
+/// Registers `start_export`, `poll` and the periodic `schedule_due_polls`.
+pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
+    let p = processing.clone();
+    registry.register(START_EXPORT, move |ctx| run_start_export(p.clone(), ctx));
+    let p = processing.clone();
+    registry.register(POLL, move |ctx| run_poll(p.clone(), ctx));
+    registry.periodic(SCHEDULE_DUE_POLLS, SCHEDULE_EVERY, move |ctx| run_schedule(processing.clone(), ctx));
+}
+
+#[derive(Deserialize)]
+struct DonationPayload {
+    donation_id: i32,
+}
+
+#[derive(Deserialize)]
+struct ExportPayload {
+    export_id: i64,
+}
+
+async fn run_start_export(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
+    let DonationPayload { donation_id } = ctx.parse_payload()?;
+    let mut conn = ctx.pool.get().await?;
+    export::start_export(&p, &mut conn, donation_id, ctx.attempt >= ctx.max_attempts).await?;
+    Ok(())
+}
+
+async fn run_poll(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
+    let ExportPayload { export_id } = ctx.parse_payload()?;
+    let mut conn = ctx.pool.get().await?;
+    poll::poll(&p, &mut conn, export_id, ctx.attempt >= ctx.max_attempts).await?;
+    Ok(())
+}
+
+async fn run_schedule(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
+    let mut conn = ctx.pool.get().await?;
+    let n = poll::schedule_due_polls(&p, &mut conn).await?;
+    if n > 0 {
+        tracing::debug!(polls = n, "scheduled due export polls");
+    }
+    Ok(())
+}

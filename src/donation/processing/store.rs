@@ -1,0 +1,189 @@
+//! Storage of grants, exports and archive parts (tables of migration
+//! `2026-11-23-000003_processing`).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::{archive_parts, provider_exports, provider_grants};
+
+/// A `provider_grants` row (tokens still sealed).
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = provider_grants)]
+pub struct GrantRow {
+    pub id: i64,
+    pub donation_id: i32,
+    pub provider: String,
+    pub access_token_sealed: Vec<u8>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub refresh_token_sealed: Option<Vec<u8>>,
+    pub granted_resources: Vec<Option<String>>,
+    pub access_type: Option<String>,
+    pub released_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for GrantRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantRow")
+            .field("id", &self.id)
+            .field("donation_id", &self.donation_id)
+            .field("provider", &self.provider)
+            .field("access_expires_at", &self.access_expires_at)
+            .field("granted_resources", &self.granted_resources)
+            .field("released_at", &self.released_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrantRow {
+    /// The granted resources.
+    pub fn resources(&self) -> Vec<String> {
+        self.granted_resources.iter().flatten().cloned().collect()
+    }
+}
+
+/// The donation's grant, locked `FOR UPDATE` when `lock`.
+pub async fn grant(conn: &mut AsyncPgConnection, donation_id: i32, lock: bool) -> QueryResult<Option<GrantRow>> {
+    let query =
+        provider_grants::table.filter(provider_grants::donation_id.eq(donation_id)).select(GrantRow::as_select());
+    if lock { query.for_update().first(conn).await.optional() } else { query.first(conn).await.optional() }
+}
+
+/// A `provider_exports` row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = provider_exports)]
+pub struct ExportRow {
+    pub id: i64,
+    pub donation_id: i32,
+    pub resource: String,
+    pub job_id: Option<String>,
+    pub state: String,
+    pub reason_code: Option<String>,
+    pub retries: i32,
+    pub polls: i32,
+    pub next_poll_at: Option<DateTime<Utc>>,
+    pub deadline_at: Option<DateTime<Utc>>,
+}
+
+/// The donation's exports, by id.
+pub async fn exports(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryResult<Vec<ExportRow>> {
+    provider_exports::table
+        .filter(provider_exports::donation_id.eq(donation_id))
+        .order(provider_exports::id)
+        .select(ExportRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// One export.
+pub async fn export(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<ExportRow>> {
+    provider_exports::table.find(id).select(ExportRow::as_select()).first(conn).await.optional()
+}
+
+/// Creates the export rows of `resources` that do not exist yet.
+pub async fn ensure_exports(conn: &mut AsyncPgConnection, donation_id: i32, resources: &[&str]) -> QueryResult<()> {
+    let rows: Vec<_> = resources
+        .iter()
+        .map(|r| (provider_exports::donation_id.eq(donation_id), provider_exports::resource.eq(*r)))
+        .collect();
+    diesel::insert_into(provider_exports::table).values(rows).on_conflict_do_nothing().execute(conn).await.map(drop)
+}
+
+/// Records the provider's job id of a pending export, in its own statement;
+/// false when another run recorded one first.
+pub async fn record_job(
+    conn: &mut AsyncPgConnection,
+    export_id: i64,
+    job_id: &str,
+    next_poll_at: DateTime<Utc>,
+    deadline_at: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let n = diesel::update(provider_exports::table.find(export_id).filter(provider_exports::job_id.is_null()))
+        .set((
+            provider_exports::job_id.eq(job_id),
+            provider_exports::state.eq(super::state::EXPORT_IN_PROGRESS),
+            provider_exports::polls.eq(0),
+            provider_exports::next_poll_at.eq(next_poll_at),
+            provider_exports::deadline_at.eq(deadline_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// Ends an export in a terminal `state` with `reason`.
+pub async fn end_export(
+    conn: &mut AsyncPgConnection,
+    export_id: i64,
+    state: &str,
+    reason: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(provider_exports::table.find(export_id))
+        .set((
+            provider_exports::state.eq(state),
+            provider_exports::reason_code.eq(reason),
+            provider_exports::next_poll_at.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Counts one poll and sets the next one.
+pub async fn polled(conn: &mut AsyncPgConnection, export_id: i64, polls: i32, next: DateTime<Utc>) -> QueryResult<()> {
+    diesel::update(provider_exports::table.find(export_id))
+        .set((provider_exports::polls.eq(polls), provider_exports::next_poll_at.eq(next)))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Replaces a failed job by its `:retry` successor.
+pub async fn retried(
+    conn: &mut AsyncPgConnection,
+    export_id: i64,
+    job_id: &str,
+    retries: i32,
+    next: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(provider_exports::table.find(export_id))
+        .set((
+            provider_exports::job_id.eq(job_id),
+            provider_exports::retries.eq(retries),
+            provider_exports::polls.eq(0),
+            provider_exports::next_poll_at.eq(next),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// In-progress exports whose next poll is due.
+pub async fn due_exports(conn: &mut AsyncPgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Vec<i64>> {
+    provider_exports::table
+        .filter(provider_exports::state.eq(super::state::EXPORT_IN_PROGRESS))
+        .filter(provider_exports::next_poll_at.le(now))
+        .order(provider_exports::next_poll_at)
+        .limit(limit)
+        .select(provider_exports::id)
+        .load(conn)
+        .await
+}
+
+/// One `archive_parts` row per URL of a completed export (part numbers in
+/// the provider's order); a repeat inserts nothing.
+pub async fn record_parts(conn: &mut AsyncPgConnection, export_id: i64, count: usize) -> QueryResult<()> {
+    let rows: Vec<_> =
+        (0..count).map(|n| (archive_parts::export_id.eq(export_id), archive_parts::part_no.eq(n as i32))).collect();
+    diesel::insert_into(archive_parts::table).values(rows).on_conflict_do_nothing().execute(conn).await.map(drop)
+}
+
+/// A part as recorded: (export, part number, state).
+pub async fn parts(conn: &mut AsyncPgConnection, export_id: i64) -> QueryResult<Vec<(i32, String)>> {
+    archive_parts::table
+        .filter(archive_parts::export_id.eq(export_id))
+        .order(archive_parts::part_no)
+        .select((archive_parts::part_no, archive_parts::state))
+        .load(conn)
+        .await
+}

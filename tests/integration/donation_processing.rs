@@ -1,0 +1,374 @@
+//! The first processing steps (spec donation.md §5.1–§5.3, §4.1, §4.2.5–§4.2.6,
+//! §4.6) against the sandbox Google provider: real tokens from the sandbox's
+//! consent screen, the grant stored by `store_grant`, then `start_export`,
+//! `schedule_due_polls` and `poll` run as their jobs run them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use ring::rand::SecureRandom as _;
+use steward::config::Config;
+use steward::crypto::Keyring;
+use steward::db::schema::{
+    archive_parts, donation_events, donation_types, donations, jobs, provider_exports, provider_grants,
+};
+use steward::donation::google::GoogleClient;
+use steward::donation::processing::{self, Authorized, Processing, export, poll};
+use steward::donation::provider::{PortabilityProvider, RetryPolicy, TokenGrant, pkce_challenge};
+use steward::donation::sandbox::{Failure, Grant, Persona, Scenario};
+
+use crate::common::{TestApp, TestDb};
+
+const YOUTUBE: &str = "myactivity.youtube";
+const SEARCH: &str = "myactivity.search";
+
+/// Steward in sandbox mode with no job workers (the test drives the jobs)
+/// and a one-second poll schedule.
+struct Env {
+    app: TestApp,
+    config: Config,
+    processing: Processing,
+    http: reqwest::Client,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let keyring = Keyring::generate();
+        let spec = keyring.to_spec();
+        let vars = [
+            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
+            ("STEWARD_WORKERS", "0"),
+            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
+        ];
+        let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
+        let processing = Processing::with_google(&config.donation, keyring, Arc::new(client(&config)));
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Env { app, config, processing, http }
+    }
+
+    /// A donation of `types` whose participant accepted the terms.
+    async fn donation(&self, types: &[&str]) -> i32 {
+        let mut conn = self.app.db.conn().await;
+        let mut hash = [0u8; 32];
+        ring::rand::SystemRandom::new().fill(&mut hash).unwrap();
+        let id: i32 = diesel::insert_into(donations::table)
+            .values((
+                donations::owner_id.eq(1_i64),
+                donations::source.eq("google_portability"),
+                donations::stage.eq("terms_accepted"),
+                donations::requested_data_types.eq(types),
+                donations::token_hash.eq(&hash[..]),
+            ))
+            .returning(donations::id)
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        steward::donation::store::insert_types(&mut conn, id, types).await.unwrap();
+        id
+    }
+
+    /// Consents at the sandbox with `scenario` for `groups` (every one
+    /// ticked unless the scenario says which) and exchanges the code, as the
+    /// OAuth callback does.
+    async fn tokens(&self, scenario: &Scenario, groups: &[&str]) -> TokenGrant {
+        let client = client(&self.config);
+        let (state, verifier) = (random("state-"), random(""));
+        let url = client.authorize_url(&state, &pkce_challenge(&verifier), groups);
+        let page = self.http.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let mut form = hidden_inputs(&page.text().await.unwrap());
+        if scenario.grant == Grant::All {
+            form.extend(groups.iter().map(|g| ("grant".to_owned(), (*g).to_owned())));
+        }
+        form.extend(pairs(&scenario.to_query()));
+        form.push(("decision".into(), "allow".into()));
+        let decision = format!("{}/sandbox/google/o/oauth2/v2/auth/decision", self.app.url());
+        let answer = self.http.post(decision).form(&form).send().await.unwrap();
+        assert_eq!(answer.status(), 302, "{}", answer.text().await.unwrap());
+        let location = reqwest::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+        let code = location.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code");
+        client.exchange_code(&code, &verifier).await.unwrap()
+    }
+
+    /// A donation of `types`, signed in with `scenario`, its grant stored.
+    async fn authorized(&self, types: &[&str], scenario: &Scenario, groups: &[&str]) -> i32 {
+        let id = self.donation(types).await;
+        let tokens = self.tokens(scenario, groups).await;
+        let mut conn = self.app.db.conn().await;
+        let stored = processing::store_grant(&mut conn, &self.processing, id, &tokens).await.unwrap();
+        assert_eq!(stored, Authorized::Authorized { declined: vec![] });
+        id
+    }
+
+    async fn start_export(&self, id: i32) -> Result<(), processing::Error> {
+        export::start_export(&self.processing, &mut *self.app.db.conn().await, id, false).await
+    }
+
+    /// Polls every in-progress export of `id` once the schedule says so.
+    async fn poll_due(&self, id: i32) {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        for (export_id, _, _, state) in self.exports(id).await {
+            if state == "in_progress" {
+                poll::poll(&self.processing, &mut *self.app.db.conn().await, export_id, false).await.unwrap();
+            }
+        }
+    }
+
+    /// (status, stage, error_code).
+    async fn status(&self, id: i32) -> (String, String, Option<String>) {
+        donations::table
+            .find(id)
+            .select((donations::status, donations::stage, donations::error_code))
+            .first(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+
+    /// (data type, state, reason) by type name.
+    async fn types(&self, id: i32) -> Vec<(String, String, Option<String>)> {
+        donation_types::table
+            .filter(donation_types::donation_id.eq(id))
+            .order(donation_types::data_type)
+            .select((donation_types::data_type, donation_types::state, donation_types::reason_code))
+            .load(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+
+    /// (id, resource, job id, state) by resource.
+    async fn exports(&self, id: i32) -> Vec<(i64, String, Option<String>, String)> {
+        provider_exports::table
+            .filter(provider_exports::donation_id.eq(id))
+            .order(provider_exports::resource)
+            .select((
+                provider_exports::id,
+                provider_exports::resource,
+                provider_exports::job_id,
+                provider_exports::state,
+            ))
+            .load(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+
+    async fn events(&self, id: i32) -> Vec<String> {
+        donation_events::table
+            .filter(donation_events::donation_id.eq(id))
+            .order(donation_events::id)
+            .select(donation_events::kind)
+            .load(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+
+    async fn queued(&self, key: &str) -> bool {
+        let n: i64 = jobs::table
+            .filter(jobs::dedup_key.eq(key))
+            .count()
+            .get_result(&mut self.app.db.conn().await)
+            .await
+            .unwrap();
+        n == 1
+    }
+}
+
+fn client(config: &Config) -> GoogleClient {
+    let fast = RetryPolicy {
+        delays: vec![Duration::from_millis(50), Duration::from_millis(100)],
+        jitter: 0.0,
+        max_inline_wait: Duration::from_secs(5),
+    };
+    GoogleClient::with_retry_policy(&config.donation.google, fast).unwrap()
+}
+
+fn tiny() -> Scenario {
+    Scenario::default().persona(Persona::Tiny)
+}
+
+fn random(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut bytes).unwrap();
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn pairs(query: &str) -> Vec<(String, String)> {
+    let mut url = reqwest::Url::parse("http://x.invalid/").unwrap();
+    url.set_query(Some(query));
+    url.query_pairs().into_owned().collect()
+}
+
+/// The hidden `<input>`s of the sandbox's consent page.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let attr = |tag: &str, name: &str| {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = tag[start..].find('"')?;
+        Some(
+            tag[start..start + end]
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&"),
+        )
+    };
+    html.split("<input ")
+        .skip(1)
+        .filter_map(|rest| rest.split('>').next())
+        .filter(|tag| tag.contains("type=\"hidden\""))
+        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?)))
+        .collect()
+}
+
+fn owned(v: &[(&str, &str, Option<&str>)]) -> Vec<(String, String, Option<String>)> {
+    v.iter().map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), c.map(str::to_owned))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_are_requested_once_per_group_and_polled_until_their_parts_are_recorded() {
+    let env = Env::start().await;
+    // Three types, two groups: search and google_lens share myactivity.search.
+    let id = env
+        .authorized(
+            &["youtube_history", "search", "google_lens"],
+            &tiny().failure(Failure::SlowArchive { polls: 2 }),
+            &[YOUTUBE, SEARCH],
+        )
+        .await;
+    assert_eq!(env.status(id).await, ("authorized".into(), "authorized".into(), None));
+    assert!(env.queued(&format!("start:{id}")).await, "the grant's transaction enqueues start_export");
+
+    // The job runs twice (a retry after a crash): each group is initiated once.
+    env.start_export(id).await.unwrap();
+    let first = env.exports(id).await;
+    env.start_export(id).await.unwrap();
+    assert_eq!(env.exports(id).await, first);
+    assert_eq!(
+        first.iter().map(|e| (e.1.as_str(), e.3.as_str())).collect::<Vec<_>>(),
+        [(SEARCH, "in_progress"), (YOUTUBE, "in_progress")]
+    );
+    assert!(first.iter().all(|e| e.2.is_some()));
+    assert_eq!(env.events(id).await.iter().filter(|k| *k == "export_requested").count(), 2);
+    assert_eq!(env.status(id).await, ("processing".into(), "export_requested".into(), None));
+    let types = env.types(id).await;
+    assert!(types.iter().all(|t| t.1 == "exporting"), "{types:?}");
+
+    // The scheduler finds both exports due after the first delay, once.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut conn = env.app.db.conn().await;
+    assert_eq!(poll::schedule_due_polls(&env.processing, &mut conn).await.unwrap(), 2);
+    assert_eq!(poll::schedule_due_polls(&env.processing, &mut conn).await.unwrap(), 0, "queued polls are not doubled");
+    assert!(env.queued(&format!("poll:{}", first[0].0)).await);
+    drop(conn);
+
+    env.poll_due(id).await;
+    assert_eq!(env.status(id).await, ("processing".into(), "waiting_for_provider".into(), None));
+    for _ in 0..5 {
+        env.poll_due(id).await;
+    }
+    let exports = env.exports(id).await;
+    assert!(exports.iter().all(|e| e.3 == "complete"), "{exports:?}");
+    for (export_id, ..) in &exports {
+        let parts: Vec<(i32, String)> = archive_parts::table
+            .filter(archive_parts::export_id.eq(export_id))
+            .order(archive_parts::part_no)
+            .select((archive_parts::part_no, archive_parts::state))
+            .load(&mut env.app.db.conn().await)
+            .await
+            .unwrap();
+        assert_eq!(parts, [(0, "pending".to_owned())]);
+    }
+    assert_eq!(env.status(id).await, ("processing".into(), "downloading".into(), None));
+    assert!(env.types(id).await.iter().all(|t| t.1 == "downloading"));
+    assert_eq!(env.events(id).await.iter().filter(|k| *k == "export_ready").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_recovers_through_retry_and_a_cancelled_one_fails_the_donation() {
+    let env = Env::start().await;
+    let id = env.authorized(&["youtube_history"], &tiny().failure(Failure::JobFailed { again: 0 }), &[YOUTUBE]).await;
+    env.start_export(id).await.unwrap();
+    let before = env.exports(id).await[0].2.clone();
+    env.poll_due(id).await;
+    let after = env.exports(id).await;
+    assert_eq!(after[0].3, "in_progress");
+    assert_ne!(after[0].2, before, "`:retry` replaces the job id");
+    assert!(env.events(id).await.contains(&"export_retried".to_owned()));
+    for _ in 0..4 {
+        env.poll_due(id).await;
+    }
+    assert_eq!(env.exports(id).await[0].3, "complete");
+    assert_eq!(env.status(id).await.1, "downloading");
+
+    let id = env.authorized(&["youtube_history"], &tiny().failure(Failure::JobCancelled), &[YOUTUBE]).await;
+    env.start_export(id).await.unwrap();
+    env.poll_due(id).await;
+    assert_eq!(env.status(id).await, ("error".into(), "failed".into(), Some("export_failed".into())));
+    assert_eq!(env.types(id).await, owned(&[("youtube_history", "failed", Some("export_failed"))]));
+    let events = env.events(id).await;
+    assert!(events.ends_with(&["export_failed".to_owned(), "failed".to_owned()]), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_access_tokens_are_refreshed_and_a_revoked_refresh_loses_access() {
+    let env = Env::start().await;
+    let env = &env;
+    let sealed = |id: i32| async move {
+        provider_grants::table
+            .filter(provider_grants::donation_id.eq(id))
+            .select(provider_grants::access_token_sealed)
+            .first::<Vec<u8>>(&mut env.app.db.conn().await)
+            .await
+            .unwrap()
+    };
+
+    // The token expired, but the stored expiry says otherwise: the provider's
+    // 401 makes Steward refresh once and repeat the call.
+    let id = env.authorized(&["youtube_history"], &tiny().failure(Failure::ExpiredToken), &[YOUTUBE]).await;
+    let original = sealed(id).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    diesel::update(provider_grants::table.filter(provider_grants::donation_id.eq(id)))
+        .set(provider_grants::access_expires_at.eq(chrono::Utc::now() + chrono::TimeDelta::hours(1)))
+        .execute(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    env.start_export(id).await.unwrap();
+    assert_ne!(sealed(id).await, original, "the refreshed token is stored");
+    assert_eq!(env.status(id).await.1, "export_requested");
+    // A token known to expire soon is refreshed before the call.
+    env.poll_due(id).await;
+    assert_eq!(env.exports(id).await[0].3, "complete");
+
+    // refresh_revoked: the refresh after the export started answers invalid_grant.
+    let scenario = tiny().failure(Failure::ExpiredToken).failure(Failure::RefreshRevoked);
+    let id = env.authorized(&["youtube_history"], &scenario, &[YOUTUBE]).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    env.start_export(id).await.unwrap();
+    assert_eq!(env.status(id).await.0, "processing");
+    env.poll_due(id).await;
+    assert_eq!(env.status(id).await, ("error".into(), "failed".into(), Some("provider_access_lost".into())));
+    assert_eq!(env.types(id).await, owned(&[("youtube_history", "failed", Some("provider_access_lost"))]));
+    assert!(env.events(id).await.contains(&"provider_access_lost".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_left_unticked_decline_their_types() {
+    let env = Env::start().await;
+    let id = env.donation(&["youtube_history", "search"]).await;
+    let tokens = env.tokens(&tiny().grant(Grant::Only(vec![SEARCH.into()])), &[YOUTUBE, SEARCH]).await;
+    let mut conn = env.app.db.conn().await;
+    let stored = processing::store_grant(&mut conn, &env.processing, id, &tokens).await.unwrap();
+    drop(conn);
+    assert_eq!(stored, Authorized::Authorized { declined: vec!["youtube_history".into()] });
+    assert_eq!(
+        env.types(id).await,
+        owned(&[("search", "requested", None), ("youtube_history", "declined", Some("not_granted"))])
+    );
+    assert_eq!(env.events(id).await, ["authorized"]);
+
+    env.start_export(id).await.unwrap();
+    let exports = env.exports(id).await;
+    assert_eq!(exports.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(), [SEARCH], "only granted groups are exported");
+    assert_eq!(env.status(id).await, ("processing".into(), "export_requested".into(), None));
+}
