@@ -36,13 +36,18 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(extra: &[(&str, &str)]) -> Env {
         let keyring = Keyring::generate();
         let spec = keyring.to_spec();
-        let vars = [
+        let mut vars = vec![
             ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
             ("STEWARD_WORKERS", "0"),
             ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
         ];
+        vars.extend_from_slice(extra);
         let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
         let processing = Processing::with_google(&config.donation, keyring, Arc::new(client(&config)));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -371,4 +376,63 @@ async fn scopes_left_unticked_decline_their_types() {
     let exports = env.exports(id).await;
     assert_eq!(exports.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(), [SEARCH], "only granted groups are exported");
     assert_eq!(env.status(id).await, ("processing".into(), "export_requested".into(), None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_initiate_answer_then_an_exhausted_grant_loses_access() {
+    let env = Env::start().await;
+    let id = env.authorized(&["youtube_history"], &tiny().failure(Failure::OneTimeExhausted), &[YOUTUBE]).await;
+    // The answer is lost after sending: the attempt fails, nothing is recorded.
+    assert!(env.start_export(id).await.is_err());
+    assert_eq!(env.exports(id).await[0].2, None);
+    assert_eq!(env.status(id).await.1, "authorized");
+    assert!(env.events(id).await.contains(&"attempt_failed".to_owned()));
+    // The queue's retry meets 429 RESOURCE_EXHAUSTED with no job id recorded (§4.2.5).
+    env.start_export(id).await.unwrap();
+    assert_eq!(env.status(id).await, ("error".into(), "failed".into(), Some("provider_access_lost".into())));
+    assert_eq!(env.types(id).await, owned(&[("youtube_history", "failed", Some("provider_access_lost"))]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_past_its_deadline_is_cancelled_and_times_out() {
+    let env = Env::start_with(&[("STEWARD_EXPORT_MAX_WAIT", "2s")]).await;
+    let id = env.authorized(&["youtube_history"], &tiny().failure(Failure::NeverReady), &[YOUTUBE]).await;
+    env.start_export(id).await.unwrap();
+    env.poll_due(id).await;
+    assert_eq!(env.status(id).await, ("processing".into(), "waiting_for_provider".into(), None));
+    env.poll_due(id).await;
+    assert_eq!(env.status(id).await, ("error".into(), "failed".into(), Some("export_timeout".into())));
+    assert_eq!(env.types(id).await, owned(&[("youtube_history", "failed", Some("export_timeout"))]));
+    assert_eq!(env.exports(id).await[0].3, "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_entirely_in_the_future_requests_nothing() {
+    let env = Env::start().await;
+    let id = env.authorized(&["youtube_history"], &tiny(), &[YOUTUBE]).await;
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    diesel::update(donations::table.find(id))
+        .set(donations::data_start_date.eq(tomorrow))
+        .execute(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    env.start_export(id).await.unwrap();
+    assert_eq!(env.exports(id).await[0].2, None, "no export is requested");
+    assert_eq!(env.types(id).await, owned(&[("youtube_history", "available", None)]));
+    assert_eq!(env.status(id).await, ("processed".into(), "done".into(), None));
+    assert_eq!(env.events(id).await, ["authorized", "export_skipped", "processed"]);
+}
+
+/// The server's own workers run `start_export` from the queue (the job kind
+/// is registered with providers built from the configuration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_workers_run_start_export_from_the_queue() {
+    let env = Env::start_with(&[("STEWARD_WORKERS", "1")]).await;
+    let id = env.authorized(&["search"], &tiny(), &[SEARCH]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while env.status(id).await.1 != "export_requested" {
+        assert!(tokio::time::Instant::now() < deadline, "start_export never ran: {:?}", env.status(id).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(env.exports(id).await[0].2.is_some());
 }

@@ -34,11 +34,12 @@ pub fn type_state(groups: &[Option<&ExportRow>]) -> (TypeState, Option<String>) 
     if groups.iter().flatten().any(|e| e.state == EXPORT_SKIPPED && e.reason_code.as_deref() == Some(NOT_GRANTED)) {
         return (TypeState::Declined, Some(NOT_GRANTED.into()));
     }
-    if groups.iter().any(|g| g.is_none()) {
+    // Until the provider accepted every group's request, the type is only requested.
+    if groups.iter().any(|g| g.is_none_or(|e| e.state == EXPORT_PENDING)) {
         return (TypeState::Requested, None);
     }
     let exports: Vec<&ExportRow> = groups.iter().flatten().copied().collect();
-    if exports.iter().any(|e| e.state == EXPORT_PENDING || e.state == EXPORT_IN_PROGRESS) {
+    if exports.iter().any(|e| e.state == EXPORT_IN_PROGRESS) {
         (TypeState::Exporting, None)
     } else if exports.iter().all(|e| e.state == EXPORT_SKIPPED) {
         // Nothing could exist inside the window yet (spec §4.2.5).
@@ -239,6 +240,7 @@ mod tests {
         let refused = export(EXPORT_SKIPPED, Some(NOT_GRANTED));
         assert_eq!(type_state(&[Some(&done), Some(&running)]).0, TypeState::Exporting);
         assert_eq!(type_state(&[Some(&done), None]).0, TypeState::Requested);
+        assert_eq!(type_state(&[Some(&running), Some(&export(EXPORT_PENDING, None))]).0, TypeState::Requested);
         assert_eq!(type_state(&[Some(&done), Some(&future)]).0, TypeState::Downloading);
         assert_eq!(type_state(&[Some(&future)]).0, TypeState::Available);
         assert_eq!(type_state(&[Some(&done), Some(&refused)]).0, TypeState::Declined);
