@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::openapi::routes())
         .merge(crate::web::routes())
         .merge(crate::authorization::http::routes())
+        .merge(crate::donation::http::routes())
         .merge(crate::donation::sandbox::http::routes(&state))
         .fallback(fallback)
         .with_state(state)

@@ -14,6 +14,7 @@
 //!   [`error`]; storage: [`keys`] (per-donation data keys), [`rows`] (sealed
 //!   rows), [`purge`] (the job reclaiming a deleted donation's rows).
 //! - [`processing`]: stored provider grants, export requests and polls (spec §5.1).
+//! - [`http`]: portability-server's plain routes `GET /api/` and `GET /health/`.
 //! - [`sandbox`]: the fake providers' scenarios and archive generator.
 
 pub mod archive;
@@ -23,6 +24,7 @@ pub mod convert;
 pub mod error;
 pub mod google;
 pub mod grpc;
+pub mod http;
 pub mod keys;
 pub mod legacy;
 pub mod model;

@@ -1,16 +1,23 @@
-//! Descriptor set → OpenAPI 3.0.3 document: one operation per `google.api.http`
+//! Descriptor set → OpenAPI 3.1 document: one operation per `google.api.http`
 //! binding (additional bindings included), path parameters from `{field}`
 //! templates, query parameters for the fields no template or body binds, JSON
 //! bodies, and `components.schemas` for every reachable message and enum in the
 //! proto3 JSON mapping Envoy prints (proto field names, 64-bit integers as
-//! strings, enums as names, well-known types as their JSON forms).
+//! strings, enums as names, well-known types as their JSON forms). An
+//! [`Overlay`] supplies what `google.api.HttpBody` answers cannot: the compat
+//! routes' bodies per HTTP status.
+//!
+//! 3.1 rather than 3.0: its schemas are JSON Schema 2020-12, so the compat
+//! schemas are plain JSON Schema (`"type": ["string", "null"]`, `const`) that
+//! any JSON Schema validator checks against the golden bodies.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use prost_types::field_descriptor_proto::Type;
 use serde_json::{Map, Value, json};
 
 use super::descriptor::{FieldDescriptorProto, HttpRule, Index, Message, Pattern, Service};
+use super::overlay::Overlay;
 
 /// The schema name of the error body Envoy returns.
 pub const ERROR_SCHEMA: &str = "google.rpc.Status";
@@ -31,14 +38,18 @@ pub enum Error {
     Binding { method: String, reason: String },
     #[error("{method}: {http_method} {path} is already bound by {other}")]
     Duplicate { method: String, http_method: String, path: String, other: String },
+    #[error("the overlay: {0}")]
+    Overlay(String),
 }
 
-/// The document for `descriptor`, without `servers` (the caller adds them).
-pub fn document(descriptor: &[u8]) -> Result<Value, Error> {
+/// The document for `descriptor` with `overlay` applied, without `servers`
+/// (the caller adds them).
+pub fn document(descriptor: &[u8], overlay: &Overlay) -> Result<Value, Error> {
     let index = Index::decode(descriptor)?;
     let mut schemas = Schemas::new(&index);
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut owners: HashMap<(String, String), String> = HashMap::new();
+    let mut patched = BTreeSet::new();
     let mut tags = Vec::new();
     for service in &index.services {
         let mut documented = false;
@@ -63,16 +74,25 @@ pub fn document(descriptor: &[u8]) -> Result<Value, Error> {
                     n => format!("{}_{}_{n}", service.name, method.name),
                 };
                 operation.insert("operationId".into(), id.into());
-                let key = (template.path.clone(), http_method.clone());
+                let path = match overlay.operation(&grpc).filter(|_| n == 0) {
+                    Some(patch) => {
+                        patched.insert(grpc.clone());
+                        patch
+                            .apply(&template.path, &mut operation)
+                            .map_err(|e| Error::Overlay(format!("{grpc}: {e}")))?
+                    }
+                    None => template.path,
+                };
+                let key = (path.clone(), http_method.clone());
                 if let Some(other) = owners.insert(key, grpc.clone()) {
                     return Err(Error::Duplicate {
                         method: grpc,
                         http_method: http_method.to_uppercase(),
-                        path: template.path,
+                        path,
                         other,
                     });
                 }
-                paths.entry(template.path).or_default().insert(http_method, operation.into());
+                paths.entry(path).or_default().insert(http_method, operation.into());
                 documented = true;
             }
         }
@@ -84,19 +104,13 @@ pub fn document(descriptor: &[u8]) -> Result<Value, Error> {
             tags.push(tag);
         }
     }
-    let mut components = schemas.finish()?;
-    components.insert(ERROR_SCHEMA.into(), error_schema());
-    Ok(json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Steward REST API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": INFO,
-        },
-        "tags": tags,
-        "paths": paths,
-        "components": {
-            "schemas": components,
+    if let Some(method) = overlay.methods().find(|m| !patched.contains(*m)) {
+        return Err(Error::Overlay(format!("{method} is not a method with an http rule")));
+    }
+    let mut schemas = schemas.finish()?;
+    schemas.insert(ERROR_SCHEMA.into(), error_schema());
+    let mut components = json!({
+            "schemas": schemas,
             "responses": {
                 "Error": {
                     "description": "The call failed: the HTTP status is the gRPC status mapped by Envoy (UNAUTHENTICATED → 401, PERMISSION_DENIED → 403, INVALID_ARGUMENT → 400, NOT_FOUND → 404, …).",
@@ -122,7 +136,19 @@ pub fn document(descriptor: &[u8]) -> Result<Value, Error> {
                     "description": "The `dsg_token` cookie holding an API token, as set by sign-in. A header wins over the cookie.",
                 },
             },
+    });
+    let components = components.as_object_mut().expect("an object literal");
+    overlay.merge_components(components).map_err(Error::Overlay)?;
+    Ok(json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Steward REST API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": INFO,
         },
+        "tags": tags,
+        "paths": paths,
+        "components": components,
         "security": [{"bearer": []}, {"token": []}, {"cookie": []}],
     }))
 }
@@ -579,16 +605,10 @@ fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
-/// `schema` with a description; a `$ref` is wrapped in `allOf`, since
-/// OpenAPI 3.0 ignores siblings of `$ref`.
-fn describe(schema: Value, description: &str) -> Value {
-    if schema.get("$ref").is_some() {
-        json!({"allOf": [schema], "description": description})
-    } else {
-        let mut schema = schema;
-        schema["description"] = description.into();
-        schema
-    }
+/// `schema` with a description (beside a `$ref` too: OpenAPI 3.1 reads both).
+fn describe(mut schema: Value, description: &str) -> Value {
+    schema["description"] = description.into();
+    schema
 }
 
 /// The first sentence of a comment, on one line.
@@ -636,17 +656,19 @@ fn scalar(kind: Type) -> Value {
 
 /// The JSON form of a well-known type, which is not an object of its fields.
 fn well_known(type_name: &str) -> Option<Value> {
+    // A wrapper prints `null` when unset: JSON Schema's type union.
     let nullable = |mut schema: Value| {
-        schema["nullable"] = true.into();
+        let kind = schema["type"].take();
+        schema["type"] = json!([kind, "null"]);
         schema
     };
     Some(match type_name {
         ".google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
         ".google.protobuf.Duration" => {
-            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$", "example": "1.5s"})
+            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$", "examples": ["1.5s"]})
         }
         ".google.protobuf.FieldMask" => {
-            json!({"type": "string", "example": "display_name,labels"})
+            json!({"type": "string", "examples": ["display_name,labels"]})
         }
         ".google.protobuf.Struct" => json!({"type": "object", "additionalProperties": true}),
         ".google.protobuf.Value" | ".google.protobuf.NullValue" => json!({}),
@@ -669,8 +691,11 @@ fn well_known(type_name: &str) -> Option<Value> {
 /// Well-known types whose JSON form is a single string, number or boolean,
 /// which can therefore travel in a path or query parameter.
 fn query_scalar(type_name: &str) -> bool {
-    well_known(type_name).is_some_and(|s| {
-        matches!(s.get("type").and_then(Value::as_str), Some("string" | "number" | "integer" | "boolean"))
+    let scalar = |t: &Value| matches!(t.as_str(), Some("string" | "number" | "integer" | "boolean"));
+    well_known(type_name).is_some_and(|s| match &s["type"] {
+        // A wrapper: `[kind, "null"]`.
+        Value::Array(kinds) => kinds.first().is_some_and(scalar),
+        kind => scalar(kind),
     })
 }
 
@@ -876,31 +901,34 @@ mod tests {
     fn standard_library() -> Value {
         let mut get = rule(Pattern::Get("/v1/{name=shelves/*/books/*}".into()), "");
         get.additional_bindings = vec![rule(Pattern::Get("/v1/books/{name}:find".into()), "")];
-        document(&library(vec![
-            method("GetBook", "GetBookRequest", "Book", Some(get)),
-            method(
-                "UpdateBook",
-                "UpdateBookRequest",
-                "Book",
-                Some(rule(Pattern::Patch("/v1/books/{name}".into()), "book")),
-            ),
-            method("CreateBook", "Book", "Book", Some(rule(Pattern::Post("/v1/books".into()), "*"))),
-            method("ReplaceBook", "Book", "Book", Some(rule(Pattern::Put("/v1/books/{id}".into()), "*"))),
-            MethodDescriptorProto {
-                server_streaming: true,
-                ..method("ListBooks", "GetBookRequest", "Book", Some(rule(Pattern::Get("/v1/books".into()), "")))
-            },
-            method(
-                "DeleteAuthor",
-                "Author",
-                "Author",
-                Some(HttpRule {
-                    response_body: "name".into(),
-                    ..rule(Pattern::Delete("/v1/authors/{name}".into()), "")
-                }),
-            ),
-            method("Ping", "Author", "Author", None),
-        ]))
+        document(
+            &library(vec![
+                method("GetBook", "GetBookRequest", "Book", Some(get)),
+                method(
+                    "UpdateBook",
+                    "UpdateBookRequest",
+                    "Book",
+                    Some(rule(Pattern::Patch("/v1/books/{name}".into()), "book")),
+                ),
+                method("CreateBook", "Book", "Book", Some(rule(Pattern::Post("/v1/books".into()), "*"))),
+                method("ReplaceBook", "Book", "Book", Some(rule(Pattern::Put("/v1/books/{id}".into()), "*"))),
+                MethodDescriptorProto {
+                    server_streaming: true,
+                    ..method("ListBooks", "GetBookRequest", "Book", Some(rule(Pattern::Get("/v1/books".into()), "")))
+                },
+                method(
+                    "DeleteAuthor",
+                    "Author",
+                    "Author",
+                    Some(HttpRule {
+                        response_body: "name".into(),
+                        ..rule(Pattern::Delete("/v1/authors/{name}".into()), "")
+                    }),
+                ),
+                method("Ping", "Author", "Author", None),
+            ]),
+            &Overlay::default(),
+        )
         .expect("a document")
     }
 
@@ -949,8 +977,8 @@ mod tests {
         );
         expect("author", json!({"$ref": "#/components/schemas/t.v1.Author"}));
         expect("coauthors", json!({"type": "array", "items": {"$ref": "#/components/schemas/t.v1.Author"}}));
-        expect("ttl", json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$", "example": "1.5s"}));
-        expect("limit", json!({"type": "integer", "format": "int32", "nullable": true}));
+        expect("ttl", json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$", "examples": ["1.5s"]}));
+        expect("limit", json!({"type": ["integer", "null"], "format": "int32"}));
         expect("extra", json!({"type": "object", "additionalProperties": true}));
         expect("old", json!({"type": "string", "deprecated": true}));
         assert_eq!(
@@ -1082,7 +1110,7 @@ mod tests {
             "Book",
             Some(rule(Pattern::Get("/v1/{nope}".into()), "")),
         )]);
-        let e = document(&unknown).unwrap_err().to_string();
+        let e = document(&unknown, &Overlay::default()).unwrap_err().to_string();
         assert!(e.contains("/t.v1.Library/GetBook") && e.contains("`nope`"), "{e}");
 
         let message = library(vec![method(
@@ -1091,19 +1119,163 @@ mod tests {
             "Book",
             Some(rule(Pattern::Get("/v1/{filter}".into()), "")),
         )]);
-        assert!(document(&message).unwrap_err().to_string().contains("not a scalar"));
+        assert!(document(&message, &Overlay::default()).unwrap_err().to_string().contains("not a scalar"));
 
         let twice = library(vec![
             method("GetBook", "GetBookRequest", "Book", Some(rule(Pattern::Get("/v1/x".into()), ""))),
             method("ListBooks", "GetBookRequest", "Book", Some(rule(Pattern::Get("/v1/x".into()), ""))),
         ]);
-        assert!(matches!(document(&twice), Err(Error::Duplicate { .. })));
-        assert!(matches!(document(b"\xff\xff"), Err(Error::Decode(_))));
+        assert!(matches!(document(&twice, &Overlay::default()), Err(Error::Duplicate { .. })));
+        assert!(matches!(document(b"\xff\xff", &Overlay::default()), Err(Error::Decode(_))));
+    }
+
+    /// Steward's own document, with the compat overlay.
+    fn steward_document() -> Value {
+        let overlay = Overlay::parse(super::super::overlay::LEGACY_SCHEMAS).expect("legacy_schemas.json parses");
+        document(crate::proto::FILE_DESCRIPTOR_SET, &overlay).expect("a document")
+    }
+
+    #[test]
+    fn an_overlay_must_name_real_routes() {
+        let get = || {
+            library(vec![method(
+                "GetBook",
+                "GetBookRequest",
+                "Book",
+                Some(rule(Pattern::Get("/v1/books/{name}".into()), "")),
+            )])
+        };
+        let overlay = |method: &str, path: &str| {
+            let text = format!(
+                r#"{{"operations": {{"{method}": {{"path": "{path}", "operation": {{"deprecated": true}}}}}}}}"#
+            );
+            Overlay::parse(&text).unwrap()
+        };
+        let doc = document(&get(), &overlay("/t.v1.Library/GetBook", "/v1/books/{name}/")).unwrap();
+        assert_eq!(doc["paths"]["/v1/books/{name}/"]["get"]["deprecated"], true);
+        assert!(doc["paths"].get("/v1/books/{name}").is_none(), "printed only with the slash");
+
+        let unknown = document(&get(), &overlay("/t.v1.Library/Nope", "/v1/books/{name}")).unwrap_err();
+        assert!(matches!(&unknown, Error::Overlay(e) if e.contains("/t.v1.Library/Nope")), "{unknown}");
+        let moved = document(&get(), &overlay("/t.v1.Library/GetBook", "/v1/shelves/{name}/")).unwrap_err();
+        assert!(matches!(moved, Error::Overlay(_)), "{moved}");
+        let clash = Overlay::parse(r#"{"operations": {}, "components": {"schemas": {"t.v1.Book": {}}}}"#).unwrap();
+        assert!(matches!(document(&get(), &clash), Err(Error::Overlay(e)) if e.contains("t.v1.Book")));
+    }
+
+    #[test]
+    fn legacy_routes_carry_their_slash_and_compat_answers() {
+        let doc = steward_document();
+        let paths = doc["paths"].as_object().unwrap();
+        let legacy: Vec<String> = paths
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object().unwrap().iter().filter_map(move |(method, op)| {
+                    let grpc = op["x-grpc-method"].as_str()?;
+                    grpc.contains("DonationService/Legacy").then(|| format!("{method} {path}"))
+                })
+            })
+            .collect();
+        assert_eq!(
+            legacy,
+            [
+                "get /api/donations/",
+                "post /api/donations/",
+                "delete /api/donations/{id}/",
+                "get /api/donations/{id}/",
+                "get /api/donations/{id}/data/",
+            ]
+        );
+        assert!(!paths.contains_key("/api/donations") && !paths.contains_key("/api/donations/{id}"));
+
+        let schema = |response: &Value| response["content"]["application/json"]["schema"].clone();
+        let compat = |name: &str| json!({"$ref": format!("#/components/schemas/compat.{name}")});
+        let create = &paths["/api/donations/"]["post"];
+        assert_eq!(schema(&create["responses"]["201"]), compat("CreatedDonation"));
+        let bodies: Vec<&String> = create["requestBody"]["content"].as_object().unwrap().keys().collect();
+        assert_eq!(bodies, ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]);
+        assert_eq!(create["x-grpc-method"], "/steward.donation.v1.DonationService/LegacyCreateDonation");
+        assert!(create["summary"].as_str().unwrap().starts_with("LegacyCreateDonation is"), "proto comment kept");
+
+        let delete = &paths["/api/donations/{id}/"]["delete"]["responses"];
+        assert!(delete["204"].get("content").is_none(), "204 has no body");
+        assert!(delete.get("200").is_none());
+        assert_eq!(delete["404"], json!({"$ref": "#/components/responses/compat.NotFound"}));
+        assert_eq!(schema(&paths["/api/donations/"]["get"]["responses"]["200"]), compat("DonationList"));
+        let data = &paths["/api/donations/{id}/data/"]["get"];
+        assert_eq!(schema(&data["responses"]["200"]), compat("DataResponse"));
+        let params: Vec<(&str, &str)> = data["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["schema"]["type"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("id", "integer"),
+                ("data_type", "string"),
+                ("start_date", "string"),
+                ("end_date", "string"),
+                ("limit", "integer"),
+                ("offset", "integer")
+            ]
+        );
+        assert_eq!(data["parameters"][0]["in"], "path");
+
+        let scheme = &doc["components"]["securitySchemes"]["researcher_token"];
+        assert_eq!(
+            (&scheme["type"], &scheme["in"], &scheme["name"]),
+            (&json!("apiKey"), &json!("header"), &json!("Authorization"))
+        );
+        assert!(scheme["description"].as_str().unwrap().starts_with("`Authorization: Token <researcher_token>`"));
+        for path in ["/api/donations/", "/api/donations/{id}/", "/api/donations/{id}/data/"] {
+            for op in paths[path].as_object().unwrap().values() {
+                assert_eq!(op["security"][0], json!({"researcher_token": []}), "{path}");
+            }
+        }
+        // The create answer links to the routes taking its id, by operationId.
+        let ids: BTreeSet<&str> = paths
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let links = create["responses"]["201"]["links"].as_object().unwrap();
+        assert_eq!(links.len(), 3);
+        for link in links.values() {
+            assert!(ids.contains(link["operationId"].as_str().unwrap()), "{link}");
+            assert_eq!(link["parameters"], json!({"id": "$response.body#/id"}));
+        }
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_refs_resolve(&doc, &doc);
+    }
+
+    /// The hand-written enums name exactly what Steward prints and accepts.
+    #[test]
+    fn compat_enums_match_the_catalogue_and_status_model() {
+        use crate::donation::catalogue::{DATA_TYPES, Source};
+        use crate::donation::model::{Stage, Status};
+        let doc = steward_document();
+        let schemas = &doc["components"]["schemas"];
+        let donation = &schemas["compat.Donation"]["properties"];
+        let names = |v: &Value| -> Vec<String> {
+            v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()
+        };
+        let sources: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names(&donation["source_type"]["enum"]), sources);
+        assert_eq!(names(&schemas["compat.CreateDonationRequest"]["properties"]["source_type"]["enum"]), sources);
+        assert_eq!(names(&donation["status"]["enum"]), Status::ALL.map(Status::as_str));
+        assert_eq!(names(&donation["stage"]["enum"]), Stage::ALL.map(Stage::as_str));
+        let types: Vec<&str> = DATA_TYPES.iter().map(|t| t.name).collect();
+        assert_eq!(names(&schemas["compat.DataType"]["enum"]), types);
+        // Every key is always printed (`null` rather than absent).
+        let required: BTreeSet<String> = names(&schemas["compat.Donation"]["required"]).into_iter().collect();
+        assert_eq!(required, donation.as_object().unwrap().keys().cloned().collect());
     }
 
     #[test]
     fn the_embedded_descriptor_documents_whoami() {
-        let doc = document(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
+        let doc = steward_document();
         let get = &doc["paths"]["/v1/principal"]["get"];
         assert_eq!(get["x-grpc-method"], "/steward.authorization.v1.AuthorizationService/WhoAmI");
         assert!(get.get("parameters").is_none());

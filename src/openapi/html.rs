@@ -44,7 +44,9 @@ pub fn render(doc: &Value) -> String {
             inline(str_of(&server["description"]))
         );
     }
-    out.push_str("</ul>\n<h2>Authentication</h2>\n<p>Operations accept any one of:</p><ul>");
+    out.push_str(
+        "</ul>\n<h2>Authentication</h2>\n<p>Credentials an operation accepts (any one of those it lists):</p><ul>",
+    );
     if let Some(schemes) = doc["components"]["securitySchemes"].as_object() {
         for (name, scheme) in schemes {
             let _ = write!(out, "<li><b>{}</b>: {}</li>", esc(name), inline(str_of(&scheme["description"])));
@@ -118,6 +120,7 @@ fn operation(out: &mut String, doc: &Value, path: &str, method: &str, op: &Value
         prose(str_of(&op["description"])),
         esc(str_of(&op["x-grpc-method"])),
     );
+    let _ = writeln!(out, "<p>Credentials: {}</p>", security_html(op.get("security").unwrap_or(&doc["security"])));
     let params = array(&op["parameters"]);
     if !params.is_empty() {
         out.push_str(
@@ -212,6 +215,16 @@ fn schema_section(out: &mut String, name: &str, schema: &Value) {
     out.push_str("</section>\n");
 }
 
+/// The security requirements of an operation: which schemes, or none needed.
+fn security_html(requirements: &Value) -> String {
+    let names: Vec<String> = array(requirements)
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|r| r.keys().map(|k| format!("<b>{}</b>", esc(k))).collect::<Vec<_>>().join(" and "))
+        .collect();
+    if names.is_empty() { "none needed".to_owned() } else { names.join(", ") }
+}
+
 /// A short description of a schema's type, linking to named schemas.
 fn type_html(schema: &Value) -> String {
     if let Some(target) = schema["$ref"].as_str() {
@@ -219,27 +232,48 @@ fn type_html(schema: &Value) -> String {
         let short = name.rsplit('.').next().unwrap_or(name);
         return format!("<a href=\"#schema-{}\" title=\"{}\">{}</a>", esc(name), esc(name), esc(short));
     }
-    if let Some([inner]) = schema["allOf"].as_array().map(Vec::as_slice) {
-        return type_html(inner);
+    if let Some(value) = schema.get("const") {
+        return format!("<code>{}</code>", esc(&value.to_string()));
     }
-    let mut text = match schema["type"].as_str() {
-        Some("array") => format!("array of {}", type_html(&schema["items"])),
-        Some("object") => match &schema["additionalProperties"] {
-            Value::Object(_) => format!("map of string to {}", type_html(&schema["additionalProperties"])),
-            _ => "object".to_owned(),
-        },
-        Some(t) => match schema["format"].as_str() {
-            Some(format) => format!("{} ({})", esc(t), esc(format)),
-            None => esc(t),
-        },
-        None => "any JSON value".to_owned(),
+    // A `type` says the most; the combinators describe schemas without one.
+    let (kinds, nullable): (Vec<&str>, bool) = match &schema["type"] {
+        Value::String(kind) => (vec![kind.as_str()], false),
+        Value::Array(kinds) => {
+            let kinds: Vec<&str> = kinds.iter().filter_map(Value::as_str).collect();
+            (kinds.iter().copied().filter(|k| *k != "null").collect(), kinds.contains(&"null"))
+        }
+        _ => (Vec::new(), false),
     };
+    if kinds.is_empty() && !nullable {
+        for (key, joiner) in [("oneOf", " or "), ("anyOf", " or "), ("allOf", " and ")] {
+            if let Some(parts) = schema[key].as_array().filter(|p| !p.is_empty()) {
+                return parts.iter().map(type_html).collect::<Vec<_>>().join(joiner);
+            }
+        }
+    }
+    let mut text = kinds
+        .iter()
+        .map(|kind| match *kind {
+            "array" => format!("array of {}", type_html(&schema["items"])),
+            "object" => match &schema["additionalProperties"] {
+                Value::Object(_) => format!("map of string to {}", type_html(&schema["additionalProperties"])),
+                _ => "object".to_owned(),
+            },
+            kind => match schema["format"].as_str() {
+                Some(format) => format!("{} ({})", esc(kind), esc(format)),
+                None => esc(kind),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join(" or ");
+    if text.is_empty() {
+        text = if nullable { "null".to_owned() } else { "any JSON value".to_owned() };
+    } else if nullable {
+        text.push_str(" or null");
+    }
     if let Some(values) = schema["enum"].as_array() {
         let names: Vec<String> = values.iter().map(|v| format!("<code>{}</code>", esc(str_of(v)))).collect();
         let _ = write!(text, ": one of {}", names.join(", "));
-    }
-    if schema["nullable"] == true {
-        text.push_str(" or null");
     }
     text
 }
@@ -309,5 +343,29 @@ mod tests {
             type_html(&serde_json::json!({"type": "string", "enum": ["A", "B"]})),
             "string: one of <code>A</code>, <code>B</code>"
         );
+    }
+
+    #[test]
+    fn json_schema_unions_and_constants_read_as_text() {
+        use serde_json::json;
+        assert_eq!(type_html(&json!({"type": ["integer", "null"], "format": "int32"})), "integer (int32) or null");
+        assert_eq!(
+            type_html(&json!({"type": ["array", "null"], "items": {"type": "string"}})),
+            "array of string or null"
+        );
+        assert_eq!(
+            type_html(&json!({"const": "No Donation matches the given query."})),
+            "<code>&quot;No Donation matches the given query.&quot;</code>"
+        );
+        let either = json!({"oneOf": [{"$ref": "#/components/schemas/c.A"}, {"$ref": "#/components/schemas/c.B"}]});
+        assert_eq!(
+            type_html(&either),
+            "<a href=\"#schema-c.A\" title=\"c.A\">A</a> or <a href=\"#schema-c.B\" title=\"c.B\">B</a>"
+        );
+        assert_eq!(
+            security_html(&json!([{"researcher_token": []}, {"bearer": []}])),
+            "<b>researcher_token</b>, <b>bearer</b>"
+        );
+        assert_eq!(security_html(&json!([])), "none needed");
     }
 }

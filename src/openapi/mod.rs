@@ -1,23 +1,27 @@
-//! `/api/docs/`: the OpenAPI 3 document of Steward's REST API, generated once
-//! from the embedded descriptor set and its `google.api.http` rules, served as
-//! JSON (`/api/docs/openapi.json`) and as an HTML page rendered from it. The
-//! REST routes themselves are served by Envoy's transcoder in front of
-//! Steward, so the document names a relative server (`/`): it works wherever
-//! it is fetched from.
+//! `/api/docs/`: the OpenAPI 3.1 document of Steward's REST API, generated once
+//! from the embedded descriptor set and its `google.api.http` rules, with
+//! portability-server's routes completed by hand-written compat schemas,
+//! served as JSON (`/api/docs/openapi.json`, and `/api/docs/` itself for
+//! scripts, as portability-server answered JSON there) and as an HTML page
+//! rendered from it (`/api/docs/` for browsers). The REST routes themselves are
+//! served by Envoy's transcoder in front of Steward, so the document names a
+//! relative server (`/`): it works wherever it is fetched from.
 //!
 //! - [`descriptor`]: the descriptor messages read, with the `google.api.http` extension.
 //! - [`generate`]: descriptor set → document.
+//! - [`overlay`]: the hand-written parts (`proto/steward/donation/v1/legacy_schemas.json`).
 //! - [`html`]: document → page.
 
 pub mod descriptor;
 pub mod generate;
 pub mod html;
+pub mod overlay;
 
 use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -26,9 +30,11 @@ use crate::app::AppState;
 
 pub use generate::Error;
 
-/// Built on first use; the descriptor set is compiled in, so it never changes.
-static DOCUMENT: LazyLock<Result<Value, Error>> =
-    LazyLock::new(|| generate::document(crate::proto::FILE_DESCRIPTOR_SET));
+/// Built on first use; the descriptor set and overlay are compiled in, so it never changes.
+static DOCUMENT: LazyLock<Result<Value, Error>> = LazyLock::new(|| {
+    let overlay = overlay::Overlay::parse(overlay::LEGACY_SCHEMAS).map_err(Error::Overlay)?;
+    generate::document(crate::proto::FILE_DESCRIPTOR_SET, &overlay)
+});
 
 /// The document, with `servers` naming this deployment's public URL.
 pub fn document(public_url: &str) -> Result<Value, &'static Error> {
@@ -48,8 +54,17 @@ pub fn document(public_url: &str) -> Result<Value, &'static Error> {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/docs", get(|| async { Redirect::permanent("/api/docs/") }))
-        .route("/api/docs/", get(page))
+        .route("/api/docs/", get(docs))
         .route("/api/docs/openapi.json", get(openapi_json))
+}
+
+/// The page for a browser (its `Accept` names `text/html`), the JSON document
+/// for anything else (curl, `requests`, R), as portability-server's scripts expect.
+async fn docs(state: State<AppState>, headers: HeaderMap) -> Response {
+    let browser = headers.get_all(header::ACCEPT).iter().any(|v| v.to_str().is_ok_and(|v| v.contains("text/html")));
+    let mut response = if browser { page(state).await } else { openapi_json(state).await };
+    response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("accept"));
+    response
 }
 
 async fn openapi_json(State(state): State<AppState>) -> Response {
@@ -66,8 +81,8 @@ async fn page(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Only a descriptor set the generator cannot read gets here; a unit test
-/// builds the document from the embedded one, so CI catches that first.
+/// Only a descriptor set or overlay the generator cannot read gets here; unit
+/// tests build the document from the embedded ones, so CI catches that first.
 fn unavailable(e: &Error) -> Response {
     tracing::error!(error = %e, "the OpenAPI document cannot be generated");
     (

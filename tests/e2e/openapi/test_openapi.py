@@ -1,7 +1,10 @@
 """OpenAPI at /api/docs/ through Envoy, as a REST user meets it: the document
-is a valid OpenAPI 3.0 document, the page and JSON need no credentials, real
-responses match the documented schemas, and schemathesis, run against the
-document through Envoy with a researcher's token, finds no server error.
+is a valid OpenAPI 3.1 document, the page and JSON need no credentials, real
+responses match the documented schemas (portability-server's routes
+included, with their compat bodies per status), and schemathesis, run against
+the document through Envoy with a researcher's token, finds no server error
+and no answer the document does not describe. Also portability-server's
+plain routes `/api/` and `/health/` beside DSG's `/health`.
 
 Run by tests/e2e/suites/openapi under tests/e2e/run (ENVOY_URL, STEWARD_URL,
 STEWARD_TEST_TOKEN, STEWARD_TEST_EMAIL, OPENAPI_ARTIFACTS)."""
@@ -17,8 +20,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from openapi_schema_validator import OAS30Validator
-from openapi_spec_validator import OpenAPIV30SpecValidator
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 ENVOY = os.environ["ENVOY_URL"]
 STEWARD = os.environ["STEWARD_URL"]
@@ -37,14 +40,29 @@ def doc():
 
 
 def conforms(doc, name, instance):
-    """Validates `instance` against components.schemas[name] (OpenAPI 3.0 dialect)."""
+    """Validates `instance` against components.schemas[name] (OpenAPI 3.1 dialect)."""
     schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
-    OAS30Validator(schema).validate(instance)
+    OAS31Validator(schema).validate(instance)
 
 
-def test_the_document_is_valid_openapi_3_0(doc):
-    OpenAPIV30SpecValidator(doc).validate()
-    assert doc["openapi"].startswith("3.0")
+def answers_as_documented(doc, path, method, reply):
+    """`reply` has a status the operation documents, and a body matching its schema."""
+    responses = doc["paths"][path][method]["responses"]
+    status = str(reply.status_code)
+    assert status in responses, f"{method.upper()} {path} answered {status}, documented: {sorted(responses)}"
+    response = responses[status]
+    if "$ref" in response:
+        response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    if "content" not in response:
+        assert reply.content == b"" and "content-type" not in reply.headers, reply.headers
+        return
+    schema = response["content"]["application/json"]["schema"]
+    OAS31Validator({**schema, "components": doc["components"]}).validate(reply.json())
+
+
+def test_the_document_is_valid_openapi_3_1(doc):
+    OpenAPIV31SpecValidator(doc).validate()
+    assert doc["openapi"] == "3.1.0"
     # Relative, so it works through Envoy wherever that is reached.
     assert doc["servers"][0]["url"] == "/"
     assert "Envoy" in doc["servers"][0]["description"]
@@ -69,7 +87,7 @@ def test_direct_and_through_envoy_serve_the_same_document(doc):
 
 
 def test_the_page_is_readable_html_without_scripts(doc):
-    reply = requests.get(f"{ENVOY}/api/docs/", timeout=10)
+    reply = requests.get(f"{ENVOY}/api/docs/", headers={"Accept": "text/html,*/*;q=0.8"}, timeout=10)
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/html")
     page = reply.text
@@ -80,6 +98,13 @@ def test_the_page_is_readable_html_without_scripts(doc):
     # Nothing loaded from elsewhere: every src/href is local or an in-page anchor.
     for url in re.findall(r'(?:src|href)="([^"]*)"', page):
         assert url.startswith(("/", "#")), f"external reference {url}"
+
+
+def test_scripts_reading_the_docs_route_get_the_document(doc):
+    # portability-server's /api/docs/ answered JSON: `requests` sends */*.
+    reply = requests.get(f"{ENVOY}/api/docs/", timeout=10)
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == doc
 
 
 def test_docs_without_the_slash_lead_to_the_page():
@@ -101,6 +126,54 @@ def test_real_answers_match_the_documented_schemas(doc):
     error_ref = doc["components"]["responses"]["Error"]["content"]["application/json"]["schema"]
     conforms(doc, error_ref["$ref"].rsplit("/", 1)[1], denied.json())
     assert denied.json()["code"] == 16  # UNAUTHENTICATED
+
+
+def test_portability_server_routes_answer_as_documented(doc):
+    """Each legacy route and status, through Envoy with `Authorization: Token`."""
+    token = {"Authorization": f"Token {TOKEN}"}
+    base = f"{ENVOY}/api/donations/"
+    created = requests.post(base, headers=token, timeout=10, json={
+        "source_type": "google_portability", "requested_data_types": ["search"],
+    })
+    answers_as_documented(doc, "/api/donations/", "post", created)
+    assert created.status_code == 201, created.text
+    donation = created.json()["id"]
+    form = requests.post(base, headers=token, timeout=10, data={"source_type": "google_portability"})
+    answers_as_documented(doc, "/api/donations/", "post", form)
+    assert form.status_code == 201, form.text
+    refused = [
+        (400, requests.post(base, headers=token, timeout=10, json={"source_type": "banana"})),
+        (415, requests.post(base, headers={**token, "Content-Type": "text/plain"}, data=b"x", timeout=10)),
+        (403, requests.post(base, timeout=10, json={"source_type": "google_portability"})),
+    ]
+    for status, reply in refused:
+        assert reply.status_code == status, reply.text
+        answers_as_documented(doc, "/api/donations/", "post", reply)
+    answers_as_documented(doc, "/api/donations/", "get", requests.get(base, headers=token, timeout=10))
+    one = f"{base}{donation}/"
+    answers_as_documented(doc, "/api/donations/{id}/", "get", requests.get(one, headers=token, timeout=10))
+    data = f"{one}data/"
+    for params in [{}, {"data_type": "search", "limit": "5"}, {"limit": "-1"}]:
+        reply = requests.get(data, headers=token, params=params, timeout=10)
+        answers_as_documented(doc, "/api/donations/{id}/data/", "get", reply)
+    deleted = requests.delete(one, headers=token, timeout=10)
+    assert deleted.status_code == 204
+    answers_as_documented(doc, "/api/donations/{id}/", "delete", deleted)
+    for method in ["get", "delete"]:
+        reply = requests.request(method, one, headers=token, timeout=10)
+        assert reply.status_code == 404
+        answers_as_documented(doc, "/api/donations/{id}/", method, reply)
+
+
+def test_plain_portability_server_routes_through_envoy():
+    root = requests.get(f"{ENVOY}/api/", timeout=10)
+    assert root.status_code == 200
+    assert root.json() == {"donations": f"{STEWARD}/api/donations/"}
+    # portability-server's /health/ and DSG's /health are separate routes.
+    for path in ["/health/", "/health"]:
+        reply = requests.get(f"{ENVOY}{path}", timeout=10, allow_redirects=False)
+        assert (reply.status_code, reply.content) == (200, b'{"status":"ok"}'), path
+        assert reply.headers["content-type"] == "application/json"
 
 
 def test_schemathesis_finds_no_server_error(doc, tmp_path):
