@@ -55,7 +55,16 @@ pub enum Access {
 impl Viewer {
     /// The viewer for `principal`; `snapshot` is needed unless the principal is a global admin.
     pub fn new(principal: &Principal, snapshot: Option<&Snapshot>, now: DateTime<Utc>) -> Viewer {
-        let levels = snapshot.map(|s| permissions::effective(&s.inputs, None, now).tos).unwrap_or_default();
+        // Donated data is personal: a public dataset's implicit `view` for
+        // every user does not extend to its donations; a grant (direct, group
+        // or service account) is needed.
+        let levels = snapshot
+            .map(|s| {
+                let mut levels = permissions::effective(&s.inputs, None, now).tos;
+                levels.retain(|dataset, _| s.inputs.grants.iter().any(|g| g.dataset_id == *dataset));
+                levels
+            })
+            .unwrap_or_default();
         Viewer {
             principal_id: principal.id,
             kind: principal.kind,

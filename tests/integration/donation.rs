@@ -748,6 +748,36 @@ async fn dataset_grants_decide_view_and_edit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_datasets_implicit_view_does_not_reach_its_donations() {
+    let app = App::start().await;
+    let owner = app.token("owner@example.org", Some(Role::Researcher)).await;
+    let passerby = app.token("passerby@example.org", None).await;
+    let member = app.token("member@example.org", None).await;
+    {
+        let mut conn = app.db.conn().await;
+        let open = dataset_ops::create_dataset(&mut conn, Actor::System, "open", "", true).await.unwrap();
+        for (user_id, level) in [(1, Level::Edit), (3, Level::View)] {
+            let spec = GrantSpec {
+                dataset_id: open.id,
+                version_id: None,
+                level,
+                grantee: Grantee::User(user_id),
+                source: "manual",
+            };
+            dataset_ops::grant(&mut conn, Actor::System, spec).await.unwrap();
+        }
+    }
+    let created = create_json(&app, &owner, r#"{"source_type":"google_portability","dataset":"open"}"#).await;
+    assert_eq!(created.status, 201);
+    // Every user may view a public dataset, but donated data needs a grant.
+    let auth = token_auth(&passerby);
+    assert_eq!(get(&app, Some(&auth), "1").await.status, 404);
+    assert_eq!(data(&app, Some(&auth), "1", &[]).await.status, 404);
+    assert_eq!(json(&list(&app, Some(&auth), "").await), serde_json::json!([]));
+    assert_eq!(get(&app, Some(&token_auth(&member)), "1").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_id_retries_return_the_same_donation_with_a_new_link() {
     let app = App::start().await;
     let token = app.token("res@example.org", Some(Role::Researcher)).await;
