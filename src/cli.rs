@@ -304,7 +304,8 @@ pub fn registry(config: &Config, keyring: &Keyring) -> anyhow::Result<jobs::Regi
     let mut registry = jobs::Registry::new();
     crate::auth::jobs::register(&mut registry);
     crate::donation::purge::register(&mut registry);
-    let processing = crate::donation::processing::Processing::new(&config.donation, keyring.clone())?;
+    let blobs = crate::blobs::BlobStore::in_data_dir(&config.data_dir);
+    let processing = crate::donation::processing::Processing::new(&config.donation, keyring.clone(), blobs)?;
     crate::donation::processing::register(&mut registry, std::sync::Arc::new(processing));
     Ok(registry)
 }
@@ -400,8 +401,8 @@ mod tests {
         let config = crate::config::Config::from_lookup(|_| None).unwrap();
         let registry = super::registry(&config, &crate::crypto::Keyring::generate()).unwrap();
         let kinds: Vec<&str> = registry.kinds().collect();
-        use crate::donation::processing::{POLL, SCHEDULE_DUE_POLLS, START_EXPORT};
-        for kind in [crate::donation::purge::KIND, START_EXPORT, POLL, SCHEDULE_DUE_POLLS] {
+        use crate::donation::processing::{DOWNLOAD, POLL, SCHEDULE_DUE_POLLS, START_EXPORT};
+        for kind in [crate::donation::purge::KIND, START_EXPORT, POLL, SCHEDULE_DUE_POLLS, DOWNLOAD] {
             assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
         }
         assert!(registry.interval(SCHEDULE_DUE_POLLS).is_some(), "due polls are scheduled periodically");

@@ -1,7 +1,7 @@
 //! The first processing steps (spec donation.md §5.1–§5.3, §4.1, §4.2.5–§4.2.6,
 //! §4.6) against the sandbox Google provider: real tokens from the sandbox's
 //! consent screen, the grant stored by `store_grant`, then `start_export`,
-//! `schedule_due_polls` and `poll` run as their jobs run them.
+//! `schedule_due_polls`, `poll` and `download` run as their jobs run them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +10,15 @@ use base64::Engine as _;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use ring::rand::SecureRandom as _;
+use steward::blobs::BlobStore;
 use steward::config::Config;
 use steward::crypto::Keyring;
 use steward::db::schema::{
     archive_parts, donation_events, donation_types, donations, jobs, provider_exports, provider_grants,
 };
 use steward::donation::google::GoogleClient;
-use steward::donation::processing::{self, Authorized, Processing, export, poll};
+use steward::donation::keys;
+use steward::donation::processing::{self, Authorized, Processing, download, export, poll};
 use steward::donation::provider::{PortabilityProvider, RetryPolicy, TokenGrant, pkce_challenge};
 use steward::donation::sandbox::{Failure, Grant, Persona, Scenario};
 
@@ -31,6 +33,7 @@ struct Env {
     app: TestApp,
     config: Config,
     processing: Processing,
+    keyring: Keyring,
     http: reqwest::Client,
 }
 
@@ -49,9 +52,10 @@ impl Env {
         ];
         vars.extend_from_slice(extra);
         let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
-        let processing = Processing::with_google(&config.donation, keyring, Arc::new(client(&config)));
+        let blobs = BlobStore::in_data_dir(&config.data_dir);
+        let processing = Processing::with_google(&config.donation, keyring.clone(), Arc::new(client(&config)), blobs);
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Env { app, config, processing, http }
+        Env { app, config, processing, keyring, http }
     }
 
     /// A donation of `types` whose participant accepted the terms.
@@ -72,6 +76,7 @@ impl Env {
             .await
             .unwrap();
         steward::donation::store::insert_types(&mut conn, id, types).await.unwrap();
+        keys::create(&mut conn, &self.keyring, id).await.unwrap();
         id
     }
 
@@ -122,6 +127,49 @@ impl Env {
         }
     }
 
+    /// Starts the exports of `id` and polls them until every one is complete.
+    async fn exported(&self, id: i32) {
+        self.start_export(id).await.unwrap();
+        for _ in 0..5 {
+            if self.exports(id).await.iter().all(|e| e.3 == "complete") {
+                return;
+            }
+            self.poll_due(id).await;
+        }
+        panic!("exports not complete: {:?}", self.exports(id).await);
+    }
+
+    /// (part id, state, object key, bytes, sha256) of every part of `id`, by export and part number.
+    async fn parts(&self, id: i32) -> Vec<(i64, String, Option<String>, Option<i64>, Option<Vec<u8>>)> {
+        archive_parts::table
+            .inner_join(provider_exports::table)
+            .filter(provider_exports::donation_id.eq(id))
+            .order((provider_exports::resource, archive_parts::part_no))
+            .select((
+                archive_parts::id,
+                archive_parts::state,
+                archive_parts::object_key,
+                archive_parts::bytes,
+                archive_parts::sha256,
+            ))
+            .load(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+
+    async fn download(&self, part_id: i64) -> Result<bool, processing::Error> {
+        download::download(&self.processing, &mut *self.app.db.conn().await, part_id, false).await
+    }
+
+    /// The plaintext of a stored part, opened with the donation's data key and `aad`.
+    async fn blob(&self, id: i32, object_key: &str, aad: &[u8]) -> Result<Vec<u8>, steward::blobs::BlobError> {
+        let data_key = keys::load(&mut *self.app.db.conn().await, &self.keyring, id).await.unwrap();
+        let mut reader = BlobStore::in_data_dir(&self.config.data_dir).open_reader(object_key, &data_key, aad)?;
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut plain)?;
+        Ok(plain)
+    }
+
     /// (status, stage, error_code).
     async fn status(&self, id: i32) -> (String, String, Option<String>) {
         donations::table
@@ -154,6 +202,16 @@ impl Env {
                 provider_exports::job_id,
                 provider_exports::state,
             ))
+            .load(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+
+    async fn event_details(&self, id: i32) -> Vec<(String, serde_json::Value)> {
+        donation_events::table
+            .filter(donation_events::donation_id.eq(id))
+            .order(donation_events::id)
+            .select((donation_events::kind, donation_events::detail))
             .load(&mut self.app.db.conn().await)
             .await
             .unwrap()
@@ -435,4 +493,66 @@ async fn the_server_workers_run_start_export_from_the_queue() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(env.exports(id).await[0].2.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_downloaded_from_fresh_urls_sealed_to_their_part_and_committed_once() {
+    let env = Env::start().await;
+    // Two parts; the first two signed URLs are refused as expired.
+    let scenario = tiny().failure(Failure::MultiPart { parts: 2 }).failure(Failure::UrlExpired { n: 2 });
+    let id = env.authorized(&["search"], &scenario, &[SEARCH]).await;
+    env.exported(id).await;
+    let parts = env.parts(id).await;
+    assert_eq!(parts.len(), 2);
+    for part in &parts {
+        assert!(env.queued(&format!("download:{}", part.0)).await, "poll enqueues the download of each part");
+    }
+
+    for part in &parts {
+        let stored = env.download(part.0).await.unwrap();
+        assert!(stored, "part {} stored: {:?} {:?}", part.0, env.parts(id).await, env.event_details(id).await);
+    }
+    let stored = env.parts(id).await;
+    for (part_id, state, key, bytes, sha) in &stored {
+        assert_eq!(state, "stored");
+        let key = key.as_deref().unwrap();
+        assert!(key.starts_with(&format!("donations/{id}/parts/")), "{key}");
+        let plain = env.blob(id, key, &download::part_aad(id, *part_id)).await.unwrap();
+        assert!(plain.starts_with(b"PK"), "a zip archive");
+        assert_eq!(Some(plain.len() as i64), *bytes);
+        assert_eq!(sha.as_deref(), Some(ring::digest::digest(&ring::digest::SHA256, &plain).as_ref()));
+        // Bound to its own part: under another part's AAD it does not open.
+        let other = stored.iter().find(|p| p.0 != *part_id).unwrap().0;
+        assert!(env.blob(id, key, &download::part_aad(id, other)).await.is_err());
+    }
+    assert_eq!(env.events(id).await.iter().filter(|k| *k == "part_downloaded").count(), 2);
+
+    // A repeated job changes nothing.
+    for part in &stored {
+        assert!(!env.download(part.0).await.unwrap());
+    }
+    assert_eq!(env.parts(id).await, stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_download_leaves_nothing_and_urls_refused_past_the_refreshes_fail_the_type() {
+    let env = Env::start().await;
+    let id = env.authorized(&["search"], &tiny().failure(Failure::TruncatedDownload), &[SEARCH]).await;
+    env.exported(id).await;
+    let part = env.parts(id).await[0].0;
+    let first = env.download(part).await;
+    assert!(first.is_err(), "a body cut short fails the attempt for a retry: {first:?} {:?}", env.parts(id).await);
+    assert_eq!(env.parts(id).await[0].1, "pending");
+    let dir = env.config.data_dir.join("blobs").join(format!("donations/{id}/parts"));
+    assert!(std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none()), "no partial blob is kept");
+    assert!(env.download(part).await.unwrap(), "the retry stores it");
+
+    // One refusal more than the refreshes allow.
+    let id = env.authorized(&["search"], &tiny().failure(Failure::UrlExpired { n: 4 }), &[SEARCH]).await;
+    env.exported(id).await;
+    let part = env.parts(id).await[0].0;
+    assert!(!env.download(part).await.unwrap());
+    assert_eq!(env.parts(id).await[0].1, "failed");
+    assert_eq!(env.status(id).await, ("error".into(), "failed".into(), Some("provider_unavailable".into())));
+    assert_eq!(env.types(id).await, owned(&[("search", "failed", Some("provider_unavailable"))]));
 }

@@ -5,6 +5,7 @@
 //! - [`grant`]: storing a sign-in's tokens (sealed) and refreshing them under the row lock.
 //! - [`export`]: the `donation.start_export` job (`initiate` per resource group).
 //! - [`poll`]: `donation.schedule_due_polls` and `donation.poll` (archive state, `:retry`, deadline).
+//! - [`download`]: `donation.download` (one part, from a freshly signed URL, into the blob store).
 //! - [`state`]: type and donation states derived from the exports (§1.4, §5.2).
 //! - [`store`]: the grant, export and part tables.
 //!
@@ -14,6 +15,7 @@
 //! repeats once, `access_lost` and `config` fail the donation, `not_granted`
 //! declines, `permanent` fails the group.
 
+pub mod download;
 pub mod export;
 pub mod grant;
 pub mod poll;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::blobs::BlobStore;
 use crate::crypto::{Keyring, KeyringError};
 use crate::donation::catalogue::Source;
 use crate::donation::config::{DonationConfig, ProviderMode};
@@ -39,6 +42,7 @@ pub use grant::{Authorized, store_grant};
 pub const START_EXPORT: &str = "donation.start_export";
 pub const SCHEDULE_DUE_POLLS: &str = "donation.schedule_due_polls";
 pub const POLL: &str = "donation.poll";
+pub const DOWNLOAD: &str = "donation.download";
 
 /// How often due polls are scheduled (spec §5.1: every 60 s).
 pub const SCHEDULE_EVERY: Duration = Duration::from_secs(60);
@@ -48,6 +52,8 @@ pub struct Processing {
     pub config: DonationConfig,
     keyring: Keyring,
     google: Option<Arc<dyn PortabilityProvider>>,
+    /// Where downloaded parts are kept until parsed.
+    blobs: BlobStore,
 }
 
 impl std::fmt::Debug for Processing {
@@ -58,17 +64,22 @@ impl std::fmt::Debug for Processing {
 
 impl Processing {
     /// The providers as configured (a source in mode `off` has none).
-    pub fn new(config: &DonationConfig, keyring: Keyring) -> anyhow::Result<Self> {
+    pub fn new(config: &DonationConfig, keyring: Keyring, blobs: BlobStore) -> anyhow::Result<Self> {
         let google: Option<Arc<dyn PortabilityProvider>> = match config.google.mode {
             ProviderMode::Off => None,
             _ => Some(Arc::new(GoogleClient::new(&config.google)?)),
         };
-        Ok(Self { config: config.clone(), keyring, google })
+        Ok(Self { config: config.clone(), keyring, google, blobs })
     }
 
     /// With a given Google client (tests: shorter immediate retries).
-    pub fn with_google(config: &DonationConfig, keyring: Keyring, google: Arc<dyn PortabilityProvider>) -> Self {
-        Self { config: config.clone(), keyring, google: Some(google) }
+    pub fn with_google(
+        config: &DonationConfig,
+        keyring: Keyring,
+        google: Arc<dyn PortabilityProvider>,
+        blobs: BlobStore,
+    ) -> Self {
+        Self { config: config.clone(), keyring, google: Some(google), blobs }
     }
 
     /// The client of `source`.
@@ -104,6 +115,8 @@ pub enum Error {
     Db(#[from] diesel::result::Error),
     #[error("database pool: {0}")]
     Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+    #[error("blob storage: {0}")]
+    Blob(#[from] crate::blobs::BlobError),
     #[error("opening a sealed token: {0}")]
     Sealed(#[from] KeyringError),
     #[error("the donation has no usable provider grant")]
@@ -171,16 +184,25 @@ pub fn poll_job(config: &DonationConfig, export_id: i64) -> NewJob {
         .max_attempts(attempts(config))
 }
 
+/// The `download` job of an archive part (dedup `download:<part>`).
+pub fn download_job(config: &DonationConfig, part_id: i64) -> NewJob {
+    NewJob::new(DOWNLOAD, json!({ "part_id": part_id }))
+        .dedup_key(format!("download:{part_id}"))
+        .max_attempts(attempts(config))
+}
+
 fn attempts(config: &DonationConfig) -> i32 {
     i32::try_from(config.max_attempts).unwrap_or(i32::MAX)
 }
 
-/// Registers `start_export`, `poll` and the periodic `schedule_due_polls`.
+/// Registers `start_export`, `poll`, `download` and the periodic `schedule_due_polls`.
 pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
     let p = processing.clone();
     registry.register(START_EXPORT, move |ctx| run_start_export(p.clone(), ctx));
     let p = processing.clone();
     registry.register(POLL, move |ctx| run_poll(p.clone(), ctx));
+    let p = processing.clone();
+    registry.register(DOWNLOAD, move |ctx| run_download(p.clone(), ctx));
     registry.periodic(SCHEDULE_DUE_POLLS, SCHEDULE_EVERY, move |ctx| run_schedule(processing.clone(), ctx));
 }
 
@@ -205,6 +227,18 @@ async fn run_poll(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
     let ExportPayload { export_id } = ctx.parse_payload()?;
     let mut conn = ctx.pool.get().await?;
     poll::poll(&p, &mut conn, export_id, ctx.attempt >= ctx.max_attempts).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct PartPayload {
+    part_id: i64,
+}
+
+async fn run_download(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
+    let PartPayload { part_id } = ctx.parse_payload()?;
+    let mut conn = ctx.pool.get().await?;
+    download::download(&p, &mut conn, part_id, ctx.attempt >= ctx.max_attempts).await?;
     Ok(())
 }
 

@@ -87,6 +87,9 @@ pub async fn poll(
             let (resource, parts) = (export.resource.clone(), archive.urls.len());
             conn.transaction(async |conn| {
                 store::record_parts(conn, export_id, parts).await?;
+                for part_id in store::pending_parts(conn, export_id).await? {
+                    crate::jobs::enqueue(conn, super::download_job(&processing.config, part_id)).await?;
+                }
                 store::end_export(conn, export_id, EXPORT_COMPLETE, None).await?;
                 let detail = json!({ "resource": resource, "parts": parts, "polls": polls });
                 donation_store::add_event(conn, donation_id, "export_ready", None, detail).await?;

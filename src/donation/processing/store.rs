@@ -187,3 +187,80 @@ pub async fn parts(conn: &mut AsyncPgConnection, export_id: i64) -> QueryResult<
         .load(conn)
         .await
 }
+
+/// An `archive_parts` row with what a download needs of its export.
+#[derive(Debug, Clone, Queryable)]
+pub struct PartRow {
+    pub id: i64,
+    pub export_id: i64,
+    pub part_no: i32,
+    pub state: String,
+    pub object_key: Option<String>,
+    pub donation_id: i32,
+    pub resource: String,
+    pub job_id: Option<String>,
+    pub export_state: String,
+}
+
+/// One part and its export.
+pub async fn part(conn: &mut AsyncPgConnection, part_id: i64) -> QueryResult<Option<PartRow>> {
+    archive_parts::table
+        .inner_join(provider_exports::table)
+        .filter(archive_parts::id.eq(part_id))
+        .select((
+            archive_parts::id,
+            archive_parts::export_id,
+            archive_parts::part_no,
+            archive_parts::state,
+            archive_parts::object_key,
+            provider_exports::donation_id,
+            provider_exports::resource,
+            provider_exports::job_id,
+            provider_exports::state,
+        ))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The ids of an export's parts still waiting for their download.
+pub async fn pending_parts(conn: &mut AsyncPgConnection, export_id: i64) -> QueryResult<Vec<i64>> {
+    archive_parts::table
+        .filter(archive_parts::export_id.eq(export_id))
+        .filter(archive_parts::state.eq("pending"))
+        .order(archive_parts::part_no)
+        .select(archive_parts::id)
+        .load(conn)
+        .await
+}
+
+/// Commits a downloaded part in one statement: its object key, size and
+/// digest, state `stored`. False when the part was no longer pending (another
+/// run stored it first), so the caller's blob is an orphan.
+pub async fn part_stored(
+    conn: &mut AsyncPgConnection,
+    part_id: i64,
+    object_key: &str,
+    bytes: u64,
+    sha256: &[u8; 32],
+) -> QueryResult<bool> {
+    let n = diesel::update(archive_parts::table.find(part_id).filter(archive_parts::state.eq("pending")))
+        .set((
+            archive_parts::state.eq("stored"),
+            archive_parts::object_key.eq(object_key),
+            archive_parts::bytes.eq(i64::try_from(bytes).unwrap_or(i64::MAX)),
+            archive_parts::sha256.eq(&sha256[..]),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// Marks a part that will never be stored or parsed.
+pub async fn part_failed(conn: &mut AsyncPgConnection, part_id: i64) -> QueryResult<()> {
+    diesel::update(archive_parts::table.find(part_id))
+        .set(archive_parts::state.eq("failed"))
+        .execute(conn)
+        .await
+        .map(drop)
+}
