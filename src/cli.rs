@@ -45,6 +45,7 @@ pub async fn serve_on(
     let pool = db::pool(&database.url, &pool_options(&config, "steward"))?;
     let workers = config.workers;
     let registry = std::sync::Arc::new(registry(&config, &keyring)?);
+    warn_about_donation_config(&config);
     let (health, health_service) = server::health().await;
     let state = AppState::new(config, pool.clone(), keyring, health.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -297,6 +298,19 @@ pub fn descriptor(out: Option<PathBuf>) -> anyhow::Result<()> {
 /// `steward keys generate`: a fresh keyring spec for `STEWARD_ENCRYPTION_KEYS`.
 pub fn keys_generate() {
     println!("{}", Keyring::generate().to_spec());
+}
+
+/// Said once at start-up, so nobody mistakes a demo for a real deployment.
+fn warn_about_donation_config(config: &Config) {
+    if config.sandbox_providers() {
+        tracing::warn!(
+            "sandbox portability providers are active (fake Google/TikTok under /sandbox/); \
+             set STEWARD_GOOGLE_MODE/STEWARD_TIKTOK_MODE to real or off for a real deployment"
+        );
+    }
+    if config.donation.legacy_encryption_key_set {
+        tracing::warn!("ENCRYPTION_KEY (portability-server's) is ignored; keys come from STEWARD_ENCRYPTION_KEYS");
+    }
 }
 
 /// The job handlers this build knows.

@@ -145,6 +145,16 @@ fn broken_environments_fail_at_start_with_the_cause() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("PostgreSQL"), "{}", stderr(&out));
 
+    // Sandbox providers (the development default) and upstream's ignored
+    // ENCRYPTION_KEY are announced at start; real or off providers are not.
+    let unreachable = [("STEWARD_LISTEN", "127.0.0.1:0"), ("DATABASE_URL", "host=/nonexistent user=x dbname=x")];
+    let out = run(&[unreachable[0], unreachable[1], ("STEWARD_LOG", "warn"), ("ENCRYPTION_KEY", "x")]);
+    assert!(stderr(&out).contains("sandbox portability providers are active"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ENCRYPTION_KEY (portability-server's) is ignored"), "{}", stderr(&out));
+    let off = [("STEWARD_GOOGLE_MODE", "off"), ("STEWARD_TIKTOK_MODE", "off"), ("STEWARD_LOG", "warn")];
+    let out = run(&[unreachable[0], unreachable[1], off[0], off[1], off[2]]);
+    assert!(!stderr(&out).contains("sandbox portability providers"), "{}", stderr(&out));
+
     // A configuration value is wrong.
     let out = run(&[("STEWARD_LISTEN", "everywhere")]);
     assert_eq!(out.status.code(), Some(2));
