@@ -415,8 +415,8 @@ mod tests {
         let config = crate::config::Config::from_lookup(|_| None).unwrap();
         let registry = super::registry(&config, &crate::crypto::Keyring::generate()).unwrap();
         let kinds: Vec<&str> = registry.kinds().collect();
-        use crate::donation::processing::{DOWNLOAD, POLL, SCHEDULE_DUE_POLLS, START_EXPORT};
-        for kind in [crate::donation::purge::KIND, START_EXPORT, POLL, SCHEDULE_DUE_POLLS, DOWNLOAD] {
+        use crate::donation::processing::{DOWNLOAD, FINALIZE, PARSE, POLL, SCHEDULE_DUE_POLLS, START_EXPORT};
+        for kind in [crate::donation::purge::KIND, START_EXPORT, POLL, SCHEDULE_DUE_POLLS, DOWNLOAD, PARSE, FINALIZE] {
             assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
         }
         assert!(registry.interval(SCHEDULE_DUE_POLLS).is_some(), "due polls are scheduled periodically");

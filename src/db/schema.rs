@@ -142,6 +142,7 @@ diesel::table! {
         outside_window -> Int8,
         skipped_records -> Int8,
         updated_at -> Timestamptz,
+        no_timestamp -> Int8,
     }
 }
 
@@ -230,6 +231,31 @@ diesel::table! {
         id -> Int8,
         name -> Text,
         url -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    parse_progress (part_id, data_type, member_no) {
+        part_id -> Int8,
+        data_type -> Text,
+        member_no -> Int4,
+        last_ordinal -> Int8,
+        done -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    part_type_results (part_id, data_type) {
+        part_id -> Int8,
+        data_type -> Text,
+        outcome -> Text,
+        reason_code -> Nullable<Text>,
+        rows -> Int8,
+        outside_window -> Int8,
+        no_timestamp -> Int8,
+        skipped_records -> Int8,
         created_at -> Timestamptz,
     }
 }
@@ -450,6 +476,8 @@ diesel::joinable!(grants -> datasets (dataset_id));
 diesel::joinable!(grants -> service_accounts (service_account_id));
 diesel::joinable!(group_memberships -> groups (group_id));
 diesel::joinable!(group_memberships -> users (user_id));
+diesel::joinable!(parse_progress -> archive_parts (part_id));
+diesel::joinable!(part_type_results -> archive_parts (part_id));
 diesel::joinable!(provider_exports -> donations (donation_id));
 diesel::joinable!(provider_grants -> donations (donation_id));
 diesel::joinable!(public_roots -> service_tables (service_table_id));
@@ -483,6 +511,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     groups,
     jobs,
     middleauth_apps,
+    parse_progress,
+    part_type_results,
     provider_exports,
     provider_grants,
     public_roots,

@@ -14,11 +14,11 @@ use steward::blobs::BlobStore;
 use steward::config::Config;
 use steward::crypto::Keyring;
 use steward::db::schema::{
-    archive_parts, donation_events, donation_types, donations, jobs, provider_exports, provider_grants,
+    archive_parts, donation_events, donation_rows, donation_types, donations, jobs, provider_exports, provider_grants,
 };
 use steward::donation::google::GoogleClient;
 use steward::donation::keys;
-use steward::donation::processing::{self, Authorized, Processing, download, export, poll};
+use steward::donation::processing::{self, Authorized, Processing, download, export, finalize, parse, poll};
 use steward::donation::provider::{PortabilityProvider, RetryPolicy, TokenGrant, pkce_challenge};
 use steward::donation::sandbox::{Failure, Grant, Persona, Scenario};
 
@@ -159,6 +159,36 @@ impl Env {
 
     async fn download(&self, part_id: i64) -> Result<bool, processing::Error> {
         download::download(&self.processing, &mut *self.app.db.conn().await, part_id, false).await
+    }
+
+    async fn parse(&self, part_id: i64) -> Result<bool, processing::Error> {
+        parse::parse(&self.processing, &mut *self.app.db.conn().await, part_id).await
+    }
+
+    /// Downloads and parses every part of `id`, then finalizes it.
+    async fn processed(&self, id: i32) {
+        let parts = self.parts(id).await;
+        for part in &parts {
+            assert!(self.download(part.0).await.unwrap());
+            assert!(self.queued(&format!("parse:{}", part.0)).await, "a stored part is queued for parsing");
+        }
+        for part in &parts {
+            assert!(self.parse(part.0).await.unwrap());
+        }
+        assert!(self.queued(&format!("finalize:{id}")).await);
+        assert!(finalize::finalize(&mut *self.app.db.conn().await, id).await.unwrap());
+    }
+
+    /// (type, rows stored) of `id`, by type.
+    async fn row_counts(&self, id: i32) -> Vec<(String, i64)> {
+        donation_rows::table
+            .filter(donation_rows::donation_id.eq(id))
+            .group_by(donation_rows::data_type)
+            .order(donation_rows::data_type)
+            .select((donation_rows::data_type, diesel::dsl::count_star()))
+            .load(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
     }
 
     /// The plaintext of a stored part, opened with the donation's data key and `aad`.
@@ -555,4 +585,79 @@ async fn a_broken_download_leaves_nothing_and_urls_refused_past_the_refreshes_fa
     assert_eq!(env.parts(id).await[0].1, "failed");
     assert_eq!(env.status(id).await, ("error".into(), "failed".into(), Some("provider_unavailable".into())));
     assert_eq!(env.types(id).await, owned(&[("search", "failed", Some("provider_unavailable"))]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_parts_are_parsed_into_rows_once_their_blobs_deleted_and_the_donation_processed() {
+    let env = Env::start().await;
+    let scenario = tiny().failure(Failure::MultiPart { parts: 2 });
+    let id = env.authorized(&["youtube_history", "search"], &scenario, &[YOUTUBE, SEARCH]).await;
+    env.exported(id).await;
+    let parts = env.parts(id).await;
+    for part in &parts {
+        assert!(env.download(part.0).await.unwrap());
+    }
+    // Keep one sealed part aside to parse it again from scratch later.
+    let (first, first_key) = {
+        let stored = env.parts(id).await;
+        (stored[0].0, stored[0].2.clone().unwrap())
+    };
+    let blob_path = env.config.data_dir.join("blobs").join(&first_key);
+    let saved = std::fs::read(&blob_path).unwrap();
+    for part in &parts {
+        assert!(env.parse(part.0).await.unwrap());
+        assert!(!env.parse(part.0).await.unwrap(), "a parsed part is not parsed again");
+    }
+    for (part_id, state, key, ..) in env.parts(id).await {
+        assert_eq!(state, "parsed");
+        let gone = env.blob(id, key.as_deref().unwrap(), &download::part_aad(id, part_id)).await;
+        assert!(matches!(gone, Err(steward::blobs::BlobError::NotFound(_))), "the raw part is deleted once parsed");
+    }
+    assert!(finalize::finalize(&mut *env.app.db.conn().await, id).await.unwrap());
+    assert_eq!(env.status(id).await, ("processed".into(), "done".into(), None));
+    assert_eq!(env.types(id).await, owned(&[("search", "available", None), ("youtube_history", "available", None)]));
+    let counts = env.row_counts(id).await;
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert!(counts.iter().all(|c| c.1 > 0), "{counts:?}");
+    let counters: Vec<(String, i64)> = donation_types::table
+        .filter(donation_types::donation_id.eq(id))
+        .order(donation_types::data_type)
+        .select((donation_types::data_type, donation_types::rows))
+        .load(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(counters, counts, "counters are recomputed from the rows");
+
+    // A crash before the markers: the part parsed again from scratch inserts nothing new.
+    std::fs::create_dir_all(blob_path.parent().unwrap()).unwrap();
+    std::fs::write(&blob_path, saved).unwrap();
+    let mut conn = env.app.db.conn().await;
+    diesel::update(archive_parts::table.find(first))
+        .set(archive_parts::state.eq("stored"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    diesel::delete(steward::db::schema::parse_progress::table).execute(&mut conn).await.unwrap();
+    diesel::delete(steward::db::schema::part_type_results::table).execute(&mut conn).await.unwrap();
+    drop(conn);
+    assert!(env.parse(first).await.unwrap());
+    assert_eq!(env.row_counts(id).await, counts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_member_fails_only_its_type() {
+    let env = Env::start().await;
+    let search = steward::donation::catalogue::Source::Google.data_type("search").unwrap();
+    let scenario = tiny().failure(Failure::MalformedJson { data_type: search });
+    let id = env.authorized(&["youtube_history", "search"], &scenario, &[YOUTUBE, SEARCH]).await;
+    env.exported(id).await;
+    env.processed(id).await;
+    let (status, _, code) = env.status(id).await;
+    assert_eq!((status.as_str(), code.as_deref()), ("error", Some("archive_invalid")));
+    assert_eq!(
+        env.types(id).await,
+        owned(&[("search", "failed", Some("archive_invalid")), ("youtube_history", "available", None)])
+    );
+    let counts = env.row_counts(id).await;
+    assert!(counts.iter().any(|c| c.0 == "youtube_history" && c.1 > 0), "{counts:?}");
 }

@@ -143,6 +143,7 @@ async fn store_body(
             }
             let detail = json!({ "resource": part.resource, "part": part.part_no, "bytes": info.bytes });
             donation_store::add_event(conn, donation_id, "part_downloaded", None, detail).await?;
+            crate::jobs::enqueue(conn, super::parse_job(&processing.config, part.id)).await?;
             state::settle(conn, donation_id).await?;
             Ok(true)
         })

@@ -6,6 +6,8 @@
 //! - [`export`]: the `donation.start_export` job (`initiate` per resource group).
 //! - [`poll`]: `donation.schedule_due_polls` and `donation.poll` (archive state, `:retry`, deadline).
 //! - [`download`]: `donation.download` (one part, from a freshly signed URL, into the blob store).
+//! - [`parse`]: `donation.parse` (one stored part into rows, resumable; the blob deleted after).
+//! - [`finalize`]: `donation.finalize` (types' final states and counters, then the donation's).
 //! - [`state`]: type and donation states derived from the exports (§1.4, §5.2).
 //! - [`store`]: the grant, export and part tables.
 //!
@@ -17,7 +19,9 @@
 
 pub mod download;
 pub mod export;
+pub mod finalize;
 pub mod grant;
+pub mod parse;
 pub mod poll;
 pub mod state;
 pub mod store;
@@ -43,6 +47,8 @@ pub const START_EXPORT: &str = "donation.start_export";
 pub const SCHEDULE_DUE_POLLS: &str = "donation.schedule_due_polls";
 pub const POLL: &str = "donation.poll";
 pub const DOWNLOAD: &str = "donation.download";
+pub const PARSE: &str = "donation.parse";
+pub const FINALIZE: &str = "donation.finalize";
 
 /// How often due polls are scheduled (spec §5.1: every 60 s).
 pub const SCHEDULE_EVERY: Duration = Duration::from_secs(60);
@@ -191,11 +197,25 @@ pub fn download_job(config: &DonationConfig, part_id: i64) -> NewJob {
         .max_attempts(attempts(config))
 }
 
+/// The `parse` job of a stored part (dedup `parse:<part>`).
+pub fn parse_job(config: &DonationConfig, part_id: i64) -> NewJob {
+    NewJob::new(PARSE, json!({ "part_id": part_id }))
+        .dedup_key(format!("parse:{part_id}"))
+        .max_attempts(attempts(config))
+}
+
+/// The `finalize` job of a donation (dedup `finalize:<donation>`).
+pub fn finalize_job(config: &DonationConfig, donation_id: i32) -> NewJob {
+    NewJob::new(FINALIZE, json!({ "donation_id": donation_id }))
+        .dedup_key(format!("finalize:{donation_id}"))
+        .max_attempts(attempts(config))
+}
+
 fn attempts(config: &DonationConfig) -> i32 {
     i32::try_from(config.max_attempts).unwrap_or(i32::MAX)
 }
 
-/// Registers `start_export`, `poll`, `download` and the periodic `schedule_due_polls`.
+/// Registers `start_export`, `poll`, `download`, `parse`, `finalize` and the periodic `schedule_due_polls`.
 pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
     let p = processing.clone();
     registry.register(START_EXPORT, move |ctx| run_start_export(p.clone(), ctx));
@@ -203,6 +223,9 @@ pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
     registry.register(POLL, move |ctx| run_poll(p.clone(), ctx));
     let p = processing.clone();
     registry.register(DOWNLOAD, move |ctx| run_download(p.clone(), ctx));
+    let p = processing.clone();
+    registry.register(PARSE, move |ctx| run_parse(p.clone(), ctx));
+    registry.register(FINALIZE, run_finalize);
     registry.periodic(SCHEDULE_DUE_POLLS, SCHEDULE_EVERY, move |ctx| run_schedule(processing.clone(), ctx));
 }
 
@@ -239,6 +262,20 @@ async fn run_download(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()>
     let PartPayload { part_id } = ctx.parse_payload()?;
     let mut conn = ctx.pool.get().await?;
     download::download(&p, &mut conn, part_id, ctx.attempt >= ctx.max_attempts).await?;
+    Ok(())
+}
+
+async fn run_parse(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
+    let PartPayload { part_id } = ctx.parse_payload()?;
+    let mut conn = ctx.pool.get().await?;
+    parse::parse(&p, &mut conn, part_id).await?;
+    Ok(())
+}
+
+async fn run_finalize(ctx: JobContext) -> anyhow::Result<()> {
+    let DonationPayload { donation_id } = ctx.parse_payload()?;
+    let mut conn = ctx.pool.get().await?;
+    finalize::finalize(&mut conn, donation_id).await?;
     Ok(())
 }
 

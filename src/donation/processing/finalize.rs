@@ -1,0 +1,96 @@
+//! The `donation.finalize` job (spec §1.4, §5.1): once no export or part of a
+//! donation is unfinished, each open type gets its final state from what its
+//! parts gave it, its counters are recomputed from the stored rows and the
+//! parse results, and the donation settles to `processed` or `error`.
+
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+
+use super::state::{self, EXPORT_COMPLETE, EXPORT_IN_PROGRESS, EXPORT_PENDING, needed_resources};
+use super::{Error, store};
+use crate::db::schema::{archive_parts, donation_rows, donation_types, part_type_results};
+use crate::donation::model::TypeState;
+use crate::donation::store as donation_store;
+
+/// (outcome, reason, outside window, without timestamp, skipped records) of one part for one type.
+type PartResult = (String, Option<String>, i64, i64, i64);
+
+/// Finalizes the donation if nothing is left to fetch or parse; returns
+/// whether it did.
+pub async fn finalize(conn: &mut AsyncPgConnection, donation_id: i32) -> Result<bool, Error> {
+    conn.transaction(async |conn| {
+        let Some(donation) = donation_store::find(conn, donation_id, true).await? else {
+            return Ok(false);
+        };
+        let exports = store::exports(conn, donation_id).await?;
+        if exports.iter().any(|e| matches!(e.state.as_str(), EXPORT_PENDING | EXPORT_IN_PROGRESS)) {
+            return Ok(false);
+        }
+        let complete: Vec<i64> = exports.iter().filter(|e| e.state == EXPORT_COMPLETE).map(|e| e.id).collect();
+        let unfinished: i64 = archive_parts::table
+            .filter(archive_parts::export_id.eq_any(&complete))
+            .filter(archive_parts::state.eq_any(["pending", "stored"]))
+            .select(count_star())
+            .first(conn)
+            .await?;
+        if unfinished > 0 {
+            return Ok(false);
+        }
+        for t in donation_store::types(conn, donation_id, &donation.requested_data_types).await? {
+            if matches!(t.state, TypeState::Available | TypeState::Declined | TypeState::Failed) {
+                continue;
+            }
+            let groups: Vec<_> = needed_resources(donation.source, &t.data_type)
+                .iter()
+                .filter_map(|r| exports.iter().find(|e| e.resource == *r))
+                .collect();
+            // A failed or declined group is settled from the exports below.
+            if groups.iter().any(|e| e.state != EXPORT_COMPLETE && e.state != state::EXPORT_SKIPPED) {
+                continue;
+            }
+            let ids: Vec<i64> = groups.iter().map(|e| e.id).collect();
+            let results: Vec<PartResult> = part_type_results::table
+                .inner_join(archive_parts::table)
+                .filter(archive_parts::export_id.eq_any(&ids))
+                .filter(part_type_results::data_type.eq(&t.data_type))
+                .order(archive_parts::id)
+                .select((
+                    part_type_results::outcome,
+                    part_type_results::reason_code,
+                    part_type_results::outside_window,
+                    part_type_results::no_timestamp,
+                    part_type_results::skipped_records,
+                ))
+                .load(conn)
+                .await?;
+            let reason = results.iter().find(|r| r.0 == "failed").and_then(|r| r.1.clone());
+            let (new_state, reason) = match reason {
+                Some(code) => (TypeState::Failed, Some(code)),
+                // A member missing from every part: available with 0 rows.
+                None => (TypeState::Available, None),
+            };
+            let rows: i64 = donation_rows::table
+                .filter(donation_rows::donation_id.eq(donation_id))
+                .filter(donation_rows::data_type.eq(&t.data_type))
+                .select(count_star())
+                .first(conn)
+                .await?;
+            let total = |f: fn(&PartResult) -> i64| results.iter().map(f).sum::<i64>();
+            diesel::update(donation_types::table.find((donation_id, &t.data_type)))
+                .set((
+                    donation_types::state.eq(new_state.as_str()),
+                    donation_types::reason_code.eq(reason),
+                    donation_types::rows.eq(rows),
+                    donation_types::outside_window.eq(total(|r| r.2)),
+                    donation_types::no_timestamp.eq(total(|r| r.3)),
+                    donation_types::skipped_records.eq(total(|r| r.4)),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        state::settle(conn, donation_id).await?;
+        Ok::<_, Error>(true)
+    })
+    .await
+}

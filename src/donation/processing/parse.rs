@@ -1,0 +1,235 @@
+//! The `donation.parse` job (spec §5.1, §5.3, §5.5, §5.8): reads one stored
+//! part through the archive parser and inserts its rows in batches, each
+//! batch committed with the parse markers of its members so a re-run resumes
+//! where the last one stopped; then records what the part gave each type and
+//! deletes the part's blob.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+use super::download::part_aad;
+use super::{Error, Processing, store};
+use crate::db::schema::{archive_parts, parse_progress, part_type_results};
+use crate::donation::archive::{self, Limits, Outcome, PartRequest, Row, Window};
+use crate::donation::catalogue::DataType;
+use crate::donation::config::ArchiveLimits;
+use crate::donation::keys;
+use crate::donation::model::TypeState;
+use crate::donation::rows::{self, NewRow};
+use crate::donation::store as donation_store;
+
+/// Rows per insert, each batch in its own transaction with its markers.
+pub const BATCH: usize = 1000;
+
+/// Parses part `part_id` once it is stored; a part already parsed or failed
+/// (or of a deleted donation) is left alone. Returns whether this run parsed it.
+pub async fn parse(processing: &Processing, conn: &mut AsyncPgConnection, part_id: i64) -> Result<bool, Error> {
+    let Some(part) = store::part(conn, part_id).await? else {
+        return Ok(false);
+    };
+    let (Some(object_key), "stored") = (part.object_key.clone(), part.state.as_str()) else {
+        return Ok(false);
+    };
+    let donation_id = part.donation_id;
+    let Some(donation) = donation_store::find(conn, donation_id, false).await? else {
+        return Ok(false);
+    };
+    // Requested types that need this part's group and are still open.
+    let types: Vec<&'static DataType> = donation_store::types(conn, donation_id, &donation.requested_data_types)
+        .await?
+        .iter()
+        .filter(|t| !matches!(t.state, TypeState::Declined | TypeState::Failed | TypeState::Available))
+        .filter_map(|t| donation.source.data_type(&t.data_type))
+        .filter(|t| t.resources.contains(&part.resource.as_str()))
+        .collect();
+    let data_key = match keys::load(conn, &processing.keyring, donation_id).await {
+        Ok(key) => key,
+        Err(keys::KeyError::Missing(_)) => return Ok(false),
+        Err(e) => return Err(Error::Other(e.into())),
+    };
+    let resume: HashMap<(String, u32), u64> = parse_progress::table
+        .filter(parse_progress::part_id.eq(part_id))
+        .filter(parse_progress::last_ordinal.ge(0))
+        .select((parse_progress::data_type, parse_progress::member_no, parse_progress::last_ordinal))
+        .load::<(String, i32, i64)>(conn)
+        .await?
+        .into_iter()
+        .map(|(t, m, o)| ((t, m as u32), o as u64))
+        .collect();
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Row>>(2);
+    let (blobs, limits) = (processing.blobs.clone(), limits(&processing.config.archive_limits));
+    let window = Window { start: donation.data_start_date, end: donation.data_end_date };
+    let (key, aad, blob_key) = (data_key.clone(), part_aad(donation_id, part_id), object_key.clone());
+    let parser = tokio::task::spawn_blocking(move || {
+        let reader = blobs.open_reader(&blob_key, &key, &aad)?;
+        let request = PartRequest { donation_id: i64::from(donation_id), data_types: &types, window, limits: &limits };
+        let mut batch = Vec::with_capacity(BATCH);
+        let resumed = |t: &str, m: u32| resume.get(&(t.to_owned(), m)).copied();
+        let report = archive::parse_google_part(reader, &request, resumed, |row| {
+            batch.push(row);
+            if batch.len() == BATCH {
+                tx.blocking_send(std::mem::take(&mut batch))?;
+            }
+            Ok::<_, tokio::sync::mpsc::error::SendError<Vec<Row>>>(())
+        });
+        let report = match report {
+            Ok(report) => report,
+            Err(archive::ParseError::Source(e)) => return Err(anyhow::Error::new(e)),
+            // The receiving side stopped: its own error is reported.
+            Err(archive::ParseError::Sink(_)) => return Ok(None),
+        };
+        if !batch.is_empty() && tx.blocking_send(batch).is_err() {
+            return Ok(None);
+        }
+        Ok::<_, anyhow::Error>(Some(report))
+    });
+
+    let mut stored = Ok(());
+    while let Some(batch) = rx.recv().await {
+        stored = store_batch(conn, &data_key, donation_id, part_id, &batch).await;
+        if stored.is_err() {
+            break;
+        }
+    }
+    drop(rx);
+    let report = parser.await.map_err(|e| Error::Other(e.into()))?;
+    stored?;
+    let Some(report) = report? else {
+        return Err(Error::Other(anyhow::anyhow!("the parser stopped without a report")));
+    };
+
+    let failed = report.failure.is_some();
+    conn.transaction(async |conn| {
+        for t in &report.types {
+            let (outcome, reason) = match &t.outcome {
+                Outcome::Parsed => ("parsed", None),
+                Outcome::Missing => ("missing", None),
+                Outcome::Failed(f) => ("failed", Some(f.code.as_str())),
+            };
+            diesel::insert_into(part_type_results::table)
+                .values((
+                    part_type_results::part_id.eq(part_id),
+                    part_type_results::data_type.eq(t.data_type),
+                    part_type_results::outcome.eq(outcome),
+                    part_type_results::reason_code.eq(reason),
+                    part_type_results::rows.eq(count(t.rows)),
+                    part_type_results::outside_window.eq(count(t.outside_window)),
+                    part_type_results::no_timestamp.eq(count(t.no_timestamp)),
+                    part_type_results::skipped_records.eq(count(t.skipped.total())),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            for m in &t.members {
+                mark(conn, part_id, t.data_type, m.member_no, m.records.checked_sub(1), true).await?;
+            }
+        }
+        let state = if failed { "failed" } else { "parsed" };
+        diesel::update(archive_parts::table.find(part_id)).set(archive_parts::state.eq(state)).execute(conn).await?;
+        let detail = json!({
+            "resource": part.resource,
+            "part": part.part_no,
+            "code": report.failure.as_ref().map(|f| f.code.as_str()),
+            "rows": report.types.iter().map(|t| t.rows).sum::<u64>(),
+        });
+        let kind = if failed { "part_failed" } else { "part_parsed" };
+        donation_store::add_event(conn, donation_id, kind, None, detail).await?;
+        // Finalize checks for itself that nothing else is unfinished.
+        crate::jobs::enqueue(conn, super::finalize_job(&processing.config, donation_id)).await?;
+        Ok::<_, Error>(())
+    })
+    .await?;
+    // Raw archives are kept only until parsed (§5.8).
+    processing.blobs.delete(&object_key).await?;
+    diesel::update(archive_parts::table.find(part_id))
+        .set(archive_parts::deleted_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(true)
+}
+
+/// The configured zip limits; record limits are the spec's.
+fn limits(c: &ArchiveLimits) -> Limits {
+    Limits {
+        max_part_bytes: c.max_part_bytes,
+        max_entries: c.max_entries,
+        max_entry_bytes: c.max_entry_bytes,
+        max_total_bytes: c.max_total_bytes,
+        max_ratio: c.max_ratio,
+        ..Limits::default()
+    }
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Inserts one batch and advances the markers of its members, in one transaction.
+async fn store_batch(
+    conn: &mut AsyncPgConnection,
+    data_key: &keys::DataKey,
+    donation_id: i32,
+    part_id: i64,
+    batch: &[Row],
+) -> Result<(), Error> {
+    let new: Vec<NewRow<'_>> = batch
+        .iter()
+        .map(|r| NewRow {
+            data_type: r.data_type,
+            member_no: r.member_no,
+            ordinal: r.ordinal,
+            timestamp: r.timestamp,
+            json: &r.json,
+        })
+        .collect();
+    let mut last: HashMap<(&str, u32), u64> = HashMap::new();
+    for r in batch {
+        let e = last.entry((r.data_type, r.member_no)).or_insert(r.ordinal);
+        *e = (*e).max(r.ordinal);
+    }
+    conn.transaction(async |conn| {
+        rows::insert_batch(conn, data_key, donation_id, part_id, &new).await.map_err(|e| Error::Other(e.into()))?;
+        for ((data_type, member_no), ordinal) in &last {
+            mark(conn, part_id, data_type, *member_no, Some(*ordinal), false).await?;
+        }
+        Ok::<_, Error>(())
+    })
+    .await
+}
+
+/// Advances a member's marker (never backwards); `done` is sticky.
+async fn mark(
+    conn: &mut AsyncPgConnection,
+    part_id: i64,
+    data_type: &str,
+    member_no: u32,
+    last_ordinal: Option<u64>,
+    done: bool,
+) -> Result<(), Error> {
+    let member = i32::try_from(member_no).map_err(|e| Error::Other(e.into()))?;
+    let last = last_ordinal.map_or(-1, count);
+    diesel::insert_into(parse_progress::table)
+        .values((
+            parse_progress::part_id.eq(part_id),
+            parse_progress::data_type.eq(data_type),
+            parse_progress::member_no.eq(member),
+            parse_progress::last_ordinal.eq(last),
+            parse_progress::done.eq(done),
+        ))
+        .on_conflict((parse_progress::part_id, parse_progress::data_type, parse_progress::member_no))
+        .do_update()
+        .set((
+            parse_progress::last_ordinal.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "GREATEST(parse_progress.last_ordinal, excluded.last_ordinal)",
+            )),
+            parse_progress::done
+                .eq(diesel::dsl::sql::<diesel::sql_types::Bool>("parse_progress.done OR excluded.done")),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
