@@ -20,7 +20,7 @@ use steward::donation::google::GoogleClient;
 use steward::donation::keys;
 use steward::donation::processing::{self, Authorized, Processing, download, export, finalize, parse, poll};
 use steward::donation::provider::{PortabilityProvider, RetryPolicy, TokenGrant, pkce_challenge};
-use steward::donation::sandbox::{Failure, Grant, Persona, Scenario};
+use steward::donation::sandbox::{Failure, GoogleExport, Grant, Persona, Scenario, google_manifest};
 
 use crate::common::{TestApp, TestDb};
 
@@ -189,6 +189,35 @@ impl Env {
             .load(&mut self.app.db.conn().await)
             .await
             .unwrap()
+    }
+
+    /// Records of `types` that the sandbox put into the exports of `id` (its manifest), by type.
+    async fn manifest(&self, id: i32, scenario: &Scenario, types: &[&str]) -> Vec<(String, i64)> {
+        use steward::db::schema::sandbox_jobs;
+        let mut counts = std::collections::BTreeMap::new();
+        for (_, _, job_id, _) in self.exports(id).await {
+            let (resources, start_time, end_time, created_at): (Vec<Option<String>>, _, _, _) = sandbox_jobs::table
+                .find(job_id.unwrap())
+                .select((
+                    sandbox_jobs::resources,
+                    sandbox_jobs::start_time,
+                    sandbox_jobs::end_time,
+                    sandbox_jobs::created_at,
+                ))
+                .first(&mut self.app.db.conn().await)
+                .await
+                .unwrap();
+            let resources: Vec<&str> = resources.iter().flatten().map(String::as_str).collect();
+            let export = GoogleExport { resources: &resources, start_time, end_time, created_at };
+            for entry in google_manifest(scenario, &export).unwrap() {
+                if let (Some(data_type), Some(records)) = (entry.data_type, entry.records)
+                    && types.contains(&data_type)
+                {
+                    *counts.entry(data_type.to_owned()).or_insert(0) += records as i64;
+                }
+            }
+        }
+        counts.into_iter().filter(|c| c.1 > 0).collect()
     }
 
     /// The plaintext of a stored part, opened with the donation's data key and `aad`.
@@ -618,7 +647,11 @@ async fn stored_parts_are_parsed_into_rows_once_their_blobs_deleted_and_the_dona
     assert_eq!(env.types(id).await, owned(&[("search", "available", None), ("youtube_history", "available", None)]));
     let counts = env.row_counts(id).await;
     assert_eq!(counts.len(), 2, "{counts:?}");
-    assert!(counts.iter().all(|c| c.1 > 0), "{counts:?}");
+    assert_eq!(
+        counts,
+        env.manifest(id, &scenario, &["search", "youtube_history"]).await,
+        "every record the sandbox exported is a row"
+    );
     let counters: Vec<(String, i64)> = donation_types::table
         .filter(donation_types::donation_id.eq(id))
         .order(donation_types::data_type)
