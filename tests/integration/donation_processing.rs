@@ -660,6 +660,7 @@ async fn stored_parts_are_parsed_into_rows_once_their_blobs_deleted_and_the_dona
         .await
         .unwrap();
     assert_eq!(counters, counts, "counters are recomputed from the rows");
+    assert_eq!(env.events(id).await.iter().filter(|k| *k == "type_parsed").count(), 2);
 
     // A crash before the markers: the part parsed again from scratch inserts nothing new.
     std::fs::create_dir_all(blob_path.parent().unwrap()).unwrap();

@@ -6,6 +6,7 @@
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
 
 use super::state::{self, EXPORT_COMPLETE, EXPORT_IN_PROGRESS, EXPORT_PENDING, needed_resources};
 use super::{Error, store};
@@ -77,17 +78,21 @@ pub async fn finalize(conn: &mut AsyncPgConnection, donation_id: i32) -> Result<
                 .first(conn)
                 .await?;
             let total = |f: fn(&PartResult) -> i64| results.iter().map(f).sum::<i64>();
+            let (outside, untimed, skipped) = (total(|r| r.2), total(|r| r.3), total(|r| r.4));
             diesel::update(donation_types::table.find((donation_id, &t.data_type)))
                 .set((
                     donation_types::state.eq(new_state.as_str()),
-                    donation_types::reason_code.eq(reason),
+                    donation_types::reason_code.eq(&reason),
                     donation_types::rows.eq(rows),
-                    donation_types::outside_window.eq(total(|r| r.2)),
-                    donation_types::no_timestamp.eq(total(|r| r.3)),
-                    donation_types::skipped_records.eq(total(|r| r.4)),
+                    donation_types::outside_window.eq(outside),
+                    donation_types::no_timestamp.eq(untimed),
+                    donation_types::skipped_records.eq(skipped),
                 ))
                 .execute(conn)
                 .await?;
+            let detail = json!({ "state": new_state.as_str(), "code": reason, "rows": rows,
+                "outside_window": outside, "no_timestamp": untimed, "skipped_records": skipped });
+            donation_store::add_event(conn, donation_id, "type_parsed", Some(&t.data_type), detail).await?;
         }
         state::settle(conn, donation_id).await?;
         Ok::<_, Error>(true)
