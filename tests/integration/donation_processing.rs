@@ -626,6 +626,8 @@ async fn stored_parts_are_parsed_into_rows_once_their_blobs_deleted_and_the_dona
     for part in &parts {
         assert!(env.download(part.0).await.unwrap());
     }
+    assert_eq!(env.status(id).await, ("processing".into(), "parsing".into(), None));
+    assert!(env.types(id).await.iter().all(|t| t.1 == "parsing"));
     // Keep one sealed part aside to parse it again from scratch later.
     let (first, first_key) = {
         let stored = env.parts(id).await;

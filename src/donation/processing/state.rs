@@ -6,7 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
 use super::store::{self, ExportRow};
-use crate::db::schema::{donation_types, donations};
+use crate::db::schema::{archive_parts, donation_types, donations};
 use crate::donation::catalogue::Source;
 use crate::donation::model::{Stage, Status, TypeState};
 use crate::donation::store as donation_store;
@@ -129,6 +129,15 @@ pub async fn settle(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryResu
         return Ok(());
     };
     let exports = store::exports(conn, donation_id).await?;
+    // Completed exports with a part still to download.
+    let ids: Vec<i64> = exports.iter().map(|e| e.id).collect();
+    let downloading: Vec<i64> = archive_parts::table
+        .filter(archive_parts::export_id.eq_any(&ids))
+        .filter(archive_parts::state.eq("pending"))
+        .select(archive_parts::export_id)
+        .distinct()
+        .load(conn)
+        .await?;
     let order = donation.requested_data_types.clone();
     let mut types = Vec::new();
     for t in donation_store::types(conn, donation_id, &order).await? {
@@ -139,7 +148,11 @@ pub async fn settle(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryResu
                     .iter()
                     .map(|r| exports.iter().find(|e| e.resource == *r))
                     .collect();
-                let (state, reason) = type_state(&groups);
+                let (mut state, reason) = type_state(&groups);
+                // Every part downloaded: what remains is parsing.
+                if state == TypeState::Downloading && groups.iter().flatten().all(|e| !downloading.contains(&e.id)) {
+                    state = TypeState::Parsing;
+                }
                 if state != t.state {
                     set_type(conn, donation_id, &t.data_type, state, reason.as_deref()).await?;
                 }
