@@ -304,6 +304,8 @@ pub fn keys_generate() {
 fn warn_about_donation_config(config: &Config) {
     if config.sandbox_providers() {
         tracing::warn!(
+            google = ?config.donation.google.mode,
+            tiktok = ?config.donation.tiktok.mode,
             "sandbox portability providers are active (fake Google/TikTok under /sandbox/); \
              set STEWARD_GOOGLE_MODE/STEWARD_TIKTOK_MODE to real or off for a real deployment"
         );

@@ -47,11 +47,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     if !config.sandbox_active() {
         return Router::new();
     }
-    tracing::warn!(
-        google = ?config.google.mode,
-        tiktok = ?config.tiktok.mode,
-        "sandbox portability providers are active: donations come from generated test accounts"
-    );
     let mut router = Router::new()
         .route("/sandbox", get(|| async { Redirect::permanent("/sandbox/") }))
         .route("/sandbox/", get(index))
