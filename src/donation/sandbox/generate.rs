@@ -1299,15 +1299,15 @@ mod tests {
     }
 
     const MEMORY_CHILD: &str = "STEWARD_SANDBOX_MEMORY_CHILD_MIB";
-    const CHILD_TEST: &str = "donation::sandbox::generate::tests::huge_archive_memory_child";
+    const SELF_TEST: &str = "donation::sandbox::generate::tests::huge_archives_stream_without_buffering";
 
-    /// Runs [`huge_archive_memory_child`] in a fresh process of this test
-    /// binary, so its peak resident memory is the generator's alone and not
-    /// that of tests running alongside.
+    /// Runs [`huge_archives_stream_without_buffering`] again in a fresh
+    /// process of this test binary, so its peak resident memory is the
+    /// generator's alone and not that of tests running alongside.
     fn huge_without_buffering(target_mib: u64) {
         let exe = std::env::current_exe().unwrap();
         let out = std::process::Command::new(exe)
-            .args(["--exact", CHILD_TEST, "--ignored", "--test-threads=1", "--nocapture"])
+            .args(["--exact", SELF_TEST, "--test-threads=1", "--nocapture"])
             .env(MEMORY_CHILD, target_mib.to_string())
             .output()
             .unwrap();
@@ -1321,20 +1321,14 @@ mod tests {
     // that; a generator that buffered a member would grow by all of it.
     #[test]
     fn huge_archives_stream_without_buffering() {
-        huge_without_buffering(48);
+        match std::env::var(MEMORY_CHILD).ok().and_then(|v| v.parse().ok()) {
+            Some(target_mib) => huge_archive_memory_child(target_mib),
+            None => huge_without_buffering(48),
+        }
     }
 
-    // The same at 200 MiB (about 6 s in a debug build): `cargo test --lib huge_archives -- --ignored`.
-    #[test]
-    #[ignore = "slow: generates 200 MiB"]
-    fn huge_archives_stream_without_buffering_200mib() {
-        huge_without_buffering(200);
-    }
-
-    #[test]
-    #[ignore = "run in its own process by huge_archives_stream_without_buffering"]
-    fn huge_archive_memory_child() {
-        let target_mib: u64 = std::env::var(MEMORY_CHILD).ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    /// The measured half, in the child process.
+    fn huge_archive_memory_child(target_mib: u64) {
         let target = target_mib << 20;
         let s = Scenario::default().persona(Persona::Huge).target_bytes(target);
         let baseline = proc_status_bytes("VmRSS:");
