@@ -96,3 +96,22 @@ fn not_found() -> (StatusCode, axum::Json<serde_json::Value>) {
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
+
+/// Decoded `application/x-www-form-urlencoded` pairs (a body or a query), in
+/// order, by the WHATWG rules browsers and `requests` follow: `+` is a space,
+/// a bad escape stays as written, invalid UTF-8 is replaced.
+pub fn form_pairs(encoded: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(encoded.as_bytes()).into_owned().collect()
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::form_pairs;
+
+    #[test]
+    fn form_pairs_decode_like_browsers() {
+        let pairs = form_pairs("a=1+2&b=%21&&c&a=100%&d=%zz%4");
+        let expected = [("a", "1 2"), ("b", "!"), ("c", ""), ("a", "100%"), ("d", "%zz%4")];
+        assert_eq!(pairs, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    }
+}

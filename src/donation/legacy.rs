@@ -297,7 +297,7 @@ pub fn create_body(body: Option<&HttpBody>) -> Result<(RawCreate, FieldErrors), 
         "application/json" => json_fields(data),
         "application/x-www-form-urlencoded" => {
             let text = String::from_utf8_lossy(data);
-            Ok((form_fields(&parse_urlencoded(&text)), FieldErrors::default()))
+            Ok((form_fields(&crate::http::form_pairs(&text)), FieldErrors::default()))
         }
         "multipart/form-data" => {
             let pairs = parse_multipart(content_type, data)
@@ -395,48 +395,6 @@ fn form_fields(pairs: &[(String, String)]) -> RawCreate {
         dataset: optional("dataset"),
         description: last("description").unwrap_or_default(),
         request_id: optional("request_id"),
-    }
-}
-
-/// `application/x-www-form-urlencoded` pairs (`+` is a space; bad escapes kept as written).
-pub fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (hex_value(bytes.get(i + 1)), hex_value(bytes.get(i + 2))) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(b: Option<&u8>) -> Option<u8> {
-    match b? {
-        b @ b'0'..=b'9' => Some(b - b'0'),
-        b @ b'a'..=b'f' => Some(b - b'a' + 10),
-        b @ b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -696,8 +654,6 @@ mod tests {
         let (raw, _) = create_body(Some(&body("application/x-www-form-urlencoded", numbered.as_bytes()))).unwrap();
         assert_eq!(raw.requested_data_types, ["search", "youtube_history"]);
         assert_eq!(raw.source_type.as_deref(), Some("google_portability"), "the last value wins");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::scenario::Scenario;
 use super::{pages, store};
 use crate::app::AppState;
 use crate::donation::config::{DonationConfig, ProviderMode};
+pub(crate) use crate::http::form_pairs;
 
 /// Request bodies the sandbox accepts (forms and small JSON).
 const MAX_BODY: usize = 64 << 10;
@@ -224,14 +225,6 @@ fn redact_json(value: &mut serde_json::Value) {
 
 fn is_secret(field: &str) -> bool {
     SECRET_FIELDS.iter().any(|s| s.eq_ignore_ascii_case(field))
-}
-
-/// Decoded `application/x-www-form-urlencoded` pairs (a body or a query), in order.
-pub(crate) fn form_pairs(encoded: &str) -> Vec<(String, String)> {
-    // `Url`'s query parser is the WHATWG form decoder.
-    let mut url = reqwest::Url::parse("http://form.invalid/").expect("a valid base URL");
-    url.set_query(Some(encoded));
-    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// The only value of `name` in `pairs`; `Err` when it is given twice.
