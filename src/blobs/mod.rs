@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use futures_util::{Stream, StreamExt as _};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::aead::NONCE_LEN;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use tokio::io::AsyncWriteExt as _;
 
@@ -108,7 +108,7 @@ pub struct BlobInfo {
 /// Contract: `seal_segment` uses a fresh random 96-bit nonce and returns
 /// exactly `plaintext.len() + SEAL_OVERHEAD` bytes; `open_segment` returns
 /// `None` for anything it did not seal with the same `aad`. Implemented by
-/// [`BlobKey`] (raw key bytes) and by the donation's `DataKey`.
+/// the donation's `DataKey` (also built from raw bytes with `DataKey::from_bytes`).
 pub trait SegmentKey {
     /// Seals one segment bound to `aad`.
     fn seal_segment(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8>;
@@ -123,55 +123,6 @@ impl SegmentKey for crate::donation::keys::DataKey {
 
     fn open_segment(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
         self.open(sealed, aad).ok()
-    }
-}
-
-/// A data key from its raw 32 bytes (sealed format as the donation `DataKey`).
-#[derive(Clone)]
-pub struct BlobKey {
-    key: std::sync::Arc<LessSafeKey>,
-    rng: SystemRandom,
-}
-
-impl std::fmt::Debug for BlobKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BlobKey(…)")
-    }
-}
-
-impl BlobKey {
-    /// The AES-256-GCM key with these bytes.
-    pub fn new(bytes: &[u8; 32]) -> BlobKey {
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes).expect("a 32-byte key is valid for AES-256-GCM");
-        BlobKey { key: std::sync::Arc::new(LessSafeKey::new(unbound)), rng: SystemRandom::new() }
-    }
-}
-
-impl SegmentKey for BlobKey {
-    fn seal_segment(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).expect("system random source failed");
-        let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
-        out.push(VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut out[1 + NONCE_LEN..])
-            .expect("segment within AES-GCM's limit");
-        out.extend_from_slice(tag.as_ref());
-        out
-    }
-
-    fn open_segment(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < SEAL_OVERHEAD || sealed[0] != VERSION {
-            return None;
-        }
-        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).ok()?;
-        let mut buf = sealed[1 + NONCE_LEN..].to_vec();
-        let len = self.key.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?.len();
-        buf.truncate(len);
-        Some(buf)
     }
 }
 

@@ -6,13 +6,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore as _, SeedableRng as _};
 
 use super::*;
+use crate::donation::keys::DataKey;
 
 const MIB: usize = SEGMENT_SIZE;
 const AAD: &[u8] = b"donation 7 part 3";
 const KEY: &str = "donations/7/parts/0a1b2c";
 
-fn key() -> BlobKey {
-    BlobKey::new(&[7; 32])
+fn key() -> DataKey {
+    DataKey::from_bytes(&[7; 32])
 }
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -149,7 +150,7 @@ async fn wrong_key_or_context_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::new(dir.path());
     put(&store, b"participant data").await;
-    let other_key = BlobKey::new(&[8; 32]);
+    let other_key = DataKey::from_bytes(&[8; 32]);
     assert!(matches!(store.open_reader(KEY, &other_key, AAD), Err(BlobError::Corrupt { .. })));
     assert!(matches!(store.open_reader(KEY, &key(), b"donation 8 part 3"), Err(BlobError::Corrupt { .. })));
     // A blob copied under another key still opens only with its own context.

@@ -53,7 +53,8 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
-    fn from_bytes(bytes: &[u8; 32]) -> DataKey {
+    /// The key with these raw bytes (new keys come from [`create`]).
+    pub fn from_bytes(bytes: &[u8; 32]) -> DataKey {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).expect("a 32-byte key is valid for AES-256-GCM");
         DataKey { key: std::sync::Arc::new(LessSafeKey::new(unbound)), rng: SystemRandom::new() }
     }
