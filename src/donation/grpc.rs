@@ -25,10 +25,10 @@ use crate::proto::donation::v1::donation_service_server::DonationService;
 /// The gRPC face of the donation service.
 #[derive(Clone)]
 pub struct DonationApi {
-    pool: Pool,
-    keyring: Arc<Keyring>,
-    resolver: Arc<Resolver>,
-    config: Arc<Config>,
+    pub(super) pool: Pool,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) resolver: Arc<Resolver>,
+    pub(super) config: Arc<Config>,
 }
 
 impl std::fmt::Debug for DonationApi {
@@ -37,7 +37,7 @@ impl std::fmt::Debug for DonationApi {
     }
 }
 
-type Reply_<T> = Result<Response<T>, Status>;
+pub(super) type Reply_<T> = Result<Response<T>, Status>;
 
 impl DonationApi {
     /// The service over the shared state.
@@ -50,13 +50,13 @@ impl DonationApi {
         }
     }
 
-    async fn conn(&self) -> Result<PooledConn, DonationError> {
+    pub(super) async fn conn(&self) -> Result<PooledConn, DonationError> {
         Ok(self.pool.get().await?)
     }
 
     /// The donation rules' view of `principal`: global roles, plus the dataset
     /// levels of its (cached) permission snapshot unless it is an admin.
-    async fn viewer(&self, principal: &Principal) -> Result<Viewer, DonationError> {
+    pub(super) async fn viewer(&self, principal: &Principal) -> Result<Viewer, DonationError> {
         let snapshot = if principal.is_admin() {
             None
         } else {
@@ -66,7 +66,7 @@ impl DonationApi {
     }
 
     /// A native caller: UNAUTHENTICATED without a valid credential.
-    async fn native_viewer<T>(&self, request: &Request<T>) -> Result<Viewer, Status> {
+    pub(super) async fn native_viewer<T>(&self, request: &Request<T>) -> Result<Viewer, Status> {
         let caller = Caller::of(request);
         let principal = caller.require_principal()?;
         Ok(self.viewer(principal).await?)
@@ -200,6 +200,59 @@ fn request_id<T>(request: &Request<T>) -> String {
 
 #[tonic::async_trait]
 impl DonationService for DonationApi {
+    type ExportDonationDataStream = super::export::ExportStream;
+    type WatchMyDonationStream = super::participant::grpc::WatchStream;
+
+    async fn export_donation_data(
+        &self,
+        request: Request<pb::ExportDonationDataRequest>,
+    ) -> Reply_<Self::ExportDonationDataStream> {
+        super::export::export_donation_data(self, request).await
+    }
+
+    async fn retry_donation(&self, request: Request<pb::RetryDonationRequest>) -> Reply_<pb::RetryDonationResponse> {
+        super::retry::retry_donation(self, request).await
+    }
+
+    async fn get_my_donation(&self, request: Request<pb::GetMyDonationRequest>) -> Reply_<pb::GetMyDonationResponse> {
+        super::participant::grpc::get_my_donation(self, request).await
+    }
+
+    async fn list_my_donations(
+        &self,
+        request: Request<pb::ListMyDonationsRequest>,
+    ) -> Reply_<pb::ListMyDonationsResponse> {
+        super::participant::grpc::list_my_donations(self, request).await
+    }
+
+    async fn watch_my_donation(
+        &self,
+        request: Request<pb::WatchMyDonationRequest>,
+    ) -> Reply_<Self::WatchMyDonationStream> {
+        super::participant::grpc::watch_my_donation(self, request).await
+    }
+
+    async fn query_my_donation_data(
+        &self,
+        request: Request<pb::QueryMyDonationDataRequest>,
+    ) -> Reply_<pb::QueryMyDonationDataResponse> {
+        super::participant::grpc::query_my_donation_data(self, request).await
+    }
+
+    async fn delete_my_donation(
+        &self,
+        request: Request<pb::DeleteMyDonationRequest>,
+    ) -> Reply_<pb::DeleteMyDonationResponse> {
+        super::participant::grpc::delete_my_donation(self, request).await
+    }
+
+    async fn create_participant_link(
+        &self,
+        request: Request<pb::CreateParticipantLinkRequest>,
+    ) -> Reply_<pb::CreateParticipantLinkResponse> {
+        super::participant::grpc::create_participant_link(self, request).await
+    }
+
     async fn create_donation(&self, request: Request<pb::CreateDonationRequest>) -> Reply_<pb::CreateDonationResponse> {
         let viewer = self.native_viewer(&request).await?;
         let raw = convert::create_request(request.into_inner());

@@ -108,6 +108,14 @@ create_group <- function(client, name = NULL, request_id = NULL, .timeout = NULL
     .timeout = .timeout)
 }
 
+# /steward.donation.v1.DonationService/CreateParticipantLink
+create_participant_link <- function(client, donation_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/CreateParticipantLink",
+    "steward.donation.v1.CreateParticipantLinkRequest", "steward.donation.v1.CreateParticipantLinkResponse",
+    list(donation_id = donation_id),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/CreateService
 create_service <- function(client, name = NULL, display_name = NULL, base_url = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateService",
@@ -196,6 +204,14 @@ delete_group <- function(client, name = NULL, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.donation.v1.DonationService/DeleteMyDonation
+delete_my_donation <- function(client, donation_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/DeleteMyDonation",
+    "steward.donation.v1.DeleteMyDonationRequest", "steward.donation.v1.DeleteMyDonationResponse",
+    list(donation_id = donation_id),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/DeleteService
 delete_service <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteService",
@@ -218,6 +234,14 @@ delete_team_grant <- function(client, group = NULL, grant_id = NULL, .timeout = 
     "steward.dataset.v1.DeleteTeamGrantRequest", "steward.dataset.v1.DeleteTeamGrantResponse",
     list(group = group, grant_id = grant_id),
     .timeout = .timeout)
+}
+
+# /steward.donation.v1.DonationService/ExportDonationData (server-streaming)
+export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, .callback = NULL, .timeout = NULL) {
+  steward_server_stream(client, "/steward.donation.v1.DonationService/ExportDonationData",
+    "steward.donation.v1.ExportDonationDataRequest", "steward.donation.v1.ExportDonationDataResponse",
+    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date),
+    .callback = .callback, .timeout = .timeout)
 }
 
 # /steward.dataset.v1.DatasetService/GetDataset
@@ -273,6 +297,14 @@ get_long_lived_token <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetLongLivedToken",
     "steward.authorization.v1.GetLongLivedTokenRequest", "google.api.HttpBody",
     list(),
+    .timeout = .timeout)
+}
+
+# /steward.donation.v1.DonationService/GetMyDonation
+get_my_donation <- function(client, donation_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/GetMyDonation",
+    "steward.donation.v1.GetMyDonationRequest", "steward.donation.v1.GetMyDonationResponse",
+    list(donation_id = donation_id),
     .timeout = .timeout)
 }
 
@@ -508,6 +540,14 @@ list_groups <- function(client, page_size = NULL, page_token = NULL, .timeout = 
     .timeout = .timeout)
 }
 
+# /steward.donation.v1.DonationService/ListMyDonations
+list_my_donations <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/ListMyDonations",
+    "steward.donation.v1.ListMyDonationsRequest", "steward.donation.v1.ListMyDonationsResponse",
+    list(),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/ListPendingTos
 list_pending_tos <- function(client, dataset = NULL, service = NULL, version = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListPendingTos",
@@ -596,6 +636,14 @@ query_donation_data <- function(client, donation_id = NULL, data_type = NULL, st
     .timeout = .timeout)
 }
 
+# /steward.donation.v1.DonationService/QueryMyDonationData
+query_my_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/QueryMyDonationData",
+    "steward.donation.v1.QueryMyDonationDataRequest", "steward.donation.v1.QueryMyDonationDataResponse",
+    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
 # /steward.authorization.v1.AuthorizationService/RefreshToken
 refresh_token <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/RefreshToken",
@@ -641,6 +689,14 @@ remove_service_table <- function(client, dataset = NULL, service_table_id = NULL
   steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveServiceTable",
     "steward.dataset.v1.RemoveServiceTableRequest", "steward.dataset.v1.RemoveServiceTableResponse",
     list(dataset = dataset, service_table_id = service_table_id),
+    .timeout = .timeout)
+}
+
+# /steward.donation.v1.DonationService/RetryDonation
+retry_donation <- function(client, donation_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/RetryDonation",
+    "steward.donation.v1.RetryDonationRequest", "steward.donation.v1.RetryDonationResponse",
+    list(donation_id = donation_id),
     .timeout = .timeout)
 }
 
@@ -730,6 +786,14 @@ update_tos_document <- function(client, id = NULL, name = NULL, text = NULL, eff
     "steward.dataset.v1.UpdateTosDocumentRequest", "steward.dataset.v1.UpdateTosDocumentResponse",
     list(id = id, name = name, text = text, effective_time = effective_time, retire_time = retire_time),
     .timeout = .timeout)
+}
+
+# /steward.donation.v1.DonationService/WatchMyDonation (server-streaming)
+watch_my_donation <- function(client, donation_id = NULL, .callback = NULL, .timeout = NULL) {
+  steward_server_stream(client, "/steward.donation.v1.DonationService/WatchMyDonation",
+    "steward.donation.v1.WatchMyDonationRequest", "steward.donation.v1.WatchMyDonationResponse",
+    list(donation_id = donation_id),
+    .callback = .callback, .timeout = .timeout)
 }
 
 # /steward.authorization.v1.AuthorizationService/WhoAmI

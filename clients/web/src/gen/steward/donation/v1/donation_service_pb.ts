@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file steward/donation/v1/donation_service.proto.
  */
 export const file_steward_donation_v1_donation_service: GenFile = /*@__PURE__*/
-  fileDesc("CipzdGV3YXJkL2RvbmF0aW9uL3YxL2RvbmF0aW9uX3NlcnZpY2UucHJvdG8SE3N0ZXdhcmQuZG9uYXRpb24udjEi1AEKFUNyZWF0ZURvbmF0aW9uUmVxdWVzdBIzCgZzb3VyY2UYASABKA4yIy5zdGV3YXJkLmRvbmF0aW9uLnYxLkRvbmF0aW9uU291cmNlEhcKD2RhdGFfc3RhcnRfZGF0ZRgCIAEoCRIVCg1kYXRhX2VuZF9kYXRlGAMgASgJEhwKFHJlcXVlc3RlZF9kYXRhX3R5cGVzGAQgAygJEg8KB2RhdGFzZXQYBSABKAkSEwoLZGVzY3JpcHRpb24YBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCSJuChZDcmVhdGVEb25hdGlvblJlc3BvbnNlEi8KCGRvbmF0aW9uGAEgASgLMh0uc3Rld2FyZC5kb25hdGlvbi52MS5Eb25hdGlvbhINCgV0b2tlbhgCIAEoCRIUCgxkb25hdGlvbl91cmwYAyABKAkiTgoUTGlzdERvbmF0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHZGF0YXNldBgDIAEoCSJiChVMaXN0RG9uYXRpb25zUmVzcG9uc2USMAoJZG9uYXRpb25zGAEgAygLMh0uc3Rld2FyZC5kb25hdGlvbi52MS5Eb25hdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKQoSR2V0RG9uYXRpb25SZXF1ZXN0EhMKC2RvbmF0aW9uX2lkGAEgASgDIkYKE0dldERvbmF0aW9uUmVzcG9uc2USLwoIZG9uYXRpb24YASABKAsyHS5zdGV3YXJkLmRvbmF0aW9uLnYxLkRvbmF0aW9uIiwKFURlbGV0ZURvbmF0aW9uUmVxdWVzdBITCgtkb25hdGlvbl9pZBgBIAEoAyIYChZEZWxldGVEb25hdGlvblJlc3BvbnNlIjMKHExpc3REb25hdGlvbkRhdGFUeXBlc1JlcXVlc3QSEwoLZG9uYXRpb25faWQYASABKAMiMwodTGlzdERvbmF0aW9uRGF0YVR5cGVzUmVzcG9uc2USEgoKZGF0YV90eXBlcxgBIAMoCSKPAQoYUXVlcnlEb25hdGlvbkRhdGFSZXF1ZXN0EhMKC2RvbmF0aW9uX2lkGAEgASgDEhEKCWRhdGFfdHlwZRgCIAEoCRISCgpzdGFydF9kYXRlGAMgASgJEhAKCGVuZF9kYXRlGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJInAKGVF1ZXJ5RG9uYXRpb25EYXRhUmVzcG9uc2USJQoEcm93cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLdG90YWxfY291bnQYAiABKAMSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJIlcKGUxpc3REb25hdGlvbkV2ZW50c1JlcXVlc3QSEwoLZG9uYXRpb25faWQYASABKAMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiaQoaTGlzdERvbmF0aW9uRXZlbnRzUmVzcG9uc2USMgoGZXZlbnRzGAEgAygLMiIuc3Rld2FyZC5kb25hdGlvbi52MS5Eb25hdGlvbkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIYChZMaXN0RGF0YVNvdXJjZXNSZXF1ZXN0IksKF0xpc3REYXRhU291cmNlc1Jlc3BvbnNlEjAKB3NvdXJjZXMYASADKAsyHy5zdGV3YXJkLmRvbmF0aW9uLnYxLkRhdGFTb3VyY2UiQQobTGVnYWN5Q3JlYXRlRG9uYXRpb25SZXF1ZXN0EiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5IkIKHExlZ2FjeUNyZWF0ZURvbmF0aW9uUmVzcG9uc2USIgoEYm9keRgBIAEoCzIULmdvb2dsZS5hcGkuSHR0cEJvZHkiLQoaTGVnYWN5TGlzdERvbmF0aW9uc1JlcXVlc3QSDwoHZGF0YXNldBgBIAEoCSJBChtMZWdhY3lMaXN0RG9uYXRpb25zUmVzcG9uc2USIgoEYm9keRgBIAEoCzIULmdvb2dsZS5hcGkuSHR0cEJvZHkiJgoYTGVnYWN5R2V0RG9uYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIj8KGUxlZ2FjeUdldERvbmF0aW9uUmVzcG9uc2USIgoEYm9keRgBIAEoCzIULmdvb2dsZS5hcGkuSHR0cEJvZHkiKQobTGVnYWN5RGVsZXRlRG9uYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkIKHExlZ2FjeURlbGV0ZURvbmF0aW9uUmVzcG9uc2USIgoEYm9keRgBIAEoCzIULmdvb2dsZS5hcGkuSHR0cEJvZHkihAEKHkxlZ2FjeVF1ZXJ5RG9uYXRpb25EYXRhUmVxdWVzdBIKCgJpZBgBIAEoCRIRCglkYXRhX3R5cGUYAiABKAkSEgoKc3RhcnRfZGF0ZRgDIAEoCRIQCghlbmRfZGF0ZRgEIAEoCRINCgVsaW1pdBgFIAEoCRIOCgZvZmZzZXQYBiABKAkiRQofTGVnYWN5UXVlcnlEb25hdGlvbkRhdGFSZXNwb25zZRIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keTLRDwoPRG9uYXRpb25TZXJ2aWNlEoMBCg5DcmVhdGVEb25hdGlvbhIqLnN0ZXdhcmQuZG9uYXRpb24udjEuQ3JlYXRlRG9uYXRpb25SZXF1ZXN0Gisuc3Rld2FyZC5kb25hdGlvbi52MS5DcmVhdGVEb25hdGlvblJlc3BvbnNlIhiC0+STAhI6ASoiDS92MS9kb25hdGlvbnMSfQoNTGlzdERvbmF0aW9ucxIpLnN0ZXdhcmQuZG9uYXRpb24udjEuTGlzdERvbmF0aW9uc1JlcXVlc3QaKi5zdGV3YXJkLmRvbmF0aW9uLnYxLkxpc3REb25hdGlvbnNSZXNwb25zZSIVgtPkkwIPEg0vdjEvZG9uYXRpb25zEoUBCgtHZXREb25hdGlvbhInLnN0ZXdhcmQuZG9uYXRpb24udjEuR2V0RG9uYXRpb25SZXF1ZXN0Giguc3Rld2FyZC5kb25hdGlvbi52MS5HZXREb25hdGlvblJlc3BvbnNlIiOC0+STAh0SGy92MS9kb25hdGlvbnMve2RvbmF0aW9uX2lkfRKOAQoORGVsZXRlRG9uYXRpb24SKi5zdGV3YXJkLmRvbmF0aW9uLnYxLkRlbGV0ZURvbmF0aW9uUmVxdWVzdBorLnN0ZXdhcmQuZG9uYXRpb24udjEuRGVsZXRlRG9uYXRpb25SZXNwb25zZSIjgtPkkwIdKhsvdjEvZG9uYXRpb25zL3tkb25hdGlvbl9pZH0SrQEKFUxpc3REb25hdGlvbkRhdGFUeXBlcxIxLnN0ZXdhcmQuZG9uYXRpb24udjEuTGlzdERvbmF0aW9uRGF0YVR5cGVzUmVxdWVzdBoyLnN0ZXdhcmQuZG9uYXRpb24udjEuTGlzdERvbmF0aW9uRGF0YVR5cGVzUmVzcG9uc2UiLYLT5JMCJxIlL3YxL2RvbmF0aW9ucy97ZG9uYXRpb25faWR9L2RhdGFUeXBlcxKcAQoRUXVlcnlEb25hdGlvbkRhdGESLS5zdGV3YXJkLmRvbmF0aW9uLnYxLlF1ZXJ5RG9uYXRpb25EYXRhUmVxdWVzdBouLnN0ZXdhcmQuZG9uYXRpb24udjEuUXVlcnlEb25hdGlvbkRhdGFSZXNwb25zZSIogtPkkwIiEiAvdjEvZG9uYXRpb25zL3tkb25hdGlvbl9pZH0vZGF0YRKhAQoSTGlzdERvbmF0aW9uRXZlbnRzEi4uc3Rld2FyZC5kb25hdGlvbi52MS5MaXN0RG9uYXRpb25FdmVudHNSZXF1ZXN0Gi8uc3Rld2FyZC5kb25hdGlvbi52MS5MaXN0RG9uYXRpb25FdmVudHNSZXNwb25zZSIqgtPkkwIkEiIvdjEvZG9uYXRpb25zL3tkb25hdGlvbl9pZH0vZXZlbnRzEokBCg9MaXN0RGF0YVNvdXJjZXMSKy5zdGV3YXJkLmRvbmF0aW9uLnYxLkxpc3REYXRhU291cmNlc1JlcXVlc3QaLC5zdGV3YXJkLmRvbmF0aW9uLnYxLkxpc3REYXRhU291cmNlc1Jlc3BvbnNlIhuC0+STAhUSEy92MS9kb25hdGlvblNvdXJjZXMSnwEKFExlZ2FjeUNyZWF0ZURvbmF0aW9uEjAuc3Rld2FyZC5kb25hdGlvbi52MS5MZWdhY3lDcmVhdGVEb25hdGlvblJlcXVlc3QaMS5zdGV3YXJkLmRvbmF0aW9uLnYxLkxlZ2FjeUNyZWF0ZURvbmF0aW9uUmVzcG9uc2UiIoLT5JMCHDoEYm9keWIEYm9keSIOL2FwaS9kb25hdGlvbnMSlgEKE0xlZ2FjeUxpc3REb25hdGlvbnMSLy5zdGV3YXJkLmRvbmF0aW9uLnYxLkxlZ2FjeUxpc3REb25hdGlvbnNSZXF1ZXN0GjAuc3Rld2FyZC5kb25hdGlvbi52MS5MZWdhY3lMaXN0RG9uYXRpb25zUmVzcG9uc2UiHILT5JMCFmIEYm9keRIOL2FwaS9kb25hdGlvbnMSlQEKEUxlZ2FjeUdldERvbmF0aW9uEi0uc3Rld2FyZC5kb25hdGlvbi52MS5MZWdhY3lHZXREb25hdGlvblJlcXVlc3QaLi5zdGV3YXJkLmRvbmF0aW9uLnYxLkxlZ2FjeUdldERvbmF0aW9uUmVzcG9uc2UiIYLT5JMCG2IEYm9keRITL2FwaS9kb25hdGlvbnMve2lkfRKeAQoUTGVnYWN5RGVsZXRlRG9uYXRpb24SMC5zdGV3YXJkLmRvbmF0aW9uLnYxLkxlZ2FjeURlbGV0ZURvbmF0aW9uUmVxdWVzdBoxLnN0ZXdhcmQuZG9uYXRpb24udjEuTGVnYWN5RGVsZXRlRG9uYXRpb25SZXNwb25zZSIhgtPkkwIbYgRib2R5KhMvYXBpL2RvbmF0aW9ucy97aWR9EqwBChdMZWdhY3lRdWVyeURvbmF0aW9uRGF0YRIzLnN0ZXdhcmQuZG9uYXRpb24udjEuTGVnYWN5UXVlcnlEb25hdGlvbkRhdGFSZXF1ZXN0GjQuc3Rld2FyZC5kb25hdGlvbi52MS5MZWdhY3lRdWVyeURvbmF0aW9uRGF0YVJlc3BvbnNlIiaC0+STAiBiBGJvZHkSGC9hcGkvZG9uYXRpb25zL3tpZH0vZGF0YWIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_struct, file_steward_donation_v1_donation]);
+  fileDesc("CipzdGV3YXJkL2RvbmF0aW9uL3YxL2RvbmF0aW9uX3NlcnZpY2UucHJvdG8SE3N0ZXdhcmQuZG9uYXRpb24udjEi1AEKFUNyZWF0ZURvbmF0aW9uUmVxdWVzdBIzCgZzb3VyY2UYASABKA4yIy5zdGV3YXJkLmRvbmF0aW9uLnYxLkRvbmF0aW9uU291cmNlEhcKD2RhdGFfc3RhcnRfZGF0ZRgCIAEoCRIVCg1kYXRhX2VuZF9kYXRlGAMgASgJEhwKFHJlcXVlc3RlZF9kYXRhX3R5cGVzGAQgAygJEg8KB2RhdGFzZXQYBSABKAkSEwoLZGVzY3JpcHRpb24YBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCSJuChZDcmVhdGVEb25hdGlvblJlc3BvbnNlEi8KCGRvbmF0aW9uGAEgASgLMh0uc3Rld2FyZC5kb25hdGlvbi52MS5Eb25hdGlvbhINCgV0b2tlbhgCIAEoCRIUCgxkb25hdGlvbl91cmwYAyABKAkiTgoUTGlzdERvbmF0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHZGF0YXNldBgDIAEoCSJiChVMaXN0RG9uYXRpb25zUmVzcG9uc2USMAoJZG9uYXRpb25zGAEgAygLMh0uc3Rld2FyZC5kb25hdGlvbi52MS5Eb25hdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKQoSR2V0RG9uYXRpb25SZXF1ZXN0EhMKC2RvbmF0aW9uX2lkGAEgASgDIkYKE0dldERvbmF0aW9uUmVzcG9uc2USLwoIZG9uYXRpb24YASABKAsyHS5zdGV3YXJkLmRvbmF0aW9uLnYxLkRvbmF0aW9uIiwKFURlbGV0ZURvbmF0aW9uUmVxdWVzdBITCgtkb25hdGlvbl9pZBgBIAEoAyIYChZEZWxldGVEb25hdGlvblJlc3BvbnNlIjMKHExpc3REb25hdGlvbkRhdGFUeXBlc1JlcXVlc3QSEwoLZG9uYXRpb25faWQYASABKAMiMwodTGlzdERvbmF0aW9uRGF0YVR5cGVzUmVzcG9uc2USEgoKZGF0YV90eXBlcxgBIAMoCSKPAQoYUXVlcnlEb25hdGlvbkRhdGFSZXF1ZXN0EhMKC2RvbmF0aW9uX2lkGAEgASgDEhEKCWRhdGFfdHlwZRgCIAEoCRISCgpzdGFydF9kYXRlGAMgASgJEhAKCGVuZF9kYXRlGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJInAKGVF1ZXJ5RG9uYXRpb25EYXRhUmVzcG9uc2USJQoEcm93cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLdG90YWxfY291bnQYAiABKAMSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJIlcKGUxpc3REb25hdGlvbkV2ZW50c1JlcXVlc3QSEwoLZG9uYXRpb25faWQYASABKAMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiaQoaTGlzdERvbmF0aW9uRXZlbnRzUmVzcG9uc2USMgoGZXZlbnRzGAEgAygLMiIuc3Rld2FyZC5kb25hdGlvbi52MS5Eb25hdGlvbkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJpChlFeHBvcnREb25hdGlvbkRhdGFSZXF1ZXN0EhMKC2RvbmF0aW9uX2lkGAEgASgDEhEKCWRhdGFfdHlwZRgCIAEoCRISCgpzdGFydF9kYXRlGAMgASgJEhAKCGVuZF9kYXRlGAQgASgJIlYKGkV4cG9ydERvbmF0aW9uRGF0YVJlc3BvbnNlEhEKCWRhdGFfdHlwZRgBIAEoCRIlCgRyb3dzGAIgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCIrChRSZXRyeURvbmF0aW9uUmVxdWVzdBITCgtkb25hdGlvbl9pZBgBIAEoAyJIChVSZXRyeURvbmF0aW9uUmVzcG9uc2USLwoIZG9uYXRpb24YASABKAsyHS5zdGV3YXJkLmRvbmF0aW9uLnYxLkRvbmF0aW9uIisKFEdldE15RG9uYXRpb25SZXF1ZXN0EhMKC2RvbmF0aW9uX2lkGAEgASgDIkgKFUdldE15RG9uYXRpb25SZXNwb25zZRIvCghkb25hdGlvbhgBIAEoCzIdLnN0ZXdhcmQuZG9uYXRpb24udjEuRG9uYXRpb24iGAoWTGlzdE15RG9uYXRpb25zUmVxdWVzdCJLChdMaXN0TXlEb25hdGlvbnNSZXNwb25zZRIwCglkb25hdGlvbnMYASADKAsyHS5zdGV3YXJkLmRvbmF0aW9uLnYxLkRvbmF0aW9uIi0KFldhdGNoTXlEb25hdGlvblJlcXVlc3QSEwoLZG9uYXRpb25faWQYASABKAMiSgoXV2F0Y2hNeURvbmF0aW9uUmVzcG9uc2USLwoIZG9uYXRpb24YASABKAsyHS5zdGV3YXJkLmRvbmF0aW9uLnYxLkRvbmF0aW9uIpEBChpRdWVyeU15RG9uYXRpb25EYXRhUmVxdWVzdBITCgtkb25hdGlvbl9pZBgBIAEoAxIRCglkYXRhX3R5cGUYAiABKAkSEgoKc3RhcnRfZGF0ZRgDIAEoCRIQCghlbmRfZGF0ZRgEIAEoCRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJyChtRdWVyeU15RG9uYXRpb25EYXRhUmVzcG9uc2USJQoEcm93cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLdG90YWxfY291bnQYAiABKAMSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJIi4KF0RlbGV0ZU15RG9uYXRpb25SZXF1ZXN0EhMKC2RvbmF0aW9uX2lkGAEgASgDIjMKGERlbGV0ZU15RG9uYXRpb25SZXNwb25zZRIXCg9wcm92aWRlcl9hY2Nlc3MYASABKAkiMwocQ3JlYXRlUGFydGljaXBhbnRMaW5rUmVxdWVzdBITCgtkb25hdGlvbl9pZBgBIAEoAyI4Ch1DcmVhdGVQYXJ0aWNpcGFudExpbmtSZXNwb25zZRIXCg9wYXJ0aWNpcGFudF91cmwYASABKAkiGAoWTGlzdERhdGFTb3VyY2VzUmVxdWVzdCJLChdMaXN0RGF0YVNvdXJjZXNSZXNwb25zZRIwCgdzb3VyY2VzGAEgAygLMh8uc3Rld2FyZC5kb25hdGlvbi52MS5EYXRhU291cmNlIkEKG0xlZ2FjeUNyZWF0ZURvbmF0aW9uUmVxdWVzdBIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJCChxMZWdhY3lDcmVhdGVEb25hdGlvblJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5Ii0KGkxlZ2FjeUxpc3REb25hdGlvbnNSZXF1ZXN0Eg8KB2RhdGFzZXQYASABKAkiQQobTGVnYWN5TGlzdERvbmF0aW9uc1Jlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5IiYKGExlZ2FjeUdldERvbmF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSI/ChlMZWdhY3lHZXREb25hdGlvblJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5IikKG0xlZ2FjeURlbGV0ZURvbmF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJCChxMZWdhY3lEZWxldGVEb25hdGlvblJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5IoQBCh5MZWdhY3lRdWVyeURvbmF0aW9uRGF0YVJlcXVlc3QSCgoCaWQYASABKAkSEQoJZGF0YV90eXBlGAIgASgJEhIKCnN0YXJ0X2RhdGUYAyABKAkSEAoIZW5kX2RhdGUYBCABKAkSDQoFbGltaXQYBSABKAkSDgoGb2Zmc2V0GAYgASgJIkUKH0xlZ2FjeVF1ZXJ5RG9uYXRpb25EYXRhUmVzcG9uc2USIgoEYm9keRgBIAEoCzIULmdvb2dsZS5hcGkuSHR0cEJvZHkyshkKD0RvbmF0aW9uU2VydmljZRKDAQoOQ3JlYXRlRG9uYXRpb24SKi5zdGV3YXJkLmRvbmF0aW9uLnYxLkNyZWF0ZURvbmF0aW9uUmVxdWVzdBorLnN0ZXdhcmQuZG9uYXRpb24udjEuQ3JlYXRlRG9uYXRpb25SZXNwb25zZSIYgtPkkwISOgEqIg0vdjEvZG9uYXRpb25zEn0KDUxpc3REb25hdGlvbnMSKS5zdGV3YXJkLmRvbmF0aW9uLnYxLkxpc3REb25hdGlvbnNSZXF1ZXN0Giouc3Rld2FyZC5kb25hdGlvbi52MS5MaXN0RG9uYXRpb25zUmVzcG9uc2UiFYLT5JMCDxINL3YxL2RvbmF0aW9ucxKFAQoLR2V0RG9uYXRpb24SJy5zdGV3YXJkLmRvbmF0aW9uLnYxLkdldERvbmF0aW9uUmVxdWVzdBooLnN0ZXdhcmQuZG9uYXRpb24udjEuR2V0RG9uYXRpb25SZXNwb25zZSIjgtPkkwIdEhsvdjEvZG9uYXRpb25zL3tkb25hdGlvbl9pZH0SjgEKDkRlbGV0ZURvbmF0aW9uEiouc3Rld2FyZC5kb25hdGlvbi52MS5EZWxldGVEb25hdGlvblJlcXVlc3QaKy5zdGV3YXJkLmRvbmF0aW9uLnYxLkRlbGV0ZURvbmF0aW9uUmVzcG9uc2UiI4LT5JMCHSobL3YxL2RvbmF0aW9ucy97ZG9uYXRpb25faWR9Eq0BChVMaXN0RG9uYXRpb25EYXRhVHlwZXMSMS5zdGV3YXJkLmRvbmF0aW9uLnYxLkxpc3REb25hdGlvbkRhdGFUeXBlc1JlcXVlc3QaMi5zdGV3YXJkLmRvbmF0aW9uLnYxLkxpc3REb25hdGlvbkRhdGFUeXBlc1Jlc3BvbnNlIi2C0+STAicSJS92MS9kb25hdGlvbnMve2RvbmF0aW9uX2lkfS9kYXRhVHlwZXMSnAEKEVF1ZXJ5RG9uYXRpb25EYXRhEi0uc3Rld2FyZC5kb25hdGlvbi52MS5RdWVyeURvbmF0aW9uRGF0YVJlcXVlc3QaLi5zdGV3YXJkLmRvbmF0aW9uLnYxLlF1ZXJ5RG9uYXRpb25EYXRhUmVzcG9uc2UiKILT5JMCIhIgL3YxL2RvbmF0aW9ucy97ZG9uYXRpb25faWR9L2RhdGESqAEKEkV4cG9ydERvbmF0aW9uRGF0YRIuLnN0ZXdhcmQuZG9uYXRpb24udjEuRXhwb3J0RG9uYXRpb25EYXRhUmVxdWVzdBovLnN0ZXdhcmQuZG9uYXRpb24udjEuRXhwb3J0RG9uYXRpb25EYXRhUmVzcG9uc2UiL4LT5JMCKRInL3YxL2RvbmF0aW9ucy97ZG9uYXRpb25faWR9L2RhdGE6ZXhwb3J0MAESlAEKDVJldHJ5RG9uYXRpb24SKS5zdGV3YXJkLmRvbmF0aW9uLnYxLlJldHJ5RG9uYXRpb25SZXF1ZXN0Giouc3Rld2FyZC5kb25hdGlvbi52MS5SZXRyeURvbmF0aW9uUmVzcG9uc2UiLILT5JMCJjoBKiIhL3YxL2RvbmF0aW9ucy97ZG9uYXRpb25faWR9OnJldHJ5EqEBChJMaXN0RG9uYXRpb25FdmVudHMSLi5zdGV3YXJkLmRvbmF0aW9uLnYxLkxpc3REb25hdGlvbkV2ZW50c1JlcXVlc3QaLy5zdGV3YXJkLmRvbmF0aW9uLnYxLkxpc3REb25hdGlvbkV2ZW50c1Jlc3BvbnNlIiqC0+STAiQSIi92MS9kb25hdGlvbnMve2RvbmF0aW9uX2lkfS9ldmVudHMSiQEKD0xpc3REYXRhU291cmNlcxIrLnN0ZXdhcmQuZG9uYXRpb24udjEuTGlzdERhdGFTb3VyY2VzUmVxdWVzdBosLnN0ZXdhcmQuZG9uYXRpb24udjEuTGlzdERhdGFTb3VyY2VzUmVzcG9uc2UiG4LT5JMCFRITL3YxL2RvbmF0aW9uU291cmNlcxKOAQoNR2V0TXlEb25hdGlvbhIpLnN0ZXdhcmQuZG9uYXRpb24udjEuR2V0TXlEb25hdGlvblJlcXVlc3QaKi5zdGV3YXJkLmRvbmF0aW9uLnYxLkdldE15RG9uYXRpb25SZXNwb25zZSImgtPkkwIgEh4vdjEvbWUvZG9uYXRpb25zL3tkb25hdGlvbl9pZH0ShgEKD0xpc3RNeURvbmF0aW9ucxIrLnN0ZXdhcmQuZG9uYXRpb24udjEuTGlzdE15RG9uYXRpb25zUmVxdWVzdBosLnN0ZXdhcmQuZG9uYXRpb24udjEuTGlzdE15RG9uYXRpb25zUmVzcG9uc2UiGILT5JMCEhIQL3YxL21lL2RvbmF0aW9ucxKcAQoPV2F0Y2hNeURvbmF0aW9uEisuc3Rld2FyZC5kb25hdGlvbi52MS5XYXRjaE15RG9uYXRpb25SZXF1ZXN0Giwuc3Rld2FyZC5kb25hdGlvbi52MS5XYXRjaE15RG9uYXRpb25SZXNwb25zZSIsgtPkkwImEiQvdjEvbWUvZG9uYXRpb25zL3tkb25hdGlvbl9pZH06d2F0Y2gwARKlAQoTUXVlcnlNeURvbmF0aW9uRGF0YRIvLnN0ZXdhcmQuZG9uYXRpb24udjEuUXVlcnlNeURvbmF0aW9uRGF0YVJlcXVlc3QaMC5zdGV3YXJkLmRvbmF0aW9uLnYxLlF1ZXJ5TXlEb25hdGlvbkRhdGFSZXNwb25zZSIrgtPkkwIlEiMvdjEvbWUvZG9uYXRpb25zL3tkb25hdGlvbl9pZH0vZGF0YRKXAQoQRGVsZXRlTXlEb25hdGlvbhIsLnN0ZXdhcmQuZG9uYXRpb24udjEuRGVsZXRlTXlEb25hdGlvblJlcXVlc3QaLS5zdGV3YXJkLmRvbmF0aW9uLnYxLkRlbGV0ZU15RG9uYXRpb25SZXNwb25zZSImgtPkkwIgKh4vdjEvbWUvZG9uYXRpb25zL3tkb25hdGlvbl9pZH0SoQEKFUNyZWF0ZVBhcnRpY2lwYW50TGluaxIxLnN0ZXdhcmQuZG9uYXRpb24udjEuQ3JlYXRlUGFydGljaXBhbnRMaW5rUmVxdWVzdBoyLnN0ZXdhcmQuZG9uYXRpb24udjEuQ3JlYXRlUGFydGljaXBhbnRMaW5rUmVzcG9uc2UiIYLT5JMCGzoBKiIWL3YxL21lL3BhcnRpY2lwYW50TGluaxKfAQoUTGVnYWN5Q3JlYXRlRG9uYXRpb24SMC5zdGV3YXJkLmRvbmF0aW9uLnYxLkxlZ2FjeUNyZWF0ZURvbmF0aW9uUmVxdWVzdBoxLnN0ZXdhcmQuZG9uYXRpb24udjEuTGVnYWN5Q3JlYXRlRG9uYXRpb25SZXNwb25zZSIigtPkkwIcOgRib2R5YgRib2R5Ig4vYXBpL2RvbmF0aW9ucxKWAQoTTGVnYWN5TGlzdERvbmF0aW9ucxIvLnN0ZXdhcmQuZG9uYXRpb24udjEuTGVnYWN5TGlzdERvbmF0aW9uc1JlcXVlc3QaMC5zdGV3YXJkLmRvbmF0aW9uLnYxLkxlZ2FjeUxpc3REb25hdGlvbnNSZXNwb25zZSIcgtPkkwIWYgRib2R5Eg4vYXBpL2RvbmF0aW9ucxKVAQoRTGVnYWN5R2V0RG9uYXRpb24SLS5zdGV3YXJkLmRvbmF0aW9uLnYxLkxlZ2FjeUdldERvbmF0aW9uUmVxdWVzdBouLnN0ZXdhcmQuZG9uYXRpb24udjEuTGVnYWN5R2V0RG9uYXRpb25SZXNwb25zZSIhgtPkkwIbYgRib2R5EhMvYXBpL2RvbmF0aW9ucy97aWR9Ep4BChRMZWdhY3lEZWxldGVEb25hdGlvbhIwLnN0ZXdhcmQuZG9uYXRpb24udjEuTGVnYWN5RGVsZXRlRG9uYXRpb25SZXF1ZXN0GjEuc3Rld2FyZC5kb25hdGlvbi52MS5MZWdhY3lEZWxldGVEb25hdGlvblJlc3BvbnNlIiGC0+STAhtiBGJvZHkqEy9hcGkvZG9uYXRpb25zL3tpZH0SrAEKF0xlZ2FjeVF1ZXJ5RG9uYXRpb25EYXRhEjMuc3Rld2FyZC5kb25hdGlvbi52MS5MZWdhY3lRdWVyeURvbmF0aW9uRGF0YVJlcXVlc3QaNC5zdGV3YXJkLmRvbmF0aW9uLnYxLkxlZ2FjeVF1ZXJ5RG9uYXRpb25EYXRhUmVzcG9uc2UiJoLT5JMCIGIEYm9keRIYL2FwaS9kb25hdGlvbnMve2lkfS9kYXRhYgZwcm90bzM", [file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_struct, file_steward_donation_v1_donation]);
 
 /**
  * The donation to create.
@@ -454,6 +454,414 @@ export const ListDonationEventsResponseSchema: GenMessage<ListDonationEventsResp
   messageDesc(file_steward_donation_v1_donation_service, 13);
 
 /**
+ * Which rows to export.
+ *
+ * @generated from message steward.donation.v1.ExportDonationDataRequest
+ */
+export type ExportDonationDataRequest = Message<"steward.donation.v1.ExportDonationDataRequest"> & {
+  /**
+   * The donation's id.
+   *
+   * @generated from field: int64 donation_id = 1;
+   */
+  donationId: bigint;
+
+  /**
+   * One data type; empty exports every available type, in catalogue order.
+   *
+   * @generated from field: string data_type = 2;
+   */
+  dataType: string;
+
+  /**
+   * Only rows on or after this day (UTC), `YYYY-MM-DD`.
+   *
+   * @generated from field: string start_date = 3;
+   */
+  startDate: string;
+
+  /**
+   * Only rows on or before this day (UTC, the whole day), `YYYY-MM-DD`.
+   *
+   * @generated from field: string end_date = 4;
+   */
+  endDate: string;
+};
+
+/**
+ * Describes the message steward.donation.v1.ExportDonationDataRequest.
+ * Use `create(ExportDonationDataRequestSchema)` to create a new message.
+ */
+export const ExportDonationDataRequestSchema: GenMessage<ExportDonationDataRequest> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 14);
+
+/**
+ * A batch of exported rows, all of one data type.
+ *
+ * @generated from message steward.donation.v1.ExportDonationDataResponse
+ */
+export type ExportDonationDataResponse = Message<"steward.donation.v1.ExportDonationDataResponse"> & {
+  /**
+   * The data type of every row in this batch.
+   *
+   * @generated from field: string data_type = 1;
+   */
+  dataType: string;
+
+  /**
+   * The rows, in the same shape as QueryDonationData's.
+   *
+   * @generated from field: repeated google.protobuf.Struct rows = 2;
+   */
+  rows: JsonObject[];
+};
+
+/**
+ * Describes the message steward.donation.v1.ExportDonationDataResponse.
+ * Use `create(ExportDonationDataResponseSchema)` to create a new message.
+ */
+export const ExportDonationDataResponseSchema: GenMessage<ExportDonationDataResponse> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 15);
+
+/**
+ * The donation to retry.
+ *
+ * @generated from message steward.donation.v1.RetryDonationRequest
+ */
+export type RetryDonationRequest = Message<"steward.donation.v1.RetryDonationRequest"> & {
+  /**
+   * Its id.
+   *
+   * @generated from field: int64 donation_id = 1;
+   */
+  donationId: bigint;
+};
+
+/**
+ * Describes the message steward.donation.v1.RetryDonationRequest.
+ * Use `create(RetryDonationRequestSchema)` to create a new message.
+ */
+export const RetryDonationRequestSchema: GenMessage<RetryDonationRequest> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 16);
+
+/**
+ * The donation, back in processing.
+ *
+ * @generated from message steward.donation.v1.RetryDonationResponse
+ */
+export type RetryDonationResponse = Message<"steward.donation.v1.RetryDonationResponse"> & {
+  /**
+   * The donation after the retry was scheduled.
+   *
+   * @generated from field: steward.donation.v1.Donation donation = 1;
+   */
+  donation?: Donation | undefined;
+};
+
+/**
+ * Describes the message steward.donation.v1.RetryDonationResponse.
+ * Use `create(RetryDonationResponseSchema)` to create a new message.
+ */
+export const RetryDonationResponseSchema: GenMessage<RetryDonationResponse> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 17);
+
+/**
+ * The visit's donation to get.
+ *
+ * @generated from message steward.donation.v1.GetMyDonationRequest
+ */
+export type GetMyDonationRequest = Message<"steward.donation.v1.GetMyDonationRequest"> & {
+  /**
+   * Its id.
+   *
+   * @generated from field: int64 donation_id = 1;
+   */
+  donationId: bigint;
+};
+
+/**
+ * Describes the message steward.donation.v1.GetMyDonationRequest.
+ * Use `create(GetMyDonationRequestSchema)` to create a new message.
+ */
+export const GetMyDonationRequestSchema: GenMessage<GetMyDonationRequest> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 18);
+
+/**
+ * The donation.
+ *
+ * @generated from message steward.donation.v1.GetMyDonationResponse
+ */
+export type GetMyDonationResponse = Message<"steward.donation.v1.GetMyDonationResponse"> & {
+  /**
+   * The donation; `dataset` is left empty for participants.
+   *
+   * @generated from field: steward.donation.v1.Donation donation = 1;
+   */
+  donation?: Donation | undefined;
+};
+
+/**
+ * Describes the message steward.donation.v1.GetMyDonationResponse.
+ * Use `create(GetMyDonationResponseSchema)` to create a new message.
+ */
+export const GetMyDonationResponseSchema: GenMessage<GetMyDonationResponse> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 19);
+
+/**
+ * Lists the visit's donations.
+ *
+ * @generated from message steward.donation.v1.ListMyDonationsRequest
+ */
+export type ListMyDonationsRequest = Message<"steward.donation.v1.ListMyDonationsRequest"> & {
+};
+
+/**
+ * Describes the message steward.donation.v1.ListMyDonationsRequest.
+ * Use `create(ListMyDonationsRequestSchema)` to create a new message.
+ */
+export const ListMyDonationsRequestSchema: GenMessage<ListMyDonationsRequest> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 20);
+
+/**
+ * The visit's donations.
+ *
+ * @generated from message steward.donation.v1.ListMyDonationsResponse
+ */
+export type ListMyDonationsResponse = Message<"steward.donation.v1.ListMyDonationsResponse"> & {
+  /**
+   * Newest first; `dataset` is left empty for participants.
+   *
+   * @generated from field: repeated steward.donation.v1.Donation donations = 1;
+   */
+  donations: Donation[];
+};
+
+/**
+ * Describes the message steward.donation.v1.ListMyDonationsResponse.
+ * Use `create(ListMyDonationsResponseSchema)` to create a new message.
+ */
+export const ListMyDonationsResponseSchema: GenMessage<ListMyDonationsResponse> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 21);
+
+/**
+ * The visit's donation to watch.
+ *
+ * @generated from message steward.donation.v1.WatchMyDonationRequest
+ */
+export type WatchMyDonationRequest = Message<"steward.donation.v1.WatchMyDonationRequest"> & {
+  /**
+   * Its id.
+   *
+   * @generated from field: int64 donation_id = 1;
+   */
+  donationId: bigint;
+};
+
+/**
+ * Describes the message steward.donation.v1.WatchMyDonationRequest.
+ * Use `create(WatchMyDonationRequestSchema)` to create a new message.
+ */
+export const WatchMyDonationRequestSchema: GenMessage<WatchMyDonationRequest> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 22);
+
+/**
+ * The donation's current state, or a heartbeat.
+ *
+ * @generated from message steward.donation.v1.WatchMyDonationResponse
+ */
+export type WatchMyDonationResponse = Message<"steward.donation.v1.WatchMyDonationResponse"> & {
+  /**
+   * The donation; unset on a heartbeat.
+   *
+   * @generated from field: steward.donation.v1.Donation donation = 1;
+   */
+  donation?: Donation | undefined;
+};
+
+/**
+ * Describes the message steward.donation.v1.WatchMyDonationResponse.
+ * Use `create(WatchMyDonationResponseSchema)` to create a new message.
+ */
+export const WatchMyDonationResponseSchema: GenMessage<WatchMyDonationResponse> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 23);
+
+/**
+ * Which of the visit's rows to read.
+ *
+ * @generated from message steward.donation.v1.QueryMyDonationDataRequest
+ */
+export type QueryMyDonationDataRequest = Message<"steward.donation.v1.QueryMyDonationDataRequest"> & {
+  /**
+   * The donation's id.
+   *
+   * @generated from field: int64 donation_id = 1;
+   */
+  donationId: bigint;
+
+  /**
+   * The data type. Required.
+   *
+   * @generated from field: string data_type = 2;
+   */
+  dataType: string;
+
+  /**
+   * Only rows on or after this day (UTC), `YYYY-MM-DD`.
+   *
+   * @generated from field: string start_date = 3;
+   */
+  startDate: string;
+
+  /**
+   * Only rows on or before this day (UTC, the whole day), `YYYY-MM-DD`.
+   *
+   * @generated from field: string end_date = 4;
+   */
+  endDate: string;
+
+  /**
+   * At most this many rows (default 50, at most 200).
+   *
+   * @generated from field: int32 page_size = 5;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page; only valid with the same filter.
+   *
+   * @generated from field: string page_token = 6;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message steward.donation.v1.QueryMyDonationDataRequest.
+ * Use `create(QueryMyDonationDataRequestSchema)` to create a new message.
+ */
+export const QueryMyDonationDataRequestSchema: GenMessage<QueryMyDonationDataRequest> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 24);
+
+/**
+ * A page of the participant's rows.
+ *
+ * @generated from message steward.donation.v1.QueryMyDonationDataResponse
+ */
+export type QueryMyDonationDataResponse = Message<"steward.donation.v1.QueryMyDonationDataResponse"> & {
+  /**
+   * The rows, in the researcher API's shape.
+   *
+   * @generated from field: repeated google.protobuf.Struct rows = 1;
+   */
+  rows: JsonObject[];
+
+  /**
+   * How many rows match the filter, over all pages.
+   *
+   * @generated from field: int64 total_count = 2;
+   */
+  totalCount: bigint;
+
+  /**
+   * Pass as `page_token` for the next page; empty on the last one.
+   *
+   * @generated from field: string next_page_token = 3;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message steward.donation.v1.QueryMyDonationDataResponse.
+ * Use `create(QueryMyDonationDataResponseSchema)` to create a new message.
+ */
+export const QueryMyDonationDataResponseSchema: GenMessage<QueryMyDonationDataResponse> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 25);
+
+/**
+ * The visit's donation to delete.
+ *
+ * @generated from message steward.donation.v1.DeleteMyDonationRequest
+ */
+export type DeleteMyDonationRequest = Message<"steward.donation.v1.DeleteMyDonationRequest"> & {
+  /**
+   * Its id.
+   *
+   * @generated from field: int64 donation_id = 1;
+   */
+  donationId: bigint;
+};
+
+/**
+ * Describes the message steward.donation.v1.DeleteMyDonationRequest.
+ * Use `create(DeleteMyDonationRequestSchema)` to create a new message.
+ */
+export const DeleteMyDonationRequestSchema: GenMessage<DeleteMyDonationRequest> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 26);
+
+/**
+ * The donation was deleted.
+ *
+ * @generated from message steward.donation.v1.DeleteMyDonationResponse
+ */
+export type DeleteMyDonationResponse = Message<"steward.donation.v1.DeleteMyDonationResponse"> & {
+  /**
+   * Steward's access at the provider: `released`, `pending` (still being
+   * released in the background) or `not_held` (never granted).
+   *
+   * @generated from field: string provider_access = 1;
+   */
+  providerAccess: string;
+};
+
+/**
+ * Describes the message steward.donation.v1.DeleteMyDonationResponse.
+ * Use `create(DeleteMyDonationResponseSchema)` to create a new message.
+ */
+export const DeleteMyDonationResponseSchema: GenMessage<DeleteMyDonationResponse> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 27);
+
+/**
+ * The visit's donation to give a new participant link.
+ *
+ * @generated from message steward.donation.v1.CreateParticipantLinkRequest
+ */
+export type CreateParticipantLinkRequest = Message<"steward.donation.v1.CreateParticipantLinkRequest"> & {
+  /**
+   * The donation's id.
+   *
+   * @generated from field: int64 donation_id = 1;
+   */
+  donationId: bigint;
+};
+
+/**
+ * Describes the message steward.donation.v1.CreateParticipantLinkRequest.
+ * Use `create(CreateParticipantLinkRequestSchema)` to create a new message.
+ */
+export const CreateParticipantLinkRequestSchema: GenMessage<CreateParticipantLinkRequest> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 28);
+
+/**
+ * The new participant link.
+ *
+ * @generated from message steward.donation.v1.CreateParticipantLinkResponse
+ */
+export type CreateParticipantLinkResponse = Message<"steward.donation.v1.CreateParticipantLinkResponse"> & {
+  /**
+   * `<public URL>/participant/<token>/`; only its hash is stored, so it is never shown again.
+   *
+   * @generated from field: string participant_url = 1;
+   */
+  participantUrl: string;
+};
+
+/**
+ * Describes the message steward.donation.v1.CreateParticipantLinkResponse.
+ * Use `create(CreateParticipantLinkResponseSchema)` to create a new message.
+ */
+export const CreateParticipantLinkResponseSchema: GenMessage<CreateParticipantLinkResponse> = /*@__PURE__*/
+  messageDesc(file_steward_donation_v1_donation_service, 29);
+
+/**
  * Asks for the catalogue.
  *
  * @generated from message steward.donation.v1.ListDataSourcesRequest
@@ -466,7 +874,7 @@ export type ListDataSourcesRequest = Message<"steward.donation.v1.ListDataSource
  * Use `create(ListDataSourcesRequestSchema)` to create a new message.
  */
 export const ListDataSourcesRequestSchema: GenMessage<ListDataSourcesRequest> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 14);
+  messageDesc(file_steward_donation_v1_donation_service, 30);
 
 /**
  * The catalogue.
@@ -487,7 +895,7 @@ export type ListDataSourcesResponse = Message<"steward.donation.v1.ListDataSourc
  * Use `create(ListDataSourcesResponseSchema)` to create a new message.
  */
 export const ListDataSourcesResponseSchema: GenMessage<ListDataSourcesResponse> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 15);
+  messageDesc(file_steward_donation_v1_donation_service, 31);
 
 /**
  * The raw body of `POST /api/donations/`.
@@ -508,7 +916,7 @@ export type LegacyCreateDonationRequest = Message<"steward.donation.v1.LegacyCre
  * Use `create(LegacyCreateDonationRequestSchema)` to create a new message.
  */
 export const LegacyCreateDonationRequestSchema: GenMessage<LegacyCreateDonationRequest> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 16);
+  messageDesc(file_steward_donation_v1_donation_service, 32);
 
 /**
  * The compat JSON answer of `POST /api/donations/`.
@@ -529,7 +937,7 @@ export type LegacyCreateDonationResponse = Message<"steward.donation.v1.LegacyCr
  * Use `create(LegacyCreateDonationResponseSchema)` to create a new message.
  */
 export const LegacyCreateDonationResponseSchema: GenMessage<LegacyCreateDonationResponse> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 17);
+  messageDesc(file_steward_donation_v1_donation_service, 33);
 
 /**
  * `GET /api/donations/`'s query.
@@ -550,7 +958,7 @@ export type LegacyListDonationsRequest = Message<"steward.donation.v1.LegacyList
  * Use `create(LegacyListDonationsRequestSchema)` to create a new message.
  */
 export const LegacyListDonationsRequestSchema: GenMessage<LegacyListDonationsRequest> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 18);
+  messageDesc(file_steward_donation_v1_donation_service, 34);
 
 /**
  * The compat JSON answer of `GET /api/donations/`.
@@ -571,7 +979,7 @@ export type LegacyListDonationsResponse = Message<"steward.donation.v1.LegacyLis
  * Use `create(LegacyListDonationsResponseSchema)` to create a new message.
  */
 export const LegacyListDonationsResponseSchema: GenMessage<LegacyListDonationsResponse> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 19);
+  messageDesc(file_steward_donation_v1_donation_service, 35);
 
 /**
  * `GET /api/donations/{id}/`'s path.
@@ -592,7 +1000,7 @@ export type LegacyGetDonationRequest = Message<"steward.donation.v1.LegacyGetDon
  * Use `create(LegacyGetDonationRequestSchema)` to create a new message.
  */
 export const LegacyGetDonationRequestSchema: GenMessage<LegacyGetDonationRequest> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 20);
+  messageDesc(file_steward_donation_v1_donation_service, 36);
 
 /**
  * The compat JSON answer of `GET /api/donations/{id}/`.
@@ -613,7 +1021,7 @@ export type LegacyGetDonationResponse = Message<"steward.donation.v1.LegacyGetDo
  * Use `create(LegacyGetDonationResponseSchema)` to create a new message.
  */
 export const LegacyGetDonationResponseSchema: GenMessage<LegacyGetDonationResponse> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 21);
+  messageDesc(file_steward_donation_v1_donation_service, 37);
 
 /**
  * `DELETE /api/donations/{id}/`'s path.
@@ -634,7 +1042,7 @@ export type LegacyDeleteDonationRequest = Message<"steward.donation.v1.LegacyDel
  * Use `create(LegacyDeleteDonationRequestSchema)` to create a new message.
  */
 export const LegacyDeleteDonationRequestSchema: GenMessage<LegacyDeleteDonationRequest> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 22);
+  messageDesc(file_steward_donation_v1_donation_service, 38);
 
 /**
  * The compat answer of `DELETE /api/donations/{id}/`.
@@ -655,7 +1063,7 @@ export type LegacyDeleteDonationResponse = Message<"steward.donation.v1.LegacyDe
  * Use `create(LegacyDeleteDonationResponseSchema)` to create a new message.
  */
 export const LegacyDeleteDonationResponseSchema: GenMessage<LegacyDeleteDonationResponse> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 23);
+  messageDesc(file_steward_donation_v1_donation_service, 39);
 
 /**
  * `GET /api/donations/{id}/data/`'s path and query, as the strings sent.
@@ -711,7 +1119,7 @@ export type LegacyQueryDonationDataRequest = Message<"steward.donation.v1.Legacy
  * Use `create(LegacyQueryDonationDataRequestSchema)` to create a new message.
  */
 export const LegacyQueryDonationDataRequestSchema: GenMessage<LegacyQueryDonationDataRequest> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 24);
+  messageDesc(file_steward_donation_v1_donation_service, 40);
 
 /**
  * The compat JSON answer of `GET /api/donations/{id}/data/`.
@@ -732,7 +1140,7 @@ export type LegacyQueryDonationDataResponse = Message<"steward.donation.v1.Legac
  * Use `create(LegacyQueryDonationDataResponseSchema)` to create a new message.
  */
 export const LegacyQueryDonationDataResponseSchema: GenMessage<LegacyQueryDonationDataResponse> = /*@__PURE__*/
-  messageDesc(file_steward_donation_v1_donation_service, 25);
+  messageDesc(file_steward_donation_v1_donation_service, 41);
 
 /**
  * DonationService lets researchers ask participants for their platform data
@@ -824,6 +1232,31 @@ export const DonationService: GenService<{
     output: typeof QueryDonationDataResponseSchema;
   },
   /**
+   * ExportDonationData streams every row of the donation's available types
+   * (or of one type), in batches, oldest first within each type: the way to
+   * pull a whole donation without paging. Same visibility as QueryDonationData.
+   *
+   * @generated from rpc steward.donation.v1.DonationService.ExportDonationData
+   */
+  exportDonationData: {
+    methodKind: "server_streaming";
+    input: typeof ExportDonationDataRequestSchema;
+    output: typeof ExportDonationDataResponseSchema;
+  },
+  /**
+   * RetryDonation re-runs the failed steps of a donation in the ERROR status
+   * when its error says the researcher can retry; FAILED_PRECONDITION with the
+   * reason otherwise (e.g. the participant must sign in again). Allowed to the
+   * creator, `edit` on the dataset, and admins.
+   *
+   * @generated from rpc steward.donation.v1.DonationService.RetryDonation
+   */
+  retryDonation: {
+    methodKind: "unary";
+    input: typeof RetryDonationRequestSchema;
+    output: typeof RetryDonationResponseSchema;
+  },
+  /**
    * ListDonationEvents pages through the donation's event log, oldest first.
    *
    * @generated from rpc steward.donation.v1.DonationService.ListDonationEvents
@@ -844,6 +1277,71 @@ export const DonationService: GenService<{
     methodKind: "unary";
     input: typeof ListDataSourcesRequestSchema;
     output: typeof ListDataSourcesResponseSchema;
+  },
+  /**
+   * GetMyDonation returns one of the visit's donations.
+   *
+   * @generated from rpc steward.donation.v1.DonationService.GetMyDonation
+   */
+  getMyDonation: {
+    methodKind: "unary";
+    input: typeof GetMyDonationRequestSchema;
+    output: typeof GetMyDonationResponseSchema;
+  },
+  /**
+   * ListMyDonations returns the visit's donations, newest first.
+   *
+   * @generated from rpc steward.donation.v1.DonationService.ListMyDonations
+   */
+  listMyDonations: {
+    methodKind: "unary";
+    input: typeof ListMyDonationsRequestSchema;
+    output: typeof ListMyDonationsResponseSchema;
+  },
+  /**
+   * WatchMyDonation sends the donation's state at once, then on every change,
+   * with a heartbeat every 25 seconds; it ends after 10 minutes (reconnect).
+   *
+   * @generated from rpc steward.donation.v1.DonationService.WatchMyDonation
+   */
+  watchMyDonation: {
+    methodKind: "server_streaming";
+    input: typeof WatchMyDonationRequestSchema;
+    output: typeof WatchMyDonationResponseSchema;
+  },
+  /**
+   * QueryMyDonationData pages through the rows of one of the donation's data
+   * types, in the researcher API's row shape, at most 200 per page.
+   *
+   * @generated from rpc steward.donation.v1.DonationService.QueryMyDonationData
+   */
+  queryMyDonationData: {
+    methodKind: "unary";
+    input: typeof QueryMyDonationDataRequestSchema;
+    output: typeof QueryMyDonationDataResponseSchema;
+  },
+  /**
+   * DeleteMyDonation deletes the donation and everything Steward stored from
+   * it, and releases Steward's access at the provider (waiting up to 5 seconds
+   * for that; it is retried in the background).
+   *
+   * @generated from rpc steward.donation.v1.DonationService.DeleteMyDonation
+   */
+  deleteMyDonation: {
+    methodKind: "unary";
+    input: typeof DeleteMyDonationRequestSchema;
+    output: typeof DeleteMyDonationResponseSchema;
+  },
+  /**
+   * CreateParticipantLink creates a new participant, moves the donation to it
+   * and returns its link, shown only this once.
+   *
+   * @generated from rpc steward.donation.v1.DonationService.CreateParticipantLink
+   */
+  createParticipantLink: {
+    methodKind: "unary";
+    input: typeof CreateParticipantLinkRequestSchema;
+    output: typeof CreateParticipantLinkResponseSchema;
   },
   /**
    * LegacyCreateDonation is portability-server's `POST /api/donations/`: a JSON,

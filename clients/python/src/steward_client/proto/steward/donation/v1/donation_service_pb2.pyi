@@ -134,6 +134,122 @@ class ListDonationEventsResponse(_message.Message):
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[_donation_pb2.DonationEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class ExportDonationDataRequest(_message.Message):
+    __slots__ = ("donation_id", "data_type", "start_date", "end_date")
+    DONATION_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    donation_id: int
+    data_type: str
+    start_date: str
+    end_date: str
+    def __init__(self, donation_id: _Optional[int] = ..., data_type: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ...) -> None: ...
+
+class ExportDonationDataResponse(_message.Message):
+    __slots__ = ("data_type", "rows")
+    DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    data_type: str
+    rows: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    def __init__(self, data_type: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ...) -> None: ...
+
+class RetryDonationRequest(_message.Message):
+    __slots__ = ("donation_id",)
+    DONATION_ID_FIELD_NUMBER: _ClassVar[int]
+    donation_id: int
+    def __init__(self, donation_id: _Optional[int] = ...) -> None: ...
+
+class RetryDonationResponse(_message.Message):
+    __slots__ = ("donation",)
+    DONATION_FIELD_NUMBER: _ClassVar[int]
+    donation: _donation_pb2.Donation
+    def __init__(self, donation: _Optional[_Union[_donation_pb2.Donation, _Mapping]] = ...) -> None: ...
+
+class GetMyDonationRequest(_message.Message):
+    __slots__ = ("donation_id",)
+    DONATION_ID_FIELD_NUMBER: _ClassVar[int]
+    donation_id: int
+    def __init__(self, donation_id: _Optional[int] = ...) -> None: ...
+
+class GetMyDonationResponse(_message.Message):
+    __slots__ = ("donation",)
+    DONATION_FIELD_NUMBER: _ClassVar[int]
+    donation: _donation_pb2.Donation
+    def __init__(self, donation: _Optional[_Union[_donation_pb2.Donation, _Mapping]] = ...) -> None: ...
+
+class ListMyDonationsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListMyDonationsResponse(_message.Message):
+    __slots__ = ("donations",)
+    DONATIONS_FIELD_NUMBER: _ClassVar[int]
+    donations: _containers.RepeatedCompositeFieldContainer[_donation_pb2.Donation]
+    def __init__(self, donations: _Optional[_Iterable[_Union[_donation_pb2.Donation, _Mapping]]] = ...) -> None: ...
+
+class WatchMyDonationRequest(_message.Message):
+    __slots__ = ("donation_id",)
+    DONATION_ID_FIELD_NUMBER: _ClassVar[int]
+    donation_id: int
+    def __init__(self, donation_id: _Optional[int] = ...) -> None: ...
+
+class WatchMyDonationResponse(_message.Message):
+    __slots__ = ("donation",)
+    DONATION_FIELD_NUMBER: _ClassVar[int]
+    donation: _donation_pb2.Donation
+    def __init__(self, donation: _Optional[_Union[_donation_pb2.Donation, _Mapping]] = ...) -> None: ...
+
+class QueryMyDonationDataRequest(_message.Message):
+    __slots__ = ("donation_id", "data_type", "start_date", "end_date", "page_size", "page_token")
+    DONATION_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    donation_id: int
+    data_type: str
+    start_date: str
+    end_date: str
+    page_size: int
+    page_token: str
+    def __init__(self, donation_id: _Optional[int] = ..., data_type: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class QueryMyDonationDataResponse(_message.Message):
+    __slots__ = ("rows", "total_count", "next_page_token")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    total_count: int
+    next_page_token: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., total_count: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteMyDonationRequest(_message.Message):
+    __slots__ = ("donation_id",)
+    DONATION_ID_FIELD_NUMBER: _ClassVar[int]
+    donation_id: int
+    def __init__(self, donation_id: _Optional[int] = ...) -> None: ...
+
+class DeleteMyDonationResponse(_message.Message):
+    __slots__ = ("provider_access",)
+    PROVIDER_ACCESS_FIELD_NUMBER: _ClassVar[int]
+    provider_access: str
+    def __init__(self, provider_access: _Optional[str] = ...) -> None: ...
+
+class CreateParticipantLinkRequest(_message.Message):
+    __slots__ = ("donation_id",)
+    DONATION_ID_FIELD_NUMBER: _ClassVar[int]
+    donation_id: int
+    def __init__(self, donation_id: _Optional[int] = ...) -> None: ...
+
+class CreateParticipantLinkResponse(_message.Message):
+    __slots__ = ("participant_url",)
+    PARTICIPANT_URL_FIELD_NUMBER: _ClassVar[int]
+    participant_url: str
+    def __init__(self, participant_url: _Optional[str] = ...) -> None: ...
+
 class ListDataSourcesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -76,6 +76,16 @@ class DonationServiceStub:
                 request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryDonationDataRequest.SerializeToString,
                 response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryDonationDataResponse.FromString,
                 _registered_method=True)
+        self.ExportDonationData = channel.unary_stream(
+                '/steward.donation.v1.DonationService/ExportDonationData',
+                request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ExportDonationDataRequest.SerializeToString,
+                response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ExportDonationDataResponse.FromString,
+                _registered_method=True)
+        self.RetryDonation = channel.unary_unary(
+                '/steward.donation.v1.DonationService/RetryDonation',
+                request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.RetryDonationRequest.SerializeToString,
+                response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.RetryDonationResponse.FromString,
+                _registered_method=True)
         self.ListDonationEvents = channel.unary_unary(
                 '/steward.donation.v1.DonationService/ListDonationEvents',
                 request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListDonationEventsRequest.SerializeToString,
@@ -85,6 +95,36 @@ class DonationServiceStub:
                 '/steward.donation.v1.DonationService/ListDataSources',
                 request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListDataSourcesRequest.SerializeToString,
                 response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListDataSourcesResponse.FromString,
+                _registered_method=True)
+        self.GetMyDonation = channel.unary_unary(
+                '/steward.donation.v1.DonationService/GetMyDonation',
+                request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.GetMyDonationRequest.SerializeToString,
+                response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.GetMyDonationResponse.FromString,
+                _registered_method=True)
+        self.ListMyDonations = channel.unary_unary(
+                '/steward.donation.v1.DonationService/ListMyDonations',
+                request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListMyDonationsRequest.SerializeToString,
+                response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListMyDonationsResponse.FromString,
+                _registered_method=True)
+        self.WatchMyDonation = channel.unary_stream(
+                '/steward.donation.v1.DonationService/WatchMyDonation',
+                request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.WatchMyDonationRequest.SerializeToString,
+                response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.WatchMyDonationResponse.FromString,
+                _registered_method=True)
+        self.QueryMyDonationData = channel.unary_unary(
+                '/steward.donation.v1.DonationService/QueryMyDonationData',
+                request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryMyDonationDataRequest.SerializeToString,
+                response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryMyDonationDataResponse.FromString,
+                _registered_method=True)
+        self.DeleteMyDonation = channel.unary_unary(
+                '/steward.donation.v1.DonationService/DeleteMyDonation',
+                request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.DeleteMyDonationRequest.SerializeToString,
+                response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.DeleteMyDonationResponse.FromString,
+                _registered_method=True)
+        self.CreateParticipantLink = channel.unary_unary(
+                '/steward.donation.v1.DonationService/CreateParticipantLink',
+                request_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.CreateParticipantLinkRequest.SerializeToString,
+                response_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.CreateParticipantLinkResponse.FromString,
                 _registered_method=True)
         self.LegacyCreateDonation = channel.unary_unary(
                 '/steward.donation.v1.DonationService/LegacyCreateDonation',
@@ -182,6 +222,25 @@ class DonationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportDonationData(self, request, context):
+        """ExportDonationData streams every row of the donation's available types
+        (or of one type), in batches, oldest first within each type: the way to
+        pull a whole donation without paging. Same visibility as QueryDonationData.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryDonation(self, request, context):
+        """RetryDonation re-runs the failed steps of a donation in the ERROR status
+        when its error says the researcher can retry; FAILED_PRECONDITION with the
+        reason otherwise (e.g. the participant must sign in again). Allowed to the
+        creator, `edit` on the dataset, and admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDonationEvents(self, request, context):
         """ListDonationEvents pages through the donation's event log, oldest first.
         """
@@ -193,6 +252,58 @@ class DonationServiceServicer:
         """ListDataSources returns the catalogue: each source, whether this server
         accepts it, and its data types with what the provider is asked for.
         No credential is needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMyDonation(self, request, context):
+        """The participant RPCs below are called by the donation pages over
+        gRPC-web. Their credential is the visit cookie `steward_visit` that the
+        donation link or participant link opened; a donation the visit does not
+        hold is NOT_FOUND, like one that does not exist.
+
+        GetMyDonation returns one of the visit's donations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMyDonations(self, request, context):
+        """ListMyDonations returns the visit's donations, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchMyDonation(self, request, context):
+        """WatchMyDonation sends the donation's state at once, then on every change,
+        with a heartbeat every 25 seconds; it ends after 10 minutes (reconnect).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryMyDonationData(self, request, context):
+        """QueryMyDonationData pages through the rows of one of the donation's data
+        types, in the researcher API's row shape, at most 200 per page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMyDonation(self, request, context):
+        """DeleteMyDonation deletes the donation and everything Steward stored from
+        it, and releases Steward's access at the provider (waiting up to 5 seconds
+        for that; it is retried in the background).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateParticipantLink(self, request, context):
+        """CreateParticipantLink creates a new participant, moves the donation to it
+        and returns its link, shown only this once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -278,6 +389,16 @@ def add_DonationServiceServicer_to_server(servicer, server):
                     request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryDonationDataRequest.FromString,
                     response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryDonationDataResponse.SerializeToString,
             ),
+            'ExportDonationData': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportDonationData,
+                    request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ExportDonationDataRequest.FromString,
+                    response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ExportDonationDataResponse.SerializeToString,
+            ),
+            'RetryDonation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryDonation,
+                    request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.RetryDonationRequest.FromString,
+                    response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.RetryDonationResponse.SerializeToString,
+            ),
             'ListDonationEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDonationEvents,
                     request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListDonationEventsRequest.FromString,
@@ -287,6 +408,36 @@ def add_DonationServiceServicer_to_server(servicer, server):
                     servicer.ListDataSources,
                     request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListDataSourcesRequest.FromString,
                     response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListDataSourcesResponse.SerializeToString,
+            ),
+            'GetMyDonation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMyDonation,
+                    request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.GetMyDonationRequest.FromString,
+                    response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.GetMyDonationResponse.SerializeToString,
+            ),
+            'ListMyDonations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyDonations,
+                    request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListMyDonationsRequest.FromString,
+                    response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.ListMyDonationsResponse.SerializeToString,
+            ),
+            'WatchMyDonation': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchMyDonation,
+                    request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.WatchMyDonationRequest.FromString,
+                    response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.WatchMyDonationResponse.SerializeToString,
+            ),
+            'QueryMyDonationData': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryMyDonationData,
+                    request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryMyDonationDataRequest.FromString,
+                    response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryMyDonationDataResponse.SerializeToString,
+            ),
+            'DeleteMyDonation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMyDonation,
+                    request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.DeleteMyDonationRequest.FromString,
+                    response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.DeleteMyDonationResponse.SerializeToString,
+            ),
+            'CreateParticipantLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateParticipantLink,
+                    request_deserializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.CreateParticipantLinkRequest.FromString,
+                    response_serializer=steward_dot_donation_dot_v1_dot_donation__service__pb2.CreateParticipantLinkResponse.SerializeToString,
             ),
             'LegacyCreateDonation': grpc.unary_unary_rpc_method_handler(
                     servicer.LegacyCreateDonation,
@@ -499,6 +650,60 @@ class DonationService:
             _registered_method=True)
 
     @staticmethod
+    def ExportDonationData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/steward.donation.v1.DonationService/ExportDonationData',
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.ExportDonationDataRequest.SerializeToString,
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.ExportDonationDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryDonation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.donation.v1.DonationService/RetryDonation',
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.RetryDonationRequest.SerializeToString,
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.RetryDonationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListDonationEvents(request,
             target,
             options=(),
@@ -542,6 +747,168 @@ class DonationService:
             '/steward.donation.v1.DonationService/ListDataSources',
             steward_dot_donation_dot_v1_dot_donation__service__pb2.ListDataSourcesRequest.SerializeToString,
             steward_dot_donation_dot_v1_dot_donation__service__pb2.ListDataSourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMyDonation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.donation.v1.DonationService/GetMyDonation',
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.GetMyDonationRequest.SerializeToString,
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.GetMyDonationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyDonations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.donation.v1.DonationService/ListMyDonations',
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.ListMyDonationsRequest.SerializeToString,
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.ListMyDonationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchMyDonation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/steward.donation.v1.DonationService/WatchMyDonation',
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.WatchMyDonationRequest.SerializeToString,
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.WatchMyDonationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryMyDonationData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.donation.v1.DonationService/QueryMyDonationData',
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryMyDonationDataRequest.SerializeToString,
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.QueryMyDonationDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMyDonation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.donation.v1.DonationService/DeleteMyDonation',
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.DeleteMyDonationRequest.SerializeToString,
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.DeleteMyDonationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateParticipantLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.donation.v1.DonationService/CreateParticipantLink',
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.CreateParticipantLinkRequest.SerializeToString,
+            steward_dot_donation_dot_v1_dot_donation__service__pb2.CreateParticipantLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,4 @@
+//! The participant side (spec §3): visits, the donation pages, provider
+//! sign-in, participant identity, and the participant RPCs.
+
+pub mod grpc;
