@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::crypto::Keyring;
 use crate::dataset::PermissionCache;
 use crate::db::Pool;
+use crate::donation::processing::Processing;
 use crate::observe::Metrics;
 
 /// Shared state; cheap to clone.
@@ -28,6 +29,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Serving status, as `grpc.health.v1` and `/healthz` report it.
     pub health: Health,
+    /// Donation providers and blobs, shared by the participant pages and the jobs.
+    pub processing: Arc<Processing>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -41,9 +44,11 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Assembles the state; health starts NOT_SERVING.
-    pub fn new(config: Config, pool: Pool, keyring: Keyring, health: Health) -> Self {
-        Self {
+    /// Assembles the state; health starts NOT_SERVING. Fails when a provider
+    /// client cannot be built from the configuration.
+    pub fn new(config: Config, pool: Pool, keyring: Keyring, health: Health) -> anyhow::Result<Self> {
+        let processing = Arc::new(Processing::from_config(&config, keyring.clone())?);
+        Ok(Self {
             resolver: Arc::new(Resolver::with_permission_cache(
                 pool.clone(),
                 PermissionCache::new(config.permission_cache_max_entries, config.permission_cache_ttl),
@@ -53,7 +58,8 @@ impl AppState {
             keyring: Arc::new(keyring),
             metrics: Arc::new(Metrics::default()),
             health,
-        }
+            processing,
+        })
     }
 }
 

@@ -44,10 +44,10 @@ pub async fn serve_on(
     let keyring = load_keyring(&config)?;
     let pool = db::pool(&database.url, &pool_options(&config, "steward"))?;
     let workers = config.workers;
-    let registry = std::sync::Arc::new(registry(&config, &keyring)?);
     warn_about_donation_config(&config);
     let (health, health_service) = server::health().await;
-    let state = AppState::new(config, pool.clone(), keyring, health.clone());
+    let state = AppState::new(config, pool.clone(), keyring, health.clone())?;
+    let registry = std::sync::Arc::new(registry(state.processing.clone()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     // The port answers (NOT_SERVING) while the database comes up.
@@ -119,7 +119,8 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
         );
     }
     let pool = db::pool(&database.url, &pool_options(&config, "steward-worker"))?;
-    let registry = std::sync::Arc::new(registry(&config, &load_keyring(&config)?)?);
+    let processing = crate::donation::processing::Processing::from_config(&config, load_keyring(&config)?)?;
+    let registry = std::sync::Arc::new(registry(std::sync::Arc::new(processing)));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let workers = jobs::spawn(pool, database.url.clone(), registry, config.workers.max(1), shutdown_rx);
     tracing::info!(workers = config.workers.max(1), "workers running");
@@ -316,14 +317,12 @@ fn warn_about_donation_config(config: &Config) {
 }
 
 /// The job handlers this build knows.
-pub fn registry(config: &Config, keyring: &Keyring) -> anyhow::Result<jobs::Registry> {
+pub fn registry(processing: std::sync::Arc<crate::donation::processing::Processing>) -> jobs::Registry {
     let mut registry = jobs::Registry::new();
     crate::auth::jobs::register(&mut registry);
     crate::donation::purge::register(&mut registry);
-    let blobs = crate::blobs::BlobStore::in_data_dir(&config.data_dir);
-    let processing = crate::donation::processing::Processing::new(&config.donation, keyring.clone(), blobs)?;
-    crate::donation::processing::register(&mut registry, std::sync::Arc::new(processing));
-    Ok(registry)
+    crate::donation::processing::register(&mut registry, processing);
+    registry
 }
 
 /// Pool settings from the configuration.
@@ -415,7 +414,9 @@ mod tests {
     #[test]
     fn the_registry_handles_every_enqueued_job_kind() {
         let config = crate::config::Config::from_lookup(|_| None).unwrap();
-        let registry = super::registry(&config, &crate::crypto::Keyring::generate()).unwrap();
+        let processing =
+            crate::donation::processing::Processing::from_config(&config, crate::crypto::Keyring::generate()).unwrap();
+        let registry = super::registry(std::sync::Arc::new(processing));
         let kinds: Vec<&str> = registry.kinds().collect();
         use crate::donation::processing::{DOWNLOAD, FINALIZE, PARSE, POLL, SCHEDULE_DUE_POLLS, START_EXPORT};
         for kind in [crate::donation::purge::KIND, START_EXPORT, POLL, SCHEDULE_DUE_POLLS, DOWNLOAD, PARSE, FINALIZE] {

@@ -481,7 +481,7 @@ impl DeafReplica {
         let addr = listener.local_addr().unwrap();
         let (health, health_service) = steward::server::health().await;
         health.set_serving(true).await;
-        let state = steward::app::AppState::new(config, db.pool(), keyring, health);
+        let state = steward::app::AppState::new(config, db.pool(), keyring, health).unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut shutdown = stopped.clone();
         let shutdown = async move {

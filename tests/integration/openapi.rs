@@ -147,7 +147,7 @@ async fn both_health_routes_follow_healthz() {
     let data_dir = scratch_dir("health");
     let config = test_config(&[("DATABASE_URL", db.url()), ("STEWARD_DATA_DIR", data_dir.to_str().unwrap())]);
     let (health, _) = steward::server::health().await;
-    let state = steward::app::AppState::new(config, db.pool(), steward::crypto::Keyring::generate(), health);
+    let state = steward::app::AppState::new(config, db.pool(), steward::crypto::Keyring::generate(), health).unwrap();
     for path in ["/health/", "/health", "/healthz"] {
         let request = http::Request::get(path).body(axum::body::Body::empty()).unwrap();
         let response = steward::http::router(state.clone()).oneshot(request).await.unwrap();

@@ -78,6 +78,11 @@ impl Processing {
         Ok(Self { config: config.clone(), keyring, google, blobs })
     }
 
+    /// The providers of `config`, with blobs kept in its data directory.
+    pub fn from_config(config: &crate::config::Config, keyring: Keyring) -> anyhow::Result<Self> {
+        Self::new(&config.donation, keyring, BlobStore::in_data_dir(&config.data_dir))
+    }
+
     /// With a given Google client (tests: shorter immediate retries).
     pub fn with_google(
         config: &DonationConfig,
