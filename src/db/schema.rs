@@ -167,6 +167,7 @@ diesel::table! {
         terms_accepted_at -> Nullable<Timestamptz>,
         authorized_at -> Nullable<Timestamptz>,
         processed_at -> Nullable<Timestamptz>,
+        participant_id -> Nullable<Int8>,
     }
 }
 
@@ -261,6 +262,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    participants (id) {
+        id -> Int8,
+        token_hash -> Bytea,
+        create_time -> Timestamptz,
+    }
+}
+
+diesel::table! {
     provider_exports (id) {
         id -> Int8,
         donation_id -> Int4,
@@ -289,6 +298,25 @@ diesel::table! {
         refresh_expires_at -> Nullable<Timestamptz>,
         granted_resources -> Array<Nullable<Text>>,
         access_type -> Nullable<Text>,
+        released_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    provider_releases (id) {
+        id -> Int8,
+        donation_id -> Int4,
+        provider -> Text,
+        key_id -> Text,
+        access_token_sealed -> Nullable<Bytea>,
+        access_expires_at -> Nullable<Timestamptz>,
+        refresh_token_sealed -> Nullable<Bytea>,
+        cancel_job_ids -> Array<Nullable<Text>>,
+        state -> Text,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
         released_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
@@ -471,6 +499,7 @@ diesel::joinable!(donation_events -> donations (donation_id));
 diesel::joinable!(donation_keys -> donations (donation_id));
 diesel::joinable!(donation_types -> donations (donation_id));
 diesel::joinable!(donations -> datasets (dataset_id));
+diesel::joinable!(donations -> participants (participant_id));
 diesel::joinable!(grants -> dataset_versions (dataset_version_id));
 diesel::joinable!(grants -> datasets (dataset_id));
 diesel::joinable!(grants -> service_accounts (service_account_id));
@@ -513,8 +542,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     middleauth_apps,
     parse_progress,
     part_type_results,
+    participants,
     provider_exports,
     provider_grants,
+    provider_releases,
     public_roots,
     sandbox_calls,
     sandbox_codes,

@@ -15,7 +15,7 @@
 //! | `STEWARD_TIKTOK_PKCE_ENCODING` | `base64url` | `base64url` or `hex` |
 //! | `STEWARD_DONATION_MAX_ATTEMPTS` | `10` | attempts per processing job |
 //! | `STEWARD_GOOGLE_JOB_RETRIES` | `2` | `archiveJobs:retry` calls per failed export |
-//! | `STEWARD_DONATION_POLL_SCHEDULE` | `5m×12,15m×20,60m` | export state poll cadence (`x` works for `×`) |
+//! | `STEWARD_DONATION_POLL_SCHEDULE` | `5m×12,15m×20,60m` (sandbox: `2s×30,10s×30,60s`) | export state poll cadence (`x` works for `×`) |
 //! | `STEWARD_EXPORT_MAX_WAIT` | `7d` | deadline per export |
 //! | `STEWARD_DONATION_QUERY_MAX_LIMIT` | `10000` | largest `limit` / `page_size` of a data query |
 //! | `STEWARD_LEGACY_LIST_MAX` | `20000` | cap of the unpaged legacy donation list |
@@ -327,12 +327,14 @@ impl DonationConfig {
                     invalid("STEWARD_DONATION_MIN_AGE", format!("'{v}' is not an age from 1 to 120"))
                 })?),
             };
+        let any_sandbox = google.mode == ProviderMode::Sandbox || tiktok.mode == ProviderMode::Sandbox;
+        let poll_schedule = parse_poll_schedule(get("STEWARD_DONATION_POLL_SCHEDULE").as_deref(), any_sandbox)?;
         Ok(Self {
             google,
             tiktok,
             max_attempts: parse_count(get, "STEWARD_DONATION_MAX_ATTEMPTS", 10, 1..=100)? as u32,
             google_job_retries: parse_count(get, "STEWARD_GOOGLE_JOB_RETRIES", 2, 0..=20)? as u32,
-            poll_schedule: parse_poll_schedule(get("STEWARD_DONATION_POLL_SCHEDULE").as_deref())?,
+            poll_schedule,
             export_max_wait: parse_duration_var(get, "STEWARD_EXPORT_MAX_WAIT", Duration::from_secs(7 * 86_400))?,
             query_max_limit: parse_count(get, "STEWARD_DONATION_QUERY_MAX_LIMIT", 10_000, 1..=1_000_000)? as u32,
             legacy_list_max: parse_count(get, "STEWARD_LEGACY_LIST_MAX", 20_000, 1..=10_000_000)?,
@@ -444,9 +446,12 @@ fn local_address(listen: SocketAddr) -> SocketAddr {
 }
 
 /// `5m×12,15m×20,60m`: intervals with repeat counts; the last repeats forever.
-fn parse_poll_schedule(value: Option<&str>) -> Result<Vec<(Duration, Option<u32>)>, ConfigError> {
+/// With a sandbox provider the default polls every few seconds: sandbox
+/// exports finish in seconds, and a newcomer trying the flow should not wait
+/// five minutes for the first poll.
+fn parse_poll_schedule(value: Option<&str>, sandbox: bool) -> Result<Vec<(Duration, Option<u32>)>, ConfigError> {
     const VAR: &str = "STEWARD_DONATION_POLL_SCHEDULE";
-    let value = value.unwrap_or("5m×12,15m×20,60m");
+    let value = value.unwrap_or(if sandbox { "2s×30,10s×30,60s" } else { "5m×12,15m×20,60m" });
     let bad = || invalid(VAR, format!("'{value}' is not a schedule like 5m×12,15m×20,60m"));
     let steps: Vec<&str> = value.split(',').map(str::trim).collect();
     let mut schedule = Vec::with_capacity(steps.len());
@@ -545,6 +550,11 @@ mod tests {
     #[test]
     fn poll_schedule_and_sizes_parse() {
         let c = config(Environment::Development, &[]).unwrap();
+        assert!(c.sandbox_active());
+        assert_eq!(c.poll_delay(0), Duration::from_secs(2));
+        assert_eq!(c.poll_delay(30), Duration::from_secs(10));
+        let no_sandbox = [("STEWARD_GOOGLE_MODE", "off"), ("STEWARD_TIKTOK_MODE", "off")];
+        let c = config(Environment::Development, &no_sandbox).unwrap();
         assert_eq!(c.poll_delay(0), Duration::from_secs(300));
         assert_eq!(c.poll_delay(11), Duration::from_secs(300));
         assert_eq!(c.poll_delay(12), Duration::from_secs(900));
