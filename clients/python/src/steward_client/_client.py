@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
+from ._donations import DonationMethods
 from ._services import Service
 from ._version import __version__
 from .errors import error_from_rpc
@@ -30,6 +31,8 @@ from .proto.steward.authorization.v1 import authorization_service_pb2 as authori
 from .proto.steward.authorization.v1 import authorization_service_pb2_grpc as authorization_grpc
 from .proto.steward.dataset.v1 import dataset_service_pb2 as dataset_pb2
 from .proto.steward.dataset.v1 import dataset_service_pb2_grpc as dataset_grpc
+from .proto.steward.donation.v1 import donation_service_pb2 as donation_pb2
+from .proto.steward.donation.v1 import donation_service_pb2_grpc as donation_grpc
 
 Response = TypeVar("Response")
 
@@ -42,7 +45,7 @@ _CA_BUNDLES = (
 )
 
 
-class Client:
+class Client(DonationMethods):
     """A connection to one Steward server.
 
     Args:
@@ -129,6 +132,9 @@ class Client:
         # DatasetService: the admin RPCs (create_dataset, create_grant, list_audit_log, …).
         self._dataset = dataset_grpc.DatasetServiceStub(self._channel)
         self.dataset = Service(self, self._dataset, dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"])
+        # DonationService: donations and their rows (create_donation(), donation_data(), … in _donations.py).
+        self._donation = donation_grpc.DonationServiceStub(self._channel)
+        self.donation = Service(self, self._donation, donation_pb2.DESCRIPTOR.services_by_name["DonationService"])
 
     # --- RPCs: one small method each -------------------------------------------------
 
