@@ -168,6 +168,7 @@ diesel::table! {
         authorized_at -> Nullable<Timestamptz>,
         processed_at -> Nullable<Timestamptz>,
         participant_id -> Nullable<Int8>,
+        terms_version -> Nullable<Bytea>,
     }
 }
 
@@ -233,6 +234,21 @@ diesel::table! {
         name -> Text,
         url -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    oauth_attempts (id) {
+        id -> Int8,
+        state_hash -> Bytea,
+        provider -> Text,
+        donation_id -> Int4,
+        visit_id -> Nullable<Int8>,
+        code_verifier_sealed -> Bytea,
+        scopes -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        consumed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -488,6 +504,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    visit_donations (visit_id, donation_id) {
+        visit_id -> Int8,
+        donation_id -> Int4,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    visits (id) {
+        id -> Int8,
+        cookie_hash -> Bytea,
+        participant_id -> Nullable<Int8>,
+        current_donation -> Nullable<Int4>,
+        donation_link_used -> Bool,
+        participant_token_sealed -> Nullable<Bytea>,
+        csrf_secret -> Bytea,
+        language -> Nullable<Text>,
+        idle_ttl_seconds -> Int4,
+        created_at -> Timestamptz,
+        absolute_expires_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(affiliations -> users (user_id));
 diesel::joinable!(api_tokens -> service_accounts (service_account_id));
 diesel::joinable!(archive_parts -> provider_exports (export_id));
@@ -505,6 +546,8 @@ diesel::joinable!(grants -> datasets (dataset_id));
 diesel::joinable!(grants -> service_accounts (service_account_id));
 diesel::joinable!(group_memberships -> groups (group_id));
 diesel::joinable!(group_memberships -> users (user_id));
+diesel::joinable!(oauth_attempts -> donations (donation_id));
+diesel::joinable!(oauth_attempts -> visits (visit_id));
 diesel::joinable!(parse_progress -> archive_parts (part_id));
 diesel::joinable!(part_type_results -> archive_parts (part_id));
 diesel::joinable!(provider_exports -> donations (donation_id));
@@ -520,6 +563,10 @@ diesel::joinable!(tos_acceptances -> tos_documents (tos_document_id));
 diesel::joinable!(tos_acceptances -> users (user_id));
 diesel::joinable!(tos_documents -> dataset_versions (dataset_version_id));
 diesel::joinable!(tos_documents -> services (service_id));
+diesel::joinable!(visit_donations -> donations (donation_id));
+diesel::joinable!(visit_donations -> visits (visit_id));
+diesel::joinable!(visits -> donations (current_donation));
+diesel::joinable!(visits -> participants (participant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     affiliations,
@@ -540,6 +587,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     groups,
     jobs,
     middleauth_apps,
+    oauth_attempts,
     parse_progress,
     part_type_results,
     participants,
@@ -559,4 +607,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tos_acceptances,
     tos_documents,
     users,
+    visit_donations,
+    visits,
 );

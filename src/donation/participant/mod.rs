@@ -2,3 +2,4 @@
 //! sign-in, participant identity, and the participant RPCs.
 
 pub mod grpc;
+pub mod visit;
