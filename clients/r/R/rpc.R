@@ -12,6 +12,14 @@
   "steward/donation/v1/donation_service.proto"
 )
 
+# Not generated: the Legacy* RPCs answer portability-server's REST bodies as
+# raw HttpBody (for Envoy to serve); their typed counterparts are above.
+#   /steward.donation.v1.DonationService/LegacyCreateDonation
+#   /steward.donation.v1.DonationService/LegacyListDonations
+#   /steward.donation.v1.DonationService/LegacyGetDonation
+#   /steward.donation.v1.DonationService/LegacyDeleteDonation
+#   /steward.donation.v1.DonationService/LegacyQueryDonationData
+
 # /steward.dataset.v1.DatasetService/AcceptTos
 accept_tos <- function(client, id = NULL, invite_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/AcceptTos",
@@ -81,14 +89,6 @@ create_dataset_version <- function(client, dataset = NULL, version = NULL, prefi
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateDatasetVersion",
     "steward.dataset.v1.CreateDatasetVersionRequest", "steward.dataset.v1.CreateDatasetVersionResponse",
     list(dataset = dataset, version = version, prefix = prefix, is_public = is_public, buckets = buckets, request_id = request_id),
-    .timeout = .timeout)
-}
-
-# /steward.donation.v1.DonationService/CreateDonation
-create_donation <- function(client, source = NULL, data_start_date = NULL, data_end_date = NULL, requested_data_types = NULL, dataset = NULL, description = NULL, request_id = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/CreateDonation",
-    "steward.donation.v1.CreateDonationRequest", "steward.donation.v1.CreateDonationResponse",
-    list(source = source, data_start_date = data_start_date, data_end_date = data_end_date, requested_data_types = requested_data_types, dataset = dataset, description = description, request_id = request_id),
     .timeout = .timeout)
 }
 
@@ -180,14 +180,6 @@ delete_dataset_version <- function(client, dataset = NULL, version = NULL, .time
     .timeout = .timeout)
 }
 
-# /steward.donation.v1.DonationService/DeleteDonation
-delete_donation <- function(client, donation_id = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/DeleteDonation",
-    "steward.donation.v1.DeleteDonationRequest", "steward.donation.v1.DeleteDonationResponse",
-    list(donation_id = donation_id),
-    .timeout = .timeout)
-}
-
 # /steward.dataset.v1.DatasetService/DeleteGrant
 delete_grant <- function(client, dataset = NULL, grant_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteGrant",
@@ -236,6 +228,38 @@ delete_team_grant <- function(client, group = NULL, grant_id = NULL, .timeout = 
     .timeout = .timeout)
 }
 
+# /steward.donation.v1.DonationService/CreateDonation
+donation_create_donation <- function(client, source = NULL, data_start_date = NULL, data_end_date = NULL, requested_data_types = NULL, dataset = NULL, description = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/CreateDonation",
+    "steward.donation.v1.CreateDonationRequest", "steward.donation.v1.CreateDonationResponse",
+    list(source = source, data_start_date = data_start_date, data_end_date = data_end_date, requested_data_types = requested_data_types, dataset = dataset, description = description, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.donation.v1.DonationService/DeleteDonation
+donation_delete_donation <- function(client, donation_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/DeleteDonation",
+    "steward.donation.v1.DeleteDonationRequest", "steward.donation.v1.DeleteDonationResponse",
+    list(donation_id = donation_id),
+    .timeout = .timeout)
+}
+
+# /steward.donation.v1.DonationService/GetDonation
+donation_get_donation <- function(client, donation_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/GetDonation",
+    "steward.donation.v1.GetDonationRequest", "steward.donation.v1.GetDonationResponse",
+    list(donation_id = donation_id),
+    .timeout = .timeout)
+}
+
+# /steward.donation.v1.DonationService/ListDonations
+donation_list_donations <- function(client, page_size = NULL, page_token = NULL, dataset = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.donation.v1.DonationService/ListDonations",
+    "steward.donation.v1.ListDonationsRequest", "steward.donation.v1.ListDonationsResponse",
+    list(page_size = page_size, page_token = page_token, dataset = dataset),
+    .timeout = .timeout)
+}
+
 # /steward.donation.v1.DonationService/ExportDonationData (server-streaming)
 export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, .callback = NULL, .timeout = NULL) {
   steward_server_stream(client, "/steward.donation.v1.DonationService/ExportDonationData",
@@ -257,14 +281,6 @@ get_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetDatasetVersions",
     "steward.authorization.v1.GetDatasetVersionsRequest", "google.api.HttpBody",
     list(dataset = dataset),
-    .timeout = .timeout)
-}
-
-# /steward.donation.v1.DonationService/GetDonation
-get_donation <- function(client, donation_id = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/GetDonation",
-    "steward.donation.v1.GetDonationRequest", "steward.donation.v1.GetDonationResponse",
-    list(donation_id = donation_id),
     .timeout = .timeout)
 }
 
@@ -404,46 +420,6 @@ health_watch <- function(client, service = NULL, .callback = NULL, .timeout = NU
     .callback = .callback, .timeout = .timeout)
 }
 
-# /steward.donation.v1.DonationService/LegacyCreateDonation
-legacy_create_donation <- function(client, body = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/LegacyCreateDonation",
-    "steward.donation.v1.LegacyCreateDonationRequest", "steward.donation.v1.LegacyCreateDonationResponse",
-    list(body = body),
-    .timeout = .timeout)
-}
-
-# /steward.donation.v1.DonationService/LegacyDeleteDonation
-legacy_delete_donation <- function(client, id = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/LegacyDeleteDonation",
-    "steward.donation.v1.LegacyDeleteDonationRequest", "steward.donation.v1.LegacyDeleteDonationResponse",
-    list(id = id),
-    .timeout = .timeout)
-}
-
-# /steward.donation.v1.DonationService/LegacyGetDonation
-legacy_get_donation <- function(client, id = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/LegacyGetDonation",
-    "steward.donation.v1.LegacyGetDonationRequest", "steward.donation.v1.LegacyGetDonationResponse",
-    list(id = id),
-    .timeout = .timeout)
-}
-
-# /steward.donation.v1.DonationService/LegacyListDonations
-legacy_list_donations <- function(client, dataset = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/LegacyListDonations",
-    "steward.donation.v1.LegacyListDonationsRequest", "steward.donation.v1.LegacyListDonationsResponse",
-    list(dataset = dataset),
-    .timeout = .timeout)
-}
-
-# /steward.donation.v1.DonationService/LegacyQueryDonationData
-legacy_query_donation_data <- function(client, id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, limit = NULL, offset = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/LegacyQueryDonationData",
-    "steward.donation.v1.LegacyQueryDonationDataRequest", "steward.donation.v1.LegacyQueryDonationDataResponse",
-    list(id = id, data_type = data_type, start_date = start_date, end_date = end_date, limit = limit, offset = offset),
-    .timeout = .timeout)
-}
-
 # /steward.authorization.v1.AuthorizationService/ListAccessibleDatasets
 list_accessible_datasets <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/ListAccessibleDatasets",
@@ -505,14 +481,6 @@ list_donation_events <- function(client, donation_id = NULL, page_size = NULL, p
   steward_unary(client, "/steward.donation.v1.DonationService/ListDonationEvents",
     "steward.donation.v1.ListDonationEventsRequest", "steward.donation.v1.ListDonationEventsResponse",
     list(donation_id = donation_id, page_size = page_size, page_token = page_token),
-    .timeout = .timeout)
-}
-
-# /steward.donation.v1.DonationService/ListDonations
-list_donations <- function(client, page_size = NULL, page_token = NULL, dataset = NULL, .timeout = NULL) {
-  steward_unary(client, "/steward.donation.v1.DonationService/ListDonations",
-    "steward.donation.v1.ListDonationsRequest", "steward.donation.v1.ListDonationsResponse",
-    list(page_size = page_size, page_token = page_token, dataset = dataset),
     .timeout = .timeout)
 }
 

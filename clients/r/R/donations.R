@@ -1,0 +1,195 @@
+# The researcher's donation calls with plain R arguments: create_donation(),
+# list_donations() (every page), get_donation(), donation_data() (every page of
+# one type's rows as a data.frame) and delete_donation(). They call
+# DonationService's typed RPCs through the generated donation_*() functions
+# (R/rpc.R), so the token, timeout and steward_error conditions are those of
+# every other call.
+
+# Compat spellings of the sources (portability-server's `source_type`) -> enum value names.
+donation_sources <- c(
+  google_portability = "DONATION_SOURCE_GOOGLE_PORTABILITY",
+  tiktok_portability = "DONATION_SOURCE_TIKTOK_PORTABILITY"
+)
+# Row keys every data type has (spec donation.md §4.3.3), in the documented order.
+donation_common_keys <- c("data_type", "device_id", "timestamp", "platform")
+# How Steward writes row timestamps: RFC 3339 UTC, e.g. 2024-01-15T10:00:00.000Z.
+donation_timestamp_pattern <- "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$"
+
+create_donation <- function(client, source = "google_portability", data_start_date = NULL, data_end_date = NULL,
+                            requested_data_types = NULL, dataset = NULL, description = NULL, request_id = NULL,
+                            .timeout = NULL) {
+  if (!is.null(requested_data_types) &&
+    (!is.character(requested_data_types) || anyNA(requested_data_types))) {
+    stop("requested_data_types must be a character vector of data type names, or NULL for all", call. = FALSE)
+  }
+  optional_string(dataset, "dataset")
+  optional_string(description, "description")
+  optional_string(request_id, "request_id")
+  # A fresh request_id per call: repeating a create after a lost answer
+  # returns the same donation instead of making a second one.
+  if (is.null(request_id)) request_id <- random_uuid()
+  donation_create_donation(client,
+    source = donation_source(source),
+    data_start_date = donation_date(data_start_date, "data_start_date"),
+    data_end_date = donation_date(data_end_date, "data_end_date"),
+    requested_data_types = requested_data_types,
+    dataset = dataset, description = description, request_id = request_id,
+    .timeout = .timeout
+  )
+}
+
+list_donations <- function(client, dataset = NULL, page_size = 1000L, .timeout = NULL) {
+  optional_string(dataset, "dataset")
+  page_size <- donation_page_size(page_size, 1000L)
+  donations <- list()
+  token <- NULL
+  repeat {
+    page <- donation_list_donations(client, page_size = page_size, page_token = token, dataset = dataset,
+      .timeout = .timeout)
+    donations <- c(donations, page$donations)
+    token <- page$next_page_token
+    if (!nzchar(token)) return(donations)
+  }
+}
+
+get_donation <- function(client, id, .timeout = NULL) {
+  donation_get_donation(client, donation_id = donation_id(id), .timeout = .timeout)$donation
+}
+
+delete_donation <- function(client, id, .timeout = NULL) {
+  donation_delete_donation(client, donation_id = donation_id(id), .timeout = .timeout)
+  invisible(NULL)
+}
+
+donation_data <- function(client, id, data_type, start_date = NULL, end_date = NULL, page_size = NULL,
+                          .timeout = NULL) {
+  if (!is.character(data_type) || length(data_type) != 1L || is.na(data_type)) {
+    stop("data_type must be one data type name (a string)", call. = FALSE)
+  }
+  id <- donation_id(id)
+  if (!is.null(page_size)) page_size <- donation_page_size(page_size, NA_integer_)
+  start_date <- donation_date(start_date, "start_date")
+  end_date <- donation_date(end_date, "end_date")
+  rows <- list()
+  token <- NULL
+  repeat {
+    page <- query_donation_data(client, donation_id = id, data_type = data_type, start_date = start_date,
+      end_date = end_date, page_size = page_size, page_token = token, .timeout = .timeout)
+    rows <- c(rows, donation_page_rows(page))
+    token <- page$next_page_token
+    if (!nzchar(token)) return(donation_rows_frame(rows))
+  }
+}
+
+# A page's rows (google.protobuf.Struct) as named lists: proto3 JSON of the
+# message, parsed by jsonlite (one pass instead of one RProtoBuf call per value).
+donation_page_rows <- function(page) {
+  if (length(page$rows) == 0L) return(list())
+  json <- RProtoBuf::toJSON(page)
+  Encoding(json) <- "UTF-8"
+  jsonlite::fromJSON(json, simplifyVector = FALSE)$rows
+}
+
+# Rows (named lists of strings, logicals, numbers and NULLs) as a data.frame:
+# one column per key, the common keys first and then the others by name;
+# all-timestamp columns POSIXct in UTC, all-logical ones logical, numbers
+# numeric, the rest character; NA where a row has no value.
+donation_rows_frame <- function(rows) {
+  keys <- unique(unlist(lapply(rows, names), use.names = FALSE))
+  if (is.null(keys)) keys <- character()
+  keys <- c(intersect(donation_common_keys, keys), sort(setdiff(keys, donation_common_keys), method = "radix"))
+  columns <- lapply(stats::setNames(keys, keys), function(key) {
+    values <- lapply(rows, function(row) row[[key]])
+    present <- values[!vapply(values, is.null, logical(1))]
+    if (length(present) > 0L && all(vapply(present, is.logical, logical(1)))) {
+      return(vapply(values, function(v) if (is.null(v)) NA else v, logical(1)))
+    }
+    if (length(present) > 0L && all(vapply(present, is.numeric, logical(1)))) {
+      return(vapply(values, function(v) if (is.null(v)) NA_real_ else as.numeric(v), numeric(1)))
+    }
+    text <- vapply(values, function(v) {
+      if (is.null(v)) NA_character_ else if (is.character(v) && length(v) == 1L) v else
+        as.character(jsonlite::toJSON(v, auto_unbox = TRUE))
+    }, character(1))
+    if (length(present) > 0L && all(grepl(donation_timestamp_pattern, text[!is.na(text)]))) {
+      return(as.POSIXct(text, tz = "UTC", format = "%Y-%m-%dT%H:%M:%OSZ"))
+    }
+    text
+  })
+  frame <- as.data.frame(columns, stringsAsFactors = FALSE, optional = TRUE)
+  if (length(keys) == 0L) frame <- data.frame()
+  frame
+}
+
+donation_source <- function(source) {
+  if (!is.character(source) || length(source) != 1L || is.na(source)) {
+    stop("source must be one of \"google_portability\", \"tiktok_portability\"", call. = FALSE)
+  }
+  if (source %in% names(donation_sources)) return(donation_sources[[source]])
+  if (source %in% donation_sources) return(source)
+  stop(sprintf("unknown source \"%s\": use one of \"google_portability\", \"tiktok_portability\"", source),
+    call. = FALSE)
+}
+
+# NULL (no bound), a Date, or "YYYY-MM-DD" -> the request's string.
+donation_date <- function(value, name) {
+  if (is.null(value)) return(NULL)
+  if (length(value) != 1L || is.na(value)) stop(name, " must be one date", call. = FALSE)
+  if (inherits(value, "POSIXt")) {
+    stop(name, " must be a Date or a \"YYYY-MM-DD\" string, not a date-time", call. = FALSE)
+  }
+  if (inherits(value, "Date")) return(format(value, "%Y-%m-%d"))
+  if (!is.character(value) || !grepl("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", value)) {
+    stop(name, " must be a Date or a \"YYYY-MM-DD\" string", call. = FALSE)
+  }
+  value
+}
+
+# A donation id as the request's int64: a Donation message's id, a string of
+# digits (how R reads int64 ids), or a whole number.
+donation_id <- function(id) {
+  if (methods::is(id, "Message")) {
+    if (RProtoBuf::name(RProtoBuf::descriptor(id), full = TRUE) != "steward.donation.v1.Donation") {
+      stop("id must be a donation id or a steward.donation.v1.Donation message", call. = FALSE)
+    }
+    id <- id$id
+  }
+  if (length(id) != 1L || is.na(id)) stop("id must be one donation id", call. = FALSE)
+  if (is.numeric(id)) {
+    if (id != trunc(id) || id < 1 || id > 2^53) stop("id must be a positive whole number", call. = FALSE)
+    return(format(id, scientific = FALSE))
+  }
+  if (!is.character(id) || !grepl("^[1-9][0-9]{0,18}$", id)) {
+    stop("id must be a positive whole number, e.g. \"42\"", call. = FALSE)
+  }
+  id
+}
+
+donation_page_size <- function(value, most) {
+  ok <- is.numeric(value) && length(value) == 1L && !is.na(value) && value == trunc(value) && value >= 1 &&
+    (is.na(most) || value <= most)
+  if (!ok) {
+    stop("page_size must be ", if (is.na(most)) "a positive whole number" else paste("1 to", most), call. = FALSE)
+  }
+  as.integer(value)
+}
+
+# A version 4 UUID from the system's random source, without touching R's own
+# random number stream (a script that calls set.seed() must not get the same
+# request_id twice, which would return an earlier donation).
+random_uuid <- function() {
+  bytes <- if (file.exists("/dev/urandom")) {
+    source <- file("/dev/urandom", open = "rb", raw = TRUE)
+    on.exit(close(source))
+    readBin(source, "raw", 16L)
+  } else {
+    seed <- if (exists(".Random.seed", envir = globalenv())) get(".Random.seed", envir = globalenv())
+    on.exit(if (is.null(seed)) rm(".Random.seed", envir = globalenv()) else assign(".Random.seed", seed, envir = globalenv()))
+    set.seed(as.integer((as.numeric(Sys.time()) * 1e6 + Sys.getpid()) %% .Machine$integer.max))
+    as.raw(sample.int(256L, 16L, replace = TRUE) - 1L)
+  }
+  bytes[7L] <- as.raw(bitwOr(bitwAnd(as.integer(bytes[7L]), 0x0fL), 0x40L))
+  bytes[9L] <- as.raw(bitwOr(bitwAnd(as.integer(bytes[9L]), 0x3fL), 0x80L))
+  hex <- paste(format(as.hexmode(as.integer(bytes)), width = 2L), collapse = "")
+  paste(substring(hex, c(1L, 9L, 13L, 17L, 21L), c(8L, 12L, 16L, 20L, 32L)), collapse = "-")
+}
