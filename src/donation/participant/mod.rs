@@ -2,4 +2,5 @@
 //! sign-in, participant identity, and the participant RPCs.
 
 pub mod grpc;
+pub mod identity;
 pub mod visit;
