@@ -320,7 +320,8 @@ fn warn_about_donation_config(config: &Config) {
 pub fn registry(processing: std::sync::Arc<crate::donation::processing::Processing>) -> jobs::Registry {
     let mut registry = jobs::Registry::new();
     crate::auth::jobs::register(&mut registry);
-    crate::donation::purge::register(&mut registry);
+    crate::donation::purge::register(&mut registry, processing.blobs().clone());
+    crate::donation::release::register(&mut registry, processing.clone());
     crate::donation::processing::register(&mut registry, processing);
     registry
 }
@@ -422,6 +423,7 @@ mod tests {
         for kind in [crate::donation::purge::KIND, START_EXPORT, POLL, SCHEDULE_DUE_POLLS, DOWNLOAD, PARSE, FINALIZE] {
             assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
         }
+        assert!(kinds.contains(&crate::donation::release::KIND), "the release job is missing from {kinds:?}");
         assert!(registry.interval(SCHEDULE_DUE_POLLS).is_some(), "due polls are scheduled periodically");
     }
 }

@@ -29,6 +29,8 @@ pub struct DonationApi {
     pub(super) keyring: Arc<Keyring>,
     pub(super) resolver: Arc<Resolver>,
     pub(super) config: Arc<Config>,
+    /// Donation changes for WatchMyDonation (one listener per process).
+    pub(super) changes: Arc<super::participant::watch::Changes>,
 }
 
 impl std::fmt::Debug for DonationApi {
@@ -47,6 +49,7 @@ impl DonationApi {
             keyring: state.keyring.clone(),
             resolver: state.resolver.clone(),
             config: state.config.clone(),
+            changes: super::participant::watch::Changes::new(state.pool.clone()),
         }
     }
 

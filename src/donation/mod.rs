@@ -12,7 +12,8 @@
 //!   [`legacy`] (portability-server's REST surface), [`ops`] (operations and
 //!   who may call them), [`model`] (status model, validation), [`store`],
 //!   [`error`]; storage: [`keys`] (per-donation data keys), [`rows`] (sealed
-//!   rows), [`purge`] (the job reclaiming a deleted donation's rows).
+//!   rows), [`purge`] (the job reclaiming a deleted donation's rows and
+//!   blobs), [`release`] (the job giving provider access back after a deletion).
 //! - [`processing`]: stored provider grants, export requests and polls (spec §5.1).
 //! - [`http`]: portability-server's plain routes `GET /api/` and `GET /health/`.
 //! - [`sandbox`]: the fake providers' scenarios and archive generator.
@@ -34,6 +35,7 @@ pub mod participant;
 pub mod processing;
 pub mod provider;
 pub mod purge;
+pub mod release;
 pub mod retry;
 pub mod rows;
 pub mod sandbox;

@@ -16,7 +16,7 @@ use super::catalogue::{DATA_TYPES, Source};
 use super::error::{DonationError, Result};
 use super::model::{self, Donation, Event, FieldErrors, RawCreate, Stage, TypeStatus};
 use super::store::{self, NewDonation, Visible};
-use super::{keys, purge, rows};
+use super::{keys, purge, release, rows};
 use crate::auth::{Principal, PrincipalKind, Role};
 use crate::crypto::Keyring;
 use crate::dataset::audit::{self, Actor};
@@ -343,25 +343,118 @@ pub async fn list_with_types(
         .collect())
 }
 
-/// Deletes a donation (spec §5.10 step 1), in one transaction: checks the
-/// permission, writes the audit record, deletes the donation with its data
-/// key (every sealed row is unreadable at commit) and metadata, and enqueues
-/// the purge of its rows.
+/// Who deletes a donation, as the audit record names it (spec §3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    /// Through a visit holding the donation (DeleteMyDonation, `/donate/revoke/`).
+    Participant,
+    /// The creator or an `edit` holder on the dataset.
+    Researcher,
+    /// A global admin.
+    Admin,
+}
+
+impl ActorKind {
+    /// `participant`, `researcher` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Participant => "participant",
+            ActorKind::Researcher => "researcher",
+            ActorKind::Admin => "admin",
+        }
+    }
+}
+
+/// What a deletion did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    /// Sealed rows made unreadable (purged in the background).
+    pub rows: i64,
+    /// Archive blobs made unreadable (purged in the background).
+    pub blobs: i64,
+    /// Steward's provider access at commit: `Pending` while the release job
+    /// has it, `NotHeld` when there was none.
+    pub provider_access: release::ProviderAccess,
+}
+
+/// Deletes a donation for a researcher or admin (spec §2.6): `NotFound` when
+/// the viewer cannot see it, `PermissionDenied` without `edit`.
 pub async fn delete(conn: &mut AsyncPgConnection, viewer: &Viewer, id: i32) -> Result<()> {
-    conn.transaction(async |conn| -> Result<()> {
+    conn.transaction(async |conn| -> Result<Deleted> {
         let donation = accessible(conn, viewer, id, Access::Edit, true).await?;
-        let before = json!({
-            "source": donation.source.as_str(),
-            "status": donation.status.as_str(),
-            "stage": donation.stage.as_str(),
-            "dataset_id": donation.dataset_id,
-        });
-        audit::record(conn, viewer.actor(), "donation_deleted", "Donation", id, Some(before), None).await?;
-        diesel::delete(donations::table.find(id)).execute(conn).await?;
-        jobs::enqueue(conn, purge::job(id)).await?;
-        Ok(())
+        let kind = if viewer.admin { ActorKind::Admin } else { ActorKind::Researcher };
+        remove(conn, &donation, viewer.actor(), kind).await
     })
     .await
+    .map(drop)
+}
+
+/// Deletes a donation for a participant (spec §3.6). The caller has checked
+/// that the participant's visit holds `id` (`visit::holds`); `NotFound` when
+/// it is gone already.
+pub async fn delete_as_participant(conn: &mut AsyncPgConnection, id: i32) -> Result<Deleted> {
+    conn.transaction(async |conn| -> Result<Deleted> {
+        let donation = store::find(conn, id, true).await?.ok_or(DonationError::NotFound)?;
+        // The audit record names no participant (§3.6): the system acted for one.
+        remove(conn, &donation, Actor::System, ActorKind::Participant).await
+    })
+    .await
+}
+
+/// How long the participant's deletion waits for the provider release (§3.6).
+pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// "Delete my data" for the participant page (`POST /donate/revoke/`) and
+/// DeleteMyDonation: deletes donation `id` as the participant (the caller
+/// has checked that the visit holds it), then waits up to [`RELEASE_WAIT`]
+/// for the first attempt to release provider access. Answers `Released`,
+/// `Pending` (retried in the background; point the participant to the
+/// provider's permission page) or `NotHeld` (Steward never had access, or
+/// had already given it back). `NotFound` when the donation is gone.
+pub async fn delete_for_participant(pool: &crate::db::Pool, id: i32) -> Result<release::ProviderAccess> {
+    let deleted = delete_as_participant(&mut *pool.get().await?, id).await?;
+    if deleted.provider_access != release::ProviderAccess::Pending {
+        return Ok(deleted.provider_access);
+    }
+    release::wait(pool, id, RELEASE_WAIT).await
+}
+
+/// The deletion itself (spec §5.10 step 1), inside the caller's transaction
+/// with `donation` locked: writes the audit record (counts and codes, no
+/// tokens, participant or data), moves the provider grant to a release
+/// record and enqueues its job, deletes the donation with its data key
+/// (every sealed row and blob is unreadable at commit) and metadata, and
+/// enqueues the purge of its rows and blobs.
+async fn remove(conn: &mut AsyncPgConnection, donation: &Donation, actor: Actor, kind: ActorKind) -> Result<Deleted> {
+    use crate::db::schema::{archive_parts, donation_rows, provider_exports};
+    let id = donation.id;
+    let rows: i64 = donation_rows::table.filter(donation_rows::donation_id.eq(id)).count().get_result(conn).await?;
+    let blobs: i64 = archive_parts::table
+        .inner_join(provider_exports::table)
+        .filter(provider_exports::donation_id.eq(id))
+        .filter(archive_parts::object_key.is_not_null())
+        .filter(archive_parts::deleted_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    let provider_access = release::take_over(conn, id).await?;
+    let before = json!({
+        "source": donation.source.as_str(),
+        "status": donation.status.as_str(),
+        "stage": donation.stage.as_str(),
+        "owner_id": donation.owner_id,
+        "dataset_id": donation.dataset_id,
+    });
+    let after = json!({
+        "actor_kind": kind.as_str(),
+        "rows": rows,
+        "blobs": blobs,
+        "provider_access": provider_access.as_str(),
+    });
+    audit::record(conn, actor, "donation_deleted", "Donation", id, Some(before), Some(after)).await?;
+    diesel::delete(donations::table.find(id)).execute(conn).await?;
+    jobs::enqueue(conn, purge::job(id)).await?;
+    Ok(Deleted { rows, blobs, provider_access })
 }
 
 /// The viewer's donation's types that can be queried, in catalogue order.
@@ -399,6 +492,17 @@ pub async fn query(
     query: &DataQuery,
 ) -> Result<DataPage> {
     get(conn, viewer, id).await?;
+    read_rows(conn, keyring, id, query).await
+}
+
+/// [`query`] without the viewer check, for callers that checked access
+/// their own way (the participant RPCs check the visit).
+pub async fn read_rows(
+    conn: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    id: i32,
+    query: &DataQuery,
+) -> Result<DataPage> {
     let available = store::available_types(conn, id).await?;
     if !available.contains(&query.data_type) {
         return Ok(DataPage::default());

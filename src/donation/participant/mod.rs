@@ -4,3 +4,4 @@
 pub mod grpc;
 pub mod identity;
 pub mod visit;
+pub mod watch;

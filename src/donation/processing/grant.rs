@@ -248,8 +248,9 @@ fn expiry(grant: &TokenGrant) -> Option<DateTime<Utc>> {
 }
 
 /// Associated data of a sealed token: it cannot be moved to another donation
-/// or swapped between access and refresh token undetected.
-fn token_aad(donation_id: i32, kind: &str) -> Vec<u8> {
+/// or swapped between access and refresh token undetected. The release job
+/// opens them with it after the grant moved to `provider_releases`.
+pub(crate) fn token_aad(donation_id: i32, kind: &str) -> Vec<u8> {
     format!("steward.donation.grant.v1\0{donation_id}\0{kind}").into_bytes()
 }
 

@@ -106,6 +106,18 @@ impl Processing {
         self.provider(Source::parse(name).ok_or(Error::ProviderOff("unknown"))?)
     }
 
+    /// The keyring sealing provider tokens: the release job opens the tokens
+    /// of a deleted donation with it (src/donation/release.rs).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Where archive parts are kept: the purge job deletes a deleted
+    /// donation's leftovers there (src/donation/purge.rs).
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
     /// The delay before poll number `polls + 1` of an export.
     fn poll_delay(&self, polls: i32) -> chrono::TimeDelta {
         let delay = self.config.poll_delay(u32::try_from(polls).unwrap_or(0));
