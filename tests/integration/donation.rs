@@ -678,7 +678,7 @@ async fn delete_destroys_the_key_at_once_and_purges_rows() {
     let purges: i64 = jobs::table.filter(jobs::dedup_key.eq("purge:1")).count().get_result(&mut conn).await.unwrap();
     assert_eq!(purges, 1);
     let mut registry = Registry::new();
-    purge::register(&mut registry);
+    purge::register(&mut registry, steward::blobs::BlobStore::new(crate::common::scratch_dir("purge")));
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let workers = Workers::new(app.db.pool(), app.db.url().to_owned(), Arc::new(registry))
         .poll_interval(std::time::Duration::from_millis(50))
