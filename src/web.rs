@@ -15,9 +15,14 @@ use crate::app::AppState;
 /// The page script: TypeScript in `clients/web/src/`, bundled by esbuild.
 const STATUS_JS: &[u8] = include_bytes!("../clients/web/dist/status.js");
 
+/// Live progress on the participant's status page (`/donate/`): TypeScript
+/// in `clients/web/src/donate.ts`, bundled by esbuild.
+const DONATE_JS: &[u8] = include_bytes!("../clients/web/dist/donate.js");
+
 /// Assets served under `/static/`: (path, content type, bytes).
 pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("status.js", "text/javascript; charset=utf-8", STATUS_JS),
+    ("donate.js", "text/javascript; charset=utf-8", DONATE_JS),
     ("steward.css", "text/css; charset=utf-8", STYLESHEET.as_bytes()),
 ];
 
