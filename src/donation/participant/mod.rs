@@ -3,5 +3,6 @@
 
 pub mod grpc;
 pub mod identity;
+pub mod templates;
 pub mod visit;
 pub mod watch;
