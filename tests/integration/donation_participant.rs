@@ -1,0 +1,499 @@
+//! The participant pages (spec donation.md §3, §8 "Participant flow and
+//! pages") against the real server and the sandbox Google provider: a
+//! browser-like HTTP client that keeps the visit cookie opens the donation
+//! link, accepts the terms, follows `/donate/authorize/` to the sandbox's
+//! consent screen, submits its form as a browser would, follows the redirect
+//! to the callback, and watches the server's own workers finish the donation.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use steward::auth::Role;
+use steward::crypto::Keyring;
+use steward::db::schema::{donation_events, donations, oauth_attempts, provider_grants, visits};
+use steward::proto::donation::v1 as pb;
+use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
+use steward::proto::google::api::HttpBody;
+
+use crate::common::{TestApp, TestDb};
+
+/// Steward in sandbox mode with its own workers, tiny sandbox archives and a
+/// one-second poll schedule.
+struct Env {
+    app: TestApp,
+    researcher: String,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let keyring = Keyring::generate().to_spec();
+        let vars = [
+            ("STEWARD_ENCRYPTION_KEYS", keyring.as_str()),
+            ("STEWARD_WORKERS", "1"),
+            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
+            ("STEWARD_SANDBOX_DEFAULT_SCENARIO", "persona=tiny"),
+        ];
+        let (app, _config) = TestApp::start_with(TestDb::new().await, &vars).await;
+        let researcher = app.db.token("res@example.org", Some(Role::Researcher)).await;
+        Env { app, researcher }
+    }
+
+    /// A new donation of `types` for 2023; its id and raw token.
+    async fn donation(&self, types: &[&str]) -> (i32, String) {
+        let channel = self.app.channel().await;
+        let body = serde_json::json!({
+            "source_type": "google_portability",
+            "data_start_date": "2020-01-01",
+            "data_end_date": "2030-12-31",
+            "requested_data_types": types,
+            "description": "How people use YouTube.\nSecond line.",
+        });
+        let mut request = tonic::Request::new(pb::LegacyCreateDonationRequest {
+            body: Some(HttpBody {
+                content_type: "application/json".into(),
+                data: body.to_string().into_bytes(),
+                extensions: vec![],
+            }),
+        });
+        request.metadata_mut().insert("authorization", format!("Token {}", self.researcher).parse().unwrap());
+        let answer = DonationServiceClient::new(channel).legacy_create_donation(request).await.unwrap().into_inner();
+        let object: serde_json::Value = serde_json::from_slice(&answer.body.unwrap().data).unwrap();
+        (object["id"].as_i64().unwrap() as i32, object["token"].as_str().unwrap().to_owned())
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            base: self.app.url(),
+            cookie: None,
+        }
+    }
+
+    async fn stage(&self, id: i32) -> (String, String) {
+        donations::table
+            .find(id)
+            .select((donations::status, donations::stage))
+            .first(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+
+    async fn events(&self, id: i32) -> Vec<String> {
+        donation_events::table
+            .filter(donation_events::donation_id.eq(id))
+            .order(donation_events::id)
+            .select(donation_events::kind)
+            .load(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+}
+
+/// An answer: status, headers, body.
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
+    }
+}
+
+/// A browser: follows nothing by itself, keeps the `steward_visit` cookie.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = match &self.cookie {
+            Some(cookie) => request.header("cookie", format!("steward_visit={cookie}")),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        for value in response.headers().get_all(SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            if let Some(rest) = value.strip_prefix("steward_visit=") {
+                self.cookie = Some(rest.split(';').next().unwrap().to_owned());
+            }
+        }
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        Page { status, headers, body: response.text().await.unwrap() }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.http.get(self.url(path));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.http.post(self.url(path)).form(form);
+        self.send(request).await
+    }
+
+    /// The CSRF token of the page's forms.
+    fn csrf(page: &Page) -> String {
+        hidden(&page.body, "csrf").expect("a CSRF field")
+    }
+
+    /// Opens the link, accepts the terms; returns the status page.
+    async fn consent(&mut self, token: &str) -> Page {
+        let opened = self.get(&format!("/donate/{token}/")).await;
+        assert_eq!((opened.status, opened.location()), (302, "/donate/"));
+        let terms = self.get("/donate/terms/").await;
+        assert_eq!(terms.status, 200, "{}", terms.body);
+        let version = hidden(&terms.body, "terms_version").unwrap();
+        let accepted =
+            self.post("/donate/terms/", &[("csrf", &Browser::csrf(&terms)), ("terms_version", &version)]).await;
+        assert_eq!((accepted.status, accepted.location()), (303, "/donate/"));
+        self.get("/donate/").await
+    }
+
+    /// Starts the sign-in from the status page's button; the provider URL.
+    async fn authorize(&mut self, status_page: &Page) -> reqwest::Url {
+        let started = self.post("/donate/authorize/", &[("csrf", &Browser::csrf(status_page))]).await;
+        assert_eq!(started.status, 302, "{}", started.body);
+        reqwest::Url::parse(started.location()).unwrap()
+    }
+
+    /// At the sandbox consent screen (no Steward cookie goes there): `decision`
+    /// with every scope ticked; returns the callback URL it redirects to.
+    async fn at_provider(&mut self, authorize_url: &reqwest::Url, decision: &str) -> String {
+        let consent = self.http.get(authorize_url.clone()).send().await.unwrap();
+        assert_eq!(consent.status(), 200);
+        let mut form = hidden_inputs(&consent.text().await.unwrap());
+        let scope = authorize_url.query_pairs().find(|(k, _)| k == "scope").unwrap().1.into_owned();
+        for s in scope.split(' ') {
+            form.push((
+                "grant".into(),
+                s.trim_start_matches("https://www.googleapis.com/auth/dataportability.").into(),
+            ));
+        }
+        form.push(("decision".into(), decision.into()));
+        let decision_url = format!("{}/sandbox/google/o/oauth2/v2/auth/decision", self.base);
+        let answer = self.http.post(decision_url).form(&form).send().await.unwrap();
+        assert_eq!(answer.status(), 302);
+        answer.headers()[LOCATION].to_str().unwrap().to_owned()
+    }
+}
+
+/// The value of the hidden field `name`.
+fn hidden(html: &str, name: &str) -> Option<String> {
+    hidden_inputs(html).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// The `<input type="hidden">` fields of a page.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let attr = |tag: &str, name: &str| {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = tag[start..].find('"')?;
+        Some(tag[start..start + end].replace("&quot;", "\"").replace("&#x2f;", "/").replace("&amp;", "&"))
+    };
+    html.split("<input ")
+        .skip(1)
+        .filter_map(|rest| rest.split('>').next())
+        .filter(|tag| tag.contains("type=\"hidden\""))
+        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?)))
+        .collect()
+}
+
+fn sha256_hex(text: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The headers every participant page carries (spec §3.1).
+fn assert_participant_headers(page: &Page, sandbox_origin: &str) {
+    let header = |name: &str| page.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let csp = header("content-security-policy");
+    assert!(csp.starts_with("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains(&format!(
+            "form-action 'self' https://accounts.google.com https://www.tiktok.com {sandbox_origin}"
+        )),
+        "{csp}"
+    );
+}
+
+/// Spec §8 51–54: the link opens a visit with the spec's cookie, records
+/// `link_opened` once and leaves the address bar; the status page lists the
+/// requested types in plain words with the window and offers the terms;
+/// invalid links and pages without a visit are friendly 404s; no page holds
+/// the token or its hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_donation_link_opens_a_visit_and_the_status_page_says_what_will_be_shared() {
+    let env = Env::start().await;
+    let (id, token) = env.donation(&["youtube_history", "search"]).await;
+    let mut browser = env.browser();
+
+    let opened = browser.get(&format!("/donate/{token}/")).await;
+    assert_eq!((opened.status, opened.location()), (302, "/donate/"));
+    let cookie = opened.headers[SET_COOKIE].to_str().unwrap();
+    // Plain-HTTP loopback outside production: no Secure.
+    assert!(cookie.ends_with("; HttpOnly; SameSite=Lax; Path=/"), "{cookie}");
+    assert_participant_headers(&opened, &env.app.url());
+    assert_eq!(env.stage(id).await, ("pending".into(), "link_opened".into()));
+    // Opening it again (same or another browser) records nothing new.
+    assert_eq!(browser.get(&format!("/donate/{token}/")).await.status, 302);
+    assert_eq!(env.browser().get(&format!("/donate/{token}/")).await.status, 302);
+    assert_eq!(env.events(id).await, ["created", "link_opened"]);
+    // Only the cookie's hash is stored.
+    let hashes: Vec<Vec<u8>> =
+        visits::table.select(visits::cookie_hash).load(&mut env.app.db.conn().await).await.unwrap();
+    assert_eq!(hashes.len(), 2);
+    let cookie_hash = ring::digest::digest(&ring::digest::SHA256, browser.cookie.as_ref().unwrap().as_bytes());
+    assert!(hashes.iter().any(|h| h[..] == *cookie_hash.as_ref()));
+
+    let page = browser.get("/donate/").await;
+    assert_eq!(page.status, 200);
+    assert_participant_headers(&page, &env.app.url());
+    for text in [
+        "<html lang=\"en\">",
+        "Donate your Google data for research",
+        "About this study",
+        "How people use YouTube.",
+        "YouTube history",
+        "Google Search history",
+        "from 1 January 2020 to 31 December 2030",
+        "Everything else in your Google export is discarded",
+        "href=\"/donate/terms/\">Review the terms</a>",
+        "aria-current=\"step\">1. Read and accept the terms",
+        "Delete my data",
+        "Have a participant link from an earlier donation?",
+    ] {
+        assert!(page.body.contains(text), "{text} missing from:\n{}", page.body);
+    }
+    let hash = sha256_hex(&token);
+    for page in [&opened, &page] {
+        assert!(!page.body.contains(&token) && !page.body.contains(&hash));
+    }
+
+    // Invalid link, no visit: friendly 404 pages in the participant layout.
+    let invalid = env.browser().get("/donate/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/").await;
+    assert_eq!(invalid.status, 404);
+    assert!(invalid.body.contains("It may have been mistyped or the donation was deleted."), "{}", invalid.body);
+    assert_participant_headers(&invalid, &env.app.url());
+    let no_visit = env.browser().get("/donate/").await;
+    assert_eq!(no_visit.status, 404);
+    assert!(no_visit.body.contains("Open the link you received again"));
+    let mut forged = env.browser();
+    forged.cookie = Some("not-a-visit".into());
+    assert_eq!(forged.get("/donate/").await.status, 404);
+
+    // Authorize before consent goes to the terms.
+    let early = browser.get("/donate/authorize/").await;
+    assert_eq!((early.status, early.location()), (302, "/donate/terms/"));
+    assert_eq!(oauth_attempts::table.count().get_result::<i64>(&mut env.app.db.conn().await).await.unwrap(), 0);
+
+    // The legal pages and the stylesheet.
+    for path in ["/terms/", "/privacy/"] {
+        let legal = env.browser().get(path).await;
+        assert_eq!(legal.status, 200, "{path}");
+        assert!(legal.body.contains("Google Lens searches"), "the catalogue is listed on {path}");
+        assert!(!legal.body.contains("STEWARD-EXAMPLE-TEMPLATE"), "the marker is a comment");
+    }
+    let css = env.browser().get("/donate/style.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.body.contains("@media (max-width: 39.99rem)"), "the data table becomes cards below 640 px");
+}
+
+/// Spec §8 55–57, 60–63, 73, 75: consent with CSRF, the versioned terms, the
+/// authorize redirect with PKCE and only the needed scopes, the sandbox
+/// consent, the callback, the participant link shown once, the server's own
+/// workers finishing the donation, and the data page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_signs_in_at_the_sandbox_and_the_workers_finish_the_donation() {
+    let env = Env::start().await;
+    let (id, token) = env.donation(&["youtube_history"]).await;
+    let mut browser = env.browser();
+    assert_eq!(browser.get(&format!("/donate/{token}/")).await.status, 302);
+
+    // The consent page; POSTs without this visit's CSRF token are refused.
+    let terms = browser.get("/donate/terms/").await;
+    assert_eq!(terms.status, 200);
+    assert_participant_headers(&terms, &env.app.url());
+    for text in ["Before you donate", "I agree — continue", "No thanks", "stored encrypted", "YouTube history"] {
+        assert!(terms.body.contains(text), "{text}");
+    }
+    let version = hidden(&terms.body, "terms_version").unwrap();
+    assert_eq!(browser.post("/donate/terms/", &[("terms_version", &version)]).await.status, 400);
+    let mut other = env.browser();
+    other.get(&format!("/donate/{token}/")).await;
+    let foreign = other.post("/donate/terms/", &[("csrf", &Browser::csrf(&terms)), ("terms_version", &version)]).await;
+    assert_eq!(foreign.status, 400, "another visit's CSRF token");
+    assert_eq!(env.stage(id).await.1, "link_opened");
+    let page = browser.consent(&token).await;
+    assert_eq!(env.stage(id).await, ("pending".into(), "terms_accepted".into()));
+    let (accepted_at, stored_version): (Option<chrono::DateTime<chrono::Utc>>, Option<Vec<u8>>) = donations::table
+        .find(id)
+        .select((donations::terms_accepted_at, donations::terms_version))
+        .first(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert!(accepted_at.is_some());
+    assert_eq!(steward::auth::token::hex(&stored_version.unwrap()), version);
+    assert!(page.body.contains("Continue to Google"), "{}", page.body);
+
+    // Authorize: a 302 to the (sandbox) Google endpoint with §4.2.1's parameters.
+    let url = browser.authorize(&page).await;
+    assert!(url.as_str().starts_with(&format!("{}/sandbox/google/o/oauth2/v2/auth?", env.app.url())), "{url}");
+    let params: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(params["redirect_uri"], format!("{}/oauth/google/callback/", env.app.url()));
+    assert!(url.as_str().contains("redirect_uri=http%3A%2F%2F127.0.0.1"), "url-encoded redirect_uri: {url}");
+    assert_eq!(params["scope"], "https://www.googleapis.com/auth/dataportability.myactivity.youtube");
+    assert_eq!((params["access_type"].as_str(), params["prompt"].as_str()), ("offline", "consent"));
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["code_challenge"].len(), 43);
+    assert_eq!(params["state"].len(), 43);
+    // Only the state's hash is stored, and the verifier is sealed.
+    let (state_hash, sealed): (Vec<u8>, Vec<u8>) = oauth_attempts::table
+        .select((oauth_attempts::state_hash, oauth_attempts::code_verifier_sealed))
+        .first(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(steward::auth::token::hex(&state_hash), sha256_hex(&params["state"]));
+    assert!(sealed.len() > 43);
+
+    // Allow at the sandbox; the browser follows the redirect to the callback.
+    let callback = browser.at_provider(&url, "allow").await;
+    assert!(callback.starts_with(&format!("{}/oauth/google/callback/?", env.app.url())), "{callback}");
+    // A callback from another visit is refused and does not use the attempt up.
+    assert_eq!(other.get(&callback).await.status, 404);
+    let done = browser.get(&callback).await;
+    assert_eq!((done.status, done.location()), (302, "/donate/"), "{}", done.body);
+    assert_participant_headers(&done, &env.app.url());
+    let (status, _) = env.stage(id).await;
+    assert!(["authorized", "processing", "processed"].contains(&status.as_str()), "{status}");
+    assert!(env.events(id).await.contains(&"authorized".to_owned()));
+    let grants: i64 = provider_grants::table
+        .filter(provider_grants::donation_id.eq(id))
+        .count()
+        .get_result(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(grants, 1);
+    // Replayed, unknown and state-less callbacks are 404 pages.
+    for replay in [callback.clone(), format!("{}/oauth/google/callback/?state=nope&code=x", env.app.url())] {
+        let refused = browser.get(&replay).await;
+        assert_eq!(refused.status, 404, "{replay}");
+        assert!(refused.body.contains("expired or was already used"));
+    }
+    assert_eq!(browser.get("/oauth/google/callback/?code=x").await.status, 404);
+
+    // The participant link is shown once, until the participant saved it.
+    let page = browser.get("/donate/").await;
+    assert!(page.body.contains("Keep this link private."), "{}", page.body);
+    let marker = "id=\"participant-link\" type=\"text\" readonly value=\"";
+    let participant_link = page.body.split(marker).nth(1).expect("the link box").split('"').next().unwrap();
+    let participant_link = participant_link.replace("&#x2f;", "/");
+    assert!(participant_link.starts_with(&format!("{}/participant/", env.app.url())), "{participant_link}");
+    let saved = browser.post("/donate/participant-link-saved/", &[("csrf", &Browser::csrf(&page))]).await;
+    assert_eq!((saved.status, saved.location()), (303, "/donate/"));
+
+    // The server's workers export, download and parse; the page follows.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while env.stage(id).await.0 != "processed" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never processed: {:?} {:?}",
+            env.stage(id).await,
+            env.events(id).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let page = browser.get("/donate/").await;
+    assert!(!page.body.contains("Keep this link private."), "the link is not shown again");
+    assert!(page.body.contains("Create a new participant link"));
+    assert!(page.body.contains("href=\"/donate/data/\">See my data</a>"), "{}", page.body);
+    assert!(page.body.contains("id=\"progress\" aria-live=\"polite\""), "{}", page.body);
+    assert!(page.body.contains("data-type=\"youtube_history\""));
+    let rows: i64 = steward::db::schema::donation_types::table
+        .filter(steward::db::schema::donation_types::donation_id.eq(id))
+        .select(steward::db::schema::donation_types::rows)
+        .first(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert!(rows > 0);
+    assert!(
+        page.body.contains(&format!("YouTube history</span> — <span class=\"state\">ready ({rows} items kept)")),
+        "{}",
+        page.body
+    );
+
+    // See my data: the rows, at most 50 a page, with a date filter.
+    let data = browser.get("/donate/data/").await;
+    assert_eq!(data.status, 200);
+    assert!(data.body.contains(&format!("YouTube history ({rows} items)")), "{}", data.body);
+    assert!(data.body.contains("<caption>YouTube history"));
+    assert_eq!(data.body.matches("<tr>").count() as i64, rows.min(50) + 1, "header row plus one per row");
+    let none = browser.get("/donate/data/?type=youtube_history&from=2099-01-01").await;
+    assert!(none.body.contains("0 items"), "{}", none.body);
+    let bad = browser.get("/donate/data/?from=yesterday").await;
+    assert!(bad.body.contains("Use dates like 2024-01-31"));
+
+    // The participant link opens the donation in a new browser.
+    let mut phone = env.browser();
+    let path = participant_link.trim_start_matches(&env.app.url()).to_owned();
+    let entered = phone.get(&path).await;
+    assert_eq!((entered.status, entered.location()), (302, "/participant/"));
+    let home = phone.get("/participant/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains(&format!("href=\"/participant/select/{id}/\"")), "{}", home.body);
+    let selected = phone.get(&format!("/participant/select/{id}/?next=data")).await;
+    assert_eq!((selected.status, selected.location()), (302, "/donate/data/"));
+    assert_eq!(phone.get("/donate/data/").await.status, 200);
+    for page in [&home, &data] {
+        assert!(!page.body.contains(&token) && !page.body.contains(&sha256_hex(&token)));
+    }
+}
+
+/// Spec §8 61, 65: a refusal at the provider stores nothing and says so; a
+/// callback without any visit completes into a new visit for that donation
+/// only, which shows no participant link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined_consent_stores_nothing_and_a_cookieless_callback_opens_its_own_visit() {
+    let env = Env::start().await;
+    let (id, token) = env.donation(&["search"]).await;
+    let mut browser = env.browser();
+    let page = browser.consent(&token).await;
+
+    let url = browser.authorize(&page).await;
+    let callback = browser.at_provider(&url, "cancel").await;
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    let back = browser.get(&callback).await;
+    assert_eq!((back.status, back.location()), (302, "/donate/?signin=declined"));
+    let page = browser.get(back.location()).await;
+    assert!(page.body.contains("You did not allow access. Nothing was shared. You can try again."));
+    assert!(page.body.contains("Continue to Google"));
+    assert_eq!(env.stage(id).await, ("pending".into(), "terms_accepted".into()));
+    assert!(env.events(id).await.ends_with(&["authorize_started".to_owned(), "consent_declined".to_owned()]));
+    let grants: i64 = provider_grants::table.count().get_result(&mut env.app.db.conn().await).await.unwrap();
+    assert_eq!(grants, 0);
+
+    // Again, but the provider hands the redirect to another browser without the cookie.
+    let url = browser.authorize(&page).await;
+    let callback = browser.at_provider(&url, "allow").await;
+    let mut elsewhere = env.browser();
+    let done = elsewhere.get(&callback).await;
+    assert_eq!((done.status, done.location()), (302, "/donate/"), "{}", done.body);
+    assert!(elsewhere.cookie.is_some(), "a new visit was opened");
+    assert_ne!(env.stage(id).await.0, "pending");
+    let page = elsewhere.get("/donate/").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Keep this link private."));
+    assert!(page.body.contains("Create a new participant link"));
+}
