@@ -187,13 +187,131 @@ pub async fn page(
         .await?;
     sealed
         .into_iter()
-        .map(|(part_id, member_no, ordinal, sealed)| {
-            let position =
-                Position { donation_id: filter.donation_id, data_type: filter.data_type, part_id, member_no, ordinal };
-            let plain = key.open(&sealed, &row_aad(position))?;
-            String::from_utf8(plain).map_err(|_| RowError::Key(KeyError::Open))
-        })
+        .map(|(part_id, member_no, ordinal, sealed)| open_row(key, filter, part_id, member_no, ordinal, &sealed))
         .collect()
+}
+
+/// Where a keyset page stopped: the order key of its last row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub ts: Option<DateTime<Utc>>,
+    pub part_id: i64,
+    pub member_no: i32,
+    pub ordinal: i64,
+}
+
+/// A keyset page: the rows' JSON texts and where to continue (`None` at the end).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeysetPage {
+    pub rows: Vec<String>,
+    pub next: Option<Cursor>,
+}
+
+/// Up to `limit` matching rows after `after` (from the first without), in
+/// [`page`]'s order, opened. Unlike [`page`] it never skips rows with
+/// `OFFSET`: each page starts at its cursor in the order index, so reading a
+/// whole type costs the same per page however deep it is.
+///
+/// Rows with a timestamp are read first, by `(ts, part_id, member_no,
+/// ordinal)`; rows without one (only when no date bound is set) follow, by
+/// archive position. Each phase is one index range, so neither sorts.
+pub async fn page_after(
+    conn: &mut AsyncPgConnection,
+    key: &DataKey,
+    filter: &RowFilter<'_>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<KeysetPage, RowError> {
+    if limit <= 0 {
+        return Ok(KeysetPage::default());
+    }
+    let mut sealed = Vec::new();
+    if after.is_none_or(|c| c.ts.is_some()) {
+        let mut query = filter.query().filter(donation_rows::ts.is_not_null());
+        if let Some(Cursor { ts: Some(ts), part_id, member_no, ordinal }) = after {
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("(ts, part_id, member_no, ordinal) > (")
+                    .bind::<Timestamptz, _>(ts)
+                    .sql(", ")
+                    .bind::<BigInt, _>(part_id)
+                    .sql(", ")
+                    .bind::<Integer, _>(member_no)
+                    .sql(", ")
+                    .bind::<BigInt, _>(ordinal)
+                    .sql(")"),
+            );
+        }
+        sealed = ordered(query).limit(limit).load(conn).await?;
+    }
+    let unbounded = filter.start.is_none() && filter.end.is_none();
+    let short = i64::try_from(sealed.len()).unwrap_or(i64::MAX) < limit;
+    if unbounded && short {
+        let mut query = filter.query().filter(donation_rows::ts.is_null());
+        if let Some(Cursor { ts: None, part_id, member_no, ordinal }) = after {
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("(part_id, member_no, ordinal) > (")
+                    .bind::<BigInt, _>(part_id)
+                    .sql(", ")
+                    .bind::<Integer, _>(member_no)
+                    .sql(", ")
+                    .bind::<BigInt, _>(ordinal)
+                    .sql(")"),
+            );
+        }
+        let rest = limit - i64::try_from(sealed.len()).unwrap_or(0);
+        sealed.extend(ordered(query).limit(rest).load::<Sealed>(conn).await?);
+    }
+    let full = i64::try_from(sealed.len()).unwrap_or(i64::MAX) >= limit;
+    let next = sealed.last().filter(|_| full).map(|(ts, part_id, member_no, ordinal, _)| Cursor {
+        ts: *ts,
+        part_id: *part_id,
+        member_no: *member_no,
+        ordinal: *ordinal,
+    });
+    let rows = sealed
+        .into_iter()
+        .map(|(_, part_id, member_no, ordinal, sealed)| open_row(key, filter, part_id, member_no, ordinal, &sealed))
+        .collect::<Result<_, _>>()?;
+    Ok(KeysetPage { rows, next })
+}
+
+/// `(ts, part_id, member_no, ordinal, sealed)` of a stored row.
+type Sealed = (Option<DateTime<Utc>>, i64, i32, i64, Vec<u8>);
+
+type SealedQuery =
+    donation_rows::BoxedQuery<'static, diesel::pg::Pg, (Nullable<Timestamptz>, BigInt, Integer, BigInt, Bytea)>;
+
+/// `query` in timestamp order (rows without one last, ties by archive
+/// position), selecting the order key and the sealed value.
+fn ordered(query: Filtered<'static>) -> SealedQuery {
+    query
+        .order((
+            donation_rows::ts.asc().nulls_last(),
+            donation_rows::part_id,
+            donation_rows::member_no,
+            donation_rows::ordinal,
+        ))
+        .select((
+            donation_rows::ts,
+            donation_rows::part_id,
+            donation_rows::member_no,
+            donation_rows::ordinal,
+            donation_rows::sealed,
+        ))
+}
+
+fn open_row(
+    key: &DataKey,
+    filter: &RowFilter<'_>,
+    part_id: i64,
+    member_no: i32,
+    ordinal: i64,
+    sealed: &[u8],
+) -> Result<String, RowError> {
+    let position =
+        Position { donation_id: filter.donation_id, data_type: filter.data_type, part_id, member_no, ordinal };
+    let plain = key.open(sealed, &row_aad(position))?;
+    String::from_utf8(plain).map_err(|_| RowError::Key(KeyError::Open))
 }
 
 /// Deletes up to [`PURGE_BATCH`] rows of a donation; returns how many went.

@@ -11,6 +11,7 @@ mod compat;
 mod dataset;
 mod dataset_admin;
 mod donation;
+mod donation_export;
 mod donation_participant;
 mod donation_processing;
 mod donation_sandbox;
