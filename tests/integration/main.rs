@@ -13,6 +13,7 @@ mod dataset_admin;
 mod donation;
 mod donation_export;
 mod donation_participant;
+mod donation_participant_rpc;
 mod donation_processing;
 mod donation_sandbox;
 mod embedded;
