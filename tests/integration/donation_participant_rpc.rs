@@ -32,6 +32,7 @@ const YOUTUBE: &str = "youtube_history";
 struct Env {
     app: TestApp,
     config: Config,
+    keyring: Keyring,
     processing: Processing,
     researcher: String,
 }
@@ -48,10 +49,10 @@ impl Env {
         ];
         let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
         let google = Arc::new(GoogleClient::new(&config.donation.google).unwrap());
-        let processing =
-            Processing::with_google(&config.donation, keyring, google, BlobStore::in_data_dir(&config.data_dir));
+        let blobs = BlobStore::in_data_dir(&config.data_dir);
+        let processing = Processing::with_google(&config.donation, keyring.clone(), google, blobs);
         let researcher = app.db.token("res@example.org", Some(Role::Researcher)).await;
-        Env { app, config, processing, researcher }
+        Env { app, config, keyring, processing, researcher }
     }
 
     async fn client(&self) -> DonationServiceClient<Channel> {
@@ -69,9 +70,9 @@ impl Env {
         created.into_inner().donation.unwrap().id as i32
     }
 
-    /// A new donation whose participant signed in at the sandbox; the
-    /// server's workers take it from there.
-    async fn authorized(&self) -> i32 {
+    /// A new donation whose participant signed in at the sandbox with the
+    /// staged `failure` (none when empty); the server's workers take it from there.
+    async fn authorized(&self, failure: &str) -> i32 {
         let id = self.donation().await;
         let mut conn = self.app.db.conn().await;
         diesel::update(donations::table.find(id))
@@ -79,14 +80,15 @@ impl Env {
             .execute(&mut conn)
             .await
             .unwrap();
-        let tokens = self.sign_in(&["myactivity.youtube"]).await;
+        let tokens = self.sign_in(&["myactivity.youtube"], failure).await;
         let stored = processing::store_grant(&mut conn, &self.processing, id, &tokens).await.unwrap();
         assert_eq!(stored, Authorized::Authorized { declined: vec![] });
         id
     }
 
-    /// Consents at the sandbox for `groups` as a browser would and exchanges the code.
-    async fn sign_in(&self, groups: &[&str]) -> steward::donation::provider::TokenGrant {
+    /// Consents at the sandbox for `groups` with the staged `failure` (none
+    /// when empty) as a browser would, and exchanges the code.
+    async fn sign_in(&self, groups: &[&str], failure: &str) -> steward::donation::provider::TokenGrant {
         let client = GoogleClient::new(&self.config.donation.google).unwrap();
         let verifier = "v".repeat(43);
         let url = client.authorize_url("state-of-this-test", &pkce_challenge(&verifier), groups);
@@ -94,6 +96,9 @@ impl Env {
         let page = http.get(&url).send().await.unwrap().text().await.unwrap();
         let mut form = hidden_inputs(&page);
         form.extend(groups.iter().map(|g| ("grant".to_owned(), (*g).to_owned())));
+        if !failure.is_empty() {
+            form.push(("failure".into(), failure.into()));
+        }
         form.push(("decision".into(), "allow".into()));
         let answer = http
             .post(format!("{}/sandbox/google/o/oauth2/v2/auth/decision", self.app.url()))
@@ -356,7 +361,7 @@ async fn a_participant_watches_processing_reads_the_rows_and_deletes_everything(
         .unwrap();
     let changed = tokio::time::timeout(Duration::from_secs(2), watch.message()).await;
     assert_eq!(changed.unwrap().unwrap().unwrap().donation.unwrap().stage(), pb::DonationStage::TermsAccepted);
-    let tokens = env.sign_in(&["myactivity.youtube"]).await;
+    let tokens = env.sign_in(&["myactivity.youtube"], "").await;
     processing::store_grant(&mut conn, &env.processing, id, &tokens).await.unwrap();
     let mut stages = Vec::new();
     let done = tokio::time::timeout(Duration::from_secs(60), async {
@@ -415,32 +420,35 @@ async fn a_participant_watches_processing_reads_the_rows_and_deletes_everything(
     let refused = client.query_my_donation_data(cookie(bad, &visit)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument, "a page token of another filter");
 
-    // Processing finished: Steward released its access after completion or
-    // still holds it; either way the deletion must not leave it behind.
-    let calls_before = env.calls_to("authorization:reset").await;
-    let blob_dir = env.config.data_dir.join("blobs").join("donations").join(id.to_string());
-
-    let deleted =
-        client.delete_my_donation(cookie(pb::DeleteMyDonationRequest { donation_id: id.into() }, &visit)).await;
-    let access = deleted.unwrap().into_inner().provider_access;
+    // Steward still holds the grant unless it released it after completion;
+    // a blob is left over as from a retained raw part.
     let held: bool = provider_grants::table
         .filter(provider_grants::donation_id.eq(id))
+        .filter(provider_grants::released_at.is_null())
         .count()
         .get_result::<i64>(&mut conn)
         .await
         .unwrap()
         > 0;
-    assert!(!held, "the grant went with the donation");
-    match env.release(id).await {
-        Some((state, sealed)) => {
-            assert_eq!(access, "released");
-            assert_eq!((state.as_str(), sealed), ("released", false), "released, its tokens destroyed");
-            assert_eq!(env.calls_to("authorization:reset").await, calls_before + 1);
-        }
-        // Released after completion already: nothing was left to release.
-        None => assert_eq!(access, "not_held"),
+    let resets_before = env.calls_to("authorization:reset").await;
+    let blob_dir = env.config.data_dir.join("blobs").join("donations").join(id.to_string());
+    std::fs::create_dir_all(blob_dir.join("parts")).unwrap();
+    std::fs::write(blob_dir.join("parts").join("leftover"), b"sealed bytes").unwrap();
+
+    let deleted =
+        client.delete_my_donation(cookie(pb::DeleteMyDonationRequest { donation_id: id.into() }, &visit)).await;
+    let access = deleted.unwrap().into_inner().provider_access;
+    let grants: i64 =
+        provider_grants::table.filter(provider_grants::donation_id.eq(id)).count().get_result(&mut conn).await.unwrap();
+    assert_eq!(grants, 0, "the grant went with the donation");
+    if held {
+        assert_eq!(access, "released", "the sandbox answers at once, within the 5 s wait");
+        assert_eq!(env.release(id).await, Some(("released".to_owned(), false)), "released, its tokens destroyed");
+        assert_eq!(env.calls_to("authorization:reset").await, resets_before + 1);
+    } else {
+        assert_eq!((access.as_str(), env.release(id).await), ("not_held", None));
+        assert!(resets_before >= 1, "released after completion");
     }
-    assert!(env.calls_to("authorization:reset").await >= 1, "Steward reset its Google access at some point");
 
     // The watch ends with the deletion; the donation is gone for everyone.
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
@@ -469,10 +477,7 @@ async fn a_participant_watches_processing_reads_the_rows_and_deletes_everything(
         left == 0
     })
     .await;
-    env.until("the blobs are purged", async || {
-        !blob_dir.exists() || std::fs::read_dir(&blob_dir).unwrap().next().is_none()
-    })
-    .await;
+    env.until("the blobs are purged", async || !blob_dir.join("parts").join("leftover").exists()).await;
 
     // The audit record: who and how much, without tokens, participant or data.
     let (before, after): (Option<serde_json::Value>, Option<serde_json::Value>) = audit_log::table
@@ -491,10 +496,13 @@ async fn a_participant_watches_processing_reads_the_rows_and_deletes_everything(
 }
 
 #[tokio::test]
-async fn deleting_a_donation_releases_the_provider_access_for_researchers_too() {
+async fn a_researcher_deleting_a_processing_donation_cancels_its_export_and_releases_access() {
     let env = Env::start().await;
-    let id = env.authorized().await;
-    env.until("the export was requested", async || env.stage(id).await.is_some_and(|s| s != "authorized")).await;
+    let id = env.authorized("never_ready").await;
+    env.until("the export is running at Google", async || {
+        env.stage(id).await.is_some_and(|s| s == "export_requested" || s == "waiting_for_provider")
+    })
+    .await;
     let mut client = env.client().await;
     client
         .delete_donation(with_bearer(pb::DeleteDonationRequest { donation_id: id.into() }, &env.researcher))
@@ -505,27 +513,78 @@ async fn deleting_a_donation_releases_the_provider_access_for_researchers_too() 
         .await
         .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
-    // Unless processing had already finished and released it, the grant
-    // moved to a release record that the job releases.
-    if env.release(id).await.is_some() {
-        env.until("access is released", async || env.release(id).await.is_some_and(|(s, _)| s == "released")).await;
-        assert_eq!(env.release(id).await, Some(("released".to_owned(), false)));
-    }
-    assert!(env.calls_to("authorization:reset").await >= 1, "Google's authorization:reset was called");
-    let after: Option<serde_json::Value> = audit_log::table
+    env.until("access is released", async || env.release(id).await.is_some_and(|(s, _)| s == "released")).await;
+    assert_eq!(env.release(id).await, Some(("released".to_owned(), false)), "its tokens destroyed");
+    assert_eq!(env.calls_to(":cancel").await, 1, "the running export was cancelled");
+    assert_eq!(env.calls_to("authorization:reset").await, 1);
+
+    let mut conn = env.app.db.conn().await;
+    let deleted: Option<serde_json::Value> = audit_log::table
         .filter(audit_log::action.eq("donation_deleted"))
         .filter(audit_log::target_id.eq(id.to_string()))
         .select(audit_log::after_state)
+        .first(&mut conn)
+        .await
+        .unwrap();
+    let deleted = deleted.unwrap();
+    assert_eq!(
+        (deleted["actor_kind"].as_str(), deleted["provider_access"].as_str()),
+        (Some("researcher"), Some("pending"))
+    );
+    let released: Vec<Option<serde_json::Value>> = audit_log::table
+        .filter(audit_log::action.eq("provider_access_released"))
+        .filter(audit_log::target_id.eq(id.to_string()))
+        .select(audit_log::after_state)
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].as_ref().unwrap()["how"], "reset");
+}
+
+#[tokio::test]
+async fn a_failed_release_is_retried_and_the_participant_hears_it_is_pending() {
+    let env = Env::start().await;
+    let id = env.donation().await;
+    // A grant stored as a sign-in stores it, without starting the export, so
+    // the resets are the grant's first API calls: the first attempt's three
+    // (the client repeats a 503 twice in place) meet the staged 503s.
+    let tokens = env.sign_in(&["myactivity.youtube"], "server_error:n=3").await;
+    let seal = |token: &str, kind: &str| {
+        env.keyring.seal(token.as_bytes(), format!("steward.donation.grant.v1\0{id}\0{kind}").as_bytes())
+    };
+    let refresh = tokens.refresh_token.as_ref().unwrap().expose().to_owned();
+    diesel::insert_into(provider_grants::table)
+        .values((
+            provider_grants::donation_id.eq(id),
+            provider_grants::provider.eq("google_portability"),
+            provider_grants::key_id.eq(env.keyring.current_key_id()),
+            provider_grants::access_token_sealed.eq(seal(tokens.access_token.expose(), "access")),
+            provider_grants::access_expires_at.eq(chrono::Utc::now() + chrono::TimeDelta::hours(1)),
+            provider_grants::refresh_token_sealed.eq(Some(seal(&refresh, "refresh"))),
+        ))
+        .execute(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    let visit = env.visit(&[id]).await;
+    let started = std::time::Instant::now();
+    let deleted = env
+        .client()
+        .await
+        .delete_my_donation(cookie(pb::DeleteMyDonationRequest { donation_id: id.into() }, &visit))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.provider_access, "pending", "the first attempt met 503s");
+    assert!(started.elapsed() < Duration::from_secs(6), "the deletion waits at most 5 s for the release");
+    assert_eq!(env.stage(id).await, None, "deleted locally at once");
+    env.until("the retry releases access", async || env.release(id).await.is_some_and(|(s, _)| s == "released")).await;
+    assert_eq!(env.calls_to("authorization:reset").await, 4);
+    let (attempts, last_error): (i32, Option<String>) = provider_releases::table
+        .filter(provider_releases::donation_id.eq(id))
+        .select((provider_releases::attempts, provider_releases::last_error))
         .first(&mut env.app.db.conn().await)
         .await
         .unwrap();
-    assert_eq!(after.unwrap()["actor_kind"], "researcher");
-    let released: i64 = audit_log::table
-        .filter(audit_log::action.eq("provider_access_released"))
-        .filter(audit_log::target_id.eq(id.to_string()))
-        .count()
-        .get_result(&mut env.app.db.conn().await)
-        .await
-        .unwrap();
-    assert!(released <= 1);
+    assert_eq!((attempts, last_error), (2, None));
 }
