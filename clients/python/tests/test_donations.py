@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from google.protobuf import json_format, struct_pb2
 
+import participant
 import steward_client
 from steward_client._donations import _row, rows_to_frame
 from steward_client.proto.steward.donation.v1 import donation_pb2, donation_service_pb2
@@ -225,3 +226,43 @@ def test_rows_become_typed_columns() -> None:
     # A column that is not all timestamps keeps its strings.
     mixed = rows_to_frame([{"when": "2024-01-15T10:00:00.000Z"}, {"when": "yesterday"}])
     assert mixed["when"].tolist() == ["2024-01-15T10:00:00.000Z", "yesterday"]
+
+
+def test_donation_data_reads_every_row_of_a_processed_donation(researcher: steward_client.Client) -> None:
+    """A participant donates through the sandbox Google provider (5 records per
+    type); Steward's workers process it; the researcher reads the rows."""
+    created = researcher.create_donation(requested_data_types=["youtube_history", "search"])
+    participant.donate(created.donation_url, {"persona": "tiny"})
+    donation = participant.processed(researcher, created.donation.id)
+    counts = {name: status.rows for name, status in donation.data_types.items()}
+    assert set(counts) == {"youtube_history", "search"} and all(n > 0 for n in counts.values())
+    assert all(s.state == donation_pb2.DATA_TYPE_STATE_AVAILABLE for s in donation.data_types.values())
+    assert researcher.list_donation_data_types(donation.id) == ["youtube_history", "search"]
+
+    frame = researcher.donation_data(donation.id, "search")
+    assert len(frame) == counts["search"] >= 3
+    assert list(frame.columns[:4]) == ["data_type", "device_id", "timestamp", "platform"]
+    assert (frame["data_type"] == "search").all()
+    assert (frame["device_id"] == str(donation.id)).all()
+    assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert frame["timestamp"].notna().all() and frame["timestamp"].is_monotonic_increasing
+    assert str(frame["time"].dtype) == "datetime64[ns, UTC]"
+    assert (frame["time"] == frame["timestamp"]).all()
+    assert frame["title"].map(lambda t: isinstance(t, str) and t != "").all()
+
+    # Page by page (2 rows a call) the same frame comes back.
+    pd.testing.assert_frame_equal(researcher.donation_data(donation.id, "search", page_size=2), frame)
+    # The whole days from start_date through end_date: the rows of the later days.
+    days = sorted(set(frame["timestamp"].dt.date))
+    since = researcher.donation_data(donation.id, "search", start_date=days[-1])
+    expected = frame[frame["timestamp"].dt.date >= days[-1]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(since, expected)
+    until = researcher.donation_data(donation.id, "search", end_date=days[0].isoformat(), page_size=1)
+    pd.testing.assert_frame_equal(until, frame[frame["timestamp"].dt.date <= days[0]].reset_index(drop=True))
+
+    youtube = researcher.donation_data(donation, "youtube_history")
+    assert len(youtube) == counts["youtube_history"] and (youtube["platform"] == "YouTube").all()
+
+    researcher.delete_donation(donation.id)
+    with pytest.raises(steward_client.NotFound):
+        researcher.donation_data(donation.id, "search")

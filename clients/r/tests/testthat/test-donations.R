@@ -162,3 +162,49 @@ test_that("rows become typed columns", {
   mixed <- steward:::donation_rows_frame(list(list(when = "2024-01-15T10:00:00.000Z"), list(when = "yesterday")))
   expect_identical(mixed$when, c("2024-01-15T10:00:00.000Z", "yesterday"))
 })
+
+test_that("donation_data reads every row of a processed donation", {
+  # A participant donates through the sandbox Google provider (the tiny
+  # persona); Steward's workers process it; the researcher reads the rows.
+  client <- live_client(token = new_user()$token)
+  made <- create_donation(client, requested_data_types = c("youtube_history", "search"))
+  participant_donate(made$donation_url, c(persona = "tiny"))
+  donation <- processed_donation(client, made$donation$id)
+  rows <- vapply(donation$data_types, function(entry) as.numeric(entry$value$rows), 0)
+  names(rows) <- vapply(donation$data_types, function(entry) entry$key, "")
+  expect_setequal(names(rows), c("youtube_history", "search"))
+  expect_identical(list_donation_data_types(client, donation_id = donation$id)$data_types,
+    c("youtube_history", "search"))
+
+  frame <- donation_data(client, donation$id, "search")
+  expect_equal(nrow(frame), rows[["search"]])
+  expect_gte(nrow(frame), 3L)
+  expect_identical(names(frame)[1:4], c("data_type", "device_id", "timestamp", "platform"))
+  expect_true(all(frame$data_type == "search"))
+  expect_true(all(frame$device_id == donation$id))
+  expect_s3_class(frame$timestamp, "POSIXct")
+  expect_identical(attr(frame$timestamp, "tzone"), "UTC")
+  expect_false(anyNA(frame$timestamp))
+  expect_false(is.unsorted(frame$timestamp))
+  expect_equal(frame$time, frame$timestamp)
+  expect_type(frame$title, "character")
+
+  # Page by page (2 rows a call) the same data.frame comes back.
+  expect_identical(donation_data(client, donation$id, "search", page_size = 2), frame)
+  days <- sort(unique(as.Date(frame$timestamp, tz = "UTC")))
+  since <- donation_data(client, donation$id, "search", start_date = days[[length(days)]])
+  expected <- frame[as.Date(frame$timestamp, tz = "UTC") >= days[[length(days)]], , drop = FALSE]
+  rownames(expected) <- NULL
+  expect_identical(since, expected)
+  until <- donation_data(client, donation$id, "search", end_date = format(days[[1]]), page_size = 1)
+  expected <- frame[as.Date(frame$timestamp, tz = "UTC") <= days[[1]], , drop = FALSE]
+  rownames(expected) <- NULL
+  expect_identical(until, expected)
+
+  youtube <- donation_data(client, donation, "youtube_history")
+  expect_equal(nrow(youtube), rows[["youtube_history"]])
+  expect_true(all(youtube$platform == "YouTube"))
+
+  delete_donation(client, donation$id)
+  expect_error(donation_data(client, donation$id, "search"), class = "steward_not_found")
+})
