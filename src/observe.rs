@@ -140,6 +140,42 @@ fn route_label(path: &str, is_grpc: bool) -> String {
     }
 }
 
+/// Participant pages whose path segment after `/donate/` or `/participant/`
+/// names a page, not a credential.
+const PARTICIPANT_PAGES: [&str; 11] = [
+    "terms",
+    "authorize",
+    "data",
+    "revoke",
+    "generate-participant",
+    "participant-link-saved",
+    "link-participant",
+    "switch-to-participant",
+    "style.css",
+    "select",
+    "logout",
+];
+
+/// The request path as logs show it: the segment after `/donate/` and
+/// `/participant/` is a donation or participant token (spec donation.md §3.1)
+/// unless it names a page, so it is logged as `<redacted>`.
+pub fn loggable_path(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    let credential_route = matches!(segments.get(1), Some(&"donate" | &"participant"));
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| {
+            if i == 2 && credential_route && !segment.is_empty() && !PARTICIPANT_PAGES.contains(segment) {
+                "<redacted>"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 fn is_grpc(headers: &http::HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
@@ -211,7 +247,14 @@ where
         }
         let grpc = is_grpc(request.headers());
         let route = route_label(request.uri().path(), grpc);
-        let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), route = %route);
+        let path = loggable_path(request.uri().path());
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %request.method(),
+            route = %route,
+            path = %path
+        );
         let started = Instant::now();
         let in_flight = InFlight::enter(metrics.clone());
         Box::pin(
@@ -258,6 +301,20 @@ mod tests {
         assert_eq!(route_label("/static/app.js", false), "/static");
         assert_eq!(route_label("/", false), "/");
         assert_eq!(route_label("/healthz", false), "/healthz");
+    }
+
+    #[test]
+    fn donation_and_participant_tokens_are_redacted_from_logged_paths() {
+        let token = "q8m3Zr2Vx0aLk7Hn4Ws9Ty1Bc6Dp5Ef3Gh8Jk2Lm0N";
+        assert_eq!(loggable_path(&format!("/donate/{token}/")), "/donate/<redacted>/");
+        assert_eq!(loggable_path(&format!("/participant/{token}/")), "/participant/<redacted>/");
+        assert_eq!(loggable_path(&format!("/donate/{token}")), "/donate/<redacted>");
+        // Pages keep their names; other paths are untouched.
+        assert_eq!(loggable_path("/donate/"), "/donate/");
+        assert_eq!(loggable_path("/donate/terms/"), "/donate/terms/");
+        assert_eq!(loggable_path("/participant/select/12/"), "/participant/select/12/");
+        assert_eq!(loggable_path("/oauth/google/callback/"), "/oauth/google/callback/");
+        assert_eq!(loggable_path("/api/donations/7/"), "/api/donations/7/");
     }
 
     #[test]
