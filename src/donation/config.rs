@@ -327,6 +327,10 @@ impl DonationConfig {
                     invalid("STEWARD_DONATION_MIN_AGE", format!("'{v}' is not an age from 1 to 120"))
                 })?),
             };
+        let template_dir = get("STEWARD_TEMPLATE_DIR").map(PathBuf::from);
+        if production && (google.mode != ProviderMode::Off || tiktok.mode != ProviderMode::Off) {
+            refuse_example_templates(template_dir.as_deref())?;
+        }
         let any_sandbox = google.mode == ProviderMode::Sandbox || tiktok.mode == ProviderMode::Sandbox;
         let poll_schedule = parse_poll_schedule(get("STEWARD_DONATION_POLL_SCHEDULE").as_deref(), any_sandbox)?;
         Ok(Self {
@@ -343,7 +347,7 @@ impl DonationConfig {
             visit_idle_ttl: parse_duration_var(get, "STEWARD_VISIT_IDLE_TTL", Duration::from_secs(24 * 3600))?,
             visit_max_ttl: parse_duration_var(get, "STEWARD_VISIT_MAX_TTL", Duration::from_secs(7 * 86_400))?,
             oauth_attempt_ttl: parse_duration_var(get, "STEWARD_OAUTH_ATTEMPT_TTL", Duration::from_secs(15 * 60))?,
-            template_dir: get("STEWARD_TEMPLATE_DIR").map(PathBuf::from),
+            template_dir,
             institution: Institution {
                 name: get("STEWARD_INSTITUTION_NAME"),
                 url: get("STEWARD_INSTITUTION_URL"),
@@ -356,6 +360,25 @@ impl DonationConfig {
             sandbox,
             legacy_encryption_key_set: get("ENCRYPTION_KEY").is_some(),
         })
+    }
+}
+
+/// Production with a donation source on serves the participant pages, so
+/// its legal templates must be the institution's own: refuses a shipped
+/// example (or an override still carrying the example marker), naming the
+/// file (spec §3.7).
+fn refuse_example_templates(dir: Option<&std::path::Path>) -> Result<(), ConfigError> {
+    use crate::donation::participant::templates::example_template_in_use;
+    match example_template_in_use(dir) {
+        Ok(None) => Ok(()),
+        Ok(Some(file)) => Err(invalid(
+            "STEWARD_TEMPLATE_DIR",
+            format!(
+                "{file} is still Steward's example legal text (it carries the STEWARD-EXAMPLE-TEMPLATE marker); \
+                 edit it for your institution and remove the marker before running in production"
+            ),
+        )),
+        Err(e) => Err(invalid("STEWARD_TEMPLATE_DIR", e.to_string())),
     }
 }
 
@@ -525,6 +548,17 @@ mod tests {
         assert_eq!((c.google.mode, c.tiktok.mode), (ProviderMode::Off, ProviderMode::Off));
         assert!(!c.source_enabled(Source::Google) && !c.sandbox_active());
         let creds = [("GOOGLE_OAUTH_CLIENT_ID", "id"), ("GOOGLE_OAUTH_CLIENT_SECRET", "s")];
+        // A source on serves the participant pages: the example legal texts are refused, by name.
+        let err = config(Environment::Production, &creds).unwrap_err();
+        assert_eq!(err.var, "STEWARD_TEMPLATE_DIR");
+        assert!(err.message.contains("terms_of_service.html"), "{err}");
+        let dir = std::env::temp_dir().join(format!("steward-legal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for legal in crate::donation::participant::templates::LEGAL {
+            std::fs::write(dir.join(legal), "Our institution's own text").unwrap();
+        }
+        let mut creds = creds.to_vec();
+        creds.push(("STEWARD_TEMPLATE_DIR", dir.to_str().unwrap()));
         let c = config(Environment::Production, &creds).unwrap();
         assert_eq!(c.google.mode, ProviderMode::Real);
         assert_eq!(c.google.token_url, "https://oauth2.googleapis.com/token");
