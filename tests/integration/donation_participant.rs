@@ -28,16 +28,24 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
-        let keyring = Keyring::generate().to_spec();
-        let vars = [
-            ("STEWARD_ENCRYPTION_KEYS", keyring.as_str()),
+        Self::start_with(TestDb::new().await, &Keyring::generate().to_spec(), &[]).await
+    }
+
+    async fn start_with(db: TestDb, keyring: &str, extra: &[(&str, &str)]) -> Env {
+        let mut vars = vec![
+            ("STEWARD_ENCRYPTION_KEYS", keyring),
             ("STEWARD_WORKERS", "1"),
             ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
             ("STEWARD_SANDBOX_DEFAULT_SCENARIO", "persona=tiny"),
         ];
-        let (app, _config) = TestApp::start_with(TestDb::new().await, &vars).await;
+        vars.extend_from_slice(extra);
+        let (app, _config) = TestApp::start_with(db, &vars).await;
         let researcher = app.db.token("res@example.org", Some(Role::Researcher)).await;
         Env { app, researcher }
+    }
+
+    async fn participant_of(&self, id: i32) -> Option<i64> {
+        donations::table.find(id).select(donations::participant_id).first(&mut self.app.db.conn().await).await.unwrap()
     }
 
     /// A new donation of `types` for 2023; its id and raw token.
@@ -186,6 +194,13 @@ impl Browser {
         assert_eq!(answer.status(), 302);
         answer.headers()[LOCATION].to_str().unwrap().to_owned()
     }
+}
+
+/// The absolute participant link in a page's link box.
+fn shown_link(page: &Page) -> Option<String> {
+    let marker = "id=\"participant-link\" type=\"text\" readonly value=\"";
+    let link = page.body.split(marker).nth(1)?.split('"').next()?;
+    Some(link.replace("&#x2f;", "/"))
 }
 
 /// The value of the hidden field `name`.
@@ -496,4 +511,141 @@ async fn declined_consent_stores_nothing_and_a_cookieless_callback_opens_its_own
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("Keep this link private."));
     assert!(page.body.contains("Create a new participant link"));
+}
+
+/// Spec §8 63–64, 67–71, 76: participant links — shown once, pasted to link
+/// another donation (an unknown one creates nothing), replaced by a new one
+/// that takes only this donation, opened in another browser, selected, logged
+/// out of — and "Delete my data" in any stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participant_links_link_move_and_list_donations_and_participants_delete_them() {
+    let env = Env::start().await;
+    let (a, token_a) = env.donation(&["youtube_history"]).await;
+    let mut first = env.browser();
+    let page = first.consent(&token_a).await;
+    let callback = {
+        let url = first.authorize(&page).await;
+        first.at_provider(&url, "allow").await
+    };
+    assert_eq!(first.get(&callback).await.status, 302);
+    let page = first.get("/donate/").await;
+    let link_p1 = shown_link(&page).expect("the first sign-in shows a participant link");
+    let p1 = env.participant_of(a).await.expect("a participant was created");
+
+    // A second donation, in another browser: an unknown pasted link creates nothing.
+    let (b, token_b) = env.donation(&["search"]).await;
+    let mut second = env.browser();
+    let page = second.consent(&token_b).await;
+    let csrf = Browser::csrf(&page);
+    let participants = || async {
+        steward::db::schema::participants::table.count().get_result::<i64>(&mut env.app.db.conn().await).await.unwrap()
+    };
+    let before = participants().await;
+    let unknown = format!("{}/participant/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/", env.app.url());
+    let pasted = second.post("/donate/link-participant/", &[("csrf", &csrf), ("participant_link", &unknown)]).await;
+    assert_eq!(pasted.status, 303);
+    let page = second.get(pasted.location()).await;
+    assert!(page.body.contains("We could not find that participant link."), "{}", page.body);
+    assert_eq!((participants().await, env.participant_of(b).await), (before, None));
+    let pasted = second.post("/donate/link-participant/", &[("csrf", &csrf), ("participant_link", &link_p1)]).await;
+    assert_eq!((pasted.status, pasted.location()), (303, "/donate/?linked=1"));
+    assert_eq!(env.participant_of(b).await, Some(p1));
+
+    // A new participant link moves only this donation; GET is 405, no visit 404.
+    assert_eq!(first.get("/donate/generate-participant/").await.status, 405);
+    assert_eq!(env.browser().post("/donate/generate-participant/", &[("csrf", "x")]).await.status, 404);
+    let page = first.get("/donate/").await;
+    assert!(shown_link(&page).is_none() || shown_link(&page) == Some(link_p1.clone()));
+    let created = first.post("/donate/generate-participant/", &[("csrf", &Browser::csrf(&page))]).await;
+    assert_eq!((created.status, created.location()), (303, "/donate/"));
+    let page = first.get("/donate/").await;
+    let link_p2 = shown_link(&page).expect("the new link is shown once");
+    assert_ne!(link_p2, link_p1);
+    let p2 = env.participant_of(a).await.unwrap();
+    assert_ne!(p2, p1);
+    assert_eq!(env.participant_of(b).await, Some(p1), "the old participant keeps its other donation");
+    assert!(!page.body.contains(&link_p1));
+
+    // The first participant's link in a third browser lists only their donation.
+    let mut phone = env.browser();
+    assert_eq!(phone.get("/participant/").await.status, 404, "no visit");
+    let path = link_p1.trim_start_matches(&env.app.url()).to_owned();
+    assert_eq!(phone.get(&path).await.location(), "/participant/");
+    let home = phone.get("/participant/").await;
+    assert!(home.body.contains(&format!("/participant/select/{b}/")), "{}", home.body);
+    assert!(!home.body.contains(&format!("/participant/select/{a}/")));
+    assert_eq!(phone.get(&format!("/participant/select/{a}/")).await.status, 404, "another participant's");
+    assert_eq!(phone.get(&format!("/participant/select/{b}/")).await.location(), "/donate/");
+    assert_eq!(phone.get("/participant/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/").await.status, 404);
+    assert_eq!(second.get("/donate/switch-to-participant/").await.location(), "/participant/");
+
+    // Logging out forgets the participant: back to the donation opened by its own link.
+    let page = second.get("/donate/").await;
+    let out = second.post("/participant/logout/", &[("csrf", &Browser::csrf(&page))]).await;
+    assert_eq!((out.status, out.location()), (303, "/donate/"));
+    assert_eq!(second.get("/participant/").await.status, 404);
+    assert_eq!(second.get("/donate/switch-to-participant/").await.status, 404);
+    let out = phone.post("/participant/logout/", &[("csrf", &Browser::csrf(&home))]).await;
+    assert_eq!((out.status, out.location()), (303, "/terms/"), "no donation link was used there");
+
+    // Delete my data, before sign-in (b) and after it (a).
+    let confirm = second.get("/donate/revoke/").await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("It cannot be undone."));
+    assert_eq!(second.post("/donate/revoke/", &[]).await.status, 400, "no CSRF token");
+    let deleted = second.post("/donate/revoke/", &[("csrf", &Browser::csrf(&confirm))]).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert!(deleted.body.contains("Your donation was deleted"));
+    assert!(!deleted.body.contains("giving up our access"), "never held access");
+    assert_eq!(env.browser().get(&format!("/donate/{token_b}/")).await.status, 404);
+    assert_eq!(second.get("/donate/").await.status, 404);
+    let confirm = first.get("/donate/revoke/").await;
+    let deleted = first.post("/donate/revoke/", &[("csrf", &Browser::csrf(&confirm))]).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert!(deleted.body.contains("Your donation was deleted"));
+    assert!(donations::table.count().get_result::<i64>(&mut env.app.db.conn().await).await.unwrap() == 0);
+    assert_eq!(env.browser().get(&format!("/donate/{token_a}/")).await.status, 404);
+}
+
+/// Spec §8 56 and §3.1: an edited consent template asks a participant who
+/// has not signed in yet to agree again; idle visits end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_consent_text_is_asked_again_and_idle_visits_end() {
+    let dir = crate::common::scratch_dir("consent-templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("consent.html"), "<p>We study {{ donation.provider }} use. Version one.</p>").unwrap();
+    let keyring = Keyring::generate().to_spec();
+    let template_dir = ("STEWARD_TEMPLATE_DIR", dir.to_str().unwrap());
+    let env = Env::start_with(TestDb::new().await, &keyring, &[template_dir]).await;
+    let (id, token) = env.donation(&["search"]).await;
+    let mut browser = env.browser();
+    let page = browser.consent(&token).await;
+    assert!(page.body.contains("Continue to Google"));
+    let terms = browser.get("/donate/terms/").await;
+    assert!(terms.body.contains("Version one."), "the override is used");
+
+    // The institution edits the text; the server restarts with it.
+    std::fs::write(dir.join("consent.html"), "<p>We study {{ donation.provider }} use. Version two.</p>").unwrap();
+    let db = env.app.stop().await;
+    let env = Env::start_with(db, &keyring, &[template_dir, ("STEWARD_VISIT_IDLE_TTL", "2s")]).await;
+    browser.base = env.app.url();
+    let page = browser.get("/donate/").await;
+    assert!(page.body.contains("href=\"/donate/terms/\">Review the terms</a>"), "{}", page.body);
+    let again = browser.get("/donate/authorize/").await;
+    assert_eq!((again.status, again.location()), (302, "/donate/terms/"));
+    let terms = browser.get("/donate/terms/").await;
+    assert!(terms.body.contains("Version two.") && terms.body.contains("The terms changed"), "{}", terms.body);
+    let version = hidden(&terms.body, "terms_version").unwrap();
+    let stale = hidden(&page.body, "csrf").unwrap();
+    let accepted = browser.post("/donate/terms/", &[("csrf", &stale), ("terms_version", &version)]).await;
+    assert_eq!(accepted.status, 303);
+    assert!(browser.get("/donate/").await.body.contains("Continue to Google"));
+    assert!(env.events(id).await.iter().filter(|e| *e == "terms_accepted").count() == 2);
+
+    // A visit idle longer than STEWARD_VISIT_IDLE_TTL (here 2 s) is over.
+    let mut fresh = env.browser();
+    assert_eq!(fresh.get(&format!("/donate/{token}/")).await.status, 302);
+    assert_eq!(fresh.get("/donate/").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(fresh.get("/donate/").await.status, 404);
 }

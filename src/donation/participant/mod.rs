@@ -6,6 +6,7 @@ pub mod grpc;
 pub mod identity;
 pub mod oauth;
 pub mod pages;
+pub mod revoke;
 pub mod templates;
 pub mod view;
 pub mod visit;

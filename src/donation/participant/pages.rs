@@ -27,7 +27,7 @@ use serde_json::json;
 use super::templates::{STYLESHEET, Templates};
 use super::view::{self, DonationView};
 use super::visit::{self, Visit};
-use super::{data, identity, oauth};
+use super::{data, identity, oauth, revoke};
 use crate::app::AppState;
 use crate::config::{Config, Environment};
 use crate::db::schema::donations;
@@ -97,6 +97,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/donate/authorize/", get(oauth::authorize_get).post(oauth::authorize_post))
         .route("/oauth/google/callback/", get(oauth::google_callback))
         .route("/donate/data/", get(data::data_page))
+        .route("/donate/revoke/", get(revoke::revoke_form).post(revoke::revoke))
         .route("/donate/generate-participant/", post(generate_participant).get(method_not_allowed))
         .route("/donate/participant-link-saved/", post(participant_link_saved))
         .route("/donate/link-participant/", post(link_participant))
