@@ -134,9 +134,19 @@ pub struct JobContext {
     pub payload: serde_json::Value,
     /// The database pool.
     pub pool: Pool,
+    /// Turns `true` when the worker starts shutting down.
+    pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl JobContext {
+    /// Whether the worker is shutting down. A long handler checks this at its
+    /// checkpoints and, once it is true, returns [`Interrupted`]: the job goes
+    /// back to the queue at once (the attempt not counted) instead of
+    /// running on until the shutdown grace period cuts it off.
+    pub fn stopping(&self) -> bool {
+        *self.shutdown.borrow() || self.shutdown.has_changed().is_err()
+    }
+
     /// The payload as `T`; an error (and so a failed attempt) if it does not fit.
     pub fn parse_payload<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
         serde_json::from_value(self.payload.clone()).map_err(|e| {
@@ -174,6 +184,13 @@ impl std::fmt::Debug for JobContext {
             .finish_non_exhaustive()
     }
 }
+
+/// The error a handler returns when it stopped at a checkpoint because the
+/// worker is shutting down ([`JobContext::stopping`]): the job is handed back
+/// to the queue, due at once, without counting the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stopped at a checkpoint because the worker is shutting down")]
+pub struct Interrupted;
 
 /// A type-erased job handler.
 pub type Handler = Arc<dyn Fn(JobContext) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;

@@ -236,6 +236,7 @@ impl Shared {
                         max_attempts: job.max_attempts,
                         payload: job.payload.clone(),
                         pool: self.workers.pool.clone(),
+                        shutdown: shutdown.clone(),
                     };
                     // Its own task, so a panic is an error we can see, not a dead loop.
                     // In the job span, so the handler's own logs carry the job fields.
@@ -267,6 +268,13 @@ impl Shared {
             tokio::select! {
                 joined = &mut task.0 => return match joined {
                     Ok(Ok(())) => Outcome::Succeeded,
+                    // Stopped at a checkpoint for the shutdown: hand it back now.
+                    Ok(Err(e)) if e.is::<super::Interrupted>() => {
+                        if let Err(e) = self.release(job.id, worker).await {
+                            tracing::warn!(worker, error = %e, "handing the job back failed; its lease will lapse");
+                        }
+                        Outcome::Abandoned
+                    }
                     Ok(Err(e)) => Outcome::Failed(format!("{e:#}")),
                     Err(e) if e.is_panic() => Outcome::Failed(format!("handler panicked: {}", panic_message(e.into_panic()))),
                     Err(_) => Outcome::Failed("handler task was cancelled".to_owned()),

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use ring::rand::SecureRandom as _;
@@ -16,13 +15,16 @@ use steward::crypto::Keyring;
 use steward::db::schema::{
     archive_parts, donation_events, donation_rows, donation_types, donations, jobs, provider_exports, provider_grants,
 };
-use steward::donation::google::GoogleClient;
 use steward::donation::keys;
 use steward::donation::processing::{self, Authorized, Processing, download, export, finalize, parse, poll};
-use steward::donation::provider::{PortabilityProvider, RetryPolicy, TokenGrant, pkce_challenge};
+use steward::donation::provider::TokenGrant;
 use steward::donation::sandbox::{Failure, GoogleExport, Grant, Persona, Scenario, google_manifest};
 
+use crate::common::donation::{browser, fast_client, sign_in, tiny};
 use crate::common::{TestApp, TestDb};
+use steward::auth::Role;
+use steward::proto::donation::v1 as pb;
+use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
 
 const YOUTUBE: &str = "myactivity.youtube";
 const SEARCH: &str = "myactivity.search";
@@ -53,8 +55,9 @@ impl Env {
         vars.extend_from_slice(extra);
         let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
         let blobs = BlobStore::in_data_dir(&config.data_dir);
-        let processing = Processing::with_google(&config.donation, keyring.clone(), Arc::new(client(&config)), blobs);
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let processing =
+            Processing::with_google(&config.donation, keyring.clone(), Arc::new(fast_client(&config)), blobs);
+        let http = browser();
         Env { app, config, processing, keyring, http }
     }
 
@@ -80,27 +83,10 @@ impl Env {
         id
     }
 
-    /// Consents at the sandbox with `scenario` for `groups` (every one
-    /// ticked unless the scenario says which) and exchanges the code, as the
-    /// OAuth callback does.
+    /// Consents at the sandbox with `scenario` for `groups` and exchanges
+    /// the code, as the OAuth callback does.
     async fn tokens(&self, scenario: &Scenario, groups: &[&str]) -> TokenGrant {
-        let client = client(&self.config);
-        let (state, verifier) = (random("state-"), random(""));
-        let url = client.authorize_url(&state, &pkce_challenge(&verifier), groups);
-        let page = self.http.get(&url).send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        let mut form = hidden_inputs(&page.text().await.unwrap());
-        if scenario.grant == Grant::All {
-            form.extend(groups.iter().map(|g| ("grant".to_owned(), (*g).to_owned())));
-        }
-        form.extend(pairs(&scenario.to_query()));
-        form.push(("decision".into(), "allow".into()));
-        let decision = format!("{}/sandbox/google/o/oauth2/v2/auth/decision", self.app.url());
-        let answer = self.http.post(decision).form(&form).send().await.unwrap();
-        assert_eq!(answer.status(), 302, "{}", answer.text().await.unwrap());
-        let location = reqwest::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-        let code = location.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code");
-        client.exchange_code(&code, &verifier).await.unwrap()
+        sign_in(&self.http, &self.app.url(), &fast_client(&self.config), scenario, groups).await
     }
 
     /// A donation of `types`, signed in with `scenario`, its grant stored.
@@ -295,52 +281,6 @@ impl Env {
             .unwrap();
         n == 1
     }
-}
-
-fn client(config: &Config) -> GoogleClient {
-    let fast = RetryPolicy {
-        delays: vec![Duration::from_millis(50), Duration::from_millis(100)],
-        jitter: 0.0,
-        max_inline_wait: Duration::from_secs(5),
-    };
-    GoogleClient::with_retry_policy(&config.donation.google, fast).unwrap()
-}
-
-fn tiny() -> Scenario {
-    Scenario::default().persona(Persona::Tiny)
-}
-
-fn random(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut bytes).unwrap();
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn pairs(query: &str) -> Vec<(String, String)> {
-    let mut url = reqwest::Url::parse("http://x.invalid/").unwrap();
-    url.set_query(Some(query));
-    url.query_pairs().into_owned().collect()
-}
-
-/// The hidden `<input>`s of the sandbox's consent page.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    let attr = |tag: &str, name: &str| {
-        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = tag[start..].find('"')?;
-        Some(
-            tag[start..start + end]
-                .replace("&quot;", "\"")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&"),
-        )
-    };
-    html.split("<input ")
-        .skip(1)
-        .filter_map(|rest| rest.split('>').next())
-        .filter(|tag| tag.contains("type=\"hidden\""))
-        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?)))
-        .collect()
 }
 
 fn owned(v: &[(&str, &str, Option<&str>)]) -> Vec<(String, String, Option<String>)> {
@@ -696,4 +636,264 @@ async fn a_malformed_member_fails_only_its_type() {
     );
     let counts = env.row_counts(id).await;
     assert!(counts.iter().any(|c| c.0 == "youtube_history" && c.1 > 0), "{counts:?}");
+}
+
+/// A researcher's bearer request.
+fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    crate::common::with_bearer(message, token)
+}
+
+/// Creates a Google donation of `types` over gRPC as `token`; returns its id.
+async fn create_over_grpc(env: &Env, token: &str, types: &[&str]) -> i32 {
+    let request = pb::CreateDonationRequest {
+        source: pb::DonationSource::GooglePortability.into(),
+        requested_data_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        description: "end to end".into(),
+        ..Default::default()
+    };
+    let created = env.grpc().await.create_donation(authed(request, token)).await.unwrap().into_inner();
+    i32::try_from(created.donation.unwrap().id).unwrap()
+}
+
+impl Env {
+    async fn grpc(&self) -> DonationServiceClient<tonic::transport::Channel> {
+        DonationServiceClient::new(self.app.channel().await)
+    }
+
+    /// Signs the donation in with `scenario` and stores the grant, as the OAuth callback does.
+    async fn sign_in(&self, id: i32, scenario: &Scenario, groups: &[&str]) {
+        let tokens = self.tokens(scenario, groups).await;
+        let mut conn = self.app.db.conn().await;
+        let stored = processing::store_grant(&mut conn, &self.processing, id, &tokens).await.unwrap();
+        assert_eq!(stored, Authorized::Authorized { declined: vec![] });
+    }
+
+    /// Waits (at most `secs`) until the donation has `status`, failing on any other final one.
+    async fn wait_for_status(&self, id: i32, status: &str, secs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let now = self.status(id).await;
+            if now.0 == status {
+                return;
+            }
+            let failed: Vec<(String, Option<String>)> = steward::jobs::failed_jobs(&mut *self.app.db.conn().await)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|j| (j.kind, j.last_error))
+                .collect();
+            assert!(
+                tokio::time::Instant::now() < deadline && !(now.0 == "processed" || now.0 == "error"),
+                "donation {id} is {now:?}, not {status}; events {:?}; failed jobs {failed:?}",
+                self.event_details(id).await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every row of `data_type` within `start`..=`end` through QueryDonationData, `page_size` at a time.
+    async fn query_all(
+        &self,
+        token: &str,
+        id: i32,
+        data_type: &str,
+        (start, end): (&str, &str),
+        page_size: i32,
+    ) -> (i64, Vec<serde_json::Value>) {
+        let mut client = self.grpc().await;
+        let (mut page_token, mut rows, mut total) = (String::new(), Vec::new(), None);
+        loop {
+            let request = pb::QueryDonationDataRequest {
+                donation_id: i64::from(id),
+                data_type: data_type.into(),
+                start_date: start.into(),
+                end_date: end.into(),
+                page_size,
+                page_token,
+            };
+            let page = client.query_donation_data(authed(request, token)).await.unwrap().into_inner();
+            assert!(page.rows.len() <= page_size as usize);
+            assert_eq!(*total.get_or_insert(page.total_count), page.total_count, "the count is stable across pages");
+            rows.extend(page.rows.iter().map(struct_json));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        (total.unwrap_or(0), rows)
+    }
+}
+
+/// A `google.protobuf.Struct` as JSON.
+fn struct_json(s: &prost_types::Struct) -> serde_json::Value {
+    fn value(v: &prost_types::Value) -> serde_json::Value {
+        use prost_types::value::Kind;
+        match &v.kind {
+            Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+            Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+            Some(Kind::NumberValue(n)) => serde_json::json!(n),
+            Some(Kind::StructValue(s)) => struct_json(s),
+            Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.iter().map(value).collect()),
+            Some(Kind::NullValue(_)) | None => serde_json::Value::Null,
+        }
+    }
+    serde_json::Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), value(v))).collect())
+}
+
+/// Asserts that QueryDonationData gives exactly `expected` rows per type,
+/// pages through them without duplicates, and that a date window keeps
+/// exactly the rows whose timestamps fall inside it.
+async fn assert_queryable(env: &Env, token: &str, id: i32, expected: &[(String, i64)]) {
+    for (data_type, count) in expected {
+        // Several pages, however many rows.
+        let page_size = i32::try_from(count / 5).unwrap().clamp(3, 10_000);
+        let (total, rows) = env.query_all(token, id, data_type, ("", ""), page_size).await;
+        assert_eq!((total, rows.len() as i64), (*count, *count), "{data_type}: every row, once");
+        let distinct: std::collections::BTreeSet<String> = rows.iter().map(|r| r.to_string()).collect();
+        assert_eq!(distinct.len(), rows.len(), "{data_type}: paging repeats no row");
+        assert!(rows.iter().all(|r| r["data_type"] == data_type.as_str()));
+        // A window without the rows' first and last days.
+        let days: std::collections::BTreeSet<String> =
+            rows.iter().filter_map(|r| r["timestamp"].as_str().map(|t| t[..10].to_owned())).collect();
+        let days: Vec<String> = days.into_iter().collect();
+        assert!(days.len() >= 3, "{data_type}: rows spread over a few days: {days:?}");
+        let (start, end) = (days[1].clone(), days[days.len() - 2].clone());
+        let inside: Vec<&serde_json::Value> = rows
+            .iter()
+            .filter(|r| r["timestamp"].as_str().is_some_and(|t| t[..10] >= *start && t[..10] <= *end))
+            .collect();
+        let (total, filtered) = env.query_all(token, id, data_type, (&start, &end), page_size - 1).await;
+        assert_eq!((total, filtered.len()), (inside.len() as i64, inside.len()), "{data_type} in {start}..={end}");
+        assert!(!inside.is_empty() && inside.len() < rows.len(), "the window leaves rows out");
+        let got: std::collections::BTreeSet<String> = filtered.iter().map(|r| r.to_string()).collect();
+        let want: std::collections::BTreeSet<String> = inside.iter().map(|r| r.to_string()).collect();
+        assert_eq!(got, want);
+    }
+}
+
+/// Spec §5.1 end to end: after the sign-in, only the server's own workers run
+/// start_export, the scheduled polls, the downloads, the parses and finalize.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_workers_alone_take_a_signed_in_donation_to_processed_with_every_row_queryable() {
+    let env = Env::start_with(&[("STEWARD_WORKERS", "2")]).await;
+    let token = env.app.db.token("res@example.org", Some(Role::Researcher)).await;
+    let types = ["youtube_history", "search", "google_lens"];
+    let id = create_over_grpc(&env, &token, &types).await;
+    let scenario = tiny()
+        .persona(Persona::Small)
+        .failure(Failure::SlowArchive { polls: 2 })
+        .failure(Failure::MultiPart { parts: 2 });
+    env.sign_in(id, &scenario, &[YOUTUBE, SEARCH]).await;
+    env.wait_for_status(id, "processed", 90).await;
+
+    let expected = env.manifest(id, &scenario, &types).await;
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    assert_eq!(env.row_counts(id).await, expected);
+    let events = env.events(id).await;
+    for kind in ["export_requested", "export_ready", "part_downloaded", "type_parsed", "processed"] {
+        assert!(events.iter().any(|e| e == kind), "{kind} missing from {events:?}");
+    }
+    assert_eq!(env.parts(id).await.len(), 4, "two parts per group");
+    assert!(env.parts(id).await.iter().all(|p| p.1 == "parsed"));
+    assert_queryable(&env, &token, id, &expected).await;
+    let got = env
+        .grpc()
+        .await
+        .get_donation(authed(pb::GetDonationRequest { donation_id: i64::from(id) }, &token))
+        .await
+        .unwrap()
+        .into_inner()
+        .donation
+        .unwrap();
+    assert_eq!((got.status(), got.stage()), (pb::DonationStatus::Processed, pb::DonationStage::Done));
+    for (data_type, rows) in &expected {
+        assert_eq!(got.data_types[data_type].rows, *rows);
+    }
+}
+
+impl Env {
+    /// Stops the server gracefully and starts a new one on the same database,
+    /// data directory and keys, with `STEWARD_WORKERS` workers.
+    async fn restart(self, workers: &str) -> Env {
+        let Env { app, config, keyring, http, .. } = self;
+        let db = app.stop().await;
+        let (spec, dir) = (keyring.to_spec(), config.data_dir.to_str().unwrap().to_owned());
+        let vars = [
+            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
+            ("STEWARD_WORKERS", workers),
+            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
+            ("STEWARD_DATA_DIR", dir.as_str()),
+        ];
+        let (app, config) = TestApp::start_with(db, &vars).await;
+        let blobs = BlobStore::in_data_dir(&config.data_dir);
+        let processing =
+            Processing::with_google(&config.donation, keyring.clone(), Arc::new(fast_client(&config)), blobs);
+        Env { app, config, processing, keyring, http }
+    }
+
+    /// (part, data type, member, last ordinal, done) of every parse marker of `id`.
+    async fn markers(&self, id: i32) -> Vec<(i64, String, i32, i64, bool)> {
+        use steward::db::schema::parse_progress;
+        parse_progress::table
+            .inner_join(archive_parts::table.inner_join(provider_exports::table))
+            .filter(provider_exports::donation_id.eq(id))
+            .order((parse_progress::part_id, parse_progress::data_type, parse_progress::member_no))
+            .select((
+                parse_progress::part_id,
+                parse_progress::data_type,
+                parse_progress::member_no,
+                parse_progress::last_ordinal,
+                parse_progress::done,
+            ))
+            .load(&mut self.app.db.conn().await)
+            .await
+            .unwrap()
+    }
+}
+
+/// Spec §5.3: a server stopped in the middle of a parse hands the job back at
+/// its next batch; the next server resumes after the committed markers, and
+/// every record ends up a row exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_while_parsing_resumes_after_a_restart_and_stores_every_row_once() {
+    let env = Env::start_with(&[("STEWARD_WORKERS", "1")]).await;
+    let token = env.app.db.token("res@example.org", Some(Role::Researcher)).await;
+    let id = create_over_grpc(&env, &token, &["search"]).await;
+    let scenario = tiny().records("search", 20_000).failure(Failure::MultiPart { parts: 2 });
+    env.sign_in(id, &scenario, &[SEARCH]).await;
+
+    // Stop as soon as a member is partly stored.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let markers = env.markers(id).await;
+        if markers.iter().any(|m| !m.4 && m.3 >= 0) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "parsing never started: {:?}", env.status(id).await);
+        assert_ne!(env.status(id).await.0, "processed", "parsed before the test could stop it");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let env = env.restart("0").await;
+    // Stopped mid-parse: some rows are stored, the part is not parsed, its job is queued again.
+    let markers = env.markers(id).await;
+    let (part, ..) = markers.iter().find(|m| !m.4).cloned().expect("a member left unfinished");
+    let stored_before: i64 = env.row_counts(id).await.iter().map(|c| c.1).sum();
+    assert!(stored_before > 0, "some batches were committed");
+    let parts = env.parts(id).await;
+    assert_eq!(parts.iter().find(|p| p.0 == part).unwrap().1, "stored", "{parts:?}");
+    let (state, attempts): (String, i32) = jobs::table
+        .filter(jobs::dedup_key.eq(format!("parse:{part}")))
+        .select((jobs::state, jobs::attempts))
+        .first(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!((state.as_str(), attempts), ("queued", 0), "handed back without using up an attempt");
+    assert_eq!(env.status(id).await.0, "processing");
+
+    let env = env.restart("1").await;
+    env.wait_for_status(id, "processed", 120).await;
+    let expected = env.manifest(id, &scenario, &["search"]).await;
+    assert_eq!(expected, [("search".to_owned(), 20_000)]);
+    assert_eq!(env.row_counts(id).await, expected, "every record once, none twice");
+    assert_queryable(&env, &token, id, &expected).await;
 }

@@ -5,19 +5,18 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use futures_util::StreamExt as _;
-use ring::rand::SecureRandom as _;
 use steward::config::Config;
 use steward::crypto::Keyring;
 use steward::donation::google::GoogleClient;
 use steward::donation::provider::{
-    Download, ErrorClass, ExportRequest, JobState, PortabilityProvider, ProviderError, Reached, RetryPolicy, Step,
-    TokenGrant, pkce_challenge,
+    Download, ErrorClass, ExportRequest, JobState, PortabilityProvider, ProviderError, Reached, Step, TokenGrant,
+    pkce_challenge,
 };
 use steward::donation::sandbox::{AccessType, Failure, Grant, Persona, Scenario, storage};
 use tokio::sync::oneshot;
 
+use crate::common::donation::{self, Consent, browser, fast_client, hidden_inputs, random, tiny};
 use crate::common::{TestDb, scratch_dir, test_config, wait_until_serving};
 
 const YOUTUBE: &str = "myactivity.youtube";
@@ -61,41 +60,19 @@ impl Sandbox {
             let _ = stopped.await;
         }));
         wait_until_serving(addr).await;
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let http = browser();
         Sandbox { db, url, config, keyring, http, _stop: stop }
     }
 
     /// Steward's Google client for this server, with short immediate retries.
     fn client(&self) -> GoogleClient {
-        let fast = RetryPolicy {
-            delays: vec![Duration::from_millis(50), Duration::from_millis(100)],
-            jitter: 0.0,
-            max_inline_wait: Duration::from_secs(5),
-        };
-        GoogleClient::with_retry_policy(&self.config.donation.google, fast).unwrap()
+        fast_client(&self.config)
     }
 
     /// Opens the consent screen for `groups` and submits `decision` with
     /// `scenario`; returns the redirect and the PKCE verifier.
     async fn consent(&self, scenario: &Scenario, groups: &[&str], decision: &str) -> Consent {
-        let state = random("state-");
-        let verifier = random("");
-        let url = self.client().authorize_url(&state, &pkce_challenge(&verifier), groups);
-        let page = self.http.get(&url).send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        // What a browser submits: the page's hidden fields, the ticked
-        // scopes, the scenario fields and the button.
-        let mut form = hidden_inputs(&page.text().await.unwrap());
-        if scenario.grant == Grant::All {
-            form.extend(groups.iter().map(|g| ("grant".to_owned(), (*g).to_owned())));
-        }
-        form.extend(pairs(&scenario.to_query()));
-        form.push(("decision".into(), decision.into()));
-        let answer = self.http.post(format!("{}/sandbox/google/o/oauth2/v2/auth/decision", self.url)).form(&form);
-        let answer = answer.send().await.unwrap();
-        assert_eq!(answer.status(), 302, "{}", answer.text().await.unwrap());
-        let location = answer.headers()["location"].to_str().unwrap().to_owned();
-        Consent { state, verifier, location: reqwest::Url::parse(&location).unwrap() }
+        donation::consent(&self.http, &self.url, &self.client(), scenario, groups, decision).await
     }
 
     /// Consents with `scenario` and exchanges the code.
@@ -126,36 +103,8 @@ impl Sandbox {
     }
 }
 
-struct Consent {
-    state: String,
-    verifier: String,
-    location: reqwest::Url,
-}
-
-impl Consent {
-    fn param(&self, name: &str) -> Option<String> {
-        self.location.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-    }
-}
-
-fn random(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut bytes).unwrap();
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn pairs(query: &str) -> Vec<(String, String)> {
-    let mut url = reqwest::Url::parse("http://x.invalid/").unwrap();
-    url.set_query(Some(query));
-    url.query_pairs().into_owned().collect()
-}
-
 fn export(group: &str) -> ExportRequest {
     ExportRequest { resources: vec![group.into()], start_time: None, end_time: None }
-}
-
-fn tiny() -> Scenario {
-    Scenario::default().persona(Persona::Tiny)
 }
 
 /// The whole body, or what arrived before it broke and the error.
@@ -173,27 +122,6 @@ async fn read_all(mut download: Download) -> (Vec<u8>, Option<ProviderError>) {
 fn zip_names(bytes: &[u8]) -> Vec<String> {
     let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a readable zip");
     archive.file_names().map(|name| name.expect("a UTF-8 entry name").into_owned()).collect()
-}
-
-/// The `<input type="hidden">` fields of a page.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    let attr = |tag: &str, name: &str| {
-        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = tag[start..].find('"')?;
-        Some(
-            tag[start..start + end]
-                .replace("&quot;", "\"")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&"),
-        )
-    };
-    html.split("<input ")
-        .skip(1)
-        .filter_map(|rest| rest.split('>').next())
-        .filter(|tag| tag.contains("type=\"hidden\""))
-        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?)))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

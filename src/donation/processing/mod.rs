@@ -50,8 +50,17 @@ pub const DOWNLOAD: &str = "donation.download";
 pub const PARSE: &str = "donation.parse";
 pub const FINALIZE: &str = "donation.finalize";
 
-/// How often due polls are scheduled (spec §5.1: every 60 s).
+/// How often due polls are scheduled (spec §5.1: every 60 s), unless the
+/// poll schedule is shorter (see [`schedule_every`]).
 pub const SCHEDULE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often `schedule_due_polls` runs: every [`SCHEDULE_EVERY`], or as often
+/// as the shortest poll interval when the schedule is shorter (tests and the
+/// sandbox shorten it, §5.9), but at most once a second.
+pub fn schedule_every(config: &DonationConfig) -> Duration {
+    let shortest = config.poll_schedule.iter().map(|(interval, _)| *interval).min().unwrap_or(SCHEDULE_EVERY);
+    shortest.clamp(Duration::from_secs(1), SCHEDULE_EVERY)
+}
 
 /// What processing jobs need besides the database.
 pub struct Processing {
@@ -150,6 +159,9 @@ pub enum Error {
     WrongState(&'static str),
     #[error("provider {0} is not available in this deployment")]
     ProviderOff(&'static str),
+    /// Stopped at a checkpoint because the worker is shutting down.
+    #[error("stopped at a checkpoint for the worker's shutdown")]
+    Interrupted,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -243,7 +255,8 @@ pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
     let p = processing.clone();
     registry.register(PARSE, move |ctx| run_parse(p.clone(), ctx));
     registry.register(FINALIZE, run_finalize);
-    registry.periodic(SCHEDULE_DUE_POLLS, SCHEDULE_EVERY, move |ctx| run_schedule(processing.clone(), ctx));
+    let every = schedule_every(&processing.config);
+    registry.periodic(SCHEDULE_DUE_POLLS, every, move |ctx| run_schedule(processing.clone(), ctx));
 }
 
 #[derive(Deserialize)]
@@ -285,8 +298,11 @@ async fn run_download(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()>
 async fn run_parse(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
     let PartPayload { part_id } = ctx.parse_payload()?;
     let mut conn = ctx.pool.get().await?;
-    parse::parse(&p, &mut conn, part_id).await?;
-    Ok(())
+    match parse::parse_until(&p, &mut conn, part_id, &|| ctx.stopping()).await {
+        // Resumed after the last committed batch by the next worker (§5.3).
+        Err(Error::Interrupted) => Err(crate::jobs::Interrupted.into()),
+        other => other.map(drop).map_err(Into::into),
+    }
 }
 
 async fn run_finalize(ctx: JobContext) -> anyhow::Result<()> {
@@ -303,4 +319,20 @@ async fn run_schedule(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()>
         tracing::debug!(polls = n, "scheduled due export polls");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_polls_are_scheduled_as_often_as_the_shortest_poll_interval_within_bounds() {
+        let mut config = crate::config::Config::from_lookup(|_| None).unwrap().donation;
+        config.poll_schedule = vec![(Duration::from_secs(300), Some(12)), (Duration::from_secs(3600), None)];
+        assert_eq!(schedule_every(&config), SCHEDULE_EVERY);
+        config.poll_schedule = vec![(Duration::from_secs(2), Some(3)), (Duration::from_secs(60), None)];
+        assert_eq!(schedule_every(&config), Duration::from_secs(2));
+        config.poll_schedule = vec![(Duration::from_millis(10), None)];
+        assert_eq!(schedule_every(&config), Duration::from_secs(1));
+    }
 }

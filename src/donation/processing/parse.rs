@@ -27,6 +27,18 @@ pub const BATCH: usize = 1000;
 /// Parses part `part_id` once it is stored; a part already parsed or failed
 /// (or of a deleted donation) is left alone. Returns whether this run parsed it.
 pub async fn parse(processing: &Processing, conn: &mut AsyncPgConnection, part_id: i64) -> Result<bool, Error> {
+    parse_until(processing, conn, part_id, &|| false).await
+}
+
+/// [`parse`], stopping after the batch during which `stopping` turned true
+/// with [`Error::Interrupted`]; what was committed stays, and the next run
+/// resumes after it (spec §5.3).
+pub async fn parse_until(
+    processing: &Processing,
+    conn: &mut AsyncPgConnection,
+    part_id: i64,
+    stopping: &(dyn Fn() -> bool + Sync),
+) -> Result<bool, Error> {
     let Some(part) = store::part(conn, part_id).await? else {
         return Ok(false);
     };
@@ -91,6 +103,9 @@ pub async fn parse(processing: &Processing, conn: &mut AsyncPgConnection, part_i
     let mut stored = Ok(());
     while let Some(batch) = rx.recv().await {
         stored = store_batch(conn, &data_key, donation_id, part_id, &batch).await;
+        if stored.is_ok() && stopping() {
+            stored = Err(Error::Interrupted);
+        }
         if stored.is_err() {
             break;
         }

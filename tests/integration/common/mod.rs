@@ -20,6 +20,8 @@ use steward::proto::authorization::v1::authorization_service_client::Authorizati
 use tokio::sync::{OnceCell, oneshot};
 use tonic::transport::Channel;
 
+pub mod donation;
+
 const TEMPLATE: &str = "steward_template";
 
 struct Cluster {
