@@ -65,6 +65,10 @@ class Client(DonationMethods):
             (e.g. a private CA); only for TLS.
         options: extra gRPC channel options, `(name, value)` pairs.
 
+    Researchers' donation calls (`create_donation`, `list_donations`,
+    `get_donation`, `donation_data`, `delete_donation`) come from
+    `DonationMethods` (`_donations.py`).
+
     A Client is safe to share between threads. Close it with `close()` or use
     it as a context manager. Every failure raises a `steward_client.StewardError`
     subclass.

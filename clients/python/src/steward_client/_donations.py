@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from .proto.steward.donation.v1 import donation_pb2
 from .proto.steward.donation.v1 import donation_service_pb2 as service_pb2
@@ -22,7 +22,6 @@ from .proto.steward.donation.v1 import donation_service_pb2 as service_pb2
 if TYPE_CHECKING:
     import pandas
 
-Response = TypeVar("Response")
 DateLike = Union[str, _dt.date, None]
 DonationRef = Union[int, donation_pb2.Donation]
 

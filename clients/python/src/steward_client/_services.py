@@ -1,8 +1,8 @@
 """Every RPC of a Steward service as a Python method, built from the generated stubs.
 
-`client.dataset` (DatasetService) and `client.authorization`
-(AuthorizationService) are `Service` objects with one method per RPC, named in
-snake_case (`CreateDataset` -> `create_dataset`, `WhoAmI` -> `who_am_i`).
+`client.dataset` (DatasetService), `client.authorization`
+(AuthorizationService) and `client.donation` (DonationService) are `Service`
+objects with one method per unary RPC, named in snake_case (`CreateDataset` -> `create_dataset`, `WhoAmI` -> `who_am_i`).
 They are derived at run time from the descriptors the generated `_pb2` modules
 carry, so a new RPC needs no code here, and every call goes through
 `Client._unary` (deadline, credentials, retries on UNAVAILABLE, errors as
