@@ -499,6 +499,22 @@ async fn declined_consent_stores_nothing_and_a_cookieless_callback_opens_its_own
     let grants: i64 = provider_grants::table.count().get_result(&mut env.app.db.conn().await).await.unwrap();
     assert_eq!(grants, 0);
 
+    // A code the provider refuses at the exchange: nothing stored, try again.
+    let url = browser.authorize(&page).await;
+    let callback = browser.at_provider(&url, "allow").await;
+    let mut forged = reqwest::Url::parse(&callback).unwrap();
+    let pairs: Vec<(String, String)> = forged.query_pairs().into_owned().collect();
+    forged
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs.iter().map(|(k, v)| (k, if k == "code" { "bogus" } else { v })));
+    let failed = browser.get(forged.as_str()).await;
+    assert_eq!((failed.status, failed.location()), (302, "/donate/?signin=failed"), "{}", failed.body);
+    let page = browser.get(failed.location()).await;
+    assert!(page.body.contains("We could not finish signing you in. Please try again."));
+    assert_eq!(env.stage(id).await, ("pending".into(), "terms_accepted".into()));
+    assert_eq!(env.events(id).await.last().map(String::as_str), Some("sign_in_failed"));
+
     // Again, but the provider hands the redirect to another browser without the cookie.
     let url = browser.authorize(&page).await;
     let callback = browser.at_provider(&url, "allow").await;

@@ -85,6 +85,12 @@ async fn authorize(ctx: &Ctx, form: Option<&[(String, String)]>) -> PageResult {
     let ttl = chrono::TimeDelta::from_std(ctx.state.config.donation.oauth_attempt_ttl)
         .unwrap_or(chrono::TimeDelta::minutes(15));
     conn.transaction(async |conn| -> Result<(), Fail> {
+        // Attempts expired a day ago are only noise now (consumed ones too).
+        diesel::delete(
+            oauth_attempts::table.filter(oauth_attempts::expires_at.lt(Utc::now() - chrono::TimeDelta::days(1))),
+        )
+        .execute(conn)
+        .await?;
         diesel::insert_into(oauth_attempts::table)
             .values((
                 oauth_attempts::state_hash.eq(&state_hash),

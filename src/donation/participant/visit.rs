@@ -108,6 +108,9 @@ fn random32() -> [u8; 32] {
 
 /// Opens a new visit with the given lifetimes; returns it and the cookie value.
 pub async fn open(conn: &mut AsyncPgConnection, idle: Duration, max: Duration) -> QueryResult<(Visit, String)> {
+    // Visits past their absolute lifetime are never found again; opening one
+    // is a good moment to drop them (their attempts' visit becomes NULL).
+    delete_expired(conn).await?;
     let value = URL_SAFE_NO_PAD.encode(random32());
     let idle_seconds = i32::try_from(idle.as_secs().max(1)).unwrap_or(i32::MAX);
     let max = chrono::TimeDelta::from_std(max).unwrap_or(chrono::TimeDelta::days(7));
