@@ -10,6 +10,7 @@ use super::catalogue::{self, DATA_TYPES, Source};
 use super::error::{DonationError, Result};
 use super::model::{self, Donation, Event, RawCreate, Stage, Status, TypeState, TypeStatus};
 use super::ops::DataQuery;
+use super::rows;
 use crate::proto::donation::v1 as pb;
 
 /// Default and largest `ListDonations` / `ListDonationEvents` page.
@@ -139,13 +140,46 @@ pub fn data_query(request: pb::QueryDonationDataRequest, max_limit: u32) -> Resu
     }
     let limit = page_size(size, QUERY_PAGE.min(i64::from(max_limit)), i64::from(max_limit))?;
     let filter = format!("{id}\n{data_type}\n{start_date}\n{end_date}");
-    let offset = decode_token("rows", &page_token, &filter)?;
-    Ok((id, DataQuery { data_type, start, end, limit, offset }, filter))
+    let (offset, seek) = decode_rows_token(&page_token, &filter)?;
+    Ok((id, DataQuery { data_type, start, end, limit, offset, seek }, filter))
 }
 
 /// The token of the rows page starting at `offset`.
 pub fn rows_token(offset: i64, filter: &str) -> String {
     encode_token("rows", offset, filter)
+}
+
+/// The token of the rows page starting at `offset`, right after `seek.after`:
+/// it also carries the total and that row's order key, so the next page is
+/// read from the key on instead of counting and skipping `offset` rows.
+pub fn rows_seek_token(offset: i64, filter: &str, seek: rows::Seek) -> String {
+    let rows::Cursor { ts, part_id, member_no, ordinal } = seek.after;
+    let ts = ts.map_or_else(|| "-".to_owned(), |t| t.timestamp_micros().to_string());
+    let base = format!("rows:{offset}:{}", filter_hash(filter));
+    URL_SAFE_NO_PAD.encode(format!("{base}:{}:{ts}:{part_id}:{member_no}:{ordinal}", seek.count))
+}
+
+/// The offset of a rows token, and its seek when it has one.
+fn decode_rows_token(token: &str, filter: &str) -> Result<(i64, Option<rows::Seek>)> {
+    let invalid = || DonationError::invalid("page_token", "Invalid page token for this request.");
+    let text = URL_SAFE_NO_PAD.decode(token).ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default();
+    let fields: Vec<&str> = text.split(':').collect();
+    let Some((base, seek)) = fields.split_at_checked(3).filter(|(_, seek)| seek.len() == 5) else {
+        return Ok((decode_token("rows", token, filter)?, None));
+    };
+    let offset = decode_token("rows", &URL_SAFE_NO_PAD.encode(base.join(":")), filter)?;
+    let number = |s: &str| s.parse::<i64>().map_err(|_| invalid());
+    let ts = match seek[1] {
+        "-" => None,
+        micros => Some(DateTime::from_timestamp_micros(number(micros)?).ok_or_else(invalid)?),
+    };
+    let after = rows::Cursor {
+        ts,
+        part_id: number(seek[2])?,
+        member_no: i32::try_from(number(seek[3])?).map_err(|_| invalid())?,
+        ordinal: number(seek[4])?,
+    };
+    Ok((offset, Some(rows::Seek { count: number(seek[0])?, after })))
 }
 
 /// A stored row (a flat JSON object) as a `Struct`.
@@ -334,6 +368,25 @@ pub fn sources(enabled: impl Fn(Source) -> bool) -> Vec<pb::DataSource> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seek_tokens_round_trip_and_are_bound_to_their_filter() {
+        let filter = "1\nsearch\n\n";
+        let ts = DateTime::from_timestamp_micros(1_700_000_000_123_000);
+        for after in [
+            rows::Cursor { ts, part_id: 3, member_no: 2, ordinal: 999 },
+            rows::Cursor { ts: None, part_id: 4, member_no: 0, ordinal: 0 },
+        ] {
+            let seek = rows::Seek { count: 5000, after };
+            let token = rows_seek_token(2000, filter, seek);
+            assert_eq!(decode_rows_token(&token, filter).unwrap(), (2000, Some(seek)));
+            assert!(decode_rows_token(&token, "1\nsearch\n2023-01-01\n").is_err());
+        }
+        assert_eq!(decode_rows_token(&rows_token(7, filter), filter).unwrap(), (7, None));
+        assert_eq!(decode_rows_token("", filter).unwrap(), (0, None));
+        let forged = URL_SAFE_NO_PAD.encode(format!("rows:7:{}:x:-:1:2:3", filter_hash(filter)));
+        assert!(decode_rows_token(&forged, filter).is_err());
+    }
 
     #[test]
     fn page_tokens_round_trip_and_are_bound_to_their_filter() {

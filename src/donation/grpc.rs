@@ -331,8 +331,12 @@ impl DonationService for DonationApi {
         let (id, query, filter) = convert::data_query(request.into_inner(), self.config.donation.query_max_limit)?;
         let page = ops::query(&mut *self.conn().await?, &self.keyring, &viewer, id, &query).await?;
         let end = query.offset.saturating_add(i64::try_from(page.rows.len()).unwrap_or(i64::MAX));
-        let next_page_token =
-            if !page.rows.is_empty() && end < page.count { convert::rows_token(end, &filter) } else { String::new() };
+        // The next page is read from this one's last row, without OFFSET.
+        let next_page_token = match page.next {
+            _ if page.rows.is_empty() || end >= page.count => String::new(),
+            Some(after) => convert::rows_seek_token(end, &filter, super::rows::Seek { count: page.count, after }),
+            None => convert::rows_token(end, &filter),
+        };
         let rows = page.rows.iter().map(|r| convert::row(r)).collect::<Result<Vec<_>, _>>()?;
         Ok(Response::new(pb::QueryDonationDataResponse { rows, total_count: page.count, next_page_token }))
     }

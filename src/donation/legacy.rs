@@ -491,7 +491,7 @@ pub fn data_query(params: QueryParams<'_>, max_limit: u32) -> Result<Option<Data
     {
         return Err(FieldErrors::one(NON_FIELD_ERRORS, "start_date must not be after end_date."));
     }
-    Ok(Some(DataQuery { data_type: params.data_type.to_owned(), start, end, limit, offset }))
+    Ok(Some(DataQuery { data_type: params.data_type.to_owned(), start, end, limit, offset, seek: None }))
 }
 
 /// An integer as DRF's `IntegerField` reads it (surrounding space and a
@@ -710,7 +710,7 @@ mod tests {
 
     #[test]
     fn data_bodies_splice_rows_and_line_separators_are_escaped() {
-        let page = DataPage { count: 3, rows: vec![r#"{"a":"x"}"#.into(), r#"{"a":null}"#.into()] };
+        let page = DataPage { count: 3, rows: vec![r#"{"a":"x"}"#.into(), r#"{"a":null}"#.into()], next: None };
         assert_eq!(text_of(&data(&page)), r#"{"count":3,"data":[{"a":"x"},{"a":null}]}"#);
         assert_eq!(text_of(&data(&DataPage::default())), r#"{"count":0,"data":[]}"#);
         assert_eq!(text_of(&Reply::detail(400, "a\u{2028}b")), r#"{"detail":"a\u2028b"}"#);

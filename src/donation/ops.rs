@@ -473,6 +473,9 @@ pub struct DataQuery {
     /// 0 reads the count only.
     pub limit: i64,
     pub offset: i64,
+    /// From the previous page's token: its count and last row, so this page
+    /// is read from there instead of counting and skipping `offset` rows.
+    pub seek: Option<rows::Seek>,
 }
 
 /// Rows of one type: how many match, and the page's JSON texts.
@@ -480,6 +483,8 @@ pub struct DataQuery {
 pub struct DataPage {
     pub count: i64,
     pub rows: Vec<String>,
+    /// The last row's order key when the page is full (for the next page's token).
+    pub next: Option<rows::Cursor>,
 }
 
 /// Reads rows of an available type (spec §2.7). A type that is unknown or
@@ -508,13 +513,19 @@ pub async fn read_rows(
         return Ok(DataPage::default());
     }
     let filter = rows::RowFilter { donation_id: id, data_type: &query.data_type, start: query.start, end: query.end };
-    let count = rows::count(conn, &filter).await?;
+    let count = match query.seek {
+        Some(seek) => seek.count,
+        None => rows::count(conn, &filter).await?,
+    };
     if query.limit == 0 || query.offset >= count {
-        return Ok(DataPage { count, rows: Vec::new() });
+        return Ok(DataPage { count, ..DataPage::default() });
     }
     let key = keys::load(conn, keyring, id).await?;
-    let rows = rows::page(conn, &key, &filter, query.limit, query.offset).await?;
-    Ok(DataPage { count, rows })
+    let page = match query.seek {
+        Some(seek) => rows::page_after(conn, &key, &filter, Some(seek.after), query.limit).await?,
+        None => rows::page_at(conn, &key, &filter, query.limit, query.offset).await?,
+    };
+    Ok(DataPage { count, rows: page.rows, next: page.next })
 }
 
 /// Up to `limit` events of the viewer's donation after event `after`.

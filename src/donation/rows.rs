@@ -169,26 +169,32 @@ pub async fn page(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<String>, RowError> {
+    Ok(page_at(conn, key, filter, limit, offset).await?.rows)
+}
+
+/// [`page`] with the order key of its last row (`next`, when the page is
+/// full), so the page after it can be read with [`page_after`].
+pub async fn page_at(
+    conn: &mut AsyncPgConnection,
+    key: &DataKey,
+    filter: &RowFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<KeysetPage, RowError> {
     if limit <= 0 {
-        return Ok(Vec::new());
+        return Ok(KeysetPage::default());
     }
-    let sealed: Vec<(i64, i32, i64, Vec<u8>)> = filter
-        .query()
-        .order((
-            donation_rows::ts.asc().nulls_last(),
-            donation_rows::part_id,
-            donation_rows::member_no,
-            donation_rows::ordinal,
-        ))
-        .select((donation_rows::part_id, donation_rows::member_no, donation_rows::ordinal, donation_rows::sealed))
-        .limit(limit)
-        .offset(offset)
-        .load(conn)
-        .await?;
-    sealed
-        .into_iter()
-        .map(|(part_id, member_no, ordinal, sealed)| open_row(key, filter, part_id, member_no, ordinal, &sealed))
-        .collect()
+    let sealed: Vec<Sealed> = ordered(filter.query()).limit(limit).offset(offset).load(conn).await?;
+    opened(key, filter, sealed, limit)
+}
+
+/// Where a paging session continues without `OFFSET`: the total the first
+/// page counted (rows of an available type never change) and the order key
+/// of the last row handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seek {
+    pub count: i64,
+    pub after: Cursor,
 }
 
 /// Where a keyset page stopped: the order key of its last row.
@@ -261,6 +267,11 @@ pub async fn page_after(
         let rest = limit - i64::try_from(sealed.len()).unwrap_or(0);
         sealed.extend(ordered(query).limit(rest).load::<Sealed>(conn).await?);
     }
+    opened(key, filter, sealed, limit)
+}
+
+/// Opens a page's rows; `next` is its last row's key when it is full.
+fn opened(key: &DataKey, filter: &RowFilter<'_>, sealed: Vec<Sealed>, limit: i64) -> Result<KeysetPage, RowError> {
     let full = i64::try_from(sealed.len()).unwrap_or(i64::MAX) >= limit;
     let next = sealed.last().filter(|_| full).map(|(ts, part_id, member_no, ordinal, _)| Cursor {
         ts: *ts,
