@@ -588,3 +588,58 @@ async fn a_failed_release_is_retried_and_the_participant_hears_it_is_pending() {
         .unwrap();
     assert_eq!((attempts, last_error), (2, None));
 }
+
+#[tokio::test]
+async fn the_status_page_script_watches_over_grpc_web_with_the_visit_cookie() {
+    use prost::Message as _;
+    let env = Env::start().await;
+    let id = env.donation().await;
+    let visit = env.visit(&[id]).await;
+
+    // The bundle the status page loads.
+    let script = reqwest::get(format!("{}/static/donate.js", env.app.url())).await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    let committed = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/web/dist/donate.js"));
+    assert!(script.bytes().await.unwrap() == committed.unwrap(), "the served bundle is clients/web/dist/donate.js");
+
+    // WatchMyDonation as the browser calls it: gRPC-web over HTTP/1.1, the cookie as credential.
+    let message = pb::WatchMyDonationRequest { donation_id: id.into() }.encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(&message);
+    let mut response = reqwest::Client::new()
+        .post(format!("{}/steward.donation.v1.DonationService/WatchMyDonation", env.app.url()))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .header("cookie", &visit)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut buffer = Vec::new();
+    let mut next = async || -> pb::WatchMyDonationResponse {
+        loop {
+            if buffer.len() >= 5 {
+                let len = u32::from_be_bytes(buffer[1..5].try_into().unwrap()) as usize;
+                if buffer.len() >= 5 + len {
+                    assert_eq!(buffer[0], 0, "a message frame, not trailers: {:?}", String::from_utf8_lossy(&buffer));
+                    let frame: Vec<u8> = buffer.drain(..5 + len).collect();
+                    return pb::WatchMyDonationResponse::decode(&frame[5..]).unwrap();
+                }
+            }
+            let chunk = response.chunk().await.unwrap().expect("the stream stays open");
+            buffer.extend_from_slice(&chunk);
+        }
+    };
+    let first = tokio::time::timeout(Duration::from_secs(5), next()).await.unwrap();
+    assert_eq!(first.donation.unwrap().stage(), pb::DonationStage::Created);
+    diesel::update(donations::table.find(id))
+        .set(donations::stage.eq("link_opened"))
+        .execute(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    let changed = tokio::time::timeout(Duration::from_secs(2), next()).await.expect("a change within 2 s");
+    assert_eq!(changed.donation.unwrap().stage(), pb::DonationStage::LinkOpened);
+}
