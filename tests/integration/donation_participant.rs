@@ -178,6 +178,16 @@ impl Browser {
     /// At the sandbox consent screen (no Steward cookie goes there): `decision`
     /// with every scope ticked; returns the callback URL it redirects to.
     async fn at_provider(&mut self, authorize_url: &reqwest::Url, decision: &str) -> String {
+        self.at_provider_with(authorize_url, decision, &[]).await
+    }
+
+    /// [`Browser::at_provider`] with scenario fields (spec §6.3).
+    async fn at_provider_with(
+        &mut self,
+        authorize_url: &reqwest::Url,
+        decision: &str,
+        scenario: &[(&str, &str)],
+    ) -> String {
         let consent = self.http.get(authorize_url.clone()).send().await.unwrap();
         assert_eq!(consent.status(), 200);
         let mut form = hidden_inputs(&consent.text().await.unwrap());
@@ -188,6 +198,7 @@ impl Browser {
                 s.trim_start_matches("https://www.googleapis.com/auth/dataportability.").into(),
             ));
         }
+        form.extend(scenario.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         form.push(("decision".into(), decision.into()));
         let decision_url = format!("{}/sandbox/google/o/oauth2/v2/auth/decision", self.base);
         let answer = self.http.post(decision_url).form(&form).send().await.unwrap();
@@ -664,4 +675,51 @@ async fn a_changed_consent_text_is_asked_again_and_idle_visits_end() {
     assert_eq!(fresh.get("/donate/").await.status, 200);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(fresh.get("/donate/").await.status, 404);
+}
+
+/// Spec §3.4 "Start" 1 and §5.9: access lost at the provider stops the
+/// donation with a message the participant can act on, and signing in again
+/// from the status page finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_lost_at_the_provider_is_fixed_by_signing_in_again() {
+    let env = Env::start().await;
+    let (id, token) = env.donation(&["search"]).await;
+    let mut browser = env.browser();
+    let page = browser.consent(&token).await;
+    let url = browser.authorize(&page).await;
+    let callback = browser.at_provider_with(&url, "allow", &[("failure", "revoked_consent:after=1")]).await;
+    assert_eq!(browser.get(&callback).await.location(), "/donate/");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while env.stage(id).await.0 != "error" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never failed: {:?} {:?}",
+            env.stage(id).await,
+            env.events(id).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let page = browser.get("/donate/").await;
+    assert!(
+        page.body
+            .contains("Access to your Google account ended before we could collect your data. Please sign in again."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Sign in again"));
+
+    let url = browser.authorize(&page).await;
+    let callback = browser.at_provider(&url, "allow").await;
+    assert_eq!(browser.get(&callback).await.location(), "/donate/");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while env.stage(id).await.0 != "processed" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never processed: {:?} {:?}",
+            env.stage(id).await,
+            env.events(id).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(browser.get("/donate/").await.body.contains("See my data"));
 }
