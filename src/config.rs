@@ -14,6 +14,8 @@
 //! | `STEWARD_DB_STATEMENT_TIMEOUT` | `30s` | PostgreSQL `statement_timeout` for every pooled connection |
 //! | `STEWARD_REQUEST_TIMEOUT` | `30s` | deadline for one unary request (server streams are not cut) |
 //! | `STEWARD_MAX_CONCURRENT_REQUESTS` | `1024` | requests served at once; more wait, then are shed |
+//! | `STEWARD_RATE_LIMIT` | `100` | sustained requests per second per caller (principal, else client address); `off` disables (not in production) |
+//! | `STEWARD_RATE_LIMIT_BURST` | twice `STEWARD_RATE_LIMIT` | requests a caller may send at once after a quiet spell |
 //! | `STEWARD_MAX_MESSAGE_BYTES` | `4194304` | largest gRPC message accepted or sent |
 //! | `STEWARD_CORS_ORIGINS` | the origin of `STEWARD_PUBLIC_URL` | comma-separated origins allowed to call gRPC-web with credentials |
 //! | `STEWARD_WORKERS` | `2` | background job workers inside `serve` (`0` = none; run `steward worker`) |
@@ -117,6 +119,8 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Largest gRPC message accepted or sent.
     pub max_message_bytes: usize,
+    /// Requests per caller; `None` = off.
+    pub rate_limit: Option<crate::ratelimit::RateLimit>,
     /// Origins allowed to call gRPC-web with credentials.
     pub cors_origins: Vec<String>,
     /// In-process job workers.
@@ -201,6 +205,7 @@ impl Config {
             request_timeout: parse_duration_var(&get, "STEWARD_REQUEST_TIMEOUT", Duration::from_secs(30))?,
             max_concurrent_requests: parse_count(&get, "STEWARD_MAX_CONCURRENT_REQUESTS", 1024, 1..=1_000_000)?,
             max_message_bytes: parse_count(&get, "STEWARD_MAX_MESSAGE_BYTES", 4 << 20, 1024..=(256 << 20))?,
+            rate_limit: parse_rate_limit(&get)?,
             cors_origins,
             workers: parse_count(&get, "STEWARD_WORKERS", 2, 0..=256)?,
             permission_cache_max_entries: parse_count(
@@ -235,6 +240,12 @@ impl Config {
             return Err(invalid(
                 "DATABASE_URL",
                 "production needs DATABASE_URL, or an explicit STEWARD_DATA_DIR for the embedded cluster",
+            ));
+        }
+        if self.rate_limit.is_none() {
+            return Err(invalid(
+                "STEWARD_RATE_LIMIT",
+                "production keeps a per-caller rate limit; raise it (e.g. 10000) rather than turning it off",
             ));
         }
         Ok(())
@@ -288,6 +299,21 @@ pub(crate) fn parse_count(
     value.parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
         invalid(var, format!("'{value}' is not a whole number from {} to {}", range.start(), range.end()))
     })
+}
+
+/// `STEWARD_RATE_LIMIT` (requests per second, or `off`) and `STEWARD_RATE_LIMIT_BURST`.
+fn parse_rate_limit(get: &impl Fn(&str) -> Option<String>) -> Result<Option<crate::ratelimit::RateLimit>, ConfigError> {
+    use crate::ratelimit::{DEFAULT_BURST_SECONDS, DEFAULT_PER_SECOND, RateLimit};
+    let per_second = match get("STEWARD_RATE_LIMIT") {
+        None => DEFAULT_PER_SECOND,
+        Some(v) if v.eq_ignore_ascii_case("off") => return Ok(None),
+        Some(v) => v.parse::<u32>().ok().filter(|n| (1..=1_000_000).contains(n)).ok_or_else(|| {
+            invalid("STEWARD_RATE_LIMIT", format!("'{v}' is neither requests per second from 1 to 1000000 nor 'off'"))
+        })?,
+    };
+    let default_burst = (per_second * DEFAULT_BURST_SECONDS) as usize;
+    let burst = parse_count(get, "STEWARD_RATE_LIMIT_BURST", default_burst, 1..=10_000_000)?;
+    Ok(Some(RateLimit { per_second, burst: burst as u32 }))
 }
 
 pub(crate) fn parse_duration_var(
@@ -384,6 +410,25 @@ mod tests {
             config(&[("STEWARD_PERMISSION_CACHE_MAX_ENTRIES", "0")]).unwrap_err().var,
             "STEWARD_PERMISSION_CACHE_MAX_ENTRIES"
         );
+    }
+
+    #[test]
+    fn the_rate_limit_defaults_to_generous_and_can_be_turned_off_outside_production() {
+        use crate::ratelimit::RateLimit;
+        assert_eq!(config(&[]).unwrap().rate_limit, Some(RateLimit { per_second: 100, burst: 200 }));
+        let c = config(&[("STEWARD_RATE_LIMIT", "5")]).unwrap();
+        assert_eq!(c.rate_limit, Some(RateLimit { per_second: 5, burst: 10 }));
+        let c = config(&[("STEWARD_RATE_LIMIT", "5"), ("STEWARD_RATE_LIMIT_BURST", "1")]).unwrap();
+        assert_eq!(c.rate_limit, Some(RateLimit { per_second: 5, burst: 1 }));
+        assert_eq!(config(&[("STEWARD_RATE_LIMIT", "off")]).unwrap().rate_limit, None);
+        assert_eq!(config(&[("STEWARD_RATE_LIMIT", "0")]).unwrap_err().var, "STEWARD_RATE_LIMIT");
+        assert_eq!(config(&[("STEWARD_RATE_LIMIT", "lots")]).unwrap_err().var, "STEWARD_RATE_LIMIT");
+        assert_eq!(config(&[("STEWARD_RATE_LIMIT_BURST", "0")]).unwrap_err().var, "STEWARD_RATE_LIMIT_BURST");
+        let keys = ("STEWARD_ENCRYPTION_KEYS", "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        let production = [("STEWARD_ENV", "production"), keys, ("DATABASE_URL", "postgres://db/steward")];
+        assert!(config(&production).unwrap().rate_limit.is_some());
+        let off = [production.as_slice(), &[("STEWARD_RATE_LIMIT", "off")]].concat();
+        assert_eq!(config(&off).unwrap_err().var, "STEWARD_RATE_LIMIT");
     }
 
     #[test]

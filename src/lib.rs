@@ -35,5 +35,6 @@ pub mod jobs;
 pub mod observe;
 pub mod openapi;
 pub mod proto;
+pub mod ratelimit;
 pub mod server;
 pub mod web;

@@ -3,9 +3,9 @@
 //! all on one port behind one tower stack, with graceful shutdown.
 //!
 //! Stack, outermost first: request id + tracing span + metrics → CORS →
-//! global concurrency limit → credential resolution → routes, where each gRPC
-//! service is wrapped in gRPC-web translation. tonic adds the per-request
-//! timeout and message-size limits.
+//! global concurrency limit → credential resolution → request rate per caller
+//! → routes, where each gRPC service is wrapped in gRPC-web translation. tonic
+//! adds the per-request timeout and message-size limits.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ use crate::observe::ObserveLayer;
 use crate::proto::authorization::v1::authorization_service_server::AuthorizationServiceServer;
 use crate::proto::dataset::v1::dataset_service_server::DatasetServiceServer;
 use crate::proto::donation::v1::donation_service_server::DonationServiceServer;
+use crate::ratelimit::RateLimitLayer;
 
 /// The fully qualified names of Steward's own gRPC services (for health).
 pub const SERVICE_NAMES: &[&str] = &[
@@ -116,6 +117,7 @@ pub async fn serve(
         .layer(cors(&config.cors_origins)?)
         .layer(GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests))
         .layer(AuthLayer::new(state.resolver.clone()))
+        .layer(RateLimitLayer::new(config.rate_limit))
         .map_response(size_limit_is_resource_exhausted)
         .map_response(challenge_unauthenticated)
         .into_inner();
