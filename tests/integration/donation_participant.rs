@@ -578,6 +578,16 @@ async fn participant_links_link_move_and_list_donations_and_participants_delete_
     assert_eq!((pasted.status, pasted.location()), (303, "/donate/?linked=1"));
     assert_eq!(env.participant_of(b).await, Some(p1));
 
+    // A visit that knows a participant links a newly signed-in donation to it.
+    let (c, token_c) = env.donation(&["search"]).await;
+    let page = second.consent(&token_c).await;
+    let url = second.authorize(&page).await;
+    let callback = second.at_provider(&url, "allow").await;
+    assert_eq!(second.get(&callback).await.location(), "/donate/");
+    assert_eq!(env.participant_of(c).await, Some(p1));
+    assert_eq!(participants().await, before, "no participant was created");
+    assert!(shown_link(&second.get("/donate/").await).is_none());
+
     // A new participant link moves only this donation; GET is 405, no visit 404.
     assert_eq!(first.get("/donate/generate-participant/").await.status, 405);
     assert_eq!(env.browser().post("/donate/generate-participant/", &[("csrf", "x")]).await.status, 404);
@@ -600,6 +610,7 @@ async fn participant_links_link_move_and_list_donations_and_participants_delete_
     assert_eq!(phone.get(&path).await.location(), "/participant/");
     let home = phone.get("/participant/").await;
     assert!(home.body.contains(&format!("/participant/select/{b}/")), "{}", home.body);
+    assert!(home.body.contains(&format!("/participant/select/{c}/")));
     assert!(!home.body.contains(&format!("/participant/select/{a}/")));
     assert_eq!(phone.get(&format!("/participant/select/{a}/")).await.status, 404, "another participant's");
     assert_eq!(phone.get(&format!("/participant/select/{b}/")).await.location(), "/donate/");
@@ -616,6 +627,7 @@ async fn participant_links_link_move_and_list_donations_and_participants_delete_
     assert_eq!((out.status, out.location()), (303, "/terms/"), "no donation link was used there");
 
     // Delete my data, before sign-in (b) and after it (a).
+    assert_eq!(second.get(&format!("/donate/{token_b}/")).await.location(), "/donate/");
     let confirm = second.get("/donate/revoke/").await;
     assert_eq!(confirm.status, 200);
     assert!(confirm.body.contains("It cannot be undone."));
@@ -630,7 +642,8 @@ async fn participant_links_link_move_and_list_donations_and_participants_delete_
     let deleted = first.post("/donate/revoke/", &[("csrf", &Browser::csrf(&confirm))]).await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     assert!(deleted.body.contains("Your donation was deleted"));
-    assert!(donations::table.count().get_result::<i64>(&mut env.app.db.conn().await).await.unwrap() == 0);
+    let left: Vec<i32> = donations::table.select(donations::id).load(&mut env.app.db.conn().await).await.unwrap();
+    assert_eq!(left, [c]);
     assert_eq!(env.browser().get(&format!("/donate/{token_a}/")).await.status, 404);
 }
 
