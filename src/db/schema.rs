@@ -143,6 +143,7 @@ diesel::table! {
         skipped_records -> Int8,
         updated_at -> Timestamptz,
         no_timestamp -> Int8,
+        reason_detail -> Nullable<Text>,
     }
 }
 
@@ -274,6 +275,7 @@ diesel::table! {
         no_timestamp -> Int8,
         skipped_records -> Int8,
         created_at -> Timestamptz,
+        reason_detail -> Nullable<Text>,
     }
 }
 

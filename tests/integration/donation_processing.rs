@@ -636,6 +636,31 @@ async fn a_malformed_member_fails_only_its_type() {
     );
     let counts = env.row_counts(id).await;
     assert!(counts.iter().any(|c| c.0 == "youtube_history" && c.1 > 0), "{counts:?}");
+    // The parser handed over the member's first records before the broken
+    // one; finalize purged them with the failed type.
+    let parsed: i64 = steward::db::schema::part_type_results::table
+        .filter(steward::db::schema::part_type_results::data_type.eq("search"))
+        .select(steward::db::schema::part_type_results::rows)
+        .first(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert!(parsed > 0);
+    assert!(counts.iter().all(|c| c.0 != "search"), "no rows of a failed type are kept: {counts:?}");
+    let message: Option<String> = donations::table
+        .find(id)
+        .select(donations::error_message)
+        .first(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    let message = message.unwrap();
+    assert!(message.starts_with("search: archive_invalid ("), "{message}");
+    assert!(message.contains("My Activity/Search/MyActivity.json"), "the member is named: {message}");
+    let events = env.event_details(id).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert!(!kinds.iter().any(|k| k.starts_with("part_") && *k != "part_downloaded"), "{kinds:?}");
+    let search = events.iter().find(|e| e.0 == "type_parsed" && e.1["state"] == "failed").unwrap();
+    assert_eq!(search.1["code"], "archive_invalid");
+    assert!(kinds.ends_with(&["type_parsed", "type_parsed", "failed"]), "{kinds:?}");
 }
 
 /// A researcher's bearer request.
@@ -896,4 +921,51 @@ async fn a_server_stopped_while_parsing_resumes_after_a_restart_and_stores_every
     assert_eq!(expected, [("search".to_owned(), 20_000)]);
     assert_eq!(env.row_counts(id).await, expected, "every record once, none twice");
     assert_queryable(&env, &token, id, &expected).await;
+}
+
+/// A parse committing while its donation's finalize runs (and read the part
+/// as unparsed) finds that finalize live, so its own enqueue is deduplicated
+/// away; the scheduler's next run finalizes the donation all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finalize_lost_to_deduplication_is_made_up_by_the_scheduler() {
+    let env = Env::start().await;
+    let scenario = tiny().failure(Failure::MultiPart { parts: 2 });
+    let id = env.authorized(&["search"], &scenario, &[SEARCH]).await;
+    env.exported(id).await;
+    let parts = env.parts(id).await;
+    for part in &parts {
+        assert!(env.download(part.0).await.unwrap());
+    }
+    assert!(env.parse(parts[0].0).await.unwrap());
+    // A worker takes the finalize the first parse queued; the second part is not parsed yet.
+    let key = format!("finalize:{id}");
+    // (The jobs this test ran by hand are not left for the worker.)
+    diesel::delete(jobs::table.filter(jobs::dedup_key.ne(&key))).execute(&mut env.app.db.conn().await).await.unwrap();
+    let claimed = steward::jobs::claim(&mut *env.app.db.conn().await, "racer", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a queued job");
+    assert_eq!(claimed.dedup_key.as_deref(), Some(key.as_str()));
+    assert!(!finalize::finalize(&mut *env.app.db.conn().await, id).await.unwrap(), "not everything is parsed");
+    // Meanwhile the second parse commits: its finalize is deduplicated against the running one.
+    assert!(env.parse(parts[1].0).await.unwrap());
+    let live: Vec<String> = jobs::table
+        .filter(jobs::dedup_key.eq(&key))
+        .select(jobs::state)
+        .load(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(live, ["running"], "no second finalize was queued");
+    // The running finalize finishes (its row deleted, as a worker does).
+    diesel::delete(jobs::table.find(claimed.id)).execute(&mut env.app.db.conn().await).await.unwrap();
+    assert_eq!(env.status(id).await.1, "parsing", "stuck without another finalize");
+
+    let n = poll::schedule_due_polls(&env.processing, &mut *env.app.db.conn().await).await.unwrap();
+    assert_eq!(n, 1);
+    assert!(env.queued(&key).await, "the scheduler queued the missing finalize");
+    assert!(finalize::finalize(&mut *env.app.db.conn().await, id).await.unwrap());
+    assert_eq!(env.status(id).await, ("processed".into(), "done".into(), None));
+    // Nothing more to do: the next run queues nothing.
+    diesel::delete(jobs::table.filter(jobs::dedup_key.eq(&key))).execute(&mut env.app.db.conn().await).await.unwrap();
+    assert_eq!(poll::schedule_due_polls(&env.processing, &mut *env.app.db.conn().await).await.unwrap(), 0);
 }

@@ -201,7 +201,7 @@ async fn fail_part(
     conn.transaction(async |conn| {
         store::part_failed(conn, part.id).await?;
         store::end_export(conn, part.export_id, EXPORT_FAILED, Some(code)).await?;
-        donation_store::add_event(conn, part.donation_id, "part_failed", None, detail).await?;
+        donation_store::add_event(conn, part.donation_id, "export_failed", None, detail).await?;
         state::settle(conn, part.donation_id).await?;
         Ok::<_, Error>(())
     })

@@ -14,8 +14,8 @@ use crate::db::schema::{archive_parts, donation_rows, donation_types, part_type_
 use crate::donation::model::TypeState;
 use crate::donation::store as donation_store;
 
-/// (outcome, reason, outside window, without timestamp, skipped records) of one part for one type.
-type PartResult = (String, Option<String>, i64, i64, i64);
+/// (outcome, reason, outside window, without timestamp, skipped records, reason in words) of one part for one type.
+type PartResult = (String, Option<String>, i64, i64, i64, Option<String>);
 
 /// Finalizes the donation if nothing is left to fetch or parse; returns
 /// whether it did.
@@ -62,14 +62,15 @@ pub async fn finalize(conn: &mut AsyncPgConnection, donation_id: i32) -> Result<
                     part_type_results::outside_window,
                     part_type_results::no_timestamp,
                     part_type_results::skipped_records,
+                    part_type_results::reason_detail,
                 ))
                 .load(conn)
                 .await?;
-            let reason = results.iter().find(|r| r.0 == "failed").and_then(|r| r.1.clone());
-            let (new_state, reason) = match reason {
-                Some(code) => (TypeState::Failed, Some(code)),
+            let failure = results.iter().find(|r| r.0 == "failed");
+            let (new_state, reason, why) = match failure {
+                Some(r) => (TypeState::Failed, r.1.clone(), r.5.clone()),
                 // A member missing from every part: available with 0 rows.
-                None => (TypeState::Available, None),
+                None => (TypeState::Available, None, None),
             };
             let rows: i64 = donation_rows::table
                 .filter(donation_rows::donation_id.eq(donation_id))
@@ -83,6 +84,7 @@ pub async fn finalize(conn: &mut AsyncPgConnection, donation_id: i32) -> Result<
                 .set((
                     donation_types::state.eq(new_state.as_str()),
                     donation_types::reason_code.eq(&reason),
+                    donation_types::reason_detail.eq(&why),
                     donation_types::rows.eq(rows),
                     donation_types::outside_window.eq(outside),
                     donation_types::no_timestamp.eq(untimed),
@@ -90,12 +92,44 @@ pub async fn finalize(conn: &mut AsyncPgConnection, donation_id: i32) -> Result<
                 ))
                 .execute(conn)
                 .await?;
-            let detail = json!({ "state": new_state.as_str(), "code": reason, "rows": rows,
-                "outside_window": outside, "no_timestamp": untimed, "skipped_records": skipped });
+            let detail = json!({ "state": new_state.as_str(), "code": reason, "reason": why, "rows": rows,
+                "outside_window": outside, "no_timestamp": untimed, "skipped_records": skipped, "parts": results.len() });
             donation_store::add_event(conn, donation_id, "type_parsed", Some(&t.data_type), detail).await?;
         }
         state::settle(conn, donation_id).await?;
+        purge_failed_types(conn, donation_id).await?;
         Ok::<_, Error>(true)
     })
     .await
+}
+
+/// Deletes the rows of the donation's failed types (some parts may have
+/// given rows before another failed): queries never show them, and a retry
+/// parses the type again from the start.
+async fn purge_failed_types(conn: &mut AsyncPgConnection, donation_id: i32) -> Result<(), Error> {
+    let failed: Vec<String> = donation_types::table
+        .filter(donation_types::donation_id.eq(donation_id))
+        .filter(donation_types::state.eq(TypeState::Failed.as_str()))
+        .select(donation_types::data_type)
+        .load(conn)
+        .await?;
+    if failed.is_empty() {
+        return Ok(());
+    }
+    diesel::delete(
+        donation_rows::table
+            .filter(donation_rows::donation_id.eq(donation_id))
+            .filter(donation_rows::data_type.eq_any(&failed)),
+    )
+    .execute(conn)
+    .await?;
+    diesel::update(
+        donation_types::table
+            .filter(donation_types::donation_id.eq(donation_id))
+            .filter(donation_types::data_type.eq_any(&failed)),
+    )
+    .set(donation_types::rows.eq(0_i64))
+    .execute(conn)
+    .await?;
+    Ok(())
 }

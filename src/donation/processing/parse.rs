@@ -8,7 +8,6 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
-use serde_json::json;
 
 use super::download::part_aad;
 use super::{Error, Processing, store};
@@ -117,13 +116,15 @@ pub async fn parse_until(
         return Err(Error::Other(anyhow::anyhow!("the parser stopped without a report")));
     };
 
+    // What each type got is in `part_type_results`; finalize reports it
+    // per type (`type_parsed`) once every part is in.
     let failed = report.failure.is_some();
     conn.transaction(async |conn| {
         for t in &report.types {
-            let (outcome, reason) = match &t.outcome {
-                Outcome::Parsed => ("parsed", None),
-                Outcome::Missing => ("missing", None),
-                Outcome::Failed(f) => ("failed", Some(f.code.as_str())),
+            let (outcome, reason, detail) = match &t.outcome {
+                Outcome::Parsed => ("parsed", None, None),
+                Outcome::Missing => ("missing", None, None),
+                Outcome::Failed(f) => ("failed", Some(f.code.as_str()), Some(f.reason.as_str())),
             };
             diesel::insert_into(part_type_results::table)
                 .values((
@@ -131,6 +132,7 @@ pub async fn parse_until(
                     part_type_results::data_type.eq(t.data_type),
                     part_type_results::outcome.eq(outcome),
                     part_type_results::reason_code.eq(reason),
+                    part_type_results::reason_detail.eq(detail),
                     part_type_results::rows.eq(count(t.rows)),
                     part_type_results::outside_window.eq(count(t.outside_window)),
                     part_type_results::no_timestamp.eq(count(t.no_timestamp)),
@@ -145,14 +147,6 @@ pub async fn parse_until(
         }
         let state = if failed { "failed" } else { "parsed" };
         diesel::update(archive_parts::table.find(part_id)).set(archive_parts::state.eq(state)).execute(conn).await?;
-        let detail = json!({
-            "resource": part.resource,
-            "part": part.part_no,
-            "code": report.failure.as_ref().map(|f| f.code.as_str()),
-            "rows": report.types.iter().map(|t| t.rows).sum::<u64>(),
-        });
-        let kind = if failed { "part_failed" } else { "part_parsed" };
-        donation_store::add_event(conn, donation_id, kind, None, detail).await?;
         // Finalize checks for itself that nothing else is unfinished.
         crate::jobs::enqueue(conn, super::finalize_job(&processing.config, donation_id)).await?;
         Ok::<_, Error>(())

@@ -15,12 +15,24 @@ use crate::donation::store as donation_store;
 /// Exports scheduled per run at most; the rest wait for the next run.
 const SCHEDULE_BATCH: i64 = 1000;
 
-/// Enqueues a `poll` for every in-progress export whose next poll is due;
-/// returns how many were enqueued (a poll already queued is not doubled).
+/// Enqueues a `poll` for every in-progress export whose next poll is due,
+/// and a `finalize` for every donation that waits only for it; returns how
+/// many jobs were enqueued (one already queued is not doubled).
+///
+/// The second half closes a race of the finalize job's dedup key: a parse
+/// that commits while a finalize of its donation runs (and read the part as
+/// unparsed) finds that job live, so its own enqueue is a no-op, and the
+/// running one finishes without finalizing. The next run here finalizes it.
 pub async fn schedule_due_polls(processing: &Processing, conn: &mut AsyncPgConnection) -> Result<usize, Error> {
     let mut n = 0;
     for export_id in store::due_exports(conn, Utc::now(), SCHEDULE_BATCH).await? {
         if crate::jobs::enqueue(conn, super::poll_job(&processing.config, export_id)).await?.is_some() {
+            n += 1;
+        }
+    }
+    for donation_id in store::unfinalized(conn, SCHEDULE_BATCH).await? {
+        if crate::jobs::enqueue(conn, super::finalize_job(&processing.config, donation_id)).await?.is_some() {
+            tracing::info!(donation.id = donation_id, "finalizing a donation whose parts are all parsed");
             n += 1;
         }
     }

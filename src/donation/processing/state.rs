@@ -162,6 +162,14 @@ pub async fn settle(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryResu
         types.push((t.data_type, state, reason));
     }
     let waiting = exports.iter().any(|e| e.state == EXPORT_IN_PROGRESS && e.polls > 0);
+    let details: std::collections::HashMap<String, String> = donation_types::table
+        .filter(donation_types::donation_id.eq(donation_id))
+        .filter(donation_types::reason_detail.is_not_null())
+        .select((donation_types::data_type, donation_types::reason_detail.assume_not_null()))
+        .load::<(String, String)>(conn)
+        .await?
+        .into_iter()
+        .collect();
     match target(donation.status, &types, waiting) {
         Target::Keep => Ok(()),
         Target::Stage(stage) if stage == donation.stage => Ok(()),
@@ -175,8 +183,46 @@ pub async fn settle(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryResu
             donation_store::add_event(conn, donation_id, "consent_declined", None, json!({"reason": "nothing_granted"}))
                 .await
         }
-        Target::Failed { code, message } => fail(conn, donation_id, &code, &message).await,
+        Target::Failed { code, .. } => fail(conn, donation_id, &code, &failure_message(&types, &details)).await,
     }
+}
+
+/// The researcher's `error_message` (spec §5.9): each failed type with its
+/// code and, in parentheses, the cause (the member and what was wrong with
+/// it, or what the provider did), e.g. `search: archive_invalid (invalid
+/// JSON at byte 51 in My Activity/Search/MyActivity.json)`. Codes and archive
+/// structure only: never personal data or provider response bodies.
+pub fn failure_message(
+    types: &[(String, TypeState, Option<String>)],
+    details: &std::collections::HashMap<String, String>,
+) -> String {
+    types
+        .iter()
+        .filter(|(_, s, _)| *s == TypeState::Failed)
+        .map(|(name, _, reason)| {
+            let code = reason.as_deref().unwrap_or("internal");
+            match details.get(name).map(String::as_str).or_else(|| cause(code)) {
+                Some(why) => format!("{name}: {code} ({why})"),
+                None => format!("{name}: {code}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What a failure code means when nothing more specific was recorded.
+fn cause(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "provider_access_lost" => {
+            "access ended before every part was downloaded; needs the participant to sign in again"
+        }
+        "provider_auth_failed" => "the provider refused Steward's client credentials",
+        "export_failed" => "the provider's export job failed, was cancelled or was refused",
+        "export_timeout" => "the provider did not finish the export by the deadline",
+        "provider_unavailable" => "the provider kept failing or refusing the download links",
+        "export_expired" => "the prepared data expired before it was downloaded",
+        _ => return None,
+    })
 }
 
 /// Puts the donation in `error` with `code` (the caller holds the lock or
@@ -258,6 +304,27 @@ mod tests {
         assert_eq!(type_state(&[Some(&future)]).0, TypeState::Available);
         assert_eq!(type_state(&[Some(&done), Some(&refused)]).0, TypeState::Declined);
         assert_eq!(type_state(&[Some(&running), Some(&failed)]), (TypeState::Failed, Some("export_failed".into())));
+    }
+
+    #[test]
+    fn the_error_message_names_each_failed_type_its_code_and_cause() {
+        let t = |name: &str, s: TypeState, r: Option<&str>| (name.to_owned(), s, r.map(Into::into));
+        let types = [
+            t("search", TypeState::Failed, Some("archive_invalid")),
+            t("youtube_history", TypeState::Available, None),
+            t("discover", TypeState::Failed, Some("export_failed")),
+            t("google_lens", TypeState::Failed, Some("internal")),
+        ];
+        let details = std::collections::HashMap::from([(
+            "search".to_owned(),
+            "invalid JSON at byte 51 in My Activity/Search/MyActivity.json".to_owned(),
+        )]);
+        assert_eq!(
+            failure_message(&types, &details),
+            "search: archive_invalid (invalid JSON at byte 51 in My Activity/Search/MyActivity.json); \
+             discover: export_failed (the provider's export job failed, was cancelled or was refused); \
+             google_lens: internal"
+        );
     }
 
     #[test]

@@ -264,3 +264,29 @@ pub async fn part_failed(conn: &mut AsyncPgConnection, part_id: i64) -> QueryRes
         .await
         .map(drop)
 }
+
+#[derive(QueryableByName)]
+struct DonationId {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    id: i32,
+}
+
+/// Donations still `processing` with nothing left to export, download or
+/// parse and no finalize queued or running: what only `finalize` can move on.
+pub async fn unfinalized(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<i32>> {
+    let rows: Vec<DonationId> = diesel::sql_query(
+        "SELECT d.id FROM donations d \
+         WHERE d.status = 'processing' \
+           AND NOT EXISTS (SELECT 1 FROM provider_exports e \
+                           WHERE e.donation_id = d.id AND e.state IN ('pending', 'in_progress')) \
+           AND NOT EXISTS (SELECT 1 FROM archive_parts p JOIN provider_exports e ON e.id = p.export_id \
+                           WHERE e.donation_id = d.id AND p.state IN ('pending', 'stored')) \
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dedup_key = 'finalize:' || d.id::text \
+                           AND j.state <> 'failed') \
+         ORDER BY d.id LIMIT $1",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}

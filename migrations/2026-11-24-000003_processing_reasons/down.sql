@@ -1,0 +1,2 @@
+ALTER TABLE donation_types DROP COLUMN reason_detail;
+ALTER TABLE part_type_results DROP COLUMN reason_detail;
