@@ -364,7 +364,7 @@ async fn a_participant_watches_processing_reads_the_rows_and_deletes_everything(
     let tokens = env.sign_in(&["myactivity.youtube"], "").await;
     processing::store_grant(&mut conn, &env.processing, id, &tokens).await.unwrap();
     let mut stages = Vec::new();
-    let done = tokio::time::timeout(Duration::from_secs(60), async {
+    let watched = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let message = watch.message().await.unwrap().expect("the watch stays open");
             let Some(donation) = message.donation else { continue };
@@ -374,8 +374,10 @@ async fn a_participant_watches_processing_reads_the_rows_and_deletes_everything(
             }
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("not done; stages seen: {stages:?}"));
+    .await;
+    let Ok(done) = watched else {
+        panic!("not done; stages seen: {stages:?}; in the database: {:?}", env.stage(id).await);
+    };
     assert!(stages.contains(&pb::DonationStage::Authorized), "{stages:?}");
     let rows = done.data_types[YOUTUBE].rows;
     assert!(rows >= 2, "the tiny persona has YouTube rows: {rows}");
@@ -642,4 +644,27 @@ async fn the_status_page_script_watches_over_grpc_web_with_the_visit_cookie() {
         .unwrap();
     let changed = tokio::time::timeout(Duration::from_secs(2), next()).await.expect("a change within 2 s");
     assert_eq!(changed.donation.unwrap().stage(), pb::DonationStage::LinkOpened);
+
+    // A second watch shares the process's one listening connection.
+    let mut client = env.client().await;
+    let mut second = client
+        .watch_my_donation(cookie(pb::WatchMyDonationRequest { donation_id: id.into() }, &visit))
+        .await
+        .unwrap()
+        .into_inner();
+    second.message().await.unwrap().unwrap();
+    let listeners: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN donation_changed'",
+    )
+    .get_result::<Count>(&mut env.app.db.conn().await)
+    .await
+    .unwrap()
+    .n;
+    assert_eq!(listeners, 1);
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
