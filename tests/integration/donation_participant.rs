@@ -76,6 +76,7 @@ impl Env {
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
             base: self.app.url(),
             cookie: None,
+            accept_language: None,
         }
     }
 
@@ -117,6 +118,7 @@ struct Browser {
     http: reqwest::Client,
     base: String,
     cookie: Option<String>,
+    accept_language: Option<&'static str>,
 }
 
 impl Browser {
@@ -127,6 +129,10 @@ impl Browser {
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
         let request = match &self.cookie {
             Some(cookie) => request.header("cookie", format!("steward_visit={cookie}")),
+            None => request,
+        };
+        let request = match self.accept_language {
+            Some(value) => request.header("accept-language", value),
             None => request,
         };
         let response = request.send().await.unwrap();
@@ -654,6 +660,8 @@ async fn a_changed_consent_text_is_asked_again_and_idle_visits_end() {
     let dir = crate::common::scratch_dir("consent-templates");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("consent.html"), "<p>We study {{ donation.provider }} use. Version one.</p>").unwrap();
+    let finnish = "{% extends \"layout.html\" %}{% block content %}<h1>Lahjoita {{ donation.provider }}-tietosi</h1>{% endblock %}";
+    std::fs::write(dir.join("status.fi.html"), finnish).unwrap();
     let keyring = Keyring::generate().to_spec();
     let template_dir = ("STEWARD_TEMPLATE_DIR", dir.to_str().unwrap());
     let env = Env::start_with(TestDb::new().await, &keyring, &[template_dir]).await;
@@ -681,6 +689,20 @@ async fn a_changed_consent_text_is_asked_again_and_idle_visits_end() {
     assert_eq!(accepted.status, 303);
     assert!(browser.get("/donate/").await.body.contains("Continue to Google"));
     assert!(env.events(id).await.iter().filter(|e| *e == "terms_accepted").count() == 2);
+
+    // A language with templates is chosen from Accept-Language; the footer switches it for the visit.
+    browser.accept_language = Some("fi-FI, en;q=0.5");
+    let page = browser.get("/donate/").await;
+    assert!(page.body.contains("<html lang=\"fi\">") && page.body.contains("Lahjoita Google-tietosi"), "{}", page.body);
+    assert!(page.body.contains(">Suomi</option>") && page.body.contains(">English</option>"));
+    let csrf = hidden(&page.body, "csrf").unwrap();
+    let switched = browser.post("/donate/language/", &[("csrf", &csrf), ("next", "/donate/"), ("lang", "en")]).await;
+    assert_eq!((switched.status, switched.location()), (303, "/donate/"));
+    let page = browser.get("/donate/").await;
+    assert!(page.body.contains("<html lang=\"en\">") && page.body.contains("Donate your Google data"));
+    let elsewhere =
+        browser.post("/donate/language/", &[("csrf", &csrf), ("next", "https://evil.example/"), ("lang", "fi")]).await;
+    assert_eq!(elsewhere.location(), "/donate/", "only this site's pages");
 
     // A visit idle longer than STEWARD_VISIT_IDLE_TTL (here 2 s) is over.
     let mut fresh = env.browser();

@@ -106,6 +106,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/participant/{token}/", get(open_participant_link))
         .route("/participant/select/{id}/", get(select_donation))
         .route("/participant/logout/", post(logout))
+        .route("/donate/language/", post(choose_language))
         .route("/terms/", get(terms_of_service))
         .route("/privacy/", get(privacy_notice))
         .layer(Extension(pages))
@@ -156,6 +157,8 @@ pub struct Ctx {
     pub state: AppState,
     pub pages: Arc<Pages>,
     pub headers: HeaderMap,
+    /// The request's path, when it holds no credential (else `/donate/`).
+    path: String,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -166,14 +169,51 @@ impl FromRequestParts<AppState> for Ctx {
             Some(pages) => pages.clone(),
             None => Arc::new(Pages::new(&state.config)),
         };
-        Ok(Ctx { state: state.clone(), pages, headers: parts.headers.clone() })
+        Ok(Ctx { state: state.clone(), pages, headers: parts.headers.clone(), path: safe_path(parts.uri.path()) })
+    }
+}
+
+/// `path` when it is a page's own path, else `/donate/`: a path holding a
+/// token (an invalid link's 404 page) never reaches a form.
+fn safe_path(path: &str) -> String {
+    let plain = path.starts_with('/') && !path.starts_with("//") && crate::observe::loggable_path(path) == path;
+    if plain { path.to_owned() } else { "/donate/".to_owned() }
+}
+
+/// A language offered in the footer.
+#[derive(Debug, Serialize)]
+struct LanguageOption {
+    code: String,
+    name: &'static str,
+    selected: bool,
+}
+
+/// The name of a language in itself.
+fn language_name(code: &str) -> &'static str {
+    match code.split('-').next().unwrap_or(code) {
+        "en" => "English",
+        "fi" => "Suomi",
+        "sv" => "Svenska",
+        "de" => "Deutsch",
+        "fr" => "Français",
+        "es" => "Español",
+        "it" => "Italiano",
+        "nl" => "Nederlands",
+        "pt" => "Português",
+        "da" => "Dansk",
+        "nb" | "no" => "Norsk",
+        "et" => "Eesti",
+        "pl" => "Polski",
+        _ => "Other language",
     }
 }
 
 /// The shared parts of every page's context.
 #[derive(Debug, Serialize)]
 struct Base<'a> {
-    lang: &'static str,
+    lang: String,
+    languages: Vec<LanguageOption>,
+    path: &'a str,
     title: &'a str,
     institution: InstitutionView<'a>,
     contact: EmailView<'a>,
@@ -239,10 +279,38 @@ impl Ctx {
         }
     }
 
+    /// The page language: the visit's choice, else the first of
+    /// `Accept-Language` that has templates, else English (spec §3.8).
+    pub fn lang(&self, visit: Option<&Visit>) -> String {
+        let offered = self.pages.templates.languages();
+        let has = |code: &str| offered.iter().find(|l| l.eq_ignore_ascii_case(code)).cloned();
+        if let Some(chosen) = visit.and_then(|v| v.language.as_deref()).and_then(has) {
+            return chosen;
+        }
+        let accepted = self.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        for range in accepted.split(',') {
+            let tag = range.split(';').next().unwrap_or("").trim();
+            if let Some(code) = has(tag).or_else(|| has(tag.split('-').next().unwrap_or(tag))) {
+                return code;
+            }
+        }
+        "en".to_owned()
+    }
+
     fn base<'a>(&'a self, title: &'a str, visit: Option<&Visit>) -> Base<'a> {
         let i = &self.state.config.donation.institution;
+        let lang = self.lang(visit);
+        let languages = self
+            .pages
+            .templates
+            .languages()
+            .iter()
+            .map(|code| LanguageOption { code: code.clone(), name: language_name(code), selected: *code == lang })
+            .collect();
         Base {
-            lang: "en",
+            lang,
+            languages,
+            path: &self.path,
             title,
             institution: InstitutionView { name: i.name.as_deref(), url: i.url.as_deref(), logo: i.logo.as_deref() },
             contact: EmailView { email: i.contact_email.as_deref() },
@@ -264,9 +332,10 @@ impl Ctx {
         visit: Option<&Visit>,
         extra: minijinja::Value,
     ) -> Response {
+        let lang = self.lang(visit);
         let base = minijinja::Value::from_serialize(self.base(title, visit));
         let ctx = context! { ..extra, ..base };
-        match self.pages.templates.render(template, "en", ctx) {
+        match self.pages.templates.render(template, &lang, ctx) {
             Ok(html) => {
                 self.secure((status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
             }
@@ -284,9 +353,10 @@ impl Ctx {
         visit: Option<&Visit>,
         extra: minijinja::Value,
     ) -> Result<String, Fail> {
+        let lang = self.lang(visit);
         let base = minijinja::Value::from_serialize(self.base("", visit));
         let ctx = context! { ..extra, ..base };
-        self.pages.templates.render(template, "en", ctx).map_err(|e| Fail::Internal(e.into()))
+        self.pages.templates.render(template, &lang, ctx).map_err(|e| Fail::Internal(e.into()))
     }
 
     /// A redirect (`302`, or `303` after a POST) carrying the page headers.
@@ -920,9 +990,38 @@ async fn logout(ctx: Ctx, body: Bytes) -> Response {
     ctx.finish(result)
 }
 
+/// `POST /donate/language/` (the footer's switcher): remembers the language
+/// in the visit, `303` back to the page.
+async fn choose_language(ctx: Ctx, body: Bytes) -> Response {
+    let result = async {
+        let form = form(&body);
+        let back = safe_path(field(&form, "next").unwrap_or("/donate/"));
+        let mut conn = ctx.conn().await?;
+        if let Some(visit) = ctx.visit(&mut conn).await? {
+            ctx.check_csrf(&visit, &form)?;
+            let wanted = field(&form, "lang").unwrap_or("");
+            if ctx.pages.templates.languages().iter().any(|l| l == wanted) {
+                visit::set_language(&mut conn, &visit, wanted).await?;
+            }
+        }
+        Ok(ctx.redirect(StatusCode::SEE_OTHER, &back))
+    }
+    .await;
+    ctx.finish(result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_with_credentials_never_reach_a_form() {
+        assert_eq!(safe_path("/donate/data/"), "/donate/data/");
+        assert_eq!(safe_path("/privacy/"), "/privacy/");
+        assert_eq!(safe_path("/donate/q8m3Zr2Vx0aLk7Hn4Ws9Ty1Bc6Dp5Ef3Gh8Jk2Lm0N/"), "/donate/");
+        assert_eq!(safe_path("//evil.example/"), "/donate/");
+        assert_eq!(safe_path("https://evil.example/"), "/donate/");
+    }
 
     #[test]
     fn origins_drop_the_path() {

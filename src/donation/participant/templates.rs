@@ -42,6 +42,8 @@ pub const STYLESHEET: &str = include_str!("../../../templates/donation/donate.cs
 /// The loaded templates.
 pub struct Templates {
     env: Environment<'static>,
+    /// `en` and every language a `NAME.<lang>.html` variant exists for.
+    languages: Vec<String>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -69,6 +71,14 @@ impl Templates {
                 sources.insert(name, source);
             }
         }
+        let mut languages = vec!["en".to_owned()];
+        for name in sources.keys() {
+            if let Some(lang) = variant_language(name)
+                && !languages.iter().any(|l| l == lang)
+            {
+                languages.push(lang.to_owned());
+            }
+        }
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         env.add_filter("number", |n: i64| group_digits(n));
@@ -77,7 +87,12 @@ impl Templates {
             env.add_template_owned(name.clone(), source)
                 .map_err(|e| TemplateError { file: name.clone(), reason: e.to_string() })?;
         }
-        Ok(Templates { env })
+        Ok(Templates { env, languages })
+    }
+
+    /// `en` and the languages that have template variants, `en` first.
+    pub fn languages(&self) -> &[String] {
+        &self.languages
     }
 
     /// Renders `name` (or its `lang` variant when there is one) with `ctx`.
@@ -107,6 +122,16 @@ fn overrides(dir: &Path) -> Result<Vec<(String, String)>, TemplateError> {
         out.push((name, source));
     }
     Ok(out)
+}
+
+/// `fi` for `status.fi.html` (a variant of a shipped template), else `None`.
+fn variant_language(name: &str) -> Option<&str> {
+    SHIPPED.iter().find_map(|(shipped, _)| {
+        let stem = shipped.trim_end_matches(".html");
+        let lang = name.strip_prefix(stem)?.strip_prefix('.')?.strip_suffix(".html")?;
+        (!lang.is_empty() && lang.len() <= 35 && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            .then_some(lang)
+    })
 }
 
 /// `status.html`, or `status.fi.html` / `status.pt-BR.html` for a shipped name.
@@ -230,6 +255,7 @@ mod tests {
         let ctx = minijinja::context! {};
         assert_eq!(templates.render("privacy_notice.html", "fi", &ctx).unwrap(), "Tietosuojaseloste");
         assert_eq!(templates.render("privacy_notice.html", "en", &ctx).unwrap(), "Our own privacy_notice.html");
+        assert_eq!(templates.languages(), ["en", "fi"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -229,6 +229,11 @@ pub async fn set_participant_token(
         .map(drop)
 }
 
+/// Remembers the language the participant chose.
+pub async fn set_language(conn: &mut AsyncPgConnection, visit: &Visit, language: &str) -> QueryResult<()> {
+    diesel::update(visits::table.find(visit.id)).set(visits::language.eq(language)).execute(conn).await.map(drop)
+}
+
 /// Associated data of a participant token sealed in a visit: it cannot be
 /// moved to another visit.
 pub fn token_aad(visit_id: i64) -> Vec<u8> {
