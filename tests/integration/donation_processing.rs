@@ -646,12 +646,8 @@ async fn a_malformed_member_fails_only_its_type() {
         .unwrap();
     assert!(parsed > 0);
     assert!(counts.iter().all(|c| c.0 != "search"), "no rows of a failed type are kept: {counts:?}");
-    let message: Option<String> = donations::table
-        .find(id)
-        .select(donations::error_message)
-        .first(&mut env.app.db.conn().await)
-        .await
-        .unwrap();
+    let message: Option<String> =
+        donations::table.find(id).select(donations::error_message).first(&mut env.app.db.conn().await).await.unwrap();
     let message = message.unwrap();
     assert!(message.starts_with("search: archive_invalid ("), "{message}");
     assert!(message.contains("My Activity/Search/MyActivity.json"), "the member is named: {message}");
@@ -968,4 +964,130 @@ async fn a_finalize_lost_to_deduplication_is_made_up_by_the_scheduler() {
     // Nothing more to do: the next run queues nothing.
     diesel::delete(jobs::table.filter(jobs::dedup_key.eq(&key))).execute(&mut env.app.db.conn().await).await.unwrap();
     assert_eq!(poll::schedule_due_polls(&env.processing, &mut *env.app.db.conn().await).await.unwrap(), 0);
+}
+
+impl Env {
+    /// RetryDonation as `token`.
+    async fn retry(&self, token: &str, id: i32) -> Result<pb::Donation, tonic::Status> {
+        let request = pb::RetryDonationRequest { donation_id: i64::from(id) };
+        let answer = self.grpc().await.retry_donation(authed(request, token)).await?;
+        Ok(answer.into_inner().donation.unwrap())
+    }
+}
+
+/// Spec §5.9: RetryDonation re-runs exactly the failed steps — a provider job
+/// that failed past its `:retry` budget is polled (and retried) again, and
+/// the parts whose parse failed a type are fetched and parsed again for it
+/// — while available types keep their rows; each retry is an event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_donation_re_runs_the_failed_export_job_and_the_failed_parse() {
+    let env = Env::start_with(&[("STEWARD_WORKERS", "2"), ("STEWARD_GOOGLE_JOB_RETRIES", "1")]).await;
+    let token = env.app.db.token("res@example.org", Some(Role::Researcher)).await;
+
+    // The job fails, and so does its one `:retry`; the retry after that would succeed.
+    let id = create_over_grpc(&env, &token, &["youtube_history"]).await;
+    env.sign_in(id, &tiny().failure(Failure::JobFailed { again: 1 }), &[YOUTUBE]).await;
+    env.wait_for_status(id, "error", 60).await;
+    assert_eq!(env.status(id).await.2.as_deref(), Some("export_failed"));
+    let retried = env.retry(&token, id).await.unwrap();
+    assert_eq!(retried.status(), pb::DonationStatus::Processing);
+    assert!(retried.error.is_none());
+    assert_eq!(retried.data_types["youtube_history"].state(), pb::DataTypeState::Exporting);
+    env.wait_for_status(id, "processed", 60).await;
+    let events = env.events(id).await;
+    let at = events.iter().position(|e| e == "retried").expect("a retried event");
+    assert!(events[..at].contains(&"failed".to_owned()) && events[at..].contains(&"processed".to_owned()));
+    assert!(env.row_counts(id).await.iter().any(|c| c.0 == "youtube_history" && c.1 == 5));
+
+    // A malformed member fails search only; the retry fetches and parses the part again for search.
+    let search = steward::donation::catalogue::Source::Google.data_type("search").unwrap();
+    let id = create_over_grpc(&env, &token, &["youtube_history", "search"]).await;
+    env.sign_in(id, &tiny().failure(Failure::MalformedJson { data_type: search }), &[YOUTUBE, SEARCH]).await;
+    env.wait_for_status(id, "error", 60).await;
+    assert_eq!(env.status(id).await.2.as_deref(), Some("archive_invalid"));
+    let before = env.row_counts(id).await;
+    assert_eq!(before.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["youtube_history"]);
+    let downloads = |events: &[String]| events.iter().filter(|e| *e == "part_downloaded").count();
+    let downloaded = downloads(&env.events(id).await);
+    let retried = env.retry(&token, id).await.unwrap();
+    assert_eq!(retried.status(), pb::DonationStatus::Processing);
+    assert_eq!(retried.data_types["youtube_history"].state(), pb::DataTypeState::Available, "untouched");
+    assert_ne!(retried.data_types["search"].state(), pb::DataTypeState::Failed);
+    // The same archive is as broken the second time.
+    env.wait_for_status(id, "error", 60).await;
+    let (_, _, code) = env.status(id).await;
+    assert_eq!(code.as_deref(), Some("archive_invalid"));
+    let events = env.events(id).await;
+    assert_eq!(downloads(&events), downloaded + 1, "only the search group's part was fetched again: {events:?}");
+    assert_eq!(env.row_counts(id).await, before, "available rows are kept once, failed ones purged again");
+    assert_eq!(events.iter().filter(|e| *e == "retried").count(), 1);
+}
+
+/// Spec §2.9.3 and §5.9: who may retry, and which errors a retry cannot fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_donation_refuses_by_permission_and_by_state_with_what_would_help() {
+    use steward::dataset::audit::Actor;
+    use steward::dataset::ops::{self as dataset_ops, GrantSpec, Grantee};
+    use steward::dataset::permissions::Level;
+    use tonic::Code;
+
+    let env = Env::start_with(&[("STEWARD_WORKERS", "2")]).await;
+    let owner = env.app.db.token("owner@example.org", Some(Role::Researcher)).await;
+    let viewer = env.app.db.token("viewer@example.org", None).await;
+    let editor = env.app.db.token("editor@example.org", Some(Role::Researcher)).await;
+    let outsider = env.app.db.token("outsider@example.org", Some(Role::Researcher)).await;
+    {
+        let mut conn = env.app.db.conn().await;
+        let study = dataset_ops::create_dataset(&mut conn, Actor::System, "study", "", false).await.unwrap();
+        for (user_id, level) in [(1, Level::Edit), (2, Level::View), (3, Level::Edit)] {
+            let spec = GrantSpec {
+                dataset_id: study.id,
+                version_id: None,
+                level,
+                grantee: Grantee::User(user_id),
+                source: "manual",
+            };
+            dataset_ops::grant(&mut conn, Actor::System, spec).await.unwrap();
+        }
+    }
+    let request = pb::CreateDonationRequest {
+        source: pb::DonationSource::GooglePortability.into(),
+        requested_data_types: vec!["youtube_history".into()],
+        dataset: "study".into(),
+        ..Default::default()
+    };
+    let created = env.grpc().await.create_donation(authed(request, &owner)).await.unwrap().into_inner();
+    let id = i32::try_from(created.donation.unwrap().id).unwrap();
+
+    // Not failed: nothing to retry.
+    let pending = env.retry(&owner, id).await.unwrap_err();
+    assert_eq!(pending.code(), Code::FailedPrecondition);
+    assert_eq!(
+        pending.message(),
+        format!("Donation {id} is pending, not error: only a failed donation can be retried.")
+    );
+
+    // Access used up before Steward had the archive: only the participant can fix it.
+    env.sign_in(id, &tiny().failure(Failure::OneTimeExhausted), &[YOUTUBE]).await;
+    env.wait_for_status(id, "error", 60).await;
+    assert_eq!(env.status(id).await.2.as_deref(), Some("provider_access_lost"));
+    let missing = pb::RetryDonationRequest { donation_id: 999 };
+    let hidden = env.grpc().await.retry_donation(authed(missing, &owner)).await.unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    assert_eq!(env.retry(&outsider, id).await.unwrap_err().code(), Code::NotFound, "invisible to an outsider");
+    assert_eq!(env.retry(&viewer, id).await.unwrap_err().code(), Code::PermissionDenied, "view is not enough");
+    for token in [&owner, &editor] {
+        let refused = env.retry(token, id).await.unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert!(refused.message().contains("needs the participant to sign in again"), "{}", refused.message());
+    }
+    assert!(!env.events(id).await.contains(&"retried".to_owned()));
+    assert_eq!(env.status(id).await.0, "error", "a refused retry changes nothing");
+
+    // A donation that finished: nothing to retry either.
+    let id = create_over_grpc(&env, &editor, &["youtube_history"]).await;
+    env.sign_in(id, &tiny(), &[YOUTUBE]).await;
+    env.wait_for_status(id, "processed", 60).await;
+    let done = env.retry(&editor, id).await.unwrap_err();
+    assert_eq!((done.code(), done.message().contains("is processed, not error")), (Code::FailedPrecondition, true));
 }

@@ -8,6 +8,7 @@
 //! - [`download`]: `donation.download` (one part, from a freshly signed URL, into the blob store).
 //! - [`parse`]: `donation.parse` (one stored part into rows, resumable; the blob deleted after).
 //! - [`finalize`]: `donation.finalize` (types' final states and counters, then the donation's).
+//! - [`retry`]: `RetryDonation`'s re-run of a failed donation's failed steps.
 //! - [`state`]: type and donation states derived from the exports (§1.4, §5.2).
 //! - [`store`]: the grant, export and part tables.
 //!
@@ -23,6 +24,7 @@ pub mod finalize;
 pub mod grant;
 pub mod parse;
 pub mod poll;
+pub mod retry;
 pub mod state;
 pub mod store;
 
