@@ -151,8 +151,9 @@ fn seconds(n: u64) -> &'static str {
 
 /// The gRPC message of a refusal.
 pub fn grpc_message(limit: RateLimit, retry: u64) -> String {
+    let requests = if limit.per_second == 1 { "request" } else { "requests" };
     format!(
-        "rate limit exceeded: at most {} requests per second per caller; retry in {retry} {}",
+        "rate limit exceeded: at most {} {requests} per second per caller; retry in {retry} {}",
         limit.per_second,
         seconds(retry)
     )

@@ -20,5 +20,6 @@ mod embedded;
 mod import;
 mod jobs;
 mod openapi;
+mod ratelimit;
 mod scenarios;
 mod server;
