@@ -142,8 +142,9 @@ fn route_label(path: &str, is_grpc: bool) -> String {
 
 /// Participant pages whose path segment after `/donate/` or `/participant/`
 /// names a page, not a credential.
-const PARTICIPANT_PAGES: [&str; 11] = [
+const PARTICIPANT_PAGES: [&str; 12] = [
     "terms",
+    "language",
     "authorize",
     "data",
     "revoke",
