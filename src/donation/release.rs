@@ -85,26 +85,29 @@ pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
     registry.register(KIND, move |ctx| run(processing.clone(), ctx));
 }
 
+/// What a release takes from a grant: provider, key id, sealed access
+/// token and its expiry, sealed refresh token, and when it was released.
+type GrantTokens = (String, String, Vec<u8>, Option<DateTime<Utc>>, Option<Vec<u8>>, Option<DateTime<Utc>>);
+
 /// Inside the transaction deleting `donation_id`, before the donation row
 /// goes: moves its grant into a release record and enqueues the release job.
 /// `NotHeld` when there is no grant or it was already released; `Pending`
 /// otherwise.
 pub async fn take_over(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryResult<ProviderAccess> {
-    let grant: Option<(String, String, Vec<u8>, Option<DateTime<Utc>>, Option<Vec<u8>>, Option<DateTime<Utc>>)> =
-        provider_grants::table
-            .filter(provider_grants::donation_id.eq(donation_id))
-            .select((
-                provider_grants::provider,
-                provider_grants::key_id,
-                provider_grants::access_token_sealed,
-                provider_grants::access_expires_at,
-                provider_grants::refresh_token_sealed,
-                provider_grants::released_at,
-            ))
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?;
+    let grant: Option<GrantTokens> = provider_grants::table
+        .filter(provider_grants::donation_id.eq(donation_id))
+        .select((
+            provider_grants::provider,
+            provider_grants::key_id,
+            provider_grants::access_token_sealed,
+            provider_grants::access_expires_at,
+            provider_grants::refresh_token_sealed,
+            provider_grants::released_at,
+        ))
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
     let Some((provider, key_id, access, access_expires_at, refresh, None)) = grant else {
         return Ok(ProviderAccess::NotHeld);
     };
