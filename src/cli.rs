@@ -322,6 +322,7 @@ pub fn registry(processing: std::sync::Arc<crate::donation::processing::Processi
     crate::auth::jobs::register(&mut registry);
     crate::donation::purge::register(&mut registry, processing.blobs().clone());
     crate::donation::release::register(&mut registry, processing.clone());
+    crate::donation::processing::sweep::register(&mut registry, processing.clone());
     crate::donation::processing::register(&mut registry, processing);
     registry
 }
@@ -425,5 +426,7 @@ mod tests {
         }
         assert!(kinds.contains(&crate::donation::release::KIND), "the release job is missing from {kinds:?}");
         assert!(registry.interval(SCHEDULE_DUE_POLLS).is_some(), "due polls are scheduled periodically");
+        use crate::donation::processing::sweep::{SWEEP, SWEEP_EVERY};
+        assert_eq!(registry.interval(SWEEP), Some(SWEEP_EVERY), "raw storage is swept hourly");
     }
 }

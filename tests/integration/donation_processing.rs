@@ -1091,3 +1091,49 @@ async fn retry_donation_refuses_by_permission_and_by_state_with_what_would_help(
     let done = env.retry(&editor, id).await.unwrap_err();
     assert_eq!((done.code(), done.message().contains("is processed, not error")), (Code::FailedPrecondition, true));
 }
+
+/// Spec §5.8: the sweep deletes part blobs no committed part row references
+/// once they are old enough, and stale temporary writes; referenced parts,
+/// young blobs and other blobs stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_removes_old_orphan_part_blobs_and_stale_temporary_files_only() {
+    use steward::donation::processing::sweep::{self, Swept};
+    let env = Env::start().await;
+    let id = env.authorized(&["search"], &tiny(), &[SEARCH]).await;
+    env.exported(id).await;
+    let part = env.parts(id).await[0].0;
+    assert!(env.download(part).await.unwrap());
+    let stored = env.parts(id).await[0].2.clone().unwrap();
+    let root = env.config.data_dir.join("blobs");
+    let day_old = std::time::SystemTime::now() - Duration::from_secs(25 * 3600);
+    let write = |key: &str, old: bool| {
+        let path = root.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        if !path.exists() {
+            std::fs::write(&path, b"sealed bytes").unwrap();
+        }
+        if old {
+            std::fs::File::options().write(true).open(&path).unwrap().set_modified(day_old).unwrap();
+        }
+    };
+    write(&stored, true); // committed: kept however old
+    write(&format!("donations/{id}/parts/lost-the-race"), true);
+    write("donations/999/parts/of-a-deleted-donation", true);
+    write(&format!("donations/{id}/parts/being-committed"), false);
+    write(&format!("donations/{id}/exports/not-a-part"), true);
+    write(".tmp/crashed-write", true);
+    write(".tmp/in-progress", false);
+
+    let swept = sweep::sweep(&env.processing, &mut *env.app.db.conn().await, sweep::MIN_AGE).await.unwrap();
+    assert_eq!(swept, Swept { orphan_blobs: 2, temp_files: 1 });
+    let exists = |key: &str| root.join(key).exists();
+    assert!(exists(&stored) && exists(&format!("donations/{id}/parts/being-committed")));
+    assert!(exists(&format!("donations/{id}/exports/not-a-part")) && exists(".tmp/in-progress"));
+    assert!(!exists(&format!("donations/{id}/parts/lost-the-race")) && !exists(".tmp/crashed-write"));
+    assert!(!exists("donations/999"), "emptied directories go too");
+    // The part is still readable and parses.
+    assert!(env.parse(part).await.unwrap());
+    // Once parsed, its blob is deleted with the part row's deleted_at set; nothing is left to sweep.
+    let again = sweep::sweep(&env.processing, &mut *env.app.db.conn().await, Duration::ZERO).await.unwrap();
+    assert_eq!(again.orphan_blobs, 1, "only the young orphan, once any age counts");
+}

@@ -11,6 +11,7 @@
 //! - [`retry`]: `RetryDonation`'s re-run of a failed donation's failed steps.
 //! - [`state`]: type and donation states derived from the exports (§1.4, §5.2).
 //! - [`store`]: the grant, export and part tables.
+//! - [`sweep`]: the hourly `donation.sweep` (orphan part blobs, stale temporary files).
 //!
 //! Jobs carry ids only and are idempotent (§5.3). A provider error is handled
 //! by its class (§4.1): `transient` fails the attempt (the queue retries it;
@@ -27,6 +28,7 @@ pub mod poll;
 pub mod retry;
 pub mod state;
 pub mod store;
+pub mod sweep;
 
 use std::sync::Arc;
 use std::time::Duration;
