@@ -5,7 +5,8 @@
 //! admin; otherwise NOT_FOUND). Each available type is read with keyset
 //! pages of [`BATCH`] rows in QueryDonationData's order ([`rows::page_after`]),
 //! so every batch costs the same however deep it is, and at most
-//! [`BUFFERED`] batches wait for a slow client: memory does not grow with
+//! [`BUFFERED`] batches wait for a slow client (one more is being converted
+//! on a blocking thread while the next is read): memory does not grow with
 //! the donation's size. A producer task feeds the response stream and stops
 //! as soon as the client goes away (its receiver is dropped). Before each
 //! batch it checks that the donation still has its data key, so a donation
@@ -138,6 +139,9 @@ async fn send_batches(
     types: &[&'static str],
     tx: &Batches,
 ) -> Result<()> {
+    // One batch is opened and converted on a blocking thread while the next
+    // is read from the database; batches are sent in order.
+    let mut converting: Option<Converting> = None;
     for &data_type in types {
         let filter = rows::RowFilter { donation_id: spec.donation_id, data_type, start: spec.start, end: spec.end };
         let mut after = None;
@@ -150,22 +154,40 @@ async fn send_batches(
             if !exists.get_result::<bool>(conn).await? {
                 return Err(DonationError::NotFound);
             }
-            let page = rows::page_after(conn, key, &filter, after, BATCH).await?;
+            let page = rows::sealed_after(conn, &filter, after, BATCH).await?;
+            if let Some(previous) = converting.take()
+                && !send(previous, tx).await?
+            {
+                return Ok(());
+            }
             if page.rows.is_empty() {
                 break;
             }
-            let rows = page.rows.iter().map(|r| convert::row(r)).collect::<Result<Vec<_>>>()?;
-            let batch = pb::ExportDonationDataResponse { data_type: data_type.to_owned(), rows };
-            if tx.send(Ok(batch)).await.is_err() {
-                return Ok(());
-            }
+            let key = key.clone();
+            converting = Some(tokio::task::spawn_blocking(move || {
+                let texts = rows::open_rows(&key, &filter, page.rows)?;
+                let rows = texts.iter().map(|r| convert::row(r)).collect::<Result<Vec<_>>>()?;
+                Ok(pb::ExportDonationDataResponse { data_type: data_type.to_owned(), rows })
+            }));
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
         }
     }
+    if let Some(last) = converting {
+        send(last, tx).await?;
+    }
     Ok(())
+}
+
+/// A batch being opened and converted.
+type Converting = tokio::task::JoinHandle<Result<pb::ExportDonationDataResponse>>;
+
+/// Sends a converted batch; `false` once the client is gone.
+async fn send(batch: Converting, tx: &Batches) -> Result<bool> {
+    let batch = batch.await.map_err(|e| DonationError::Internal(e.into()))??;
+    Ok(tx.send(Ok(batch)).await.is_ok())
 }
 
 #[cfg(test)]

@@ -228,8 +228,37 @@ pub async fn page_after(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<KeysetPage, RowError> {
+    let SealedPage { rows, next } = sealed_after(conn, filter, after, limit).await?;
+    Ok(KeysetPage { rows: open_rows(key, filter, rows)?, next })
+}
+
+/// A keyset page as stored, not yet opened ([`open_rows`] opens it, e.g. on
+/// a blocking thread while the next page is read).
+#[derive(Debug, Default)]
+pub struct SealedPage {
+    pub rows: SealedRows,
+    pub next: Option<Cursor>,
+}
+
+/// Sealed rows with their positions.
+#[derive(Debug, Default)]
+pub struct SealedRows(Vec<Sealed>);
+
+impl SealedRows {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// [`page_after`] without opening the rows.
+pub async fn sealed_after(
+    conn: &mut AsyncPgConnection,
+    filter: &RowFilter<'_>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<SealedPage, RowError> {
     if limit <= 0 {
-        return Ok(KeysetPage::default());
+        return Ok(SealedPage::default());
     }
     let mut sealed = Vec::new();
     if after.is_none_or(|c| c.ts.is_some()) {
@@ -267,23 +296,33 @@ pub async fn page_after(
         let rest = limit - i64::try_from(sealed.len()).unwrap_or(0);
         sealed.extend(ordered(query).limit(rest).load::<Sealed>(conn).await?);
     }
-    opened(key, filter, sealed, limit)
+    let next = next_cursor(&sealed, limit);
+    Ok(SealedPage { rows: SealedRows(sealed), next })
 }
 
-/// Opens a page's rows; `next` is its last row's key when it is full.
-fn opened(key: &DataKey, filter: &RowFilter<'_>, sealed: Vec<Sealed>, limit: i64) -> Result<KeysetPage, RowError> {
+/// Opens sealed rows of `filter`'s donation and type: each row's JSON text.
+pub fn open_rows(key: &DataKey, filter: &RowFilter<'_>, rows: SealedRows) -> Result<Vec<String>, RowError> {
+    rows.0
+        .into_iter()
+        .map(|(_, part_id, member_no, ordinal, sealed)| open_row(key, filter, part_id, member_no, ordinal, &sealed))
+        .collect()
+}
+
+/// The last row's key when the page is full (more rows may follow).
+fn next_cursor(sealed: &[Sealed], limit: i64) -> Option<Cursor> {
     let full = i64::try_from(sealed.len()).unwrap_or(i64::MAX) >= limit;
-    let next = sealed.last().filter(|_| full).map(|(ts, part_id, member_no, ordinal, _)| Cursor {
+    sealed.last().filter(|_| full).map(|(ts, part_id, member_no, ordinal, _)| Cursor {
         ts: *ts,
         part_id: *part_id,
         member_no: *member_no,
         ordinal: *ordinal,
-    });
-    let rows = sealed
-        .into_iter()
-        .map(|(_, part_id, member_no, ordinal, sealed)| open_row(key, filter, part_id, member_no, ordinal, &sealed))
-        .collect::<Result<_, _>>()?;
-    Ok(KeysetPage { rows, next })
+    })
+}
+
+/// Opens a page's rows; `next` is its last row's key when it is full.
+fn opened(key: &DataKey, filter: &RowFilter<'_>, sealed: Vec<Sealed>, limit: i64) -> Result<KeysetPage, RowError> {
+    let next = next_cursor(&sealed, limit);
+    Ok(KeysetPage { rows: open_rows(key, filter, SealedRows(sealed))?, next })
 }
 
 /// `(ts, part_id, member_no, ordinal, sealed)` of a stored row.

@@ -201,6 +201,10 @@ async fn store_batch(
         *e = (*e).max(r.ordinal);
     }
     conn.transaction(async |conn| {
+        // A batch need not wait for its WAL flush: a crash loses it together
+        // with its markers, so the re-run inserts it again, and the part's
+        // final (synchronous) commit flushes every batch before the blob goes.
+        diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn).await?;
         rows::insert_batch(conn, data_key, donation_id, part_id, &new).await.map_err(|e| Error::Other(e.into()))?;
         for ((data_type, member_no), ordinal) in &last {
             mark(conn, part_id, data_type, *member_no, Some(*ordinal), false).await?;
