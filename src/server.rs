@@ -188,6 +188,8 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
             header("grpc-message"),
             header("grpc-status-details-bin"),
             header("x-request-id"),
+            // When a rate-limited browser page may call again.
+            http::header::RETRY_AFTER,
         ])
         .max_age(Duration::from_secs(86_400)))
 }

@@ -62,6 +62,7 @@ async fn a_grpc_web_caller_reads_the_same_refusal() {
         http.post(&url)
             .header("content-type", "application/grpc-web+proto")
             .header("x-grpc-web", "1")
+            .header("origin", app.url())
             .header("authorization", format!("Bearer {alice}"))
             .body(vec![0u8; 5])
             .send()
@@ -80,6 +81,9 @@ async fn a_grpc_web_caller_reads_the_same_refusal() {
     assert_eq!(refused.headers()["content-type"], "application/grpc-web+proto");
     assert_eq!(refused.headers()["grpc-status"], "8");
     assert_eq!(refused.headers()["retry-after"], "1");
+    // A browser page may read it.
+    let exposed = refused.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(exposed.split(',').any(|h| h.trim() == "retry-after"), "{exposed}");
 }
 
 #[tokio::test]
