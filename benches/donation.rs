@@ -1,0 +1,367 @@
+//! `cargo bench --bench donation`: donation processing and query figures on
+//! this machine (the issue's targets).
+//!
+//! - Ingest: a sandbox Google export of 10,000 and of 1,000,000 My Activity
+//!   entries across seven types (one part per resource group, as Google
+//!   sends them), each generated into a file while it is written, sealed
+//!   into the blob store as a download stores it, then parsed by the real
+//!   `donation.parse` job (unzip, JSON, normalize, window, seal, insert with
+//!   its resume markers) into an embedded PostgreSQL cluster with production
+//!   settings (durable). Prints rows/s of the parse jobs (target ≥ 200,000
+//!   on 2 cores) and the process's peak RSS (`VmHWM`) after each size, and
+//!   its growth from the small to the large archive (target < 64 MiB). The
+//!   baseline beside it: PostgreSQL alone inserting the same sealed rows into
+//!   the same table and indexes (`INSERT … SELECT`, one statement).
+//! - Query, against a real server over loopback gRPC on the large donation:
+//!   p50/p95 of QueryDonationData pages of 1,000 rows, paging through the
+//!   largest type from start to end (target p50 < 10 ms), and
+//!   ExportDonationData rows/s for the whole donation.
+//!
+//! `STEWARD_BENCH_ENTRIES` sets the large size (e.g. 100000 while developing).
+//! Figures, not pass/fail; it fails only if a count is wrong.
+
+// The integration-test harness starts servers and reaps clusters the same way.
+#[path = "../tests/integration/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone as _, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use steward::auth::Role;
+use steward::auth::ops::TokenRequest;
+use steward::blobs::BlobStore;
+use steward::crypto::Keyring;
+use steward::db::embedded::{ClusterOptions, EmbeddedPostgres};
+use steward::db::schema::{archive_parts, donations, provider_exports};
+use steward::donation::keys::{self, DataKey};
+use steward::donation::processing::download::part_aad;
+use steward::donation::processing::{Processing, finalize, parse};
+use steward::donation::sandbox::{GoogleExport, Persona, Scenario, write_google_part};
+use steward::proto::donation::v1 as pb;
+use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
+use tokio::io::AsyncReadExt as _;
+
+const SMALL: u64 = 10_000;
+const LARGE: u64 = 1_000_000;
+const DATABASE: &str = "steward";
+
+/// The seven My Activity types and their share of the entries, with the
+/// resource group (one export, one zip) each comes in.
+const MIX: [(&str, u64, &str); 7] = [
+    ("youtube_history", 40, "myactivity.youtube"),
+    ("search", 30, "myactivity.search"),
+    ("image_search", 6, "myactivity.search"),
+    ("video_search", 6, "myactivity.search"),
+    ("google_lens", 6, "myactivity.search"),
+    ("google_play_games", 6, "myactivity.play"),
+    ("google_play_store", 6, "myactivity.play"),
+];
+const GROUPS: [&str; 3] = ["myactivity.youtube", "myactivity.search", "myactivity.play"];
+
+/// `VmHWM` and `VmRSS` of this process, in KiB.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// `entries` spread over [`MIX`] (the remainder goes to the first type).
+fn scenario(entries: u64) -> Scenario {
+    let mut scenario = Scenario::default().persona(Persona::Tiny).seed(2026);
+    let mut given = 0;
+    for (data_type, share, _) in MIX.iter().rev() {
+        let n = if *data_type == MIX[0].0 { entries - given } else { entries * share / 100 };
+        given += n;
+        scenario = scenario.records(data_type, n);
+    }
+    scenario
+}
+
+/// What one ingest run measured.
+struct Ingest {
+    donation_id: i32,
+    rows: i64,
+    zip_bytes: u64,
+    generate: Duration,
+    parse: Duration,
+    hwm_kib: u64,
+}
+
+/// A donation of the [`MIX`] types owned by `owner`, its export parts
+/// generated and stored, then parsed by the parse job.
+async fn ingest(
+    conn: &mut AsyncPgConnection,
+    processing: &Processing,
+    keyring: &Keyring,
+    blobs: &BlobStore,
+    work: &Path,
+    owner: i64,
+    entries: u64,
+) -> Ingest {
+    let types: Vec<&str> = MIX.iter().map(|m| m.0).collect();
+    let id: i32 = diesel::insert_into(donations::table)
+        .values((
+            donations::owner_id.eq(owner),
+            donations::source.eq("google_portability"),
+            donations::stage.eq("terms_accepted"),
+            donations::requested_data_types.eq(&types),
+            donations::token_hash.eq(&[entries as u8; 32][..]),
+        ))
+        .returning(donations::id)
+        .get_result(conn)
+        .await
+        .unwrap();
+    steward::donation::store::insert_types(conn, id, &types).await.unwrap();
+    let data_key = keys::create(conn, keyring, id).await.unwrap();
+
+    let scenario = scenario(entries);
+    let created_at = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+    let (mut parts, mut zip_bytes, started) = (Vec::new(), 0, Instant::now());
+    for (n, group) in GROUPS.iter().enumerate() {
+        let export_id: i64 = diesel::insert_into(provider_exports::table)
+            .values((
+                provider_exports::donation_id.eq(id),
+                provider_exports::resource.eq(*group),
+                provider_exports::job_id.eq(format!("bench-{id}-{n}")),
+                provider_exports::state.eq("complete"),
+            ))
+            .returning(provider_exports::id)
+            .get_result(conn)
+            .await
+            .unwrap();
+        let part_id: i64 = diesel::insert_into(archive_parts::table)
+            .values((archive_parts::export_id.eq(export_id), archive_parts::part_no.eq(0)))
+            .returning(archive_parts::id)
+            .get_result(conn)
+            .await
+            .unwrap();
+        let file = work.join(format!("part-{part_id}.zip"));
+        let (s, path) = (scenario.clone(), file.clone());
+        let group = *group;
+        zip_bytes += tokio::task::spawn_blocking(move || {
+            let export = GoogleExport { resources: &[group], start_time: None, end_time: None, created_at };
+            let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).unwrap());
+            write_google_part(&s, &export, 0, out).unwrap()
+        })
+        .await
+        .unwrap();
+        store_part(conn, blobs, &data_key, id, part_id, &file).await;
+        std::fs::remove_file(&file).unwrap();
+        parts.push(part_id);
+    }
+    let generate = started.elapsed();
+
+    let started = Instant::now();
+    for part_id in &parts {
+        assert!(parse::parse(processing, conn, *part_id).await.unwrap(), "part {part_id} parsed");
+    }
+    let parse = started.elapsed();
+    let hwm_kib = memory().0;
+    assert!(finalize::finalize(conn, id).await.unwrap());
+    let rows =
+        diesel::sql_query("SELECT COALESCE(SUM(rows), 0)::bigint AS n FROM part_type_results WHERE part_id = ANY($1)")
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&parts)
+            .get_result::<Count>(conn)
+            .await
+            .unwrap()
+            .n;
+    assert_eq!(rows as u64, entries, "every generated entry became a row");
+    Ingest { donation_id: id, rows, zip_bytes, generate, parse, hwm_kib }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Seals the zip at `file` into the blob store and commits the part, as a download does.
+async fn store_part(
+    conn: &mut AsyncPgConnection,
+    blobs: &BlobStore,
+    data_key: &DataKey,
+    donation_id: i32,
+    part_id: i64,
+    file: &Path,
+) {
+    let file = tokio::fs::File::open(file).await.unwrap();
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; 1 << 20];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), Some(file)))
+            }
+            Err(e) => Some((Err::<Vec<u8>, _>(e), None)),
+        }
+    });
+    let key = format!("donations/{donation_id}/parts/bench-{part_id}");
+    let info = blobs.put_stream(&key, data_key, &part_aad(donation_id, part_id), chunks).await.unwrap();
+    let stored = steward::donation::processing::store::part_stored(conn, part_id, &key, info.bytes, &info.sha256);
+    assert!(stored.await.unwrap());
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let large: u64 =
+            std::env::var("STEWARD_BENCH_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(LARGE);
+        let small = SMALL.min(large);
+        let root = common::scratch_root();
+        let mut pg = EmbeddedPostgres::new(&common::scratch_dir("cluster"), ClusterOptions { durable: true })
+            .expect("locating PostgreSQL");
+        pg.ensure_running().await.expect("starting PostgreSQL");
+        common::reap_on_exit(&pg, &root);
+        pg.create_database(DATABASE).await.unwrap();
+        let url = pg.url(DATABASE);
+        steward::db::migrate(&url).await.unwrap();
+
+        let keyring = Keyring::generate();
+        let data_dir = common::scratch_dir("data");
+        let blobs = BlobStore::in_data_dir(&data_dir);
+        let config = common::test_config(&[("DATABASE_URL", &url), ("STEWARD_DATA_DIR", data_dir.to_str().unwrap())]);
+        let processing = Processing::new(&config.donation, keyring.clone(), blobs.clone()).unwrap();
+        let work = common::scratch_dir("work");
+
+        let mut conn = steward::db::connect(&url).await.unwrap();
+        let request = TokenRequest {
+            email: "bench@example.org".into(),
+            role: Some(Role::Researcher),
+            description: "bench".into(),
+            expires_in: None,
+        };
+        let created = steward::auth::ops::create_user_token(&mut conn, request).await.unwrap();
+        let (owner, token) = (created.user_id, created.token);
+
+        let baseline = memory();
+        let small_run = ingest(&mut conn, &processing, &keyring, &blobs, &work, owner, small).await;
+        let large_run = ingest(&mut conn, &processing, &keyring, &blobs, &work, owner, large).await;
+        // The baseline: PostgreSQL alone inserting the same sealed rows (same
+        // table, indexes and ON CONFLICT), in archive order, in one statement.
+        let copy = "INSERT INTO donation_rows (donation_id, data_type, part_id, member_no, ordinal, ts, sealed) \
+             SELECT -donation_id, data_type, part_id, member_no, ordinal, ts, sealed FROM donation_rows \
+             WHERE donation_id = $1 ORDER BY part_id, member_no, ordinal ON CONFLICT DO NOTHING";
+        let started = Instant::now();
+        let copied = diesel::sql_query(copy)
+            .bind::<diesel::sql_types::Integer, _>(large_run.donation_id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let baseline_rate = copied as f64 / started.elapsed().as_secs_f64();
+        diesel::sql_query("DELETE FROM donation_rows WHERE donation_id < 0").execute(&mut conn).await.unwrap();
+        diesel::sql_query("VACUUM ANALYZE donation_rows").execute(&mut conn).await.unwrap();
+        drop(conn);
+
+        // The query side: a real server over the same database.
+        let spec = keyring.to_spec();
+        let vars = [
+            ("DATABASE_URL", url.as_str()),
+            ("STEWARD_DATA_DIR", data_dir.to_str().unwrap()),
+            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
+            ("STEWARD_WORKERS", "0"),
+        ];
+        let (addr, _, stop, task) = common::spawn_server_with(&vars, false).await;
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let mut client = DonationServiceClient::new(channel);
+
+        let (largest, largest_rows) = (MIX[0].0, large - (1..MIX.len()).map(|i| large * MIX[i].1 / 100).sum::<u64>());
+        let id = i64::from(large_run.donation_id);
+        let mut latencies = Vec::new();
+        let (mut page_token, mut paged) = (String::new(), 0u64);
+        loop {
+            let request = pb::QueryDonationDataRequest {
+                donation_id: id,
+                data_type: largest.into(),
+                page_size: 1_000,
+                page_token,
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let page = client.query_donation_data(common::with_bearer(request, &token)).await.unwrap().into_inner();
+            latencies.push(started.elapsed());
+            paged += page.rows.len() as u64;
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        assert_eq!(paged, largest_rows, "paging returned every {largest} row once");
+        latencies.sort();
+
+        let started = Instant::now();
+        let request = pb::ExportDonationDataRequest { donation_id: id, ..Default::default() };
+        let mut stream = client.export_donation_data(common::with_bearer(request, &token)).await.unwrap().into_inner();
+        let (mut exported, mut batches) = (0u64, 0u64);
+        while let Some(batch) = stream.message().await.unwrap() {
+            exported += batch.rows.len() as u64;
+            batches += 1;
+        }
+        let export = started.elapsed();
+        assert_eq!(exported, large, "the export streamed every row");
+
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+        pg.stop().await.unwrap();
+
+        let rate = |run: &Ingest| run.rows as f64 / run.parse.as_secs_f64();
+        let growth = large_run.hwm_kib.saturating_sub(small_run.hwm_kib);
+        println!(
+            "steward donation benchmark ({} cores; PostgreSQL {}, durable; load before: {})",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "embedded",
+            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")
+        );
+        println!("RSS at start                               {:>9.1} MiB", mib(baseline.1));
+        for (label, run) in [("small", &small_run), ("large", &large_run)] {
+            println!(
+                "{label}: {:>9} entries, zip {:>7.1} MiB, generated+stored in {:>6.1} s",
+                run.rows,
+                run.zip_bytes as f64 / (1 << 20) as f64,
+                run.generate.as_secs_f64()
+            );
+            println!(
+                "  parse jobs (unzip+parse+filter+seal+insert) {:>7.1} s  {:>9.0} rows/s   target >= 200000",
+                run.parse.as_secs_f64(),
+                rate(run)
+            );
+            println!("  peak RSS (VmHWM) after                   {:>9.1} MiB", mib(run.hwm_kib));
+        }
+        println!(
+            "PostgreSQL alone, INSERT..SELECT of the large rows {:>9.0} rows/s (parse jobs reach {:.2} of it)",
+            baseline_rate,
+            rate(&large_run) / baseline_rate
+        );
+        println!("peak RSS growth, small -> large            {:>9.1} MiB   target < 64 MiB", mib(growth));
+        println!(
+            "QueryDonationData, 1,000-row pages through {largest} ({} pages): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms   target p50 < 10 ms",
+            latencies.len(),
+            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.95).as_secs_f64() * 1e3,
+            latencies.last().unwrap().as_secs_f64() * 1e3,
+        );
+        println!(
+            "ExportDonationData, whole donation         {:>9.0} rows/s ({exported} rows, {batches} batches, {:.1} s)",
+            exported as f64 / export.as_secs_f64(),
+            export.as_secs_f64()
+        );
+    });
+}
