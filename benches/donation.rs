@@ -278,6 +278,8 @@ fn main() {
             ("STEWARD_DATA_DIR", data_dir.to_str().unwrap()),
             ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
             ("STEWARD_WORKERS", "0"),
+            // One token pages as fast as the server answers: measure the server, not the limiter.
+            ("STEWARD_RATE_LIMIT", "off"),
         ];
         let (addr, _, stop, task) = common::spawn_server_with(&vars, false).await;
         let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
