@@ -18,7 +18,7 @@ use super::visit::{self, Visit};
 use super::watch::Change;
 use crate::donation::error::DonationError;
 use crate::donation::grpc::{DonationApi, Reply_};
-use crate::donation::{convert, ops, store};
+use crate::donation::{convert, ops, rows, store};
 use crate::proto::donation::v1 as pb;
 
 /// The stream WatchMyDonation answers.
@@ -170,8 +170,12 @@ pub async fn query_my_donation_data(
     let (id, query, filter) = convert::data_query(request, max.unsigned_abs())?;
     let page = ops::read_rows(&mut conn, &api.keyring, id, &query).await?;
     let end = query.offset.saturating_add(i64::try_from(page.rows.len()).unwrap_or(i64::MAX));
-    let next_page_token =
-        if !page.rows.is_empty() && end < page.count { convert::rows_token(end, &filter) } else { String::new() };
+    // Same tokens as QueryDonationData: the next page is read from this one's last row.
+    let next_page_token = match page.next {
+        _ if page.rows.is_empty() || end >= page.count => String::new(),
+        Some(after) => convert::rows_seek_token(end, &filter, rows::Seek { count: page.count, after }),
+        None => convert::rows_token(end, &filter),
+    };
     let rows = page.rows.iter().map(|r| convert::row(r)).collect::<Result<Vec<_>, _>>()?;
     Ok(Response::new(pb::QueryMyDonationDataResponse { rows, total_count: page.count, next_page_token }))
 }
