@@ -303,7 +303,7 @@ async fn the_donation_link_opens_a_visit_and_the_status_page_says_what_will_be_s
         "from 1 January 2020 to 31 December 2030",
         "Everything else in your Google export is discarded",
         "href=\"/donate/terms/\">Review the terms</a>",
-        "aria-current=\"step\">1. Read and accept the terms",
+        "aria-current=\"step\">Read and accept the terms",
         "Delete my data",
         "Have a participant link from an earlier donation?",
     ] {
@@ -640,14 +640,14 @@ async fn participant_links_link_move_and_list_donations_and_participants_delete_
     assert_eq!(second.post("/donate/revoke/", &[]).await.status, 400, "no CSRF token");
     let deleted = second.post("/donate/revoke/", &[("csrf", &Browser::csrf(&confirm))]).await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
-    assert!(deleted.body.contains("Your donation was deleted"));
-    assert!(!deleted.body.contains("giving up our access"), "never held access");
+    assert!(deleted.body.contains("Your donation has been deleted"));
+    assert!(!deleted.body.contains("still removing our access"), "never held access");
     assert_eq!(env.browser().get(&format!("/donate/{token_b}/")).await.status, 404);
     assert_eq!(second.get("/donate/").await.status, 404);
     let confirm = first.get("/donate/revoke/").await;
     let deleted = first.post("/donate/revoke/", &[("csrf", &Browser::csrf(&confirm))]).await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
-    assert!(deleted.body.contains("Your donation was deleted"));
+    assert!(deleted.body.contains("Your donation has been deleted"));
     let left: Vec<i32> = donations::table.select(donations::id).load(&mut env.app.db.conn().await).await.unwrap();
     assert_eq!(left, [c]);
     assert_eq!(env.browser().get(&format!("/donate/{token_a}/")).await.status, 404);

@@ -11,6 +11,7 @@ use minijinja::context;
 
 use super::pages::{Ctx, Fail, form};
 use super::view::DonationView;
+use crate::donation::catalogue::Source;
 use crate::donation::error::DonationError;
 use crate::donation::ops;
 use crate::donation::release::ProviderAccess;
@@ -24,7 +25,7 @@ pub async fn revoke_form(ctx: Ctx) -> Response {
         Ok(ctx.render(
             StatusCode::OK,
             "revoke.html",
-            "Delete my data",
+            "Delete your donation?",
             Some(&visit),
             context! {
                 done => false,
@@ -60,11 +61,25 @@ pub async fn revoke(ctx: Ctx, body: Bytes) -> Response {
         Ok(ctx.render(
             StatusCode::OK,
             "revoke.html",
-            "Your donation was deleted",
+            "Your donation has been deleted",
             Some(&visit),
-            context! { done => true, release, provider => donation.source.provider_name() },
+            context! {
+                done => true,
+                release,
+                provider => donation.source.provider_name(),
+                self_service => self_service_removal(donation.source),
+            },
         ))
     }
     .await;
     ctx.finish(result)
+}
+
+/// Where a participant removes Steward's access themselves (spec §3.3).
+fn self_service_removal(source: Source) -> &'static str {
+    match source {
+        Source::Google => "at https://myaccount.google.com/permissions",
+        // Unverified path (spec §3.3).
+        Source::TikTok => "in the TikTok app under your privacy settings for apps and services",
+    }
 }

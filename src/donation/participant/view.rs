@@ -166,7 +166,8 @@ pub fn steps(source: Source, stage: Stage) -> (Vec<StepView>, String) {
         .iter()
         .enumerate()
         .map(|(i, text)| StepView {
-            text: format!("{}. {text}", i + 1),
+            // The list is an <ol>: it numbers the steps itself.
+            text: text.clone(),
             state: if i < current {
                 "done"
             } else if i == current {
