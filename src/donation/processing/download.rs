@@ -13,8 +13,9 @@ use super::{Error, Processing, store, with_token};
 use crate::blobs::BlobError;
 use crate::donation::catalogue::Source;
 use crate::donation::keys;
-use crate::donation::provider::{Download, ErrorClass, JobState, ProviderError, Reached, Step};
+use crate::donation::provider::{Download, ErrorClass, JobState, PortabilityProvider, ProviderError, Reached, Step};
 use crate::donation::store as donation_store;
+use futures_util::StreamExt as _;
 
 /// Fresh URLs asked for after the first one was refused (400/403: its
 /// signature expired) before the part fails with `provider_unavailable`.
@@ -67,7 +68,7 @@ pub async fn download(
     let index = usize::try_from(part.part_no).unwrap_or(usize::MAX);
 
     let mut refused = None;
-    let mut fetched = None;
+    let mut fetched: Option<(Download, String)> = None;
     for _ in 0..=URL_REFRESHES {
         let answer = with_token!(processing, conn, donation_id, |token| provider.archive_state(token, &job_id));
         let archive = match answer {
@@ -84,19 +85,68 @@ pub async fn download(
         };
         match provider.download(&url, 0).await {
             Ok(body) => {
-                fetched = Some(body);
+                fetched = Some((body, url));
                 break;
             }
             Err(e) if e.is_url_expired() => refused = Some(e),
             Err(e) => return handle(conn, &part, e, last_attempt).await,
         }
     }
-    let Some(body) = fetched else {
+    let Some((body, url)) = fetched else {
         let status = refused.and_then(|e| e.http_status);
         let detail = json!({ "http_status": status, "url_refreshes": URL_REFRESHES });
         return fail_part(conn, &part, UNAVAILABLE, detail).await.map(|()| false);
     };
-    store_body(processing, conn, &part, body, donation.source, last_attempt).await
+    let resuming = Resuming { provider, url: &url, received: body.offset, resumed: 0 };
+    store_body(processing, conn, &part, body, resuming, donation.source, last_attempt).await
+}
+
+/// Resumes of one transfer at most, each from the bytes received so far.
+pub const MAX_RESUMES: u32 = 5;
+
+/// Where an interrupted body resumes from (spec §4.2.7).
+struct Resuming<'a> {
+    provider: &'a dyn PortabilityProvider,
+    url: &'a str,
+    /// Bytes of the file received so far.
+    received: u64,
+    resumed: u32,
+}
+
+/// The part's bytes as one stream: when the body breaks off (a transient
+/// error) and the server accepts ranges, the rest is asked for with
+/// `Range: bytes=<received>-` and streamed on, at most [`MAX_RESUMES`]
+/// times; a server that starts over instead, or any other error, ends the
+/// stream with the error (the attempt then restarts from scratch).
+fn resumable<'a>(
+    first: Download,
+    resuming: Resuming<'a>,
+    resumed: &'a std::sync::atomic::AtomicU32,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, ProviderError>> + 'a {
+    let state = (first.body, first.accepts_ranges, resuming);
+    futures_util::stream::unfold(Some(state), move |state| async move {
+        let (mut body, accepts_ranges, mut at) = state?;
+        loop {
+            match body.next().await {
+                None => return None,
+                Some(Ok(chunk)) => {
+                    at.received += chunk.len() as u64;
+                    return Some((Ok(chunk), Some((body, accepts_ranges, at))));
+                }
+                Some(Err(e)) if accepts_ranges && e.class == ErrorClass::Transient && at.resumed < MAX_RESUMES => {
+                    at.resumed += 1;
+                    resumed.store(at.resumed, std::sync::atomic::Ordering::Relaxed);
+                    match at.provider.download(at.url, at.received).await {
+                        Ok(rest) if rest.offset == at.received => body = rest.body,
+                        // The server sent the whole file again: this attempt cannot resume.
+                        Ok(_) => return Some((Err(e), None)),
+                        Err(again) => return Some((Err(again), None)),
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), None)),
+            }
+        }
+    })
 }
 
 /// Streams the body into a fresh blob and commits it; a blob that lost the
@@ -106,6 +156,7 @@ async fn store_body(
     conn: &mut AsyncPgConnection,
     part: &store::PartRow,
     body: Download,
+    resuming: Resuming<'_>,
     body_source: Source,
     last_attempt: bool,
 ) -> Result<bool, Error> {
@@ -118,7 +169,10 @@ async fn store_body(
     };
     let key = object_key(donation_id);
     let expected = body.total_len;
-    let stored = processing.blobs.put_stream(&key, &data_key, &part_aad(donation_id, part.id), body.body).await;
+    let resumed = std::sync::atomic::AtomicU32::new(0);
+    let stream = resumable(body, resuming, &resumed);
+    let stored = processing.blobs.put_stream(&key, &data_key, &part_aad(donation_id, part.id), stream).await;
+    let resumed = resumed.load(std::sync::atomic::Ordering::Relaxed);
     let info = match stored {
         // A body shorter than announced broke off without an error: never keep it.
         Ok(info) if expected.is_some_and(|len| len != info.bytes) => {
@@ -141,7 +195,8 @@ async fn store_body(
             if !store::part_stored(conn, part.id, &key, info.bytes, &info.sha256).await? {
                 return Ok::<_, Error>(false);
             }
-            let detail = json!({ "resource": part.resource, "part": part.part_no, "bytes": info.bytes });
+            let detail =
+                json!({ "resource": part.resource, "part": part.part_no, "bytes": info.bytes, "resumed": resumed });
             donation_store::add_event(conn, donation_id, "part_downloaded", None, detail).await?;
             crate::jobs::enqueue(conn, super::parse_job(&processing.config, part.id)).await?;
             state::settle(conn, donation_id).await?;
