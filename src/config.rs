@@ -16,6 +16,7 @@
 //! | `STEWARD_MAX_CONCURRENT_REQUESTS` | `1024` | requests served at once; more wait, then are shed |
 //! | `STEWARD_RATE_LIMIT` | `100` | sustained requests per second per caller (principal, else client address); `off` disables (not in production) |
 //! | `STEWARD_RATE_LIMIT_BURST` | twice `STEWARD_RATE_LIMIT` | requests a caller may send at once after a quiet spell |
+//! | `STEWARD_TRUSTED_PROXIES` | `127.0.0.1,::1` | proxies whose `X-Forwarded-For` names the client of a call without credential (rate limit key) |
 //! | `STEWARD_MAX_MESSAGE_BYTES` | `4194304` | largest gRPC message accepted or sent |
 //! | `STEWARD_CORS_ORIGINS` | the origin of `STEWARD_PUBLIC_URL` | comma-separated origins allowed to call gRPC-web with credentials |
 //! | `STEWARD_WORKERS` | `2` | background job workers inside `serve` (`0` = none; run `steward worker`) |
@@ -121,6 +122,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Requests per caller; `None` = off.
     pub rate_limit: Option<crate::ratelimit::RateLimit>,
+    /// Proxies (Envoy) whose `X-Forwarded-For` names the client for the rate limit.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Origins allowed to call gRPC-web with credentials.
     pub cors_origins: Vec<String>,
     /// In-process job workers.
@@ -206,6 +209,7 @@ impl Config {
             max_concurrent_requests: parse_count(&get, "STEWARD_MAX_CONCURRENT_REQUESTS", 1024, 1..=1_000_000)?,
             max_message_bytes: parse_count(&get, "STEWARD_MAX_MESSAGE_BYTES", 4 << 20, 1024..=(256 << 20))?,
             rate_limit: parse_rate_limit(&get)?,
+            trusted_proxies: parse_trusted_proxies(&get)?,
             cors_origins,
             workers: parse_count(&get, "STEWARD_WORKERS", 2, 0..=256)?,
             permission_cache_max_entries: parse_count(
@@ -314,6 +318,18 @@ fn parse_rate_limit(get: &impl Fn(&str) -> Option<String>) -> Result<Option<crat
     let default_burst = (per_second * DEFAULT_BURST_SECONDS) as usize;
     let burst = parse_count(get, "STEWARD_RATE_LIMIT_BURST", default_burst, 1..=10_000_000)?;
     Ok(Some(RateLimit { per_second, burst: burst as u32 }))
+}
+
+/// `STEWARD_TRUSTED_PROXIES`: comma-separated addresses; default the loopback
+/// addresses, where the Envoy of a single-host deployment connects from.
+fn parse_trusted_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    let value = get("STEWARD_TRUSTED_PROXIES").unwrap_or_else(|| "127.0.0.1,::1".to_owned());
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| a.parse().map_err(|_| invalid("STEWARD_TRUSTED_PROXIES", format!("'{a}' is not an IP address"))))
+        .collect()
 }
 
 pub(crate) fn parse_duration_var(

@@ -175,25 +175,44 @@ fn exempt(path: &str) -> bool {
         || path.starts_with("/grpc.reflection.")
 }
 
-/// The bucket of a request: its principal, else the connection's address.
-fn key_of<B>(request: &http::Request<B>) -> Option<Key> {
+/// The bucket of a request: its principal, else the client's address.
+fn key_of<B>(request: &http::Request<B>, trusted: &[IpAddr]) -> Option<Key> {
     if let Some(Caller::Principal(principal)) = request.extensions().get::<Caller>() {
         return Some(Key::Principal(principal.id));
     }
     let peer = request.extensions().get::<tonic::transport::server::TcpConnectInfo>()?.remote_addr()?;
-    Some(Key::Address(peer.ip()))
+    Some(Key::Address(client_address(peer.ip(), request.headers(), trusted)))
+}
+
+/// The client behind `peer`: a trusted proxy (Envoy, which appends the address
+/// it saw to `X-Forwarded-For`) is looked through to the rightmost address it
+/// did not add itself; anyone else could write any `X-Forwarded-For`, so an
+/// untrusted peer is the client.
+fn client_address(peer: IpAddr, headers: &http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).map(str::trim).collect();
+    hops.iter()
+        .rev()
+        .map_while(|hop| hop.parse::<IpAddr>().ok())
+        .find(|address| !trusted.contains(address))
+        .unwrap_or(peer)
 }
 
 /// Limits each caller's request rate; `None` limits nothing.
 #[derive(Debug, Clone)]
 pub struct RateLimitLayer {
     limiter: Option<Arc<Limiter>>,
+    trusted: Arc<[IpAddr]>,
 }
 
 impl RateLimitLayer {
     /// A layer applying `limit` (`None`: off).
-    pub fn new(limit: Option<RateLimit>) -> Self {
-        Self { limiter: limit.map(|l| Arc::new(Limiter::new(l))) }
+    /// A layer applying `limit` (`None`: off), looking through the `trusted` proxies.
+    pub fn new(limit: Option<RateLimit>, trusted: &[IpAddr]) -> Self {
+        Self { limiter: limit.map(|l| Arc::new(Limiter::new(l))), trusted: trusted.into() }
     }
 }
 
@@ -201,7 +220,7 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimitService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimitService { inner, limiter: self.limiter.clone() }
+        RateLimitService { inner, limiter: self.limiter.clone(), trusted: self.trusted.clone() }
     }
 }
 
@@ -210,6 +229,7 @@ impl<S> Layer<S> for RateLimitLayer {
 pub struct RateLimitService<S> {
     inner: S,
     limiter: Option<Arc<Limiter>>,
+    trusted: Arc<[IpAddr]>,
 }
 
 impl<S, B> Service<http::Request<B>> for RateLimitService<S>
@@ -230,7 +250,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         if let Some(limiter) = &self.limiter
             && !exempt(request.uri().path())
-            && let Some(key) = key_of(&request)
+            && let Some(key) = key_of(&request, &self.trusted)
             && let Err(wait) = limiter.check(key)
         {
             let limit = limiter.limit();
@@ -320,6 +340,27 @@ async fn legacy_refusal(retry: u64) -> http::Response<tonic::body::Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callers_behind_a_trusted_proxy_are_told_apart_by_x_forwarded_for() {
+        let envoy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = [envoy];
+        let headers = |value: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("x-forwarded-for", value.parse().unwrap());
+            h
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Envoy appended the address it saw; what the client wrote before it is not believed.
+        assert_eq!(client_address(envoy, &headers("198.51.100.7"), &trusted), ip("198.51.100.7"));
+        assert_eq!(client_address(envoy, &headers("10.9.9.9, 203.0.113.4"), &trusted), ip("203.0.113.4"));
+        assert_eq!(client_address(envoy, &headers("203.0.113.4, 127.0.0.1"), &trusted), ip("203.0.113.4"));
+        assert_eq!(client_address(envoy, &http::HeaderMap::new(), &trusted), envoy);
+        assert_eq!(client_address(envoy, &headers("not an address"), &trusted), envoy);
+        // A caller that is not a trusted proxy cannot pick its bucket.
+        let direct = ip("203.0.113.9");
+        assert_eq!(client_address(direct, &headers("198.51.100.7"), &trusted), direct);
+    }
 
     fn limiter(per_second: u32, burst: u32) -> Limiter {
         Limiter::new(RateLimit { per_second, burst })

@@ -117,7 +117,7 @@ pub async fn serve(
         .layer(cors(&config.cors_origins)?)
         .layer(GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests))
         .layer(AuthLayer::new(state.resolver.clone()))
-        .layer(RateLimitLayer::new(config.rate_limit))
+        .layer(RateLimitLayer::new(config.rate_limit, &config.trusted_proxies))
         .map_response(size_limit_is_resource_exhausted)
         .map_response(challenge_unauthenticated)
         .into_inner();
