@@ -1142,3 +1142,60 @@ async fn the_sweep_removes_old_orphan_part_blobs_and_stale_temporary_files_only(
     let again = sweep::sweep(&env.processing, &mut *env.app.db.conn().await, Duration::ZERO).await.unwrap();
     assert_eq!(again.orphan_blobs, 1, "only the young orphan, once any age counts");
 }
+
+/// Spec §5.9: a parse whose attempts run out does not leave the donation
+/// `processing` for ever. The job stays dead for inspection, the types that
+/// waited for the part fail with `internal`, and the donation ends in `error`
+/// (which RetryDonation can re-run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parse_out_of_attempts_fails_its_types_and_ends_the_donation() {
+    let env = Env::start_with(&[("STEWARD_DONATION_MAX_ATTEMPTS", "1")]).await;
+    let id = env.authorized(&["search", "youtube_history"], &tiny(), &[YOUTUBE, SEARCH]).await;
+    env.exported(id).await;
+    let parts = env.parts(id).await;
+    for part in &parts {
+        assert!(env.download(part.0).await.unwrap());
+    }
+    // The search part's sealed blob is lost: every parse attempt of it fails.
+    let search_part: i64 = archive_parts::table
+        .inner_join(provider_exports::table)
+        .filter(provider_exports::donation_id.eq(id))
+        .filter(provider_exports::resource.eq(SEARCH))
+        .select(archive_parts::id)
+        .first(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    let key = env.parts(id).await.into_iter().find(|p| p.0 == search_part).unwrap().2.unwrap();
+    std::fs::remove_file(env.config.data_dir.join("blobs").join(&key)).unwrap();
+
+    // The jobs the downloads queued now run as a server's workers run them.
+    let processing = Processing::with_google(
+        &env.config.donation,
+        env.keyring.clone(),
+        Arc::new(fast_client(&env.config)),
+        BlobStore::in_data_dir(&env.config.data_dir),
+    );
+    let registry = Arc::new(steward::cli::registry(Arc::new(processing)));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers =
+        steward::jobs::Workers::new(env.app.db.pool(), env.app.db.url().to_owned(), registry).count(1).spawn(stopped);
+    env.wait_for_status(id, "error", 60).await;
+    let _ = stop.send(true);
+    let _ = workers.await;
+
+    assert_eq!(env.status(id).await, ("error".into(), "failed".into(), Some("internal".into())));
+    assert_eq!(
+        env.types(id).await,
+        owned(&[("search", "failed", Some("internal")), ("youtube_history", "available", None)])
+    );
+    let dead: Vec<String> = jobs::table
+        .filter(jobs::dedup_key.eq(format!("parse:{search_part}")))
+        .select(jobs::state)
+        .load(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(dead, ["failed"], "the job is kept dead for inspection");
+    let message: Option<String> =
+        donations::table.find(id).select(donations::error_message).first(&mut env.app.db.conn().await).await.unwrap();
+    assert!(message.unwrap().starts_with("search: internal"), "the researcher reads which type failed and why");
+}

@@ -305,6 +305,10 @@ async fn run_parse(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
     match parse::parse_until(&p, &mut conn, part_id, &|| ctx.stopping()).await {
         // Resumed after the last committed batch by the next worker (§5.3).
         Err(Error::Interrupted) => Err(crate::jobs::Interrupted.into()),
+        Err(e) if ctx.attempt >= ctx.max_attempts => {
+            parse::give_up(&p, &mut conn, part_id).await?;
+            Err(e.into())
+        }
         other => other.map(drop).map_err(Into::into),
     }
 }

@@ -48,14 +48,7 @@ pub async fn parse_until(
     let Some(donation) = donation_store::find(conn, donation_id, false).await? else {
         return Ok(false);
     };
-    // Requested types that need this part's group and are still open.
-    let types: Vec<&'static DataType> = donation_store::types(conn, donation_id, &donation.requested_data_types)
-        .await?
-        .iter()
-        .filter(|t| !matches!(t.state, TypeState::Declined | TypeState::Failed | TypeState::Available))
-        .filter_map(|t| donation.source.data_type(&t.data_type))
-        .filter(|t| t.resources.contains(&part.resource.as_str()))
-        .collect();
+    let types = open_types(conn, &donation, &part.resource).await?;
     let data_key = match keys::load(conn, &processing.keyring, donation_id).await {
         Ok(key) => key,
         Err(keys::KeyError::Missing(_)) => return Ok(false),
@@ -159,6 +152,60 @@ pub async fn parse_until(
         .execute(conn)
         .await?;
     Ok(true)
+}
+
+/// The donation's requested types that need `resource`'s part and are still open.
+async fn open_types(
+    conn: &mut AsyncPgConnection,
+    donation: &crate::donation::model::Donation,
+    resource: &str,
+) -> QueryResult<Vec<&'static DataType>> {
+    Ok(donation_store::types(conn, donation.id, &donation.requested_data_types)
+        .await?
+        .iter()
+        .filter(|t| !matches!(t.state, TypeState::Declined | TypeState::Failed | TypeState::Available))
+        .filter_map(|t| donation.source.data_type(&t.data_type))
+        .filter(|t| t.resources.contains(&resource))
+        .collect())
+}
+
+/// The parse of part `part_id` failed its last attempt (spec §5.9: the
+/// donation must not wait forever): the types still waiting for it fail with
+/// `internal`, the part is `failed`, and finalize takes the donation to its
+/// end state. RetryDonation can parse the part again.
+pub async fn give_up(processing: &Processing, conn: &mut AsyncPgConnection, part_id: i64) -> Result<(), Error> {
+    conn.transaction(async |conn| {
+        let Some(part) = store::part(conn, part_id).await? else {
+            return Ok(());
+        };
+        if part.state != "stored" {
+            return Ok(());
+        }
+        let Some(donation) = donation_store::find(conn, part.donation_id, false).await? else {
+            return Ok(());
+        };
+        for t in open_types(conn, &donation, &part.resource).await? {
+            diesel::insert_into(part_type_results::table)
+                .values((
+                    part_type_results::part_id.eq(part_id),
+                    part_type_results::data_type.eq(t.name),
+                    part_type_results::outcome.eq("failed"),
+                    part_type_results::reason_code.eq("internal"),
+                    part_type_results::reason_detail.eq("the part could not be parsed; its attempts ran out"),
+                    part_type_results::rows.eq(0),
+                    part_type_results::outside_window.eq(0),
+                    part_type_results::no_timestamp.eq(0),
+                    part_type_results::skipped_records.eq(0),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+        }
+        diesel::update(archive_parts::table.find(part_id)).set(archive_parts::state.eq("failed")).execute(conn).await?;
+        crate::jobs::enqueue(conn, super::finalize_job(&processing.config, donation.id)).await?;
+        Ok::<_, Error>(())
+    })
+    .await
 }
 
 /// The configured zip limits; record limits are the spec's.
