@@ -327,9 +327,8 @@ fn main() {
         let rate = |run: &Ingest| run.rows as f64 / run.parse.as_secs_f64();
         let growth = large_run.hwm_kib.saturating_sub(small_run.hwm_kib);
         println!(
-            "steward donation benchmark ({} cores; PostgreSQL {}, durable; load before: {})",
+            "steward donation benchmark ({} cores; embedded PostgreSQL, durable; load before: {})",
             std::thread::available_parallelism().map_or(0, |n| n.get()),
-            "embedded",
             std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")
         );
         println!("RSS at start                               {:>9.1} MiB", mib(baseline.1));
