@@ -1,5 +1,5 @@
-//! Giving provider access back after a deletion (spec §5.10): the
-//! `donation.release_provider_access` job.
+//! Giving provider access back after a deletion or a normal completion
+//! (spec §5.10): the `donation.release_provider_access` job.
 //!
 //! Deleting a donation moves its unreleased grant — the tokens still sealed
 //! with the keyring, the export jobs still running — into a
@@ -28,6 +28,7 @@ use super::error::DonationError;
 use super::processing::Processing;
 use super::processing::grant::token_aad;
 use super::provider::{ErrorClass, ProviderError};
+use super::store as donation_store;
 use crate::dataset::audit::{self, Actor};
 use crate::db::Pool;
 use crate::db::schema::{provider_exports, provider_grants, provider_releases};
@@ -91,8 +92,8 @@ type GrantTokens = (String, String, Vec<u8>, Option<DateTime<Utc>>, Option<Vec<u
 
 /// Inside the transaction deleting `donation_id`, before the donation row
 /// goes: moves its grant into a release record and enqueues the release job.
-/// `NotHeld` when there is no grant or it was already released; `Pending`
-/// otherwise.
+/// `Pending` then; without a grant, where an earlier release (after the
+/// donation completed) stands, or `NotHeld` when there was none.
 pub async fn take_over(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryResult<ProviderAccess> {
     let grant: Option<GrantTokens> = provider_grants::table
         .filter(provider_grants::donation_id.eq(donation_id))
@@ -109,7 +110,7 @@ pub async fn take_over(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryR
         .await
         .optional()?;
     let Some((provider, key_id, access, access_expires_at, refresh, None)) = grant else {
-        return Ok(ProviderAccess::NotHeld);
+        return Ok(state(conn, donation_id).await?.0);
     };
     let running: Vec<Option<String>> = provider_exports::table
         .filter(provider_exports::donation_id.eq(donation_id))
@@ -135,6 +136,19 @@ pub async fn take_over(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryR
         .await?;
     crate::jobs::enqueue(conn, job(id)).await?;
     Ok(ProviderAccess::Pending)
+}
+
+/// After donation `donation_id` was processed (spec §5.10 step 5), in the
+/// finalizing transaction: the same release (there are no running exports to
+/// cancel), and the grant row with its sealed tokens goes, so Steward keeps no
+/// provider credentials it no longer needs.
+pub async fn release_after_completion(conn: &mut AsyncPgConnection, donation_id: i32) -> QueryResult<()> {
+    if take_over(conn, donation_id).await? == ProviderAccess::Pending {
+        diesel::delete(provider_grants::table.filter(provider_grants::donation_id.eq(donation_id)))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Where the release of deleted donation `donation_id` stands: `NotHeld`
@@ -228,6 +242,17 @@ pub async fn release(processing: &Processing, conn: &mut AsyncPgConnection, rele
                 .await?;
                 if n == 1 {
                     let detail = json!({ "provider": row.provider, "attempts": row.attempts + 1, "how": how });
+                    // A completed donation (not deleted) shows it in its event log.
+                    if donation_store::find(conn, row.donation_id, false).await?.is_some() {
+                        donation_store::add_event(
+                            conn,
+                            row.donation_id,
+                            "provider_access_released",
+                            None,
+                            detail.clone(),
+                        )
+                        .await?;
+                    }
                     audit::record(
                         conn,
                         Actor::System,
@@ -242,7 +267,7 @@ pub async fn release(processing: &Processing, conn: &mut AsyncPgConnection, rele
                 diesel::QueryResult::Ok(())
             })
             .await?;
-            tracing::info!(donation.id = row.donation_id, how, "released provider access of a deleted donation");
+            tracing::info!(donation.id = row.donation_id, how, "released provider access");
             Ok(())
         }
         Outcome::Failed(error) => {

@@ -835,6 +835,26 @@ async fn the_server_workers_alone_take_a_signed_in_donation_to_processed_with_ev
     for (data_type, rows) in &expected {
         assert_eq!(got.data_types[data_type].rows, *rows);
     }
+
+    // Spec §5.10 step 5: once processed, Steward gives the access back and
+    // keeps no provider credentials.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !env.events(id).await.iter().any(|e| e == "provider_access_released") {
+        assert!(tokio::time::Instant::now() < deadline, "access never released: {:?}", env.events(id).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let grants: i64 = provider_grants::table
+        .filter(provider_grants::donation_id.eq(id))
+        .count()
+        .get_result(&mut env.app.db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(grants, 0, "the sealed tokens are gone");
+    let calls = env.http.get(format!("{}/sandbox/_calls", env.app.url())).send().await.unwrap().text().await.unwrap();
+    let calls: Vec<serde_json::Value> = serde_json::from_str(&calls).unwrap();
+    let resets =
+        calls.iter().filter(|c| c["path"].as_str().is_some_and(|p| p.ends_with("authorization:reset"))).count();
+    assert_eq!(resets, 1, "Google's authorization:reset was called once");
 }
 
 impl Env {

@@ -98,6 +98,10 @@ pub async fn finalize(conn: &mut AsyncPgConnection, donation_id: i32) -> Result<
         }
         state::settle(conn, donation_id).await?;
         purge_failed_types(conn, donation_id).await?;
+        let settled = donation_store::find(conn, donation_id, false).await?;
+        if settled.is_some_and(|d| d.status == crate::donation::model::Status::Processed) {
+            crate::donation::release::release_after_completion(conn, donation_id).await?;
+        }
         Ok::<_, Error>(true)
     })
     .await
