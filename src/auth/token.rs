@@ -26,6 +26,23 @@ pub fn generate() -> (String, TokenHash) {
     (token, hash)
 }
 
+/// 32 random bytes as base64url without padding (43 characters): the form of
+/// link tokens (donation and participant links), visit cookies and OAuth state.
+pub fn random_url_safe() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).expect("the operating system's random number generator failed");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A fresh link token ([`random_url_safe`]) and its hash. The plain text must
+/// be shown once and dropped.
+pub fn generate_url_safe() -> (String, TokenHash) {
+    let token = random_url_safe();
+    let hash = hash(&token);
+    (token, hash)
+}
+
 /// The SHA-256 of a presented token string.
 pub fn hash(token: &str) -> TokenHash {
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());

@@ -118,26 +118,12 @@ pub fn data_query(request: pb::QueryDonationDataRequest, max_limit: u32) -> Resu
     if data_type.is_empty() {
         errors.add("data_type", "This field is required.");
     }
-    let mut date = |field: &str, value: &str| {
-        if value.is_empty() {
-            return None;
-        }
-        let parsed = model::parse_date(value);
-        if parsed.is_none() {
-            errors.add(field, model::DATE_FORMAT_MESSAGE);
-        }
-        parsed
-    };
-    let start = date("start_date", &start_date);
-    let end = date("end_date", &end_date);
+    let start = model::filter_date(&mut errors, "start_date", &start_date);
+    let end = model::filter_date(&mut errors, "end_date", &end_date);
     if !errors.is_empty() {
         return Err(DonationError::Invalid(errors));
     }
-    if let (Some(s), Some(e)) = (start, end)
-        && s > e
-    {
-        return Err(DonationError::invalid(model::NON_FIELD_ERRORS, "start_date must not be after end_date."));
-    }
+    model::check_date_order(start, end).map_err(DonationError::Invalid)?;
     let limit = page_size(size, QUERY_PAGE.min(i64::from(max_limit)), i64::from(max_limit))?;
     let filter = format!("{id}\n{data_type}\n{start_date}\n{end_date}");
     let (offset, seek) = decode_rows_token(&page_token, &filter)?;

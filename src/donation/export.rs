@@ -56,26 +56,12 @@ pub fn export_spec(request: pb::ExportDonationDataRequest) -> Result<ExportSpec>
     let pb::ExportDonationDataRequest { donation_id, data_type, start_date, end_date } = request;
     let donation_id = convert::donation_id(donation_id)?;
     let mut errors = model::FieldErrors::default();
-    let mut date = |field: &str, value: &str| {
-        if value.is_empty() {
-            return None;
-        }
-        let parsed = model::parse_date(value);
-        if parsed.is_none() {
-            errors.add(field, model::DATE_FORMAT_MESSAGE);
-        }
-        parsed
-    };
-    let start = date("start_date", &start_date);
-    let end = date("end_date", &end_date);
+    let start = model::filter_date(&mut errors, "start_date", &start_date);
+    let end = model::filter_date(&mut errors, "end_date", &end_date);
     if !errors.is_empty() {
         return Err(DonationError::Invalid(errors));
     }
-    if let (Some(s), Some(e)) = (start, end)
-        && s > e
-    {
-        return Err(DonationError::invalid(model::NON_FIELD_ERRORS, "start_date must not be after end_date."));
-    }
+    model::check_date_order(start, end).map_err(DonationError::Invalid)?;
     let data_type = Some(data_type).filter(|t| !t.is_empty());
     Ok(ExportSpec { donation_id, data_type, start, end })
 }

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::DonationError;
-use super::model::{self, DATE_FORMAT_MESSAGE, Donation, FieldErrors, NON_FIELD_ERRORS, RawCreate};
+use super::model::{self, Donation, FieldErrors, NON_FIELD_ERRORS, RawCreate};
 use super::ops::{DataPage, DataQuery};
 use crate::app::AppState;
 use crate::auth::{AuthError, Caller, Principal};
@@ -469,28 +469,14 @@ pub fn data_query(params: QueryParams<'_>, max_limit: u32) -> Result<Option<Data
         return Ok(None);
     }
     let mut errors = FieldErrors::default();
-    let mut date = |field: &str, value: &str| {
-        if value.is_empty() {
-            return None;
-        }
-        let parsed = model::parse_date(value);
-        if parsed.is_none() {
-            errors.add(field, DATE_FORMAT_MESSAGE);
-        }
-        parsed
-    };
-    let start = date("start_date", params.start_date);
-    let end = date("end_date", params.end_date);
+    let start = model::filter_date(&mut errors, "start_date", params.start_date);
+    let end = model::filter_date(&mut errors, "end_date", params.end_date);
     let limit = integer(&mut errors, "limit", params.limit, DEFAULT_LIMIT, Some(i64::from(max_limit)));
     let offset = integer(&mut errors, "offset", params.offset, 0, None);
     if !errors.is_empty() {
         return Err(errors);
     }
-    if let (Some(start), Some(end)) = (start, end)
-        && start > end
-    {
-        return Err(FieldErrors::one(NON_FIELD_ERRORS, "start_date must not be after end_date."));
-    }
+    model::check_date_order(start, end)?;
     Ok(Some(DataQuery { data_type: params.data_type.to_owned(), start, end, limit, offset, seek: None }))
 }
 

@@ -389,6 +389,29 @@ pub fn check_combination(
     })
 }
 
+/// An optional date filter field of a data query: `None` when empty; DRF's
+/// date format error on `field` when it is not `YYYY-MM-DD`.
+pub fn filter_date(errors: &mut FieldErrors, field: &str, value: &str) -> Option<NaiveDate> {
+    if value.is_empty() {
+        return None;
+    }
+    let parsed = parse_date(value);
+    if parsed.is_none() {
+        errors.add(field, DATE_FORMAT_MESSAGE);
+    }
+    parsed
+}
+
+/// A data query's `start_date` must not be after its `end_date`.
+pub fn check_date_order(start: Option<NaiveDate>, end: Option<NaiveDate>) -> Result<(), FieldErrors> {
+    match (start, end) {
+        (Some(start), Some(end)) if start > end => {
+            Err(FieldErrors::one(NON_FIELD_ERRORS, "start_date must not be after end_date."))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A strict `YYYY-MM-DD` calendar date (4-2-2 digits).
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let b = s.as_bytes();

@@ -198,7 +198,7 @@ async fn retried_create(conn: &mut AsyncPgConnection, viewer: &Viewer, request_i
     }
     // Only the hash is stored, so the token cannot be shown again: issue a
     // new one, which retires the earlier link.
-    let (token, hash) = new_token();
+    let (token, crate::auth::token::TokenHash(hash)) = crate::auth::token::generate_url_safe();
     diesel::update(donations::table.find(row.id)).set(donations::token_hash.eq(&hash[..])).execute(conn).await?;
     store::add_event(conn, row.id, "link_reissued", None, json!({})).await?;
     let donation = store::find(conn, row.id, false).await?.ok_or(DonationError::NotFound)?;
@@ -212,7 +212,7 @@ async fn insert_donation(
     spec: &model::CreateSpec,
     dataset_id: Option<i64>,
 ) -> Result<Option<Created>> {
-    let (token, hash) = new_token();
+    let (token, crate::auth::token::TokenHash(hash)) = crate::auth::token::generate_url_safe();
     let names: Vec<&str> = spec.data_types.iter().map(|t| t.name).collect();
     let new = NewDonation {
         owner_id: viewer.principal_id,
@@ -257,17 +257,6 @@ async fn insert_donation(
     .await?;
     let donation = store::find(conn, id, false).await?.ok_or(DonationError::NotFound)?;
     Ok(Some(Created { donation, token }))
-}
-
-/// 32 random bytes as base64url without padding, and the SHA-256 of that text.
-fn new_token() -> (String, [u8; 32]) {
-    use base64::Engine as _;
-    use ring::rand::{SecureRandom as _, SystemRandom};
-    let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).expect("system random source failed");
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = crate::auth::token::hash(&token).0;
-    (token, hash)
 }
 
 /// The donation `id` if the viewer has at least `need` on it; NotFound when

@@ -92,13 +92,8 @@ fn token_of(given: &str) -> Option<&str> {
 }
 
 fn new_token() -> (String, [u8; 32]) {
-    use base64::Engine as _;
-    use ring::rand::{SecureRandom as _, SystemRandom};
-    let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).expect("system random source failed");
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = crate::auth::token::hash(&token).0;
-    (token, hash)
+    let (token, hash) = crate::auth::token::generate_url_safe();
+    (token, hash.0)
 }
 
 #[cfg(test)]

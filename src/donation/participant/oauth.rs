@@ -15,12 +15,9 @@ use axum::body::Bytes;
 use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::Response;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
-use ring::rand::{SecureRandom as _, SystemRandom};
 use serde_json::json;
 
 use super::pages::{self, Ctx, Fail, PageResult, field, form, token_hash};
@@ -47,9 +44,7 @@ pub async fn authorize_post(ctx: Ctx, body: Bytes) -> Response {
 }
 
 fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).expect("system random source failed");
-    URL_SAFE_NO_PAD.encode(bytes)
+    crate::auth::token::random_url_safe()
 }
 
 /// Associated data of a sealed PKCE verifier: bound to its donation and state.

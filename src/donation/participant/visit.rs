@@ -111,7 +111,7 @@ pub async fn open(conn: &mut AsyncPgConnection, idle: Duration, max: Duration) -
     // Visits past their absolute lifetime are never found again; opening one
     // is a good moment to drop them (their attempts' visit becomes NULL).
     delete_expired(conn).await?;
-    let value = URL_SAFE_NO_PAD.encode(random32());
+    let value = crate::auth::token::random_url_safe();
     let idle_seconds = i32::try_from(idle.as_secs().max(1)).unwrap_or(i32::MAX);
     let max = chrono::TimeDelta::from_std(max).unwrap_or(chrono::TimeDelta::days(7));
     let visit = diesel::insert_into(visits::table)
