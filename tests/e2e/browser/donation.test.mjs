@@ -4,10 +4,12 @@
 // accepts the terms, approves at the sandbox Google consent page, watches the
 // server's own workers process the archive, sees their rows, and deletes the
 // donation; the researcher then gets 404 and the sandbox saw Google's
-// `authorization:reset`. Screenshots go to $STEWARD_ARTIFACTS.
+// `authorization:reset`. Every participant page is checked with axe-core for
+// WCAG 2.2 A/AA violations (spec §3.8). Screenshots go to $STEWARD_ARTIFACTS.
 
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -41,6 +43,8 @@ const WAIT = { timeout: 20_000 };
 /** Export, download, parse and finalize by the server's workers (sandbox polls every 2 s). */
 const PROCESSING = { timeout: 120_000 };
 const REQUESTED = ["search", "youtube_history"];
+/** axe-core's source, evaluated in the page (DevTools evaluation is not subject to the page's CSP). */
+const AXE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let profile;
 let context;
@@ -104,6 +108,17 @@ async function assertNoHorizontalScroll(page, where) {
   assert.ok(scroll <= client, `${where}: page is ${scroll}px wide on a ${client}px screen`);
 }
 
+/** Fails on any WCAG 2.x A/AA rule axe-core finds violated on the page. */
+async function assertAccessible(page, where) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
+    const result = await globalThis.axe.run(document, { runOnly: { type: "tag", values: tags } });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  assert.deepEqual(violations, [], `${where}: accessibility violations`);
+}
+
 async function screenshot(page, name) {
   await page.screenshot({ path: path.join(ARTIFACTS, `donation-${name}.png`), fullPage: true });
 }
@@ -131,12 +146,14 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   await page.getByRole("heading", { level: 1, name: /Donate your Google data/ }).waitFor(WAIT);
   assert.ok(!(await page.content()).includes(link.split("/donate/")[1].replace(/\/$/, "")), "no raw token in the page");
   await assertNoHorizontalScroll(page, "status page");
+  await assertAccessible(page, "status page");
   await screenshot(page, "1-status");
 
   // Terms, then Google.
   await page.getByRole("link", { name: "Review the terms" }).click(WAIT);
   await page.getByRole("heading", { level: 1, name: "Before you donate" }).waitFor(WAIT);
   await assertNoHorizontalScroll(page, "terms page");
+  await assertAccessible(page, "terms page");
   await page.getByRole("button", { name: /I agree/ }).click(WAIT);
   await page.getByRole("button", { name: "Continue to Google" }).click(WAIT);
 
@@ -144,6 +161,7 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   await page.getByRole("button", { name: "Allow" }).waitFor(WAIT);
   assert.ok(new URL(page.url()).pathname.startsWith("/sandbox/google/"), page.url());
   await assertNoHorizontalScroll(page, "sandbox consent page");
+  await assertAccessible(page, "sandbox consent page");
   await screenshot(page, "2-consent");
   await page.getByRole("button", { name: "Allow" }).click(WAIT);
 
@@ -153,6 +171,7 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   const participantLink = await page.locator("#participant-link").inputValue(WAIT);
   assert.match(participantLink, new RegExp(`^${STEWARD_URL}/participant/[A-Za-z0-9_-]{43}/$`));
   await page.getByRole("link", { name: "See my data" }).waitFor(PROCESSING);
+  await assertAccessible(page, "processed status page");
   await screenshot(page, "3-processed");
 
   const researcher = await api("GET", `/api/donations/${id}/`);
@@ -173,12 +192,15 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   assert.equal(Number(shown.match(/([\d,]+) items/)[1].replaceAll(",", "")), search.body.count, shown);
   assert.ok((await page.locator("table.data tbody tr").count()) > 0, "rows are listed");
   await assertNoHorizontalScroll(page, "data page");
+  await assertAccessible(page, "data page");
   await screenshot(page, "4-data");
 
   // Delete: confirm, then the result page; the donation is gone everywhere.
   await page.getByRole("link", { name: "Delete my data" }).click(WAIT);
+  await assertAccessible(page, "delete page");
   await page.getByRole("button", { name: /delete my (data|donation)/i }).click(WAIT);
   await page.getByRole("heading", { level: 1, name: /deleted/ }).waitFor(WAIT);
+  await assertAccessible(page, "deleted page");
   await screenshot(page, "5-deleted");
 
   assert.deepEqual(problems, []);
