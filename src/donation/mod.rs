@@ -10,11 +10,15 @@
 //!   HTTP rules; [`google`]: the Google Data Portability client.
 //! - researcher API: [`grpc`] (handlers), [`convert`] (native messages),
 //!   [`legacy`] (portability-server's REST surface), [`ops`] (operations and
-//!   who may call them), [`model`] (status model, validation), [`store`],
+//!   who may call them), [`export`] (ExportDonationData), [`retry`]
+//!   (RetryDonation), [`model`] (status model, validation), [`store`],
 //!   [`error`]; storage: [`keys`] (per-donation data keys), [`rows`] (sealed
 //!   rows), [`purge`] (the job reclaiming a deleted donation's rows and
-//!   blobs), [`release`] (the job giving provider access back after a deletion).
-//! - [`processing`]: stored provider grants, export requests and polls (spec §5.1).
+//!   blobs), [`release`] (the job giving provider access back after a
+//!   deletion or a completion).
+//! - [`participant`]: visits, the donation pages, provider sign-in,
+//!   participant identity and the participant RPCs (spec §3).
+//! - [`processing`]: the jobs from export request to finalize (spec §5).
 //! - [`http`]: portability-server's plain routes `GET /api/` and `GET /health/`.
 //! - [`sandbox`]: the fake providers' scenarios and archive generator.
 

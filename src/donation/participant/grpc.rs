@@ -63,6 +63,7 @@ async fn participant_view(conn: &mut AsyncPgConnection, id: i32) -> Result<Optio
     Ok(Some(donation))
 }
 
+/// GetMyDonation: one of the visit's donations.
 pub async fn get_my_donation(
     api: &DonationApi,
     r: Request<pb::GetMyDonationRequest>,
@@ -74,6 +75,7 @@ pub async fn get_my_donation(
     Ok(Response::new(pb::GetMyDonationResponse { donation: Some(donation) }))
 }
 
+/// ListMyDonations: the visit's donations, newest first.
 pub async fn list_my_donations(
     api: &DonationApi,
     r: Request<pb::ListMyDonationsRequest>,
@@ -88,6 +90,7 @@ pub async fn list_my_donations(
     Ok(Response::new(pb::ListMyDonationsResponse { donations }))
 }
 
+/// WatchMyDonation: the donation now, then on every change, with heartbeats, for at most [`WATCH_FOR`].
 pub async fn watch_my_donation(api: &DonationApi, r: Request<pb::WatchMyDonationRequest>) -> Reply_<WatchStream> {
     let id = convert::donation_id(r.get_ref().donation_id)?;
     {
@@ -155,6 +158,7 @@ async fn watch(
     }
 }
 
+/// QueryMyDonationData: a page of one type's rows, in the researcher query's shape.
 pub async fn query_my_donation_data(
     api: &DonationApi,
     r: Request<pb::QueryMyDonationDataRequest>,
@@ -180,6 +184,7 @@ pub async fn query_my_donation_data(
     Ok(Response::new(pb::QueryMyDonationDataResponse { rows, total_count: page.count, next_page_token }))
 }
 
+/// DeleteMyDonation: deletes as the participant and says where provider access stands.
 pub async fn delete_my_donation(
     api: &DonationApi,
     r: Request<pb::DeleteMyDonationRequest>,
@@ -190,6 +195,7 @@ pub async fn delete_my_donation(
     Ok(Response::new(pb::DeleteMyDonationResponse { provider_access: access.as_str().to_owned() }))
 }
 
+/// CreateParticipantLink: a new participant for this donation, its link shown once.
 pub async fn create_participant_link(
     api: &DonationApi,
     r: Request<pb::CreateParticipantLinkRequest>,

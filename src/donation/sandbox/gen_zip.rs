@@ -244,11 +244,16 @@ pub(crate) struct Sink<W: Write> {
     written: u64,
     hold: Rc<Cell<bool>>,
     held: Vec<u8>,
+    /// `out` refused a write (a Range request was served, the client left):
+    /// the error went up to the generator, which stops. What the zip writer
+    /// still writes while it is dropped (its end records) is discarded, or it
+    /// would print the repeated error to stderr.
+    failed: bool,
 }
 
 impl<W: Write> Sink<W> {
     pub(crate) fn new(out: W) -> Sink<W> {
-        Sink { out, written: 0, hold: Rc::new(Cell::new(false)), held: Vec::new() }
+        Sink { out, written: 0, hold: Rc::new(Cell::new(false)), held: Vec::new(), failed: false }
     }
 
     pub(crate) fn hold_switch(&self) -> Rc<Cell<bool>> {
@@ -268,11 +273,14 @@ impl<W: Write> Sink<W> {
 
 impl<W: Write> Write for Sink<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Ok(buf.len());
+        }
         if self.hold.get() {
             self.held.extend_from_slice(buf);
             return Ok(buf.len());
         }
-        let n = self.out.write(buf)?;
+        let n = self.out.write(buf).inspect_err(|_| self.failed = true)?;
         self.written += n as u64;
         Ok(n)
     }
