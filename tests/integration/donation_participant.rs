@@ -17,6 +17,7 @@ use steward::proto::donation::v1 as pb;
 use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
 use steward::proto::google::api::HttpBody;
 
+use crate::common::donation::hidden_inputs;
 use crate::common::{TestApp, TestDb};
 
 /// Steward in sandbox mode with its own workers, tiny sandbox archives and a
@@ -223,21 +224,6 @@ fn shown_link(page: &Page) -> Option<String> {
 /// The value of the hidden field `name`.
 fn hidden(html: &str, name: &str) -> Option<String> {
     hidden_inputs(html).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
-}
-
-/// The `<input type="hidden">` fields of a page.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    let attr = |tag: &str, name: &str| {
-        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = tag[start..].find('"')?;
-        Some(tag[start..start + end].replace("&quot;", "\"").replace("&#x2f;", "/").replace("&amp;", "&"))
-    };
-    html.split("<input ")
-        .skip(1)
-        .filter_map(|rest| rest.split('>').next())
-        .filter(|tag| tag.contains("type=\"hidden\""))
-        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?)))
-        .collect()
 }
 
 fn sha256_hex(text: &str) -> String {

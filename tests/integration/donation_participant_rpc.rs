@@ -23,6 +23,7 @@ use steward::proto::donation::v1::donation_service_client::DonationServiceClient
 use tonic::Code;
 use tonic::transport::Channel;
 
+use crate::common::donation::hidden_inputs;
 use crate::common::{TestApp, TestDb, with_bearer, with_header};
 
 const YOUTUBE: &str = "youtube_history";
@@ -168,21 +169,6 @@ impl Env {
 
 fn cookie<T>(message: T, cookie: &str) -> tonic::Request<T> {
     with_header(message, "cookie", cookie)
-}
-
-/// The `<input type="hidden">` fields of a page.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    let attr = |tag: &str, name: &str| {
-        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = tag[start..].find('"')?;
-        Some(tag[start..start + end].replace("&quot;", "\"").replace("&amp;", "&"))
-    };
-    html.split("<input ")
-        .skip(1)
-        .filter_map(|rest| rest.split('>').next())
-        .filter(|tag| tag.contains("type=\"hidden\""))
-        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?)))
-        .collect()
 }
 
 /// A request carrying `metadata`.

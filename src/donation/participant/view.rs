@@ -140,7 +140,7 @@ pub fn window_text(start: Option<NaiveDate>, end: Option<NaiveDate>) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct StepView {
     pub text: String,
-    /// `done`, `current` or `todo`.
+    /// `done`, `current` or `upcoming`.
     pub state: &'static str,
 }
 
@@ -173,7 +173,7 @@ pub fn steps(source: Source, stage: Stage) -> (Vec<StepView>, String) {
             } else if i == current {
                 "current"
             } else {
-                "todo"
+                "upcoming"
             },
         })
         .collect();

@@ -51,6 +51,7 @@ pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
         Some(
             tag[start..start + end]
                 .replace("&quot;", "\"")
+                .replace("&#x2f;", "/")
                 .replace("&lt;", "<")
                 .replace("&gt;", ">")
                 .replace("&amp;", "&"),
