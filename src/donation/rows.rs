@@ -4,14 +4,14 @@
 //! date filters and paging run in the database on the
 //! `(donation_id, data_type, ts, part_id, member_no, ordinal)` index.
 //!
-//! Inserts are idempotent (`ON CONFLICT DO NOTHING` on the row's identity), so
-//! a retried parse job never duplicates rows. Queries return each row's JSON
+//! Inserts are idempotent: the order index is unique and holds the row's
+//! identity, so a retried parse job never duplicates rows. Queries return each row's JSON
 //! text as it was stored, for the compat body to splice in unchanged.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use super::keys::{DataKey, KeyError};
 use crate::db::schema::donation_rows;
@@ -76,7 +76,7 @@ pub enum RowError {
 }
 
 /// Seals and inserts a batch of rows of one archive part (`part_id`; 0 when
-/// the rows come from no part) with `ON CONFLICT DO NOTHING`. Returns how many
+/// the rows come from no part), skipping rows already stored. Returns how many
 /// were new. Run it in the transaction that also advances the parse marker.
 pub async fn insert_batch(
     conn: &mut AsyncPgConnection,
@@ -102,23 +102,52 @@ pub async fn insert_batch(
     let sealed = key.seal_all(rows.iter().map(|r| r.json.as_bytes()).zip(aads));
     let types: Vec<&str> = rows.iter().map(|r| r.data_type).collect();
     let stamps: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.timestamp).collect();
+    let columns = Columns { types, members, ordinals, stamps, sealed };
+    // A plain insert first: rows already stored are rare (a parse resumes
+    // after its markers), and ON CONFLICT's speculative insertion costs about
+    // as much again per row. When some are there, the savepoint is rolled
+    // back and the batch goes in again, skipping them.
+    let plain = conn.transaction(async |conn| insert(conn, donation_id, part_id, &columns, "").await).await;
+    let inserted = match plain {
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            insert(conn, donation_id, part_id, &columns, " ON CONFLICT DO NOTHING").await?
+        }
+        other => other?,
+    };
+    Ok(inserted)
+}
+
+/// A batch's columns, one array each.
+struct Columns<'a> {
+    types: Vec<&'a str>,
+    members: Vec<i32>,
+    ordinals: Vec<i64>,
+    stamps: Vec<Option<DateTime<Utc>>>,
+    sealed: Vec<Vec<u8>>,
+}
+
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    donation_id: i32,
+    part_id: i64,
+    c: &Columns<'_>,
+    on_conflict: &str,
+) -> QueryResult<usize> {
     // One statement with one array per column: far fewer bind parameters
     // (and parse work) than a multi-row VALUES list.
-    let inserted = diesel::sql_query(
+    diesel::sql_query(format!(
         "INSERT INTO donation_rows (donation_id, data_type, part_id, member_no, ordinal, ts, sealed) \
-         SELECT $1, t, $2, m, o, ts, s FROM unnest($3, $4, $5, $6, $7) AS u(t, m, o, ts, s) \
-         ON CONFLICT DO NOTHING",
-    )
+         SELECT $1, t, $2, m, o, ts, s FROM unnest($3, $4, $5, $6, $7) AS u(t, m, o, ts, s){on_conflict}"
+    ))
     .bind::<Integer, _>(donation_id)
     .bind::<BigInt, _>(part_id)
-    .bind::<Array<Text>, _>(types)
-    .bind::<Array<Integer>, _>(members)
-    .bind::<Array<BigInt>, _>(ordinals)
-    .bind::<Array<Nullable<Timestamptz>>, _>(stamps)
-    .bind::<Array<Bytea>, _>(sealed)
+    .bind::<Array<Text>, _>(&c.types)
+    .bind::<Array<Integer>, _>(&c.members)
+    .bind::<Array<BigInt>, _>(&c.ordinals)
+    .bind::<Array<Nullable<Timestamptz>>, _>(&c.stamps)
+    .bind::<Array<Bytea>, _>(&c.sealed)
     .execute(conn)
-    .await?;
-    Ok(inserted)
+    .await
 }
 
 /// Which rows of one type a query reads.
