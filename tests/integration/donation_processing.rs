@@ -1150,7 +1150,7 @@ async fn the_sweep_removes_old_orphan_part_blobs_and_stale_temporary_files_only(
     write(".tmp/in-progress", false);
 
     let swept = sweep::sweep(&env.processing, &mut *env.app.db.conn().await, sweep::MIN_AGE).await.unwrap();
-    assert_eq!(swept, Swept { orphan_blobs: 2, temp_files: 1 });
+    assert_eq!(swept, Swept { orphan_blobs: 2, temp_files: 1, retention_blobs: 0 });
     let exists = |key: &str| root.join(key).exists();
     assert!(exists(&stored) && exists(&format!("donations/{id}/parts/being-committed")));
     assert!(exists(&format!("donations/{id}/exports/not-a-part")) && exists(".tmp/in-progress"));

@@ -15,6 +15,7 @@ mod donation_export;
 mod donation_participant;
 mod donation_participant_rpc;
 mod donation_processing;
+mod donation_retention;
 mod donation_sandbox;
 mod embedded;
 mod import;

@@ -9,6 +9,8 @@
 //! - a completed export's failed parts are downloaded again from fresh URLs,
 //!   and parts whose parse failed a type are downloaded and parsed again for
 //!   that type (the raw blob is gone once parsed, §5.8; Google keeps archives 14 days).
+//!   A part is never parsed again from its old blob, so a blob the sweep
+//!   purged after the raw retention changes nothing here.
 //!
 //! Types already `available` or `declined` are untouched.
 
@@ -170,13 +172,13 @@ async fn reset_export(conn: &mut AsyncPgConnection, export_id: i64, state: &str)
 /// `types`, pending downloads again, forgetting what they gave those types;
 /// returns their ids.
 async fn reset_parts(conn: &mut AsyncPgConnection, export_id: i64, types: &[String]) -> QueryResult<Vec<i64>> {
-    let parts: Vec<(i64, String)> = archive_parts::table
+    let parts: Vec<(i64, String, Option<chrono::DateTime<Utc>>)> = archive_parts::table
         .filter(archive_parts::export_id.eq(export_id))
-        .select((archive_parts::id, archive_parts::state))
+        .select((archive_parts::id, archive_parts::state, archive_parts::deleted_at))
         .load(conn)
         .await?;
     let mut again = Vec::new();
-    for (part_id, part_state) in parts {
+    for (part_id, part_state, deleted_at) in parts {
         let failed_types: i64 = part_type_results::table
             .filter(part_type_results::part_id.eq(part_id))
             .filter(part_type_results::data_type.eq_any(types))
@@ -184,7 +186,10 @@ async fn reset_parts(conn: &mut AsyncPgConnection, export_id: i64, types: &[Stri
             .count()
             .get_result(conn)
             .await?;
-        if part_state != "failed" && failed_types == 0 {
+        // A part stored but never parsed whose blob the sweep purged (§5.8)
+        // can only be parsed after downloading it again.
+        let blob_gone = part_state == "stored" && deleted_at.is_some();
+        if part_state != "failed" && failed_types == 0 && !blob_gone {
             continue;
         }
         diesel::delete(
