@@ -6,16 +6,15 @@
 //! [`pb::Donation`] without its `dataset`.
 
 use std::pin::Pin;
-use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
 use futures_util::Stream;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use super::identity;
 use super::visit::{self, Visit};
-use super::watch::Change;
+use super::watch::{self, Pace};
 use crate::donation::error::DonationError;
 use crate::donation::grpc::{DonationApi, Reply_};
 use crate::donation::{convert, ops, rows, store};
@@ -26,11 +25,6 @@ pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchMyDonationRespo
 
 /// QueryMyDonationData's page size when none is asked for, and its maximum.
 pub const QUERY_PAGE: (i32, i32) = (50, 200);
-
-/// A watch sends a heartbeat after this long without a change…
-pub const HEARTBEAT: Duration = Duration::from_secs(25);
-/// …and ends after this long (the page reconnects).
-pub const WATCH_FOR: Duration = Duration::from_secs(600);
 
 fn no_visit() -> Status {
     Status::unauthenticated("no participant visit: open your donation link or participant link again in this browser")
@@ -90,7 +84,8 @@ pub async fn list_my_donations(
     Ok(Response::new(pb::ListMyDonationsResponse { donations }))
 }
 
-/// WatchMyDonation: the donation now, then on every change, with heartbeats, for at most [`WATCH_FOR`].
+/// WatchMyDonation: the donation now, then on every change, with heartbeats,
+/// for at most 10 minutes ([`Pace::SPEC`]).
 pub async fn watch_my_donation(api: &DonationApi, r: Request<pb::WatchMyDonationRequest>) -> Reply_<WatchStream> {
     let id = convert::donation_id(r.get_ref().donation_id)?;
     {
@@ -100,62 +95,13 @@ pub async fn watch_my_donation(api: &DonationApi, r: Request<pb::WatchMyDonation
     // Subscribed before the first read, so no change falls in between.
     let changes = api.changes.subscribe();
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(watch(api.pool.clone(), id, changes, tx));
+    let pool = api.pool.clone();
+    let read = async move || {
+        let mut conn = pool.get().await.map_err(DonationError::from)?;
+        Ok(participant_view(&mut conn, id).await?)
+    };
+    tokio::spawn(watch::feed(id, read, changes, Pace::SPEC, tx));
     Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
-}
-
-/// Feeds one watch: the state at once, again after each change of the
-/// donation (when it differs), a heartbeat after [`HEARTBEAT`] of quiet; ends
-/// after [`WATCH_FOR`], when the donation is deleted, or when the client goes.
-async fn watch(
-    pool: crate::db::Pool,
-    id: i32,
-    mut changes: broadcast::Receiver<Change>,
-    tx: mpsc::Sender<Result<pb::WatchMyDonationResponse, Status>>,
-) {
-    let end = tokio::time::Instant::now() + WATCH_FOR;
-    let mut last: Option<pb::Donation> = None;
-    let mut stale = true;
-    loop {
-        if stale {
-            stale = false;
-            let current = match pool.get().await {
-                Ok(mut conn) => participant_view(&mut conn, id).await,
-                Err(e) => Err(DonationError::from(e)),
-            };
-            match current {
-                // Deleted: the watch is over.
-                Ok(None) => return,
-                Ok(Some(donation)) if last.as_ref() != Some(&donation) => {
-                    last = Some(donation.clone());
-                    let message = pb::WatchMyDonationResponse { donation: Some(donation) };
-                    if tx.send(Ok(message)).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(Some(_)) => {}
-                Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
-                    return;
-                }
-            }
-        }
-        let heartbeat = tokio::time::sleep(HEARTBEAT);
-        tokio::select! {
-            () = tokio::time::sleep_until(end) => return,
-            () = tx.closed() => return,
-            () = heartbeat => {
-                if tx.send(Ok(pb::WatchMyDonationResponse { donation: None })).await.is_err() {
-                    return;
-                }
-            }
-            change = changes.recv() => match change {
-                Ok(Change::Donation(changed)) => stale = changed == id,
-                Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => stale = true,
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-        }
-    }
 }
 
 /// QueryMyDonationData: a page of one type's rows, in the researcher query's shape.
