@@ -183,6 +183,33 @@ async fn ingest(
 }
 
 #[derive(diesel::QueryableByName)]
+struct Float {
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    v: f64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Lsn {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    lsn: String,
+}
+
+/// The cluster's current write-ahead-log position.
+async fn wal_position(conn: &mut AsyncPgConnection) -> String {
+    diesel::sql_query("SELECT pg_current_wal_lsn()::text AS lsn").get_result::<Lsn>(conn).await.unwrap().lsn
+}
+
+/// Bytes of write-ahead log written since `from`.
+async fn wal_since(conn: &mut AsyncPgConnection, from: &str) -> f64 {
+    diesel::sql_query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8 AS v")
+        .bind::<diesel::sql_types::Text, _>(from)
+        .get_result::<Float>(conn)
+        .await
+        .unwrap()
+        .v
+}
+
+#[derive(diesel::QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
@@ -254,7 +281,17 @@ fn main() {
 
         let baseline = memory();
         let small_run = ingest(&mut conn, &processing, &keyring, &blobs, &work, owner, small).await;
+        let wal_before = wal_position(&mut conn).await;
         let large_run = ingest(&mut conn, &processing, &keyring, &blobs, &work, owner, large).await;
+        let wal_bytes = wal_since(&mut conn, &wal_before).await;
+        let row_bytes = diesel::sql_query(
+            "SELECT COALESCE(AVG(octet_length(sealed)), 0)::float8 AS v FROM donation_rows WHERE donation_id = $1",
+        )
+        .bind::<diesel::sql_types::Integer, _>(large_run.donation_id)
+        .get_result::<Float>(&mut conn)
+        .await
+        .unwrap()
+        .v;
         // The baseline: PostgreSQL alone inserting the same sealed rows (same
         // table and index, plain INSERT as the job's batches), in archive
         // order, in one statement.
@@ -351,6 +388,13 @@ fn main() {
             "PostgreSQL alone, INSERT..SELECT of the large rows {:>9.0} rows/s (parse jobs reach {:.2} of it)",
             baseline_rate,
             rate(&large_run) / baseline_rate
+        );
+        println!(
+            "large ingest wrote {:.0} MiB of WAL ({:.0} bytes a row; sealed rows average {:.0} bytes): {:.0} MiB/s",
+            wal_bytes / f64::from(1 << 20),
+            wal_bytes / large_run.rows as f64,
+            row_bytes,
+            wal_bytes / f64::from(1 << 20) / large_run.parse.as_secs_f64()
         );
         println!("peak RSS growth, small -> large            {:>9.1} MiB   target < 64 MiB", mib(growth));
         println!(

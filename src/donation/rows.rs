@@ -85,9 +85,25 @@ pub async fn insert_batch(
     part_id: i64,
     rows: &[NewRow<'_>],
 ) -> Result<usize, RowError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
+    insert_sealed(conn, &seal_batch(key, donation_id, part_id, rows)?).await
+}
+
+/// A batch of rows sealed and laid out as the insert's columns, one array
+/// each: [`seal_batch`] is CPU work that can run apart from the database
+/// (the parse job seals the next batch while this one is inserted).
+#[derive(Debug)]
+pub struct SealedBatch {
+    donation_id: i32,
+    part_id: i64,
+    types: Vec<String>,
+    members: Vec<i32>,
+    ordinals: Vec<i64>,
+    stamps: Vec<Option<DateTime<Utc>>>,
+    sealed: Vec<Vec<u8>>,
+}
+
+/// Seals `rows` for [`insert_sealed`].
+pub fn seal_batch(key: &DataKey, donation_id: i32, part_id: i64, rows: &[NewRow<'_>]) -> Result<SealedBatch, RowError> {
     let mut members = Vec::with_capacity(rows.len());
     let mut ordinals = Vec::with_capacity(rows.len());
     let mut aads = Vec::with_capacity(rows.len());
@@ -99,48 +115,45 @@ pub async fn insert_batch(
         ordinals.push(ordinal);
         aads.push(row_aad(Position { donation_id, data_type: row.data_type, part_id, member_no, ordinal }));
     }
-    let sealed = key.seal_all(rows.iter().map(|r| r.json.as_bytes()).zip(aads));
-    let types: Vec<&str> = rows.iter().map(|r| r.data_type).collect();
-    let stamps: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.timestamp).collect();
-    let columns = Columns { types, members, ordinals, stamps, sealed };
+    Ok(SealedBatch {
+        donation_id,
+        part_id,
+        sealed: key.seal_all(rows.iter().map(|r| r.json.as_bytes()).zip(aads)),
+        types: rows.iter().map(|r| r.data_type.to_owned()).collect(),
+        members,
+        ordinals,
+        stamps: rows.iter().map(|r| r.timestamp).collect(),
+    })
+}
+
+/// Inserts a sealed batch, skipping rows already stored; returns how many were new.
+pub async fn insert_sealed(conn: &mut AsyncPgConnection, batch: &SealedBatch) -> Result<usize, RowError> {
+    if batch.sealed.is_empty() {
+        return Ok(0);
+    }
     // A plain insert first: rows already stored are rare (a parse resumes
     // after its markers), and ON CONFLICT's speculative insertion costs about
     // as much again per row. When some are there, the savepoint is rolled
     // back and the batch goes in again, skipping them.
-    let plain = conn.transaction(async |conn| insert(conn, donation_id, part_id, &columns, "").await).await;
+    let plain = conn.transaction(async |conn| insert(conn, batch, "").await).await;
     let inserted = match plain {
         Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            insert(conn, donation_id, part_id, &columns, " ON CONFLICT DO NOTHING").await?
+            insert(conn, batch, " ON CONFLICT DO NOTHING").await?
         }
         other => other?,
     };
     Ok(inserted)
 }
 
-/// A batch's columns, one array each.
-struct Columns<'a> {
-    types: Vec<&'a str>,
-    members: Vec<i32>,
-    ordinals: Vec<i64>,
-    stamps: Vec<Option<DateTime<Utc>>>,
-    sealed: Vec<Vec<u8>>,
-}
-
-async fn insert(
-    conn: &mut AsyncPgConnection,
-    donation_id: i32,
-    part_id: i64,
-    c: &Columns<'_>,
-    on_conflict: &str,
-) -> QueryResult<usize> {
+async fn insert(conn: &mut AsyncPgConnection, c: &SealedBatch, on_conflict: &str) -> QueryResult<usize> {
     // One statement with one array per column: far fewer bind parameters
     // (and parse work) than a multi-row VALUES list.
     diesel::sql_query(format!(
         "INSERT INTO donation_rows (donation_id, data_type, part_id, member_no, ordinal, ts, sealed) \
          SELECT $1, t, $2, m, o, ts, s FROM unnest($3, $4, $5, $6, $7) AS u(t, m, o, ts, s){on_conflict}"
     ))
-    .bind::<Integer, _>(donation_id)
-    .bind::<BigInt, _>(part_id)
+    .bind::<Integer, _>(c.donation_id)
+    .bind::<BigInt, _>(c.part_id)
     .bind::<Array<Text>, _>(&c.types)
     .bind::<Array<Integer>, _>(&c.members)
     .bind::<Array<BigInt>, _>(&c.ordinals)

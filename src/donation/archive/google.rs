@@ -5,10 +5,10 @@
 
 use std::io::BufRead;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, SubsecRound, Utc};
-use serde_json::{Map, Value};
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveTime, SubsecRound, Timelike as _, Utc};
 
-use super::csv::{CsvError, CsvReader, Record, header_key};
+use super::activity::{Activity, Record, Time};
+use super::csv::{self, CsvError, CsvReader, header_key};
 use super::json::{ArrayReader, Element, JsonError};
 use super::{Limits, Row, TypeReport, Window};
 use crate::donation::catalogue::DataType;
@@ -145,18 +145,13 @@ impl<E> Emitter<'_, E> {
         let mut w = RowWriter::new();
         w.str("data_type", Some(self.data_type.name));
         w.str("device_id", Some(self.device_id));
-        w.str("timestamp", timestamp.map(format_timestamp).as_deref());
+        w.timestamp("timestamp", timestamp);
         w.str("platform", Some(self.data_type.platform));
         build(&mut w);
         let row =
             Row { data_type: self.data_type.name, member_no: self.member_no, ordinal, timestamp, json: w.finish() };
         (self.sink)(row).map_err(MemberError::Sink)
     }
-}
-
-/// RFC 3339 UTC with milliseconds, as rows carry timestamps.
-pub(super) fn format_timestamp(ts: DateTime<Utc>) -> String {
-    ts.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Parses a `MyActivity.json` array; returns the number of records (ordinals) seen.
@@ -179,8 +174,12 @@ pub(super) fn parse_activity<E>(
             em.counts.skipped.invalid_utf8 += 1;
             continue;
         };
-        let value: Value = match serde_json::from_str(text) {
-            Ok(value) => value,
+        let activity = match serde_json::from_str::<Record>(text) {
+            Ok(Record(Some(activity))) => activity,
+            Ok(Record(None)) => {
+                em.counts.skipped.not_object += 1;
+                continue;
+            }
             // A lone surrogate escape is text that cannot be decoded, not
             // broken JSON (serde_json's messages for it: "lone leading
             // surrogate in hex escape", "unexpected end of hex escape").
@@ -196,12 +195,7 @@ pub(super) fn parse_activity<E>(
                 )));
             }
         };
-        let Value::Object(map) = value else {
-            em.counts.skipped.not_object += 1;
-            continue;
-        };
-        let activity = Activity::new(&map);
-        let Ok(ts) = activity.timestamp() else {
+        let Ok(ts) = timestamp(&activity) else {
             em.counts.skipped.bad_time += 1;
             continue;
         };
@@ -242,12 +236,12 @@ pub(super) fn parse_discover_csv<E>(
         let this = ordinal;
         ordinal += 1;
         let fields = match record {
-            Record::Fields(fields) => fields,
-            Record::TooLong => {
+            csv::Record::Fields(fields) => fields,
+            csv::Record::TooLong => {
                 em.counts.skipped.too_large += 1;
                 continue;
             }
-            Record::InvalidUtf8 => {
+            csv::Record::InvalidUtf8 => {
                 em.counts.skipped.invalid_utf8 += 1;
                 continue;
             }
@@ -289,108 +283,56 @@ fn parse_liked_date(s: &str) -> Option<NaiveDate> {
     ["%b %d, %Y", "%B %d, %Y", "%Y-%m-%d"].iter().find_map(|f| NaiveDate::parse_from_str(s, f).ok())
 }
 
-/// The fields of a My Activity record that rows use. Fields of an unexpected
-/// JSON type count as absent.
-struct Activity<'a> {
-    header: Option<&'a str>,
-    title: Option<&'a str>,
-    title_url: Option<&'a str>,
-    description: Option<&'a str>,
-    time: Option<&'a Value>,
-    subtitles: Vec<&'a Map<String, Value>>,
-    products: Vec<&'a str>,
-    details: Vec<&'a str>,
-    activity_controls: Vec<&'a str>,
-    location: Option<&'a Map<String, Value>>,
-}
-
-impl<'a> Activity<'a> {
-    fn new(m: &'a Map<String, Value>) -> Self {
-        let objects = |k: &str| -> Vec<&'a Map<String, Value>> {
-            match m.get(k) {
-                Some(Value::Array(items)) => items.iter().filter_map(Value::as_object).collect(),
-                _ => Vec::new(),
-            }
-        };
-        let strings = |k: &str| -> Vec<&'a str> {
-            match m.get(k) {
-                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-                _ => Vec::new(),
-            }
-        };
-        Activity {
-            header: text(m, "header"),
-            title: text(m, "title"),
-            title_url: text(m, "titleUrl"),
-            description: text(m, "description"),
-            time: m.get("time").filter(|v| !v.is_null()),
-            subtitles: objects("subtitles"),
-            products: strings("products"),
-            details: objects("details").into_iter().filter_map(|d| text(d, "name")).collect(),
-            activity_controls: strings("activityControls"),
-            location: objects("locationInfos").into_iter().next(),
-        }
-    }
-
-    /// `Ok(None)` without a time, `Err` for one that does not parse.
-    fn timestamp(&self) -> Result<Option<DateTime<Utc>>, ()> {
-        match self.time {
-            None => Ok(None),
-            Some(Value::String(s)) => {
-                DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| ())
-            }
-            Some(_) => Err(()),
-        }
-    }
-
-    fn time_text(&self) -> Option<&'a str> {
-        self.time.and_then(Value::as_str)
+/// A record's time: `Ok(None)` without one, `Err` for one that does not parse.
+fn timestamp(a: &Activity<'_>) -> Result<Option<DateTime<Utc>>, ()> {
+    match &a.time {
+        Time::Missing => Ok(None),
+        Time::Text(s) => DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| ()),
+        Time::Other => Err(()),
     }
 }
 
-fn text<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
-    m.get(k).and_then(Value::as_str)
-}
-
-fn joined(items: &[&str]) -> Option<String> {
-    (!items.is_empty()).then(|| items.join(", "))
+fn time_text<'b>(a: &'b Activity<'_>) -> Option<&'b str> {
+    match &a.time {
+        Time::Text(s) => Some(s),
+        _ => None,
+    }
 }
 
 /// The eleven My Activity keys, in order; all `null` without a record.
 fn write_activity_keys(w: &mut RowWriter, a: Option<&Activity<'_>>) {
-    let subtitle_names: Vec<&str> =
-        a.map(|a| a.subtitles.iter().filter_map(|s| text(s, "name")).collect()).unwrap_or_default();
-    let title = a.and_then(|a| a.title);
-    w.str("time", a.and_then(Activity::time_text));
-    w.str("header", a.and_then(|a| a.header));
+    let title = a.and_then(|a| a.title.as_deref());
+    w.str("time", a.and_then(time_text));
+    w.str("header", a.and_then(|a| a.header.as_deref()));
     w.str("title", title);
     w.str("action", title.and_then(action));
     w.str("subject", title.and_then(subject));
-    w.str("url", a.and_then(|a| a.title_url));
-    w.str("description", a.and_then(|a| a.description));
-    w.str("details", a.and_then(|a| joined(&a.details)).as_deref());
-    w.str("products", a.and_then(|a| joined(&a.products)).as_deref());
-    w.str("activity_controls", a.and_then(|a| joined(&a.activity_controls)).as_deref());
-    w.str("subtitles", joined(&subtitle_names).as_deref());
+    w.str("url", a.and_then(|a| a.title_url.as_deref()));
+    w.str("description", a.and_then(|a| a.description.as_deref()));
+    w.joined("details", a.into_iter().flat_map(|a| a.details.iter().map(AsRef::as_ref)));
+    w.joined("products", a.into_iter().flat_map(|a| a.products.iter().map(AsRef::as_ref)));
+    w.joined("activity_controls", a.into_iter().flat_map(|a| a.activity_controls.iter().map(AsRef::as_ref)));
+    w.joined("subtitles", a.into_iter().flat_map(|a| a.subtitles.iter().filter_map(|s| s.name.as_deref())));
 }
 
 fn write_activity_row(w: &mut RowWriter, data_type: &str, a: &Activity<'_>) {
     write_activity_keys(w, Some(a));
-    let url = a.title_url;
+    let url = a.title_url.as_deref();
     let search_keys = |w: &mut RowWriter| {
-        w.str("query", a.title.and_then(query));
-        w.str("location_name", a.location.and_then(|l| text(l, "name")));
-        w.str("location_url", a.location.and_then(|l| text(l, "url")));
-        w.str("location_source", a.location.and_then(|l| text(l, "source")));
+        let location = a.location.as_ref();
+        w.str("query", a.title.as_deref().and_then(query));
+        w.str("location_name", location.and_then(|l| l.name.as_deref()));
+        w.str("location_url", location.and_then(|l| l.url.as_deref()));
+        w.str("location_source", location.and_then(|l| l.source.as_deref()));
     };
     match data_type {
         "youtube_history" => {
             // The channel comes from the first subtitle, and only when it links somewhere.
-            let channel = a.subtitles.first().filter(|s| text(s, "url").is_some());
+            let channel = a.subtitles.first().filter(|s| s.url.is_some());
             w.str("video_id", url.and_then(video_id));
-            w.str("channel_name", channel.and_then(|s| text(s, "name")));
-            w.str("channel_url", channel.and_then(|s| text(s, "url")));
-            w.bool("is_ad", a.details.contains(&"From Google Ads"));
+            w.str("channel_name", channel.and_then(|s| s.name.as_deref()));
+            w.str("channel_url", channel.and_then(|s| s.url.as_deref()));
+            w.bool("is_ad", a.details.iter().any(|d| d == "From Google Ads"));
         }
         "search" | "image_search" | "google_lens" => search_keys(w),
         "video_search" => {
@@ -482,7 +424,10 @@ struct RowWriter {
 
 impl RowWriter {
     fn new() -> Self {
-        RowWriter { out: String::from("{") }
+        // Room for a typical row: no reallocation while it is written.
+        let mut out = String::with_capacity(512);
+        out.push('{');
+        RowWriter { out }
     }
 
     fn key(&mut self, key: &str) {
@@ -501,6 +446,47 @@ impl RowWriter {
         }
     }
 
+    /// RFC 3339 UTC with milliseconds, as rows carry timestamps.
+    fn timestamp(&mut self, key: &str, ts: Option<DateTime<Utc>>) {
+        self.key(key);
+        let Some(ts) = ts else {
+            self.out.push_str("null");
+            return;
+        };
+        let (date, time) = (ts.date_naive(), ts.time());
+        if (0..=9999).contains(&date.year()) {
+            // Digit by digit: chrono's formatter interprets its pattern on every call.
+            let millis = time.nanosecond() / 1_000_000 % 1000;
+            let fields = [(date.year() as u32, 4), (date.month(), 2), (date.day(), 2)];
+            let clock = [(time.hour(), 2), (time.minute(), 2), (time.second(), 2), (millis, 3)];
+            self.out.push('"');
+            for (i, (n, width)) in fields.into_iter().chain(clock).enumerate() {
+                self.out.push_str(["", "-", "-", "T", ":", ":", "."][i]);
+                push_digits(&mut self.out, n, width);
+            }
+            self.out.push_str("Z\"");
+        } else {
+            push_json_string(&mut self.out, &ts.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        }
+    }
+
+    /// `items` as one string, `", "` between them; `null` without any.
+    fn joined<'s>(&mut self, key: &str, items: impl IntoIterator<Item = &'s str>) {
+        self.key(key);
+        let mut items = items.into_iter();
+        let Some(first) = items.next() else {
+            self.out.push_str("null");
+            return;
+        };
+        self.out.push('"');
+        push_escaped(&mut self.out, first);
+        for item in items {
+            self.out.push_str(", ");
+            push_escaped(&mut self.out, item);
+        }
+        self.out.push('"');
+    }
+
     fn bool(&mut self, key: &str, value: bool) {
         self.key(key);
         self.out.push_str(if value { "true" } else { "false" });
@@ -514,23 +500,59 @@ impl RowWriter {
 
 fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
+    push_escaped(out, s);
     out.push('"');
+}
+
+/// `n` in decimal, zero-padded to `width` digits.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+    }
+}
+
+/// `s` as the inside of a JSON string: runs that need no escape are copied whole.
+fn push_escaped(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_and_timestamps_are_written_as_serde_json_and_chrono_write_them() {
+        for s in ["plain", "a\"b\\c\nd\re\tf", "\u{1}\u{1f}x", "é ü 😀", ""] {
+            let mut out = String::new();
+            push_json_string(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
+        for ts in ["2024-02-29T23:59:59.999Z", "0001-01-01T00:00:00Z", "1999-12-31T05:06:07.123456+02:00"] {
+            let t = DateTime::parse_from_rfc3339(ts).unwrap().with_timezone(&Utc);
+            let mut w = RowWriter::new();
+            w.timestamp("t", Some(t));
+            assert_eq!(w.finish(), format!("{{\"t\":\"{}\"}}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
+        }
+    }
 
     #[test]
     fn members_are_recognized_by_path() {
@@ -607,7 +629,7 @@ mod tests {
         w.bool("c", true);
         let json = w.finish();
         assert_eq!(json, "{\"a\":\"q\\\"\\\\\\n\\u0001–\",\"b\":null,\"c\":true}");
-        let v: Value = serde_json::from_str(&json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["a"], "q\"\\\n\u{1}–");
     }
 }

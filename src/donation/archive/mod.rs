@@ -36,6 +36,7 @@
 //! missing one follows the no-timestamp rule (§5.6); Discover likes are
 //! events (dated), follows and not-interested settings are states.
 
+mod activity;
 mod container;
 mod csv;
 mod google;

@@ -17,7 +17,7 @@ use crate::donation::catalogue::DataType;
 use crate::donation::config::ArchiveLimits;
 use crate::donation::keys;
 use crate::donation::model::TypeState;
-use crate::donation::rows::{self, NewRow};
+use crate::donation::rows::{self, NewRow, RowError, SealedBatch};
 use crate::donation::store as donation_store;
 
 /// Rows per insert, each batch in its own transaction with its markers.
@@ -64,29 +64,35 @@ pub async fn parse_until(
         .map(|(t, m, o)| ((t, m as u32), o as u64))
         .collect();
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Row>>(2);
+    // The parser thread also seals each batch, so the next one is parsed and
+    // sealed while this one is inserted.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, RowError>>(2);
     let (blobs, limits) = (processing.blobs.clone(), limits(&processing.config.archive_limits));
     let window = Window { start: donation.data_start_date, end: donation.data_end_date };
     let (key, aad, blob_key) = (data_key.clone(), part_aad(donation_id, part_id), object_key.clone());
     let parser = tokio::task::spawn_blocking(move || {
         let reader = blobs.open_reader(&blob_key, &key, &aad)?;
         let request = PartRequest { donation_id: i64::from(donation_id), data_types: &types, window, limits: &limits };
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut rows = Vec::with_capacity(BATCH);
+        let send = |rows: &mut Vec<Row>| {
+            let batch = Batch::seal(&key, donation_id, part_id, rows);
+            rows.clear();
+            let failed = batch.is_err();
+            tx.blocking_send(batch).map_err(drop)?;
+            if failed { Err(()) } else { Ok(()) }
+        };
         let resumed = |t: &str, m: u32| resume.get(&(t.to_owned(), m)).copied();
         let report = archive::parse_google_part(reader, &request, resumed, |row| {
-            batch.push(row);
-            if batch.len() == BATCH {
-                tx.blocking_send(std::mem::take(&mut batch))?;
-            }
-            Ok::<_, tokio::sync::mpsc::error::SendError<Vec<Row>>>(())
+            rows.push(row);
+            if rows.len() == BATCH { send(&mut rows) } else { Ok(()) }
         });
         let report = match report {
             Ok(report) => report,
             Err(archive::ParseError::Source(e)) => return Err(anyhow::Error::new(e)),
-            // The receiving side stopped: its own error is reported.
-            Err(archive::ParseError::Sink(_)) => return Ok(None),
+            // The receiving side stopped, or sealing failed: reported there.
+            Err(archive::ParseError::Sink(())) => return Ok(None),
         };
-        if !batch.is_empty() && tx.blocking_send(batch).is_err() {
+        if !rows.is_empty() && send(&mut rows).is_err() {
             return Ok(None);
         }
         Ok::<_, anyhow::Error>(Some(report))
@@ -94,7 +100,10 @@ pub async fn parse_until(
 
     let mut stored = Ok(());
     while let Some(batch) = rx.recv().await {
-        stored = store_batch(conn, &data_key, donation_id, part_id, &batch).await;
+        stored = match batch {
+            Ok(batch) => store_batch(conn, part_id, &batch).await,
+            Err(e) => Err(Error::Other(e.into())),
+        };
         if stored.is_ok() && stopping() {
             stored = Err(Error::Interrupted);
         }
@@ -224,36 +233,43 @@ fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Inserts one batch and advances the markers of its members, in one transaction.
-async fn store_batch(
-    conn: &mut AsyncPgConnection,
-    data_key: &keys::DataKey,
-    donation_id: i32,
-    part_id: i64,
-    batch: &[Row],
-) -> Result<(), Error> {
-    let new: Vec<NewRow<'_>> = batch
-        .iter()
-        .map(|r| NewRow {
-            data_type: r.data_type,
-            member_no: r.member_no,
-            ordinal: r.ordinal,
-            timestamp: r.timestamp,
-            json: &r.json,
-        })
-        .collect();
-    let mut last: HashMap<(&str, u32), u64> = HashMap::new();
-    for r in batch {
-        let e = last.entry((r.data_type, r.member_no)).or_insert(r.ordinal);
-        *e = (*e).max(r.ordinal);
+/// A batch of rows sealed for insertion, with the last ordinal it holds of
+/// each member: the markers committed with it.
+struct Batch {
+    sealed: SealedBatch,
+    last: HashMap<(&'static str, u32), u64>,
+}
+
+impl Batch {
+    fn seal(key: &keys::DataKey, donation_id: i32, part_id: i64, rows: &[Row]) -> Result<Batch, RowError> {
+        let new: Vec<NewRow<'_>> = rows
+            .iter()
+            .map(|r| NewRow {
+                data_type: r.data_type,
+                member_no: r.member_no,
+                ordinal: r.ordinal,
+                timestamp: r.timestamp,
+                json: &r.json,
+            })
+            .collect();
+        let mut last = HashMap::new();
+        for r in rows {
+            let e = last.entry((r.data_type, r.member_no)).or_insert(r.ordinal);
+            *e = (*e).max(r.ordinal);
+        }
+        Ok(Batch { sealed: rows::seal_batch(key, donation_id, part_id, &new)?, last })
     }
+}
+
+/// Inserts a batch and advances its members' markers in one transaction.
+async fn store_batch(conn: &mut AsyncPgConnection, part_id: i64, batch: &Batch) -> Result<(), Error> {
     conn.transaction(async |conn| {
         // A batch need not wait for its WAL flush: a crash loses it together
         // with its markers, so the re-run inserts it again, and the part's
         // final (synchronous) commit flushes every batch before the blob goes.
         diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn).await?;
-        rows::insert_batch(conn, data_key, donation_id, part_id, &new).await.map_err(|e| Error::Other(e.into()))?;
-        for ((data_type, member_no), ordinal) in &last {
+        rows::insert_sealed(conn, &batch.sealed).await.map_err(|e| Error::Other(e.into()))?;
+        for ((data_type, member_no), ordinal) in &batch.last {
             mark(conn, part_id, data_type, *member_no, Some(*ordinal), false).await?;
         }
         Ok::<_, Error>(())
