@@ -61,6 +61,18 @@ pub fn row_aad(p: Position<'_>) -> Vec<u8> {
     aad
 }
 
+impl<'a> From<&'a crate::donation::archive::Row> for NewRow<'a> {
+    fn from(r: &'a crate::donation::archive::Row) -> Self {
+        NewRow {
+            data_type: r.data_type,
+            member_no: r.member_no,
+            ordinal: r.ordinal,
+            timestamp: r.timestamp,
+            json: &r.json,
+        }
+    }
+}
+
 /// Why rows cannot be stored or read.
 #[derive(Debug, thiserror::Error)]
 pub enum RowError {

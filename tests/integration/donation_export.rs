@@ -87,16 +87,7 @@ impl Env {
         let mut conn = app.db.conn().await;
         let key = keys::load(&mut conn, &keyring, donation_id).await.unwrap();
         for chunk in parsed.chunks(1_000) {
-            let new: Vec<NewRow<'_>> = chunk
-                .iter()
-                .map(|r| NewRow {
-                    data_type: r.data_type,
-                    member_no: r.member_no,
-                    ordinal: r.ordinal,
-                    timestamp: r.timestamp,
-                    json: &r.json,
-                })
-                .collect();
+            let new: Vec<NewRow<'_>> = chunk.iter().map(NewRow::from).collect();
             rows::insert_batch(&mut conn, &key, donation_id, 1, &new).await.unwrap();
         }
         for t in AVAILABLE {

@@ -242,16 +242,7 @@ struct Batch {
 
 impl Batch {
     fn seal(key: &keys::DataKey, donation_id: i32, part_id: i64, rows: &[Row]) -> Result<Batch, RowError> {
-        let new: Vec<NewRow<'_>> = rows
-            .iter()
-            .map(|r| NewRow {
-                data_type: r.data_type,
-                member_no: r.member_no,
-                ordinal: r.ordinal,
-                timestamp: r.timestamp,
-                json: &r.json,
-            })
-            .collect();
+        let new: Vec<NewRow<'_>> = rows.iter().map(NewRow::from).collect();
         let mut last = HashMap::new();
         for r in rows {
             let e = last.entry((r.data_type, r.member_no)).or_insert(r.ordinal);
