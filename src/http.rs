@@ -1,14 +1,16 @@
 //! Plain HTTP routes served beside gRPC on the same port: `/healthz`,
 //! `/metrics`, the landing page, static assets (including `web`'s), and the
-//! fallback that answers unknown paths (404 JSON) and unknown gRPC methods (UNIMPLEMENTED).
+//! fallback that answers unknown paths (404 JSON, or the participant pages'
+//! own page under theirs) and unknown gRPC methods (UNIMPLEMENTED).
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::app::AppState;
+use crate::donation::participant::pages;
 
 /// Assets compiled into the binary: (path under `/static/`, content type, bytes).
 const STATIC_ASSETS: &[(&str, &str, &[u8])] = &[("favicon.svg", "image/svg+xml", include_bytes!("static/favicon.svg"))];
@@ -77,14 +79,20 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
     ))
 }
 
-/// Unknown paths: UNIMPLEMENTED for gRPC callers (what they expect), 404 JSON for the rest.
-async fn fallback(headers: HeaderMap) -> Response {
-    let grpc = headers
+/// Unknown paths: UNIMPLEMENTED for gRPC callers (what they expect), the
+/// participant pages' own "Page not found" under theirs (a mistyped or cut
+/// link; a catch-all route there would clash with `/donate/{token}/`), 404
+/// JSON for the rest.
+async fn fallback(uri: Uri, page: pages::Ctx) -> Response {
+    let grpc = page
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"));
     if grpc {
         tonic::Status::unimplemented("unknown service or method; list them with gRPC reflection").into_http()
+    } else if pages::is_page_path(uri.path()) {
+        page.fail(pages::Fail::NotFound)
     } else {
         not_found().into_response()
     }

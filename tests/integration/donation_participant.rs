@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, SET_COOKIE};
 use steward::auth::Role;
 use steward::crypto::Keyring;
 use steward::db::schema::{donation_events, donations, oauth_attempts, provider_grants, visits};
@@ -743,4 +743,26 @@ async fn access_lost_at_the_provider_is_fixed_by_signing_in_again() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(browser.get("/donate/").await.body.contains("See my data"));
+}
+
+#[tokio::test]
+async fn unknown_addresses_under_the_participant_pages_get_the_friendly_page() {
+    let env = Env::start().await;
+    let mut browser = env.browser();
+    // A link cut or pasted with extra path segments, and made-up addresses.
+    for path in ["/donate/abc/def/", "/donate/abc", "/participant/x/y/z/", "/donate/a/b/c/d"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(page.headers[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(page.body.contains("Page not found"), "{path}: {}", page.body);
+        assert_participant_headers(&page, &env.app.url());
+    }
+    let posted = browser.post("/donate/no/such/form/", &[("csrf", "x")]).await;
+    assert_eq!(posted.status, 404);
+    assert!(posted.body.contains("There is nothing to see at this address."), "{}", posted.body);
+    // Known routes answer as before, and the API's unknown paths stay JSON.
+    assert_eq!(browser.get("/donate/not-a-token/").await.status, 404);
+    assert_eq!(browser.get("/privacy/").await.status, 200);
+    let api = browser.get("/api/nothing-here/").await;
+    assert_eq!((api.status, api.body.as_str()), (404, r#"{"error":"not found"}"#));
 }

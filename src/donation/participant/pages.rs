@@ -112,6 +112,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .layer(Extension(pages))
 }
 
+/// Whether `path` is under the participant's pages, whose unknown addresses
+/// get [`Fail::NotFound`]'s page rather than the API's JSON 404.
+pub fn is_page_path(path: &str) -> bool {
+    path.starts_with("/donate/") || path.starts_with("/participant/")
+}
+
 /// Why a page cannot be shown; each becomes a friendly page.
 #[derive(Debug)]
 pub enum Fail {
