@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::catalogue::{self, DATA_TYPES, Source};
 use super::error::{DonationError, Result};
 use super::model::{self, Donation, Event, RawCreate, Stage, Status, TypeState, TypeStatus};
-use super::ops::DataQuery;
+use super::ops::{DataPage, DataQuery};
 use super::rows;
 use crate::proto::donation::v1 as pb;
 
@@ -108,11 +108,27 @@ pub fn events_token(last: i64, donation_id: i32) -> String {
     encode_token("events", last, &donation_id.to_string())
 }
 
-/// A native data query: the donation, the rows to read, and the filter key
-/// that page tokens are bound to.
-pub fn data_query(request: pb::QueryDonationDataRequest, max_limit: u32) -> Result<(i32, DataQuery, String)> {
-    let pb::QueryDonationDataRequest { donation_id: id, data_type, start_date, end_date, page_size: size, page_token } =
-        request;
+/// A native data query: the donation, the rows to read, the filter key that
+/// page tokens are bound to, and how the rows go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeQuery {
+    pub id: i32,
+    pub query: DataQuery,
+    pub filter: String,
+    pub format: RowFormat,
+}
+
+/// Checks a QueryDonationData request.
+pub fn data_query(request: pb::QueryDonationDataRequest, max_limit: u32) -> Result<NativeQuery> {
+    let pb::QueryDonationDataRequest {
+        donation_id: id,
+        data_type,
+        start_date,
+        end_date,
+        page_size: size,
+        page_token,
+        row_format,
+    } = request;
     let id = donation_id(id)?;
     let mut errors = model::FieldErrors::default();
     if data_type.is_empty() {
@@ -124,10 +140,55 @@ pub fn data_query(request: pb::QueryDonationDataRequest, max_limit: u32) -> Resu
         return Err(DonationError::Invalid(errors));
     }
     model::check_date_order(start, end).map_err(DonationError::Invalid)?;
+    let format = self::row_format(row_format)?;
     let limit = page_size(size, QUERY_PAGE.min(i64::from(max_limit)), i64::from(max_limit))?;
     let filter = format!("{id}\n{data_type}\n{start_date}\n{end_date}");
     let (offset, seek) = decode_rows_token(&page_token, &filter)?;
-    Ok((id, DataQuery { data_type, start, end, limit, offset, seek }, filter))
+    Ok(NativeQuery { id, query: DataQuery { data_type, start, end, limit, offset, seek }, filter, format })
+}
+
+impl NativeQuery {
+    /// The token of the page after `page` (empty after the last): read from
+    /// the page's last row on when it has one, else by offset.
+    pub fn next_page_token(&self, page: &DataPage) -> String {
+        let end = self.query.offset.saturating_add(i64::try_from(page.rows.len()).unwrap_or(i64::MAX));
+        match page.next {
+            _ if page.rows.is_empty() || end >= page.count => String::new(),
+            Some(after) => rows_seek_token(end, &self.filter, rows::Seek { count: page.count, after }),
+            None => rows_token(end, &self.filter),
+        }
+    }
+}
+
+/// How rows go out: the request's `row_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFormat {
+    /// `google.protobuf.Struct`s in `rows`.
+    Struct,
+    /// The stored JSON texts as they are, in `json_rows`.
+    Json,
+}
+
+/// Reads `row_format`; unset means Struct rows, as before the field existed.
+pub fn row_format(value: i32) -> Result<RowFormat> {
+    match pb::RowFormat::try_from(value) {
+        Ok(pb::RowFormat::Unspecified | pb::RowFormat::Struct) => Ok(RowFormat::Struct),
+        Ok(pb::RowFormat::Json) => Ok(RowFormat::Json),
+        Err(_) => Err(DonationError::invalid(
+            "row_format",
+            format!("{value} is not a row format: use ROW_FORMAT_STRUCT or ROW_FORMAT_JSON."),
+        )),
+    }
+}
+
+impl RowFormat {
+    /// Rows (stored JSON texts) as a response's `rows` and `json_rows`.
+    pub fn render(self, texts: Vec<String>) -> Result<(Vec<prost_types::Struct>, Vec<String>)> {
+        match self {
+            Self::Struct => Ok((texts.iter().map(|t| row(t)).collect::<Result<_>>()?, Vec::new())),
+            Self::Json => Ok((Vec::new(), texts)),
+        }
+    }
 }
 
 /// The token of the rows page starting at `offset`.

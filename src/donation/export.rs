@@ -21,11 +21,12 @@ use futures_util::Stream;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
+use super::convert::{self, RowFormat};
 use super::error::{DonationError, Result};
 use super::grpc::{DonationApi, Reply_};
 use super::keys::DataKey;
 use super::ops::{self, Viewer};
-use super::{convert, keys, model, rows, store};
+use super::{keys, model, rows, store};
 use crate::db::PooledConn;
 use crate::db::schema::donation_keys;
 use crate::proto::donation::v1 as pb;
@@ -49,11 +50,12 @@ pub struct ExportSpec {
     pub data_type: Option<String>,
     pub start: Option<NaiveDate>,
     pub end: Option<NaiveDate>,
+    pub format: RowFormat,
 }
 
-/// Checks the request's shape: the dates' format and order.
+/// Checks the request's shape: the dates' format and order, the row format.
 pub fn export_spec(request: pb::ExportDonationDataRequest) -> Result<ExportSpec> {
-    let pb::ExportDonationDataRequest { donation_id, data_type, start_date, end_date } = request;
+    let pb::ExportDonationDataRequest { donation_id, data_type, start_date, end_date, row_format } = request;
     let donation_id = convert::donation_id(donation_id)?;
     let mut errors = model::FieldErrors::default();
     let start = model::filter_date(&mut errors, "start_date", &start_date);
@@ -62,8 +64,9 @@ pub fn export_spec(request: pb::ExportDonationDataRequest) -> Result<ExportSpec>
         return Err(DonationError::Invalid(errors));
     }
     model::check_date_order(start, end).map_err(DonationError::Invalid)?;
+    let format = convert::row_format(row_format)?;
     let data_type = Some(data_type).filter(|t| !t.is_empty());
-    Ok(ExportSpec { donation_id, data_type, start, end })
+    Ok(ExportSpec { donation_id, data_type, start, end, format })
 }
 
 /// The types to export, in catalogue order: NOT_FOUND when the viewer may
@@ -149,11 +152,11 @@ async fn send_batches(
             if page.rows.is_empty() {
                 break;
             }
-            let key = key.clone();
+            let (key, format) = (key.clone(), spec.format);
             converting = Some(tokio::task::spawn_blocking(move || {
                 let texts = rows::open_rows(&key, &filter, page.rows)?;
-                let rows = texts.iter().map(|r| convert::row(r)).collect::<Result<Vec<_>>>()?;
-                Ok(pb::ExportDonationDataResponse { data_type: data_type.to_owned(), rows })
+                let (rows, json_rows) = format.render(texts)?;
+                Ok(pb::ExportDonationDataResponse { data_type: data_type.to_owned(), rows, json_rows })
             }));
             match page.next {
                 Some(next) => after = Some(next),
@@ -188,6 +191,7 @@ mod tests {
             data_type: String::new(),
             start_date: start.into(),
             end_date: end.into(),
+            row_format: 0,
         }
     }
 
@@ -197,6 +201,7 @@ mod tests {
         assert_eq!(spec.start, NaiveDate::from_ymd_opt(2024, 1, 1));
         assert_eq!(spec.end, NaiveDate::from_ymd_opt(2024, 1, 31));
         assert_eq!(spec.data_type, None);
+        assert_eq!(spec.format, RowFormat::Struct, "unset means Struct rows");
 
         let bad = Status::from(export_spec(request("2024-13-01", "")).unwrap_err());
         assert_eq!(bad.code(), Code::InvalidArgument);
@@ -206,6 +211,16 @@ mod tests {
         let reversed = Status::from(export_spec(request("2024-02-01", "2024-01-01")).unwrap_err());
         assert_eq!(reversed.code(), Code::InvalidArgument);
         assert_eq!(reversed.message(), "start_date must not be after end_date.");
+    }
+
+    #[test]
+    fn the_row_format_is_checked() {
+        let json = pb::ExportDonationDataRequest { row_format: pb::RowFormat::Json.into(), ..request("", "") };
+        assert_eq!(export_spec(json).unwrap().format, RowFormat::Json);
+        let unknown =
+            Status::from(export_spec(pb::ExportDonationDataRequest { row_format: 9, ..request("", "") }).unwrap_err());
+        assert_eq!(unknown.code(), Code::InvalidArgument);
+        assert!(unknown.message().contains("ROW_FORMAT_JSON"), "{}", unknown.message());
     }
 
     #[test]

@@ -328,17 +328,13 @@ impl DonationService for DonationApi {
         request: Request<pb::QueryDonationDataRequest>,
     ) -> Reply_<pb::QueryDonationDataResponse> {
         let viewer = self.native_viewer(&request).await?;
-        let (id, query, filter) = convert::data_query(request.into_inner(), self.config.donation.query_max_limit)?;
-        let page = ops::query(&mut *self.conn().await?, &self.keyring, &viewer, id, &query).await?;
-        let end = query.offset.saturating_add(i64::try_from(page.rows.len()).unwrap_or(i64::MAX));
-        // The next page is read from this one's last row, without OFFSET.
-        let next_page_token = match page.next {
-            _ if page.rows.is_empty() || end >= page.count => String::new(),
-            Some(after) => convert::rows_seek_token(end, &filter, super::rows::Seek { count: page.count, after }),
-            None => convert::rows_token(end, &filter),
-        };
-        let rows = page.rows.iter().map(|r| convert::row(r)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Response::new(pb::QueryDonationDataResponse { rows, total_count: page.count, next_page_token }))
+        let native = convert::data_query(request.into_inner(), self.config.donation.query_max_limit)?;
+        let mut conn = self.conn().await?;
+        let page = ops::query(&mut conn, &self.keyring, &viewer, native.id, &native.query).await?;
+        drop(conn);
+        let next_page_token = native.next_page_token(&page);
+        let (rows, json_rows) = native.format.render(page.rows)?;
+        Ok(Response::new(pb::QueryDonationDataResponse { rows, total_count: page.count, next_page_token, json_rows }))
     }
 
     async fn list_donation_events(

@@ -736,6 +736,7 @@ impl Env {
                 end_date: end.into(),
                 page_size,
                 page_token,
+                ..Default::default()
             };
             let page = client.query_donation_data(authed(request, token)).await.unwrap().into_inner();
             assert!(page.rows.len() <= page_size as usize);

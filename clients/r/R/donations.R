@@ -74,16 +74,24 @@ donation_data <- function(client, id, data_type, start_date = NULL, end_date = N
   token <- NULL
   repeat {
     page <- query_donation_data(client, donation_id = id, data_type = data_type, start_date = start_date,
-      end_date = end_date, page_size = page_size, page_token = token, .timeout = .timeout)
+      end_date = end_date, page_size = page_size, page_token = token, row_format = "ROW_FORMAT_JSON",
+      .timeout = .timeout)
     rows <- c(rows, donation_page_rows(page))
     token <- page$next_page_token
     if (!nzchar(token)) return(donation_rows_frame(rows))
   }
 }
 
-# A page's rows (google.protobuf.Struct) as named lists: proto3 JSON of the
-# message, parsed by jsonlite (one pass instead of one RProtoBuf call per value).
+# A page's rows as named lists. Asked for as JSON texts (ROW_FORMAT_JSON),
+# parsed by jsonlite in one call; a server that predates that option sends
+# Structs, read through the message's proto3 JSON.
 donation_page_rows <- function(page) {
+  json_rows <- page$json_rows
+  if (length(json_rows) > 0L) {
+    json <- paste0("[", paste(json_rows, collapse = ","), "]")
+    Encoding(json) <- "UTF-8"
+    return(jsonlite::fromJSON(json, simplifyVector = FALSE))
+  }
   if (length(page$rows) == 0L) return(list())
   json <- RProtoBuf::toJSON(page)
   Encoding(json) <- "UTF-8"

@@ -261,10 +261,10 @@ donation_list_donations <- function(client, page_size = NULL, page_token = NULL,
 }
 
 # /steward.donation.v1.DonationService/ExportDonationData (server-streaming)
-export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, .callback = NULL, .timeout = NULL) {
+export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, row_format = NULL, .callback = NULL, .timeout = NULL) {
   steward_server_stream(client, "/steward.donation.v1.DonationService/ExportDonationData",
     "steward.donation.v1.ExportDonationDataRequest", "steward.donation.v1.ExportDonationDataResponse",
-    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date),
+    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, row_format = row_format),
     .callback = .callback, .timeout = .timeout)
 }
 
@@ -597,10 +597,10 @@ list_user_tokens <- function(client, .timeout = NULL) {
 }
 
 # /steward.donation.v1.DonationService/QueryDonationData
-query_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
+query_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, page_size = NULL, page_token = NULL, row_format = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/QueryDonationData",
     "steward.donation.v1.QueryDonationDataRequest", "steward.donation.v1.QueryDonationDataResponse",
-    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, page_size = page_size, page_token = page_token),
+    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, page_size = page_size, page_token = page_token, row_format = row_format),
     .timeout = .timeout)
 }
 

@@ -17,7 +17,7 @@ use super::visit::{self, Visit};
 use super::watch::{self, Pace};
 use crate::donation::error::DonationError;
 use crate::donation::grpc::{DonationApi, Reply_};
-use crate::donation::{convert, ops, rows, store};
+use crate::donation::{convert, ops, store};
 use crate::proto::donation::v1 as pb;
 
 /// The stream WatchMyDonation answers.
@@ -116,16 +116,19 @@ pub async fn query_my_donation_data(
         r.into_inner();
     let (default, max) = QUERY_PAGE;
     let page_size = if page_size == 0 { default } else { page_size.min(max) };
-    let request = pb::QueryDonationDataRequest { donation_id, data_type, start_date, end_date, page_size, page_token };
-    let (id, query, filter) = convert::data_query(request, max.unsigned_abs())?;
-    let page = ops::read_rows(&mut conn, &api.keyring, id, &query).await?;
-    let end = query.offset.saturating_add(i64::try_from(page.rows.len()).unwrap_or(i64::MAX));
-    // Same tokens as QueryDonationData: the next page is read from this one's last row.
-    let next_page_token = match page.next {
-        _ if page.rows.is_empty() || end >= page.count => String::new(),
-        Some(after) => convert::rows_seek_token(end, &filter, rows::Seek { count: page.count, after }),
-        None => convert::rows_token(end, &filter),
+    let request = pb::QueryDonationDataRequest {
+        donation_id,
+        data_type,
+        start_date,
+        end_date,
+        page_size,
+        page_token,
+        row_format: pb::RowFormat::Struct.into(),
     };
+    let native = convert::data_query(request, max.unsigned_abs())?;
+    let page = ops::read_rows(&mut conn, &api.keyring, native.id, &native.query).await?;
+    // Same tokens as QueryDonationData: the next page is read from this one's last row.
+    let next_page_token = native.next_page_token(&page);
     let rows = page.rows.iter().map(|r| convert::row(r)).collect::<Result<Vec<_>, _>>()?;
     Ok(Response::new(pb::QueryMyDonationDataResponse { rows, total_count: page.count, next_page_token }))
 }

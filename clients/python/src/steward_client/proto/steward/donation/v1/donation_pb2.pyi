@@ -17,6 +17,12 @@ class DonationSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DONATION_SOURCE_GOOGLE_PORTABILITY: _ClassVar[DonationSource]
     DONATION_SOURCE_TIKTOK_PORTABILITY: _ClassVar[DonationSource]
 
+class RowFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROW_FORMAT_UNSPECIFIED: _ClassVar[RowFormat]
+    ROW_FORMAT_STRUCT: _ClassVar[RowFormat]
+    ROW_FORMAT_JSON: _ClassVar[RowFormat]
+
 class DonationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DONATION_STATUS_UNSPECIFIED: _ClassVar[DonationStatus]
@@ -53,6 +59,9 @@ class DataTypeState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 DONATION_SOURCE_UNSPECIFIED: DonationSource
 DONATION_SOURCE_GOOGLE_PORTABILITY: DonationSource
 DONATION_SOURCE_TIKTOK_PORTABILITY: DonationSource
+ROW_FORMAT_UNSPECIFIED: RowFormat
+ROW_FORMAT_STRUCT: RowFormat
+ROW_FORMAT_JSON: RowFormat
 DONATION_STATUS_UNSPECIFIED: DonationStatus
 DONATION_STATUS_PENDING: DonationStatus
 DONATION_STATUS_AUTHORIZED: DonationStatus

@@ -91,30 +91,34 @@ class ListDonationDataTypesResponse(_message.Message):
     def __init__(self, data_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QueryDonationDataRequest(_message.Message):
-    __slots__ = ("donation_id", "data_type", "start_date", "end_date", "page_size", "page_token")
+    __slots__ = ("donation_id", "data_type", "start_date", "end_date", "page_size", "page_token", "row_format")
     DONATION_ID_FIELD_NUMBER: _ClassVar[int]
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ROW_FORMAT_FIELD_NUMBER: _ClassVar[int]
     donation_id: int
     data_type: str
     start_date: str
     end_date: str
     page_size: int
     page_token: str
-    def __init__(self, donation_id: _Optional[int] = ..., data_type: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    row_format: _donation_pb2.RowFormat
+    def __init__(self, donation_id: _Optional[int] = ..., data_type: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., row_format: _Optional[_Union[_donation_pb2.RowFormat, str]] = ...) -> None: ...
 
 class QueryDonationDataResponse(_message.Message):
-    __slots__ = ("rows", "total_count", "next_page_token")
+    __slots__ = ("rows", "total_count", "next_page_token", "json_rows")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    JSON_ROWS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     total_count: int
     next_page_token: str
-    def __init__(self, rows: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., total_count: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    json_rows: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rows: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., total_count: _Optional[int] = ..., next_page_token: _Optional[str] = ..., json_rows: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListDonationEventsRequest(_message.Message):
     __slots__ = ("donation_id", "page_size", "page_token")
@@ -135,24 +139,28 @@ class ListDonationEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_donation_pb2.DonationEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ExportDonationDataRequest(_message.Message):
-    __slots__ = ("donation_id", "data_type", "start_date", "end_date")
+    __slots__ = ("donation_id", "data_type", "start_date", "end_date", "row_format")
     DONATION_ID_FIELD_NUMBER: _ClassVar[int]
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
+    ROW_FORMAT_FIELD_NUMBER: _ClassVar[int]
     donation_id: int
     data_type: str
     start_date: str
     end_date: str
-    def __init__(self, donation_id: _Optional[int] = ..., data_type: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ...) -> None: ...
+    row_format: _donation_pb2.RowFormat
+    def __init__(self, donation_id: _Optional[int] = ..., data_type: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., row_format: _Optional[_Union[_donation_pb2.RowFormat, str]] = ...) -> None: ...
 
 class ExportDonationDataResponse(_message.Message):
-    __slots__ = ("data_type", "rows")
+    __slots__ = ("data_type", "rows", "json_rows")
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    JSON_ROWS_FIELD_NUMBER: _ClassVar[int]
     data_type: str
     rows: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
-    def __init__(self, data_type: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ...) -> None: ...
+    json_rows: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, data_type: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., json_rows: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RetryDonationRequest(_message.Message):
     __slots__ = ("donation_id",)
