@@ -25,6 +25,14 @@ pub mod donation {
     }
 }
 
+/// `steward.secretshare.v1`: one party of a private aggregation by additive secret sharing.
+pub mod secretshare {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("steward.secretshare.v1");
+    }
+}
+
 /// Vendored `google.api` messages used by Steward's protos (`HttpBody`).
 pub mod google {
     /// `google.api`.

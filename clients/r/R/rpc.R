@@ -9,7 +9,8 @@
   "health.proto",
   "steward/authorization/v1/authorization_service.proto",
   "steward/dataset/v1/dataset_service.proto",
-  "steward/donation/v1/donation_service.proto"
+  "steward/donation/v1/donation_service.proto",
+  "steward/secretshare/v1/secretshare_service.proto"
 )
 
 # Not generated: the Legacy* RPCs answer portability-server's REST bodies as
@@ -68,6 +69,14 @@ add_service_table <- function(client, dataset = NULL, service_name = NULL, table
     .timeout = .timeout)
 }
 
+# /steward.secretshare.v1.SecretShareService/ArchiveEndpoint
+archive_endpoint <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/ArchiveEndpoint",
+    "steward.secretshare.v1.ArchiveEndpointRequest", "steward.secretshare.v1.ArchiveEndpointResponse",
+    list(name = name),
+    .timeout = .timeout)
+}
+
 # /steward.authorization.v1.AuthorizationService/CheckAccess
 authorization_check_access <- function(client, body = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/CheckAccess",
@@ -92,6 +101,14 @@ create_dataset_version <- function(client, dataset = NULL, version = NULL, prefi
     .timeout = .timeout)
 }
 
+# /steward.secretshare.v1.SecretShareService/CreateEndpoint
+create_endpoint <- function(client, endpoint = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/CreateEndpoint",
+    "steward.secretshare.v1.CreateEndpointRequest", "steward.secretshare.v1.CreateEndpointResponse",
+    list(endpoint = endpoint),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/CreateGrant
 create_grant <- function(client, dataset = NULL, user_email = NULL, group = NULL, service_account = NULL, level = NULL, version = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateGrant",
@@ -105,6 +122,14 @@ create_group <- function(client, name = NULL, request_id = NULL, .timeout = NULL
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateGroup",
     "steward.dataset.v1.CreateGroupRequest", "steward.dataset.v1.CreateGroupResponse",
     list(name = name, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.secretshare.v1.SecretShareService/CreateLegacyEndpoint
+create_legacy_endpoint <- function(client, endpoint = NULL, task = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/CreateLegacyEndpoint",
+    "steward.secretshare.v1.CreateLegacyEndpointRequest", "google.api.HttpBody",
+    list(endpoint = endpoint, task = task),
     .timeout = .timeout)
 }
 
@@ -220,6 +245,14 @@ delete_service_account <- function(client, name = NULL, confirm_name = NULL, .ti
     .timeout = .timeout)
 }
 
+# /steward.secretshare.v1.SecretShareService/DeleteSubmission
+delete_submission <- function(client, endpoint = NULL, submission_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/DeleteSubmission",
+    "steward.secretshare.v1.DeleteSubmissionRequest", "steward.secretshare.v1.DeleteSubmissionResponse",
+    list(endpoint = endpoint, submission_id = submission_id),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/DeleteTeamGrant
 delete_team_grant <- function(client, group = NULL, grant_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteTeamGrant",
@@ -268,6 +301,14 @@ export_donation_data <- function(client, donation_id = NULL, data_type = NULL, s
     .callback = .callback, .timeout = .timeout)
 }
 
+# /steward.secretshare.v1.SecretShareService/GetBatch
+get_batch <- function(client, endpoint = NULL, batch_digest = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetBatch",
+    "steward.secretshare.v1.GetBatchRequest", "steward.secretshare.v1.GetBatchResponse",
+    list(endpoint = endpoint, batch_digest = batch_digest),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/GetDataset
 get_dataset <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/GetDataset",
@@ -281,6 +322,14 @@ get_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetDatasetVersions",
     "steward.authorization.v1.GetDatasetVersionsRequest", "google.api.HttpBody",
     list(dataset = dataset),
+    .timeout = .timeout)
+}
+
+# /steward.secretshare.v1.SecretShareService/GetEndpoint
+get_endpoint <- function(client, name = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetEndpoint",
+    "steward.secretshare.v1.GetEndpointRequest", "steward.secretshare.v1.GetEndpointResponse",
+    list(name = name),
     .timeout = .timeout)
 }
 
@@ -321,6 +370,22 @@ get_my_donation <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/GetMyDonation",
     "steward.donation.v1.GetMyDonationRequest", "steward.donation.v1.GetMyDonationResponse",
     list(donation_id = donation_id),
+    .timeout = .timeout)
+}
+
+# /steward.secretshare.v1.SecretShareService/GetPartyInfo
+get_party_info <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetPartyInfo",
+    "steward.secretshare.v1.GetPartyInfoRequest", "steward.secretshare.v1.GetPartyInfoResponse",
+    list(),
+    .timeout = .timeout)
+}
+
+# /steward.secretshare.v1.SecretShareService/GetPermissions
+get_permissions <- function(client, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetPermissions",
+    "steward.secretshare.v1.GetPermissionsRequest", "steward.secretshare.v1.GetPermissionsResponse",
+    list(),
     .timeout = .timeout)
 }
 
@@ -436,6 +501,14 @@ list_audit_log <- function(client, actor = NULL, action = NULL, target_type = NU
     .timeout = .timeout)
 }
 
+# /steward.secretshare.v1.SecretShareService/ListBatches
+list_batches <- function(client, endpoint = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/ListBatches",
+    "steward.secretshare.v1.ListBatchesRequest", "steward.secretshare.v1.ListBatchesResponse",
+    list(endpoint = endpoint, page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
 # /steward.donation.v1.DonationService/ListDataSources
 list_data_sources <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/ListDataSources",
@@ -484,6 +557,14 @@ list_donation_events <- function(client, donation_id = NULL, page_size = NULL, p
     .timeout = .timeout)
 }
 
+# /steward.secretshare.v1.SecretShareService/ListEndpoints
+list_endpoints <- function(client, page_size = NULL, page_token = NULL, include_archived = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/ListEndpoints",
+    "steward.secretshare.v1.ListEndpointsRequest", "steward.secretshare.v1.ListEndpointsResponse",
+    list(page_size = page_size, page_token = page_token, include_archived = include_archived),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/ListGrants
 list_grants <- function(client, dataset = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListGrants",
@@ -513,6 +594,14 @@ list_my_donations <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/ListMyDonations",
     "steward.donation.v1.ListMyDonationsRequest", "steward.donation.v1.ListMyDonationsResponse",
     list(),
+    .timeout = .timeout)
+}
+
+# /steward.secretshare.v1.SecretShareService/ListPendingSubmissions
+list_pending_submissions <- function(client, endpoint = NULL, page_size = NULL, page_token = NULL, received_before = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/ListPendingSubmissions",
+    "steward.secretshare.v1.ListPendingSubmissionsRequest", "steward.secretshare.v1.ListPendingSubmissionsResponse",
+    list(endpoint = endpoint, page_size = page_size, page_token = page_token, received_before = received_before),
     .timeout = .timeout)
 }
 
@@ -692,6 +781,14 @@ rotate_tos_invite_token <- function(client, id = NULL, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.secretshare.v1.SecretShareService/SealBatch
+seal_batch <- function(client, endpoint = NULL, submission_ids = NULL, config_digest = NULL, expected_batch_digest = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/SealBatch",
+    "steward.secretshare.v1.SealBatchRequest", "steward.secretshare.v1.SealBatchResponse",
+    list(endpoint = endpoint, submission_ids = submission_ids, config_digest = config_digest, expected_batch_digest = expected_batch_digest),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/SetGroupAdmin
 set_group_admin <- function(client, group = NULL, user_email = NULL, is_admin = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/SetGroupAdmin",
@@ -705,6 +802,22 @@ set_service_account_active <- function(client, name = NULL, is_active = NULL, .t
   steward_unary(client, "/steward.dataset.v1.DatasetService/SetServiceAccountActive",
     "steward.dataset.v1.SetServiceAccountActiveRequest", "steward.dataset.v1.SetServiceAccountActiveResponse",
     list(name = name, is_active = is_active),
+    .timeout = .timeout)
+}
+
+# /steward.secretshare.v1.SecretShareService/SubmitLegacyShare
+submit_legacy_share <- function(client, endpoint = NULL, data = NULL, submission_id = NULL, client_id = NULL, party_index = NULL, config_digest = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/SubmitLegacyShare",
+    "steward.secretshare.v1.SubmitLegacyShareRequest", "steward.secretshare.v1.SubmitLegacyShareResponse",
+    list(endpoint = endpoint, data = data, submission_id = submission_id, client_id = client_id, party_index = party_index, config_digest = config_digest),
+    .timeout = .timeout)
+}
+
+# /steward.secretshare.v1.SecretShareService/SubmitShare
+submit_share <- function(client, endpoint = NULL, submission_id = NULL, party_index = NULL, config_digest = NULL, share = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.secretshare.v1.SecretShareService/SubmitShare",
+    "steward.secretshare.v1.SubmitShareRequest", "steward.secretshare.v1.SubmitShareResponse",
+    list(endpoint = endpoint, submission_id = submission_id, party_index = party_index, config_digest = config_digest, share = share),
     .timeout = .timeout)
 }
 
