@@ -9,8 +9,12 @@
 `Client` wraps the generated gRPC stubs (in `steward_client.proto`, importable
 for direct use) with credentials, timeouts, retries on UNAVAILABLE and errors
 raised as `StewardError` subclasses (`steward_client.errors`).
+
+`steward_client.secretshare` splits values into additive secret shares for
+Steward's secret-share parties and adds sealed batches back up (`Parties`).
 """
 
+from . import secretshare
 from ._client import Client
 from ._version import __version__
 from .errors import (
@@ -32,10 +36,25 @@ from .errors import (
     Unimplemented,
     Unknown,
 )
+from .secretshare import (
+    AggregateResult,
+    EncodingError,
+    IncompleteSubmission,
+    Parties,
+    SealError,
+    SecretShareError,
+)
 
 __all__ = [
     "Client",
     "__version__",
+    "secretshare",
+    "Parties",
+    "AggregateResult",
+    "SecretShareError",
+    "EncodingError",
+    "IncompleteSubmission",
+    "SealError",
     "StewardError",
     "Aborted",
     "AlreadyExists",

@@ -33,6 +33,8 @@ from .proto.steward.dataset.v1 import dataset_service_pb2 as dataset_pb2
 from .proto.steward.dataset.v1 import dataset_service_pb2_grpc as dataset_grpc
 from .proto.steward.donation.v1 import donation_service_pb2 as donation_pb2
 from .proto.steward.donation.v1 import donation_service_pb2_grpc as donation_grpc
+from .proto.steward.secretshare.v1 import secretshare_service_pb2 as secretshare_pb2
+from .proto.steward.secretshare.v1 import secretshare_service_pb2_grpc as secretshare_grpc
 
 Response = TypeVar("Response")
 
@@ -139,6 +141,11 @@ class Client(DonationMethods):
         # DonationService: donations and their rows (create_donation(), donation_data(), … in _donations.py).
         self._donation = donation_grpc.DonationServiceStub(self._channel)
         self.donation = Service(self, self._donation, donation_pb2.DESCRIPTOR.services_by_name["DonationService"])
+        # SecretShareService: one party's RPCs (submit_share, seal_batch, …); secretshare.Parties uses them all.
+        self._secretshare = secretshare_grpc.SecretShareServiceStub(self._channel)
+        self.secretshare = Service(
+            self, self._secretshare, secretshare_pb2.DESCRIPTOR.services_by_name["SecretShareService"]
+        )
 
     # --- RPCs: one small method each -------------------------------------------------
 
