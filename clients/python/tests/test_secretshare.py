@@ -357,6 +357,8 @@ def test_parties_need_at_least_two() -> None:
         Parties(["http://127.0.0.1:1"])
     with pytest.raises(TypeError, match=r"a party is a steward_client\.Client or a URL, got int"):
         Parties(["http://127.0.0.1:1", 42])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="one token per party: 2 parties, 3 tokens"):
+        Parties(["http://127.0.0.1:1", "http://127.0.0.1:2"], token=["a", "b", "c"])
 
 
 def test_every_client_reaches_the_secretshare_service() -> None:

@@ -368,7 +368,9 @@ class Parties:
         parties: one `steward_client.Client` or URL per party. Each party's URL
             must come from your own configuration, never from another party.
             The order does not matter: `check()` puts them in party-index order.
-        token: the token for Clients made here from URLs.
+        token: the token for Clients made here from URLs: one for all parties
+            (e.g. a JWT every party accepts), or a list with one per party, in
+            the order of `parties` (Steward API tokens are issued by each party).
         retries: how many more times a call that found a party unreachable (or
             lost a race, for sealing) is repeated with the identical request,
             on top of the Client's own retries.
@@ -381,7 +383,7 @@ class Parties:
     def __init__(
         self,
         parties: Sequence[Union[Client, str]],
-        token: Optional[str] = None,
+        token: Union[str, Sequence[Optional[str]], None] = None,
         *,
         retries: int = 3,
         **client_options: Any,
@@ -393,11 +395,17 @@ class Parties:
         for party in parties:
             if not isinstance(party, (Client, str)):
                 raise TypeError(f"a party is a steward_client.Client or a URL, got {type(party).__name__}")
+        if token is None or isinstance(token, str):
+            tokens: List[Optional[str]] = [token] * len(parties)
+        else:
+            tokens = list(token)
+            if len(tokens) != len(parties):
+                raise ValueError(f"give one token per party: {len(parties)} parties, {len(tokens)} tokens")
         self._owned: List[Client] = []
         self._given: List[Client] = []
         try:
-            for party in parties:
-                client = party if isinstance(party, Client) else Client(party, token, **client_options)
+            for party, party_token in zip(parties, tokens):
+                client = party if isinstance(party, Client) else Client(party, party_token, **client_options)
                 if client is not party:
                     self._owned.append(client)
                 self._given.append(client)
