@@ -6,6 +6,7 @@
 
 pub mod credentials;
 pub mod jobs;
+pub mod jwt;
 pub mod layer;
 pub mod ops;
 pub mod principal;
