@@ -470,3 +470,93 @@ impl JwksCache {
             .unwrap_or_else(|_| Err(format!("{url}: no answer within {} ms", self.timeout.as_millis())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn max_age_is_clamped_to_five_minutes_through_a_day() {
+        assert_eq!(cache_lifetime(None), DEFAULT_LIFETIME);
+        assert_eq!(cache_lifetime(Some("public, max-age=3600")), Duration::from_secs(3600));
+        assert_eq!(cache_lifetime(Some("max-age=1800, must-revalidate")), Duration::from_secs(1800));
+        assert_eq!(cache_lifetime(Some("Max-Age=\"7200\"")), Duration::from_secs(7200));
+        assert_eq!(cache_lifetime(Some("max-age=60")), MIN_LIFETIME);
+        assert_eq!(cache_lifetime(Some("max-age=0")), MIN_LIFETIME);
+        assert_eq!(cache_lifetime(Some("no-cache")), MIN_LIFETIME);
+        assert_eq!(cache_lifetime(Some("no-store, max-age=86400")), MIN_LIFETIME);
+        assert_eq!(cache_lifetime(Some("max-age=31536000")), MAX_LIFETIME);
+        assert_eq!(cache_lifetime(Some("max-age=soon")), DEFAULT_LIFETIME);
+        assert_eq!(cache_lifetime(Some("public")), DEFAULT_LIFETIME);
+    }
+
+    fn ec(extra: serde_json::Value) -> serde_json::Value {
+        let mut jwk = json!({ "kty": "EC", "crv": "P-256", "kid": "ec", "x": "A".repeat(43), "y": "A".repeat(43) });
+        for (k, v) in extra.as_object().unwrap() {
+            jwk[k] = v.clone();
+        }
+        jwk
+    }
+
+    fn rsa(extra: serde_json::Value) -> serde_json::Value {
+        // 256 modulus bytes after a leading zero, as some issuers publish them.
+        let mut n = vec![0u8];
+        n.extend([0xC5; 256]);
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n);
+        let mut jwk = json!({ "kty": "RSA", "kid": "rsa", "n": n, "e": "AQAB" });
+        for (k, v) in extra.as_object().unwrap() {
+            jwk[k] = v.clone();
+        }
+        jwk
+    }
+
+    #[test]
+    fn key_type_curve_alg_and_use_must_agree_with_the_token() {
+        let suits = |jwk: serde_json::Value, alg| Jwk::parse(&jwk).is_some_and(|k| k.suits(alg));
+        assert!(suits(ec(json!({})), Algorithm::Es256));
+        assert!(suits(ec(json!({ "use": "sig", "alg": "ES256" })), Algorithm::Es256));
+        assert!(!suits(ec(json!({})), Algorithm::Rs256));
+        assert!(!suits(ec(json!({ "use": "enc" })), Algorithm::Es256));
+        assert!(!suits(ec(json!({ "alg": "ES384" })), Algorithm::Es256));
+        assert!(!suits(ec(json!({ "key_ops": ["encrypt"] })), Algorithm::Es256));
+        assert!(suits(ec(json!({ "key_ops": ["verify"] })), Algorithm::Es256));
+        assert!(Jwk::parse(&ec(json!({ "crv": "P-384" }))).is_none());
+        assert!(Jwk::parse(&ec(json!({ "x": "AAAA" }))).is_none());
+
+        assert!(suits(rsa(json!({})), Algorithm::Rs256));
+        assert!(suits(rsa(json!({ "use": "sig", "alg": "RS256" })), Algorithm::Rs256));
+        assert!(!suits(rsa(json!({})), Algorithm::Es256));
+        assert!(!suits(rsa(json!({ "alg": "PS256" })), Algorithm::Rs256));
+        assert!(!suits(rsa(json!({ "use": "enc" })), Algorithm::Rs256));
+        assert!(Jwk::parse(&rsa(json!({ "n": "!!" }))).is_none());
+        let modulus = Jwk::parse(&rsa(json!({}))).unwrap();
+        assert_eq!(modulus.rsa_modulus().unwrap().len(), 256, "leading zero stripped");
+
+        assert!(Jwk::parse(&json!({ "kty": "oct", "k": "c2VjcmV0" })).is_none());
+        assert!(Jwk::parse(&json!({ "kty": "OKP", "crv": "Ed25519", "x": "AAAA" })).is_none());
+    }
+
+    #[test]
+    fn a_key_set_skips_unusable_keys_and_selects_by_kid() {
+        let body = json!({ "keys": [ec(json!({})), rsa(json!({})), { "kty": "oct", "k": "c2VjcmV0" }, "junk"] });
+        let set = KeySet::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(set.len(), 2);
+        assert!(
+            matches!(set.select(Some("ec"), Algorithm::Es256), Selection::Found(k) if k.kid.as_deref() == Some("ec"))
+        );
+        assert!(matches!(set.select(Some("rsa"), Algorithm::Es256), Selection::Missing));
+        assert!(matches!(set.select(Some("other"), Algorithm::Es256), Selection::Missing));
+        assert!(matches!(set.select(None, Algorithm::Rs256), Selection::Found(k) if k.kid.as_deref() == Some("rsa")));
+
+        let two = json!({ "keys": [ec(json!({})), ec(json!({ "kid": "ec2" }))] });
+        let set = KeySet::parse(two.to_string().as_bytes()).unwrap();
+        assert!(matches!(set.select(None, Algorithm::Es256), Selection::Ambiguous));
+        assert!(matches!(set.select(None, Algorithm::Rs256), Selection::Missing));
+
+        assert!(KeySet::parse(b"<html>").is_err());
+        assert!(KeySet::parse(b"{\"keys\": {}}").is_err());
+        assert!(KeySet::parse(b"{\"keys\": []}").unwrap().is_empty());
+    }
+}

@@ -415,3 +415,124 @@ async fn token(State(issuer): State<SandboxIssuer>, headers: HeaderMap, body: By
         Err(e) => bad_request(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::jwt::{JwtSettings, JwtVerifier};
+
+    async fn post(url: String, content_type: &str, body: String) -> (u16, Value) {
+        let answer = reqwest::Client::new()
+            .post(url)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
+    }
+
+    async fn get_json(url: String) -> (Option<String>, Value) {
+        let answer = reqwest::get(url).await.unwrap();
+        assert!(answer.status().is_success());
+        let cache_control = answer.headers().get(header::CACHE_CONTROL).map(|v| v.to_str().unwrap().to_owned());
+        (cache_control, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn discovery_jwks_and_call_counter() {
+        let (issuer, _served) = SandboxIssuer::start_local(None).await.unwrap();
+        let (_, discovery) = get_json(format!("{}.well-known/openid-configuration", issuer.issuer())).await;
+        assert_eq!(discovery["issuer"], issuer.issuer());
+        assert_eq!(discovery["jwks_uri"], issuer.jwks_url());
+        assert_eq!(issuer.jwks_downloads(), 0, "discovery is not a JWKS download");
+
+        let (cache_control, jwks) = get_json(issuer.jwks_url()).await;
+        assert_eq!(cache_control.as_deref(), Some("public, max-age=3600"));
+        assert_eq!(jwks["keys"][0]["kid"], issuer.current_kid());
+        assert_eq!(jwks["keys"][0]["use"], "sig");
+        let (_, calls) = get_json(format!("{}_calls", issuer.issuer())).await;
+        assert_eq!(calls, json!({ "jwks_downloads": 1 }));
+
+        // The outage switch.
+        post(format!("{}_fail?on=1", issuer.issuer()), "text/plain", String::new()).await;
+        assert_eq!(reqwest::get(issuer.jwks_url()).await.unwrap().status().as_u16(), 503);
+        post(format!("{}_fail?on=0", issuer.issuer()), "text/plain", String::new()).await;
+        assert!(reqwest::get(issuer.jwks_url()).await.unwrap().status().is_success());
+        assert_eq!(issuer.jwks_downloads(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_token_endpoint_issues_verifiable_tokens_from_form_or_json() {
+        let rsa = include_bytes!("../../../tests/fixtures/jwt/test-only-rsa2048.pk8.der");
+        let (issuer, _served) = SandboxIssuer::start_local(Some(rsa)).await.unwrap();
+        let verifier = JwtVerifier::new(JwtSettings {
+            issuer: issuer.issuer().to_owned(),
+            audience: "https://api.test".into(),
+            jwks_url: None,
+            permissions_claim: "permissions".into(),
+        });
+        let url = format!("{}token", issuer.issuer());
+
+        let form = "sub=auth0%7C7&aud=https%3A%2F%2Fapi.test&permissions=post%3Aeta-data+get%3Aeta-data&ttl=120&email=r%40example.org";
+        let (status, answer) = post(url.clone(), "application/x-www-form-urlencoded", form.into()).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["expires_in"], 120);
+        let claims = verifier.verify(answer["access_token"].as_str().unwrap()).await.unwrap();
+        assert_eq!(claims.subject, "auth0|7");
+        assert_eq!(claims.permissions, ["post:eta-data", "get:eta-data"]);
+        assert_eq!(claims.email.as_deref(), Some("r@example.org"));
+        let ttl = claims.expires_at.timestamp() - now();
+        assert!((115..=120).contains(&ttl), "{ttl}");
+
+        let body = json!({ "sub": "u", "aud": "https://api.test", "permissions": "create:endpoint", "alg": "RS256" });
+        let (status, answer) = post(url.clone(), "application/json", body.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+        let token = answer["access_token"].as_str().unwrap();
+        assert!(token.starts_with(&b64(br#"{"alg":"RS256""#)[..16]));
+        assert_eq!(verifier.verify(token).await.unwrap().permissions, ["create:endpoint"]);
+
+        // A negative ttl gives an expired token, for expiry tests in other languages.
+        let (_, answer) = post(
+            url.clone(),
+            "application/json",
+            json!({ "sub": "u", "aud": "https://api.test", "ttl": -600 }).to_string(),
+        )
+        .await;
+        assert_eq!(
+            verifier.verify(answer["access_token"].as_str().unwrap()).await.unwrap_err(),
+            crate::auth::jwt::JwtError::Expired
+        );
+
+        for (body, message) in [
+            ("aud=x", "sub is required"),
+            ("sub=u", "aud is required"),
+            ("sub=u&aud=x&ttl=soon", "ttl"),
+            ("sub=u&aud=x&alg=HS256", "alg"),
+        ] {
+            let (status, answer) = post(url.clone(), "application/x-www-form-urlencoded", body.into()).await;
+            assert_eq!(status, 400);
+            assert!(answer["error_description"].as_str().unwrap().contains(message), "{body}: {answer}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rotation_publishes_the_new_key_and_can_drop_the_old() {
+        let issuer = SandboxIssuer::new("http://127.0.0.1:1/", None).unwrap();
+        let first = issuer.current_kid();
+        let second = issuer.rotate(false);
+        assert_ne!(first, second);
+        let kids = |issuer: &SandboxIssuer| -> Vec<String> {
+            issuer.jwks()["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(kids(&issuer), [first, second.clone()]);
+        let third = issuer.rotate(true);
+        assert_eq!(kids(&issuer), std::slice::from_ref(&third));
+        let token = issuer.mint(json!({ "sub": "u" }), MintOptions::default());
+        let header = token.split('.').next().unwrap();
+        let header: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header["kid"], third);
+    }
+}
