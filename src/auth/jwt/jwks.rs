@@ -267,7 +267,10 @@ pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
 /// Why a caller asks for a download.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Trigger {
-    /// No set yet, or the set outlived its lifetime.
+    /// No set yet: callers wait for the download.
+    NoKeys,
+    /// The set outlived its lifetime: while one caller downloads, the others
+    /// keep verifying with it rather than queue behind a slow issuer.
     Expired,
     /// The set has no key for the token's `kid`.
     UnknownKid,
@@ -359,8 +362,13 @@ impl JwksCache {
     pub async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<Arc<Jwk>, JwtError> {
         let mut snapshot = self.snapshot();
         let mut downloaded = false;
-        if snapshot.keys.is_none() || snapshot.stale {
-            downloaded = self.refresh(snapshot.attempts, Trigger::Expired).await;
+        let trigger = match (&snapshot.keys, snapshot.stale) {
+            (None, _) => Some(Trigger::NoKeys),
+            (Some(_), true) => Some(Trigger::Expired),
+            (Some(_), false) => None,
+        };
+        if let Some(trigger) = trigger {
+            downloaded = self.refresh(snapshot.attempts, trigger).await;
             snapshot = self.snapshot();
         }
         let keys = snapshot.keys.ok_or(JwtError::KeysUnavailable)?;
@@ -379,10 +387,17 @@ impl JwksCache {
         }
     }
 
-    /// Downloads the set unless another caller did since `seen_attempts` or
-    /// the throttles forbid it. Returns whether this call downloaded.
+    /// Downloads the set unless another caller did since `seen_attempts`, the
+    /// throttles forbid it, or (for an expired set) a download is under way.
+    /// Returns whether this call downloaded.
     async fn refresh(&self, seen_attempts: u64, trigger: Trigger) -> bool {
-        let _one_at_a_time = self.download.lock().await;
+        let _one_at_a_time = match trigger {
+            Trigger::Expired => match self.download.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return false,
+            },
+            Trigger::NoKeys | Trigger::UnknownKid => self.download.lock().await,
+        };
         {
             let now = (self.clock)();
             let mut state = self.state();
@@ -390,7 +405,7 @@ impl JwksCache {
                 return false;
             }
             match trigger {
-                Trigger::Expired => {
+                Trigger::NoKeys | Trigger::Expired => {
                     if state.retry_not_before.is_some_and(|t| now < t) {
                         return false;
                     }
@@ -476,6 +491,31 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::auth::jwt::sandbox::SandboxIssuer;
+
+    #[tokio::test]
+    async fn an_expired_set_stays_in_use_while_another_caller_downloads() {
+        let (issuer, _served) = SandboxIssuer::start_local(None).await.unwrap();
+        let base = Instant::now();
+        let offset = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let clock_offset = offset.clone();
+        let clock: Clock =
+            Arc::new(move || base + Duration::from_secs(clock_offset.load(std::sync::atomic::Ordering::SeqCst)));
+        let cache = JwksCache::new(issuer.issuer().to_owned(), Some(issuer.jwks_url()), clock);
+        let kid = issuer.current_kid();
+        cache.key_for(Some(&kid), Algorithm::Es256).await.unwrap();
+        offset.store(DEFAULT_LIFETIME.as_secs(), std::sync::atomic::Ordering::SeqCst);
+
+        // Another caller's download is under way (it holds the download lock).
+        let in_flight = cache.download.lock().await;
+        let key = cache.key_for(Some(&kid), Algorithm::Es256).await.expect("the expired set answers at once");
+        assert_eq!(key.kid.as_deref(), Some(kid.as_str()));
+        assert_eq!(issuer.jwks_downloads(), 1);
+        drop(in_flight);
+
+        cache.key_for(Some(&kid), Algorithm::Es256).await.unwrap();
+        assert_eq!(issuer.jwks_downloads(), 2, "the next caller refreshes");
+    }
 
     #[test]
     fn max_age_is_clamped_to_five_minutes_through_a_day() {

@@ -296,6 +296,11 @@ impl JwtVerifier {
             .as_str()
             .and_then(Algorithm::from_name)
             .ok_or_else(|| JwtError::DisallowedAlgorithm(printable_alg(alg_value)))?;
+        // No JWS extension is understood, so a header demanding one is refused
+        // (RFC 7515 §4.1.11); `b64: false` would otherwise change what is signed.
+        if header.contains_key("crit") {
+            return Err(JwtError::Malformed);
+        }
         let kid = match header.get("kid") {
             None | Some(Value::Null) => None,
             Some(Value::String(kid)) => Some(kid.as_str()),
@@ -469,6 +474,8 @@ mod tests {
             format!("{header}.{not_json}.{signature}"),
             format!("{not_object}.{payload}.{signature}"),
             format!("{}.{payload}.{signature}", b64(br#"{"kid":"x"}"#)),
+            format!("{}.{payload}.{signature}", b64(br#"{"alg":"ES256","kid":7}"#)),
+            format!("{}.{payload}.{signature}", b64(br#"{"alg":"ES256","crit":["b64"],"b64":false}"#)),
             String::new(),
         ];
         for token in &cases {
