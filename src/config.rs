@@ -134,6 +134,8 @@ pub struct Config {
     pub permission_cache_ttl: Duration,
     /// DonationService: providers, sandbox, processing limits.
     pub donation: DonationConfig,
+    /// SecretShareService: which party this is, batch limits.
+    pub secretshare: crate::secretshare::config::SecretShareConfig,
     /// Tracing filter.
     pub log_filter: String,
     /// Log format.
@@ -224,6 +226,7 @@ impl Config {
                 crate::dataset::cache::DEFAULT_TTL,
             )?,
             donation,
+            secretshare: crate::secretshare::config::SecretShareConfig::from_lookup(&get)?,
             log_filter: get("STEWARD_LOG").unwrap_or_else(|| "info".into()),
             log_format,
         };

@@ -36,5 +36,6 @@ pub mod observe;
 pub mod openapi;
 pub mod proto;
 pub mod ratelimit;
+pub mod secretshare;
 pub mod server;
 pub mod web;

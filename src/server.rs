@@ -33,18 +33,25 @@ use crate::observe::ObserveLayer;
 use crate::proto::authorization::v1::authorization_service_server::AuthorizationServiceServer;
 use crate::proto::dataset::v1::dataset_service_server::DatasetServiceServer;
 use crate::proto::donation::v1::donation_service_server::DonationServiceServer;
+use crate::proto::secretshare::v1::secret_share_service_server::SecretShareServiceServer;
 use crate::ratelimit::RateLimitLayer;
+use crate::secretshare::grpc::SecretShareApi;
 
 /// The fully qualified names of Steward's own gRPC services (for health).
 pub const SERVICE_NAMES: &[&str] = &[
     "steward.authorization.v1.AuthorizationService",
     "steward.dataset.v1.DatasetService",
     "steward.donation.v1.DonationService",
+    "steward.secretshare.v1.SecretShareService",
 ];
 
 /// Largest DonationService answer (spec §2.1): a page of 10,000 rows outgrows
 /// the general message limit.
 const DONATION_MAX_ENCODING_BYTES: usize = 32 * 1024 * 1024;
+
+/// SealBatch and SubmitShare take up to 8 MiB (spec secretshare.md §3.1):
+/// 100,000 hex submission ids are about 3.5 MB.
+const SECRETSHARE_MAX_DECODING_BYTES: usize = 8 * 1024 * 1024;
 
 /// A health reporter for the server and every service, starting NOT_SERVING,
 /// and the `grpc.health.v1.Health` service that reports it.
@@ -95,6 +102,12 @@ pub async fn serve(
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
 
+    let secretshare = SecretShareServiceServer::new(SecretShareApi::new(&state))
+        .max_decoding_message_size(limit.max(SECRETSHARE_MAX_DECODING_BYTES))
+        .max_encoding_message_size(limit)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+
     let resolver = state.resolver.clone();
     let evict_locally: Evict = Arc::new(move |payload: &str| resolver.evict(payload));
 
@@ -107,6 +120,7 @@ pub async fn serve(
         .add_service(web.layer(authorization))
         .add_service(web.layer(EvictAfterWrites::new(dataset, evict_locally)))
         .add_service(web.layer(donation))
+        .add_service(web.layer(secretshare))
         .add_service(web.layer(health_service))
         .add_service(web.layer(reflection_v1))
         .add_service(web.layer(reflection_v1alpha))

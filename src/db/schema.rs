@@ -422,6 +422,60 @@ diesel::table! {
 }
 
 diesel::table! {
+    sealed_secrets (name) {
+        name -> Text,
+        sealed -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    secretshare_batches (endpoint, batch_digest) {
+        endpoint -> Text,
+        batch_digest -> Text,
+        seq -> Int8,
+        submission_count -> Int8,
+        contributor_count -> Int8,
+        aggregate_share -> Bytea,
+        sealed_at -> Timestamptz,
+        sealed_by -> Text,
+    }
+}
+
+diesel::table! {
+    secretshare_endpoints (name) {
+        name -> Text,
+        description -> Text,
+        vector_length -> Int4,
+        encoding -> Text,
+        decimal_scale -> Int4,
+        min_value -> Int8,
+        max_value -> Int8,
+        min_batch_size -> Int4,
+        max_submissions_per_contributor -> Int4,
+        dataset_id -> Nullable<Int8>,
+        config_digest -> Text,
+        created_at -> Timestamptz,
+        creator -> Text,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    secretshare_submissions (endpoint, submission_id) {
+        endpoint -> Text,
+        submission_id -> Bytea,
+        seq -> Int8,
+        contributor_key -> Bytea,
+        share -> Nullable<Bytea>,
+        share_sha256 -> Bytea,
+        received_at -> Timestamptz,
+        state -> Text,
+        batch_digest -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     service_accounts (id) {
         id -> Int8,
         name -> Text,
@@ -559,6 +613,9 @@ diesel::joinable!(sandbox_codes -> sandbox_grants (grant_id));
 diesel::joinable!(sandbox_jobs -> sandbox_grants (grant_id));
 diesel::joinable!(sandbox_parts -> sandbox_jobs (job_id));
 diesel::joinable!(sandbox_tokens -> sandbox_grants (grant_id));
+diesel::joinable!(secretshare_batches -> secretshare_endpoints (endpoint));
+diesel::joinable!(secretshare_endpoints -> datasets (dataset_id));
+diesel::joinable!(secretshare_submissions -> secretshare_endpoints (endpoint));
 diesel::joinable!(service_accounts -> users (created_by_user_id));
 diesel::joinable!(service_tables -> datasets (dataset_id));
 diesel::joinable!(tos_acceptances -> tos_documents (tos_document_id));
@@ -603,6 +660,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     sandbox_jobs,
     sandbox_parts,
     sandbox_tokens,
+    sealed_secrets,
+    secretshare_batches,
+    secretshare_endpoints,
+    secretshare_submissions,
     service_accounts,
     service_tables,
     services,

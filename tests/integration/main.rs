@@ -23,4 +23,5 @@ mod jobs;
 mod openapi;
 mod ratelimit;
 mod scenarios;
+mod secretshare;
 mod server;
