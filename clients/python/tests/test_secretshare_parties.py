@@ -385,3 +385,16 @@ def test_an_unreachable_party_keeps_the_shares_for_a_retry_with_the_same_id(stac
             client.close()
         for relay in relays:
             relay.close()
+
+
+def test_a_batch_never_exceeds_the_decodable_size(stack: Stack) -> None:
+    """Scenario 3 from the client's side: every contributor sends max_value; the batch
+    chosen stops at max_decodable_batch_size and its sum decodes exactly."""
+    top = (18446744069414584321 - 1) // 2 // 3  # three of these still decode, four would wrap
+    create(stack, name="edge", vector_length=1, encoding="integer", min_value=0, max_value=top, min_batch_size=2)
+    ids = contribute(stack, "edge", [[top]] * 4, first=200)
+    with stack.as_role("sci@example.org", "scientist") as scientist:
+        assert scientist.endpoint("edge").max_decodable_batch_size == 3
+        result = scientist.seal_and_sum("edge")
+    assert result.sums == [3 * top] and list(result.submission_ids) == ids[:3]
+    assert stack.pending("edge") == [ids[3:]] * N
