@@ -603,14 +603,17 @@ mod tests {
         assert_eq!(issuer.jwks_downloads(), 3);
     }
 
-    /// Scenario 35, first half, with concurrent first requests (no stampede).
-    #[tokio::test]
+    /// Scenario 35, first half: 200 first requests at once, on several
+    /// threads, share one download (no stampede).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_hundred_verifications_download_the_keys_once() {
         let (issuer, verifier, _) = start(false).await;
-        let tokens: Vec<String> = (0..200).map(|i| es256(&issuer, claims(&format!("user-{i}")))).collect();
-        let results = join_all(tokens.iter().map(|t| verifier.verify(t))).await;
-        for (i, result) in results.into_iter().enumerate() {
-            assert_eq!(result.unwrap().subject, format!("user-{i}"));
+        let tasks = (0..200).map(|i| {
+            let (verifier, token) = (verifier.clone(), es256(&issuer, claims(&format!("user-{i}"))));
+            tokio::spawn(async move { verifier.verify(&token).await })
+        });
+        for (i, result) in join_all(tasks.collect::<Vec<_>>()).await.into_iter().enumerate() {
+            assert_eq!(result.unwrap().unwrap().subject, format!("user-{i}"));
         }
         assert_eq!(issuer.jwks_downloads(), 1);
     }
