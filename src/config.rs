@@ -136,6 +136,8 @@ pub struct Config {
     pub donation: DonationConfig,
     /// SecretShareService: which party this is, batch limits.
     pub secretshare: crate::secretshare::config::SecretShareConfig,
+    /// The external OIDC issuer whose bearer JWTs are accepted; `None`: none.
+    pub jwt: Option<crate::auth::jwt::JwtSettings>,
     /// Tracing filter.
     pub log_filter: String,
     /// Log format.
@@ -227,6 +229,7 @@ impl Config {
             )?,
             donation,
             secretshare: crate::secretshare::config::SecretShareConfig::from_lookup(&get)?,
+            jwt: crate::auth::jwt::JwtSettings::from_lookup(&get).map_err(|m| invalid("STEWARD_JWT_ISSUER", m))?,
             log_filter: get("STEWARD_LOG").unwrap_or_else(|| "info".into()),
             log_format,
         };

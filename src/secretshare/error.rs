@@ -41,9 +41,9 @@ pub enum ShareError {
     /// A concurrent transaction won; retrying is safe.
     #[error("{0}")]
     Aborted(String),
-    /// The database is unreachable right now.
-    #[error("the database is unavailable; retry shortly")]
-    Unavailable,
+    /// A dependency (the database, the issuer's keys) is unreachable right now.
+    #[error("{0}")]
+    Unavailable(String),
     /// A bug or unexpected failure; logged, never sent.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -58,6 +58,11 @@ impl ShareError {
         Self::Invalid { field: field.into(), message: message.into(), reason: None }
     }
 
+    /// The database is unreachable.
+    pub fn unavailable() -> Self {
+        Self::Unavailable("the database is unavailable; retry shortly".into())
+    }
+
     /// FAILED_PRECONDITION with `reason` and no ids.
     pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
         Self::Precondition { reason, message: message.into(), ids: Vec::new() }
@@ -68,7 +73,7 @@ impl From<diesel::result::Error> for ShareError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error as E};
         match err {
-            E::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Self::Unavailable,
+            E::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Self::unavailable(),
             E::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Aborted("a concurrent change to the same submissions won; retry".into())
             }
@@ -80,7 +85,7 @@ impl From<diesel::result::Error> for ShareError {
 impl From<crate::db::PoolError> for ShareError {
     fn from(err: crate::db::PoolError) -> Self {
         tracing::warn!(error = %err, "database pool unavailable");
-        Self::Unavailable
+        Self::unavailable()
     }
 }
 
@@ -90,7 +95,7 @@ impl From<crate::error::Error> for ShareError {
         match err {
             E::Unauthenticated(m) => Self::Unauthenticated(m),
             E::PermissionDenied(m) => Self::PermissionDenied(m),
-            E::Unavailable(_) => Self::Unavailable,
+            E::Unavailable(m) => Self::Unavailable(m),
             other => Self::Internal(anyhow::anyhow!("{other}")),
         }
     }
@@ -134,7 +139,7 @@ impl From<ShareError> for Status {
             }
             ShareError::AlreadyExists { reason, message } => with_reason(Code::AlreadyExists, message, reason, vec![]),
             ShareError::Aborted(m) => Status::aborted(m),
-            ShareError::Unavailable => Status::unavailable(message),
+            ShareError::Unavailable(m) => Status::unavailable(m),
             ShareError::Internal(e) => crate::error::Error::Internal(e).into(),
         }
     }

@@ -16,6 +16,7 @@ use super::ops::{Endpoint, SecretShare, Submission};
 use super::store::BatchRow;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::auth::jwt::{JwtError, JwtVerifier, looks_like_jwt};
 use crate::proto::google::api::HttpBody;
 use crate::proto::secretshare::v1 as pb;
 use crate::proto::secretshare::v1::secret_share_service_server::SecretShareService;
@@ -31,6 +32,8 @@ const PENDING_PAGE: (i32, i32) = (1_000, 10_000);
 #[derive(Debug, Clone)]
 pub struct SecretShareApi {
     share: SecretShare,
+    /// Verifies bearer JWTs of the configured external issuer, if any.
+    jwt: Option<JwtVerifier>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -43,12 +46,34 @@ impl SecretShareApi {
             state.resolver.clone(),
             state.config.secretshare.clone(),
         );
-        Self { share }
+        Self { share, jwt: state.config.jwt.clone().map(JwtVerifier::new) }
     }
 
-    /// The authenticated caller; UNAUTHENTICATED without a valid credential.
-    fn caller<T>(&self, request: &Request<T>) -> Result<ShareCaller, ShareError> {
+    /// The authenticated caller: a bearer JWT of the configured issuer (roles
+    /// from its permission claim), or a Steward credential (roles from
+    /// groups); UNAUTHENTICATED without a valid one.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<ShareCaller, ShareError> {
         self.share.party()?;
+        let bearer = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        if let Some(token) = bearer.filter(|t| looks_like_jwt(t)) {
+            let Some(verifier) = &self.jwt else {
+                return Err(ShareError::Unauthenticated(
+                    "this party accepts no external JWTs (STEWARD_JWT_ISSUER is not configured); use a Steward token"
+                        .into(),
+                ));
+            };
+            return match verifier.verify(token).await {
+                Ok(claims) => Ok(ShareCaller::external(&claims.issuer, &claims.subject, claims.permissions)),
+                Err(e @ JwtError::KeysUnavailable) => Err(ShareError::Unavailable(e.to_string())),
+                Err(e) => Err(ShareError::Unauthenticated(format!("JWT refused: {e}"))),
+            };
+        }
         let caller = Caller::of(request);
         let principal = caller.require_principal().map_err(ShareError::from)?;
         Ok(ShareCaller::steward(principal.clone()))
@@ -174,7 +199,7 @@ impl SecretShareService for SecretShareApi {
     }
 
     async fn create_endpoint(&self, request: Request<pb::CreateEndpointRequest>) -> Reply<pb::CreateEndpointResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let endpoint = request
             .into_inner()
             .endpoint
@@ -185,7 +210,7 @@ impl SecretShareService for SecretShareApi {
     }
 
     async fn get_endpoint(&self, request: Request<pb::GetEndpointRequest>) -> Reply<pb::GetEndpointResponse> {
-        self.caller(&request)?;
+        self.caller(&request).await?;
         let endpoint = self.share.get_endpoint(&request.get_ref().name).await?;
         Ok(Response::new(pb::GetEndpointResponse {
             endpoint: Some(self.endpoint_message(&endpoint)),
@@ -194,7 +219,7 @@ impl SecretShareService for SecretShareApi {
     }
 
     async fn list_endpoints(&self, request: Request<pb::ListEndpointsRequest>) -> Reply<pb::ListEndpointsResponse> {
-        self.caller(&request)?;
+        self.caller(&request).await?;
         let pb::ListEndpointsRequest { page_size: size, page_token: token, include_archived } = request.into_inner();
         let limit = page_size(size, LIST_PAGE);
         let after = read_token("endpoints", "", &token)?.unwrap_or_default();
@@ -211,13 +236,13 @@ impl SecretShareService for SecretShareApi {
         &self,
         request: Request<pb::ArchiveEndpointRequest>,
     ) -> Reply<pb::ArchiveEndpointResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let endpoint = self.share.archive_endpoint(&caller, &request.get_ref().name).await?;
         Ok(Response::new(pb::ArchiveEndpointResponse { endpoint: Some(self.endpoint_message(&endpoint)) }))
     }
 
     async fn submit_share(&self, request: Request<pb::SubmitShareRequest>) -> Reply<pb::SubmitShareResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let pb::SubmitShareRequest { endpoint, submission_id, party_index, config_digest, share } =
             request.into_inner();
         if config_digest.is_empty() {
@@ -247,7 +272,7 @@ impl SecretShareService for SecretShareApi {
         &self,
         request: Request<pb::DeleteSubmissionRequest>,
     ) -> Reply<pb::DeleteSubmissionResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let pb::DeleteSubmissionRequest { endpoint, submission_id } = request.into_inner();
         self.share.withdraw(&caller, &endpoint, &submission_id).await?;
         Ok(Response::new(pb::DeleteSubmissionResponse {}))
@@ -257,7 +282,7 @@ impl SecretShareService for SecretShareApi {
         &self,
         request: Request<pb::ListPendingSubmissionsRequest>,
     ) -> Reply<pb::ListPendingSubmissionsResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let pb::ListPendingSubmissionsRequest { endpoint, page_size: size, page_token: token, received_before } =
             request.into_inner();
         let limit = page_size(size, PENDING_PAGE);
@@ -282,7 +307,7 @@ impl SecretShareService for SecretShareApi {
     }
 
     async fn seal_batch(&self, request: Request<pb::SealBatchRequest>) -> Reply<pb::SealBatchResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let pb::SealBatchRequest { endpoint, submission_ids, config_digest, expected_batch_digest } =
             request.into_inner();
         let sealed =
@@ -295,14 +320,14 @@ impl SecretShareService for SecretShareApi {
     }
 
     async fn get_batch(&self, request: Request<pb::GetBatchRequest>) -> Reply<pb::GetBatchResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let pb::GetBatchRequest { endpoint, batch_digest } = request.into_inner();
         let (endpoint, batch) = self.share.batch(&caller, &endpoint, &batch_digest).await?;
         Ok(Response::new(pb::GetBatchResponse { batch: Some(self.batch_message(&endpoint, batch)?) }))
     }
 
     async fn list_batches(&self, request: Request<pb::ListBatchesRequest>) -> Reply<pb::ListBatchesResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let pb::ListBatchesRequest { endpoint, page_size: size, page_token: token } = request.into_inner();
         let limit = page_size(size, LIST_PAGE);
         let after = read_seq_token("batches", &endpoint, &token)?;
@@ -319,7 +344,7 @@ impl SecretShareService for SecretShareApi {
     }
 
     async fn get_permissions(&self, request: Request<pb::GetPermissionsRequest>) -> Reply<pb::GetPermissionsResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         Ok(Response::new(pb::GetPermissionsResponse {
             message: "Successful".into(),
             permissions: caller.permissions,
@@ -328,7 +353,7 @@ impl SecretShareService for SecretShareApi {
     }
 
     async fn create_legacy_endpoint(&self, request: Request<pb::CreateLegacyEndpointRequest>) -> Reply<HttpBody> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let pb::CreateLegacyEndpointRequest { endpoint, task } = request.into_inner();
         if !matches!(task.as_str(), "post_eta_data" | "get_eta_data") {
             return Err(ShareError::invalid(
@@ -363,7 +388,7 @@ impl SecretShareService for SecretShareApi {
         &self,
         request: Request<pb::SubmitLegacyShareRequest>,
     ) -> Reply<pb::SubmitLegacyShareResponse> {
-        let caller = self.caller(&request)?;
+        let caller = self.caller(&request).await?;
         let pb::SubmitLegacyShareRequest { endpoint, data, submission_id, client_id: _, party_index, config_digest } =
             request.into_inner();
         if submission_id.is_empty() {

@@ -9,6 +9,7 @@ use diesel::sql_types::{Bytea, Text};
 use diesel_async::RunQueryDsl as _;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use steward::auth::Role;
+use steward::auth::jwt::sandbox::{MintOptions, SandboxIssuer};
 use steward::crypto::Keyring;
 use steward::proto::secretshare::v1 as pb;
 use steward::proto::secretshare::v1::secret_share_service_client::SecretShareServiceClient;
@@ -20,6 +21,9 @@ use tonic_types::StatusExt as _;
 use crate::common::{TestApp, TestDb, with_bearer};
 
 const HALF: u64 = (P - 1) / 2;
+
+/// The audience the parties' JWTs are minted for.
+const AUDIENCE: &str = "steward-secretshare";
 
 /// A person with an account on every party.
 #[derive(Clone)]
@@ -36,6 +40,8 @@ struct Parties {
     developer: Person,
     scientist: Person,
     admin: Person,
+    /// The external OIDC issuer every party trusts, when started with one.
+    issuer: Option<SandboxIssuer>,
 }
 
 impl Parties {
@@ -57,11 +63,34 @@ impl Parties {
             developer: Person { tokens: vec![] },
             scientist: Person { tokens: vec![] },
             admin: Person { tokens: vec![] },
+            issuer: None,
         };
         parties.developer = parties.person("dev@example.org", Role::Developer).await;
         parties.scientist = parties.person("sci@example.org", Role::Scientist).await;
         parties.admin = parties.person("root@example.org", Role::Admin).await;
         parties
+    }
+
+    /// N parties that all trust one sandbox OIDC issuer's JWTs.
+    async fn start_trusting_jwts(n: usize) -> Parties {
+        let (issuer, _task) = SandboxIssuer::start_local(None).await.unwrap();
+        let vars = [("STEWARD_JWT_ISSUER", issuer.issuer().to_owned()), ("STEWARD_JWT_AUDIENCE", AUDIENCE.to_owned())];
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut parties = Parties::start(n, &vars).await;
+        parties.issuer = Some(issuer);
+        parties
+    }
+
+    /// A person known only to the external issuer: the same JWT at every party.
+    fn jwt_person(&self, subject: &str, permissions: &[&str]) -> Person {
+        let issuer = self.issuer.as_ref().expect("parties started with an issuer");
+        let claims = serde_json::json!({"sub": subject, "aud": AUDIENCE, "permissions": permissions});
+        Person { tokens: vec![issuer.mint(claims, MintOptions::default()); self.n()] }
+    }
+
+    /// A token of the parties' issuer with these claims.
+    fn mint(&self, claims: serde_json::Value, options: MintOptions) -> String {
+        self.issuer.as_ref().expect("parties started with an issuer").mint(claims, options)
     }
 
     async fn person(&self, email: &str, role: Role) -> Person {
@@ -280,19 +309,19 @@ fn values(seed: u64, length: usize, (min, max): (i64, i64)) -> Vec<i64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_parties_sum_a_thousand_submissions_exactly_and_disjoint_batches_add_up() {
-    let mut parties = Parties::start(2, &[]).await;
+async fn two_parties_sum_a_thousand_contributors_exactly_and_disjoint_batches_add_up() {
+    // A thousand people known to the OIDC issuer both parties trust, one submission each.
+    let mut parties = Parties::start_trusting_jwts(2).await;
     let range = (0, 1000);
-    let config = pb::Endpoint { max_submissions_per_contributor: Some(0), ..config_of("eta", 10, range) };
-    let endpoint = parties.create(config).await;
-    let people = parties.contributors(20).await;
+    let endpoint = parties.create(config_of("eta", 10, range)).await;
+    let people: Vec<Person> = (0..1000).map(|k| parties.jwt_person(&format!("user-{k}"), &["post:eta-data"])).collect();
 
     let mut expected_first = vec![0i64; 10];
     let mut expected_total = vec![0i64; 10];
     let mut ids = Vec::new();
     for k in 0..1000u64 {
         let vector = values(k, 10, range);
-        let id = parties.submit(&endpoint, &people[k as usize % people.len()], &vector).await;
+        let id = parties.submit(&endpoint, &people[k as usize], &vector).await;
         for j in 0..10 {
             expected_total[j] += vector[j];
             if k < 400 {
@@ -307,7 +336,7 @@ async fn two_parties_sum_a_thousand_submissions_exactly_and_disjoint_batches_add
 
     let first = parties.seal(&endpoint, &ids[..400]).await.unwrap();
     assert_eq!(sums(&first), expected_first);
-    assert_eq!(first[0].batch.as_ref().unwrap().contributor_count, 20);
+    assert_eq!(first[0].batch.as_ref().unwrap().contributor_count, 400);
     let second = parties.seal(&endpoint, &ids[400..]).await.unwrap();
     let together: Vec<i64> = sums(&first).iter().zip(sums(&second)).map(|(a, b)| a + b).collect();
     assert_eq!(together, expected_total, "two disjoint batches add up to the total");
@@ -321,22 +350,21 @@ async fn two_parties_sum_a_thousand_submissions_exactly_and_disjoint_batches_add
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_parties_sum_fixed_point_values_with_negatives_exactly() {
-    let mut parties = Parties::start(3, &[]).await;
+    let mut parties = Parties::start_trusting_jwts(3).await;
     // d = 2 in [−1000.00, 1000.00]: encoded in hundredths.
     let range = (-100_000, 100_000);
     let config = pb::Endpoint {
         encoding: pb::ValueEncoding::FixedPoint.into(),
         decimal_scale: 2,
-        max_submissions_per_contributor: Some(0),
         ..config_of("temperatures", 4, range)
     };
     let endpoint = parties.create(config).await;
-    let people = parties.contributors(10).await;
+    let people: Vec<Person> = (0..1000).map(|k| parties.jwt_person(&format!("user-{k}"), &["post:eta-data"])).collect();
     let mut expected = vec![0i64; 4];
     let mut ids = Vec::new();
     for k in 0..1000u64 {
         let vector = values(k + 7, 4, range);
-        ids.push(parties.submit(&endpoint, &people[k as usize % 10], &vector).await);
+        ids.push(parties.submit(&endpoint, &people[k as usize], &vector).await);
         for j in 0..4 {
             expected[j] += vector[j];
         }
@@ -908,4 +936,82 @@ async fn a_restarted_party_keeps_endpoints_submissions_and_batches() {
     );
     let rest = parties.seal(&endpoint, &ids[2..]).await.unwrap();
     assert_eq!(sums(&rest), vec![5, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_jwts_carry_roles_in_their_permission_claim() {
+    let mut parties = Parties::start_trusting_jwts(2).await;
+    let developer = parties.jwt_person("dev-1", &["create:endpoint"]);
+    let request = pb::CreateEndpointRequest { endpoint: Some(config_of("eta", 1, (0, 9))) };
+    let created = parties.clients[0].create_endpoint(with_bearer(request, &developer.tokens[0])).await.unwrap();
+    let endpoint = created.into_inner().endpoint.unwrap();
+    assert_eq!(endpoint.creator, "dev-1");
+    parties.create(config_of("eta", 1, (0, 9))).await;
+
+    // No permissions claim: no roles, a readable refusal (not an internal error); reading still works.
+    let bare = parties.mint(serde_json::json!({"sub": "nobody", "aud": AUDIENCE}), MintOptions::default());
+    let submit = pb::SubmitShareRequest {
+        endpoint: "eta".into(),
+        submission_id: new_id(),
+        party_index: 0,
+        config_digest: endpoint.config_digest.clone(),
+        share: vec![1],
+    };
+    let mut c = parties.clients[0].clone();
+    refused(c.submit_share(with_bearer(submit.clone(), &bare)).await, Code::PermissionDenied, "");
+    let read = c.get_endpoint(with_bearer(pb::GetEndpointRequest { name: "eta".into() }, &bare)).await;
+    assert_eq!(read.unwrap().into_inner().endpoint.unwrap().config_digest, endpoint.config_digest);
+    let mine = c.get_permissions(with_bearer(pb::GetPermissionsRequest {}, &developer.tokens[0])).await.unwrap();
+    assert_eq!(mine.into_inner().permissions, vec!["create:endpoint".to_owned()]);
+
+    // One person is one contributor, whichever token they present (issuer and subject).
+    let first = parties.jwt_person("alice", &["post:eta-data"]);
+    let second = parties.jwt_person("alice", &["post:eta-data", "get:eta-data"]);
+    parties.submit(&endpoint, &first, &[1]).await;
+    let again = pb::SubmitShareRequest { submission_id: new_id(), ..submit.clone() };
+    refused(
+        c.submit_share(with_bearer(again, &second.tokens[0])).await,
+        Code::AlreadyExists,
+        "CONTRIBUTION_LIMIT_REACHED",
+    );
+
+    // admin:tasks archives endpoints, and is no Steward-wide admin.
+    let tasks = parties.jwt_person("ops", &["admin:tasks"]);
+    let archive = pb::ArchiveEndpointRequest { name: "eta".into() };
+    let archived = c.archive_endpoint(with_bearer(archive, &tasks.tokens[0])).await.unwrap().into_inner();
+    assert_eq!(archived.endpoint.unwrap().state, i32::from(pb::EndpointState::Archived));
+    let mut datasets =
+        steward::proto::dataset::v1::dataset_service_client::DatasetServiceClient::new(parties.apps[0].channel().await);
+    let create = steward::proto::dataset::v1::CreateDatasetRequest { name: "study".into(), ..Default::default() };
+    let status = datasets.create_dataset(with_bearer(create, &tasks.tokens[0])).await.unwrap_err();
+    assert!(matches!(status.code(), Code::Unauthenticated | Code::PermissionDenied), "{status:?}");
+
+    // Refused tokens say why, and never echo the token.
+    let expired = parties.mint(
+        serde_json::json!({"sub": "late", "aud": AUDIENCE, "exp": chrono::Utc::now().timestamp() - 3600, "permissions": ["post:eta-data"]}),
+        MintOptions::default(),
+    );
+    let status = refused(c.submit_share(with_bearer(submit.clone(), &expired)).await, Code::Unauthenticated, "");
+    assert!(status.message().contains("expired") && !status.message().contains(&expired), "{}", status.message());
+    let elsewhere = parties.mint(serde_json::json!({"sub": "x", "aud": "another-service"}), MintOptions::default());
+    let status = refused(c.submit_share(with_bearer(submit.clone(), &elsewhere)).await, Code::Unauthenticated, "");
+    assert!(status.message().contains("wrong audience"), "{}", status.message());
+    let hmac = parties.mint(
+        serde_json::json!({"sub": "x", "aud": AUDIENCE}),
+        MintOptions { alg: steward::auth::jwt::sandbox::SandboxAlg::Unsigned, kid: None },
+    );
+    refused(c.submit_share(with_bearer(submit, &hmac)).await, Code::Unauthenticated, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_that_trusts_no_issuer_refuses_jwts_clearly() {
+    let (issuer, _task) = SandboxIssuer::start_local(None).await.unwrap();
+    let mut parties = Parties::start(2, &[]).await;
+    let token = issuer.mint(
+        serde_json::json!({"sub": "a", "aud": AUDIENCE, "permissions": ["get:eta-data"]}),
+        MintOptions::default(),
+    );
+    let status = parties.clients[0].list_endpoints(with_bearer(pb::ListEndpointsRequest::default(), &token)).await;
+    let status = refused(status, Code::Unauthenticated, "");
+    assert!(status.message().contains("STEWARD_JWT_ISSUER"), "{}", status.message());
 }
