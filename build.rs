@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = steward_protos(Path::new("proto/steward"))?;
+    let mut protos = steward_protos(Path::new("proto/steward"))?;
+    // The standard error details (ErrorInfo, BadRequest, RetryInfo) ride in
+    // the descriptor set so Envoy's transcoder can print them in JSON error
+    // bodies; their Rust types come from tonic-types.
+    protos.push(PathBuf::from("proto/google/rpc/error_details.proto"));
     let wkt = protoc_bin_vendored::include_path()?;
     let includes = [PathBuf::from("proto"), wkt];
     let mut config = prost_build::Config::new();
@@ -21,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Vendored googleapis messages (HttpBody) live in `crate::proto::google`,
         // generated once below, whatever module depth a Steward package has.
         .extern_path(".google.api", "crate::proto::google::api")
+        .extern_path(".google.rpc", "::tonic_types::pb")
         .compile_with_config(config, &protos, &includes)?;
     // google.api's messages themselves (HttpBody for the compat routes);
     // annotations/http carry only options, which prost needs no code for.

@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .merge(crate::authorization::http::routes())
         .merge(crate::donation::http::routes())
+        .merge(crate::secretshare::http::routes())
         .merge(crate::donation::sandbox::http::routes(&state))
         .merge(crate::donation::participant::pages::routes(&state))
         .fallback(fallback)

@@ -53,9 +53,11 @@ pub enum ShareError {
 pub type Result<T, E = ShareError> = std::result::Result<T, E>;
 
 impl ShareError {
-    /// INVALID_ARGUMENT naming `field`.
+    /// INVALID_ARGUMENT naming `field`, in the message too (REST callers see only the message).
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid { field: field.into(), message: message.into(), reason: None }
+        let (field, message) = (field.into(), message.into());
+        let message = if message.contains(field.as_str()) { message } else { format!("{field}: {message}") };
+        Self::Invalid { field, message, reason: None }
     }
 
     /// The database is unreachable.

@@ -7,7 +7,7 @@
 //! - [`endpoint`]: endpoint validation and the config digest.
 //! - [`caller`]: roles from Steward groups or an external JWT's permission claim.
 //! - [`ops`]: the rules of each operation; [`store`]: the tables; [`error`]: reasons and codes.
-//! - [`grpc`]: the handlers.
+//! - [`grpc`]: the handlers; [`http`]: Privacy Guardian's dropped paths, answering 410.
 
 pub mod caller;
 pub mod config;
@@ -15,5 +15,6 @@ pub mod endpoint;
 pub mod error;
 pub mod field;
 pub mod grpc;
+pub mod http;
 pub mod ops;
 pub mod store;

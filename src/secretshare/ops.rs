@@ -510,7 +510,7 @@ impl SecretShare {
         if !expected_digest.is_empty() && !expected_digest.eq_ignore_ascii_case(&digest) {
             return Err(ShareError::Invalid {
                 field: "expected_batch_digest".into(),
-                message: format!("this party computes batch digest {digest} for these ids"),
+                message: format!("expected_batch_digest does not match: this party computes {digest} for these ids"),
                 reason: Some("BATCH_DIGEST_MISMATCH"),
             });
         }
