@@ -314,3 +314,32 @@ test_that("an unreachable party keeps the shares for a retry with the same id", 
   expect_equal(secretshare_resume(parties, incomplete), id)
   expect_equal(pending("resumed"), rep(list(id), n_parties))
 })
+
+test_that("sealing without the scientist role is refused and the same set may be retried", {
+  create(name = "guarded", vector_length = 1, encoding = "integer", min_value = 0, max_value = 10, min_batch_size = 2)
+  ids <- contribute("guarded", list(list(1), list(2)), 300L)
+  contributor <- as_role("c301@example.org", "contributor")
+  refused <- tryCatch(secretshare_seal_and_sum(contributor, "guarded", ids = ids),
+    steward_secretshare_seal_error = function(e) e)
+  expect_match(conditionMessage(refused), "retrying secretshare_seal_and_sum\\(parties, 'guarded', ids = e\\$submission_ids\\) is safe")
+  expect_false(refused$permanent)
+  expect_equal(refused$submission_ids, ids)
+  expect_s3_class(refused$parent, "steward_permission_denied")
+  result <- secretshare_seal_and_sum(as_role("sci@example.org", "scientist"), "guarded", ids = refused$submission_ids)
+  expect_equal(result$sums, "3")
+  expect_equal(result$contributor_count, 2L)
+})
+
+test_that("a batch never exceeds the decodable size, and values beyond 2^53 sum exactly (scenario 3)", {
+  top <- "3074457344902430720" # (p - 1) / 2 / 3: three of these still decode, four would wrap
+  create(name = "edge", vector_length = 1, encoding = "integer", min_value = 0, max_value = top, min_batch_size = 2)
+  ids <- contribute("edge", rep(list(list(top)), 4), 400L)
+  scientist <- as_role("sci@example.org", "scientist")
+  endpoint <- secretshare_endpoint(scientist, "edge")
+  expect_equal(endpoint$max_decodable_batch_size, "3")
+  expect_equal(as.character(secretshare_max_decodable_batch_size(endpoint)), "3")
+  result <- secretshare_seal_and_sum(scientist, "edge")
+  expect_equal(result$sums, "9223372034707292160")
+  expect_equal(result$submission_ids, ids[1:3])
+  expect_equal(pending("edge"), rep(list(ids[4]), n_parties))
+})
