@@ -1179,7 +1179,7 @@ export const EndpointStateSchema: GenEnum<EndpointState> = /*@__PURE__*/
  */
 export const SecretShareService: GenService<{
   /**
-   * GetPartyInfo says which party this server is. Open to anyone.
+   * GetPartyInfo says which party this server is. No credential is needed.
    *
    * @generated from rpc steward.secretshare.v1.SecretShareService.GetPartyInfo
    */

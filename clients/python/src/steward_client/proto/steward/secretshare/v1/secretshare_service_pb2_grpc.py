@@ -141,7 +141,7 @@ class SecretShareServiceServicer:
     """
 
     def GetPartyInfo(self, request, context):
-        """GetPartyInfo says which party this server is. Open to anyone.
+        """GetPartyInfo says which party this server is. No credential is needed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
