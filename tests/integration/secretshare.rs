@@ -1015,3 +1015,108 @@ async fn a_party_that_trusts_no_issuer_refuses_jwts_clearly() {
     let status = refused(status, Code::Unauthenticated, "");
     assert!(status.message().contains("STEWARD_JWT_ISSUER"), "{}", status.message());
 }
+
+/// The id of the user with `email` on party `i`.
+async fn user_id(parties: &Parties, i: usize, email: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let row: Id = diesel::sql_query("SELECT id FROM users WHERE email = $1")
+        .bind::<Text, _>(email)
+        .get_result(&mut parties.apps[i].db.conn().await)
+        .await
+        .unwrap();
+    row.id
+}
+
+/// Scenario 42: for an endpoint bound to a dataset, the dataset's grants
+/// (not the global scientist role) decide who lists, seals and reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_bound_endpoint_is_governed_by_the_datasets_grants() {
+    use steward::dataset::audit::Actor;
+    use steward::dataset::ops::{self as dataset_ops, GrantSpec, Grantee};
+    use steward::dataset::permissions::Level;
+
+    let mut parties = Parties::start(2, &[]).await;
+    let viewer = parties.person("viewer@example.org", Role::Contributor).await;
+    let editor = parties.person("editor@example.org", Role::Contributor).await;
+    let outsider_developer = parties.person("dev2@example.org", Role::Developer).await;
+    let mut grants = Vec::new();
+    for (email, level) in
+        [("dev@example.org", Level::Manage), ("viewer@example.org", Level::View), ("editor@example.org", Level::Edit)]
+    {
+        grants.push((user_id(&parties, 0, email).await, level));
+    }
+    {
+        let mut conn = parties.apps[0].db.conn().await;
+        let study = dataset_ops::create_dataset(&mut conn, Actor::System, "study", "", false).await.unwrap();
+        for (user, level) in grants {
+            let spec = GrantSpec {
+                dataset_id: study.id,
+                version_id: None,
+                level,
+                grantee: Grantee::User(user),
+                source: "manual",
+            };
+            dataset_ops::grant(&mut conn, Actor::System, spec).await.unwrap();
+        }
+    }
+    let bound = pb::Endpoint { dataset: "study".into(), min_batch_size: Some(2), ..config_of("eta", 1, (0, 9)) };
+    let c = &mut parties.clients[0];
+    // Binding needs manage on the dataset; an unknown dataset is named.
+    let request = pb::CreateEndpointRequest { endpoint: Some(bound.clone()) };
+    refused(c.create_endpoint(with_bearer(request, &outsider_developer.tokens[0])).await, Code::PermissionDenied, "");
+    let unknown =
+        pb::CreateEndpointRequest { endpoint: Some(pb::Endpoint { dataset: "nope".into(), ..bound.clone() }) };
+    let status =
+        refused(c.create_endpoint(with_bearer(unknown, &parties.developer.tokens[0])).await, Code::InvalidArgument, "");
+    assert!(status.message().contains("dataset"), "{}", status.message());
+    let request = pb::CreateEndpointRequest { endpoint: Some(bound) };
+    let endpoint = c.create_endpoint(with_bearer(request, &parties.developer.tokens[0])).await.unwrap().into_inner();
+    let endpoint = endpoint.endpoint.unwrap();
+    assert_eq!(endpoint.dataset, "study");
+
+    let mut ids = Vec::new();
+    for person in [&viewer, &editor] {
+        let id = new_id();
+        let request = pb::SubmitShareRequest {
+            endpoint: "eta".into(),
+            submission_id: id.clone(),
+            party_index: 0,
+            config_digest: endpoint.config_digest.clone(),
+            share: vec![random_element()],
+        };
+        c.submit_share(with_bearer(request, &person.tokens[0])).await.unwrap();
+        ids.push(id);
+    }
+    let list = || pb::ListPendingSubmissionsRequest { endpoint: "eta".into(), ..Default::default() };
+    let seal = || pb::SealBatchRequest {
+        endpoint: "eta".into(),
+        submission_ids: ids.clone(),
+        config_digest: endpoint.config_digest.clone(),
+        expected_batch_digest: String::new(),
+    };
+    // view: no listing or sealing; the global scientist without a grant: nothing.
+    refused(c.list_pending_submissions(with_bearer(list(), &viewer.tokens[0])).await, Code::PermissionDenied, "");
+    let status = refused(c.seal_batch(with_bearer(seal(), &viewer.tokens[0])).await, Code::PermissionDenied, "");
+    assert!(status.message().contains("dataset 'study'") && status.message().contains("edit"), "{}", status.message());
+    refused(
+        c.list_pending_submissions(with_bearer(list(), &parties.scientist.tokens[0])).await,
+        Code::PermissionDenied,
+        "",
+    );
+    // edit: lists and seals.
+    assert_eq!(
+        c.list_pending_submissions(with_bearer(list(), &editor.tokens[0])).await.unwrap().into_inner().submission_ids,
+        ids
+    );
+    let sealed = c.seal_batch(with_bearer(seal(), &editor.tokens[0])).await.unwrap().into_inner().batch.unwrap();
+    // view reads the batch; the global scientist still may not.
+    let get = || pb::GetBatchRequest { endpoint: "eta".into(), batch_digest: sealed.batch_digest.clone() };
+    assert_eq!(c.get_batch(with_bearer(get(), &viewer.tokens[0])).await.unwrap().into_inner().batch.unwrap(), sealed);
+    refused(c.get_batch(with_bearer(get(), &parties.scientist.tokens[0])).await, Code::PermissionDenied, "");
+    // Admins may do everything.
+    assert!(c.get_batch(with_bearer(get(), &parties.admin.tokens[0])).await.is_ok());
+}
