@@ -305,6 +305,10 @@ def test_three_parties_sum_fixed_point_values_exactly_in_disjoint_batches(stack:
         with pytest.raises(SealError, match="nothing was sealed; this set cannot be sealed") as refused:
             scientist.seal_and_sum("survey", ids=[*first.submission_ids[:4], ids[5]])
         assert refused.value.permanent and refused.value.sealed_on == []
+        # The server's machine-readable reason and the offending id travel with the error.
+        cause = refused.value.__cause__
+        assert isinstance(cause, steward_client.FailedPrecondition) and cause.reason == "BATCH_OVERLAP"
+        assert ("submission_ids", first.submission_ids[0]) in cause.field_violations
     assert stack.pending("survey") == [[], [], []]
 
 

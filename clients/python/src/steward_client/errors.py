@@ -8,9 +8,11 @@ were made and, when the server answered, its request id.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
 import grpc
+
+from .proto.google.rpc import error_details_pb2, status_pb2
 
 __all__ = [
     "StewardError",
@@ -45,6 +47,10 @@ class StewardError(Exception):
             UNAVAILABLE answers, which are retried).
         request_id: the server's `x-request-id` for the call, to quote when
             reporting a problem; None when no server answered.
+        reason: the machine-readable reason the server gave
+            (`google.rpc.ErrorInfo`), e.g. "BATCH_OVERLAP"; None when it gave none.
+        field_violations: `(field, description)` pairs of the server's
+            `google.rpc.BadRequest` detail: which fields (or ids) were refused.
     """
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
@@ -57,6 +63,8 @@ class StewardError(Exception):
         address: str = "",
         attempts: int = 1,
         request_id: Optional[str] = None,
+        reason: Optional[str] = None,
+        field_violations: Optional[List[Tuple[str, str]]] = None,
     ) -> None:
         super().__init__(message)
         if code is not None:
@@ -65,6 +73,8 @@ class StewardError(Exception):
         self.address = address
         self.attempts = attempts
         self.request_id = request_id
+        self.reason = reason
+        self.field_violations = list(field_violations or [])
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
@@ -197,10 +207,14 @@ def error_from_rpc(error: grpc.RpcError, *, address: str, attempts: int) -> Stew
     code = _call_attr(error, "code") or grpc.StatusCode.UNKNOWN
     details = _call_attr(error, "details") or ""
     request_id = None
+    reason: Optional[str] = None
+    violations: List[Tuple[str, str]] = []
     for metadata in (_call_attr(error, "initial_metadata"), _call_attr(error, "trailing_metadata")):
         for key, value in metadata or ():
             if key == "x-request-id" and isinstance(value, str):
                 request_id = value
+            elif key == "grpc-status-details-bin" and isinstance(value, bytes):
+                reason, violations = _details(value)
     cls = _BY_CODE.get(code, StewardError)
     if code is grpc.StatusCode.UNAVAILABLE:
         tries = "attempt" if attempts == 1 else "attempts"
@@ -209,7 +223,35 @@ def error_from_rpc(error: grpc.RpcError, *, address: str, attempts: int) -> Stew
         message = f"no answer from Steward at {address} in time: {details or 'deadline exceeded'}"
     else:
         message = details or code.name
-    return cls(message, code=code, address=address, attempts=attempts, request_id=request_id)
+    return cls(
+        message,
+        code=code,
+        address=address,
+        attempts=attempts,
+        request_id=request_id,
+        reason=reason,
+        field_violations=violations,
+    )
+
+
+def _details(encoded: bytes) -> Tuple[Optional[str], List[Tuple[str, str]]]:
+    """The ErrorInfo reason and BadRequest violations of an encoded `google.rpc.Status`."""
+    reason: Optional[str] = None
+    violations: List[Tuple[str, str]] = []
+    try:
+        status = status_pb2.Status.FromString(encoded)
+    except Exception:  # a malformed detail must not hide the error itself
+        return None, []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason or None
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations.extend((v.field, v.description) for v in bad.field_violations)
+    return reason, violations
 
 
 def _call_attr(error: grpc.RpcError, name: str) -> Any:

@@ -799,14 +799,19 @@ class SealError(SecretShareError):
         self.permanent = permanent
 
 
+_PERMANENT_SEAL_REASONS = frozenset(
+    {"BATCH_OVERLAP", "UNKNOWN_SUBMISSION", "BATCH_TOO_SMALL", "BATCH_TOO_LARGE", "BATCH_DIGEST_MISMATCH"}
+)
+
+
 def _seal_error(
     name: str, digest: str, chosen: Sequence[str], *, party: str, index: int, error: errors.StewardError
 ) -> SealError:
     """The error for party `index` refusing to seal after parties 0..index-1 sealed the set."""
     sealed_on = list(range(index))
-    # BATCH_OVERLAP, UNKNOWN_SUBMISSION, BATCH_TOO_SMALL/LARGE: the same set fails the
-    # same way every time. Anything else (unreachable, no permission yet) may pass later.
-    permanent = isinstance(error, (errors.FailedPrecondition, errors.InvalidArgument))
+    # The same set fails the same way every time for these reasons; anything else
+    # (unreachable, no permission yet, a misconfigured party) may pass later.
+    permanent = error.reason in _PERMANENT_SEAL_REASONS
     what = f"{party} refused to seal batch {digest} of endpoint {name!r} ({len(chosen)} submissions): {error}"
     if permanent and sealed_on:
         advice = (
