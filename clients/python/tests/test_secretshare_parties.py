@@ -402,3 +402,31 @@ def test_a_batch_never_exceeds_the_decodable_size(stack: Stack) -> None:
         result = scientist.seal_and_sum("edge")
     assert result.sums == [3 * top] and list(result.submission_ids) == ids[:3]
     assert stack.pending("edge") == [ids[3:]] * N
+
+
+def test_a_submission_one_party_missed_stays_out_of_the_batch(stack: Stack) -> None:
+    """A client reached parties 0 and 1 but not party 2: seal_and_sum seals only the
+    submissions every party holds, and the incomplete one stays pending where it is."""
+    from steward_client.secretshare import encode, new_submission_id, split
+
+    create(stack, name="gaps", vector_length=1, encoding="integer", min_value=0, max_value=10, min_batch_size=2)
+    complete = contribute(stack, "gaps", [[1], [2]], first=300)
+    with stack.as_role("sci@example.org", "scientist") as scientist:
+        endpoint = scientist.endpoint("gaps")
+    shares = split(encode([7], endpoint), N)
+    partial = new_submission_id()
+    tokens = stack.tokens("c302@example.org", "contributor")
+    for index in (0, 1):  # party 2 never hears of it
+        with steward_client.Client(stack.urls[index], tokens[index]) as client:
+            client.secretshare.submit_share(
+                endpoint="gaps",
+                submission_id=partial,
+                party_index=index,
+                config_digest=endpoint.config_digest,
+                share=shares[index],
+            )
+    assert stack.pending("gaps") == [complete + [partial], complete + [partial], complete]
+    with stack.as_role("sci@example.org", "scientist") as scientist:
+        result = scientist.seal_and_sum("gaps")
+    assert result.sums == [3] and list(result.submission_ids) == complete
+    assert stack.pending("gaps") == [[partial], [partial], []]
