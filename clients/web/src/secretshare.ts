@@ -7,7 +7,14 @@
 //
 // Bundled on its own into dist/secretshare.js (an ES module) by ./generate.
 
-import { Field, ValueEncoding } from "./gen/steward/secretshare/v1/secretshare_service_pb.js";
+import type { Field, ValueEncoding } from "./gen/steward/secretshare/v1/secretshare_service_pb.js";
+
+// The proto's enum numbers, written here so the bundle does not pull in (and
+// change with) the generated message code.
+const FIELD_UNSPECIFIED = 0 as Field;
+const FIELD_FIELD64 = 1 as Field;
+const VALUE_ENCODING_INTEGER = 1 as ValueEncoding;
+const VALUE_ENCODING_FIXED_POINT = 2 as ValueEncoding;
 
 /** The field's modulus p = 2^64 − 2^32 + 1 (the VDAF "Field64"). */
 export const P = 18446744069414584321n;
@@ -64,7 +71,7 @@ const SUBMISSION_ID = /^[0-9a-fA-F]{32}$/;
 const MAX_RANDOM_WORDS = 8192;
 
 function scaleOf(endpoint: EndpointConfig): number {
-  if (endpoint.encoding === ValueEncoding.INTEGER) {
+  if (endpoint.encoding === VALUE_ENCODING_INTEGER) {
     if (endpoint.decimalScale !== 0) {
       throw new SecretShareError(
         `endpoint "${endpoint.name}": integer encoding with decimal_scale ${endpoint.decimalScale}`,
@@ -72,7 +79,7 @@ function scaleOf(endpoint: EndpointConfig): number {
     }
     return 0;
   }
-  if (endpoint.encoding === ValueEncoding.FIXED_POINT) return endpoint.decimalScale;
+  if (endpoint.encoding === VALUE_ENCODING_FIXED_POINT) return endpoint.decimalScale;
   throw new SecretShareError(
     `endpoint "${endpoint.name}" has no value encoding; is it an Endpoint returned by a party?`,
   );
@@ -204,13 +211,13 @@ async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
 
 /** The endpoint's config digest for `partyCount` parties (§2.3): lowercase hex SHA-256. */
 export async function configDigest(endpoint: EndpointConfig, partyCount: number): Promise<string> {
-  if (endpoint.field !== undefined && endpoint.field !== Field.UNSPECIFIED && endpoint.field !== Field.FIELD64) {
+  if (endpoint.field !== undefined && endpoint.field !== FIELD_UNSPECIFIED && endpoint.field !== FIELD_FIELD64) {
     throw new SecretShareError(`endpoint "${endpoint.name}" uses a field this client does not know (${endpoint.field})`);
   }
   const encoding =
-    endpoint.encoding === ValueEncoding.INTEGER
+    endpoint.encoding === VALUE_ENCODING_INTEGER
       ? "integer"
-      : endpoint.encoding === ValueEncoding.FIXED_POINT
+      : endpoint.encoding === VALUE_ENCODING_FIXED_POINT
         ? "fixed_point"
         : null;
   if (encoding === null) throw new SecretShareError(`endpoint "${endpoint.name}" has no value encoding`);
