@@ -284,7 +284,8 @@ export function newSubmissionId(): string {
  * each party) element-wise mod p, after checking that the parties agree: the same
  * endpoint, batch digest, config digest, submission and contributor counts and
  * length, party indices exactly 0…N−1 and party_count N everywhere. When
- * `endpoint` is given, its config digest and vector length must match too.
+ * `endpoint` is given, its name, vector length and (if set) config digest must
+ * match too.
  * Refuses to sum when anything differs.
  */
 export function sumAggregates(batches: readonly BatchShare[], endpoint?: EndpointConfig): SummedBatch {
@@ -303,9 +304,9 @@ export function sumAggregates(batches: readonly BatchShare[], endpoint?: Endpoin
       problem = `batch digest ${batch.batchDigest}, party 0 ${first.batchDigest}`;
     } else if (
       batch.configDigest !== first.configDigest ||
-      (endpoint?.configDigest !== undefined && batch.configDigest !== endpoint.configDigest)
+      (endpoint?.configDigest && batch.configDigest !== endpoint.configDigest)
     ) {
-      problem = `config digest ${batch.configDigest}, expected ${endpoint?.configDigest ?? first.configDigest}`;
+      problem = `config digest ${batch.configDigest}, expected ${endpoint?.configDigest || first.configDigest}`;
     } else if (batch.submissionCount !== first.submissionCount) {
       problem = `${batch.submissionCount} submissions, party 0 ${first.submissionCount}`;
     } else if (batch.contributorCount !== first.contributorCount) {
