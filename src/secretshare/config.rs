@@ -12,6 +12,8 @@ pub struct Party {
     pub count: u32,
     /// Display name; may be empty.
     pub name: String,
+    /// Every party's public base URL, in party order; empty when not configured.
+    pub urls: Vec<String>,
 }
 
 /// SecretShareService settings.
@@ -50,6 +52,7 @@ impl SecretShareConfig {
 fn party(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Party>, ConfigError> {
     const INDEX: &str = "STEWARD_SECRETSHARE_PARTY_INDEX";
     const COUNT: &str = "STEWARD_SECRETSHARE_PARTY_COUNT";
+    const URLS: &str = "STEWARD_SECRETSHARE_PARTY_URLS";
     let name = get("STEWARD_SECRETSHARE_PARTY_NAME").unwrap_or_default();
     let number = |var: &'static str, value: String| {
         value.parse::<u32>().map_err(|_| invalid(var, format!("'{value}' is not a whole number")))
@@ -77,7 +80,19 @@ fn party(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Party>, ConfigE
     if index >= count {
         return Err(invalid(INDEX, format!("{index} is not below the party count {count} (indices start at 0)")));
     }
-    Ok(Some(Party { index, count, name }))
+    let urls: Vec<String> = get(URLS)
+        .map(|v| v.split(',').map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty()).collect())
+        .unwrap_or_default();
+    if !urls.is_empty() && urls.len() != count as usize {
+        return Err(invalid(
+            URLS,
+            format!("lists {} URLs for {count} parties: give every party's URL, in party order", urls.len()),
+        ));
+    }
+    if let Some(bad) = urls.iter().find(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
+        return Err(invalid(URLS, format!("'{bad}' is not an http(s) base URL")));
+    }
+    Ok(Some(Party { index, count, name, urls }))
 }
 
 #[cfg(test)]
@@ -101,12 +116,15 @@ mod tests {
         .unwrap()
         .party
         .unwrap();
-        assert_eq!(party, Party { index: 2, count: 3, name: "Lab C".into() });
+        assert_eq!(party, Party { index: 2, count: 3, name: "Lab C".into(), urls: vec![] });
         assert_eq!(config(&[("SERVER_ID", "X_R_SERVER")]).unwrap().party.unwrap().index, 1);
         assert_eq!(
             config(&[("SERVER_ID", "R_SERVER")]).unwrap().party.unwrap(),
-            Party { index: 0, count: 2, name: String::new() }
+            Party { index: 0, count: 2, name: String::new(), urls: vec![] }
         );
+        let urls = "https://r.example/, https://xr.example";
+        let listed = config(&[("SERVER_ID", "R_SERVER"), ("STEWARD_SECRETSHARE_PARTY_URLS", urls)]);
+        assert_eq!(listed.unwrap().party.unwrap().urls, ["https://r.example", "https://xr.example"]);
     }
 
     #[test]
@@ -120,6 +138,10 @@ mod tests {
         assert_eq!(err(&[("STEWARD_SECRETSHARE_PARTY_INDEX", "0")]).var, "STEWARD_SECRETSHARE_PARTY_COUNT");
         assert_eq!(err(&[("STEWARD_SECRETSHARE_PARTY_COUNT", "3")]).var, "STEWARD_SECRETSHARE_PARTY_INDEX");
         assert_eq!(err(&[("SERVER_ID", "Y_SERVER")]).var, "SERVER_ID");
+        let short = err(&[("SERVER_ID", "R_SERVER"), ("STEWARD_SECRETSHARE_PARTY_URLS", "https://r.example")]);
+        assert!(short.message.contains("1 URLs for 2 parties"), "{}", short.message);
+        let bad = err(&[("SERVER_ID", "R_SERVER"), ("STEWARD_SECRETSHARE_PARTY_URLS", "r.example,xr.example")]);
+        assert_eq!(bad.var, "STEWARD_SECRETSHARE_PARTY_URLS");
     }
 
     #[test]

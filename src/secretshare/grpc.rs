@@ -195,6 +195,7 @@ impl SecretShareService for SecretShareApi {
             modulus: P.to_string(),
             max_vector_length: MAX_VECTOR_LENGTH,
             max_batch_size: self.share.settings.max_batch_size,
+            party_urls: party.urls.clone(),
         }))
     }
 

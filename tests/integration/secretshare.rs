@@ -866,11 +866,14 @@ fn endpoint_of(name: &str) -> pb::Endpoint {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parties_report_who_they_are_and_digests_differ_by_party_count() {
     let two = Parties::start(2, &[]).await;
-    let mut three = Parties::start(3, &[("STEWARD_SECRETSHARE_PARTY_NAME", "Lab")]).await;
+    let urls = "https://a.example,https://b.example,https://c.example";
+    let mut three =
+        Parties::start(3, &[("STEWARD_SECRETSHARE_PARTY_NAME", "Lab"), ("STEWARD_SECRETSHARE_PARTY_URLS", urls)]).await;
     let info = three.clients[2].get_party_info(pb::GetPartyInfoRequest {}).await.unwrap().into_inner();
     assert_eq!((info.party_index, info.party_count, info.party_name.as_str()), (2, 3, "Lab"));
     assert_eq!((info.protocol.as_str(), info.modulus.as_str()), ("steward-secretshare/v1", "18446744069414584321"));
     assert_eq!(info.field, i32::from(pb::Field::Field64));
+    assert_eq!(info.party_urls, ["https://a.example", "https://b.example", "https://c.example"]);
     let mut two = two;
     let a = two.create(config_of("eta", 1, (0, 9))).await;
     let b = three.create(config_of("eta", 1, (0, 9))).await;

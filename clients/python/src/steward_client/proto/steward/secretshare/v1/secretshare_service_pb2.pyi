@@ -78,7 +78,7 @@ class GetPartyInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetPartyInfoResponse(_message.Message):
-    __slots__ = ("party_index", "party_count", "party_name", "protocol", "field", "modulus", "max_vector_length", "max_batch_size")
+    __slots__ = ("party_index", "party_count", "party_name", "protocol", "field", "modulus", "max_vector_length", "max_batch_size", "party_urls")
     PARTY_INDEX_FIELD_NUMBER: _ClassVar[int]
     PARTY_COUNT_FIELD_NUMBER: _ClassVar[int]
     PARTY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class GetPartyInfoResponse(_message.Message):
     MODULUS_FIELD_NUMBER: _ClassVar[int]
     MAX_VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PARTY_URLS_FIELD_NUMBER: _ClassVar[int]
     party_index: int
     party_count: int
     party_name: str
@@ -95,7 +96,8 @@ class GetPartyInfoResponse(_message.Message):
     modulus: str
     max_vector_length: int
     max_batch_size: int
-    def __init__(self, party_index: _Optional[int] = ..., party_count: _Optional[int] = ..., party_name: _Optional[str] = ..., protocol: _Optional[str] = ..., field: _Optional[_Union[Field, str]] = ..., modulus: _Optional[str] = ..., max_vector_length: _Optional[int] = ..., max_batch_size: _Optional[int] = ...) -> None: ...
+    party_urls: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, party_index: _Optional[int] = ..., party_count: _Optional[int] = ..., party_name: _Optional[str] = ..., protocol: _Optional[str] = ..., field: _Optional[_Union[Field, str]] = ..., modulus: _Optional[str] = ..., max_vector_length: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., party_urls: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateEndpointRequest(_message.Message):
     __slots__ = ("endpoint",)
