@@ -10,7 +10,7 @@ import random
 import subprocess
 import sys
 from decimal import Decimal
-from typing import Dict, List
+from typing import Any, Dict, List, cast
 
 import pytest
 
@@ -46,7 +46,8 @@ def fixed_point(**overrides: object) -> pb.Endpoint:
         "min_batch_size": 5,
     }
     fields.update(overrides)
-    return pb.Endpoint(**fields)  # type: ignore[arg-type]
+    endpoint: pb.Endpoint = pb.Endpoint(**cast(Dict[str, Any], fields))
+    return endpoint
 
 
 def integers(length: int = 3, low: int = 0, high: int = 1000) -> pb.Endpoint:
@@ -250,7 +251,7 @@ def test_split_refuses_bad_arguments() -> None:
 
 
 def test_config_digest_is_sha256_of_the_specified_text() -> None:
-    endpoint = fixed_point(max_submissions_per_contributor=3, description="ignored", dataset="ignored")
+    endpoint = fixed_point(max_submissions_per_contributor=3, description="not digested", dataset="not digested")
     text = (
         "steward-secretshare-endpoint/v1\n"
         "name=survey-1\n"
@@ -356,7 +357,7 @@ def test_parties_need_at_least_two() -> None:
     with pytest.raises(SecretShareError, match="at least 2 parties"):
         Parties(["http://127.0.0.1:1"])
     with pytest.raises(TypeError, match=r"a party is a steward_client\.Client or a URL, got int"):
-        Parties(["http://127.0.0.1:1", 42])  # type: ignore[list-item]
+        Parties(cast(List[Any], ["http://127.0.0.1:1", 42]))
     with pytest.raises(ValueError, match="one token per party: 2 parties, 3 tokens"):
         Parties(["http://127.0.0.1:1", "http://127.0.0.1:2"], token=["a", "b", "c"])
 
