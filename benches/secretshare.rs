@@ -222,6 +222,7 @@ fn main() {
             Arc::new((0..CLIENTS).map(|t| mint(&format!("client-{t}"), &["post:eta-data"])).collect());
         let tokens = per_client.clone();
         let run_unlimited = submit(&client, &unlimited, submissions, 0, Arc::new(move |t: usize, _: usize| tokens[t].clone())).await;
+        eprintln!("unlimited: {:.0} /s", run_unlimited.submissions as f64 / run_unlimited.took.as_secs_f64());
 
         // One each: a different contributor for every submission, enough for
         // the measured run and the batch to seal (minted beforehand).
@@ -233,6 +234,7 @@ fn main() {
         let tokens = minted.clone();
         let person = Arc::new(move |_: usize, k: usize| tokens[k].clone());
         let run_one = submit(&client, &one_each, submissions, 0, person.clone()).await;
+        eprintln!("limit 1: {:.0} /s", run_one.submissions as f64 / run_one.took.as_secs_f64());
         // Top up (not timed) to exactly the batch size.
         let mut batch_sums = run_one.sums.clone();
         if seal_size > submissions {

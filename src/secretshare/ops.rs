@@ -2,8 +2,8 @@
 //! and each operation's checks in the spec's order, over `store` inside the
 //! transactions that make them hold across replicas of one party.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
@@ -34,6 +34,9 @@ pub struct SecretShare {
     pub settings: SecretShareConfig,
     /// The party secret's HMAC key, loaded (or made) on first use.
     pseudonyms: Arc<OnceCell<hmac::Key>>,
+    /// Active endpoints as last read, for SubmitShare (endpoints never change
+    /// but for archiving, which the storing statement checks itself).
+    active_endpoints: Arc<RwLock<HashMap<String, Endpoint>>>,
 }
 
 impl std::fmt::Debug for SecretShare {
@@ -113,7 +116,14 @@ enum Need {
 
 impl SecretShare {
     pub fn new(pool: Pool, keyring: Arc<Keyring>, resolver: Arc<Resolver>, settings: SecretShareConfig) -> Self {
-        Self { pool, keyring, resolver, settings, pseudonyms: Arc::new(OnceCell::new()) }
+        Self {
+            pool,
+            keyring,
+            resolver,
+            settings,
+            pseudonyms: Arc::new(OnceCell::new()),
+            active_endpoints: Arc::default(),
+        }
     }
 
     /// This party, or PARTY_NOT_CONFIGURED.
@@ -320,6 +330,16 @@ impl SecretShare {
     }
 
     /// SubmitShare (§2.4), its checks in the spec's order.
+    ///
+    /// The fast path is one INSERT that also checks the endpoint is active,
+    /// the id is new and (under the contributor's lock) the limit: one
+    /// statement without a limit, lock and insert in one transaction with
+    /// one. Only when it stores nothing are the causes looked up, in the
+    /// spec's order. The endpoint's immutable configuration comes from a
+    /// cache of active endpoints; archiving needs no invalidation, since the
+    /// INSERT itself refuses an archived endpoint (and any refusal of checks
+    /// 3-5 is made again against a fresh read, so ENDPOINT_ARCHIVED keeps
+    /// coming first).
     pub async fn submit(&self, caller: &ShareCaller, submission: Submission) -> Result<Received> {
         let party = self.party()?.clone();
         if !caller.contributor {
@@ -328,91 +348,94 @@ impl SecretShare {
             ));
         }
         let mut conn = self.conn().await?;
-        let endpoint = self.endpoint(&mut conn, &submission.endpoint).await?;
-        if endpoint.archived() {
-            return Err(ShareError::precondition(
-                "ENDPOINT_ARCHIVED",
-                format!("endpoint '{}' is archived and takes no new submissions", endpoint.config.name),
-            ));
-        }
-        if let Some(index) = submission.party_index
-            && index != party.index
-        {
-            return Err(ShareError::precondition(
-                "WRONG_PARTY",
-                format!(
-                    "this share is for party {index}, but this is party {} of {}: nothing was stored",
-                    party.index, party.count
-                ),
-            ));
-        }
-        if (submission.party_index.is_some() || !submission.config_digest.is_empty())
-            && submission.config_digest != endpoint.row.config_digest
-        {
-            return Err(ShareError::precondition(
-                "CONFIG_MISMATCH",
-                format!(
-                    "config_digest does not match endpoint '{}' on this party ({}): check the endpoint on every party",
-                    endpoint.config.name, endpoint.row.config_digest
-                ),
-            ));
-        }
-        let id = SubmissionId::parse(&submission.id).map_err(|m| ShareError::invalid("submission_id", m))?;
-        let length = endpoint.config.vector_length as usize;
-        if submission.share.len() != length {
-            return Err(ShareError::invalid(
-                submission.share_field,
-                format!("share has {} elements, endpoint expects {length}", submission.share.len()),
-            ));
-        }
-        if let Err(message) = field::check_elements(&submission.share, submission.share_field) {
-            let position = submission.share.iter().position(|&e| e >= field::P).unwrap_or_default();
-            return Err(ShareError::invalid(format!("{}[{position}]", submission.share_field), message));
-        }
+        let cached = self.active_endpoints.read().expect("endpoint cache").get(&submission.endpoint).cloned();
+        let (endpoint, id) = match cached {
+            Some(endpoint) => match check_submission(&party, &endpoint, &submission) {
+                Ok(id) => (endpoint, id),
+                // Refusals are rare: answer them from a fresh read.
+                Err(_) => self.fresh_submission_endpoint(&mut conn, &party, &submission).await?,
+            },
+            None => self.fresh_submission_endpoint(&mut conn, &party, &submission).await?,
+        };
         let share = field::share_bytes(&submission.share);
         let share_sha256 = field::share_digest(&share);
         let contributor = self.contributor_key(&mut conn, caller).await?;
         let limit = endpoint.config.max_submissions_per_contributor;
-        let name = endpoint.config.name.clone();
+        let name = endpoint.config.name.as_str();
+        let new = store::NewSubmission {
+            endpoint: name,
+            submission_id: &id.0,
+            contributor_key: &contributor,
+            share: &share,
+            share_sha256: &share_sha256,
+        };
+        if limit == 0 {
+            if let Some(received_at) = store::insert_submission_checked(&mut conn, &new, 0).await? {
+                return Ok(Received { id, received_at, duplicate: false });
+            }
+            return self.refused_submission(&mut conn, &new, id, limit).await;
+        }
+        // One contributor's submissions to an endpoint are counted one at a time.
+        let lock = contributor_lock(name, &contributor);
         conn.transaction(async |conn| {
-            if limit > 0 {
-                // One contributor's submissions to an endpoint are counted one at a time.
-                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind::<diesel::sql_types::Text, _>(format!(
-                        "secretshare\n{name}\n{}",
-                        crate::auth::token::hex(&contributor)
-                    ))
-                    .execute(conn)
-                    .await?;
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(lock)
+                .execute(conn)
+                .await?;
+            if let Some(received_at) = store::insert_submission_checked(conn, &new, i64::from(limit)).await? {
+                return Ok(Received { id, received_at, duplicate: false });
             }
-            if let Some(known) = store::submission(conn, &name, &id.0).await? {
-                return replay(id, &known, &contributor, &share_sha256);
-            }
-            if limit > 0 && store::contributions(conn, &name, &contributor).await? >= i64::from(limit) {
-                return Err(ShareError::AlreadyExists {
-                    reason: "CONTRIBUTION_LIMIT_REACHED",
-                    message: format!(
-                        "you have made the {limit} submission(s) endpoint '{name}' allows per contributor"
-                    ),
-                });
-            }
-            let new = store::NewSubmission {
-                endpoint: &name,
-                submission_id: &id.0,
-                contributor_key: &contributor,
-                share: &share,
-                share_sha256: &share_sha256,
-            };
-            match store::insert_submission(conn, &new).await? {
-                Some(received_at) => Ok(Received { id, received_at, duplicate: false }),
-                // Another request stored this id in the meantime.
-                None => match store::submission(conn, &name, &id.0).await? {
-                    Some(known) => replay(id, &known, &contributor, &share_sha256),
-                    None => Err(ShareError::Aborted("the submission changed while it was stored; retry".into())),
-                },
-            }
+            self.refused_submission(conn, &new, id, limit).await
         })
         .await
+    }
+
+    /// The endpoint read afresh and checks 2-5 against it; caches it while active.
+    async fn fresh_submission_endpoint(
+        &self,
+        conn: &mut AsyncPgConnection,
+        party: &Party,
+        submission: &Submission,
+    ) -> Result<(Endpoint, SubmissionId)> {
+        let endpoint = self.endpoint(conn, &submission.endpoint).await?;
+        if endpoint.archived() {
+            self.active_endpoints.write().expect("endpoint cache").remove(&endpoint.config.name);
+            return Err(archived(&endpoint));
+        }
+        self.active_endpoints.write().expect("endpoint cache").insert(endpoint.config.name.clone(), endpoint.clone());
+        let id = check_submission(party, &endpoint, submission)?;
+        Ok((endpoint, id))
+    }
+
+    /// Why the checked INSERT stored nothing, in the spec's order: the
+    /// endpoint was archived, the id is known (a retry, or reused), or the
+    /// contributor reached the limit (under the caller's lock, if any).
+    async fn refused_submission(
+        &self,
+        conn: &mut AsyncPgConnection,
+        new: &store::NewSubmission<'_>,
+        id: SubmissionId,
+        limit: u32,
+    ) -> Result<Received> {
+        let endpoint = self.endpoint(conn, new.endpoint).await?;
+        if endpoint.archived() {
+            self.active_endpoints.write().expect("endpoint cache").remove(new.endpoint);
+            return Err(archived(&endpoint));
+        }
+        if let Some(known) = store::submission(conn, new.endpoint, new.submission_id).await? {
+            return replay(id, &known, new.contributor_key, new.share_sha256);
+        }
+        if limit > 0 && store::contributions(conn, new.endpoint, new.contributor_key).await? >= i64::from(limit) {
+            return Err(ShareError::AlreadyExists {
+                reason: "CONTRIBUTION_LIMIT_REACHED",
+                message: format!(
+                    "you have made the {limit} submission(s) endpoint '{}' allows per contributor",
+                    new.endpoint
+                ),
+            });
+        }
+        // A withdrawal or a concurrent request changed what the INSERT saw.
+        Err(ShareError::Aborted("the submission changed while it was stored; retry".into()))
     }
 
     /// DeleteSubmission: the caller's own pending submission.
@@ -618,6 +641,65 @@ impl SecretShare {
         let batches = store::batches(&mut conn, &endpoint.config.name, after, limit).await?;
         Ok((endpoint, batches))
     }
+}
+
+/// Checks 3-5 of SubmitShare (§2.4) against an active endpoint: the party,
+/// the config digest, the id, the length and the elements.
+fn check_submission(party: &Party, endpoint: &Endpoint, submission: &Submission) -> Result<SubmissionId> {
+    if let Some(index) = submission.party_index
+        && index != party.index
+    {
+        return Err(ShareError::precondition(
+            "WRONG_PARTY",
+            format!(
+                "this share is for party {index}, but this is party {} of {}: nothing was stored",
+                party.index, party.count
+            ),
+        ));
+    }
+    if (submission.party_index.is_some() || !submission.config_digest.is_empty())
+        && submission.config_digest != endpoint.row.config_digest
+    {
+        return Err(ShareError::precondition(
+            "CONFIG_MISMATCH",
+            format!(
+                "config_digest does not match endpoint '{}' on this party ({}): check the endpoint on every party",
+                endpoint.config.name, endpoint.row.config_digest
+            ),
+        ));
+    }
+    let id = SubmissionId::parse(&submission.id).map_err(|m| ShareError::invalid("submission_id", m))?;
+    let length = endpoint.config.vector_length as usize;
+    if submission.share.len() != length {
+        return Err(ShareError::invalid(
+            submission.share_field,
+            format!("share has {} elements, endpoint expects {length}", submission.share.len()),
+        ));
+    }
+    if let Err(message) = field::check_elements(&submission.share, submission.share_field) {
+        let position = submission.share.iter().position(|&e| e >= field::P).unwrap_or_default();
+        return Err(ShareError::invalid(format!("{}[{position}]", submission.share_field), message));
+    }
+    Ok(id)
+}
+
+fn archived(endpoint: &Endpoint) -> ShareError {
+    ShareError::precondition(
+        "ENDPOINT_ARCHIVED",
+        format!("endpoint '{}' is archived and takes no new submissions", endpoint.config.name),
+    )
+}
+
+/// The advisory lock key of one contributor on one endpoint: the first 8
+/// bytes of SHA-256 over both (the contributor key is already an HMAC).
+fn contributor_lock(endpoint: &str, contributor: &[u8]) -> i64 {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"steward-secretshare-contributor-lock\n");
+    context.update(endpoint.as_bytes());
+    context.update(b"\n");
+    context.update(contributor);
+    let digest = context.finish();
+    i64::from_le_bytes(digest.as_ref()[..8].try_into().expect("8 bytes"))
 }
 
 /// A known id sent again: the same contributor with the byte-identical

@@ -186,18 +186,40 @@ pub struct NewSubmission<'a> {
     pub share_sha256: &'a [u8],
 }
 
-/// Inserts a submission unless its id is taken; its receive time when inserted.
-pub async fn insert_submission(
+/// Inserts a submission in one statement if its endpoint is active, its id
+/// is new and, when `limit` > 0, the contributor has fewer than `limit`
+/// pending or sealed submissions there; its receive time when inserted.
+/// `None` says one of those failed (the caller finds out which). The count
+/// is exact only under the caller's per-contributor lock, taken in an
+/// earlier statement so this one's snapshot sees every committed insert.
+pub async fn insert_submission_checked(
     conn: &mut AsyncPgConnection,
     new: &NewSubmission<'_>,
+    limit: i64,
 ) -> QueryResult<Option<DateTime<Utc>>> {
-    diesel::insert_into(secretshare_submissions::table)
-        .values(new)
-        .on_conflict_do_nothing()
-        .returning(secretshare_submissions::received_at)
-        .get_result(conn)
-        .await
-        .optional()
+    #[derive(QueryableByName)]
+    struct Inserted {
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        received_at: DateTime<Utc>,
+    }
+    let inserted: Option<Inserted> = diesel::sql_query(
+        "INSERT INTO secretshare_submissions (endpoint, submission_id, contributor_key, share, share_sha256) \
+         SELECT $1, $2, $3, $4, $5 \
+         WHERE EXISTS (SELECT 1 FROM secretshare_endpoints WHERE name = $1 AND archived_at IS NULL) \
+         AND ($6 = 0 OR (SELECT count(*) FROM secretshare_submissions \
+                         WHERE endpoint = $1 AND contributor_key = $3 AND state <> 'withdrawn') < $6) \
+         ON CONFLICT DO NOTHING RETURNING received_at",
+    )
+    .bind::<Text, _>(new.endpoint)
+    .bind::<Bytea, _>(new.submission_id)
+    .bind::<Bytea, _>(new.contributor_key)
+    .bind::<Bytea, _>(new.share)
+    .bind::<Bytea, _>(new.share_sha256)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(inserted.map(|i| i.received_at))
 }
 
 /// Withdraws the contributor's pending submission; whether one was.
