@@ -29,6 +29,7 @@ use super::view::{self, DonationView};
 use super::visit::{self, Visit};
 use super::{data, identity, oauth, revoke};
 use crate::app::AppState;
+use crate::auth::token::hex;
 use crate::config::{Config, Environment};
 use crate::db::schema::donations;
 use crate::donation::catalogue::Source;
@@ -690,10 +691,6 @@ async fn terms_page(ctx: &Ctx, visit: &Visit, view: &DonationView, asked_again: 
         Some(visit),
         context! { consent_html => html, terms_version => hex(&version), asked_again },
     ))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `POST /donate/terms/`: records the acceptance of the consent text shown

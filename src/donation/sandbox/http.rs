@@ -248,7 +248,7 @@ pub(crate) fn random_token(prefix: &str) -> String {
 pub(crate) fn random_job_id() -> String {
     let mut b = [0u8; 16];
     ring::rand::SystemRandom::new().fill(&mut b).expect("system random source failed");
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = crate::auth::token::hex(&b);
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 

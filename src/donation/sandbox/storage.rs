@@ -81,7 +81,7 @@ pub fn signed_url(
     );
     let expires = lifetime.as_secs().to_string();
     let signature = hmac::sign(key, string_to_sign(job, &file, &credential, &date, &expires).as_bytes());
-    let hex: String = signature.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::auth::token::hex(signature.as_ref());
     let mut url = format!("{}/google/storage/{job}/{file}", base.trim_end_matches('/'));
     let query = [
         ("X-Goog-Algorithm", ALGORITHM),
