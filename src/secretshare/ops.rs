@@ -657,9 +657,8 @@ fn check_submission(party: &Party, endpoint: &Endpoint, submission: &Submission)
             ),
         ));
     }
-    if (submission.party_index.is_some() || !submission.config_digest.is_empty())
-        && submission.config_digest != endpoint.row.config_digest
-    {
+    // Always given on the native RPC (grpc.rs requires it); optional on the legacy route.
+    if !submission.config_digest.is_empty() && submission.config_digest != endpoint.row.config_digest {
         return Err(ShareError::precondition(
             "CONFIG_MISMATCH",
             format!(

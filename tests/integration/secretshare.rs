@@ -1123,3 +1123,36 @@ async fn a_dataset_bound_endpoint_is_governed_by_the_datasets_grants() {
     // Admins may do everything.
     assert!(c.get_batch(with_bearer(get(), &parties.admin.tokens[0])).await.is_ok());
 }
+
+/// Privacy Guardian's post: `party_index` and `config_digest` are optional
+/// there, each checked when given; `submission_id` is required.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_posts_check_the_party_and_digest_only_when_given() {
+    let mut parties = Parties::start(2, &[]).await;
+    let endpoint = parties.create(config_of("eta", 2, (0, 9))).await;
+    let people = parties.contributors(4).await;
+    let post = |party_index: Option<u32>, config_digest: &str| pb::SubmitLegacyShareRequest {
+        endpoint: "eta".into(),
+        data: vec![random_element(), random_element()],
+        submission_id: new_id(),
+        client_id: "x_r_client".into(),
+        party_index,
+        config_digest: config_digest.into(),
+    };
+    let c = &mut parties.clients[0];
+    let plain = c.submit_legacy_share(with_bearer(post(None, ""), &people[0].tokens[0])).await.unwrap().into_inner();
+    assert_eq!((plain.message.as_str(), plain.duplicate), ("Data received successfully", false));
+    let indexed = c.submit_legacy_share(with_bearer(post(Some(0), ""), &people[1].tokens[0])).await;
+    assert!(indexed.is_ok(), "a party index without a digest: {indexed:?}");
+    let checked = c.submit_legacy_share(with_bearer(post(None, &endpoint.config_digest), &people[2].tokens[0])).await;
+    assert!(checked.is_ok(), "{checked:?}");
+    let wrong = c.submit_legacy_share(with_bearer(post(Some(1), ""), &people[3].tokens[0])).await;
+    refused(wrong, Code::FailedPrecondition, "WRONG_PARTY");
+    let stale = c.submit_legacy_share(with_bearer(post(None, &"0".repeat(64)), &people[3].tokens[0])).await;
+    refused(stale, Code::FailedPrecondition, "CONFIG_MISMATCH");
+    let no_id = pb::SubmitLegacyShareRequest { submission_id: String::new(), ..post(None, "") };
+    let status =
+        refused(c.submit_legacy_share(with_bearer(no_id, &people[3].tokens[0])).await, Code::InvalidArgument, "");
+    assert!(status.message().contains("submission_id"), "{}", status.message());
+    assert_eq!(parties.pending(0, "eta", 10).await.len(), 3);
+}
