@@ -269,6 +269,8 @@ def test_openapi_marks_only_the_public_routes_as_anonymous(http, envoy_url):
     ]
     # DonationService's catalogue of sources and data types (spec §2.9.1).
     expected.append("/v1/donationSources")
+    # SecretShareService's party info (spec secretshare.md §2.6: anyone).
+    expected.append("/api/secretshare/v1/party")
     assert anonymous == sorted(expected)
 
 

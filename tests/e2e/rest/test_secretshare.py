@@ -54,6 +54,7 @@ def test_party_info_is_open_and_elements_are_decimal_strings(http, envoy_url):
         "modulus": str(P),
         "max_vector_length": 4096,
         "max_batch_size": 100000,
+        "party_urls": [],
     }
 
 
