@@ -11,8 +11,9 @@ use crate::db::schema::{
     datasets, sealed_secrets, secretshare_batches, secretshare_endpoints, secretshare_submissions,
 };
 
-/// A stored endpoint, with its dataset's name.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+/// A stored endpoint, with its dataset's name (read through a left join).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = secretshare_endpoints, check_for_backend(diesel::pg::Pg))]
 pub struct EndpointRow {
     pub name: String,
     pub description: String,
@@ -28,45 +29,11 @@ pub struct EndpointRow {
     pub created_at: DateTime<Utc>,
     pub creator: String,
     pub archived_at: Option<DateTime<Utc>>,
+    #[diesel(
+        select_expression = datasets::name.nullable(),
+        select_expression_type = diesel::dsl::Nullable<datasets::name>
+    )]
     pub dataset: Option<String>,
-}
-
-type EndpointColumns = (
-    secretshare_endpoints::name,
-    secretshare_endpoints::description,
-    secretshare_endpoints::vector_length,
-    secretshare_endpoints::encoding,
-    secretshare_endpoints::decimal_scale,
-    secretshare_endpoints::min_value,
-    secretshare_endpoints::max_value,
-    secretshare_endpoints::min_batch_size,
-    secretshare_endpoints::max_submissions_per_contributor,
-    secretshare_endpoints::dataset_id,
-    secretshare_endpoints::config_digest,
-    secretshare_endpoints::created_at,
-    secretshare_endpoints::creator,
-    secretshare_endpoints::archived_at,
-    diesel::dsl::Nullable<datasets::name>,
-);
-
-fn endpoint_columns() -> EndpointColumns {
-    (
-        secretshare_endpoints::name,
-        secretshare_endpoints::description,
-        secretshare_endpoints::vector_length,
-        secretshare_endpoints::encoding,
-        secretshare_endpoints::decimal_scale,
-        secretshare_endpoints::min_value,
-        secretshare_endpoints::max_value,
-        secretshare_endpoints::min_batch_size,
-        secretshare_endpoints::max_submissions_per_contributor,
-        secretshare_endpoints::dataset_id,
-        secretshare_endpoints::config_digest,
-        secretshare_endpoints::created_at,
-        secretshare_endpoints::creator,
-        secretshare_endpoints::archived_at,
-        datasets::name.nullable(),
-    )
 }
 
 /// An endpoint to insert.
@@ -99,7 +66,7 @@ pub async fn endpoint(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<O
     secretshare_endpoints::table
         .left_join(datasets::table)
         .filter(secretshare_endpoints::name.eq(name))
-        .select(endpoint_columns())
+        .select(EndpointRow::as_select())
         .first(conn)
         .await
         .optional()
@@ -115,7 +82,7 @@ pub async fn endpoints(
     let mut query = secretshare_endpoints::table
         .left_join(datasets::table)
         .filter(secretshare_endpoints::name.gt(after))
-        .select(endpoint_columns())
+        .select(EndpointRow::as_select())
         .order(secretshare_endpoints::name)
         .limit(limit)
         .into_boxed();
