@@ -7,17 +7,12 @@ with the real CLI on each party, since each party is its own deployment."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
 from decimal import Decimal
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 from conftest import LocalServer
+from local_party import LocalParty
 
 import steward_client
 from steward_client.secretshare import (
@@ -32,86 +27,10 @@ from steward_client.secretshare import (
 N = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Party:
-    """One `steward serve` configured as party `index` of N."""
-
-    def __init__(self, binary: str, index: int) -> None:
-        self.binary = binary
-        self.index = index
-        # Under /tmp and world-traversable: as root the embedded PostgreSQL runs as `postgres`.
-        self.dir = tempfile.mkdtemp(prefix=f"ss-party{index}-", dir="/tmp")
-        os.chmod(self.dir, 0o755)
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("STEWARD_", "OAUTH2_")) and key not in ("SERVER_ID", "NUM_CLIENTS_TO_SUM")
-        }
-        self.env.update(
-            STEWARD_DATA_DIR=os.path.join(self.dir, "var"),
-            STEWARD_LISTEN=f"127.0.0.1:{self.port}",
-            STEWARD_PUBLIC_URL=self.url,
-            STEWARD_SECRETSHARE_PARTY_INDEX=str(index),
-            STEWARD_SECRETSHARE_PARTY_COUNT=str(N),
-            STEWARD_SECRETSHARE_PARTY_NAME=f"party {index}",
-        )
-        self.log = open(os.path.join(self.dir, "steward.log"), "wb")  # closed in stop()
-        self.process = subprocess.Popen([binary, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"party {self.index} exited: {self.tail()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"party {self.index} never became healthy: {self.tail()}", pytrace=False)
-
-    def token(self, email: str, role: str) -> str:
-        result = subprocess.run(
-            [self.binary, "token", "create", "--email", email, "--role", role, "--description", "pytest"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=self.env,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip().splitlines()[-1]
-
-    def tail(self) -> str:
-        self.log.flush()
-        with open(os.path.join(self.dir, "steward.log"), "rb") as log:
-            return log.read()[-3000:].decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class Stack:
     """The N parties and tokens on each of them, by (email, role)."""
 
-    def __init__(self, parties: List[Party]) -> None:
+    def __init__(self, parties: List[LocalParty]) -> None:
         self.parties = parties
         self.urls = [party.url for party in parties]
         self._tokens: Dict[Tuple[str, str], List[str]] = {}
@@ -145,7 +64,7 @@ def stack() -> Iterator[Stack]:
     binary = os.environ.get("STEWARD_BIN")
     if not binary:
         pytest.fail("STEWARD_BIN is not set: run these tests with `tests/e2e/run python`", pytrace=False)
-    parties = [Party(binary, index) for index in range(N)]
+    parties = [LocalParty(binary, index, N, name=f"party {index}") for index in range(N)]
     try:
         for party in parties:
             party.wait_healthy()
