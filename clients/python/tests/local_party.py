@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from typing import Mapping, Optional
 
 
 def free_port() -> int:
@@ -21,9 +22,12 @@ def free_port() -> int:
 
 
 class LocalParty:
-    """Started on construction; `wait_healthy()` before use, `stop()` after."""
+    """Started on construction; `wait_healthy()` before use, `stop()` after.
+    `env` adds server settings (e.g. STEWARD_CORS_ORIGINS for a browser page)."""
 
-    def __init__(self, binary: str, index: int, count: int, name: str = "") -> None:
+    def __init__(
+        self, binary: str, index: int, count: int, name: str = "", env: Optional[Mapping[str, str]] = None
+    ) -> None:
         self.binary = binary
         self.index = index
         # Under /tmp and world-traversable: as root the embedded PostgreSQL runs as `postgres`.
@@ -44,6 +48,7 @@ class LocalParty:
             STEWARD_SECRETSHARE_PARTY_COUNT=str(count),
             STEWARD_SECRETSHARE_PARTY_NAME=name,
         )
+        self.env.update(env or {})
         self.log = open(os.path.join(self.dir, "steward.log"), "wb")  # closed in stop()
         self.process = subprocess.Popen([binary, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
 

@@ -2,13 +2,15 @@
 // secretshare.md §2.2–§2.5, §4) in a real Chromium: exact decoding (scenario 6),
 // encoding that never rounds, CSPRNG shares that recombine (scenario 5), the
 // config and batch digests against Node's SHA-256 over the spec's text and
-// against the Python client, and the browser half of scenario 53: Python
-// submits to and seals a batch on three real `steward serve` parties
-// (secretshare_parties.py), and the browser sums the parties' GetBatch answers
-// to the same decimals. Run by tests/e2e/suites/browser (`node --test`).
+// against the Python client, and scenario 53 in one run: on three real
+// `steward serve` parties (secretshare_parties.py), R splits and submits
+// (secretshare_submit.R, the R client), Python seals and sums, and the page
+// fetches the endpoint and the batch from the three parties over gRPC-web (the
+// generated client of clients/web) and decodes them to the same decimals.
+// Run by tests/e2e/suites/browser (`node --test`).
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
@@ -23,6 +25,8 @@ const STEWARD_URL = process.env.STEWARD_URL;
 if (!STEWARD_URL) throw new Error("STEWARD_URL is not set: run this through tests/e2e/run");
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const BUNDLE = path.join(REPO, "clients/web/dist/secretshare.js");
+const WEB_SRC = path.join(REPO, "clients/web/src");
+const ESBUILD = path.join(REPO, "clients/web/node_modules/.bin/esbuild");
 const VENV = process.env.STEWARD_VENV || path.join(homedir(), ".cache/steward/venv");
 const PYTHON = path.join(VENV, "bin/python");
 const PYTHON_ENV = { ...process.env, PYTHONPATH: path.join(REPO, "clients/python/src") };
@@ -50,6 +54,10 @@ let profile;
 let context;
 let page;
 const problems = [];
+/** Scripts the page imports from its own origin, by file name. */
+const scripts = new Map();
+/** The running secretshare_parties.py, if any (stopped by closing its stdin). */
+let partiesScript;
 
 before(async () => {
   profile = await mkdtemp(path.join(tmpdir(), "steward-chromium-"));
@@ -58,12 +66,15 @@ before(async () => {
     headless: true,
     args: CHROMIUM_ARGS,
   });
-  const bundle = await readFile(BUNDLE, "utf8");
+  scripts.set("secretshare.js", await readFile(BUNDLE, "utf8"));
   page = await context.newPage();
   page.on("console", (message) => {
     if (message.type() === "error") problems.push(`console error: ${message.text()}`);
   });
   page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
+  page.on("requestfailed", (request) =>
+    problems.push(`request failed: ${request.method()} ${request.url()}: ${request.failure()?.errorText}`),
+  );
   // The test page and the bundle are served by the browser itself, on Steward's origin.
   await page.route(`${PAGE_URL}**`, (route) => {
     const url = route.request().url();
@@ -73,8 +84,9 @@ before(async () => {
         body: '<!doctype html><meta charset="utf-8"><title>secretshare test</title>',
       });
     }
-    if (url === `${PAGE_URL}secretshare.js`) {
-      return route.fulfill({ contentType: "text/javascript; charset=utf-8", body: bundle });
+    const script = scripts.get(url.slice(PAGE_URL.length));
+    if (script !== undefined) {
+      return route.fulfill({ contentType: "text/javascript; charset=utf-8", body: script });
     }
     return route.fulfill({ status: 404, body: "" });
   });
@@ -87,6 +99,7 @@ before(async () => {
 });
 
 after(async () => {
+  await stopParties();
   await context?.close();
   if (profile) await rm(profile, { recursive: true, force: true });
 });
@@ -353,87 +366,214 @@ test("a new submission id is 32 lowercase hex digits, fresh each time", async ()
   assert.notEqual(a, b);
 });
 
-test("scenario 53: a batch Python submitted and sealed on three real parties sums in the browser to Python's result", async () => {
-  // Many negatives, values at both bounds, and cents that carry.
+/**
+ * Starts secretshare_parties.py: three parties, R's submissions and Python's
+ * sealed sum. Resolves with its JSON line; the parties keep running until
+ * stopParties() closes the script's stdin.
+ */
+function startParties(spec) {
+  const script = path.join(REPO, "tests/e2e/browser/secretshare_parties.py");
+  const child = spawn(PYTHON, [script, JSON.stringify(spec)], { env: PYTHON_ENV, stdio: ["pipe", "pipe", "pipe"] });
+  partiesScript = child;
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr = (stderr + chunk).slice(-6000);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`secretshare_parties.py gave no answer in 300 s: ${stderr}`)), 300_000);
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+      const end = stdout.indexOf("\n");
+      if (end >= 0) {
+        clearTimeout(timer);
+        resolve(JSON.parse(stdout.slice(0, end)));
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`secretshare_parties.py exited with ${code} before answering: ${stderr}`));
+    });
+  });
+}
+
+/** Closes the script's stdin, so it stops its parties, and waits for it to exit. */
+async function stopParties() {
+  const child = partiesScript;
+  partiesScript = undefined;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.stdin.end();
+  const timeout = setTimeout(() => child.kill("SIGTERM"), 120_000);
+  await exited;
+  clearTimeout(timeout);
+}
+
+/**
+ * The page's gRPC-web calls to a party, bundled from clients/web's generated
+ * SecretShareService client and its transport (src/client.ts) with the web
+ * client's own esbuild: what a Steward page would ship.
+ */
+const PARTY_CALLS = `
+import { createClient } from "@connectrpc/connect";
+import { stewardTransport } from "./client";
+import { SecretShareService } from "./gen/steward/secretshare/v1/secretshare_service_pb";
+
+export function party(url: string, token: string) {
+  const client = createClient(SecretShareService, stewardTransport(url));
+  const headers = { authorization: "Bearer " + token };
+  return {
+    getEndpoint: (name: string) => client.getEndpoint({ name }, { headers }),
+    getBatch: (endpoint: string, batchDigest: string) => client.getBatch({ endpoint, batchDigest }, { headers }),
+  };
+}
+`;
+
+function bundlePartyCalls() {
+  return execFileSync(
+    ESBUILD,
+    ["--bundle", "--format=esm", "--target=es2020", "--loader=ts", "--sourcefile=party-calls.ts", "--log-level=warning"],
+    { cwd: WEB_SRC, input: PARTY_CALLS, encoding: "utf8", maxBuffer: 16 << 20 },
+  );
+}
+
+test("scenario 53: R splits and submits to three parties, Python seals and sums, and the browser fetches and decodes the same batch to the same result", async () => {
+  const scale = 3;
+  // In encoded units: ±10^18, so values reach ±10^15 at 3 decimals, beyond 2^53
+  // encoded (R holds them as gmp integers, the browser as bigints); 9 of them
+  // still sum within (p − 1)/2.
+  const bound = 10n ** 18n;
+  // Many negatives, values at both bounds, fewer digits than the scale, and thousandths that carry.
   const rows = [
-    ["-12.5", "0.01", "999.99", "-1000"],
-    ["3", "-0.02", "1000", "-1000"],
-    ["-7.25", "0", "-1000", "-999.99"],
-    ["0.75", "-0.99", "0.01", "-0.01"],
-    ["-0.01", "999.99", "-999.99", "-1000"],
+    ["-12.5", "0.001", "999999999999999.999", "-1000000000000000"],
+    ["3", "-0.002", "1000000000000000", "-999999999999999.999"],
+    ["-7.125", "0", "-1000000000000000", "-0.001"],
+    ["0.75", "-0.999", "0.001", "-123456789.123"],
+    ["-0.001", "999.999", "-999999999999999.999", "-1000000000000000"],
   ];
-  const answer = JSON.parse(
-    await python([path.join(REPO, "tests/e2e/browser/secretshare_parties.py"), JSON.stringify(rows)], 300_000),
-  );
-  const expected = rows[0].map((_, j) => fromUnits(rows.reduce((sum, row) => sum + units(row[j], 2), 0n), 2));
-  assert.deepEqual(answer.sums, expected, "Python's sums are the exact decimal sums");
-  assert.equal(answer.batches.length, 3);
+  const totals = rows[0].map((_, j) => rows.reduce((sum, row) => sum + units(row[j], scale), 0n));
+  const expected = totals.map((total) => fromUnits(total, scale));
+  assert.deepEqual(expected, ["-15.876", "998.999", "0.001", "-3000000123456789.123"]);
 
-  const result = await inPage(
-    async (SS, e, batches, ids) => {
-      const parsed = batches.map((b) => ({
-        ...b,
-        submissionCount: BigInt(b.submissionCount),
-        contributorCount: BigInt(b.contributorCount),
-        aggregateShare: b.aggregateShare.map(BigInt),
-      }));
-      // Parties answered in any order: the module puts them in index order.
-      const summed = SS.sumAggregates([parsed[2], parsed[0], parsed[1]], e);
-      const refusals = [];
-      const attempt = (label, list) => {
-        try {
-          SS.sumAggregates(list, e);
-          refusals.push(`${label}: summed`);
-        } catch (error) {
-          refusals.push(`${label}: ${error.message}`);
-        }
-      };
-      attempt("one party missing", parsed.slice(0, 2));
-      attempt("a party twice", [parsed[0], parsed[1], parsed[1]]);
-      attempt("another batch", [parsed[0], parsed[1], { ...parsed[2], batchDigest: "0".repeat(64) }]);
-      attempt("another count", [parsed[0], { ...parsed[1], submissionCount: 4n }, parsed[2]]);
-      attempt("a short share", [parsed[0], parsed[1], { ...parsed[2], aggregateShare: parsed[2].aggregateShare.slice(1) }]);
-      attempt("another endpoint config", [
-        parsed[0],
-        parsed[1],
-        { ...parsed[2], configDigest: "1".repeat(64) },
-      ]);
-      return {
-        sums: SS.decode(summed.aggregate, e),
-        submissionCount: summed.submissionCount.toString(),
-        contributorCount: summed.contributorCount.toString(),
-        batchDigest: await SS.batchDigest(e.name, ids),
-        configDigest: await SS.configDigest(e, batches.length),
-        refusals,
-      };
+  const answer = await startParties({
+    origin: new URL(PAGE_URL).origin,
+    rows,
+    endpoint: {
+      vector_length: rows[0].length,
+      encoding: "fixed_point",
+      decimal_scale: scale,
+      min_value: (-bound).toString(),
+      max_value: bound.toString(),
     },
-    answer.endpoint,
-    answer.batches,
-    answer.submissionIds,
-  );
+  });
+  try {
+    // R: one submission per contributor, encoded exactly (its field sum before splitting is the true total mod p).
+    const byId = (ids) => [...ids].sort();
+    assert.equal(answer.r.submissionIds.length, rows.length);
+    assert.deepEqual(answer.r.encodedTotal, totals.map((total) => (((total % P) + P) % P).toString()));
+    assert.equal(answer.r.configDigest, answer.configDigest, "R recomputes the parties' config digest");
+    // Python: exactly R's submissions were pending on every party, and were sealed into one batch.
+    assert.deepEqual(byId(answer.pendingBeforeSeal), byId(answer.r.submissionIds));
+    assert.deepEqual(byId(answer.submissionIds), byId(answer.r.submissionIds));
+    assert.deepEqual(answer.pendingAfterSeal, []);
+    assert.equal(answer.pythonConfigDigest, answer.configDigest);
+    assert.equal(answer.submissionCount, rows.length);
+    assert.equal(answer.contributorCount, rows.length);
+    assert.deepEqual(answer.sums, expected, "Python's sums are the exact decimal sums of what R submitted");
 
-  assert.deepEqual(result.sums, answer.sums);
-  assert.equal(result.submissionCount, String(rows.length));
-  assert.equal(result.contributorCount, String(answer.contributorCount));
-  assert.equal(result.batchDigest, answer.batchDigest, "the browser computes the parties' batch digest");
-  assert.equal(result.configDigest, answer.endpoint.configDigest, "the browser recomputes the parties' config digest");
-  assert.equal(result.configDigest, answer.pythonConfigDigest);
-  const [missing, twice, batch, count, short, config] = result.refusals;
-  assert.match(missing, /party 0 of 3, expected 0 of 2/);
-  assert.match(twice, /party 1 of 3, expected 2 of 3/);
-  assert.match(batch, /batch digest 0{64}, party 0 [0-9a-f]{64}.*the parties disagree, so no sum is computed/);
-  assert.match(count, /4 submissions, party 0 5/);
-  assert.match(short, /an aggregate share of 3 elements, expected 4 below p/);
-  assert.match(config, /config digest 1{64}/);
-
-  // No single party's share decodes to the sums: each is uniformly random.
-  for (const batch of answer.batches) {
-    const alone = await inPage(
-      (SS, e, share) => SS.decode(share.map(BigInt), e),
+    scripts.set("party-calls.js", bundlePartyCalls());
+    // The test page is answered by page.route(), without a network address, so
+    // Chromium's Local Network Access takes it for a public page that needs the
+    // person's leave to reach servers on loopback (the parties): the grant is that click.
+    await context.grantPermissions(["local-network-access"], { origin: new URL(PAGE_URL).origin });
+    // The browser is given the parties out of index order, and R's ids, never Python's batch.
+    const given = [answer.parties[1], answer.parties[2], answer.parties[0]];
+    const result = await inPage(
+      async (SS, _e, name, parties, ids) => {
+        const { party } = await import(new URL("party-calls.js", location.href).href);
+        const calls = parties.map(({ url, token }) => party(url, token));
+        const endpoints = await Promise.all(calls.map((call) => call.getEndpoint(name)));
+        const endpoint = endpoints[0].endpoint;
+        const digest = await SS.batchDigest(name, ids);
+        const batches = (await Promise.all(calls.map((call) => call.getBatch(name, digest)))).map((r) => r.batch);
+        const summed = SS.sumAggregates(batches, endpoint);
+        const refusals = [];
+        const attempt = (label, list) => {
+          try {
+            SS.sumAggregates(list, endpoint);
+            refusals.push(`${label}: summed`);
+          } catch (error) {
+            refusals.push(`${label}: ${error.message}`);
+          }
+        };
+        const byIndex = [...batches].sort((a, b) => a.partyIndex - b.partyIndex);
+        attempt("one party missing", byIndex.slice(0, 2));
+        attempt("a party twice", [byIndex[0], byIndex[1], byIndex[1]]);
+        attempt("another batch", [byIndex[0], byIndex[1], { ...byIndex[2], batchDigest: "0".repeat(64) }]);
+        attempt("another count", [byIndex[0], { ...byIndex[1], submissionCount: 4n }, byIndex[2]]);
+        attempt("a short share", [
+          byIndex[0],
+          byIndex[1],
+          { ...byIndex[2], aggregateShare: byIndex[2].aggregateShare.slice(1) },
+        ]);
+        attempt("another endpoint config", [byIndex[0], byIndex[1], { ...byIndex[2], configDigest: "1".repeat(64) }]);
+        return {
+          partyIndices: endpoints.map((r) => r.partyIndex),
+          endpointDigests: endpoints.map((r) => r.endpoint.configDigest),
+          configDigest: await SS.configDigest(endpoint, parties.length),
+          endpoint: {
+            vectorLength: endpoint.vectorLength,
+            encoding: endpoint.encoding,
+            decimalScale: endpoint.decimalScale,
+            minValue: endpoint.minValue.toString(),
+            maxValue: endpoint.maxValue.toString(),
+          },
+          batchDigest: digest,
+          batchParties: batches.map((b) => `${b.partyIndex} of ${b.partyCount}`),
+          typesOnTheWire: [typeof batches[0].submissionCount, typeof batches[0].aggregateShare[0]],
+          sums: SS.decode(summed.aggregate, endpoint),
+          submissionCount: summed.submissionCount.toString(),
+          contributorCount: summed.contributorCount.toString(),
+          alone: byIndex.map((b) => SS.decode(b.aggregateShare, endpoint)),
+          refusals,
+        };
+      },
+      null,
       answer.endpoint,
-      batch.aggregateShare,
-    );
-    assert.notDeepEqual(alone, answer.sums);
+      given,
+      answer.r.submissionIds,
+    ).catch((error) => {
+      // A blocked call shows only "Failed to fetch" in the page: the console says why.
+      throw new Error(`${error.message}\n${problems.join("\n")}`);
+    });
+    assert.deepEqual(result.partyIndices, [1, 2, 0]);
+    assert.deepEqual(result.endpointDigests, [answer.configDigest, answer.configDigest, answer.configDigest]);
+    assert.equal(result.configDigest, answer.configDigest, "the browser recomputes the parties' config digest");
+    assert.deepEqual(result.endpoint, {
+      vectorLength: 4,
+      encoding: FIXED_POINT,
+      decimalScale: scale,
+      minValue: (-bound).toString(),
+      maxValue: bound.toString(),
+    });
+    assert.equal(result.batchDigest, answer.batchDigest, "the browser computes Python's batch digest from R's ids");
+    assert.deepEqual(result.batchParties, ["1 of 3", "2 of 3", "0 of 3"]);
+    assert.deepEqual(result.typesOnTheWire, ["bigint", "bigint"], "protobuf-es gives 64-bit fields as bigints");
+    assert.deepEqual(result.sums, expected, "the browser decodes the exact sums");
+    assert.deepEqual(result.sums, answer.sums, "the browser agrees with Python");
+    assert.equal(result.submissionCount, String(rows.length));
+    assert.equal(result.contributorCount, String(answer.contributorCount));
+    const [missing, twice, batch, count, short, config] = result.refusals;
+    assert.match(missing, /party 0 of 3, expected 0 of 2/);
+    assert.match(twice, /party 1 of 3, expected 2 of 3/);
+    assert.match(batch, /batch digest 0{64}, party 0 [0-9a-f]{64}.*the parties disagree, so no sum is computed/);
+    assert.match(count, /4 submissions, party 0 5/);
+    assert.match(short, /an aggregate share of 3 elements, expected 4 below p/);
+    assert.match(config, /config digest 1{64}/);
+    // No single party's share decodes to the sums: each is uniformly random.
+    for (const alone of result.alone) assert.notDeepEqual(alone, expected);
+    assert.deepEqual(problems, []);
+  } finally {
+    await stopParties();
   }
-  assert.deepEqual(problems, []);
 });

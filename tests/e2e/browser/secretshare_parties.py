@@ -1,42 +1,52 @@
-"""The Python half of secretshare scenario 53 for secretshare.test.mjs.
+"""The R and Python halves of secretshare scenario 53, for secretshare.test.mjs.
 
 Starts three `steward serve` parties of the binary under test ($STEWARD_BIN),
 each with its own data dir and embedded PostgreSQL, configured as parties 0, 1
-and 2 of 3 (with clients/python/tests/local_party.py, as the Python client's tests do). With
-steward_client.secretshare.Parties it creates a fixed-point endpoint, submits one
-vector per contributor, seals them and sums. Then it reads the batch back with
-GetBatch from every party and prints one JSON object on stdout: the endpoint,
-each party's Batch (64-bit numbers as decimal strings) and Python's decoded sums,
-so the browser can decode the same batch and compare. Stops the parties on exit.
+and 2 of 3 (with clients/python/tests/local_party.py, as the Python client's
+tests do), each letting the browser test's page origin call it (CORS). Then:
 
-Usage: python secretshare_parties.py '<JSON list of value rows>'
+1. a developer creates the endpoint on every party (steward_client.secretshare);
+2. R (Rscript secretshare_submit.R, the R client in clients/r) encodes, splits
+   and submits every contributor's values, one contributor and token each;
+3. Python, as a scientist, lists what is pending on every party, checks that it
+   is exactly what R submitted, seals that intersection on every party, sums
+   and decodes.
+
+Prints one JSON line on stdout (the endpoint's name, the parties' URLs and a
+scientist's token on each, what R and Python computed), then keeps the parties
+running until stdin closes, so the browser can fetch the same batch from them.
+
+Usage: python secretshare_parties.py '<JSON: {"rows": [[...]], "endpoint": {...}, "origin": ...}>'
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
-import steward_client
 from steward_client.secretshare import Parties, config_digest
 
+HERE = Path(__file__).resolve().parent
 # The party launcher of the Python client's multi-party tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "clients" / "python" / "tests"))
+sys.path.insert(0, str(HERE.parents[2] / "clients" / "python" / "tests"))
 from local_party import LocalParty  # noqa: E402
 
 N = 3
-NAME = "browser_cross_language"
+NAME = "cross_language_53"
 
 
 def main() -> None:
-    rows: List[List[str]] = json.loads(sys.argv[1])
+    spec: Dict[str, Any] = json.loads(sys.argv[1])
+    rows: List[List[str]] = spec["rows"]
+    config: Dict[str, Any] = spec["endpoint"]
     binary = os.environ.get("STEWARD_BIN")
     if not binary:
         raise SystemExit("STEWARD_BIN is not set: run this through tests/e2e/run browser")
-    parties = [LocalParty(binary, index, N) for index in range(N)]
+    parties = [LocalParty(binary, index, N, env={"STEWARD_CORS_ORIGINS": spec["origin"]}) for index in range(N)]
     try:
         for party in parties:
             party.wait_healthy()
@@ -46,62 +56,63 @@ def main() -> None:
             return [party.token(email, role) for party in parties]
 
         with Parties(urls, token=tokens("dev@example.org", "developer")) as developer:
-            endpoint = developer.create_endpoint(
-                name=NAME,
-                vector_length=len(rows[0]),
-                encoding="fixed_point",
-                decimal_scale=2,
-                min_value=-100000,
-                max_value=100000,
-                min_batch_size=len(rows),
-            )
-        for number, row in enumerate(rows):
-            with Parties(urls, token=tokens(f"c{number}@example.org", "contributor")) as contributor:
-                contributor.submit(NAME, row)
-        scientist_tokens = tokens("sci@example.org", "scientist")
-        with Parties(urls, token=scientist_tokens) as scientist:
-            result = scientist.seal_and_sum(NAME)
+            # Bounds beyond 2^53 cross JSON as decimal strings.
+            bounds = {key: int(config[key]) for key in ("min_value", "max_value")}
+            endpoint = developer.create_endpoint(name=NAME, min_batch_size=len(rows), **{**config, **bounds})
 
-        batches: List[Dict[str, object]] = []
-        for url, token in zip(urls, scientist_tokens):
-            with steward_client.Client(url, token) as client:
-                batch = client.secretshare.get_batch(endpoint=NAME, batch_digest=result.batch_digest).batch
-            batches.append(
-                {
-                    "endpoint": batch.endpoint,
-                    "batchDigest": batch.batch_digest,
-                    "submissionCount": str(batch.submission_count),
-                    "contributorCount": str(batch.contributor_count),
-                    "partyIndex": batch.party_index,
-                    "partyCount": batch.party_count,
-                    "configDigest": batch.config_digest,
-                    "aggregateShare": [str(element) for element in batch.aggregate_share],
-                }
-            )
+        # R submits: the parties in another order than their indices, so R must sort them.
+        order = [2, 0, 1]
+        contributors = []
+        for number, row in enumerate(rows):
+            mine = tokens(f"c{number}@example.org", "contributor")
+            contributors.append({"tokens": [mine[i] for i in order], "values": row})
+        r_input = {
+            "urls": [urls[i] for i in order],
+            "endpoint": NAME,
+            "expect": {**config, "min_batch_size": len(rows)},
+            "contributors": contributors,
+        }
+        submitted = subprocess.run(
+            ["Rscript", str(HERE / "secretshare_submit.R")],
+            input=json.dumps(r_input),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        if submitted.returncode != 0:
+            raise SystemExit(f"secretshare_submit.R failed ({submitted.returncode}): {submitted.stderr[-3000:]}")
+        r = json.loads(submitted.stdout.strip().splitlines()[-1])
+
+        with Parties(urls, token=tokens("sci@example.org", "scientist")) as scientist:
+            pending = scientist.pending(NAME)
+            if sorted(pending) != sorted(r["submissionIds"]):
+                raise SystemExit(f"pending on every party: {pending}; R submitted {r['submissionIds']}")
+            result = scientist.seal_and_sum(NAME)
+            left = scientist.pending(NAME)
+
+        # The browser's own token on each party, made after sealing: it has only fetched.
+        browser_tokens = tokens("browser@example.org", "scientist")
         print(
             json.dumps(
                 {
-                    "endpoint": {
-                        "name": endpoint.name,
-                        "vectorLength": endpoint.vector_length,
-                        "field": endpoint.field,
-                        "encoding": endpoint.encoding,
-                        "decimalScale": endpoint.decimal_scale,
-                        "minValue": str(endpoint.min_value),
-                        "maxValue": str(endpoint.max_value),
-                        "minBatchSize": endpoint.min_batch_size,
-                        "maxSubmissionsPerContributor": endpoint.max_submissions_per_contributor,
-                        "configDigest": endpoint.config_digest,
-                    },
+                    "endpoint": NAME,
+                    "parties": [{"url": url, "token": token} for url, token in zip(urls, browser_tokens)],
+                    "configDigest": endpoint.config_digest,
                     "pythonConfigDigest": config_digest(endpoint, N),
+                    "r": r,
+                    "pendingBeforeSeal": pending,
+                    "pendingAfterSeal": left,
                     "batchDigest": result.batch_digest,
                     "submissionIds": list(result.submission_ids),
+                    "submissionCount": result.submission_count,
                     "contributorCount": result.contributor_count,
                     "sums": [format(value, "f") for value in result.sums],
-                    "batches": batches,
                 }
-            )
+            ),
+            flush=True,
         )
+        sys.stdin.read()
     finally:
         for party in parties:
             party.stop()
