@@ -462,16 +462,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    secretshare_pending (endpoint, submission_id) {
+        endpoint -> Text,
+        submission_id -> Bytea,
+        seq -> Int8,
+        contributor_key -> Bytea,
+        share -> Bytea,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     secretshare_submissions (endpoint, submission_id) {
         endpoint -> Text,
         submission_id -> Bytea,
         seq -> Int8,
         contributor_key -> Bytea,
-        share -> Nullable<Bytea>,
         share_sha256 -> Bytea,
         received_at -> Timestamptz,
-        state -> Text,
-        batch_digest -> Nullable<Text>,
+        withdrawn -> Bool,
     }
 }
 
@@ -663,6 +672,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sealed_secrets,
     secretshare_batches,
     secretshare_endpoints,
+    secretshare_pending,
     secretshare_submissions,
     service_accounts,
     service_tables,

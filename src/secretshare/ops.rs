@@ -2,11 +2,11 @@
 //! and each operation's checks in the spec's order, over `store` inside the
 //! transactions that make them hold across replicas of one party.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use ring::hmac;
 use tokio::sync::OnceCell;
 
@@ -15,7 +15,7 @@ use super::config::{Party, SecretShareConfig};
 use super::endpoint::{Encoding, EndpointConfig, RawEndpoint};
 use super::error::{LISTED_IDS, Result, ShareError};
 use super::field::{self, Aggregate, SubmissionId};
-use super::store::{self, BatchRow, EndpointRow};
+use super::store::{self, BatchRow, EndpointRow, State};
 use crate::auth::{PrincipalKind, Resolver};
 use crate::crypto::Keyring;
 use crate::dataset::audit::{self, Actor};
@@ -331,11 +331,10 @@ impl SecretShare {
 
     /// SubmitShare (§2.4), its checks in the spec's order.
     ///
-    /// The fast path is one INSERT that also checks the endpoint is active,
-    /// the id is new and (under the contributor's lock) the limit: one
-    /// statement without a limit, lock and insert in one transaction with
-    /// one. Only when it stores nothing are the causes looked up, in the
-    /// spec's order. The endpoint's immutable configuration comes from a
+    /// The fast path is one prepared statement that stores the submission if
+    /// the endpoint is active, the id is new and (under the contributor's
+    /// lock) the limit allows it. Only when it stores nothing are the causes
+    /// looked up, in the spec's order. The endpoint's immutable configuration comes from a
     /// cache of active endpoints; archiving needs no invalidation, since the
     /// INSERT itself refuses an archived endpoint (and any refusal of checks
     /// 3-5 is made again against a fresh read, so ENDPOINT_ARCHIVED keeps
@@ -369,25 +368,12 @@ impl SecretShare {
             share: &share,
             share_sha256: &share_sha256,
         };
-        if limit == 0 {
-            if let Some(received_at) = store::insert_submission_checked(&mut conn, &new, 0).await? {
-                return Ok(Received { id, received_at, duplicate: false });
-            }
-            return self.refused_submission(&mut conn, &new, id, limit).await;
-        }
         // One contributor's submissions to an endpoint are counted one at a time.
-        let lock = contributor_lock(name, &contributor);
-        conn.transaction(async |conn| {
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<diesel::sql_types::BigInt, _>(lock)
-                .execute(conn)
-                .await?;
-            if let Some(received_at) = store::insert_submission_checked(conn, &new, i64::from(limit)).await? {
-                return Ok(Received { id, received_at, duplicate: false });
-            }
-            self.refused_submission(conn, &new, id, limit).await
-        })
-        .await
+        let lock = if limit > 0 { contributor_lock(name, &contributor) } else { 0 };
+        match store::insert_submission_checked(&mut conn, &new, i64::from(limit), lock).await? {
+            Some(received_at) => Ok(Received { id, received_at, duplicate: false }),
+            None => self.refused_submission(&mut conn, &new, id, limit).await,
+        }
     }
 
     /// The endpoint read afresh and checks 2-5 against it; caches it while active.
@@ -407,9 +393,9 @@ impl SecretShare {
         Ok((endpoint, id))
     }
 
-    /// Why the checked INSERT stored nothing, in the spec's order: the
+    /// Why the checked insert stored nothing, in the spec's order: the
     /// endpoint was archived, the id is known (a retry, or reused), or the
-    /// contributor reached the limit (under the caller's lock, if any).
+    /// contributor reached the limit.
     async fn refused_submission(
         &self,
         conn: &mut AsyncPgConnection,
@@ -434,7 +420,7 @@ impl SecretShare {
                 ),
             });
         }
-        // A withdrawal or a concurrent request changed what the INSERT saw.
+        // A withdrawal or a concurrent request changed what the insert saw.
         Err(ShareError::Aborted("the submission changed while it was stored; retry".into()))
     }
 
@@ -457,16 +443,22 @@ impl SecretShare {
         if known.contributor_key != contributor {
             return Err(not_found());
         }
-        match known.state.as_str() {
-            "sealed" => Err(ShareError::precondition(
+        let sealed = || {
+            ShareError::precondition(
                 "SUBMISSION_SEALED",
                 format!("submission {id} is sealed in a batch and can no longer be withdrawn"),
-            )),
+            )
+        };
+        match known.state {
+            State::Sealed => Err(sealed()),
             // Withdrawing twice changes nothing.
-            "withdrawn" => Ok(()),
-            _ => {
-                store::withdraw(&mut conn, &endpoint.config.name, &id.0).await?;
-                Ok(())
+            State::Withdrawn => Ok(()),
+            State::Pending => {
+                let name = &endpoint.config.name;
+                // A withdrawal takes the share out in one transaction with the
+                // mark; a seal that took it first wins.
+                let withdrawn = conn.transaction(async |conn| store::withdraw(conn, name, &id.0).await).await?;
+                if withdrawn { Ok(()) } else { Err(sealed()) }
             }
         }
     }
@@ -543,63 +535,65 @@ impl SecretShare {
         let sealed_by = caller.display.clone();
         let actor = actor(caller);
         conn.transaction(async |conn| {
-            let locked = store::lock(conn, &name, &keys).await?;
-            let found: BTreeMap<&[u8], &store::Locked> =
-                locked.iter().filter(|l| l.state != "withdrawn").map(|l| (l.submission_id.as_slice(), l)).collect();
-            let unknown: Vec<String> =
-                parsed.iter().filter(|id| !found.contains_key(id.0.as_slice())).map(ToString::to_string).collect();
-            if !unknown.is_empty() {
-                return Err(listed("UNKNOWN_SUBMISSION", "are not pending submissions of this party (unknown or withdrawn)", unknown));
-            }
-            if locked.iter().all(|l| l.batch_digest.as_deref() == Some(digest.as_str())) {
-                let batch = store::batch(conn, &name, &digest)
-                    .await?
-                    .ok_or_else(|| ShareError::Internal(anyhow::anyhow!("sealed submissions without their batch")))?;
+            // Seals of one endpoint run one at a time: each sees the others'
+            // outcome whole, and overlapping sets cannot deadlock.
+            store::lock_for_seal(conn, &name).await?;
+            // The digest names the exact id set, so a batch under it is this set sealed before.
+            if let Some(batch) = store::batch(conn, &name, &digest).await? {
                 return Ok(Sealed { batch, already_sealed: true });
             }
-            let overlap: Vec<String> = locked
-                .iter()
-                .filter(|l| l.state == "sealed")
-                .filter_map(|l| SubmissionId::from_slice(&l.submission_id).map(|id| id.to_string()))
-                .collect();
-            if !overlap.is_empty() {
-                return Err(listed("BATCH_OVERLAP", "are already sealed in another batch", overlap));
+            let taken = store::take_pending(conn, &name, &keys).await?;
+            if taken.len() < keys.len() {
+                // An error rolls the transaction back: nothing is taken.
+                let pending: HashSet<&[u8]> = taken.iter().map(|t| t.submission_id.as_slice()).collect();
+                let missing: Vec<Vec<u8>> =
+                    keys.iter().filter(|k| !pending.contains(k.as_slice())).cloned().collect();
+                let sealed: HashSet<Vec<u8>> = store::received(conn, &name, &missing).await?.into_iter().collect();
+                let named = |ids: &mut dyn Iterator<Item = &Vec<u8>>| -> Vec<String> {
+                    ids.filter_map(|k| SubmissionId::from_slice(k).map(|id| id.to_string())).collect()
+                };
+                let unknown = named(&mut missing.iter().filter(|k| !sealed.contains(*k)));
+                if !unknown.is_empty() {
+                    return Err(listed("UNKNOWN_SUBMISSION", "are not pending submissions of this party (unknown or withdrawn)", unknown));
+                }
+                let mut overlap: Vec<&Vec<u8>> = sealed.iter().collect();
+                overlap.sort();
+                return Err(listed("BATCH_OVERLAP", "are already sealed in another batch", named(&mut overlap.into_iter())));
             }
-            let contributors = locked.iter().map(|l| l.contributor_key.as_slice()).collect::<HashSet<_>>().len();
-            if locked.len() < min as usize || contributors < min as usize {
+            let contributors = taken.iter().map(|t| t.contributor_key.as_slice()).collect::<HashSet<_>>().len();
+            if taken.len() < min as usize || contributors < min as usize {
                 return Err(ShareError::precondition(
                     "BATCH_TOO_SMALL",
                     format!(
                         "a batch needs at least {min} submissions from {min} distinct contributors; \
                          these {} come from {contributors}",
-                        locked.len()
+                        taken.len()
                     ),
                 ));
             }
-            if locked.len() as u64 > limit {
+            if taken.len() as u64 > limit {
                 return Err(ShareError::precondition(
                     "BATCH_TOO_LARGE",
-                    format!("a batch of this endpoint holds at most {limit} submissions (its sum must decode exactly); this one has {}", locked.len()),
+                    format!("a batch of this endpoint holds at most {limit} submissions (its sum must decode exactly); this one has {}", taken.len()),
                 ));
             }
             let mut aggregate = Aggregate::new(length);
-            for submission in &locked {
-                let share = submission.share.as_deref().filter(|s| s.len() == length * 8).ok_or_else(|| {
-                    ShareError::Internal(anyhow::anyhow!("a pending submission without its share"))
-                })?;
-                aggregate.add_bytes(share);
+            for submission in &taken {
+                if submission.share.len() != length * 8 {
+                    return Err(ShareError::Internal(anyhow::anyhow!("a pending share of the wrong length")));
+                }
+                aggregate.add_bytes(&submission.share);
             }
             let batch = BatchRow {
                 endpoint: name.clone(),
                 batch_digest: digest.clone(),
-                submission_count: locked.len() as i64,
+                submission_count: taken.len() as i64,
                 contributor_count: contributors as i64,
                 aggregate_share: field::share_bytes(&aggregate.finish()),
                 // As PostgreSQL stores it, so a later read is identical.
                 sealed_at: Utc::now().trunc_subsecs(6),
                 sealed_by: sealed_by.clone(),
             };
-            store::mark_sealed(conn, &name, &keys, &digest).await?;
             store::insert_batch(conn, &batch).await?;
             let after = serde_json::json!({
                 "endpoint": name,
@@ -705,7 +699,7 @@ fn contributor_lock(endpoint: &str, contributor: &[u8]) -> i64 {
 /// share is a harmless retry (pending or sealed); anything else reuses the id.
 fn replay(id: SubmissionId, known: &store::Known, contributor: &[u8], share_sha256: &[u8]) -> Result<Received> {
     let same = known.contributor_key == contributor && known.share_sha256 == share_sha256;
-    if same && known.state != "withdrawn" {
+    if same && known.state != State::Withdrawn {
         return Ok(Received { id, received_at: known.received_at, duplicate: true });
     }
     Err(ShareError::AlreadyExists {

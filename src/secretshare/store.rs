@@ -1,15 +1,35 @@
 //! SecretShareService's tables (spec secretshare.md §2.9): endpoints,
 //! submissions and batches of this party, and the sealed party secret.
 //! Plain reads and writes; the rules live in `ops`.
+//!
+//! Every id ever received stays in `secretshare_submissions` (replay and
+//! limit checks); the shares of pending submissions live in
+//! `secretshare_pending` until a seal or a withdrawal deletes them. A
+//! submission is thus pending while it has a row there, withdrawn when
+//! marked so, and sealed otherwise.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Bytea, Text};
+use diesel::sql_types::{BigInt, Bytea, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::{
-    datasets, sealed_secrets, secretshare_batches, secretshare_endpoints, secretshare_submissions,
+    datasets, sealed_secrets, secretshare_batches, secretshare_endpoints, secretshare_pending, secretshare_submissions,
 };
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// The submitting function of migration `2026-11-27-000001_secretshare_pending`.
+    fn secretshare_submit(
+        endpoint_name: Text,
+        id: Bytea,
+        contributor: Bytea,
+        share_bytes: Bytea,
+        share_digest: Bytea,
+        max_per_contributor: BigInt,
+        lock_key: BigInt,
+    ) -> Nullable<Timestamptz>;
+}
 
 /// A stored endpoint, with its dataset's name (read through a left join).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -107,28 +127,48 @@ pub async fn dataset_id(conn: &mut AsyncPgConnection, name: &str) -> QueryResult
     datasets::table.filter(datasets::name.eq(name)).select(datasets::id).first(conn).await.optional()
 }
 
+/// Where a submission is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Sealed,
+    Withdrawn,
+}
+
 /// What is stored about a submission id.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
     pub contributor_key: Vec<u8>,
     pub share_sha256: Vec<u8>,
     pub received_at: DateTime<Utc>,
-    pub state: String,
+    pub state: State,
 }
 
 /// The submission `id` of `endpoint`, if any.
 pub async fn submission(conn: &mut AsyncPgConnection, endpoint: &str, id: &[u8]) -> QueryResult<Option<Known>> {
-    secretshare_submissions::table
+    let pending = diesel::dsl::exists(secretshare_pending::table.find((endpoint, id)));
+    let row: Option<(Vec<u8>, Vec<u8>, DateTime<Utc>, bool, bool)> = secretshare_submissions::table
         .find((endpoint, id))
         .select((
             secretshare_submissions::contributor_key,
             secretshare_submissions::share_sha256,
             secretshare_submissions::received_at,
-            secretshare_submissions::state,
+            secretshare_submissions::withdrawn,
+            pending,
         ))
         .first(conn)
         .await
-        .optional()
+        .optional()?;
+    Ok(row.map(|(contributor_key, share_sha256, received_at, withdrawn, pending)| Known {
+        contributor_key,
+        share_sha256,
+        received_at,
+        state: match (withdrawn, pending) {
+            (true, _) => State::Withdrawn,
+            (false, true) => State::Pending,
+            (false, false) => State::Sealed,
+        },
+    }))
 }
 
 /// The contributor's pending and sealed submissions on `endpoint`.
@@ -136,15 +176,14 @@ pub async fn contributions(conn: &mut AsyncPgConnection, endpoint: &str, contrib
     secretshare_submissions::table
         .filter(secretshare_submissions::endpoint.eq(endpoint))
         .filter(secretshare_submissions::contributor_key.eq(contributor))
-        .filter(secretshare_submissions::state.ne("withdrawn"))
+        .filter(secretshare_submissions::withdrawn.eq(false))
         .count()
         .get_result(conn)
         .await
 }
 
-/// A submission to insert.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = secretshare_submissions)]
+/// A submission to store.
+#[derive(Debug)]
 pub struct NewSubmission<'a> {
     pub endpoint: &'a str,
     pub submission_id: &'a [u8],
@@ -153,50 +192,41 @@ pub struct NewSubmission<'a> {
     pub share_sha256: &'a [u8],
 }
 
-/// Inserts a submission in one statement if its endpoint is active, its id
+/// Stores a submission in one round trip if its endpoint is active, its id
 /// is new and, when `limit` > 0, the contributor has fewer than `limit`
-/// pending or sealed submissions there; its receive time when inserted.
-/// `None` says one of those failed (the caller finds out which). The count
-/// is exact only under the caller's per-contributor lock, taken in an
-/// earlier statement so this one's snapshot sees every committed insert.
+/// pending or sealed submissions there (counted under the advisory lock
+/// `lock`); its receive time when stored. `None` says one of those failed
+/// (the caller finds out which). A prepared statement calling the
+/// migration's function, so neither is parsed or planned per submission.
 pub async fn insert_submission_checked(
     conn: &mut AsyncPgConnection,
     new: &NewSubmission<'_>,
     limit: i64,
+    lock: i64,
 ) -> QueryResult<Option<DateTime<Utc>>> {
-    #[derive(QueryableByName)]
-    struct Inserted {
-        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-        received_at: DateTime<Utc>,
-    }
-    let inserted: Option<Inserted> = diesel::sql_query(
-        "INSERT INTO secretshare_submissions (endpoint, submission_id, contributor_key, share, share_sha256) \
-         SELECT $1, $2, $3, $4, $5 \
-         WHERE EXISTS (SELECT 1 FROM secretshare_endpoints WHERE name = $1 AND archived_at IS NULL) \
-         AND ($6 = 0 OR (SELECT count(*) FROM secretshare_submissions \
-                         WHERE endpoint = $1 AND contributor_key = $3 AND state <> 'withdrawn') < $6) \
-         ON CONFLICT DO NOTHING RETURNING received_at",
-    )
-    .bind::<Text, _>(new.endpoint)
-    .bind::<Bytea, _>(new.submission_id)
-    .bind::<Bytea, _>(new.contributor_key)
-    .bind::<Bytea, _>(new.share)
-    .bind::<Bytea, _>(new.share_sha256)
-    .bind::<diesel::sql_types::BigInt, _>(limit)
+    diesel::select(secretshare_submit(
+        new.endpoint,
+        new.submission_id,
+        new.contributor_key,
+        new.share,
+        new.share_sha256,
+        limit,
+        lock,
+    ))
     .get_result(conn)
     .await
-    .optional()?;
-    Ok(inserted.map(|i| i.received_at))
 }
 
-/// Withdraws the contributor's pending submission; whether one was.
+/// Withdraws a pending submission (marks it, deletes its share); whether it was pending.
 pub async fn withdraw(conn: &mut AsyncPgConnection, endpoint: &str, id: &[u8]) -> QueryResult<bool> {
-    let changed = diesel::update(secretshare_submissions::table.find((endpoint, id)))
-        .filter(secretshare_submissions::state.eq("pending"))
-        .set((secretshare_submissions::state.eq("withdrawn"), secretshare_submissions::share.eq(None::<Vec<u8>>)))
-        .execute(conn)
-        .await?;
-    Ok(changed == 1)
+    let deleted = diesel::delete(secretshare_pending::table.find((endpoint, id))).execute(conn).await?;
+    if deleted == 1 {
+        diesel::update(secretshare_submissions::table.find((endpoint, id)))
+            .set(secretshare_submissions::withdrawn.eq(true))
+            .execute(conn)
+            .await?;
+    }
+    Ok(deleted == 1)
 }
 
 /// Up to `limit` pending ids after receipt number `after`, in order of
@@ -208,74 +238,67 @@ pub async fn pending(
     before: Option<DateTime<Utc>>,
     limit: i64,
 ) -> QueryResult<Vec<(i64, Vec<u8>)>> {
-    let mut query = secretshare_submissions::table
-        .filter(secretshare_submissions::endpoint.eq(endpoint))
-        .filter(secretshare_submissions::state.eq("pending"))
-        .filter(secretshare_submissions::seq.gt(after))
-        .select((secretshare_submissions::seq, secretshare_submissions::submission_id))
-        .order(secretshare_submissions::seq)
+    let mut query = secretshare_pending::table
+        .filter(secretshare_pending::endpoint.eq(endpoint))
+        .filter(secretshare_pending::seq.gt(after))
+        .select((secretshare_pending::seq, secretshare_pending::submission_id))
+        .order(secretshare_pending::seq)
         .limit(limit)
         .into_boxed();
     if let Some(before) = before {
-        query = query.filter(secretshare_submissions::received_at.lt(before));
+        query = query.filter(secretshare_pending::received_at.lt(before));
     }
     query.load(conn).await
 }
 
 /// How many submissions of `endpoint` are pending.
 pub async fn pending_count(conn: &mut AsyncPgConnection, endpoint: &str) -> QueryResult<i64> {
+    secretshare_pending::table.filter(secretshare_pending::endpoint.eq(endpoint)).count().get_result(conn).await
+}
+
+/// Locks the endpoint's row against other seals (and archiving) until the
+/// transaction ends. `FOR NO KEY UPDATE` leaves the key-share locks that
+/// storing a submission takes unblocked.
+pub async fn lock_for_seal(conn: &mut AsyncPgConnection, endpoint: &str) -> QueryResult<()> {
+    secretshare_endpoints::table
+        .find(endpoint)
+        .select(secretshare_endpoints::name)
+        .for_no_key_update()
+        .first::<String>(conn)
+        .await
+        .map(drop)
+}
+
+/// A pending submission taken for a seal.
+#[derive(Debug, Clone, Queryable)]
+pub struct Taken {
+    pub submission_id: Vec<u8>,
+    pub contributor_key: Vec<u8>,
+    pub share: Vec<u8>,
+}
+
+/// Deletes the named pending submissions' shares and returns them: the
+/// read and the erasure of a seal in one statement.
+pub async fn take_pending(conn: &mut AsyncPgConnection, endpoint: &str, ids: &[Vec<u8>]) -> QueryResult<Vec<Taken>> {
+    diesel::delete(
+        secretshare_pending::table
+            .filter(secretshare_pending::endpoint.eq(endpoint))
+            .filter(secretshare_pending::submission_id.eq_any(ids)),
+    )
+    .returning((secretshare_pending::submission_id, secretshare_pending::contributor_key, secretshare_pending::share))
+    .get_results(conn)
+    .await
+}
+
+/// Which of `ids` were ever received and not withdrawn (the rest are unknown to this party).
+pub async fn received(conn: &mut AsyncPgConnection, endpoint: &str, ids: &[Vec<u8>]) -> QueryResult<Vec<Vec<u8>>> {
     secretshare_submissions::table
         .filter(secretshare_submissions::endpoint.eq(endpoint))
-        .filter(secretshare_submissions::state.eq("pending"))
-        .count()
-        .get_result(conn)
+        .filter(secretshare_submissions::submission_id.eq_any(ids))
+        .filter(secretshare_submissions::withdrawn.eq(false))
+        .select(secretshare_submissions::submission_id)
+        .load(conn)
         .await
-}
-
-/// A submission named in a seal, locked for the transaction.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct Locked {
-    #[diesel(sql_type = Bytea)]
-    pub submission_id: Vec<u8>,
-    #[diesel(sql_type = Bytea)]
-    pub contributor_key: Vec<u8>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Bytea>)]
-    pub share: Option<Vec<u8>>,
-    #[diesel(sql_type = Text)]
-    pub state: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-    pub batch_digest: Option<String>,
-}
-
-/// Locks the named submissions that exist, in id order (so concurrent seals
-/// lock in the same order and cannot deadlock).
-pub async fn lock(conn: &mut AsyncPgConnection, endpoint: &str, ids: &[Vec<u8>]) -> QueryResult<Vec<Locked>> {
-    diesel::sql_query(
-        "SELECT submission_id, contributor_key, share, state, batch_digest FROM secretshare_submissions \
-         WHERE endpoint = $1 AND submission_id = ANY($2) ORDER BY submission_id FOR UPDATE",
-    )
-    .bind::<Text, _>(endpoint)
-    .bind::<Array<Bytea>, _>(ids)
-    .load(conn)
-    .await
-}
-
-/// Marks the submissions sealed into `digest` and erases their shares.
-pub async fn mark_sealed(
-    conn: &mut AsyncPgConnection,
-    endpoint: &str,
-    ids: &[Vec<u8>],
-    digest: &str,
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "UPDATE secretshare_submissions SET state = 'sealed', batch_digest = $3, share = NULL \
-         WHERE endpoint = $1 AND submission_id = ANY($2) AND state = 'pending'",
-    )
-    .bind::<Text, _>(endpoint)
-    .bind::<Array<Bytea>, _>(ids)
-    .bind::<Text, _>(digest)
-    .execute(conn)
-    .await
 }
 
 /// A stored batch.

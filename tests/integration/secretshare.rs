@@ -390,7 +390,7 @@ async fn one_partys_shares_of_one_value_are_uniform() {
         #[diesel(sql_type = Bytea)]
         share: Vec<u8>,
     }
-    let stored: Vec<Share> = diesel::sql_query("SELECT share FROM secretshare_submissions WHERE endpoint = $1")
+    let stored: Vec<Share> = diesel::sql_query("SELECT share FROM secretshare_pending WHERE endpoint = $1")
         .bind::<Text, _>("same")
         .load(&mut parties.apps[1].db.conn().await)
         .await
@@ -470,19 +470,23 @@ async fn sealing_rules_threshold_overlap_unknown_ids_and_idempotence() {
     assert!(status.message().contains(&ids[4]), "{}", status.message());
     assert_eq!(parties.pending(0, "eta", 100).await, ids[5..].to_vec());
 
-    // Sealed shares are erased; ids and digests stay.
+    // Sealed shares are erased (shares live only among the pending); the ids
+    // and their digests stay for replay checks.
     #[derive(diesel::QueryableByName)]
-    struct Erased {
+    struct Counts {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
+        known: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        shares: i64,
     }
-    let erased: Erased = diesel::sql_query(
-        "SELECT count(*) AS n FROM secretshare_submissions WHERE state = 'sealed' AND share IS NULL AND share_sha256 IS NOT NULL",
+    let counts: Counts = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM secretshare_submissions WHERE endpoint = 'eta' AND NOT withdrawn) AS known, \
+                (SELECT count(*) FROM secretshare_pending WHERE endpoint = 'eta') AS shares",
     )
     .get_result(&mut parties.apps[0].db.conn().await)
     .await
     .unwrap();
-    assert_eq!(erased.n, 5);
+    assert_eq!((counts.known, counts.shares), (ids.len() as i64, ids.len() as i64 - 5));
 
     // Batches can be read back and listed.
     let digest = first[0].batch.as_ref().unwrap().batch_digest.clone();
@@ -719,13 +723,45 @@ async fn concurrent_overlapping_seals_let_exactly_one_win() {
     for task in tasks {
         match task.await.unwrap() {
             Ok(answer) => sealed.push(answer.into_inner().batch.unwrap()),
-            Err(status) => assert!(reason(&status) == "BATCH_OVERLAP" || status.code() == Code::Aborted, "{status:?}"),
+            // Seals of one endpoint run one at a time: a loser sees the winner's ids sealed.
+            Err(status) => assert_eq!(reason(&status), "BATCH_OVERLAP", "{status:?}"),
         }
     }
     assert!(!sealed.is_empty(), "at least one seal wins");
     // The winners never share an id: 10 ids each, all distinct, all gone from pending.
     let pending = parties.pending(0, "eta", 100).await;
     assert_eq!(pending.len(), 40 - 10 * sealed.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contributors_concurrent_submissions_stop_exactly_at_the_limit() {
+    let mut parties = Parties::start(2, &[]).await;
+    let config = pb::Endpoint { max_submissions_per_contributor: Some(3), ..config_of("eta", 1, (0, 9)) };
+    let endpoint = parties.create(config).await;
+    let person = parties.contributors(1).await.remove(0);
+    // Twenty different submissions of one contributor race on party 0.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let mut client = parties.clients[0].clone();
+        let request = pb::SubmitShareRequest {
+            endpoint: "eta".into(),
+            submission_id: new_id(),
+            party_index: 0,
+            config_digest: endpoint.config_digest.clone(),
+            share: vec![5],
+        };
+        let token = person.tokens[0].clone();
+        tasks.push(tokio::spawn(async move { client.submit_share(with_bearer(request, &token)).await }));
+    }
+    let mut stored = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(status) => assert_eq!(reason(&status), "CONTRIBUTION_LIMIT_REACHED", "{status:?}"),
+        }
+    }
+    assert_eq!(stored, 3, "exactly the limit is stored");
+    assert_eq!(parties.pending(0, "eta", 100).await.len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
