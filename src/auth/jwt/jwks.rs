@@ -357,6 +357,12 @@ impl JwksCache {
         }
     }
 
+    /// The cached set while it is fresh (no download).
+    pub fn fresh(&self) -> Option<Arc<KeySet>> {
+        let snapshot = self.snapshot();
+        snapshot.keys.filter(|_| !snapshot.stale)
+    }
+
     /// The key to verify a token with this `kid` and algorithm, downloading
     /// the set when it is missing, expired, or lacks the `kid` (throttled).
     pub async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<Arc<Jwk>, JwtError> {

@@ -8,12 +8,14 @@
 //!   signature, `iss`, `aud`, `exp`/`nbf` with 60 s of skew) and returns its
 //!   [`JwtClaims`]; every refusal is a [`JwtError`] naming the cause.
 //! - [`jwks`]: key sets and their cache; [`sandbox`]: an OIDC-shaped issuer
-//!   for tests and offline development.
+//!   for tests and offline development; `verified`: tokens whose signature
+//!   was already checked.
 //!
 //! Tokens are never logged, echoed in errors or printed by `Debug`.
 
 pub mod jwks;
 pub mod sandbox;
+mod verified;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,6 +25,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use jwks::{Algorithm, Clock, JwksCache};
+use verified::VerifiedTokens;
 
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const CLOCK_SKEW_SECS: i64 = 60;
@@ -234,6 +237,7 @@ fn permissions_from(value: Option<&Value>) -> Vec<String> {
 struct Inner {
     settings: JwtSettings,
     keys: JwksCache,
+    verified: VerifiedTokens,
 }
 
 /// Verifies bearer JWTs of one issuer. Cheap to clone (one shared key cache).
@@ -264,13 +268,13 @@ impl JwtVerifier {
     /// (`exp`, `nbf`) are always checked against the wall clock.
     pub fn with_clock(settings: JwtSettings, clock: Clock) -> Self {
         let keys = JwksCache::new(settings.issuer.clone(), settings.jwks_url.clone(), clock);
-        Self { inner: Arc::new(Inner { settings, keys }) }
+        Self { inner: Arc::new(Inner { settings, keys, verified: VerifiedTokens::default() }) }
     }
 
     /// A verifier over a prepared cache (tests with a short download timeout).
     #[cfg(test)]
     fn with_cache(settings: JwtSettings, keys: JwksCache) -> Self {
-        Self { inner: Arc::new(Inner { settings, keys }) }
+        Self { inner: Arc::new(Inner { settings, keys, verified: VerifiedTokens::default() }) }
     }
 
     /// The settings this verifier enforces.
@@ -278,9 +282,28 @@ impl JwtVerifier {
         &self.inner.settings
     }
 
-    /// Checks `token` and returns its claims. The algorithm is checked before
-    /// any key is looked up, and the claims only after the signature verified.
+    /// Checks `token` and returns its claims. A token already verified
+    /// against the current key set is answered from memory until it expires.
     pub async fn verify(&self, token: &str) -> Result<JwtClaims, JwtError> {
+        let digest = VerifiedTokens::digest(token);
+        // The set before the check: if a download replaces it meanwhile, the
+        // entry never answers.
+        let keys = self.inner.keys.fresh();
+        if let Some(keys) = &keys
+            && let Some(claims) = self.inner.verified.get(&digest, keys, Utc::now().timestamp())
+        {
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(token).await?;
+        if let Some(keys) = keys {
+            self.inner.verified.insert(digest, keys, claims.clone(), Utc::now().timestamp());
+        }
+        Ok(claims)
+    }
+
+    /// The full check. The algorithm is checked before any key is looked up,
+    /// and the claims only after the signature verified.
+    async fn verify_signed(&self, token: &str) -> Result<JwtClaims, JwtError> {
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (segments.next(), segments.next(), segments.next(), segments.next())
