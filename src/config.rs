@@ -8,6 +8,10 @@
 //! | `STEWARD_PUBLIC_URL` | `http://127.0.0.1:8080` | base of every link Steward hands out (never taken from `Host`) |
 //! | `DATABASE_URL` | unset | PostgreSQL URL or `key=value` string; unset = embedded cluster under the data dir |
 //! | `STEWARD_DATA_DIR` | `./var` | embedded PostgreSQL cluster, development keyring, local blobs |
+//! | `STEWARD_OBJECT_STORE` | unset: files under `STEWARD_DATA_DIR/blobs` | `s3://bucket/prefix` stores sealed blobs in an S3-compatible bucket ([`crate::blobs::StoreConfig`]) |
+//! | `STEWARD_S3_ENDPOINT`, `STEWARD_S3_REGION` | AWS S3; `AWS_DEFAULT_REGION`, else `us-east-1` | service URL of another S3-compatible store (MinIO, Ceph, …) and its region |
+//! | `STEWARD_S3_ACCESS_KEY_ID`, `STEWARD_S3_SECRET_ACCESS_KEY` | the `AWS_*` variables, then container or instance credentials | the bucket's access key (secret) |
+//! | `STEWARD_S3_ALLOW_HTTP` | `false` | `true` allows an `http://` endpoint (production: loopback only) |
 //! | `STEWARD_ENCRYPTION_KEYS` | generated into the data dir (development only) | keyring `id:base64key,…`, first = current (secret) |
 //! | `STEWARD_DB_POOL_SIZE` | `16` | maximum pooled database connections |
 //! | `STEWARD_DB_POOL_TIMEOUT` | `5s` | how long a request waits for a pooled connection before UNAVAILABLE |
@@ -106,6 +110,8 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// Data directory (embedded cluster, development keyring, blobs).
     pub data_dir: PathBuf,
+    /// Where sealed blobs are stored: under `data_dir`, or in an S3-compatible bucket.
+    pub blob_store: crate::blobs::StoreConfig,
     /// Keyring spec from the environment; `None` = generated into the data dir (development).
     pub encryption_keys: Option<Secret>,
     /// Maximum pooled database connections.
@@ -205,6 +211,7 @@ impl Config {
             public_url,
             database_url,
             data_dir,
+            blob_store: crate::blobs::StoreConfig::from_lookup(&get, env)?,
             encryption_keys,
             db_pool_size: parse_count(&get, "STEWARD_DB_POOL_SIZE", 16, 1..=1000)?,
             db_pool_timeout: parse_duration_var(&get, "STEWARD_DB_POOL_TIMEOUT", Duration::from_secs(5))?,

@@ -22,28 +22,45 @@
 //! plaintext length follows from the file size and is authenticated by the
 //! final segment, which [`BlobStore::open_reader`] verifies before returning.
 //!
-//! # Backend
+//! # Backends
 //!
-//! [`BlobStore`] is the storage boundary: blobs live as files under
-//! `<STEWARD_DATA_DIR>/blobs/`. The design names the `object_store` crate for
-//! S3/GCS; it is not added yet. A backend would replace the file operations
-//! behind these same methods (put a stream, read a byte range, delete, list
-//! by prefix and age); the sealing and the reader do not depend on files.
-//! Writes go to `.tmp/` and are renamed into place only when complete, so a
-//! crash or an aborted stream never leaves a partial blob under a key.
+//! [`BlobStore`] is the storage boundary; the sealing and the reader do not
+//! depend on where the bytes live. `STEWARD_OBJECT_STORE` picks the backend
+//! (see [`StoreConfig`]):
+//!
+//! - unset: files under `<STEWARD_DATA_DIR>/blobs/`. Writes go to `.tmp/`, are
+//!   synced, and are renamed into place only when complete. This keeps its own
+//!   file code rather than `object_store`'s `LocalFileSystem`: that one does
+//!   not sync a file before renaming it into place, leaves emptied directories
+//!   behind, and would send every segment read of the (blocking) reader
+//!   through the runtime, where a positioned file read does.
+//! - `s3://bucket/prefix`: any S3-compatible service through the
+//!   `object_store` crate. A write is a multipart upload of 5 MiB parts (at
+//!   most two in flight), completed only after the last segment, and aborted
+//!   when the input fails or the write is dropped; the reader fetches one
+//!   sealed segment per ranged GET, pinned to the ETag it opened, so a blob
+//!   replaced mid-read is an error, never a mix of two versions.
+//!
+//! Either way a crash or an aborted stream never leaves a partial blob under a
+//! key. What a crash leaves is cleaned up later: `.tmp/` files by
+//! [`BlobStore::purge_temp_older_than`], unfinished multipart uploads by the
+//! bucket's lifecycle rule (`AbortIncompleteMultipartUpload`; S3's API lists
+//! them per bucket, which `object_store` does not expose).
 
+mod local;
+mod object;
 mod reader;
 #[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{Stream, StreamExt as _};
 use ring::aead::NONCE_LEN;
-use ring::rand::{SecureRandom as _, SystemRandom};
-use tokio::io::AsyncWriteExt as _;
 
+pub use object::{S3Settings, StoreConfig};
 pub use reader::BlobReader;
 
 /// Plaintext bytes per segment.
@@ -157,17 +174,26 @@ fn validate_key(key: &str) -> Result<(), BlobError> {
     if ok { Ok(()) } else { Err(BlobError::InvalidKey(key.to_owned())) }
 }
 
-/// Sealed blobs on the local file system (see the module docs for the boundary).
+/// Sealed blobs in a local directory or an S3-compatible bucket (see the
+/// module docs for the boundary).
 #[derive(Debug, Clone)]
 pub struct BlobStore {
-    root: PathBuf,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    /// Files under a root directory.
+    Local(PathBuf),
+    /// Objects under `prefix` in a bucket.
+    Object { store: Arc<dyn object_store::ObjectStore>, prefix: object_store::path::Path },
 }
 
 impl BlobStore {
     /// A store rooted at `root`, normally `<STEWARD_DATA_DIR>/blobs`. The
     /// directory is created on first write.
     pub fn new(root: impl Into<PathBuf>) -> BlobStore {
-        BlobStore { root: root.into() }
+        BlobStore { backend: Backend::Local(root.into()) }
     }
 
     /// The store for a data directory: `<data_dir>/blobs`.
@@ -175,14 +201,25 @@ impl BlobStore {
         BlobStore::new(data_dir.join("blobs"))
     }
 
-    fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
-        validate_key(key)?;
-        Ok(self.root.join(key))
+    /// The store the configuration names: `STEWARD_OBJECT_STORE`'s bucket, else
+    /// `<STEWARD_DATA_DIR>/blobs`. Nothing is contacted until first use.
+    pub fn from_config(config: &crate::config::Config) -> Result<BlobStore, BlobError> {
+        match &config.blob_store {
+            StoreConfig::Local => Ok(BlobStore::in_data_dir(&config.data_dir)),
+            StoreConfig::S3(settings) => BlobStore::s3(settings),
+        }
+    }
+
+    /// A store in an S3-compatible bucket.
+    pub fn s3(settings: &S3Settings) -> Result<BlobStore, BlobError> {
+        let (store, prefix) = object::build(settings)?;
+        Ok(BlobStore { backend: Backend::Object { store, prefix } })
     }
 
     /// Seals `stream` into the blob `key`, replacing any blob there once the
     /// stream has ended. Bytes and SHA-256 of the plaintext are counted on
-    /// the way; one segment and its sealed copy are buffered. If the stream fails or the
+    /// the way; one segment and its sealed copy are buffered (plus, for S3,
+    /// the part being filled and two parts in flight). If the stream fails or the
     /// future is dropped, nothing is stored under `key`.
     pub async fn put_stream<K, S, B, E>(
         &self,
@@ -197,197 +234,144 @@ impl BlobStore {
         B: AsRef<[u8]>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let target = self.path(key)?;
-        let tmp_dir = self.root.join(TMP_DIR);
-        tokio::fs::create_dir_all(&tmp_dir).await.map_err(BlobError::Io)?;
-        let mut name = [0u8; 16];
-        SystemRandom::new().fill(&mut name).expect("system random source failed");
-        let tmp = TempFile(Some(tmp_dir.join(name.iter().map(|b| format!("{b:02x}")).collect::<String>())));
-        let mut file = tokio::fs::File::create(tmp.path()).await.map_err(BlobError::Io)?;
-
-        let segment_size = u32::try_from(SEGMENT_SIZE).expect("segment size fits u32");
-        let header = header(segment_size);
-        let mut prefix = header.to_vec();
-        prefix.extend_from_slice(aad);
-        file.write_all(&header).await.map_err(BlobError::Io)?;
-
-        let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut bytes = 0u64;
-        let mut index = 0u64;
-        let mut buf = Vec::with_capacity(SEGMENT_SIZE);
-        let mut stream = std::pin::pin!(stream);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| BlobError::Source(e.into()))?;
-            let mut rest = chunk.as_ref();
-            sha.update(rest);
-            bytes += rest.len() as u64;
-            while !rest.is_empty() {
-                // A full segment is sealed only once more data arrives: the
-                // last segment must carry the final flag.
-                if buf.len() == SEGMENT_SIZE {
-                    write_segment(&mut file, data_key, &prefix, index, false, &buf).await?;
-                    index += 1;
-                    buf.clear();
+        validate_key(key)?;
+        let mut sink = match &self.backend {
+            Backend::Local(root) => Sink::Local(local::Write::start(root, key).await?),
+            Backend::Object { store, prefix } => {
+                Sink::Object(object::Write::start(store, object::path(prefix, key)).await?)
+            }
+        };
+        match seal_into(&mut sink, data_key, aad, stream).await {
+            Ok(info) => {
+                match sink {
+                    Sink::Local(write) => write.finish().await?,
+                    Sink::Object(write) => write.finish().await?,
                 }
-                let take = rest.len().min(SEGMENT_SIZE - buf.len());
-                buf.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
+                Ok(info)
+            }
+            Err(err) => {
+                if let Sink::Object(write) = sink {
+                    write.abort().await;
+                }
+                Err(err)
             }
         }
-        write_segment(&mut file, data_key, &prefix, index, true, &buf).await?;
-        file.sync_all().await.map_err(BlobError::Io)?;
-        drop(file);
-
-        let parent = target.parent().expect("a validated key has a parent under the root");
-        tokio::fs::create_dir_all(parent).await.map_err(BlobError::Io)?;
-        if let Err(err) = tokio::fs::rename(tmp.path(), &target).await {
-            // A concurrent delete may have pruned the (then empty) parent.
-            if err.kind() != std::io::ErrorKind::NotFound {
-                return Err(BlobError::Io(err));
-            }
-            tokio::fs::create_dir_all(parent).await.map_err(BlobError::Io)?;
-            tokio::fs::rename(tmp.path(), &target).await.map_err(BlobError::Io)?;
-        }
-        tmp.keep();
-        Ok(BlobInfo { bytes, sha256: sha.finish().as_ref().try_into().expect("SHA-256 is 32 bytes") })
     }
 
     /// A seekable reader over the plaintext of blob `key` (blocking: use it in
-    /// `spawn_blocking`). It opens single segments on demand and keeps the 4
-    /// most recently used; the final segment is verified before this returns,
-    /// so truncation is reported here.
+    /// `spawn_blocking`; for S3 it needs to run inside a Tokio runtime's
+    /// context, which `spawn_blocking` gives). It opens single segments on
+    /// demand and keeps the 4 most recently used; the final segment is
+    /// verified before this returns, so truncation is reported here.
     pub fn open_reader<K: SegmentKey + Clone>(
         &self,
         key: &str,
         data_key: &K,
         aad: &[u8],
     ) -> Result<BlobReader<K>, BlobError> {
-        let path = self.path(key)?;
-        let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BlobError::NotFound(key.to_owned()),
-            _ => BlobError::Io(e),
-        })?;
-        BlobReader::new(file, key, data_key.clone(), aad)
+        validate_key(key)?;
+        let source = match &self.backend {
+            Backend::Local(root) => local::open(root, key)?,
+            Backend::Object { store, prefix } => object::open(store, object::path(prefix, key), key)?,
+        };
+        BlobReader::new(source, key, data_key.clone(), aad)
     }
 
     /// Deletes blob `key`; `false` when there was none (deleting is idempotent).
     /// Emptied parent directories are removed too.
     pub async fn delete(&self, key: &str) -> Result<bool, BlobError> {
-        let path = self.path(key)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(BlobError::Io(e)),
+        validate_key(key)?;
+        match &self.backend {
+            Backend::Local(root) => local::delete(root, key).await,
+            Backend::Object { store, prefix } => object::delete(store, &object::path(prefix, key)).await,
         }
-        let mut dir = path.parent();
-        while let Some(d) = dir.filter(|d| *d != self.root) {
-            // Fails (and stops) at the first directory that is not empty.
-            if tokio::fs::remove_dir(d).await.is_err() {
-                break;
-            }
-            dir = d.parent();
-        }
-        Ok(true)
     }
 
     /// Keys under `prefix` (a key or key prefix ending at a `/` boundary)
     /// last written more than `age` ago, sorted; for the sweeper (§5.8).
     pub async fn list_older_than(&self, prefix: &str, age: Duration) -> Result<Vec<String>, BlobError> {
         let prefix = prefix.trim_end_matches('/').to_owned();
-        let dir = self.path(&prefix)?;
-        let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
-        tokio::task::spawn_blocking(move || {
-            let mut keys = Vec::new();
-            list_dir(&dir, &prefix, cutoff, &mut keys)?;
-            keys.sort();
-            Ok(keys)
-        })
-        .await
-        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+        validate_key(&prefix)?;
+        let cutoff = std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        let mut keys = match &self.backend {
+            Backend::Local(root) => local::list_older_than(root, prefix, cutoff).await?,
+            Backend::Object { store, prefix: root } => object::list_older_than(store, root, &prefix, cutoff).await?,
+        };
+        keys.sort();
+        Ok(keys)
     }
 
     /// Removes writes in progress older than `age`: leftovers of a crash
-    /// (a dropped write removes its own).
+    /// (a dropped write removes its own). S3 has none to remove here: an
+    /// unfinished upload is no object, and the bucket's lifecycle rule
+    /// aborts those of a crash (module docs).
     pub async fn purge_temp_older_than(&self, age: Duration) -> Result<usize, BlobError> {
-        let dir = self.root.join(TMP_DIR);
-        let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
-        let mut entries = match tokio::fs::read_dir(&dir).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(BlobError::Io(e)),
-        };
-        let mut removed = 0;
-        while let Some(entry) = entries.next_entry().await.map_err(BlobError::Io)? {
-            let modified = entry.metadata().await.and_then(|m| m.modified()).map_err(BlobError::Io)?;
-            if modified < cutoff && tokio::fs::remove_file(entry.path()).await.is_ok() {
-                removed += 1;
-            }
+        match &self.backend {
+            Backend::Local(root) => local::purge_temp_older_than(root, age).await,
+            Backend::Object { .. } => Ok(0),
         }
-        Ok(removed)
     }
 }
 
-/// Seals one segment and appends it to the blob being written.
-async fn write_segment<K: SegmentKey + ?Sized>(
-    file: &mut tokio::fs::File,
-    data_key: &K,
-    prefix: &[u8],
-    index: u64,
-    last: bool,
-    plaintext: &[u8],
-) -> Result<(), BlobError> {
+/// Where a blob being written goes.
+enum Sink {
+    Local(local::Write),
+    Object(object::Write),
+}
+
+impl Sink {
+    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), BlobError> {
+        match self {
+            Sink::Local(write) => write.write(&bytes).await,
+            Sink::Object(write) => write.write(bytes).await,
+        }
+    }
+}
+
+/// Writes the header and the sealed segments of `stream` into `sink`.
+async fn seal_into<K, S, B, E>(sink: &mut Sink, data_key: &K, aad: &[u8], stream: S) -> Result<BlobInfo, BlobError>
+where
+    K: SegmentKey + ?Sized,
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let segment_size = u32::try_from(SEGMENT_SIZE).expect("segment size fits u32");
+    let header = header(segment_size);
+    let mut prefix = header.to_vec();
+    prefix.extend_from_slice(aad);
+    sink.write(header.to_vec()).await?;
+
+    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut bytes = 0u64;
+    let mut index = 0u64;
+    let mut buf = Vec::with_capacity(SEGMENT_SIZE);
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| BlobError::Source(e.into()))?;
+        let mut rest = chunk.as_ref();
+        sha.update(rest);
+        bytes += rest.len() as u64;
+        while !rest.is_empty() {
+            // A full segment is sealed only once more data arrives: the
+            // last segment must carry the final flag.
+            if buf.len() == SEGMENT_SIZE {
+                sink.write(seal(data_key, &prefix, index, false, &buf)).await?;
+                index += 1;
+                buf.clear();
+            }
+            let take = rest.len().min(SEGMENT_SIZE - buf.len());
+            buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+        }
+    }
+    sink.write(seal(data_key, &prefix, index, true, &buf)).await?;
+    Ok(BlobInfo { bytes, sha256: sha.finish().as_ref().try_into().expect("SHA-256 is 32 bytes") })
+}
+
+/// Seals one segment of the blob being written.
+fn seal<K: SegmentKey + ?Sized>(data_key: &K, prefix: &[u8], index: u64, last: bool, plaintext: &[u8]) -> Vec<u8> {
     let sealed = data_key.seal_segment(plaintext, &segment_aad(prefix, index, last));
     assert_eq!(sealed.len(), plaintext.len() + SEAL_OVERHEAD, "SegmentKey contract: fixed overhead");
-    file.write_all(&sealed).await.map_err(BlobError::Io)
-}
-
-/// Collects blob files under `dir` (key `prefix`) modified before `cutoff`.
-fn list_dir(dir: &Path, prefix: &str, cutoff: SystemTime, keys: &mut Vec<String>) -> Result<(), BlobError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
-            // The prefix may itself name a blob.
-            return match std::fs::metadata(dir) {
-                Ok(m) if m.is_file() && m.modified()? < cutoff => {
-                    keys.push(prefix.to_owned());
-                    Ok(())
-                }
-                _ => Ok(()),
-            };
-        }
-        Err(e) => return Err(BlobError::Io(e)),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        let key = format!("{prefix}/{name}");
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            list_dir(&entry.path(), &key, cutoff, keys)?;
-        } else if file_type.is_file() && entry.metadata()?.modified()? < cutoff {
-            keys.push(key);
-        }
-    }
-    Ok(())
-}
-
-/// A write in progress, removed unless kept (also when the future is dropped).
-struct TempFile(Option<PathBuf>);
-
-impl TempFile {
-    fn path(&self) -> &Path {
-        self.0.as_deref().expect("present until kept")
-    }
-
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    sealed
 }

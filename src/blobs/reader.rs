@@ -4,11 +4,39 @@
 use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
 
-use super::{BlobError, HEADER_LEN, MAGIC, SEAL_OVERHEAD, SEGMENT_SIZES, SegmentKey, VERSION, segment_aad};
+use super::{BlobError, HEADER_LEN, MAGIC, SEAL_OVERHEAD, SEGMENT_SIZES, SegmentKey, VERSION, object, segment_aad};
 
 /// Opened segments kept for re-reads (a zip reader jumps between the central
 /// directory and the member it streams).
 const CACHED_SEGMENTS: usize = 4;
+
+/// Where the sealed bytes of an opened blob are read from.
+pub(super) enum Source {
+    /// An open file (it stays the blob it was even if the key is replaced).
+    File { file: std::fs::File, len: u64 },
+    /// An object, read by ranged GETs pinned to the version opened.
+    Object(object::Ranges),
+}
+
+impl Source {
+    fn len(&self) -> u64 {
+        match self {
+            Source::File { len, .. } => *len,
+            Source::Object(ranges) => ranges.len(),
+        }
+    }
+
+    /// Fills `buf` from `offset`; `UnexpectedEof` when the blob ends first.
+    fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        match self {
+            Source::File { file, .. } => {
+                file.seek(SeekFrom::Start(offset))?;
+                file.read_exact(buf)
+            }
+            Source::Object(ranges) => ranges.read_exact_at(offset, buf),
+        }
+    }
+}
 
 /// Reads the plaintext of a sealed blob; `Read + Seek`, blocking.
 ///
@@ -16,7 +44,7 @@ const CACHED_SEGMENTS: usize = 4;
 /// `BlobError::from` unwraps them, so tampering stays
 /// [`BlobError::Corrupt`].
 pub struct BlobReader<K> {
-    file: std::fs::File,
+    source: Source,
     blob: String,
     key: K,
     /// `header ‖ caller AAD`, the start of every segment's associated data.
@@ -36,13 +64,13 @@ impl<K> std::fmt::Debug for BlobReader<K> {
 }
 
 impl<K: SegmentKey> BlobReader<K> {
-    pub(super) fn new(mut file: std::fs::File, blob: &str, key: K, aad: &[u8]) -> Result<BlobReader<K>, BlobError> {
+    pub(super) fn new(mut source: Source, blob: &str, key: K, aad: &[u8]) -> Result<BlobReader<K>, BlobError> {
         let corrupt = |reason| BlobError::Corrupt { key: blob.to_owned(), reason };
         let mut header = [0u8; HEADER_LEN];
-        match file.read_exact(&mut header) {
+        match source.read_exact_at(0, &mut header) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(corrupt("shorter than its header")),
-            Err(e) => return Err(BlobError::Io(e)),
+            Err(e) => return Err(BlobError::from(e)),
         }
         if &header[..8] != MAGIC || header[8] != VERSION || header[9..12] != [0; 3] {
             return Err(corrupt("unknown header or version"));
@@ -52,7 +80,7 @@ impl<K: SegmentKey> BlobReader<K> {
             return Err(corrupt("segment size out of range"));
         }
         let segment_size = u64::from(segment_size);
-        let body = file.metadata().map_err(BlobError::Io)?.len().saturating_sub(HEADER_LEN as u64);
+        let body = source.len().saturating_sub(HEADER_LEN as u64);
         let sealed_size = segment_size + SEAL_OVERHEAD as u64;
         let segments = body.div_ceil(sealed_size).max(1);
         let last_sealed = body - (segments - 1) * sealed_size;
@@ -63,7 +91,7 @@ impl<K: SegmentKey> BlobReader<K> {
         let mut aad_prefix = header.to_vec();
         aad_prefix.extend_from_slice(aad);
         let mut reader = BlobReader {
-            file,
+            source,
             blob: blob.to_owned(),
             key,
             aad_prefix,
@@ -99,11 +127,12 @@ impl<K: SegmentKey> BlobReader<K> {
         let sealed_size = self.segment_size + SEAL_OVERHEAD as u64;
         let size = if last { self.len - index * self.segment_size + SEAL_OVERHEAD as u64 } else { sealed_size };
         let mut sealed = vec![0u8; usize::try_from(size).expect("segment size is bounded")];
-        self.file.seek(SeekFrom::Start(HEADER_LEN as u64 + index * sealed_size))?;
-        self.file.read_exact(&mut sealed).map_err(|e| match e.kind() {
-            // The file shrank under us.
-            std::io::ErrorKind::UnexpectedEof => BlobError::Corrupt { key: self.blob.clone(), reason: "truncated" },
-            _ => BlobError::Io(e),
+        self.source.read_exact_at(HEADER_LEN as u64 + index * sealed_size, &mut sealed).map_err(|e| {
+            match e.kind() {
+                // The file shrank under us.
+                std::io::ErrorKind::UnexpectedEof => BlobError::Corrupt { key: self.blob.clone(), reason: "truncated" },
+                _ => BlobError::from(e),
+            }
         })?;
         let plaintext =
             self.key.open_segment(&sealed, &segment_aad(&self.aad_prefix, index, last)).ok_or_else(|| {

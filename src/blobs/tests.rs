@@ -333,3 +333,71 @@ fn writing_memory_stays_bounded() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+fn store_config(
+    env: crate::config::Environment,
+    vars: &[(&str, &str)],
+) -> Result<StoreConfig, crate::config::ConfigError> {
+    StoreConfig::from_lookup(&|name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()), env)
+}
+
+#[test]
+fn object_store_settings_are_checked_with_messages_naming_the_variable() {
+    use crate::config::Environment::{Development, Production};
+    assert_eq!(store_config(Development, &[]).unwrap(), StoreConfig::Local);
+    let settings = |vars: &[(&str, &str)]| match store_config(Development, vars).unwrap() {
+        StoreConfig::S3(s) => s,
+        StoreConfig::Local => panic!("expected S3"),
+    };
+    let s = settings(&[("STEWARD_OBJECT_STORE", "s3://steward-blobs")]);
+    assert_eq!(
+        (s.bucket.as_str(), s.prefix.as_str(), s.endpoint, s.region, s.allow_http),
+        ("steward-blobs", "", None, None, false)
+    );
+    let s = settings(&[
+        ("STEWARD_OBJECT_STORE", "s3://steward-blobs/prod/blobs/"),
+        ("STEWARD_S3_ENDPOINT", "http://127.0.0.1:9000/"),
+        ("STEWARD_S3_ALLOW_HTTP", "true"),
+        ("STEWARD_S3_REGION", "eu-central-1"),
+        ("STEWARD_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("STEWARD_S3_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+    ]);
+    assert_eq!(s.prefix, "prod/blobs");
+    assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(s.region.as_deref(), Some("eu-central-1"));
+    // The secret key never shows in the settings' Debug (which a startup log may print).
+    let shown = format!("{s:?}");
+    assert!(shown.contains("AKIDEXAMPLE") && !shown.contains("wJalrXUtnFEMI"), "{shown}");
+    // Building the client contacts nothing.
+    assert!(BlobStore::s3(&s).is_ok());
+
+    let err = |env, vars: &[(&str, &str)]| store_config(env, vars).unwrap_err();
+    let e = err(Development, &[("STEWARD_OBJECT_STORE", "https://steward-blobs.example.org")]);
+    assert_eq!(e.var, "STEWARD_OBJECT_STORE");
+    assert!(e.message.contains("s3://bucket/prefix"), "{}", e.message);
+    let e = err(Development, &[("STEWARD_OBJECT_STORE", "s3://Steward_Blobs/x")]);
+    assert!(e.message.contains("is not a bucket name"), "{}", e.message);
+    let e = err(Development, &[("STEWARD_OBJECT_STORE", "s3://steward-blobs/a/../b")]);
+    assert!(e.message.contains("prefix 'a/../b'"), "{}", e.message);
+    let e = err(Development, &[("STEWARD_S3_REGION", "eu-central-1")]);
+    assert_eq!(e.var, "STEWARD_S3_REGION");
+    assert!(e.message.contains("STEWARD_OBJECT_STORE=s3://"), "{}", e.message);
+    let s3 = ("STEWARD_OBJECT_STORE", "s3://steward-blobs");
+    let e = err(Development, &[s3, ("STEWARD_S3_ENDPOINT", "http://minio.internal:9000")]);
+    assert_eq!(e.var, "STEWARD_S3_ENDPOINT");
+    assert!(e.message.contains("STEWARD_S3_ALLOW_HTTP=true"), "{}", e.message);
+    let e = err(Development, &[s3, ("STEWARD_S3_ENDPOINT", "minio.internal:9000")]);
+    assert!(e.message.contains("is not a URL"), "{}", e.message);
+    let e = err(Development, &[s3, ("STEWARD_S3_ALLOW_HTTP", "yes")]);
+    assert_eq!(e.var, "STEWARD_S3_ALLOW_HTTP");
+    let e = err(Development, &[s3, ("STEWARD_S3_ACCESS_KEY_ID", "AKIDEXAMPLE")]);
+    assert_eq!(e.var, "STEWARD_S3_SECRET_ACCESS_KEY");
+    // Production: plain http to loopback only.
+    let http = |endpoint| [s3, ("STEWARD_S3_ENDPOINT", endpoint), ("STEWARD_S3_ALLOW_HTTP", "true")];
+    let e = err(Production, &http("http://minio.internal:9000"));
+    assert!(e.message.contains("only to loopback"), "{}", e.message);
+    for loopback in ["http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000/"] {
+        assert!(store_config(Production, &http(loopback)).is_ok(), "{loopback}");
+    }
+    assert!(store_config(Development, &http("http://minio.internal:9000")).is_ok());
+}

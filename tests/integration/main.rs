@@ -5,6 +5,7 @@ mod common;
 
 mod acceptance;
 mod auth;
+mod blobs_s3;
 mod cli;
 mod coherence;
 mod compat;

@@ -91,9 +91,9 @@ impl Processing {
         Ok(Self { config: config.clone(), keyring, google, blobs })
     }
 
-    /// The providers of `config`, with blobs kept in its data directory.
+    /// The providers of `config`, with blobs kept where it says (data directory or bucket).
     pub fn from_config(config: &crate::config::Config, keyring: Keyring) -> anyhow::Result<Self> {
-        Self::new(&config.donation, keyring, BlobStore::in_data_dir(&config.data_dir))
+        Self::new(&config.donation, keyring, BlobStore::from_config(config)?)
     }
 
     /// With a given Google client (tests: shorter immediate retries).
