@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt as _};
-use object_store::ObjectStoreExt as _;
+use object_store::{ObjectStore as _, ObjectStoreExt as _};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore as _, SeedableRng as _};
 use steward::blobs::{BlobError, BlobStore, SEAL_OVERHEAD, SEGMENT_SIZE, StoreConfig};
@@ -28,8 +28,9 @@ const AAD: &[u8] = b"donation 7 part 3";
 const KEY: &str = "donations/7/parts/0a1b2c";
 
 /// A moto S3 server on 127.0.0.1, killed when dropped.
-struct Moto {
-    endpoint: String,
+pub(crate) struct Moto {
+    pub(crate) endpoint: String,
+    logs: std::path::PathBuf,
     _process: tokio::process::Child,
 }
 
@@ -37,7 +38,7 @@ impl Moto {
     /// A client of its own for the bucket, signed with the same access key:
     /// the tests look at and alter what Steward stored through it, as anyone
     /// holding the bucket's credentials could.
-    fn raw(&self) -> Raw {
+    pub(crate) fn raw(&self) -> Raw {
         let store = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(BUCKET)
             .with_endpoint(&self.endpoint)
@@ -50,9 +51,14 @@ impl Moto {
         Raw(store)
     }
 
+    /// The requests moto has served so far, one line each (its access log).
+    pub(crate) fn requests(&self) -> String {
+        std::fs::read_to_string(self.logs.join("moto.err")).unwrap()
+    }
+
     /// Multipart uploads started and neither completed nor aborted (moto
     /// answers S3's ListMultipartUploads, which `object_store` does not send).
-    async fn pending_uploads(&self) -> usize {
+    pub(crate) async fn pending_uploads(&self) -> usize {
         let listing = reqwest::get(format!("{}/{BUCKET}?uploads", self.endpoint)).await.unwrap();
         assert_eq!(listing.status(), 200);
         listing.text().await.unwrap().matches("<UploadId>").count()
@@ -60,7 +66,7 @@ impl Moto {
 }
 
 /// The bucket seen directly, keys relative to Steward's prefix.
-struct Raw(object_store::aws::AmazonS3);
+pub(crate) struct Raw(object_store::aws::AmazonS3);
 
 impl Raw {
     fn path(key: &str) -> object_store::path::Path {
@@ -77,6 +83,13 @@ impl Raw {
 
     async fn put(&self, key: &str, body: Vec<u8>) {
         self.0.put(&Self::path(key), body.into()).await.unwrap();
+    }
+
+    /// Every key under Steward's prefix.
+    pub(crate) async fn keys(&self) -> Vec<String> {
+        let prefix = object_store::path::Path::from("steward/blobs");
+        let listed: Vec<_> = self.0.list(Some(&prefix)).map(|m| m.unwrap().location.to_string()).collect().await;
+        listed.into_iter().map(|k| k.trim_start_matches("steward/blobs/").to_owned()).collect()
     }
 }
 
@@ -114,7 +127,7 @@ fn moto_server() -> std::path::PathBuf {
 }
 
 /// Starts moto on a free port below 32768 and creates the bucket.
-async fn moto() -> Moto {
+pub(crate) async fn moto() -> Moto {
     static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
     let server = tokio::task::spawn_blocking(moto_server).await.unwrap();
     let offset = (std::process::id() % 2000) as u16 * 4;
@@ -143,19 +156,24 @@ async fn moto() -> Moto {
     }
     let created = reqwest::Client::new().put(format!("{endpoint}/{BUCKET}")).send().await.unwrap();
     assert_eq!(created.status(), 200, "creating the bucket");
-    Moto { endpoint, _process: process }
+    Moto { endpoint, logs, _process: process }
 }
 
-/// The store as `serve` builds it from these settings.
-fn s3_store(endpoint: &str) -> BlobStore {
-    let vars = [
+/// The settings that put Steward's blobs into moto's bucket at `endpoint`.
+pub(crate) fn s3_vars(endpoint: &str) -> [(&'static str, String); 6] {
+    [
         ("STEWARD_OBJECT_STORE", format!("s3://{BUCKET}/steward/blobs/")),
         ("STEWARD_S3_ENDPOINT", endpoint.to_owned()),
         ("STEWARD_S3_REGION", "eu-central-1".to_owned()),
         ("STEWARD_S3_ACCESS_KEY_ID", "steward-test".to_owned()),
         ("STEWARD_S3_SECRET_ACCESS_KEY", "steward-test-secret".to_owned()),
         ("STEWARD_S3_ALLOW_HTTP", "true".to_owned()),
-    ];
+    ]
+}
+
+/// The store as `serve` builds it from these settings.
+fn s3_store(endpoint: &str) -> BlobStore {
+    let vars = s3_vars(endpoint);
     let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
     assert!(matches!(&config.blob_store, StoreConfig::S3(s) if s.bucket == BUCKET && s.prefix == "steward/blobs"));
     BlobStore::from_config(&config).unwrap()

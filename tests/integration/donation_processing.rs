@@ -858,6 +858,41 @@ async fn the_server_workers_alone_take_a_signed_in_donation_to_processed_with_ev
     assert_eq!(resets, 1, "Google's authorization:reset was called once");
 }
 
+/// The same pipeline with the blobs in an S3-compatible bucket (moto on
+/// loopback, selected by `STEWARD_OBJECT_STORE`): the parts are uploaded to
+/// the bucket and read back from it, deleted from it once parsed, and never
+/// touch the data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_workers_process_a_donation_with_its_blobs_in_an_s3_bucket() {
+    let moto = crate::blobs_s3::moto().await;
+    let s3 = crate::blobs_s3::s3_vars(&moto.endpoint);
+    let mut vars = vec![("STEWARD_WORKERS", "2")];
+    vars.extend(s3.iter().map(|(k, v)| (*k, v.as_str())));
+    let env = Env::start_with(&vars).await;
+    let token = env.app.db.token("res@example.org", Some(Role::Researcher)).await;
+    let types = ["youtube_history", "search"];
+    let id = create_over_grpc(&env, &token, &types).await;
+    let scenario = tiny().persona(Persona::Small).failure(Failure::MultiPart { parts: 2 });
+    env.sign_in(id, &scenario, &[YOUTUBE, SEARCH]).await;
+    env.wait_for_status(id, "processed", 90).await;
+
+    let expected = env.manifest(id, &scenario, &types).await;
+    assert_eq!(expected.len(), 2, "{expected:?}");
+    assert_eq!(env.row_counts(id).await, expected);
+    let parts = env.parts(id).await;
+    assert_eq!(parts.len(), 4, "two parts per group");
+    assert!(parts.iter().all(|p| p.1 == "parsed"));
+    let requests = moto.requests();
+    for part in &parts {
+        let object = format!("/steward-blobs/steward/blobs/{}", part.2.as_deref().unwrap());
+        assert!(requests.contains(&format!("POST {object}?uploads")), "{object} was not uploaded:\n{requests}");
+        assert!(requests.contains(&format!("GET {object} ")), "{object} was not read back:\n{requests}");
+    }
+    assert_eq!(moto.raw().keys().await, Vec::<String>::new(), "parsed parts are deleted from the bucket");
+    assert_eq!(moto.pending_uploads().await, 0);
+    assert!(!env.config.data_dir.join("blobs").exists(), "nothing was written to local blob files");
+}
+
 impl Env {
     /// Stops the server gracefully and starts a new one on the same database,
     /// data directory and keys, with `STEWARD_WORKERS` workers.
