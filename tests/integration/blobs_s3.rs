@@ -131,29 +131,40 @@ pub(crate) async fn moto() -> Moto {
     static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
     let server = tokio::task::spawn_blocking(moto_server).await.unwrap();
     let offset = (std::process::id() % 2000) as u16 * 4;
-    let port = std::iter::from_fn(|| Some(21000 + offset + NEXT_PORT.fetch_add(1, Ordering::Relaxed) % 2000))
-        .take(2000)
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect("a free port");
-    let logs = scratch_dir("moto");
-    let mut process = tokio::process::Command::new(server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(logs.join("moto.log")).unwrap())
-        .stderr(std::fs::File::create(logs.join("moto.err")).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting moto_server");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if reqwest::get(format!("{endpoint}/")).await.is_ok_and(|r| r.status() == 200) {
-            break;
+    let free_port = || {
+        std::iter::from_fn(|| Some(21000 + offset + NEXT_PORT.fetch_add(1, Ordering::Relaxed) % 2000))
+            .take(2000)
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .expect("a free port")
+    };
+    // A port found free may be taken before moto binds it: then the next one.
+    let mut attempts = 0;
+    let (endpoint, logs, process) = 'start: loop {
+        attempts += 1;
+        let port = free_port();
+        let logs = scratch_dir("moto");
+        let mut process = tokio::process::Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(logs.join("moto.log")).unwrap())
+            .stderr(std::fs::File::create(logs.join("moto.err")).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if reqwest::get(format!("{endpoint}/")).await.is_ok_and(|r| r.status() == 200) {
+                break 'start (endpoint, logs, process);
+            }
+            if process.try_wait().unwrap().is_some() {
+                assert!(attempts < 5, "moto_server exited; see {}", logs.display());
+                continue 'start;
+            }
+            assert!(Instant::now() < deadline, "moto_server did not come up; see {}", logs.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(process.try_wait().unwrap().is_none(), "moto_server exited; see {}", logs.display());
-        assert!(Instant::now() < deadline, "moto_server did not come up; see {}", logs.display());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
     let created = reqwest::Client::new().put(format!("{endpoint}/{BUCKET}")).send().await.unwrap();
     assert_eq!(created.status(), 200, "creating the bucket");
     Moto { endpoint, logs, _process: process }
