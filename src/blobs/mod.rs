@@ -30,10 +30,11 @@
 //!
 //! - unset: files under `<STEWARD_DATA_DIR>/blobs/`. Writes go to `.tmp/`, are
 //!   synced, and are renamed into place only when complete. This keeps its own
-//!   file code rather than `object_store`'s `LocalFileSystem`: that one does
-//!   not sync a file before renaming it into place, leaves emptied directories
-//!   behind, and would send every segment read of the (blocking) reader
-//!   through the runtime, where a positioned file read does.
+//!   file code rather than `object_store`'s `LocalFileSystem` (its `fs`
+//!   feature stays off): that one never syncs a file before renaming it into
+//!   place, so a power loss could leave a committed key with missing bytes,
+//!   and it would send every segment read of the (blocking) reader through
+//!   the runtime, where a positioned file read does.
 //! - `s3://bucket/prefix`: any S3-compatible service through the
 //!   `object_store` crate. A write is a multipart upload of 5 MiB parts (at
 //!   most two in flight), completed only after the last segment, and aborted
