@@ -146,8 +146,16 @@ pub struct Known {
 
 /// The submission `id` of `endpoint`, if any.
 pub async fn submission(conn: &mut AsyncPgConnection, endpoint: &str, id: &[u8]) -> QueryResult<Option<Known>> {
+    #[derive(Queryable)]
+    struct Row {
+        contributor_key: Vec<u8>,
+        share_sha256: Vec<u8>,
+        received_at: DateTime<Utc>,
+        withdrawn: bool,
+        pending: bool,
+    }
     let pending = diesel::dsl::exists(secretshare_pending::table.find((endpoint, id)));
-    let row: Option<(Vec<u8>, Vec<u8>, DateTime<Utc>, bool, bool)> = secretshare_submissions::table
+    let row: Option<Row> = secretshare_submissions::table
         .find((endpoint, id))
         .select((
             secretshare_submissions::contributor_key,
@@ -159,11 +167,11 @@ pub async fn submission(conn: &mut AsyncPgConnection, endpoint: &str, id: &[u8])
         .first(conn)
         .await
         .optional()?;
-    Ok(row.map(|(contributor_key, share_sha256, received_at, withdrawn, pending)| Known {
-        contributor_key,
-        share_sha256,
-        received_at,
-        state: match (withdrawn, pending) {
+    Ok(row.map(|row| Known {
+        contributor_key: row.contributor_key,
+        share_sha256: row.share_sha256,
+        received_at: row.received_at,
+        state: match (row.withdrawn, row.pending) {
             (true, _) => State::Withdrawn,
             (false, true) => State::Pending,
             (false, false) => State::Sealed,
