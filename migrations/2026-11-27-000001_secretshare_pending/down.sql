@@ -1,4 +1,4 @@
-DROP FUNCTION secretshare_submit(text, bytea, bytea, bytea, bytea, bigint, bigint);
+DROP FUNCTION secretshare_submit(text[], bytea[], bytea[], bytea[], bytea[], bigint[], bigint[]);
 
 ALTER TABLE secretshare_submissions
     ADD COLUMN share bytea,

@@ -31,44 +31,59 @@ UPDATE secretshare_submissions SET withdrawn = true WHERE state = 'withdrawn';
 DROP INDEX secretshare_submissions_pending;
 ALTER TABLE secretshare_submissions DROP COLUMN share, DROP COLUMN state, DROP COLUMN batch_digest;
 
--- Stores one submission, in one round trip and one transaction: when the
--- endpoint is active, the id is new on it and, with `max_per_contributor` > 0,
--- the contributor has fewer than that many pending or sealed submissions
--- there. Returns the receive time, or NULL when something failed (the caller
--- finds out what). With a limit, the contributor's advisory lock `lock_key` is
--- taken first; the INSERT is a later statement of this VOLATILE function, so
--- its snapshot sees every submission committed before the lock was granted,
--- and the count is exact.
+-- Stores a batch of submissions in one round trip and one transaction (the
+-- server gathers concurrent SubmitShare calls into one call). Each is stored
+-- when its endpoint is active, its id is new there and, with
+-- `max_per_contributor` > 0, its contributor has fewer than that many pending
+-- or sealed submissions there. Returns each one's receive time, or NULL when
+-- something failed (the caller finds out what).
+--
+-- The caller guarantees, per call: no (endpoint, id) twice; no contributor lock
+-- key twice among the limited ones (the count cannot see rows of the same
+-- statement); and rows sorted by (endpoint, id), so concurrent calls insert in
+-- one order and cannot deadlock on the key. The contributors' advisory locks
+-- are taken first, in ascending order for the same reason; the INSERT is a
+-- later statement of this VOLATILE function, so its snapshot sees every
+-- submission committed before the locks were granted, and the counts are exact.
 CREATE FUNCTION secretshare_submit(
-    endpoint_name text,
-    id bytea,
-    contributor bytea,
-    share_bytes bytea,
-    share_digest bytea,
-    max_per_contributor bigint,
-    lock_key bigint
-) RETURNS timestamptz LANGUAGE plpgsql VOLATILE AS $$
+    endpoint_names text[],
+    ids bytea[],
+    contributors bytea[],
+    share_bytes bytea[],
+    share_digests bytea[],
+    max_per_contributor bigint[],
+    lock_keys bigint[]
+) RETURNS timestamptz[] LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    stored timestamptz;
+    lock_key bigint;
+    stored timestamptz[];
 BEGIN
-    IF max_per_contributor > 0 THEN
+    FOR lock_key IN
+        SELECT DISTINCT l.k FROM unnest(lock_keys, max_per_contributor) AS l(k, m) WHERE l.m > 0 ORDER BY 1
+    LOOP
         PERFORM pg_advisory_xact_lock(lock_key);
-    END IF;
-    WITH registered AS (
+    END LOOP;
+    WITH input AS (
+        SELECT * FROM unnest(endpoint_names, ids, contributors, share_bytes, share_digests, max_per_contributor)
+            WITH ORDINALITY AS t(endpoint, id, contributor, share, digest, max_per, n)
+    ), registered AS (
         INSERT INTO secretshare_submissions (endpoint, submission_id, contributor_key, share_sha256)
-        SELECT endpoint_name, id, contributor, share_digest
-        WHERE EXISTS (SELECT 1 FROM secretshare_endpoints e WHERE e.name = endpoint_name AND e.archived_at IS NULL)
-          AND (max_per_contributor = 0
+        SELECT i.endpoint, i.id, i.contributor, i.digest FROM input i
+        WHERE EXISTS (SELECT 1 FROM secretshare_endpoints e WHERE e.name = i.endpoint AND e.archived_at IS NULL)
+          AND (i.max_per = 0
                OR (SELECT count(*) FROM secretshare_submissions s
-                   WHERE s.endpoint = endpoint_name AND s.contributor_key = contributor AND NOT s.withdrawn)
-                  < max_per_contributor)
+                   WHERE s.endpoint = i.endpoint AND s.contributor_key = i.contributor AND NOT s.withdrawn)
+                  < i.max_per)
+        ORDER BY i.n
         ON CONFLICT DO NOTHING
-        RETURNING seq, received_at
+        RETURNING endpoint, submission_id, seq, received_at
     ), pending AS (
         INSERT INTO secretshare_pending (endpoint, submission_id, seq, contributor_key, share, received_at)
-        SELECT endpoint_name, id, registered.seq, contributor, share_bytes, registered.received_at FROM registered
+        SELECT r.endpoint, r.submission_id, r.seq, i.contributor, i.share, r.received_at
+        FROM registered r JOIN input i ON i.endpoint = r.endpoint AND i.id = r.submission_id
     )
-    SELECT registered.received_at INTO stored FROM registered;
+    SELECT array_agg(r.received_at ORDER BY i.n) INTO stored
+    FROM input i LEFT JOIN registered r ON r.endpoint = i.endpoint AND r.submission_id = i.id;
     RETURN stored;
 END
 $$;

@@ -6,7 +6,8 @@
 //! - [`field`]: field elements, shares as stored, submission ids, aggregates, batch digests.
 //! - [`endpoint`]: endpoint validation and the config digest.
 //! - [`caller`]: roles from Steward groups or an external JWT's permission claim.
-//! - [`ops`]: the rules of each operation; [`store`]: the tables; [`error`]: reasons and codes.
+//! - [`ops`]: the rules of each operation; [`store`]: the tables; [`intake`]:
+//!   submissions stored in batches; [`error`]: reasons and codes.
 //! - [`grpc`]: the handlers; [`http`]: Privacy Guardian's dropped paths, answering 410.
 
 pub mod caller;
@@ -16,5 +17,6 @@ pub mod error;
 pub mod field;
 pub mod grpc;
 pub mod http;
+pub mod intake;
 pub mod ops;
 pub mod store;

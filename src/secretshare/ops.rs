@@ -3,7 +3,7 @@
 //! transactions that make them hold across replicas of one party.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
@@ -15,6 +15,7 @@ use super::config::{Party, SecretShareConfig};
 use super::endpoint::{Encoding, EndpointConfig, RawEndpoint};
 use super::error::{LISTED_IDS, Result, ShareError};
 use super::field::{self, Aggregate, SubmissionId};
+use super::intake::Intake;
 use super::store::{self, BatchRow, EndpointRow, State};
 use crate::auth::{PrincipalKind, Resolver};
 use crate::crypto::Keyring;
@@ -37,6 +38,8 @@ pub struct SecretShare {
     /// Active endpoints as last read, for SubmitShare (endpoints never change
     /// but for archiving, which the storing statement checks itself).
     active_endpoints: Arc<RwLock<HashMap<String, Endpoint>>>,
+    /// SubmitShare's batched storing, started on first use.
+    intake: Arc<OnceLock<Intake>>,
 }
 
 impl std::fmt::Debug for SecretShare {
@@ -123,6 +126,7 @@ impl SecretShare {
             settings,
             pseudonyms: Arc::new(OnceCell::new()),
             active_endpoints: Arc::default(),
+            intake: Arc::default(),
         }
     }
 
@@ -136,12 +140,12 @@ impl SecretShare {
     }
 
     /// HMAC-SHA-256 of the caller's identity under the party secret.
-    async fn contributor_key(&self, conn: &mut AsyncPgConnection, caller: &ShareCaller) -> Result<Vec<u8>> {
+    async fn contributor_key(&self, caller: &ShareCaller) -> Result<Vec<u8>> {
         let key = self
             .pseudonyms
             .get_or_try_init(|| async {
                 let aad = format!("steward.sealed_secret.v1\n{PARTY_SECRET}");
-                let sealed = store::sealed_secret(conn, PARTY_SECRET, || {
+                let sealed = store::sealed_secret(&mut *self.conn().await?, PARTY_SECRET, || {
                     let mut secret = [0u8; 32];
                     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
                         .expect("the system RNG works");
@@ -331,14 +335,15 @@ impl SecretShare {
 
     /// SubmitShare (§2.4), its checks in the spec's order.
     ///
-    /// The fast path is one prepared statement that stores the submission if
-    /// the endpoint is active, the id is new and (under the contributor's
-    /// lock) the limit allows it. Only when it stores nothing are the causes
-    /// looked up, in the spec's order. The endpoint's immutable configuration comes from a
-    /// cache of active endpoints; archiving needs no invalidation, since the
-    /// INSERT itself refuses an archived endpoint (and any refusal of checks
-    /// 3-5 is made again against a fresh read, so ENDPOINT_ARCHIVED keeps
-    /// coming first).
+    /// The fast path stores the submission through the intake (batched with
+    /// concurrent ones) if the endpoint is active, the id is new and (under
+    /// the contributor's lock) the limit allows it; no connection is held
+    /// meanwhile. Only when it stores nothing are the causes looked up, in the
+    /// spec's order. The endpoint's immutable configuration comes from a cache
+    /// of active endpoints; archiving needs no invalidation, since storing
+    /// itself refuses an archived endpoint (and any refusal of checks 3-5 is
+    /// made again against a fresh read, so ENDPOINT_ARCHIVED keeps coming
+    /// first).
     pub async fn submit(&self, caller: &ShareCaller, submission: Submission) -> Result<Received> {
         let party = self.party()?.clone();
         if !caller.contributor {
@@ -346,33 +351,30 @@ impl SecretShare {
                 "only contributors may submit (permission post:eta-data or the 'contributor' group)".into(),
             ));
         }
-        let mut conn = self.conn().await?;
         let cached = self.active_endpoints.read().expect("endpoint cache").get(&submission.endpoint).cloned();
-        let (endpoint, id) = match cached {
-            Some(endpoint) => match check_submission(&party, &endpoint, &submission) {
-                Ok(id) => (endpoint, id),
-                // Refusals are rare: answer them from a fresh read.
-                Err(_) => self.fresh_submission_endpoint(&mut conn, &party, &submission).await?,
-            },
-            None => self.fresh_submission_endpoint(&mut conn, &party, &submission).await?,
+        let (endpoint, id) = match cached.map(|e| check_submission(&party, &e, &submission).map(|id| (e, id))) {
+            Some(Ok(checked)) => checked,
+            // Not cached, or refused: refusals are rare, answer them from a fresh read.
+            _ => self.fresh_submission_endpoint(&mut *self.conn().await?, &party, &submission).await?,
         };
         let share = field::share_bytes(&submission.share);
-        let share_sha256 = field::share_digest(&share);
-        let contributor = self.contributor_key(&mut conn, caller).await?;
+        let contributor = self.contributor_key(caller).await?;
         let limit = endpoint.config.max_submissions_per_contributor;
         let name = endpoint.config.name.as_str();
         let new = store::NewSubmission {
-            endpoint: name,
-            submission_id: &id.0,
-            contributor_key: &contributor,
-            share: &share,
-            share_sha256: &share_sha256,
+            endpoint: name.to_owned(),
+            submission_id: id.0.to_vec(),
+            share_sha256: field::share_digest(&share),
+            share,
+            limit: i64::from(limit),
+            // One contributor's submissions to an endpoint are counted one at a time.
+            lock: if limit > 0 { contributor_lock(name, &contributor) } else { 0 },
+            contributor_key: contributor,
         };
-        // One contributor's submissions to an endpoint are counted one at a time.
-        let lock = if limit > 0 { contributor_lock(name, &contributor) } else { 0 };
-        match store::insert_submission_checked(&mut conn, &new, i64::from(limit), lock).await? {
+        let intake = self.intake.get_or_init(|| Intake::start(self.pool.clone()));
+        match intake.store(new.clone()).await? {
             Some(received_at) => Ok(Received { id, received_at, duplicate: false }),
-            None => self.refused_submission(&mut conn, &new, id, limit).await,
+            None => self.refused_submission(&mut *self.conn().await?, &new, id, limit).await,
         }
     }
 
@@ -399,19 +401,19 @@ impl SecretShare {
     async fn refused_submission(
         &self,
         conn: &mut AsyncPgConnection,
-        new: &store::NewSubmission<'_>,
+        new: &store::NewSubmission,
         id: SubmissionId,
         limit: u32,
     ) -> Result<Received> {
-        let endpoint = self.endpoint(conn, new.endpoint).await?;
+        let endpoint = self.endpoint(conn, &new.endpoint).await?;
         if endpoint.archived() {
-            self.active_endpoints.write().expect("endpoint cache").remove(new.endpoint);
+            self.active_endpoints.write().expect("endpoint cache").remove(&new.endpoint);
             return Err(archived(&endpoint));
         }
-        if let Some(known) = store::submission(conn, new.endpoint, new.submission_id).await? {
-            return replay(id, &known, new.contributor_key, new.share_sha256);
+        if let Some(known) = store::submission(conn, &new.endpoint, &new.submission_id).await? {
+            return replay(id, &known, &new.contributor_key, &new.share_sha256);
         }
-        if limit > 0 && store::contributions(conn, new.endpoint, new.contributor_key).await? >= i64::from(limit) {
+        if limit > 0 && store::contributions(conn, &new.endpoint, &new.contributor_key).await? >= i64::from(limit) {
             return Err(ShareError::AlreadyExists {
                 reason: "CONTRIBUTION_LIMIT_REACHED",
                 message: format!(
@@ -436,7 +438,7 @@ impl SecretShare {
         let mut conn = self.conn().await?;
         let endpoint = self.endpoint(&mut conn, endpoint).await?;
         let id = SubmissionId::parse(id).map_err(|m| ShareError::invalid("submission_id", m))?;
-        let contributor = self.contributor_key(&mut conn, caller).await?;
+        let contributor = self.contributor_key(caller).await?;
         let not_found =
             || ShareError::NotFound(format!("you have no submission {id} on endpoint '{}'", endpoint.config.name));
         let known = store::submission(&mut conn, &endpoint.config.name, &id.0).await?.ok_or_else(not_found)?;

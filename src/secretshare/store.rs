@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bytea, Text};
+use diesel::sql_types::{Array, BigInt, Bytea, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::{
@@ -19,16 +19,16 @@ use crate::db::schema::{
 
 #[diesel::declare_sql_function]
 extern "SQL" {
-    /// The submitting function of migration `2026-11-27-000001_secretshare_pending`.
+    /// The batch-storing function of migration `2026-11-27-000001_secretshare_pending`.
     fn secretshare_submit(
-        endpoint_name: Text,
-        id: Bytea,
-        contributor: Bytea,
-        share_bytes: Bytea,
-        share_digest: Bytea,
-        max_per_contributor: BigInt,
-        lock_key: BigInt,
-    ) -> Nullable<Timestamptz>;
+        endpoint_names: Array<Text>,
+        ids: Array<Bytea>,
+        contributors: Array<Bytea>,
+        share_bytes: Array<Bytea>,
+        share_digests: Array<Bytea>,
+        max_per_contributor: Array<BigInt>,
+        lock_keys: Array<BigInt>,
+    ) -> Array<Nullable<Timestamptz>>;
 }
 
 /// A stored endpoint, with its dataset's name (read through a left join).
@@ -190,39 +190,52 @@ pub async fn contributions(conn: &mut AsyncPgConnection, endpoint: &str, contrib
         .await
 }
 
-/// A submission to store.
-#[derive(Debug)]
-pub struct NewSubmission<'a> {
-    pub endpoint: &'a str,
-    pub submission_id: &'a [u8],
-    pub contributor_key: &'a [u8],
-    pub share: &'a [u8],
-    pub share_sha256: &'a [u8],
+/// A submission to store, with the checks it needs.
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    pub endpoint: String,
+    pub submission_id: Vec<u8>,
+    pub contributor_key: Vec<u8>,
+    pub share: Vec<u8>,
+    pub share_sha256: Vec<u8>,
+    /// The endpoint's limit per contributor; 0 for none.
+    pub limit: i64,
+    /// The contributor's advisory lock key on the endpoint (used when `limit` > 0).
+    pub lock: i64,
 }
 
-/// Stores a submission in one round trip if its endpoint is active, its id
-/// is new and, when `limit` > 0, the contributor has fewer than `limit`
-/// pending or sealed submissions there (counted under the advisory lock
-/// `lock`); its receive time when stored. `None` says one of those failed
-/// (the caller finds out which). A prepared statement calling the
-/// migration's function, so neither is parsed or planned per submission.
-pub async fn insert_submission_checked(
+/// Stores submissions in one round trip and one transaction: each one if its
+/// endpoint is active, its id is new and, when its `limit` > 0, the
+/// contributor has fewer than `limit` pending or sealed submissions there
+/// (counted under the advisory lock `lock`). Returns each one's receive
+/// time, or `None` when one of those failed (the caller finds out which).
+///
+/// The batch must hold no (endpoint, id) twice and no limited lock key twice,
+/// sorted by (endpoint, id) (see the migration's function). A prepared
+/// statement, so neither it nor the function is parsed or planned each time.
+pub async fn insert_submissions_checked(
     conn: &mut AsyncPgConnection,
-    new: &NewSubmission<'_>,
-    limit: i64,
-    lock: i64,
-) -> QueryResult<Option<DateTime<Utc>>> {
-    diesel::select(secretshare_submit(
-        new.endpoint,
-        new.submission_id,
-        new.contributor_key,
-        new.share,
-        new.share_sha256,
-        limit,
-        lock,
+    batch: &[&NewSubmission],
+) -> QueryResult<Vec<Option<DateTime<Utc>>>> {
+    let column = |f: fn(&NewSubmission) -> &[u8]| batch.iter().map(|n| f(n)).collect::<Vec<_>>();
+    let endpoints: Vec<&str> = batch.iter().map(|n| n.endpoint.as_str()).collect();
+    let stored: Vec<Option<DateTime<Utc>>> = diesel::select(secretshare_submit(
+        endpoints,
+        column(|n| &n.submission_id),
+        column(|n| &n.contributor_key),
+        column(|n| &n.share),
+        column(|n| &n.share_sha256),
+        batch.iter().map(|n| n.limit).collect::<Vec<_>>(),
+        batch.iter().map(|n| n.lock).collect::<Vec<_>>(),
     ))
     .get_result(conn)
-    .await
+    .await?;
+    if stored.len() != batch.len() {
+        return Err(diesel::result::Error::DeserializationError(
+            format!("secretshare_submit answered {} times for {} submissions", stored.len(), batch.len()).into(),
+        ));
+    }
+    Ok(stored)
 }
 
 /// Withdraws a pending submission (marks it, deletes its share); whether it was pending.

@@ -765,6 +765,31 @@ async fn a_contributors_concurrent_submissions_stop_exactly_at_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_of_one_submission_store_it_once() {
+    let mut parties = Parties::start(2, &[]).await;
+    let endpoint = parties.create(config_of("eta", 1, (0, 9))).await;
+    let person = parties.contributors(1).await.remove(0);
+    let request = pb::SubmitShareRequest {
+        endpoint: "eta".into(),
+        submission_id: new_id(),
+        party_index: 0,
+        config_digest: endpoint.config_digest.clone(),
+        share: vec![5],
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (mut client, request, token) = (parties.clients[0].clone(), request.clone(), person.tokens[0].clone());
+        tasks.push(tokio::spawn(async move { client.submit_share(with_bearer(request, &token)).await }));
+    }
+    let mut duplicates = Vec::new();
+    for task in tasks {
+        duplicates.push(task.await.unwrap().expect("a retry is accepted").into_inner().duplicate);
+    }
+    assert_eq!(duplicates.iter().filter(|d| !**d).count(), 1, "stored once: {duplicates:?}");
+    assert_eq!(parties.pending(0, "eta", 100).await, [request.submission_id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_are_validated_idempotent_immutable_and_archivable() {
     let mut parties = Parties::start(2, &[("NUM_CLIENTS_TO_SUM", "7")]).await;
     let created = parties.create(config_of("eta", 10, (0, 100))).await;
