@@ -38,4 +38,5 @@ pub mod proto;
 pub mod ratelimit;
 pub mod secretshare;
 pub mod server;
+pub mod upload;
 pub mod web;

@@ -1,0 +1,14 @@
+//! UploadService (spec upload.md, issue 7): drop-offs through which people
+//! send files to a project, replacing the VRE data drop-off. An owner creates
+//! a drop-off and gets a link plus an upload code; uploaders send files with
+//! the chunk RPCs (grpc-web) or tus 1.0 on `/files/`; files are hashed,
+//! sealed at rest and listed for owners, and recipients are e-mailed.
+//!
+//! So far this module holds the transport-free pieces of the uploader's input:
+//! - [`code`]: upload codes: generation, normalisation, peppered hash (§2.3).
+//! - [`names`]: file-name, folder-path and content-type hygiene and allowed types (§2.11).
+//! - [`metadata`]: the tus `Upload-Metadata` header and the keys Steward interprets (§3.6).
+
+pub mod code;
+pub mod metadata;
+pub mod names;
