@@ -301,6 +301,25 @@ pub fn keys_generate() {
     println!("{}", Keyring::generate().to_spec());
 }
 
+/// `steward sandbox-issuer`: an OIDC-shaped issuer (discovery, JWKS and a
+/// `/token` route minting ES256 JWTs for any `sub`, `aud` and `permissions`)
+/// until SIGINT/SIGTERM, so parties can trust JWTs offline (README, private
+/// aggregation). It mints for anyone who asks, hence never in production.
+pub async fn sandbox_issuer(listen: std::net::SocketAddr, production: bool) -> anyhow::Result<()> {
+    if production {
+        anyhow::bail!(
+            "the sandbox issuer mints tokens for anyone who asks and is for development only (STEWARD_ENV=production)"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let issuer = crate::auth::jwt::sandbox::SandboxIssuer::new(url.clone(), None).map_err(anyhow::Error::msg)?;
+    println!("sandbox OIDC issuer (development only: it signs tokens for anyone who asks): {url}");
+    println!("parties trust it with: STEWARD_JWT_ISSUER={url} STEWARD_JWT_AUDIENCE=<audience>");
+    println!("a token: curl -s -d sub=alice -d aud=<audience> -d 'permissions=post:eta-data' {url}token");
+    axum::serve(listener, issuer.router()).with_graceful_shutdown(shutdown_signal()).await.context("serving")
+}
+
 /// Said once at start-up, so nobody mistakes a demo for a real deployment.
 fn warn_about_donation_config(config: &Config) {
     if config.sandbox_providers() {

@@ -46,6 +46,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Serve an offline OIDC token issuer for development (JWTs for
+    /// SecretShareService's roles; refused with STEWARD_ENV=production).
+    SandboxIssuer {
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8099")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +168,13 @@ fn main() -> ExitCode {
         eprintln!("steward: reading .env: {e}");
         return ExitCode::from(2);
     }
+    if let Command::SandboxIssuer { listen } = &cli.command {
+        let production = std::env::var("STEWARD_ENV").is_ok_and(|env| env.trim() == "production");
+        return match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(runtime) => report(runtime.block_on(steward::cli::sandbox_issuer(*listen, production))),
+            Err(e) => report(Err(anyhow::anyhow!("cannot start the async runtime: {e}"))),
+        };
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
@@ -205,7 +219,7 @@ fn main() -> ExitCode {
                     cli::user_import(config, file, cli::Import::NeuprintAuth { datasets }, dry_run).await
                 }
             },
-            Command::Descriptor { .. } | Command::Keys { .. } => {
+            Command::Descriptor { .. } | Command::Keys { .. } | Command::SandboxIssuer { .. } => {
                 unreachable!("handled before configuration")
             }
         }

@@ -212,3 +212,64 @@ async fn worker_runs_jobs_outside_serve_and_stops_on_sigterm() {
     let status = tokio::task::spawn_blocking(move || worker.wait()).await.unwrap().unwrap();
     assert!(status.success(), "worker exit status {status}");
 }
+
+/// `steward sandbox-issuer` lets parties trust JWTs offline: its tokens carry
+/// the asked-for permissions and verify against its discovery document and
+/// JWKS; SIGTERM stops it; production refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_issuer_mints_tokens_parties_verify() {
+    use std::io::BufRead as _;
+    use steward::auth::jwt::{JwtSettings, JwtVerifier};
+
+    let mut issuer = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["sandbox-issuer", "--listen", "127.0.0.1:0"])
+        .env_remove("STEWARD_ENV")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running steward sandbox-issuer");
+    // Its stdout is read to the end, so its later lines never meet a closed pipe.
+    let (first_line, first) = std::sync::mpsc::channel();
+    let stdout = issuer.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = first_line.send(line.unwrap());
+        }
+    });
+    let first = tokio::task::spawn_blocking(move || first.recv().unwrap()).await.unwrap();
+    let url = first.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{first}");
+
+    let answer = reqwest::Client::new()
+        .post(format!("{url}token"))
+        .form(&[("sub", "alice"), ("aud", "steward-secretshare"), ("permissions", "post:eta-data get:eta-data")])
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    let token = answer["access_token"].as_str().expect("a token");
+    let settings = JwtSettings::from_lookup(&|name| match name {
+        "STEWARD_JWT_ISSUER" => Some(url.clone()),
+        "STEWARD_JWT_AUDIENCE" => Some("steward-secretshare".into()),
+        _ => None,
+    })
+    .unwrap()
+    .unwrap();
+    let claims = JwtVerifier::new(settings).verify(token).await.expect("the token verifies");
+    assert_eq!((claims.subject.as_str(), claims.issuer.as_str()), ("alice", url.as_str()));
+    assert_eq!(claims.permissions, ["post:eta-data", "get:eta-data"]);
+
+    assert!(Command::new("kill").args(["-TERM", &issuer.id().to_string()]).status().unwrap().success());
+    let status = tokio::task::spawn_blocking(move || issuer.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["sandbox-issuer", "--listen", "127.0.0.1:0"])
+        .env("STEWARD_ENV", "production")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("development only"), "{}", stderr(&refused));
+}
