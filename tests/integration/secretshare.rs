@@ -733,6 +733,37 @@ async fn concurrent_overlapping_seals_let_exactly_one_win() {
     assert_eq!(pending.len(), 40 - 10 * sealed.len());
 }
 
+/// A share of `endpoint` for party 0.
+fn share_for_party_0(endpoint: &pb::Endpoint, submission_id: String, share: Vec<u64>) -> pb::SubmitShareRequest {
+    pb::SubmitShareRequest {
+        endpoint: endpoint.name.clone(),
+        submission_id,
+        party_index: 0,
+        config_digest: endpoint.config_digest.clone(),
+        share,
+    }
+}
+
+/// `requests` sent by `person` to party 0 all at once; the answers in order.
+async fn submit_at_once(
+    parties: &Parties,
+    person: &Person,
+    requests: Vec<pb::SubmitShareRequest>,
+) -> Vec<Result<pb::SubmitShareResponse, Status>> {
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
+            let (mut client, token) = (parties.clients[0].clone(), person.tokens[0].clone());
+            tokio::spawn(async move { client.submit_share(with_bearer(request, &token)).await.map(|r| r.into_inner()) })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contributors_concurrent_submissions_stop_exactly_at_the_limit() {
     let mut parties = Parties::start(2, &[]).await;
@@ -740,22 +771,10 @@ async fn a_contributors_concurrent_submissions_stop_exactly_at_the_limit() {
     let endpoint = parties.create(config).await;
     let person = parties.contributors(1).await.remove(0);
     // Twenty different submissions of one contributor race on party 0.
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        let mut client = parties.clients[0].clone();
-        let request = pb::SubmitShareRequest {
-            endpoint: "eta".into(),
-            submission_id: new_id(),
-            party_index: 0,
-            config_digest: endpoint.config_digest.clone(),
-            share: vec![5],
-        };
-        let token = person.tokens[0].clone();
-        tasks.push(tokio::spawn(async move { client.submit_share(with_bearer(request, &token)).await }));
-    }
+    let requests = (0..20).map(|_| share_for_party_0(&endpoint, new_id(), vec![5])).collect();
     let mut stored = 0;
-    for task in tasks {
-        match task.await.unwrap() {
+    for answer in submit_at_once(&parties, &person, requests).await {
+        match answer {
             Ok(_) => stored += 1,
             Err(status) => assert_eq!(reason(&status), "CONTRIBUTION_LIMIT_REACHED", "{status:?}"),
         }
@@ -769,22 +788,9 @@ async fn concurrent_retries_of_one_submission_store_it_once() {
     let mut parties = Parties::start(2, &[]).await;
     let endpoint = parties.create(config_of("eta", 1, (0, 9))).await;
     let person = parties.contributors(1).await.remove(0);
-    let request = pb::SubmitShareRequest {
-        endpoint: "eta".into(),
-        submission_id: new_id(),
-        party_index: 0,
-        config_digest: endpoint.config_digest.clone(),
-        share: vec![5],
-    };
-    let mut tasks = Vec::new();
-    for _ in 0..12 {
-        let (mut client, request, token) = (parties.clients[0].clone(), request.clone(), person.tokens[0].clone());
-        tasks.push(tokio::spawn(async move { client.submit_share(with_bearer(request, &token)).await }));
-    }
-    let mut duplicates = Vec::new();
-    for task in tasks {
-        duplicates.push(task.await.unwrap().expect("a retry is accepted").into_inner().duplicate);
-    }
+    let request = share_for_party_0(&endpoint, new_id(), vec![5]);
+    let answers = submit_at_once(&parties, &person, vec![request.clone(); 12]).await;
+    let duplicates: Vec<bool> = answers.into_iter().map(|a| a.expect("a retry is accepted").duplicate).collect();
     assert_eq!(duplicates.iter().filter(|d| !**d).count(), 1, "stored once: {duplicates:?}");
     assert_eq!(parties.pending(0, "eta", 100).await, [request.submission_id]);
 }
