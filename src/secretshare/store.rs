@@ -238,7 +238,8 @@ pub async fn insert_submissions_checked(
     Ok(stored)
 }
 
-/// Withdraws a pending submission (marks it, deletes its share); whether it was pending.
+/// Withdraws a pending submission (deletes its share, marks it; call it in a
+/// transaction so both happen or neither); whether it was pending.
 pub async fn withdraw(conn: &mut AsyncPgConnection, endpoint: &str, id: &[u8]) -> QueryResult<bool> {
     let deleted = diesel::delete(secretshare_pending::table.find((endpoint, id))).execute(conn).await?;
     if deleted == 1 {
