@@ -6,6 +6,7 @@
 use std::sync::LazyLock;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -19,16 +20,21 @@ const STATUS_JS: &[u8] = include_bytes!("../clients/web/dist/status.js");
 /// in `clients/web/src/donate.ts`, bundled by esbuild.
 const DONATE_JS: &[u8] = include_bytes!("../clients/web/dist/donate.js");
 
+/// The private-aggregation page (`/secretshare`): TypeScript in
+/// `clients/web/src/secretshare_page.ts`, bundled by esbuild.
+const SECRETSHARE_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/secretshare_page.js");
+
 /// Assets served under `/static/`: (path, content type, bytes).
 pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("status.js", "text/javascript; charset=utf-8", STATUS_JS),
     ("donate.js", "text/javascript; charset=utf-8", DONATE_JS),
+    ("secretshare_page.js", "text/javascript; charset=utf-8", SECRETSHARE_PAGE_JS),
     ("steward.css", "text/css; charset=utf-8", STYLESHEET.as_bytes()),
 ];
 
 /// The browser pages, for `http::router` to merge.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/status", get(status_page))
+    Router::new().route("/status", get(status_page)).route("/secretshare", get(secretshare_page))
 }
 
 /// Pages load only this server's scripts and styles and call only this server;
@@ -50,6 +56,57 @@ async fn status_page() -> Response {
         Html(PAGE.as_str()),
     )
         .into_response()
+}
+
+/// The private-aggregation page. A party with its parties' URLs gets the page
+/// with its script, allowed to connect to those origins; any other server
+/// answers the same page with a message and no script.
+async fn secretshare_page(State(state): State<AppState>) -> Response {
+    let urls = state.config.secretshare.party.as_ref().map(|party| party.urls.as_slice()).unwrap_or_default();
+    let (csp, script, main) = if urls.is_empty() {
+        (CONTENT_SECURITY_POLICY.to_owned(), String::new(), SECRETSHARE_OFF_HTML)
+    } else {
+        let script = format!(r#"<script type="module" src="{}"></script>"#, asset_url("secretshare_page.js"));
+        (secretshare_csp(urls), script, SECRETSHARE_MAIN_HTML)
+    };
+    let page = SECRETSHARE_HTML
+        .replace("{steward.css}", &asset_url("steward.css"))
+        .replace("{script}", &script)
+        .replace("{main}", main);
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, csp.as_str()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(page),
+    )
+        .into_response()
+}
+
+/// [`CONTENT_SECURITY_POLICY`] with `connect-src` widened to the parties'
+/// origins, and nothing else.
+fn secretshare_csp(urls: &[String]) -> String {
+    let mut sources = vec!["'self'".to_owned()];
+    for origin in urls.iter().filter_map(|url| origin_of(url)) {
+        if !sources.contains(&origin) {
+            sources.push(origin);
+        }
+    }
+    CONTENT_SECURITY_POLICY.replace("connect-src 'self'", &format!("connect-src {}", sources.join(" ")))
+}
+
+/// `scheme://host[:port]` of an http(s) URL; `None` when it is not one a CSP
+/// source may safely name (user info, or characters outside a host and port).
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    (!authority.is_empty() && authority.chars().all(allowed)).then(|| format!("{scheme}://{authority}"))
 }
 
 /// `/static/NAME?v=HASH`: assets are cached for an hour, so a new build must
@@ -102,6 +159,70 @@ const STATUS_HTML: &str = r#"<!doctype html>
 </html>
 "#;
 
+/// The private-aggregation page around its `{main}`; `{script}` is empty on a
+/// server that is not a party.
+const SECRETSHARE_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Private aggregation · Steward</title>
+<link rel="icon" href="/static/favicon.svg">
+<link rel="stylesheet" href="{steward.css}">
+{script}
+</head>
+<body>
+{main}
+</body>
+</html>
+"#;
+
+/// Shown by a server that is not a secret-share party with its parties' URLs.
+const SECRETSHARE_OFF_HTML: &str = r#"<main>
+<h1>Private aggregation</h1>
+<p role="status" id="secretshare-off">This server is not configured as a secret-share party with its parties' URLs, so this page cannot submit or sum anything here. Its operators can set <code>STEWARD_SECRETSHARE_PARTY_INDEX</code>, <code>STEWARD_SECRETSHARE_PARTY_COUNT</code> and <code>STEWARD_SECRETSHARE_PARTY_URLS</code>; the Python and R clients work with any party.</p>
+</main>"#;
+
+/// The page of a party. `clients/web/src/secretshare_page.ts` fills the
+/// elements by id.
+const SECRETSHARE_MAIN_HTML: &str = r#"<main>
+<h1>Private aggregation</h1>
+<section aria-labelledby="parties-heading">
+<h2 id="parties-heading">Parties</h2>
+<p>Each value is split in this page into random shares, one for each party below; no single party learns it. <strong>This page trusts the party serving it</strong>: it came from this server, and so did the list of parties. To depend on no single party, use the Python or R client with the parties' URLs configured yourself.</p>
+<div id="parties" aria-live="polite"><p class="muted">Asking the parties…</p></div>
+<label for="token">Token</label>
+<p id="token-hint" class="hint">A bearer token every party accepts (a JWT of the issuer they trust), or one Steward token per party, separated by commas, in party order. It is sent only to the parties and is not stored.</p>
+<input id="token" name="token" type="password" autocomplete="off" autocapitalize="off" spellcheck="false" aria-describedby="token-hint">
+</section>
+
+<section aria-labelledby="contribute-heading">
+<h2 id="contribute-heading">Contribute</h2>
+<form id="endpoint-form">
+<label for="endpoint">Endpoint</label>
+<input id="endpoint" name="endpoint" autocomplete="off" autocapitalize="off" spellcheck="false" required>
+<button type="submit">Load endpoint</button>
+</form>
+<form id="values-form" hidden>
+<fieldset id="values"><legend id="values-legend">Values</legend></fieldset>
+<button type="submit">Submit</button>
+</form>
+<div id="contribute-status" role="status" aria-live="polite"></div>
+</section>
+
+<section aria-labelledby="sums-heading">
+<h2 id="sums-heading">Sealed batches</h2>
+<form id="sums-form">
+<label for="sums-endpoint">Endpoint</label>
+<input id="sums-endpoint" name="sums-endpoint" autocomplete="off" autocapitalize="off" spellcheck="false" required>
+<button type="submit">Show sums</button>
+</form>
+<div id="sums-status" role="status" aria-live="polite"></div>
+<div id="sums"></div>
+</section>
+</main>
+<noscript><p>This page needs JavaScript to split values and ask the parties.</p></noscript>"#;
+
 /// Plain, readable and accessible: system fonts, high contrast in light and
 /// dark schemes, visible focus, state in words and not colour alone.
 const STYLESHEET: &str = r#":root {
@@ -141,4 +262,29 @@ button:disabled { opacity: .6; cursor: progress; }
 dl.identity { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; margin: .5rem 0; }
 dl.identity dt { font-weight: 600; }
 dl.identity dd { margin: 0; overflow-wrap: anywhere; }
+fieldset { border: 1px solid var(--line); border-radius: 4px; margin: .6rem 0 0; padding: .4rem .8rem .8rem; }
+fieldset label { margin-top: .5rem; }
+table { border-collapse: collapse; width: 100%; margin: .6rem 0; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
+td.number { font-family: ui-monospace, monospace; text-align: right; overflow-wrap: anywhere; }
+ul.plain { list-style: none; padding-left: 0; }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csp_names_only_the_parties_origins() {
+        assert_eq!(origin_of("https://Party.Example.org:8443/steward"), Some("https://party.example.org:8443".into()));
+        assert_eq!(origin_of("http://[::1]:8181"), Some("http://[::1]:8181".into()));
+        // Nothing that could add a directive or a source, and no user info.
+        for bad in ["https://a.example; script-src *", "https://u:p@a.example", "ftp://a.example", "https://", "x"] {
+            assert_eq!(origin_of(bad), None, "{bad}");
+        }
+        let urls = ["https://a.example/x".to_owned(), "https://a.example/y".to_owned(), "http://b.example".to_owned()];
+        let csp = secretshare_csp(&urls);
+        assert!(csp.contains("; connect-src 'self' https://a.example http://b.example; "), "{csp}");
+        assert_eq!(csp.replace(" https://a.example http://b.example", ""), CONTENT_SECURITY_POLICY);
+    }
+}

@@ -25,4 +25,5 @@ mod openapi;
 mod ratelimit;
 mod scenarios;
 mod secretshare;
+mod secretshare_page;
 mod server;
