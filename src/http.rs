@@ -71,6 +71,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
 <p>This server collects and guards research data. It speaks gRPC and gRPC-web at <code>{public_url}</code>.</p>
 <ul>
 <li><a href="/status">/status</a>: API status page (health, and who a token belongs to)</li>
+<li><a href="/secretshare">/secretshare</a>: private aggregation: contribute a value, or see sealed batches' sums</li>
 <li><a href="/api/docs/">/api/docs/</a>: the REST routes (served through Envoy), as OpenAPI</li>
 <li><a href="/healthz">/healthz</a>: whether the server can serve</li>
 <li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
