@@ -138,14 +138,12 @@ impl CodeHash {
     }
 
     /// Constant-time equality, so response timing says nothing about how much
-    /// of a guess's hash was right.
+    /// of a guess's hash was right: every byte is compared, and `black_box`
+    /// keeps the compiler from stopping at the first difference. (ring's
+    /// `constant_time` function is deprecated, to be removed.)
     pub fn matches(&self, other: &CodeHash) -> bool {
-        #[expect(
-            deprecated,
-            reason = "ring 0.17's only public constant-time comparison; it wraps the same CRYPTO_memcmp ring uses for its own tags"
-        )]
-        let equal = ring::constant_time::verify_slices_are_equal(&self.0, &other.0).is_ok();
-        equal
+        let difference = self.0.iter().zip(&other.0).fold(0u8, |acc, (a, b)| acc | std::hint::black_box(a ^ b));
+        difference == 0
     }
 }
 
