@@ -308,7 +308,7 @@ pub(super) async fn delete(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<
 }
 
 /// Keys under `prefix` (validated, no trailing `/`), or `prefix` itself, last
-/// modified before `cutoff`. Objects whose names are no valid key are skipped.
+/// modified before `cutoff`. Objects whose names are no valid key are left out.
 pub(super) async fn list_older_than(
     store: &Arc<dyn ObjectStore>,
     root: &Path,

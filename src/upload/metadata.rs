@@ -4,7 +4,8 @@
 //! Parsing is tolerant where real clients differ (tuspy's empty header,
 //! missing padding, bare keys, `, ` separators) and strict everywhere else:
 //! unlike tusd, any bad pair rejects the request with an error naming the key,
-//! because no real client produces one and a silent skip only confuses script authors.
+//! because no real client produces one and dropping it silently only confuses
+//! script authors.
 
 use std::collections::BTreeMap;
 

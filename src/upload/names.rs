@@ -403,7 +403,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_null_and_dot_only_relative_paths_are_ignored() {
+    fn empty_null_and_dot_only_relative_paths_give_no_path() {
         for raw in ["", "null", "/", "./..", " / . / ", "\u{0}"] {
             assert_eq!(sanitize_relative_path(raw), None, "{raw:?}");
         }
