@@ -46,14 +46,19 @@ async fn status_page() -> Response {
     static PAGE: LazyLock<String> = LazyLock::new(|| {
         STATUS_HTML.replace("{steward.css}", &asset_url("steward.css")).replace("{status.js}", &asset_url("status.js"))
     });
+    page(CONTENT_SECURITY_POLICY, PAGE.as_str())
+}
+
+/// A page with its content security policy and the headers every page sends.
+fn page(csp: &str, html: &str) -> Response {
     (
         [
-            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            (header::CONTENT_SECURITY_POLICY, csp),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::REFERRER_POLICY, "no-referrer"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Html(PAGE.as_str()),
+        Html(html.to_owned()),
     )
         .into_response()
 }
@@ -69,20 +74,11 @@ async fn secretshare_page(State(state): State<AppState>) -> Response {
         let script = format!(r#"<script type="module" src="{}"></script>"#, asset_url("secretshare_page.js"));
         (secretshare_csp(urls), script, SECRETSHARE_MAIN_HTML)
     };
-    let page = SECRETSHARE_HTML
+    let html = SECRETSHARE_HTML
         .replace("{steward.css}", &asset_url("steward.css"))
         .replace("{script}", &script)
         .replace("{main}", main);
-    (
-        [
-            (header::CONTENT_SECURITY_POLICY, csp.as_str()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Html(page),
-    )
-        .into_response()
+    page(&csp, &html)
 }
 
 /// [`CONTENT_SECURITY_POLICY`] with `connect-src` widened to the parties'

@@ -11,6 +11,7 @@ import type { Client } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { explain, stewardTransport } from "./client";
 import type { Explained } from "./client";
+import { byId, el, errorBox } from "./dom";
 import {
   SecretShareService,
   ValueEncoding,
@@ -42,33 +43,6 @@ class PartyError extends Error {
   ) {
     super("party error");
   }
-}
-
-/** An element the page's HTML must contain. */
-function byId<T extends HTMLElement>(id: string): T {
-  const element = document.getElementById(id);
-  if (!element) {
-    throw new Error(`secretshare page: element #${id} is missing`);
-  }
-  return element as T;
-}
-
-/** `tag` with text content and an optional class. */
-function el(tag: string, text: string, className?: string): HTMLElement {
-  const element = document.createElement(tag);
-  element.textContent = text;
-  if (className) {
-    element.className = className;
-  }
-  return element;
-}
-
-/** An alert with what went wrong and, below, what to try. */
-function errorBox({ summary, hint }: Explained): HTMLElement {
-  const box = el("div", "", "error");
-  box.setAttribute("role", "alert");
-  box.append(el("p", summary, "summary"), el("p", hint));
-  return box;
 }
 
 /** A refusal by party `party`, or a problem found in the page. */

@@ -4,7 +4,7 @@
 
 import { createClient } from "@connectrpc/connect";
 import { explain, stewardTransport } from "./client";
-import type { Explained } from "./client";
+import { byId, el, errorBox } from "./dom";
 import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
@@ -18,33 +18,6 @@ const HEALTH_INTERVAL_MS = 15_000;
 const transport = stewardTransport();
 const health = createClient(Health, transport);
 const authorization = createClient(AuthorizationService, transport);
-
-/** An element the page's HTML must contain. */
-function byId<T extends HTMLElement>(id: string): T {
-  const element = document.getElementById(id);
-  if (!element) {
-    throw new Error(`status page: element #${id} is missing`);
-  }
-  return element as T;
-}
-
-/** `tag` with text content and an optional class. */
-function el(tag: string, text: string, className?: string): HTMLElement {
-  const element = document.createElement(tag);
-  element.textContent = text;
-  if (className) {
-    element.className = className;
-  }
-  return element;
-}
-
-/** An alert with what went wrong and, below, what to try. */
-function errorBox({ summary, hint }: Explained): HTMLElement {
-  const box = el("div", "", "error");
-  box.setAttribute("role", "alert");
-  box.append(el("p", summary, "summary"), el("p", hint));
-  return box;
-}
 
 // --- health -----------------------------------------------------------------
 

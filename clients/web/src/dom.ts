@@ -1,0 +1,30 @@
+// Small DOM helpers shared by Steward's page scripts.
+
+import type { Explained } from "./client";
+
+/** An element the page's HTML must contain. */
+export function byId<T extends HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (!element) {
+    throw new Error(`${document.title}: element #${id} is missing`);
+  }
+  return element as T;
+}
+
+/** `tag` with text content and an optional class. */
+export function el(tag: string, text: string, className?: string): HTMLElement {
+  const element = document.createElement(tag);
+  element.textContent = text;
+  if (className) {
+    element.className = className;
+  }
+  return element;
+}
+
+/** An alert with what went wrong and, below, what to try. */
+export function errorBox({ summary, hint }: Explained): HTMLElement {
+  const box = el("div", "", "error");
+  box.setAttribute("role", "alert");
+  box.append(el("p", summary, "summary"), el("p", hint));
+  return box;
+}
