@@ -142,6 +142,8 @@ pub struct Config {
     pub donation: DonationConfig,
     /// SecretShareService: which party this is, batch limits.
     pub secretshare: crate::secretshare::config::SecretShareConfig,
+    /// UploadService: limits, staging, e-mail.
+    pub upload: crate::upload::config::UploadConfig,
     /// The external OIDC issuer whose bearer JWTs are accepted; `None`: none.
     pub jwt: Option<crate::auth::jwt::JwtSettings>,
     /// Tracing filter.
@@ -205,6 +207,7 @@ impl Config {
             }
         };
 
+        let upload = crate::upload::config::UploadConfig::from_lookup(&get, &data_dir, &public_url)?;
         let config = Self {
             env,
             listen,
@@ -236,6 +239,7 @@ impl Config {
             )?,
             donation,
             secretshare: crate::secretshare::config::SecretShareConfig::from_lookup(&get)?,
+            upload,
             jwt: crate::auth::jwt::JwtSettings::from_lookup(&get).map_err(|m| invalid("STEWARD_JWT_ISSUER", m))?,
             log_filter: get("STEWARD_LOG").unwrap_or_else(|| "info".into()),
             log_format,

@@ -33,6 +33,14 @@ pub mod secretshare {
     }
 }
 
+/// `steward.upload.v1`: drop-offs, resumable uploads and sealed files.
+pub mod upload {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("steward.upload.v1");
+    }
+}
+
 /// Vendored `google.api` messages used by Steward's protos (`HttpBody`).
 pub mod google {
     /// `google.api`.

@@ -548,6 +548,85 @@ diesel::table! {
 }
 
 diesel::table! {
+    upload_code_failures (id) {
+        id -> Int8,
+        dropoff_id -> Uuid,
+        client_addr -> Text,
+        failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    upload_dropoffs (id) {
+        id -> Uuid,
+        owner_user_id -> Int8,
+        dataset_id -> Nullable<Int8>,
+        title -> Text,
+        description -> Text,
+        recipient_emails -> Array<Nullable<Text>>,
+        max_file_bytes -> Int8,
+        max_total_bytes -> Int8,
+        allowed_types -> Array<Nullable<Text>>,
+        expire_time -> Timestamptz,
+        code_hash -> Bytea,
+        closed_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    upload_files (id) {
+        id -> Uuid,
+        dropoff_id -> Uuid,
+        name -> Text,
+        relative_path -> Text,
+        size -> Nullable<Int8>,
+        committed_offset -> Int8,
+        content_type -> Text,
+        metadata -> Jsonb,
+        protocol -> Text,
+        status -> Text,
+        failure_reason -> Nullable<Text>,
+        sha256 -> Nullable<Text>,
+        expected_sha256 -> Nullable<Text>,
+        wrapped_key -> Nullable<Bytea>,
+        key_id -> Text,
+        request_id -> Nullable<Text>,
+        writer_id -> Nullable<Text>,
+        writer_seen_at -> Nullable<Timestamptz>,
+        external_ref -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+        last_write_at -> Timestamptz,
+        expire_time -> Timestamptz,
+        complete_time -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    upload_notification_recipients (notification_id, email) {
+        notification_id -> Int8,
+        email -> Text,
+        status -> Text,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    upload_notifications (id) {
+        id -> Int8,
+        dropoff_id -> Uuid,
+        file_ids -> Array<Nullable<Uuid>>,
+        created_at -> Timestamptz,
+        claimed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         email -> Text,
@@ -631,6 +710,12 @@ diesel::joinable!(tos_acceptances -> tos_documents (tos_document_id));
 diesel::joinable!(tos_acceptances -> users (user_id));
 diesel::joinable!(tos_documents -> dataset_versions (dataset_version_id));
 diesel::joinable!(tos_documents -> services (service_id));
+diesel::joinable!(upload_code_failures -> upload_dropoffs (dropoff_id));
+diesel::joinable!(upload_dropoffs -> datasets (dataset_id));
+diesel::joinable!(upload_dropoffs -> users (owner_user_id));
+diesel::joinable!(upload_files -> upload_dropoffs (dropoff_id));
+diesel::joinable!(upload_notification_recipients -> upload_notifications (notification_id));
+diesel::joinable!(upload_notifications -> upload_dropoffs (dropoff_id));
 diesel::joinable!(visit_donations -> donations (donation_id));
 diesel::joinable!(visit_donations -> visits (visit_id));
 diesel::joinable!(visits -> donations (current_donation));
@@ -679,6 +764,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     services,
     tos_acceptances,
     tos_documents,
+    upload_code_failures,
+    upload_dropoffs,
+    upload_files,
+    upload_notification_recipients,
+    upload_notifications,
     users,
     visit_donations,
     visits,

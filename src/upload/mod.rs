@@ -10,5 +10,6 @@
 //! - [`metadata`]: the tus `Upload-Metadata` header and the keys Steward interprets (§3.6).
 
 pub mod code;
+pub mod config;
 pub mod metadata;
 pub mod names;

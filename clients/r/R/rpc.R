@@ -10,8 +10,12 @@
   "steward/authorization/v1/authorization_service.proto",
   "steward/dataset/v1/dataset_service.proto",
   "steward/donation/v1/donation_service.proto",
-  "steward/secretshare/v1/secretshare_service.proto"
+  "steward/secretshare/v1/secretshare_service.proto",
+  "steward/upload/v1/upload_service.proto"
 )
+
+# Not generated: gRPC-web cannot carry client streaming.
+#   /steward.upload.v1.UploadService/UploadFile
 
 # Not generated: the Legacy* RPCs answer portability-server's REST bodies as
 # raw HttpBody (for Envoy to serve); their typed counterparts are above.
@@ -85,6 +89,22 @@ authorization_check_access <- function(client, body = NULL, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.upload.v1.UploadService/CancelUpload
+cancel_upload <- function(client, upload_id = NULL, upload_code = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/CancelUpload",
+    "steward.upload.v1.CancelUploadRequest", "steward.upload.v1.CancelUploadResponse",
+    list(upload_id = upload_id, upload_code = upload_code),
+    .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/CloseDropOff
+close_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/CloseDropOff",
+    "steward.upload.v1.CloseDropOffRequest", "steward.upload.v1.CloseDropOffResponse",
+    list(dropoff_id = dropoff_id),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/CreateDataset
 create_dataset <- function(client, name = NULL, description = NULL, access_mode = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateDataset",
@@ -98,6 +118,14 @@ create_dataset_version <- function(client, dataset = NULL, version = NULL, prefi
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateDatasetVersion",
     "steward.dataset.v1.CreateDatasetVersionRequest", "steward.dataset.v1.CreateDatasetVersionResponse",
     list(dataset = dataset, version = version, prefix = prefix, is_public = is_public, buckets = buckets, request_id = request_id),
+    .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/CreateDropOff
+create_drop_off <- function(client, dropoff = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/CreateDropOff",
+    "steward.upload.v1.CreateDropOffRequest", "steward.upload.v1.CreateDropOffResponse",
+    list(dropoff = dropoff),
     .timeout = .timeout)
 }
 
@@ -189,6 +217,14 @@ create_tos_document <- function(client, name = NULL, text = NULL, dataset = NULL
     .timeout = .timeout)
 }
 
+# /steward.upload.v1.UploadService/CreateUpload
+create_upload <- function(client, dropoff_id = NULL, upload_code = NULL, name = NULL, size = NULL, content_type = NULL, metadata = NULL, request_id = NULL, relative_path = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/CreateUpload",
+    "steward.upload.v1.CreateUploadRequest", "steward.upload.v1.CreateUploadResponse",
+    list(dropoff_id = dropoff_id, upload_code = upload_code, name = name, size = size, content_type = content_type, metadata = metadata, request_id = request_id, relative_path = relative_path),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/DeleteDataset
 delete_dataset <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteDataset",
@@ -202,6 +238,22 @@ delete_dataset_version <- function(client, dataset = NULL, version = NULL, .time
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteDatasetVersion",
     "steward.dataset.v1.DeleteDatasetVersionRequest", "steward.dataset.v1.DeleteDatasetVersionResponse",
     list(dataset = dataset, version = version),
+    .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/DeleteDropOff
+delete_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/DeleteDropOff",
+    "steward.upload.v1.DeleteDropOffRequest", "steward.upload.v1.DeleteDropOffResponse",
+    list(dropoff_id = dropoff_id),
+    .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/DeleteFile
+delete_file <- function(client, file_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/DeleteFile",
+    "steward.upload.v1.DeleteFileRequest", "steward.upload.v1.DeleteFileResponse",
+    list(file_id = file_id),
     .timeout = .timeout)
 }
 
@@ -293,12 +345,28 @@ donation_list_donations <- function(client, page_size = NULL, page_token = NULL,
     .timeout = .timeout)
 }
 
+# /steward.upload.v1.UploadService/DownloadFile (server-streaming)
+download_file <- function(client, file_id = NULL, offset = NULL, .callback = NULL, .timeout = NULL) {
+  steward_server_stream(client, "/steward.upload.v1.UploadService/DownloadFile",
+    "steward.upload.v1.DownloadFileRequest", "google.api.HttpBody",
+    list(file_id = file_id, offset = offset),
+    .callback = .callback, .timeout = .timeout)
+}
+
 # /steward.donation.v1.DonationService/ExportDonationData (server-streaming)
 export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, row_format = NULL, .callback = NULL, .timeout = NULL) {
   steward_server_stream(client, "/steward.donation.v1.DonationService/ExportDonationData",
     "steward.donation.v1.ExportDonationDataRequest", "steward.donation.v1.ExportDonationDataResponse",
     list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, row_format = row_format),
     .callback = .callback, .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/FinalizeUpload
+finalize_upload <- function(client, upload_id = NULL, upload_code = NULL, sha256 = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/FinalizeUpload",
+    "steward.upload.v1.FinalizeUploadRequest", "steward.upload.v1.FinalizeUploadResponse",
+    list(upload_id = upload_id, upload_code = upload_code, sha256 = sha256),
+    .timeout = .timeout)
 }
 
 # /steward.secretshare.v1.SecretShareService/GetBatch
@@ -325,11 +393,27 @@ get_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.upload.v1.UploadService/GetDropOff
+get_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/GetDropOff",
+    "steward.upload.v1.GetDropOffRequest", "steward.upload.v1.GetDropOffResponse",
+    list(dropoff_id = dropoff_id),
+    .timeout = .timeout)
+}
+
 # /steward.secretshare.v1.SecretShareService/GetEndpoint
 get_endpoint <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetEndpoint",
     "steward.secretshare.v1.GetEndpointRequest", "steward.secretshare.v1.GetEndpointResponse",
     list(name = name),
+    .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/GetFile
+get_file <- function(client, file_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/GetFile",
+    "steward.upload.v1.GetFileRequest", "steward.upload.v1.GetFileResponse",
+    list(file_id = file_id),
     .timeout = .timeout)
 }
 
@@ -434,6 +518,14 @@ get_tos_document <- function(client, id = NULL, invite_token = NULL, .timeout = 
   steward_unary(client, "/steward.dataset.v1.DatasetService/GetTosDocument",
     "steward.dataset.v1.GetTosDocumentRequest", "steward.dataset.v1.GetTosDocumentResponse",
     list(id = id, invite_token = invite_token),
+    .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/GetUpload
+get_upload <- function(client, upload_id = NULL, upload_code = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/GetUpload",
+    "steward.upload.v1.GetUploadRequest", "steward.upload.v1.GetUploadResponse",
+    list(upload_id = upload_id, upload_code = upload_code),
     .timeout = .timeout)
 }
 
@@ -557,11 +649,27 @@ list_donation_events <- function(client, donation_id = NULL, page_size = NULL, p
     .timeout = .timeout)
 }
 
+# /steward.upload.v1.UploadService/ListDropOffs
+list_drop_offs <- function(client, page_size = NULL, page_token = NULL, all = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/ListDropOffs",
+    "steward.upload.v1.ListDropOffsRequest", "steward.upload.v1.ListDropOffsResponse",
+    list(page_size = page_size, page_token = page_token, all = all),
+    .timeout = .timeout)
+}
+
 # /steward.secretshare.v1.SecretShareService/ListEndpoints
 list_endpoints <- function(client, page_size = NULL, page_token = NULL, include_archived = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/ListEndpoints",
     "steward.secretshare.v1.ListEndpointsRequest", "steward.secretshare.v1.ListEndpointsResponse",
     list(page_size = page_size, page_token = page_token, include_archived = include_archived),
+    .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/ListFiles
+list_files <- function(client, dropoff_id = NULL, page_size = NULL, page_token = NULL, status = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/ListFiles",
+    "steward.upload.v1.ListFilesRequest", "steward.upload.v1.ListFilesResponse",
+    list(dropoff_id = dropoff_id, page_size = page_size, page_token = page_token, status = status),
     .timeout = .timeout)
 }
 
@@ -685,6 +793,14 @@ list_user_tokens <- function(client, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.upload.v1.UploadService/OpenDropOff
+open_drop_off <- function(client, dropoff_id = NULL, upload_code = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/OpenDropOff",
+    "steward.upload.v1.OpenDropOffRequest", "steward.upload.v1.OpenDropOffResponse",
+    list(dropoff_id = dropoff_id, upload_code = upload_code),
+    .timeout = .timeout)
+}
+
 # /steward.donation.v1.DonationService/QueryDonationData
 query_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, page_size = NULL, page_token = NULL, row_format = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/QueryDonationData",
@@ -781,6 +897,14 @@ rotate_tos_invite_token <- function(client, id = NULL, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.upload.v1.UploadService/RotateUploadCode
+rotate_upload_code <- function(client, dropoff_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/RotateUploadCode",
+    "steward.upload.v1.RotateUploadCodeRequest", "steward.upload.v1.RotateUploadCodeResponse",
+    list(dropoff_id = dropoff_id),
+    .timeout = .timeout)
+}
+
 # /steward.secretshare.v1.SecretShareService/SealBatch
 seal_batch <- function(client, endpoint = NULL, submission_ids = NULL, config_digest = NULL, expected_batch_digest = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/SealBatch",
@@ -837,6 +961,14 @@ update_dataset_version <- function(client, dataset = NULL, version = NULL, prefi
     .timeout = .timeout)
 }
 
+# /steward.upload.v1.UploadService/UpdateDropOff
+update_drop_off <- function(client, dropoff = NULL, update_mask = NULL, reopen = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/UpdateDropOff",
+    "steward.upload.v1.UpdateDropOffRequest", "steward.upload.v1.UpdateDropOffResponse",
+    list(dropoff = dropoff, update_mask = update_mask, reopen = reopen),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/UpdateGroup
 update_group <- function(client, name = NULL, new_name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateGroup",
@@ -890,5 +1022,13 @@ who_am_i_json <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/WhoAmIJson",
     "steward.authorization.v1.WhoAmIJsonRequest", "google.api.HttpBody",
     list(),
+    .timeout = .timeout)
+}
+
+# /steward.upload.v1.UploadService/WriteChunk
+write_chunk <- function(client, upload_id = NULL, upload_code = NULL, offset = NULL, data = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.upload.v1.UploadService/WriteChunk",
+    "steward.upload.v1.WriteChunkRequest", "steward.upload.v1.WriteChunkResponse",
+    list(upload_id = upload_id, upload_code = upload_code, offset = offset, data = data),
     .timeout = .timeout)
 }
