@@ -13,3 +13,4 @@ pub mod code;
 pub mod config;
 pub mod metadata;
 pub mod names;
+pub mod tus;
