@@ -13,4 +13,6 @@ pub mod code;
 pub mod config;
 pub mod metadata;
 pub mod names;
+pub mod seal;
+pub mod staging;
 pub mod tus;
