@@ -10,11 +10,14 @@
 for direct use) with credentials, timeouts, retries on UNAVAILABLE and errors
 raised as `StewardError` subclasses (`steward_client.errors`).
 
+`steward_client.uploads` sends files into Steward's drop-offs, resumably
+(`upload`), and fetches them for their owners (`download`, `list_files`).
+
 `steward_client.secretshare` splits values into additive secret shares for
 Steward's secret-share parties and adds sealed batches back up (`Parties`).
 """
 
-from . import secretshare
+from . import secretshare, uploads
 from ._client import Client
 from ._version import __version__
 from .errors import (
@@ -44,11 +47,17 @@ from .secretshare import (
     SealError,
     SecretShareError,
 )
+from .uploads import ChecksumMismatch, FileChanged, TransferError, UploadFailed
 
 __all__ = [
     "Client",
     "__version__",
     "secretshare",
+    "uploads",
+    "TransferError",
+    "UploadFailed",
+    "FileChanged",
+    "ChecksumMismatch",
     "Parties",
     "AggregateResult",
     "SecretShareError",

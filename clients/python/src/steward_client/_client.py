@@ -35,6 +35,8 @@ from .proto.steward.donation.v1 import donation_service_pb2 as donation_pb2
 from .proto.steward.donation.v1 import donation_service_pb2_grpc as donation_grpc
 from .proto.steward.secretshare.v1 import secretshare_service_pb2 as secretshare_pb2
 from .proto.steward.secretshare.v1 import secretshare_service_pb2_grpc as secretshare_grpc
+from .proto.steward.upload.v1 import upload_service_pb2 as upload_pb2
+from .proto.steward.upload.v1 import upload_service_pb2_grpc as upload_grpc
 
 Response = TypeVar("Response")
 
@@ -146,6 +148,9 @@ class Client(DonationMethods):
         self.secretshare = Service(
             self, self._secretshare, secretshare_pb2.DESCRIPTOR.services_by_name["SecretShareService"]
         )
+        # UploadService: drop-offs and files (uploads.upload(), uploads.download(), … in uploads.py).
+        self._upload = upload_grpc.UploadServiceStub(self._channel)
+        self.upload = Service(self, self._upload, upload_pb2.DESCRIPTOR.services_by_name["UploadService"])
 
     # --- RPCs: one small method each -------------------------------------------------
 
