@@ -34,8 +34,10 @@ use crate::proto::authorization::v1::authorization_service_server::Authorization
 use crate::proto::dataset::v1::dataset_service_server::DatasetServiceServer;
 use crate::proto::donation::v1::donation_service_server::DonationServiceServer;
 use crate::proto::secretshare::v1::secret_share_service_server::SecretShareServiceServer;
+use crate::proto::upload::v1::upload_service_server::UploadServiceServer;
 use crate::ratelimit::RateLimitLayer;
 use crate::secretshare::grpc::SecretShareApi;
+use crate::upload::grpc::UploadApi;
 
 /// The fully qualified names of Steward's own gRPC services (for health).
 pub const SERVICE_NAMES: &[&str] = &[
@@ -43,6 +45,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "steward.dataset.v1.DatasetService",
     "steward.donation.v1.DonationService",
     "steward.secretshare.v1.SecretShareService",
+    "steward.upload.v1.UploadService",
 ];
 
 /// Largest DonationService answer (spec §2.1): a page of 10,000 rows outgrows
@@ -52,6 +55,9 @@ const DONATION_MAX_ENCODING_BYTES: usize = 32 * 1024 * 1024;
 /// SealBatch and SubmitShare take up to 8 MiB (spec secretshare.md §3.1):
 /// 100,000 hex submission ids are about 3.5 MB.
 const SECRETSHARE_MAX_DECODING_BYTES: usize = 8 * 1024 * 1024;
+
+/// A WriteChunk of 4 MiB plus its other fields.
+const UPLOAD_MAX_DECODING_BYTES: usize = (4 << 20) + (64 << 10);
 
 /// A health reporter for the server and every service, starting NOT_SERVING,
 /// and the `grpc.health.v1.Health` service that reports it.
@@ -108,6 +114,13 @@ pub async fn serve(
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
 
+    // WriteChunk carries up to 4 MiB of data (spec upload.md §2.5).
+    let upload = UploadServiceServer::new(UploadApi::new(&state, state.uploads.clone()))
+        .max_decoding_message_size(limit.max(UPLOAD_MAX_DECODING_BYTES))
+        .max_encoding_message_size(limit.max(UPLOAD_MAX_DECODING_BYTES))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+
     let resolver = state.resolver.clone();
     let evict_locally: Evict = Arc::new(move |payload: &str| resolver.evict(payload));
 
@@ -115,12 +128,15 @@ pub async fn serve(
     // HTTP/1.1 requests with 400, and the HTTP routes must see those.
     let web = GrpcWebLayer::new();
     // The legacy donation paths answer the methods Envoy's transcoder does not take (405).
-    let http = crate::http::router(state.clone()).merge(crate::donation::legacy::routes().with_state(state.clone()));
+    let http = crate::http::router(state.clone())
+        .merge(crate::donation::legacy::routes().with_state(state.clone()))
+        .merge(crate::upload::http::routes().with_state(state.clone()));
     let routes = Routes::from(http)
         .add_service(web.layer(authorization))
         .add_service(web.layer(EvictAfterWrites::new(dataset, evict_locally)))
         .add_service(web.layer(donation))
         .add_service(web.layer(secretshare))
+        .add_service(web.layer(upload))
         .add_service(web.layer(health_service))
         .add_service(web.layer(reflection_v1))
         .add_service(web.layer(reflection_v1alpha))

@@ -11,8 +11,16 @@
 
 pub mod code;
 pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod jobs;
+pub mod mail;
 pub mod metadata;
 pub mod names;
+pub mod ops;
 pub mod seal;
 pub mod staging;
+pub mod store;
+pub mod notify;
 pub mod tus;

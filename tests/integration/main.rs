@@ -27,3 +27,4 @@ mod scenarios;
 mod secretshare;
 mod secretshare_page;
 mod server;
+mod upload;

@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import threading
 from typing import List, Tuple
 
 import pytest
+from conftest import LocalServer
 
 import steward_client
 from steward_client import uploads
@@ -98,6 +100,44 @@ def test_an_interrupted_upload_resumes_and_downloads_identical(
         assert target.read_bytes() == data
         assert hashlib.sha256(target.read_bytes()).hexdigest() == done.sha256
         assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_an_upload_rides_out_a_lost_connection(
+    local_server, closed_port: int, steward_addr: tuple, steward_url: str, token: str, tmp_path: pathlib.Path
+) -> None:
+    """The uploader reaches Steward through a relay that goes away after two chunks and comes back
+    a second later: the chunk is retried after asking Steward how far the upload got."""
+    path, data = _file(tmp_path, "field-notes.bin", 4 * MiB + 99)
+    port = closed_port
+    # The first relay is ours to close (the fixture closes only the ones it started).
+    relays = [LocalServer("relay", upstream=steward_addr, port=port)]
+    ranges: List[Tuple[int, int]] = []
+    closed: List[bool] = []
+    reopen = threading.Timer(1.0, lambda: relays.append(local_server("relay", upstream=steward_addr, port=port)))
+
+    def cut_after_two(start: int, end: int) -> None:
+        ranges.append((start, end))
+        if len(ranges) == 2:
+            relays[0].close()
+            closed.append(True)
+            reopen.start()
+
+    with steward_client.Client(steward_url, token) as owner:
+        dropoff, code = _dropoff(owner, "pytest lost connection")
+        try:
+            with steward_client.Client(f"127.0.0.1:{port}", retries=0, backoff=0.05, max_backoff=0.05) as uploader:
+                done = uploads.upload(
+                    path, dropoff, code, client=uploader, chunk_size=MiB, progress=False, on_chunk=cut_after_two
+                )
+        finally:
+            if closed:
+                reopen.join()
+            else:
+                relays[0].close()
+    assert len(relays) == 2 and relays[1].connections >= 1, "the rest went through the new relay"
+    assert [start for start, _ in ranges] == [0, MiB, 2 * MiB, 3 * MiB, 4 * MiB]
+    assert done.status == pb.FILE_STATUS_AVAILABLE
+    assert done.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_a_partial_download_is_continued_and_a_damaged_one_refused(

@@ -123,12 +123,21 @@ upload_file <- function(client, path, dropoff, code, name = NULL, content_type =
 }
 
 # After a refused or lost write: rethrow once the retries are spent, else wait
-# (0.25 s doubling to 8 s, with jitter) and return Steward's committed offset.
+# (0.25 s doubling to 8 s, with jitter) and return Steward's committed offset,
+# asking again while Steward stays unreachable.
 upload_retry <- function(error, failures, retries, id, get) {
-  if (failures > retries) stop(error)
-  delay <- min(0.25 * 2^(failures - 1), 8)
-  Sys.sleep(stats::runif(1, delay / 2, delay))
-  as.numeric(get(id)$offset)
+  repeat {
+    if (failures > retries) stop(error)
+    delay <- min(0.25 * 2^(failures - 1), 8)
+    Sys.sleep(stats::runif(1, delay / 2, delay))
+    lost <- function(e) {
+      error <<- e
+      NULL
+    }
+    offset <- tryCatch(as.numeric(get(id)$offset), steward_unavailable = lost, steward_deadline_exceeded = lost)
+    if (!is.null(offset)) return(offset)
+    failures <- failures + 1L
+  }
 }
 
 download_file_to <- function(client, file_id, path, progress = interactive(), retries = 8L, .timeout = NULL) {

@@ -271,11 +271,9 @@ class _Upload:
                 failures = 0
             except errors.StewardError as error:
                 if _is_offset_mismatch(error):
-                    committed = self.get(upload_id).offset
+                    committed, failures = self._committed(upload_id, failures)
                 elif _is_transient(error) and failures < self.retries:
-                    failures += 1
-                    time.sleep(_pause(failures))
-                    committed = self.get(upload_id).offset
+                    committed, failures = self._committed(upload_id, failures + 1)
                 else:
                     raise
             if committed > offset:
@@ -286,6 +284,19 @@ class _Upload:
                 bar.reset(total=self.size)
                 bar.update(committed)
             offset = committed
+
+    def _committed(self, upload_id: str, failures: int) -> Tuple[int, int]:
+        """Steward's committed offset after a refused or lost write (pausing first when `failures`),
+        asking again while Steward stays unreachable, up to `retries` failures in all."""
+        while True:
+            if failures:
+                time.sleep(_pause(failures))
+            try:
+                return self.get(upload_id).offset, failures
+            except errors.StewardError as error:
+                if not _is_transient(error) or failures >= self.retries:
+                    raise
+                failures += 1
 
     def finalize(self, upload_id: str) -> pb.File:
         """FinalizeUpload with the SHA-256 of the whole file (the unread rest is hashed first)."""
