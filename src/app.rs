@@ -31,6 +31,8 @@ pub struct AppState {
     pub health: Health,
     /// Donation providers and blobs, shared by the participant pages and the jobs.
     pub processing: Arc<Processing>,
+    /// Drop-offs and uploads, shared by the gRPC service and the tus routes.
+    pub uploads: crate::upload::ops::Uploads,
 }
 
 impl std::fmt::Debug for AppState {
@@ -48,17 +50,27 @@ impl AppState {
     /// client cannot be built from the configuration.
     pub fn new(config: Config, pool: Pool, keyring: Keyring, health: Health) -> anyhow::Result<Self> {
         let processing = Arc::new(Processing::from_config(&config, keyring.clone())?);
+        let resolver = Arc::new(Resolver::with_permission_cache(
+            pool.clone(),
+            PermissionCache::new(config.permission_cache_max_entries, config.permission_cache_ttl),
+        ));
+        let keyring = Arc::new(keyring);
+        let uploads = crate::upload::ops::Uploads::new(
+            pool.clone(),
+            keyring.clone(),
+            resolver.clone(),
+            &config,
+            processing.blobs().clone(),
+        );
         Ok(Self {
-            resolver: Arc::new(Resolver::with_permission_cache(
-                pool.clone(),
-                PermissionCache::new(config.permission_cache_max_entries, config.permission_cache_ttl),
-            )),
+            resolver,
             config: Arc::new(config),
             pool,
-            keyring: Arc::new(keyring),
+            keyring,
             metrics: Arc::new(Metrics::default()),
             health,
             processing,
+            uploads,
         })
     }
 }

@@ -47,7 +47,7 @@ pub async fn serve_on(
     warn_about_donation_config(&config);
     let (health, health_service) = server::health().await;
     let state = AppState::new(config, pool.clone(), keyring, health.clone())?;
-    let registry = std::sync::Arc::new(registry(state.processing.clone()));
+    let registry = std::sync::Arc::new(registry(&state.config, state.processing.clone()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     // The port answers (NOT_SERVING) while the database comes up.
@@ -120,7 +120,7 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     }
     let pool = db::pool(&database.url, &pool_options(&config, "steward-worker"))?;
     let processing = crate::donation::processing::Processing::from_config(&config, load_keyring(&config)?)?;
-    let registry = std::sync::Arc::new(registry(std::sync::Arc::new(processing)));
+    let registry = std::sync::Arc::new(registry(&config, std::sync::Arc::new(processing)));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let workers = jobs::spawn(pool, database.url.clone(), registry, config.workers.max(1), shutdown_rx);
     tracing::info!(workers = config.workers.max(1), "workers running");
@@ -336,13 +336,20 @@ fn warn_about_donation_config(config: &Config) {
 }
 
 /// The job handlers this build knows.
-pub fn registry(processing: std::sync::Arc<crate::donation::processing::Processing>) -> jobs::Registry {
+pub fn registry(
+    config: &Config,
+    processing: std::sync::Arc<crate::donation::processing::Processing>,
+) -> jobs::Registry {
     let mut registry = jobs::Registry::new();
     crate::auth::jobs::register(&mut registry);
     crate::donation::purge::register(&mut registry, processing.blobs().clone());
     crate::donation::release::register(&mut registry, processing.clone());
     crate::donation::processing::sweep::register(&mut registry, processing.clone());
+    let storage =
+        crate::upload::jobs::Storage::from_config(config, processing.keyring().clone(), processing.blobs().clone());
+    crate::upload::jobs::register(&mut registry, storage);
     crate::donation::processing::register(&mut registry, processing);
+    crate::upload::notify::register(&mut registry, config);
     registry
 }
 
@@ -437,7 +444,7 @@ mod tests {
         let config = crate::config::Config::from_lookup(|_| None).unwrap();
         let processing =
             crate::donation::processing::Processing::from_config(&config, crate::crypto::Keyring::generate()).unwrap();
-        let registry = super::registry(std::sync::Arc::new(processing));
+        let registry = super::registry(&config, std::sync::Arc::new(processing));
         let kinds: Vec<&str> = registry.kinds().collect();
         use crate::donation::processing::{DOWNLOAD, FINALIZE, PARSE, POLL, SCHEDULE_DUE_POLLS, START_EXPORT};
         for kind in [crate::donation::purge::KIND, START_EXPORT, POLL, SCHEDULE_DUE_POLLS, DOWNLOAD, PARSE, FINALIZE] {
@@ -447,5 +454,8 @@ mod tests {
         assert!(registry.interval(SCHEDULE_DUE_POLLS).is_some(), "due polls are scheduled periodically");
         use crate::donation::processing::sweep::{SWEEP, SWEEP_EVERY};
         assert_eq!(registry.interval(SWEEP), Some(SWEEP_EVERY), "raw storage is swept hourly");
+        assert!(kinds.contains(&crate::upload::notify::KIND), "upload notifications are missing from {kinds:?}");
+        let sweep = crate::upload::notify::SWEEP;
+        assert_eq!(registry.interval(sweep), Some(crate::upload::notify::SWEEP_EVERY), "the outbox is swept");
     }
 }

@@ -188,7 +188,7 @@ fn key_of<B>(request: &http::Request<B>, trusted: &[IpAddr]) -> Option<Key> {
 /// it saw to `X-Forwarded-For`) is looked through to the rightmost address it
 /// did not add itself; anyone else could write any `X-Forwarded-For`, so an
 /// untrusted peer is the client.
-fn client_address(peer: IpAddr, headers: &http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+pub(crate) fn client_address(peer: IpAddr, headers: &http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }

@@ -1242,7 +1242,7 @@ async fn a_parse_out_of_attempts_fails_its_types_and_ends_the_donation() {
         Arc::new(fast_client(&env.config)),
         BlobStore::in_data_dir(&env.config.data_dir),
     );
-    let registry = Arc::new(steward::cli::registry(Arc::new(processing)));
+    let registry = Arc::new(steward::cli::registry(&env.config, Arc::new(processing)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers =
         steward::jobs::Workers::new(env.app.db.pool(), env.app.db.url().to_owned(), registry).count(1).spawn(stopped);

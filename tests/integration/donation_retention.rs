@@ -235,7 +235,7 @@ async fn blobs_of_a_failed_donation_are_purged_after_the_retention_and_a_retry_d
     // A retry downloads the part again and the workers take the donation to `processed`.
     let downloaded = env.downloads(failed).await;
     assert_eq!(env.retry(failed).await.status(), pb::DonationStatus::Processing);
-    let registry = Arc::new(steward::cli::registry(Arc::new(processing_for(&env.config, &env.keyring))));
+    let registry = Arc::new(steward::cli::registry(&env.config, Arc::new(processing_for(&env.config, &env.keyring))));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers =
         steward::jobs::Workers::new(env.app.db.pool(), env.app.db.url().to_owned(), registry).count(1).spawn(stopped);

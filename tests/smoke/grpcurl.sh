@@ -126,8 +126,8 @@ ok "grpc.health.v1.Health/Check is SERVING"
 # --- reflection --------------------------------------------------------------
 services=$("$grpcurl" -plaintext "$addr" list) || fail "grpcurl list failed"
 echo "$services" | sed 's/^/smoke:   /'
-for service in steward.authorization.v1.AuthorizationService grpc.health.v1.Health \
-    grpc.reflection.v1.ServerReflection; do
+for service in steward.authorization.v1.AuthorizationService steward.upload.v1.UploadService \
+    grpc.health.v1.Health grpc.reflection.v1.ServerReflection; do
     grep -qxF "$service" <<<"$services" || fail "reflection does not list $service"
 done
 ok "reflection lists the services"
