@@ -28,3 +28,4 @@ mod secretshare;
 mod secretshare_page;
 mod server;
 mod upload;
+mod upload_notify;
