@@ -72,6 +72,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
 <ul>
 <li><a href="/status">/status</a>: API status page (health, and who a token belongs to)</li>
 <li><a href="/secretshare">/secretshare</a>: private aggregation: contribute a value, or see sealed batches' sums</li>
+<li><a href="/dropoffs">/dropoffs</a>: drop-offs: create a link and a code that let people send you files</li>
 <li><a href="/api/docs/">/api/docs/</a>: the REST routes (served through Envoy), as OpenAPI</li>
 <li><a href="/healthz">/healthz</a>: whether the server can serve</li>
 <li><a href="/metrics">/metrics</a>: Prometheus metrics</li>

@@ -6,8 +6,8 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::header;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
@@ -24,17 +24,33 @@ const DONATE_JS: &[u8] = include_bytes!("../clients/web/dist/donate.js");
 /// `clients/web/src/secretshare_page.ts`, bundled by esbuild.
 const SECRETSHARE_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/secretshare_page.js");
 
+/// The uploader's page (`/upload/{id}`): TypeScript in
+/// `clients/web/src/upload_page.ts` with tus-js-client, bundled by esbuild.
+const UPLOAD_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/upload_page.js");
+
+/// The owner's drop-off pages (`/dropoffs`, `/dropoffs/{id}`): TypeScript in
+/// `clients/web/src/dropoffs_page.ts`, bundled by esbuild.
+const DROPOFFS_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/dropoffs_page.js");
+
 /// Assets served under `/static/`: (path, content type, bytes).
 pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("status.js", "text/javascript; charset=utf-8", STATUS_JS),
     ("donate.js", "text/javascript; charset=utf-8", DONATE_JS),
     ("secretshare_page.js", "text/javascript; charset=utf-8", SECRETSHARE_PAGE_JS),
+    ("upload_page.js", "text/javascript; charset=utf-8", UPLOAD_PAGE_JS),
+    ("dropoffs_page.js", "text/javascript; charset=utf-8", DROPOFFS_PAGE_JS),
     ("steward.css", "text/css; charset=utf-8", STYLESHEET.as_bytes()),
 ];
 
 /// The browser pages, for `http::router` to merge.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/status", get(status_page)).route("/secretshare", get(secretshare_page))
+    Router::new()
+        .route("/status", get(status_page))
+        .route("/secretshare", get(secretshare_page))
+        .route("/upload/{dropoff_id}", get(upload_page))
+        .route("/drop/{dropoff_id}", get(upload_page))
+        .route("/dropoffs", get(dropoffs_page))
+        .route("/dropoffs/{dropoff_id}", get(dropoff_page))
 }
 
 /// Pages load only this server's scripts and styles and call only this server;
@@ -47,6 +63,52 @@ async fn status_page() -> Response {
         STATUS_HTML.replace("{steward.css}", &asset_url("steward.css")).replace("{status.js}", &asset_url("status.js"))
     });
     page(CONTENT_SECURITY_POLICY, PAGE.as_str())
+}
+
+/// The uploader's page for a drop-off link; the script reads the id from the
+/// path. Anything that is not a drop-off id gets a page that says so.
+async fn upload_page(Path(dropoff_id): Path<String>) -> Response {
+    let (status, main) = if is_dropoff_id(&dropoff_id) {
+        let script = format!(r#"<script type="module" src="{}"></script>"#, asset_url("upload_page.js"));
+        (StatusCode::OK, UPLOAD_MAIN_HTML.replace("{script}", &script))
+    } else {
+        (StatusCode::NOT_FOUND, BAD_LINK_HTML.replace("{script}", ""))
+    };
+    (status, owner_or_upload_page("Upload files", &main)).into_response()
+}
+
+/// The owner's list of drop-offs and the form that creates one.
+async fn dropoffs_page() -> Response {
+    owner_or_upload_page("Drop-offs", &DROPOFFS_MAIN_HTML.replace("{script}", &dropoffs_script()))
+}
+
+/// One drop-off and its files, for its owner.
+async fn dropoff_page(Path(dropoff_id): Path<String>) -> Response {
+    if !is_dropoff_id(&dropoff_id) {
+        return (StatusCode::NOT_FOUND, owner_or_upload_page("Drop-off", &BAD_LINK_HTML.replace("{script}", "")))
+            .into_response();
+    }
+    owner_or_upload_page("Drop-off", &DROPOFF_MAIN_HTML.replace("{script}", &dropoffs_script()))
+}
+
+fn dropoffs_script() -> String {
+    format!(r#"<script type="module" src="{}"></script>"#, asset_url("dropoffs_page.js"))
+}
+
+/// [`UPLOAD_HTML`] with its title and main part, under the common policy.
+fn owner_or_upload_page(title: &str, main: &str) -> Response {
+    let html = UPLOAD_HTML
+        .replace("{steward.css}", &asset_url("steward.css"))
+        .replace("{title}", title)
+        .replace("{main}", main);
+    page(CONTENT_SECURITY_POLICY, &html)
+}
+
+/// A lowercase hyphenated UUID, as drop-off ids are (spec upload.md §2.2); upper
+/// case is accepted as people may retype a link.
+fn is_dropoff_id(id: &str) -> bool {
+    id.len() == 36
+        && id.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
 /// A page with its content security policy and the headers every page sends.
@@ -219,6 +281,131 @@ const SECRETSHARE_MAIN_HTML: &str = r#"<main>
 </main>
 <noscript><p>This page needs JavaScript to split values and ask the parties.</p></noscript>"#;
 
+/// The uploader's and the owner's drop-off pages around their `{main}`.
+const UPLOAD_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Steward</title>
+<link rel="icon" href="/static/favicon.svg">
+<link rel="stylesheet" href="{steward.css}">
+</head>
+<body>
+{main}
+</body>
+</html>
+"#;
+
+/// A link whose id is not a drop-off id.
+const BAD_LINK_HTML: &str = r#"<main>
+<h1>Drop-off not found</h1>
+<p role="status">This link does not name a drop-off. Check that you copied the whole link you were given.</p>
+</main>{script}"#;
+
+/// The uploader's page. `clients/web/src/upload_page.ts` fills the elements by id.
+const UPLOAD_MAIN_HTML: &str = r#"<main>
+<h1>Upload files</h1>
+<section aria-labelledby="code-heading">
+<h2 id="code-heading">Upload code</h2>
+<form id="code-form">
+<label for="code">Upload code</label>
+<p id="code-hint" class="hint">The code you were given with this link, like <code>ABCDE-12345</code>. It goes only to this server and is not stored.</p>
+<input id="code" name="code" autocomplete="off" autocapitalize="characters" spellcheck="false" aria-describedby="code-hint" required>
+<button type="submit">Open drop-off</button>
+</form>
+<div id="code-status" role="status" aria-live="polite"></div>
+</section>
+<section id="dropoff" aria-labelledby="dropoff-title" hidden>
+<h2 id="dropoff-title">Drop-off</h2>
+<p id="dropoff-description"></p>
+<dl class="identity" id="dropoff-limits"></dl>
+<div id="drop-zone" class="drop-zone">
+<label for="files">Files to upload</label>
+<p id="files-hint" class="hint">Choose one or more files, or drop them here. If an upload is interrupted (even by closing this page), enter the code again and choose the same file: it continues where it stopped.</p>
+<input id="files" name="files" type="file" multiple aria-describedby="files-hint">
+</div>
+<ul id="uploads" class="uploads" aria-label="Uploads"></ul>
+<div id="upload-summary" role="status" aria-live="polite"></div>
+</section>
+</main>
+<noscript><p>This page needs JavaScript to upload files.</p></noscript>
+{script}"#;
+
+/// The field for a pasted token, shared by the owner's pages.
+macro_rules! token_field {
+    () => {
+        r#"<label for="token">API token</label>
+<p id="token-hint" class="hint">Leave empty to use this browser's sign-in, or paste a token, for example from <code>steward token create</code>. It goes only to this server and is not stored.</p>
+<input id="token" name="token" type="password" autocomplete="off" autocapitalize="off" spellcheck="false" aria-describedby="token-hint">"#
+    };
+}
+
+/// `/dropoffs`. `clients/web/src/dropoffs_page.ts` fills the elements by id.
+const DROPOFFS_MAIN_HTML: &str = concat!(
+    r#"<main>
+<h1>Drop-offs</h1>
+<p>A drop-off is a link and a code that let people send you files without an account.</p>
+<section aria-labelledby="signin-heading">
+<h2 id="signin-heading">Sign-in</h2>
+"#,
+    token_field!(),
+    r#"
+</section>
+<section aria-labelledby="create-heading">
+<h2 id="create-heading">New drop-off</h2>
+<form id="create-form">
+<label for="title">Title</label>
+<input id="title" name="title" maxlength="200" required>
+<label for="description">Description (optional)</label>
+<textarea id="description" name="description" maxlength="4000" rows="3"></textarea>
+<label for="allowed-types">Allowed types (optional)</label>
+<p id="types-hint" class="hint">Separated by commas, such as <code>.csv, text/*, application/pdf</code>. Empty allows every type.</p>
+<input id="allowed-types" name="allowed-types" aria-describedby="types-hint">
+<label for="max-file">Largest file in MiB (optional)</label>
+<p id="max-file-hint" class="hint">Empty means the server's largest.</p>
+<input id="max-file" name="max-file" type="number" min="1" step="1" aria-describedby="max-file-hint">
+<button type="submit">Create drop-off</button>
+</form>
+<div id="create-result" role="status" aria-live="polite"></div>
+</section>
+<section aria-labelledby="list-heading">
+<h2 id="list-heading">Your drop-offs</h2>
+<button type="button" id="list-refresh">Show my drop-offs</button>
+<div id="dropoff-list" aria-live="polite"></div>
+</section>
+</main>
+<noscript><p>This page needs JavaScript to ask the server.</p></noscript>
+{script}"#
+);
+
+/// `/dropoffs/{id}`. `clients/web/src/dropoffs_page.ts` fills the elements by id.
+const DROPOFF_MAIN_HTML: &str = concat!(
+    r#"<main>
+<h1 id="heading">Drop-off</h1>
+<p><a href="/dropoffs">All drop-offs</a></p>
+<section aria-labelledby="signin-heading">
+<h2 id="signin-heading">Sign-in</h2>
+<form id="load-form">
+"#,
+    token_field!(),
+    r#"
+<button type="submit">Show drop-off</button>
+</form>
+</section>
+<section aria-labelledby="details-heading">
+<h2 id="details-heading">Details</h2>
+<div id="dropoff-details" aria-live="polite"></div>
+</section>
+<section aria-labelledby="files-heading">
+<h2 id="files-heading">Files</h2>
+<div id="files" aria-live="polite"></div>
+</section>
+</main>
+<noscript><p>This page needs JavaScript to ask the server.</p></noscript>
+{script}"#
+);
+
 /// Plain, readable and accessible: system fonts, high contrast in light and
 /// dark schemes, visible focus, state in words and not colour alone.
 const STYLESHEET: &str = r#":root {
@@ -247,7 +434,7 @@ p { margin: .4rem 0; }
 .state[data-state="bad"]::before { content: "✘ "; }
 .ok { color: var(--ok); font-weight: 600; }
 label { display: block; font-weight: 600; }
-input { display: block; width: 100%; box-sizing: border-box; font: inherit; font-family: ui-monospace, monospace;
+input, textarea { display: block; width: 100%; box-sizing: border-box; font: inherit; font-family: ui-monospace, monospace;
   padding: .45rem .5rem; color: var(--fg); background: var(--bg); border: 1px solid var(--muted); border-radius: 4px; }
 button { font: inherit; margin-top: .6rem; padding: .4rem 1rem; border-radius: 4px; cursor: pointer;
   border: 1px solid var(--accent); background: var(--accent); color: var(--on-accent); }
@@ -264,6 +451,15 @@ table { border-collapse: collapse; width: 100%; margin: .6rem 0; }
 th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
 td.number { font-family: ui-monospace, monospace; text-align: right; overflow-wrap: anywhere; }
 ul.plain { list-style: none; padding-left: 0; }
+.drop-zone { border: 2px dashed var(--muted); border-radius: 6px; padding: .8rem; margin: .8rem 0; }
+.drop-zone.dragging { border-color: var(--accent); }
+ul.uploads { list-style: none; padding-left: 0; }
+li.upload { border-bottom: 1px solid var(--line); padding: .5rem 0; }
+li.upload .file-name { font-weight: 600; overflow-wrap: anywhere; }
+progress { width: 100%; height: 1.2rem; }
+td.hash { font-family: ui-monospace, monospace; font-size: .85rem; overflow-wrap: anywhere; }
+.code { font-family: ui-monospace, monospace; font-size: 1.3rem; }
+.notice { border-left: 4px solid var(--accent); padding: .1rem .8rem; }
 "#;
 
 #[cfg(test)]
@@ -282,5 +478,20 @@ mod tests {
         let csp = secretshare_csp(&urls);
         assert!(csp.contains("; connect-src 'self' https://a.example http://b.example; "), "{csp}");
         assert_eq!(csp.replace(" https://a.example http://b.example", ""), CONTENT_SECURITY_POLICY);
+    }
+
+    #[test]
+    fn only_a_uuid_names_a_drop_off_page() {
+        assert!(is_dropoff_id("0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b"));
+        assert!(is_dropoff_id("0F8E2A4C-1B3D-4E5F-8A9B-0C1D2E3F4A5B"));
+        for bad in [
+            "",
+            "x",
+            "0f8e2a4c1b3d4e5f8a9b0c1d2e3f4a5b",
+            "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5",
+            "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5g",
+        ] {
+            assert!(!is_dropoff_id(bad), "{bad}");
+        }
     }
 }

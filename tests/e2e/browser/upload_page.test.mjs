@@ -1,0 +1,316 @@
+// The drop-off pages in a real browser (Debian's Chromium, driven by
+// playwright-core) against the running stack (spec upload.md §2.1, §3.2,
+// scenarios 52 and 70 in the page's tus form): the researcher creates a
+// drop-off on /dropoffs and sees the link and the code once; an uploader opens
+// the link, a wrong code is explained, the right one shows the drop-off, and
+// files dropped or chosen go to /files/ with tus-js-client (code in
+// Dropoff-Code, drop-off id in the metadata); a reload in the middle of a big
+// file and choosing it again continues at the server's offset; the owner's
+// page lists every file AVAILABLE with the SHA-256 computed here, and its
+// download link returns the bytes. axe-core finds no WCAG A/AA violation.
+// Screenshots go to $STEWARD_ARTIFACTS. Run by tests/e2e/suites/browser.
+
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+
+import { chromium } from "playwright-core";
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this through tests/e2e/run`);
+  return value;
+}
+
+const STEWARD_URL = env("STEWARD_URL");
+const TOKEN = env("STEWARD_TEST_TOKEN");
+const ARTIFACTS = env("STEWARD_ARTIFACTS");
+
+/** axe-core's source, evaluated in the page (DevTools evaluation is not subject to the page's CSP). */
+const AXE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+/** Long enough for a debug build on two busy cores. */
+const WAIT = { timeout: 30_000 };
+/** A 20 MiB upload, sealed and hashed by a debug build, plus its finalize job. */
+const UPLOAD_WAIT = { timeout: 180_000 };
+
+let profile;
+let files;
+let context;
+/** The drop-off the tests share: { id, link, code }. */
+let dropoff;
+/** Files on disk (so a file chosen again after a reload is the same file): name → { path, sha256, bytes }. */
+const made = {};
+
+async function makeFile(name, bytes) {
+  const file = path.join(files, name);
+  await writeFile(file, bytes);
+  made[name] = { path: file, bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
+  return made[name];
+}
+
+before(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  profile = await mkdtemp(path.join(tmpdir(), "steward-chromium-"));
+  files = await mkdtemp(path.join(tmpdir(), "steward-upload-files-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 900, height: 1000 },
+  });
+  await makeFile("measurements.csv", Buffer.from("id,value\n1,42\n2,17\n3,-5\n"));
+  await makeFile("scan-a.bin", randomBytes(20 * 1024 * 1024 + 12345));
+  await makeFile("scan-b.bin", randomBytes(20 * 1024 * 1024 + 777));
+});
+
+after(async () => {
+  await context?.close();
+  for (const dir of [profile, files]) if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** A new tab at `url` that records console errors, uncaught exceptions and every request. */
+async function open(url) {
+  const page = await context.newPage();
+  const problems = [];
+  const requests = [];
+  page.on("console", (message) => {
+    // A refused tus request or a wrong code is logged by Chromium as a failed resource load.
+    if (message.type() === "error" && !/Failed to load resource/.test(message.text())) {
+      problems.push(`console error: ${message.text()}`);
+    }
+  });
+  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
+  page.on("request", (request) => requests.push(request));
+  const response = await page.goto(url);
+  assert.equal(response.status(), 200);
+  const csp = response.headers()["content-security-policy"];
+  assert.match(csp, /connect-src 'self';/);
+  assert.match(csp, /script-src 'self';/);
+  return { page, problems, requests };
+}
+
+/** Fails on any WCAG 2.x A/AA rule axe-core finds violated on the page. */
+async function assertAccessible(page, where) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
+    const result = await globalThis.axe.run(document, { runOnly: { type: "tag", values: tags } });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  assert.deepEqual(violations, [], `${where}: accessibility violations`);
+}
+
+/** Enters `code` on the uploader's page and waits for the page's answer. */
+async function enterCode(page, code) {
+  await page.getByRole("textbox", { name: "Upload code" }).fill(code);
+  await page.getByRole("button", { name: "Open drop-off" }).click();
+  await page.locator("#code-status .ok, #code-status [role=alert]").first().waitFor(WAIT);
+}
+
+/** The row of `name` on the uploader's page. */
+function row(page, name) {
+  return page.locator(`li.upload[data-name="${name}"]`);
+}
+
+async function waitForState(page, name, state, options = UPLOAD_WAIT) {
+  await page.locator(`li.upload[data-name="${name}"][data-state="${state}"]`).waitFor(options);
+}
+
+test("the owner creates a drop-off on /dropoffs and sees its link and code once", async () => {
+  const landing = await context.newPage();
+  await landing.goto(STEWARD_URL);
+  assert.equal(await landing.locator('a[href="/dropoffs"]').count(), 1, "the landing page links /dropoffs");
+  await landing.close();
+
+  const { page, problems } = await open(`${STEWARD_URL}/dropoffs`);
+  await page.getByLabel("API token").fill(TOKEN);
+  await page.getByLabel("Title").fill("Interview recordings, wave 2");
+  await page.getByLabel("Description (optional)").fill("Please upload the CSV exports and the scans.");
+  await page.getByLabel("Largest file in MiB (optional)").fill("64");
+  await page.getByRole("button", { name: "Create drop-off" }).click();
+  await page.locator("#new-code, #create-result [role=alert]").first().waitFor(WAIT);
+  const link = await page.locator("#new-link").getAttribute("href");
+  const code = await page.locator("#new-code").textContent();
+  assert.match(link, new RegExp(`^${STEWARD_URL}/upload/[0-9a-f-]{36}$`));
+  assert.match(code, /^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/);
+  assert.match(await page.locator("#create-result").textContent(), /shown only now/);
+  dropoff = { id: link.split("/").pop(), link, code };
+
+  await assertAccessible(page, "/dropoffs after creating");
+  // The code is on screen here by design (shown once); it belongs to this test's drop-off.
+  await page.screenshot({ path: path.join(ARTIFACTS, "dropoffs-created.png"), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a wrong code is explained and shows nothing of the drop-off", async () => {
+  assert.ok(dropoff, "the drop-off from the first test");
+  const { page, problems } = await open(dropoff.link);
+  await assertAccessible(page, "/upload before the code");
+  await enterCode(page, "AAAAA-AAAAA");
+  const alert = page.locator("#code-status [role=alert]");
+  assert.match(await alert.textContent(), /code is not right for this drop-off/);
+  assert.equal(await page.locator("#dropoff").isHidden(), true);
+  assert.equal(await page.locator("#dropoff-title").textContent(), "Drop-off", "no title leaks with a wrong code");
+  await page.screenshot({ path: path.join(ARTIFACTS, "upload-wrong-code.png"), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("two files, one dropped and one of 20 MiB chosen, are uploaded with tus and complete", async () => {
+  assert.ok(dropoff, "the drop-off from the first test");
+  const { page, problems, requests } = await open(`${STEWARD_URL}/drop/${dropoff.id}`);
+  // The code as people retype it: lower case, without the hyphen.
+  await enterCode(page, dropoff.code.replace("-", "").toLowerCase());
+  assert.equal(await page.locator("#dropoff-title").textContent(), "Interview recordings, wave 2");
+  assert.equal(await page.locator("#dropoff-description").textContent(), "Please upload the CSV exports and the scans.");
+  assert.equal(await page.locator('#dropoff-limits dd[data-field="max-file"]').textContent(), "64.0 MiB");
+  assert.equal(await page.locator('#dropoff-limits dd[data-field="types"]').textContent(), "any");
+
+  // Dropped onto the drop zone, as a drag from the desktop would.
+  const csv = made["measurements.csv"];
+  const transfer = await page.evaluateHandle((text) => {
+    const data = new DataTransfer();
+    data.items.add(new File([text], "measurements.csv", { type: "text/csv" }));
+    return data;
+  }, csv.bytes.toString("utf8"));
+  await page.dispatchEvent("#drop-zone", "drop", { dataTransfer: transfer });
+  // Chosen with the file picker.
+  await page.getByLabel("Files to upload").setInputFiles(made["scan-a.bin"].path);
+
+  await waitForState(page, "measurements.csv", "done");
+  await waitForState(page, "scan-a.bin", "done");
+  assert.equal(await row(page, "scan-a.bin").locator("progress").evaluate((p) => p.value), 100);
+  assert.equal(await page.locator("#upload-summary").textContent(), "2 of 2 files uploaded.");
+
+  const creations = requests.filter((r) => r.method() === "POST" && new URL(r.url()).pathname === "/files/");
+  assert.equal(creations.length, 2, "one tus creation per file");
+  for (const creation of creations) {
+    const headers = await creation.allHeaders();
+    assert.equal(headers["dropoff-code"], dropoff.code.replace("-", "").toLowerCase());
+    assert.match(headers["upload-metadata"], new RegExp(`dropoff ${Buffer.from(dropoff.id).toString("base64")}`));
+  }
+  for (const request of requests) {
+    assert.ok(request.url().startsWith(`${STEWARD_URL}/`), `only this server: ${request.url()}`);
+    assert.ok(!request.url().includes(dropoff.code.replace("-", "")), "the code never goes in a URL");
+  }
+  await assertAccessible(page, "/drop after two uploads");
+  await page.screenshot({ path: path.join(ARTIFACTS, "upload-two-files.png"), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a reload in the middle of a 20 MiB upload, the code and the same file again: it continues at the server's offset", async () => {
+  assert.ok(dropoff, "the drop-off from the first test");
+  const big = made["scan-b.bin"];
+  const { page, problems } = await open(dropoff.link);
+  // The first chunk goes through; the second is held, as a network that stalls would.
+  let patches = 0;
+  let held = null;
+  const heldNow = new Promise((resolve) => {
+    held = resolve;
+  });
+  await page.route("**/files/**", async (route) => {
+    if (route.request().method() === "PATCH" && ++patches > 1) {
+      held();
+      return; // never answered: the reload cancels it
+    }
+    await route.continue();
+  });
+  await enterCode(page, dropoff.code);
+  await page.getByLabel("Files to upload").setInputFiles(big.path);
+  await heldNow;
+  const before = await row(page, "scan-b.bin").locator("progress").evaluate((p) => p.value);
+  assert.ok(before > 0 && before < 100, `mid-upload at the reload (${before} %)`);
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  await page.reload();
+
+  const resumed = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname.startsWith("/files/")) resumed.push(request);
+  });
+  await enterCode(page, dropoff.code);
+  await page.getByLabel("Files to upload").setInputFiles(big.path);
+  await waitForState(page, "scan-b.bin", "done");
+
+  const methods = resumed.map((r) => r.method());
+  assert.equal(methods[0], "HEAD", `the stored upload URL is asked first: ${methods.join(" ")}`);
+  assert.ok(!methods.includes("POST"), "no new upload is created");
+  const firstPatch = resumed.find((r) => r.method() === "PATCH");
+  const offset = Number((await firstPatch.allHeaders())["upload-offset"]);
+  assert.ok(offset > 0, `the first PATCH after the reload starts at ${offset}, not 0`);
+  await page.screenshot({ path: path.join(ARTIFACTS, "upload-resumed.png"), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("the owner's page lists every file AVAILABLE with its SHA-256, and the download link returns the bytes", async () => {
+  assert.ok(dropoff, "the drop-off from the first test");
+  // The browser's sign-in: the dsg_token cookie, sent by the page's calls and by the plain download link.
+  await context.addCookies([{ name: "dsg_token", value: TOKEN, url: STEWARD_URL, httpOnly: true, sameSite: "Strict" }]);
+  const { page, problems } = await open(`${STEWARD_URL}/dropoffs/${dropoff.id}`);
+  const expected = ["measurements.csv", "scan-a.bin", "scan-b.bin"];
+  // The finalize job hashes and seals each file after its last byte: ask again until all are stored.
+  const deadline = Date.now() + UPLOAD_WAIT.timeout;
+  let shown = [];
+  for (;;) {
+    await page.locator("#file-table, #files p, #dropoff-details [role=alert]").first().waitFor(WAIT);
+    shown = await page.locator("#file-table tbody tr").evaluateAll((rows) =>
+      rows.map((r) => ({
+        name: r.querySelector("td")?.firstChild?.textContent,
+        status: r.querySelector('[data-field="status"]')?.textContent,
+        sha256: r.querySelector('[data-field="sha256"]')?.textContent,
+        href: r.querySelector("a.download")?.getAttribute("href") ?? null,
+      })),
+    );
+    if (shown.length === expected.length && shown.every((f) => f.status === "available")) break;
+    assert.ok(Date.now() < deadline, `files never all AVAILABLE: ${JSON.stringify(shown)}`);
+    await page.waitForTimeout(1000);
+    await page.getByRole("button", { name: "Show drop-off" }).click();
+  }
+  assert.deepEqual(shown.map((f) => f.name).sort(), expected);
+  for (const file of shown) {
+    assert.equal(file.sha256, made[file.name].sha256, `${file.name}: SHA-256 computed by the server`);
+    assert.match(file.href, new RegExp(`^/dropoffs/${dropoff.id}/files/[0-9a-f-]{36}/content$`));
+  }
+  assert.equal(await page.locator('#dropoff-details dd[data-field="file-count"]').textContent(), "3");
+
+  // The link as the browser follows it, with the cookie.
+  for (const name of ["measurements.csv", "scan-b.bin"]) {
+    const file = shown.find((f) => f.name === name);
+    const response = await context.request.get(`${STEWARD_URL}${file.href}`);
+    assert.equal(response.status(), 200);
+    assert.match(response.headers()["content-disposition"], /^attachment;/);
+    const body = await response.body();
+    assert.equal(body.length, made[name].bytes.length);
+    assert.equal(createHash("sha256").update(body).digest("hex"), made[name].sha256, `${name}: downloaded bytes`);
+  }
+  // A click on the link downloads the file.
+  const [download] = await Promise.all([
+    page.waitForEvent("download", WAIT),
+    page.locator("a.download", { hasText: "measurements.csv" }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), "measurements.csv");
+  const saved = await readFile(await download.path());
+  assert.equal(createHash("sha256").update(saved).digest("hex"), made["measurements.csv"].sha256);
+
+  await assertAccessible(page, "/dropoffs/{id}");
+  await page.screenshot({ path: path.join(ARTIFACTS, "dropoff-owner.png"), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+  await context.clearCookies();
+});
