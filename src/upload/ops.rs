@@ -956,8 +956,8 @@ impl Uploads {
         }
         if let (Some(h), Some(expected)) = (hasher, mode.checksum.as_ref()) {
             // A checksummed body is all or nothing: an incomplete or wrong one commits nothing.
-            if failure.is_some() {
-                return Err(failure.expect("checked"));
+            if let Some(err) = failure {
+                return Err(err);
             }
             if h.finish().as_ref() != expected.digest.as_slice() {
                 return Err(UploadError::ChecksumMismatch);
