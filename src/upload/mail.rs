@@ -159,7 +159,7 @@ mod tests {
     fn content(title: &str, names: &[&str]) -> Content {
         Content {
             notification_id: 42,
-            dropoff_id: uuid::Uuid::from_u128(0x0123_4567_89ab_4cde_8f01_23456789abcd),
+            dropoff_id: uuid::Uuid::from_u128(0x0123_4567_89ab_4cde_8f01_2345_6789_abcd),
             title: title.to_owned(),
             files: names
                 .iter()

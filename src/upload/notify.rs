@@ -351,6 +351,9 @@ async fn fail_pending(conn: &mut AsyncPgConnection, notification_id: i64, reason
     .await
 }
 
+/// A file as a message lists it: name, size, SHA-256, completion time.
+type FileRow = (String, Option<i64>, Option<String>, Option<DateTime<Utc>>);
+
 /// The [`KIND`] job: claim, then send to each pending recipient.
 async fn run(mailer: Arc<Mailer>, ctx: JobContext) -> anyhow::Result<()> {
     let Payload { notification_id: id } = ctx.parse_payload()?;
@@ -393,7 +396,7 @@ async fn run(mailer: Arc<Mailer>, ctx: JobContext) -> anyhow::Result<()> {
         return Ok(());
     }
     let file_ids: Vec<Uuid> = file_ids.into_iter().flatten().collect();
-    let files: Vec<(String, Option<i64>, Option<String>, Option<DateTime<Utc>>)> = upload_files::table
+    let files: Vec<FileRow> = upload_files::table
         .filter(upload_files::id.eq_any(&file_ids))
         .filter(upload_files::status.eq_any(["available", "external"]))
         .order((upload_files::complete_time.asc(), upload_files::name.asc()))
