@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::authorization::http::routes())
         .merge(crate::donation::http::routes())
         .merge(crate::secretshare::http::routes())
+        .merge(crate::upload::tus::routes::routes())
         .merge(crate::donation::sandbox::http::routes(&state))
         .merge(crate::donation::participant::pages::routes(&state))
         .fallback(fallback)

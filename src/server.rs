@@ -144,7 +144,9 @@ pub async fn serve(
 
     let stack = ServiceBuilder::new()
         .layer(ObserveLayer::new(state.metrics.clone()))
-        .layer(cors(&config.cors_origins)?)
+        // tus has its own CORS answers and no unary deadline (spec upload.md §3.12, §5).
+        .layer(crate::upload::tus::layers::UnaryTimeoutLayer::new(config.request_timeout))
+        .layer(crate::upload::tus::layers::ExceptTus(cors(&config.cors_origins)?))
         .layer(GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests))
         .layer(AuthLayer::new(state.resolver.clone()))
         .layer(RateLimitLayer::new(config.rate_limit, &config.trusted_proxies))
@@ -155,7 +157,6 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(Duration::from_secs(60)));
     tonic::transport::Server::builder()
         .accept_http1(true)
-        .timeout(config.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(stack)
         .add_routes(routes)

@@ -29,3 +29,4 @@ mod secretshare_page;
 mod server;
 mod upload;
 mod upload_notify;
+mod upload_tus;

@@ -529,7 +529,7 @@ pub fn check_declared_size(
     if let Some(length) = length
         && length > limit
     {
-        return Err(TusError::MaxSizeExceeded { limit });
+        return Err(too_large(limit));
     }
     let Some(body) = content_length else {
         return Ok(());
@@ -537,7 +537,11 @@ pub fn check_declared_size(
     let end = offset.saturating_add(body);
     match length {
         Some(length) if end > length => Err(TusError::UploadSizeExceeded),
-        None if end > limit => Err(TusError::MaxSizeExceeded { limit }),
+        None if end > limit => Err(too_large(limit)),
         _ => Ok(()),
     }
+}
+
+fn too_large(limit: u64) -> TusError {
+    TusError::MaxSizeExceeded(format!("the file is larger than this drop-off accepts ({limit} bytes at most)"))
 }

@@ -74,18 +74,18 @@ pub enum TusError {
     CodeInvalid,
     /// Row 16: seconds until the next attempt.
     TooManyAttempts { retry_after_secs: u64 },
-    /// Row 17: "closed" or "expired on <date>".
+    /// Row 17: the message, stating "closed" or "expired on <date>".
     DropoffClosed(String),
-    /// Row 18: the allowed types, listed.
-    FileTypeNotAllowed { allowed: String },
-    /// Row 19: the applicable limit in bytes.
-    MaxSizeExceeded { limit: u64 },
-    /// Row 20: the bytes still free in the drop-off.
-    QuotaExceeded { remaining: u64 },
+    /// Row 18: the message, listing the allowed types.
+    FileTypeNotAllowed(String),
+    /// Row 19: the message, naming the limit.
+    MaxSizeExceeded(String),
+    /// Row 20: the message, naming what is left.
+    QuotaExceeded(String),
     /// Row 21.
     InsufficientStorage,
-    /// Row 24.
-    UploadGone,
+    /// Row 24: what happened to it.
+    UploadGone(String),
     /// Row 26.
     InvalidContentType,
     /// Row 27.
@@ -100,6 +100,8 @@ pub enum TusError {
     MismatchedOffset { current: u64 },
     /// Row 33.
     UploadSizeExceeded,
+    /// Any other malformed request (the domain's field and message).
+    Invalid(String),
     /// Row 34.
     ChecksumMismatch,
     /// Row 37.
@@ -134,12 +136,13 @@ impl TusError {
             | InvalidOffset
             | InvalidChecksum(_)
             | UnsupportedChecksumAlgorithm(_)
-            | UploadInterrupted => StatusCode::BAD_REQUEST,
+            | UploadInterrupted
+            | Invalid(_) => StatusCode::BAD_REQUEST,
             CodeRequired => StatusCode::UNAUTHORIZED,
             TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            DropoffClosed(_) | UploadGone => StatusCode::GONE,
-            FileTypeNotAllowed { .. } | InvalidContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            MaxSizeExceeded { .. } | QuotaExceeded { .. } | UploadSizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            DropoffClosed(_) | UploadGone(_) => StatusCode::GONE,
+            FileTypeNotAllowed(_) | InvalidContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            MaxSizeExceeded(_) | QuotaExceeded(_) | UploadSizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             UploadLocked => StatusCode::LOCKED,
             MismatchedOffset { .. } => StatusCode::CONFLICT,
@@ -168,11 +171,11 @@ impl TusError {
             CodeInvalid => "ERR_DROPOFF_CODE_INVALID",
             TooManyAttempts { .. } => "ERR_TOO_MANY_ATTEMPTS",
             DropoffClosed(_) => "ERR_DROPOFF_CLOSED",
-            FileTypeNotAllowed { .. } => "ERR_FILE_TYPE_NOT_ALLOWED",
-            MaxSizeExceeded { .. } => "ERR_MAX_SIZE_EXCEEDED",
-            QuotaExceeded { .. } => "ERR_QUOTA_EXCEEDED",
+            FileTypeNotAllowed(_) => "ERR_FILE_TYPE_NOT_ALLOWED",
+            MaxSizeExceeded(_) => "ERR_MAX_SIZE_EXCEEDED",
+            QuotaExceeded(_) => "ERR_QUOTA_EXCEEDED",
             InsufficientStorage => "ERR_INSUFFICIENT_STORAGE",
-            UploadGone => "ERR_UPLOAD_GONE",
+            UploadGone(_) => "ERR_UPLOAD_GONE",
             InvalidContentType => "ERR_INVALID_CONTENT_TYPE",
             InvalidOffset => "ERR_INVALID_OFFSET",
             InvalidChecksum(_) => "ERR_INVALID_CHECKSUM",
@@ -180,6 +183,7 @@ impl TusError {
             UploadLocked => "ERR_UPLOAD_LOCKED",
             MismatchedOffset { .. } => "ERR_MISMATCHED_OFFSET",
             UploadSizeExceeded => "ERR_UPLOAD_SIZE_EXCEEDED",
+            Invalid(_) => "ERR_INVALID_REQUEST",
             ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
             UploadInterrupted => "ERR_UPLOAD_INTERRUPTED",
             ServerShutdown => "ERR_SERVER_SHUTDOWN",
@@ -227,14 +231,12 @@ impl TusError {
             TooManyAttempts { retry_after_secs } => {
                 format!("too many wrong upload codes; try again in {retry_after_secs} seconds")
             }
-            DropoffClosed(why) => format!("the drop-off no longer accepts files: it is {why}"),
-            FileTypeNotAllowed { allowed } => format!("this type of file is not accepted here; allowed: {allowed}"),
-            MaxSizeExceeded { limit } => format!("the file is larger than this drop-off accepts ({limit} bytes)"),
-            QuotaExceeded { remaining } => {
-                format!("the drop-off is nearly full: only {remaining} more bytes fit")
-            }
+            DropoffClosed(message)
+            | FileTypeNotAllowed(message)
+            | MaxSizeExceeded(message)
+            | QuotaExceeded(message) => message.clone(),
             InsufficientStorage => "the server has no space for this upload right now; try again later".into(),
-            UploadGone => "this upload has expired or was terminated; start a new upload".into(),
+            UploadGone(what) => format!("{what}; start a new upload"),
             InvalidContentType => "a PATCH body must have Content-Type: application/offset+octet-stream".into(),
             InvalidOffset => "send Upload-Offset once, as 1 to 19 decimal digits (the offset from HEAD)".into(),
             InvalidChecksum(why) => format!("invalid Upload-Checksum: {why}"),
@@ -246,6 +248,7 @@ impl TusError {
                 format!("Upload-Offset does not match the upload's offset {current}; resume from {current}")
             }
             UploadSizeExceeded => "the body runs past the upload's length".into(),
+            Invalid(message) => message.clone(),
             ChecksumMismatch => "the body does not match Upload-Checksum; nothing of it was kept, send it again".into(),
             UploadInterrupted => "a newer request for this upload took over".into(),
             ServerShutdown => "the server is restarting; the bytes received were kept, resume from HEAD".into(),
