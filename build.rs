@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=third_party/tusd");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let mut protos = steward_protos(Path::new("proto/steward"))?;
     // The standard error details (ErrorInfo, BadRequest, RetryInfo) ride in
@@ -16,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // bodies; their Rust types come from tonic-types.
     protos.push(PathBuf::from("proto/google/rpc/error_details.proto"));
     let wkt = protoc_bin_vendored::include_path()?;
-    let includes = [PathBuf::from("proto"), wkt];
+    let includes = [PathBuf::from("proto"), wkt.clone()];
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
@@ -32,6 +33,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut google = prost_build::Config::new();
     google.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     google.compile_protos(&[PathBuf::from("proto/google/api/httpbody.proto")], &includes)?;
+    // tusd's hook service (spec upload.md §4.5), package `proto`: kept out of
+    // the descriptor set above (Envoy, `steward descriptor`, the R client) in
+    // one of its own, which only reflection serves.
+    let mut tusd = prost_build::Config::new();
+    tusd.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("tusd_descriptor.bin"))
+        .compile_with_config(
+            tusd,
+            &[PathBuf::from("third_party/tusd/hook.proto")],
+            &[PathBuf::from("third_party"), wkt],
+        )?;
     Ok(())
 }
 

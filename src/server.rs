@@ -88,6 +88,7 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(crate::upload::hooks::grpc::FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
@@ -130,13 +131,16 @@ pub async fn serve(
     // The legacy donation paths answer the methods Envoy's transcoder does not take (405).
     let http = crate::http::router(state.clone())
         .merge(crate::donation::legacy::routes().with_state(state.clone()))
-        .merge(crate::upload::http::routes().with_state(state.clone()));
+        .merge(crate::upload::http::routes().with_state(state.clone()))
+        .merge(crate::upload::hooks::http::routes().with_state(state.clone()));
     let routes = Routes::from(http)
         .add_service(web.layer(authorization))
         .add_service(web.layer(EvictAfterWrites::new(dataset, evict_locally)))
         .add_service(web.layer(donation))
         .add_service(web.layer(secretshare))
         .add_service(web.layer(upload))
+        // tusd calls it directly, by peer address (spec upload.md §4.5): no grpc-web.
+        .add_service(crate::upload::hooks::grpc::service(state.uploads.clone()))
         .add_service(web.layer(health_service))
         .add_service(web.layer(reflection_v1))
         .add_service(web.layer(reflection_v1alpha))

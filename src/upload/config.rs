@@ -10,10 +10,18 @@
 //! | `STEWARD_UPLOAD_NOTIFY_DELAY` | 2m | files completed within it share one e-mail |
 //! | `STEWARD_SMTP_URL` | none | `smtp://host:587?tls=required` or `smtps://user:pass@host:465` (secret) |
 //! | `STEWARD_MAIL_FROM` | `Steward <steward@{public host}>` | the notifications' sender |
+//! | `STEWARD_TUSD_HOOKS` | `off` | `on` serves tusd's hooks: `/datadrops/webhook/` and gRPC `proto.HookHandler` (§4) |
+//! | `STEWARD_TUSD_HOOK_ACCOUNT` | `tusd` | the service account whose token the HTTP hooks carry |
+//! | `STEWARD_TUSD_HOOK_PEERS` | none | CIDRs (comma-separated) allowed to call `proto.HookHandler` directly |
+//! | `STEWARD_TUSD_DROPOFF_KEY` | `dropoff` | the upload-metadata key holding the drop-off id |
+//! | `STEWARD_TUSD_FILESTORE_DIR` | none | tusd's `-upload-dir` as mounted here: finished uploads are imported from it |
+//! | `STEWARD_TUSD_OBJECT_STORE_URL` | none | tusd's bucket for imports: not supported yet, so setting it is refused |
+//! | `STEWARD_TUSD_DELETE_AFTER_IMPORT` | `false` | delete tusd's copy (and `.info`) once imported |
 //!
 //! Without `STEWARD_SMTP_URL`, development writes messages to
 //! `<data dir>/mail/`; production refuses recipients.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,6 +48,135 @@ pub struct UploadConfig {
     pub smtp_url: Option<Secret>,
     /// `From` of the notifications.
     pub mail_from: String,
+    /// tusd hook compatibility (§4).
+    pub tusd: TusdConfig,
+}
+
+/// tusd hook settings (spec upload.md §4).
+#[derive(Debug, Clone, Default)]
+pub struct TusdConfig {
+    /// `STEWARD_TUSD_HOOKS=on`.
+    pub enabled: bool,
+    /// The service account whose token authenticates HTTP hooks.
+    pub account: String,
+    /// Peers allowed to call the gRPC hook service.
+    pub peers: Vec<Cidr>,
+    /// The metadata key naming the drop-off.
+    pub dropoff_key: String,
+    /// tusd's filestore directory, for imports.
+    pub filestore_dir: Option<PathBuf>,
+    /// tusd's bucket URL, for imports (refused while unsupported).
+    pub object_store_url: Option<String>,
+    /// Delete tusd's copy after an import.
+    pub delete_after_import: bool,
+}
+
+/// An address block `ip/prefix` (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `10.0.0.0/8`, `::1/128` or a bare address.
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr.parse::<IpAddr>().ok()?, Some(prefix.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Cidr { addr, prefix })
+    }
+
+    /// Whether `ip` lies in the block (IPv4-mapped IPv6 peers count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl TusdConfig {
+    /// Reads `STEWARD_TUSD_*`.
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let enabled = flag(get, "STEWARD_TUSD_HOOKS", &["on", "true", "1"], &["off", "false", "0"])?;
+        let account = get("STEWARD_TUSD_HOOK_ACCOUNT").unwrap_or_else(|| "tusd".to_owned());
+        if account.trim().is_empty() {
+            return Err(invalid("STEWARD_TUSD_HOOK_ACCOUNT", "must name a service account"));
+        }
+        let peers = get("STEWARD_TUSD_HOOK_PEERS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                Cidr::parse(p).ok_or_else(|| {
+                    invalid("STEWARD_TUSD_HOOK_PEERS", format!("'{p}' is not an address or CIDR like 10.0.0.0/8"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let dropoff_key = get("STEWARD_TUSD_DROPOFF_KEY").unwrap_or_else(|| "dropoff".to_owned());
+        if dropoff_key.is_empty() || dropoff_key.contains([' ', ',']) {
+            return Err(invalid("STEWARD_TUSD_DROPOFF_KEY", "must be a metadata key without spaces or commas"));
+        }
+        let filestore_dir = get("STEWARD_TUSD_FILESTORE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
+        if let Some(dir) = &filestore_dir
+            && !dir.is_absolute()
+        {
+            return Err(invalid("STEWARD_TUSD_FILESTORE_DIR", format!("'{}' must be an absolute path", dir.display())));
+        }
+        let object_store_url = get("STEWARD_TUSD_OBJECT_STORE_URL").filter(|u| !u.is_empty());
+        if object_store_url.is_some() {
+            // Refused rather than ignored, so nobody expects imports that never happen.
+            return Err(invalid(
+                "STEWARD_TUSD_OBJECT_STORE_URL",
+                "importing from tusd's bucket is not supported yet; mount tusd's filestore and set \
+                 STEWARD_TUSD_FILESTORE_DIR, or leave files EXTERNAL",
+            ));
+        }
+        let delete_after_import =
+            flag(get, "STEWARD_TUSD_DELETE_AFTER_IMPORT", &["true", "on", "1"], &["false", "off", "0"])?;
+        Ok(Self { enabled, account, peers, dropoff_key, filestore_dir, object_store_url, delete_after_import })
+    }
+
+    /// Whether `ip` may call the gRPC hook service.
+    pub fn peer_allowed(&self, ip: IpAddr) -> bool {
+        self.peers.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// An on/off setting (default off).
+fn flag(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    yes: &[&str],
+    no: &[&str],
+) -> Result<bool, ConfigError> {
+    let Some(value) = get(var) else {
+        return Ok(false);
+    };
+    let lower = value.trim().to_ascii_lowercase();
+    if yes.contains(&lower.as_str()) {
+        Ok(true)
+    } else if no.contains(&lower.as_str()) || lower.is_empty() {
+        Ok(false)
+    } else {
+        Err(invalid(var, format!("'{value}' is neither {} nor {}", yes[0], no[0])))
+    }
 }
 
 impl UploadConfig {
@@ -67,6 +204,7 @@ impl UploadConfig {
         let smtp_url = get("STEWARD_SMTP_URL").map(Secret::new);
         let mail_from =
             get("STEWARD_MAIL_FROM").unwrap_or_else(|| format!("Steward <steward@{}>", host_of(public_url)));
+        let tusd = TusdConfig::from_lookup(get)?;
         Ok(Self {
             staging_dir,
             max_file_bytes,
@@ -76,6 +214,7 @@ impl UploadConfig {
             notify_delay,
             smtp_url,
             mail_from,
+            tusd,
         })
     }
 }
@@ -138,5 +277,56 @@ mod tests {
     fn the_smtp_url_is_never_printed() {
         let c = read(&[("STEWARD_SMTP_URL", "smtps://user:hunter2@mail.example.org:465")]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tusd_hooks_are_off_by_default() {
+        let t = read(&[]).unwrap().tusd;
+        assert!(!t.enabled);
+        assert_eq!(t.account, "tusd");
+        assert_eq!(t.dropoff_key, "dropoff");
+        assert!(t.peers.is_empty() && t.filestore_dir.is_none() && t.object_store_url.is_none());
+        assert!(!t.delete_after_import);
+        assert!(!t.peer_allowed("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn tusd_settings_are_read_and_checked() {
+        let t = read(&[
+            ("STEWARD_TUSD_HOOKS", "on"),
+            ("STEWARD_TUSD_HOOK_ACCOUNT", "vre-tusd"),
+            ("STEWARD_TUSD_HOOK_PEERS", "10.1.0.0/16, ::1, 192.0.2.7"),
+            ("STEWARD_TUSD_DROPOFF_KEY", "datadrop"),
+            ("STEWARD_TUSD_FILESTORE_DIR", "/srv/tusd/data"),
+            ("STEWARD_TUSD_DELETE_AFTER_IMPORT", "true"),
+        ])
+        .unwrap()
+        .tusd;
+        assert!(t.enabled && t.delete_after_import);
+        assert_eq!((t.account.as_str(), t.dropoff_key.as_str()), ("vre-tusd", "datadrop"));
+        assert_eq!(t.filestore_dir.as_deref(), Some(Path::new("/srv/tusd/data")));
+        for (ip, allowed) in [
+            ("10.1.200.3", true),
+            ("10.2.0.1", false),
+            ("::1", true),
+            ("192.0.2.7", true),
+            ("192.0.2.8", false),
+            ("::ffff:10.1.0.9", true),
+        ] {
+            assert_eq!(t.peer_allowed(ip.parse().unwrap()), allowed, "{ip}");
+        }
+        for (var, value) in [
+            ("STEWARD_TUSD_HOOKS", "yes please"),
+            ("STEWARD_TUSD_HOOK_PEERS", "10.0.0.0/33"),
+            ("STEWARD_TUSD_HOOK_PEERS", "tusd.internal"),
+            ("STEWARD_TUSD_FILESTORE_DIR", "relative/dir"),
+            ("STEWARD_TUSD_OBJECT_STORE_URL", "s3://tusd-uploads"),
+            ("STEWARD_TUSD_DROPOFF_KEY", "drop off"),
+            ("STEWARD_TUSD_DELETE_AFTER_IMPORT", "maybe"),
+        ] {
+            let err = read(&[(var, value)]).unwrap_err();
+            assert!(err.to_string().contains(var), "{var}={value}: {err}");
+        }
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("203.0.113.9".parse().unwrap()));
     }
 }

@@ -12,6 +12,7 @@
 pub mod code;
 pub mod config;
 pub mod error;
+pub mod hooks;
 pub mod grpc;
 pub mod http;
 pub mod jobs;

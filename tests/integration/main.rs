@@ -28,5 +28,6 @@ mod secretshare;
 mod secretshare_page;
 mod server;
 mod upload;
+mod upload_hooks;
 mod upload_notify;
 mod upload_tus;
