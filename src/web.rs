@@ -365,6 +365,9 @@ const DROPOFFS_MAIN_HTML: &str = concat!(
 <label for="max-file">Largest file in MiB (optional)</label>
 <p id="max-file-hint" class="hint">Empty means the server's largest.</p>
 <input id="max-file" name="max-file" type="number" min="1" step="1" aria-describedby="max-file-hint">
+<label for="max-total">Total space in MiB (optional)</label>
+<p id="max-total-hint" class="hint">At least the largest file. Empty means the server's most.</p>
+<input id="max-total" name="max-total" type="number" min="1" step="1" aria-describedby="max-total-hint">
 <button type="submit">Create drop-off</button>
 </form>
 <div id="create-result" role="status" aria-live="polite"></div>

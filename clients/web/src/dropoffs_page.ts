@@ -90,14 +90,19 @@ function setUpListPage(): void {
       .value.split(",")
       .map((t) => t.trim())
       .filter((t) => t !== "");
-    const maxFileMiB = byId<HTMLInputElement>("max-file").value.trim();
-    const maxFileBytes = maxFileMiB ? BigInt(Math.round(Number(maxFileMiB) * 1024 * 1024)) : 0n;
+    const mib = (id: string) => {
+      const value = byId<HTMLInputElement>(id).value.trim();
+      return value ? BigInt(Math.round(Number(value) * 1024 * 1024)) : 0n;
+    };
+    const maxTotalBytes = mib("max-total");
+    // Only a total given: no file may be larger than it (the server's largest file would be).
+    const maxFileBytes = mib("max-file") || maxTotalBytes;
     const button = form.querySelector("button");
     if (button) button.disabled = true;
     result.replaceChildren(el("p", "Creating…", "muted"));
     try {
       const answer = await client.createDropOff(
-        { dropoff: { title, description, allowedTypes, maxFileBytes } },
+        { dropoff: { title, description, allowedTypes, maxFileBytes, maxTotalBytes } },
         { headers: authHeaders() },
       );
       const d = answer.dropoff;

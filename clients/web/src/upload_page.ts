@@ -205,6 +205,7 @@ class FileRow {
   private readonly problem: HTMLElement;
   private upload: Upload | null = null;
   private paused = false;
+  private announcedStep = -1;
   done = false;
   failed = false;
 
@@ -275,7 +276,12 @@ class FileRow {
       onProgress: (sent, total) => {
         const percent = total > 0 ? Math.floor((sent / total) * 100) : 100;
         this.progress.value = percent;
-        this.setState(`Uploading: ${percent} % (${formatBytes(sent)} of ${formatBytes(total)})`, "uploading");
+        // The status line is announced: in steps of 10 %, not on every event.
+        const step = Math.floor(percent / 10);
+        if (step !== this.announcedStep) {
+          this.announcedStep = step;
+          this.setState(`Uploading: ${percent} % (${formatBytes(sent)} of ${formatBytes(total)})`, "uploading");
+        }
       },
       onSuccess: () => {
         this.done = true;
@@ -301,6 +307,7 @@ class FileRow {
     if (!this.upload || this.done || this.failed) return;
     if (this.paused) {
       this.paused = false;
+      this.announcedStep = -1;
       this.upload.start();
       this.pauseButton.textContent = "Pause";
       this.pauseButton.setAttribute("aria-label", `Pause ${this.file.name}`);

@@ -75,6 +75,11 @@ before(async () => {
   await makeFile("measurements.csv", Buffer.from("id,value\n1,42\n2,17\n3,-5\n"));
   await makeFile("scan-a.bin", randomBytes(20 * 1024 * 1024 + 12345));
   await makeFile("scan-b.bin", randomBytes(20 * 1024 * 1024 + 777));
+  await makeFile("scan-c.bin", randomBytes(12 * 1024 * 1024 + 3));
+  await makeFile("photo.png", randomBytes(1000));
+  await makeFile("huge.csv", Buffer.alloc(2 * 1024 * 1024, "1,2\n"));
+  await makeFile("first.csv", Buffer.alloc(700 * 1024, "3,4\n"));
+  await makeFile("second.csv", Buffer.alloc(700 * 1024, "5,6\n"));
 });
 
 after(async () => {
@@ -130,6 +135,36 @@ async function waitForState(page, name, state, options = UPLOAD_WAIT) {
   await page.locator(`li.upload[data-name="${name}"][data-state="${state}"]`).waitFor(options);
 }
 
+/** Fills the /dropoffs form (label → value) with the researcher's token and returns { id, link, code }. */
+async function createOnPage(page, fields) {
+  await page.getByLabel("API token").fill(TOKEN);
+  for (const [label, value] of Object.entries(fields)) await page.getByLabel(label, { exact: true }).fill(value);
+  await page.getByRole("button", { name: "Create drop-off" }).click();
+  await page.locator("#new-code, #create-result [role=alert]").first().waitFor(WAIT);
+  const link = await page.locator("#new-link").getAttribute("href");
+  const code = await page.locator("#new-code").textContent();
+  assert.match(link, new RegExp(`^${STEWARD_URL}/upload/[0-9a-f-]{36}$`));
+  assert.match(code, /^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/);
+  return { id: link.split("/").pop(), link, code };
+}
+
+/** Holds every PATCH to /files/ after the first `pass` (never answered, as a stalled network); `heldNow` resolves when one is held. */
+async function holdPatchesAfter(page, pass) {
+  let patches = 0;
+  let held;
+  const heldNow = new Promise((resolve) => {
+    held = resolve;
+  });
+  await page.route("**/files/**", async (route) => {
+    if (route.request().method() === "PATCH" && ++patches > pass) {
+      held();
+      return;
+    }
+    await route.continue();
+  });
+  return { heldNow };
+}
+
 test("the owner creates a drop-off on /dropoffs and sees its link and code once", async () => {
   const landing = await context.newPage();
   await landing.goto(STEWARD_URL);
@@ -137,18 +172,12 @@ test("the owner creates a drop-off on /dropoffs and sees its link and code once"
   await landing.close();
 
   const { page, problems } = await open(`${STEWARD_URL}/dropoffs`);
-  await page.getByLabel("API token").fill(TOKEN);
-  await page.getByLabel("Title").fill("Interview recordings, wave 2");
-  await page.getByLabel("Description (optional)").fill("Please upload the CSV exports and the scans.");
-  await page.getByLabel("Largest file in MiB (optional)").fill("64");
-  await page.getByRole("button", { name: "Create drop-off" }).click();
-  await page.locator("#new-code, #create-result [role=alert]").first().waitFor(WAIT);
-  const link = await page.locator("#new-link").getAttribute("href");
-  const code = await page.locator("#new-code").textContent();
-  assert.match(link, new RegExp(`^${STEWARD_URL}/upload/[0-9a-f-]{36}$`));
-  assert.match(code, /^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/);
+  dropoff = await createOnPage(page, {
+    Title: "Interview recordings, wave 2",
+    "Description (optional)": "Please upload the CSV exports and the scans.",
+    "Largest file in MiB (optional)": "64",
+  });
   assert.match(await page.locator("#create-result").textContent(), /shown only now/);
-  dropoff = { id: link.split("/").pop(), link, code };
 
   await assertAccessible(page, "/dropoffs after creating");
   // The code is on screen here by design (shown once); it belongs to this test's drop-off.
@@ -218,19 +247,8 @@ test("a reload in the middle of a 20 MiB upload, the code and the same file agai
   assert.ok(dropoff, "the drop-off from the first test");
   const big = made["scan-b.bin"];
   const { page, problems } = await open(dropoff.link);
-  // The first chunk goes through; the second is held, as a network that stalls would.
-  let patches = 0;
-  let held = null;
-  const heldNow = new Promise((resolve) => {
-    held = resolve;
-  });
-  await page.route("**/files/**", async (route) => {
-    if (route.request().method() === "PATCH" && ++patches > 1) {
-      held();
-      return; // never answered: the reload cancels it
-    }
-    await route.continue();
-  });
+  // The first chunk goes through; the second is held, as a network that stalls would (the reload cancels it).
+  const { heldNow } = await holdPatchesAfter(page, 1);
   await enterCode(page, dropoff.code);
   await page.getByLabel("Files to upload").setInputFiles(big.path);
   await heldNow;
@@ -258,12 +276,68 @@ test("a reload in the middle of a 20 MiB upload, the code and the same file agai
   await page.close();
 });
 
+test("pause stops a running upload and resume continues it from the server's offset", async () => {
+  assert.ok(dropoff, "the drop-off from the first test");
+  const { page, problems } = await open(dropoff.link);
+  const { heldNow } = await holdPatchesAfter(page, 1);
+  await enterCode(page, dropoff.code);
+  await page.getByLabel("Files to upload").setInputFiles(made["scan-c.bin"].path);
+  await heldNow;
+  await page.getByRole("button", { name: "Pause scan-c.bin" }).click();
+  await waitForState(page, "scan-c.bin", "paused", WAIT);
+  assert.match(await row(page, "scan-c.bin").locator(".file-state").textContent(), /^Paused at \d+ %\.$/);
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+
+  const resumed = [];
+  page.on("request", (request) => {
+    if (request.method() === "PATCH") resumed.push(request);
+  });
+  await page.getByRole("button", { name: "Resume scan-c.bin" }).click();
+  await waitForState(page, "scan-c.bin", "done");
+  const offset = Number((await resumed[0].allHeaders())["upload-offset"]);
+  assert.ok(offset > 0, `the first PATCH after resuming starts at ${offset}, not 0`);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a file of a type not allowed, one too large, and one beyond the space left are refused next to the file", async () => {
+  const creator = await open(`${STEWARD_URL}/dropoffs`);
+  const small = await createOnPage(creator.page, {
+    Title: "Spreadsheets only",
+    "Allowed types (optional)": ".csv, text/*",
+    "Largest file in MiB (optional)": "1",
+    "Total space in MiB (optional)": "1",
+  });
+  await creator.page.close();
+
+  const { page, problems } = await open(small.link);
+  await enterCode(page, small.code);
+  assert.equal(await page.locator('#dropoff-limits dd[data-field="types"]').textContent(), ".csv, text/*");
+  await page.getByLabel("Files to upload").setInputFiles([made["photo.png"].path, made["huge.csv"].path]);
+  await waitForState(page, "photo.png", "failed", WAIT);
+  await waitForState(page, "huge.csv", "failed", WAIT);
+  assert.match(await row(page, "photo.png").locator("[role=alert]").textContent(), /does not accept files of this type/);
+  assert.match(await row(page, "huge.csv").locator("[role=alert]").textContent(), /larger than this drop-off accepts/);
+
+  await page.getByLabel("Files to upload").setInputFiles(made["first.csv"].path);
+  await waitForState(page, "first.csv", "done");
+  // 700 KiB more would pass 1 MiB: the server refuses it (413 ERR_QUOTA_EXCEEDED) and the page says why.
+  await page.getByLabel("Files to upload").setInputFiles(made["second.csv"].path);
+  await waitForState(page, "second.csv", "failed");
+  assert.match(await row(page, "second.csv").locator("[role=alert]").textContent(), /not enough space left/);
+  assert.equal(await page.locator("#upload-summary").textContent(), "1 of 4 files uploaded, 3 not uploaded.");
+  await assertAccessible(page, "/upload with refusals");
+  await page.screenshot({ path: path.join(ARTIFACTS, "upload-refusals.png"), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test("the owner's page lists every file AVAILABLE with its SHA-256, and the download link returns the bytes", async () => {
   assert.ok(dropoff, "the drop-off from the first test");
   // The browser's sign-in: the dsg_token cookie, sent by the page's calls and by the plain download link.
   await context.addCookies([{ name: "dsg_token", value: TOKEN, url: STEWARD_URL, httpOnly: true, sameSite: "Strict" }]);
   const { page, problems } = await open(`${STEWARD_URL}/dropoffs/${dropoff.id}`);
-  const expected = ["measurements.csv", "scan-a.bin", "scan-b.bin"];
+  const expected = ["measurements.csv", "scan-a.bin", "scan-b.bin", "scan-c.bin"];
   // The finalize job hashes and seals each file after its last byte: ask again until all are stored.
   const deadline = Date.now() + UPLOAD_WAIT.timeout;
   let shown = [];
@@ -287,7 +361,7 @@ test("the owner's page lists every file AVAILABLE with its SHA-256, and the down
     assert.equal(file.sha256, made[file.name].sha256, `${file.name}: SHA-256 computed by the server`);
     assert.match(file.href, new RegExp(`^/dropoffs/${dropoff.id}/files/[0-9a-f-]{36}/content$`));
   }
-  assert.equal(await page.locator('#dropoff-details dd[data-field="file-count"]').textContent(), "3");
+  assert.equal(await page.locator('#dropoff-details dd[data-field="file-count"]').textContent(), "4");
 
   // The link as the browser follows it, with the cookie.
   for (const name of ["measurements.csv", "scan-b.bin"]) {
