@@ -82,7 +82,12 @@ impl UploadApi {
             tus_endpoint: self.uploads.tus_endpoint(),
             used_bytes: view.used_bytes,
             file_count: view.file_count,
-            notification_summary: None,
+            notification_summary: Some(pb::NotificationSummary {
+                pending: view.notifications.pending,
+                sent: view.notifications.sent,
+                failed: view.notifications.failed,
+                last_error: view.notifications.last_error.clone().unwrap_or_default(),
+            }),
             create_time: Some(timestamp(row.created_at)),
             update_time: Some(timestamp(row.updated_at)),
         }

@@ -52,6 +52,7 @@ pub struct DropOffView {
     pub dataset: Option<String>,
     pub used_bytes: i64,
     pub file_count: i64,
+    pub notifications: super::notify::Summary,
 }
 
 /// A file (or upload in progress) as stored.
@@ -182,7 +183,8 @@ pub async fn names(conn: &mut AsyncPgConnection, row: &DropOffRow) -> QueryResul
 pub async fn view(conn: &mut AsyncPgConnection, row: DropOffRow) -> QueryResult<DropOffView> {
     let (owner_email, dataset) = names(conn, &row).await?;
     let (used_bytes, file_count) = usage(conn, row.id).await?;
-    Ok(DropOffView { row, owner_email, dataset, used_bytes, file_count })
+    let notifications = super::notify::summary(conn, row.id).await?;
+    Ok(DropOffView { row, owner_email, dataset, used_bytes, file_count, notifications })
 }
 
 /// A dataset's id by name.

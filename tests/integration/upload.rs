@@ -241,13 +241,32 @@ async fn chunks_finalize_and_download_the_same_bytes() {
     assert_eq!(files[0].sha256, file.sha256);
     let view = f
         .client
-        .get_drop_off(with_bearer(pb::GetDropOffRequest { dropoff_id }, &owner))
+        .get_drop_off(with_bearer(pb::GetDropOffRequest { dropoff_id: dropoff_id.clone() }, &owner))
         .await
         .unwrap()
         .into_inner()
         .dropoff
         .unwrap();
     assert_eq!((view.used_bytes, view.file_count), (data.len() as i64, 1));
+    // The owner is told (development writes the message to the data dir), never sent the code.
+    let mut summary = view.notification_summary.unwrap();
+    for _ in 0..100 {
+        if summary.sent == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let get = pb::GetDropOffRequest { dropoff_id: view.dropoff_id.clone() };
+        let view = f.client.get_drop_off(with_bearer(get, &owner)).await.unwrap().into_inner().dropoff.unwrap();
+        summary = view.notification_summary.unwrap();
+    }
+    assert_eq!((summary.sent, summary.failed, summary.pending), (1, 0, 0), "{summary:?}");
+    let mail = files_below(&f.data_dir.join("mail"));
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    // Quoted-printable: soft line breaks (`=` at a line's end) join lines.
+    let message = std::fs::read_to_string(&mail[0]).unwrap().replace("=\r\n", "").replace("=\n", "");
+    assert!(message.contains(&file.sha256) && message.contains("passwd"), "{message}");
+    let bare: String = code.chars().filter(|c| *c != '-').collect();
+    assert!(!message.contains(&bare) && !message.contains(&code), "the code is never e-mailed");
 
     // An empty file is a file too.
     let (dropoff_id, code) = f.simple_dropoff().await;

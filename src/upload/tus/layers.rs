@@ -3,7 +3,7 @@
 //!
 //! - [`UnaryTimeoutLayer`]: the deadline of one unary request, except for tus,
 //!   whose single whole-file PATCH may stream for hours (idle reads are bounded
-//!   by the tus routes instead). It replaces tonic's server-wide timeout and
+//!   by the tus routes instead), and the client-streaming UploadFile. It replaces tonic's server-wide timeout and
 //!   answers an expired request exactly as tonic does (CANCELLED, "Timeout
 //!   expired"); a client's `grpc-timeout` is still honoured by tonic.
 //! - [`ExceptTus`]: the shared CORS layer answers every OPTIONS itself and
@@ -22,7 +22,15 @@ pub fn is_tus_path(path: &str) -> bool {
     path == "/files" || path.starts_with("/files/")
 }
 
-/// Applies a request deadline to everything but tus.
+/// The client-streaming upload: a large file streams for longer than a unary deadline.
+const UPLOAD_FILE: &str = "/steward.upload.v1.UploadService/UploadFile";
+
+/// Whether a request streams an upload (tus, or UploadFile): no unary deadline.
+fn streams_uploads(path: &str) -> bool {
+    is_tus_path(path) || path == UPLOAD_FILE
+}
+
+/// Applies a request deadline to everything but streamed uploads.
 #[derive(Debug, Clone, Copy)]
 pub struct UnaryTimeoutLayer {
     timeout: Duration,
@@ -65,7 +73,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let exempt = is_tus_path(request.uri().path());
+        let exempt = streams_uploads(request.uri().path());
         let timeout = self.timeout;
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -134,8 +142,9 @@ mod tests {
         for path in ["/files", "/files/", "/files/7d444840-9dc0-11d1-b245-5ffdce74fad2", "/files/x/y"] {
             assert!(is_tus_path(path), "{path}");
         }
-        for path in ["/filesx", "/", "/api/files/", "/static/files/a"] {
+        for path in ["/filesx", "/", "/api/files/", "/static/files/a", UPLOAD_FILE] {
             assert!(!is_tus_path(path), "{path}");
+            assert_eq!(streams_uploads(path), path == UPLOAD_FILE, "{path}");
         }
     }
 
