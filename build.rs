@@ -38,13 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // one of its own, which only reflection serves.
     let mut tusd = prost_build::Config::new();
     tusd.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    tonic_prost_build::configure()
-        .file_descriptor_set_path(out_dir.join("tusd_descriptor.bin"))
-        .compile_with_config(
-            tusd,
-            &[PathBuf::from("third_party/tusd/hook.proto")],
-            &[PathBuf::from("third_party"), wkt],
-        )?;
+    tonic_prost_build::configure().file_descriptor_set_path(out_dir.join("tusd_descriptor.bin")).compile_with_config(
+        tusd,
+        &[PathBuf::from("third_party/tusd/hook.proto")],
+        &[PathBuf::from("third_party"), wkt],
+    )?;
     Ok(())
 }
 

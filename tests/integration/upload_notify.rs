@@ -104,13 +104,6 @@ impl Sink {
         self.process = Some(process);
     }
 
-    /// Stops the server: connections are refused until [`Sink::up`].
-    async fn down(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill().await.unwrap();
-        }
-    }
-
     /// The accepted messages, oldest first, as the sink's parser read them.
     fn messages(&self) -> Vec<Value> {
         let mut numbered: Vec<(u64, Value)> = std::fs::read_dir(&self.dir)
