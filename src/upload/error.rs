@@ -80,9 +80,6 @@ pub enum UploadError {
     /// The staged bytes of this upload are not on this replica (tus 503).
     #[error("this upload's data is not reachable from this server; retry shortly")]
     StagingUnavailable,
-    /// A reserved feature (recipient_public_key).
-    #[error("{0}")]
-    Unimplemented(String),
     /// A stored file does not open: it was altered or truncated.
     #[error("the stored file is damaged: {0}")]
     DataLoss(String),
@@ -103,6 +100,16 @@ impl UploadError {
         let message = message.into();
         let message = if message.starts_with(field) { message } else { format!("{field}: {message}") };
         Self::Invalid { field, message }
+    }
+
+    /// The reserved end-to-end encryption field, refused until that feature
+    /// exists, so nobody believes their files are end-to-end encrypted.
+    pub fn reserved_public_key() -> Self {
+        Self::invalid(
+            "recipient_public_key",
+            "is reserved for end-to-end encryption, which Steward does not offer yet; leave it empty \
+             (files are encrypted at rest by the server)",
+        )
     }
 
     /// The database is unreachable.
@@ -203,7 +210,6 @@ impl From<UploadError> for Status {
             E::Finished(_) => with_reason(Code::FailedPrecondition, message, "UPLOAD_FINISHED", none()),
             E::Precondition { reason, .. } => with_reason(Code::FailedPrecondition, message, reason, none()),
             E::StagingUnavailable => Status::unavailable(message),
-            E::Unimplemented(m) => Status::unimplemented(m),
             E::DataLoss(_) => Status::data_loss(message),
             E::Unavailable(m) => Status::unavailable(m),
             E::Internal(e) => crate::error::Error::Internal(e).into(),

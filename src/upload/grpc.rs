@@ -209,9 +209,7 @@ fn dropoff_update(
     reopen: bool,
 ) -> Result<DropOffUpdate, UploadError> {
     if !dropoff.recipient_public_key.is_empty() {
-        return Err(UploadError::Unimplemented(
-            "recipient_public_key is reserved for end-to-end encryption, which Steward does not offer yet".into(),
-        ));
+        return Err(UploadError::reserved_public_key());
     }
     let mut update = DropOffUpdate { reopen, ..DropOffUpdate::default() };
     let paths = mask.map(|m| m.paths).unwrap_or_default();
@@ -280,9 +278,9 @@ impl UploadService for UploadApi {
 
     async fn update_drop_off(&self, request: Request<pb::UpdateDropOffRequest>) -> Reply<pb::UpdateDropOffResponse> {
         let caller = Self::principal(&request)?;
-        let pb::UpdateDropOffRequest { dropoff, update_mask, reopen } = request.into_inner();
-        let dropoff = dropoff.ok_or_else(|| UploadError::invalid("dropoff", "is required"))?;
-        let id = dropoff.dropoff_id.clone();
+        let pb::UpdateDropOffRequest { dropoff, update_mask, reopen, dropoff_id } = request.into_inner();
+        let dropoff = dropoff.unwrap_or_default();
+        let id = if dropoff_id.is_empty() { dropoff.dropoff_id.clone() } else { dropoff_id };
         let update = dropoff_update(dropoff, update_mask, reopen)?;
         let view = self.uploads.update_dropoff(&caller, &id, update).await?;
         Ok(Response::new(pb::UpdateDropOffResponse { dropoff: Some(self.dropoff_message(view)) }))

@@ -275,11 +275,7 @@ impl Uploads {
             ));
         }
         if input.recipient_public_key_set {
-            return Err(UploadError::Unimplemented(
-                "recipient_public_key is reserved for end-to-end encryption, which Steward does not offer yet; \
-                 leave it empty (files are encrypted at rest by the server)"
-                    .into(),
-            ));
+            return Err(UploadError::reserved_public_key());
         }
         let mut conn = self.conn().await?;
         let dataset_id = match input.dataset.as_deref().filter(|d| !d.is_empty()) {

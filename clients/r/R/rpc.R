@@ -962,10 +962,10 @@ update_dataset_version <- function(client, dataset = NULL, version = NULL, prefi
 }
 
 # /steward.upload.v1.UploadService/UpdateDropOff
-update_drop_off <- function(client, dropoff = NULL, update_mask = NULL, reopen = NULL, .timeout = NULL) {
+update_drop_off <- function(client, dropoff = NULL, update_mask = NULL, reopen = NULL, dropoff_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/UpdateDropOff",
     "steward.upload.v1.UpdateDropOffRequest", "steward.upload.v1.UpdateDropOffResponse",
-    list(dropoff = dropoff, update_mask = update_mask, reopen = reopen),
+    list(dropoff = dropoff, update_mask = update_mask, reopen = reopen, dropoff_id = dropoff_id),
     .timeout = .timeout)
 }
 

@@ -48,9 +48,7 @@ pub fn tus_status(err: &UploadError, addressed: Addressed) -> TusError {
         E::StagingUnavailable => TusError::StagingUnavailable,
         E::Unavailable(_) => TusError::Unavailable,
         // Not produced by the tus operations; a bug if they ever are.
-        E::Incomplete { .. } | E::Precondition { .. } | E::Unimplemented(_) | E::DataLoss(_) | E::Internal(_) => {
-            TusError::Internal
-        }
+        E::Incomplete { .. } | E::Precondition { .. } | E::DataLoss(_) | E::Internal(_) => TusError::Internal,
     }
 }
 

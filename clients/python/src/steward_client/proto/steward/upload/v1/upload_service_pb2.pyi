@@ -198,14 +198,16 @@ class ListDropOffsResponse(_message.Message):
     def __init__(self, dropoffs: _Optional[_Iterable[_Union[DropOff, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateDropOffRequest(_message.Message):
-    __slots__ = ("dropoff", "update_mask", "reopen")
+    __slots__ = ("dropoff", "update_mask", "reopen", "dropoff_id")
     DROPOFF_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     REOPEN_FIELD_NUMBER: _ClassVar[int]
+    DROPOFF_ID_FIELD_NUMBER: _ClassVar[int]
     dropoff: DropOff
     update_mask: _field_mask_pb2.FieldMask
     reopen: bool
-    def __init__(self, dropoff: _Optional[_Union[DropOff, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., reopen: _Optional[bool] = ...) -> None: ...
+    dropoff_id: str
+    def __init__(self, dropoff: _Optional[_Union[DropOff, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., reopen: _Optional[bool] = ..., dropoff_id: _Optional[str] = ...) -> None: ...
 
 class UpdateDropOffResponse(_message.Message):
     __slots__ = ("dropoff",)
