@@ -141,7 +141,7 @@ impl TusdConfig {
         }
         let object_store_url = get("STEWARD_TUSD_OBJECT_STORE_URL").filter(|u| !u.is_empty());
         if object_store_url.is_some() {
-            // Refused rather than ignored, so nobody expects imports that never happen.
+            // Refused rather than accepted without effect, so nobody expects imports that never happen.
             return Err(invalid(
                 "STEWARD_TUSD_OBJECT_STORE_URL",
                 "importing from tusd's bucket is not supported yet; mount tusd's filestore and set \

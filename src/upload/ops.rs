@@ -923,9 +923,9 @@ impl Uploads {
             }
             let end = position + chunk.len() as u64;
             // Bytes below the committed offset were written by an earlier try.
-            let skip = writer.offset().saturating_sub(position).min(chunk.len() as u64) as usize;
+            let already = writer.offset().saturating_sub(position).min(chunk.len() as u64) as usize;
             position = end;
-            let fresh = &chunk[skip..];
+            let fresh = &chunk[already..];
             if fresh.is_empty() {
                 continue;
             }

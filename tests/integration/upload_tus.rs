@@ -441,7 +441,7 @@ async fn creation_bodies_deferred_lengths_and_checksums() {
         .post(&dropoff, &code, "c.bin")
         .header("Upload-Length", "10")
         .header("Content-Type", "text/plain")
-        .body("ignored!!!")
+        .body("not stored")
         .send()
         .await
         .unwrap();

@@ -161,7 +161,7 @@ pub async fn handle(uploads: &Uploads, format: Format, hook: Hook) -> Result<Ans
         HookType::PreTerminate => pre_terminate(uploads, settings, &hook).await,
         HookType::PostTerminate => post_terminate(uploads, settings, &hook).await,
         HookType::Other(name) => {
-            tracing::info!(hook = %name, "an unknown tusd hook type is ignored");
+            tracing::info!(hook = %name, "an unknown tusd hook type; answered with an empty object");
             Ok(Answer::Continue)
         }
     };
@@ -302,7 +302,7 @@ async fn find(conn: &mut AsyncPgConnection, settings: &TusdConfig, upload: &Hook
 async fn known(uploads: &Uploads, settings: &TusdConfig, hook: &Hook) -> Result<Option<FileRow>> {
     let file = find(&mut *uploads.conn().await?, settings, &hook.upload).await?;
     if file.is_none() {
-        tracing::info!(hook = ?hook.kind, "a tusd hook for an upload Steward does not know is ignored");
+        tracing::info!(hook = ?hook.kind, "a tusd hook for an upload Steward does not know; nothing to do");
     }
     Ok(file)
 }
@@ -326,7 +326,7 @@ async fn post_create(uploads: &Uploads, settings: &TusdConfig, format: Format, h
         let mut new = match new_upload(settings, &hook.upload) {
             Ok(new) => new,
             Err(refused) => {
-                tracing::info!(error = %refused, "a tusd v1 post-create names no valid drop-off; ignored");
+                tracing::info!(error = %refused, "a tusd v1 post-create names no valid drop-off; no file recorded");
                 return Ok(Answer::Continue);
             }
         };

@@ -88,7 +88,7 @@ where
     }
 }
 
-/// Wraps a layer so that tus requests skip it.
+/// Wraps a layer so that tus requests go around it.
 #[derive(Debug, Clone)]
 pub struct ExceptTus<L>(pub L);
 

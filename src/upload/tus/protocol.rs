@@ -452,7 +452,7 @@ fn checksum(headers: &HeaderMap) -> Result<Option<Checksum>, TusError> {
 }
 
 /// Whether `Content-Type`'s media type is `application/offset+octet-stream`
-/// (case-insensitive, parameters ignored).
+/// (case-insensitive, parameters not considered).
 fn is_offset_octet_stream(headers: &HeaderMap) -> bool {
     let Single::One(value) = single(headers, http::header::CONTENT_TYPE.as_str()) else {
         return false;

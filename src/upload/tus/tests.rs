@@ -99,7 +99,7 @@ fn answer(parsed: &Parsed) -> Response<axum::body::Body> {
 #[tokio::test]
 async fn options_answers_discovery_with_the_exact_values() {
     for path in ["/files/", "/files", &format!("/files/{FILE}")] {
-        // A Tus-Resumable header on OPTIONS is ignored, whatever its value.
+        // A Tus-Resumable header on OPTIONS makes no difference, whatever its value.
         for pairs in [&[][..], &[("tus-resumable", "0.2.2")][..]] {
             let parsed = run("OPTIONS", path, pairs);
             assert_eq!(parsed.command, Ok(Command::Options), "{path}");
@@ -551,7 +551,7 @@ async fn cors_allows_listed_origins_and_refuses_others() {
     let err = TusError::OriginNotAllowed;
     assert_eq!(err.code(), "ERR_ORIGIN_NOT_ALLOWED");
     assert_eq!(refusal("POST", "/files/", &[("origin", "null")]), TusError::OriginNotAllowed);
-    // Scripts send no Origin and skip the check.
+    // Scripts send no Origin, so no origin is checked.
     assert!(run("HEAD", &format!("/files/{FILE}"), &[]).ctx.cors_origin.is_none());
 }
 
@@ -683,7 +683,7 @@ async fn every_answer_carries_the_common_headers() {
         assert_eq!(header(response, "cache-control"), Some("no-store"));
         assert_eq!(header(response, "x-request-id"), Some(c.request_id.to_str().unwrap()));
     }
-    for (response, err) in responses.into_iter().skip(5).zip(every_error()) {
+    for (response, err) in responses.split_off(5).into_iter().zip(every_error()) {
         assert_eq!(header(&response, "content-type"), Some("text/plain; charset=utf-8"));
         let text = body(response).await;
         assert_eq!(text, format!("{}: {}\n", err.code(), err.message().replace('\n', " ")));
