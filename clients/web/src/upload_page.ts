@@ -1,20 +1,25 @@
 // The uploader's page (/upload/{dropoff_id}, also /drop/{dropoff_id}; HTML in
-// src/web.rs; spec upload.md §2.1, §3.2): the uploader enters the code,
+// src/web.rs; spec upload.md §2.1, §2.5, §3.2): the uploader enters the code,
 // OpenDropOff (gRPC-web) checks it and shows the drop-off, then each chosen or
-// dropped file goes to /files/ with tus-js-client (code in the Dropoff-Code
-// header, drop-off id in the `dropoff` metadata). tus-js-client remembers each
-// upload's URL in localStorage, so after a reload the same file, chosen again
-// with the code, continues from the server's offset. The code is never stored
-// and never put in a URL. Errors are shown next to their file.
+// dropped file is sent, with a row of its own (progress, pause and resume,
+// errors next to the file). Two transports send the bytes, each in its own
+// module: tus to /files/ (upload_page_tus.ts), the default, and the chunk
+// RPCs over gRPC-web (upload_page_grpc.ts), used when the page is opened
+// with `?transport=grpc-web` or when `OPTIONS /files/` gets no tus answer (a
+// deployment that routes only gRPC-web to Steward). Both continue an upload
+// after a reload when the same file is chosen again with the code. The code
+// is never stored and never put in a URL.
 
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { Upload } from "tus-js-client";
-import type { DetailedError } from "tus-js-client";
 import { explain, stewardTransport } from "./client";
 import type { Explained } from "./client";
 import { byId, el, errorBox } from "./dom";
 import { UploadService } from "./gen/steward/upload/v1/upload_service_pb";
 import type { OpenDropOffResponse } from "./gen/steward/upload/v1/upload_service_pb";
+import { formatBytes, typeAllowed } from "./upload_page_common";
+import type { FileUpload, TransportName, UploadStep, UploadView } from "./upload_page_common";
+import { grpcUpload } from "./upload_page_grpc";
+import { tusAnswers, tusUpload } from "./upload_page_tus";
 
 const client = createClient(UploadService, stewardTransport());
 const dropoffId = window.location.pathname.split("/").filter((part) => part !== "")[1] ?? "";
@@ -28,19 +33,20 @@ const dropZone = byId<HTMLElement>("drop-zone");
 const uploadList = byId<HTMLUListElement>("uploads");
 const summary = byId<HTMLElement>("upload-summary");
 
-/** The drop-off as OpenDropOff answered, with the code that opened it. */
-let opened: { code: string; dropoff: OpenDropOffResponse } | null = null;
+/** The drop-off as OpenDropOff answered, with the code that opened it and the transport chosen. */
+let opened: { code: string; dropoff: OpenDropOffResponse; transport: TransportName } | null = null;
 
-/** Sizes in bytes as people read them (1 KiB = 1024 bytes). */
-function formatBytes(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+/**
+ * How this page sends files: `?transport=grpc-web` (or `?transport=tus`) on its
+ * URL decides; otherwise tus, unless `OPTIONS` on the drop-off's tus endpoint
+ * gets no tus answer (a deployment that routes only gRPC-web through Envoy),
+ * and then the chunk RPCs over gRPC-web.
+ */
+async function chooseTransport(dropoff: OpenDropOffResponse): Promise<TransportName> {
+  const asked = new URLSearchParams(window.location.search).get("transport");
+  if (asked === "grpc-web" || asked === "tus") return asked;
+  const endpoint = dropoff.tusEndpoint || `${window.location.origin}/files/`;
+  return (await tusAnswers(endpoint)) ? "tus" : "grpc-web";
 }
 
 /** OpenDropOff's refusals, in words for someone who was sent a link and a code. */
@@ -91,7 +97,9 @@ async function openDropOff(): Promise<void> {
   codeStatus.replaceChildren(el("p", "Checking the code…", "muted"));
   try {
     const dropoff = await client.openDropOff({ dropoffId, uploadCode: code });
-    opened = { code, dropoff };
+    const transport = await chooseTransport(dropoff);
+    opened = { code, dropoff, transport };
+    document.body.dataset.transport = transport;
     showDropOff(dropoff);
     codeStatus.replaceChildren(el("p", "Code accepted. You can now add files.", "ok"));
     fileInput.focus();
@@ -124,104 +132,35 @@ function showDropOff(dropoff: OpenDropOffResponse): void {
   dropoffBox.hidden = false;
 }
 
-/** Whether `file` matches one of the drop-off's allowed types (§2.2); none listed allows all. */
-function typeAllowed(file: File, allowed: string[]): boolean {
-  if (allowed.length === 0) return true;
-  const name = file.name.toLowerCase();
-  const type = (file.type || "application/octet-stream").toLowerCase();
-  return allowed.some((entry) => {
-    const rule = entry.toLowerCase();
-    if (rule.startsWith(".")) return name.endsWith(rule);
-    if (rule.endsWith("/*")) return type.startsWith(rule.slice(0, -1));
-    return type === rule;
-  });
-}
-
-/** The tus server's refusal (`ERR_…: message` bodies, §3.13), in plain words. */
-function explainTus(error: Error | DetailedError): Explained {
-  const response = "originalResponse" in error ? error.originalResponse : null;
-  if (!response) {
-    return {
-      summary: "The connection to the server was lost.",
-      hint: "Check your network, then choose the same file again: it continues where it stopped.",
-    };
-  }
-  const body = response.getBody() ?? "";
-  const code = /^(ERR_[A-Z_]+)/.exec(body)?.[1] ?? "";
-  const detail = body.replace(/^ERR_[A-Z_]+:\s*/, "").trim();
-  const known: Record<string, Explained> = {
-    ERR_DROPOFF_CODE_INVALID: {
-      summary: "The upload code is not accepted (any more).",
-      hint: "The code may have been changed. Enter the current code above and choose the file again.",
-    },
-    ERR_DROPOFF_CODE_REQUIRED: { summary: "The upload code is missing.", hint: "Enter the code above first." },
-    ERR_TOO_MANY_ATTEMPTS: {
-      summary: "Too many wrong codes were tried for this drop-off.",
-      hint: "Wait a quarter of an hour, then try again.",
-    },
-    ERR_FILE_TYPE_NOT_ALLOWED: {
-      summary: "This drop-off does not accept files of this type.",
-      hint: "See the allowed types above. Convert the file or ask the person who sent the link.",
-    },
-    ERR_MAX_SIZE_EXCEEDED: {
-      summary: "This file is larger than this drop-off accepts.",
-      hint: "See the largest file above. Split or compress the file, or ask the person who sent the link.",
-    },
-    ERR_QUOTA_EXCEEDED: {
-      summary: "There is not enough space left in this drop-off for this file.",
-      hint: "Ask the person who sent you the link to make room or raise the limit.",
-    },
-    ERR_DROPOFF_CLOSED: {
-      summary: "This drop-off no longer accepts files.",
-      hint: "Ask the person who sent you the link to reopen it.",
-    },
-    ERR_DROPOFF_NOT_FOUND: {
-      summary: "This drop-off does not exist (any more).",
-      hint: "Check the link you were given.",
-    },
-    ERR_UPLOAD_GONE: {
-      summary: "This upload was stopped or has expired on the server.",
-      hint: "Choose the file again to upload it from the start.",
-    },
-    ERR_INSUFFICIENT_STORAGE: {
-      summary: "The server is out of space for uploads right now.",
-      hint: "Try again later; tell the person who sent you the link.",
-    },
-  };
-  const explained = known[code];
-  if (explained) return explained;
-  return {
-    summary: `The server refused the upload (HTTP ${response.getStatus()}${detail ? `: ${detail}` : ""}).`,
-    hint: "Try again. If it keeps failing, tell the person who sent you the link.",
-  };
-}
-
-/** One file on the page: its row, its tus upload and its state. */
-class FileRow {
+/** One file on the page: its row, the upload its transport runs, and its state. */
+class FileRow implements UploadView {
   readonly item: HTMLLIElement;
-  private readonly progress: HTMLProgressElement;
+  private readonly progressBar: HTMLProgressElement;
   private readonly state: HTMLElement;
   private readonly pauseButton: HTMLButtonElement;
-  private readonly problem: HTMLElement;
-  private upload: Upload | null = null;
+  /** Below the state: the error, or the server's SHA-256 once stored. */
+  private readonly detail: HTMLElement;
+  private upload: FileUpload | null = null;
   private paused = false;
   private announcedStep = -1;
-  done = false;
-  failed = false;
+  isDone = false;
+  isFailed = false;
 
   constructor(
     private readonly file: File,
     private readonly code: string,
     private readonly dropoff: OpenDropOffResponse,
+    private readonly transport: TransportName,
   ) {
     this.item = document.createElement("li");
     this.item.className = "upload";
     this.item.dataset.name = file.name;
+    this.item.dataset.transport = transport;
     const title = el("p", `${file.name} (${formatBytes(file.size)})`, "file-name");
-    this.progress = document.createElement("progress");
-    this.progress.max = 100;
-    this.progress.value = 0;
-    this.progress.setAttribute("aria-label", `Progress of ${file.name}`);
+    this.progressBar = document.createElement("progress");
+    this.progressBar.max = 100;
+    this.progressBar.value = 0;
+    this.progressBar.setAttribute("aria-label", `Progress of ${file.name}`);
     this.state = el("p", "Waiting…", "file-state");
     this.state.setAttribute("role", "status");
     this.pauseButton = document.createElement("button");
@@ -229,8 +168,8 @@ class FileRow {
     this.pauseButton.textContent = "Pause";
     this.pauseButton.setAttribute("aria-label", `Pause ${file.name}`);
     this.pauseButton.addEventListener("click", () => void this.togglePause());
-    this.problem = el("div", "");
-    this.item.append(title, this.progress, this.state, this.pauseButton, this.problem);
+    this.detail = el("div", "");
+    this.item.append(title, this.progressBar, this.state, this.pauseButton, this.detail);
   }
 
   private setState(text: string, state: string): void {
@@ -238,86 +177,97 @@ class FileRow {
     this.item.dataset.state = state;
   }
 
-  private fail(explained: Explained): void {
-    this.failed = true;
+  progress(sent: number, total: number): void {
+    if (this.paused) return;
+    const percent = total > 0 ? Math.floor((sent / total) * 100) : 100;
+    this.progressBar.value = percent;
+    // The status line is announced: in steps of 10 %, not on every event.
+    const step = Math.floor(percent / 10);
+    if (step !== this.announcedStep) {
+      this.announcedStep = step;
+      this.setState(`Uploading: ${percent} % (${formatBytes(sent)} of ${formatBytes(total)})`, "uploading");
+    }
+  }
+
+  step(text: string, step: UploadStep): void {
+    if (this.paused) return;
+    // The next progress is announced again, whatever its step.
+    this.announcedStep = -1;
+    this.pauseButton.hidden = step === "checking";
+    this.setState(text, step);
+  }
+
+  continuing(offset: number, total: number): void {
+    this.item.dataset.resumedFrom = String(offset);
+    this.progressBar.value = total > 0 ? Math.floor((offset / total) * 100) : 100;
+    this.setState(`Continuing an earlier upload of this file: ${formatBytes(offset)} are on the server.`, "uploading");
+  }
+
+  done(text: string, sha256?: string): void {
+    this.isDone = true;
+    this.progressBar.value = 100;
     this.pauseButton.hidden = true;
-    this.setState("Not uploaded.", "failed");
-    this.problem.replaceChildren(errorBox(explained));
+    this.setState(text, "done");
+    if (sha256) {
+      const digest = el("code", sha256);
+      digest.dataset.field = "sha256";
+      const line = el("p", "SHA-256: ", "digest");
+      line.append(digest);
+      this.detail.replaceChildren(line);
+    }
     updateSummary();
   }
 
-  /** Checks what the page can check, then starts (or resumes) the tus upload. */
+  failed(explained: Explained): void {
+    this.isFailed = true;
+    this.pauseButton.hidden = true;
+    this.setState("Not uploaded.", "failed");
+    this.detail.replaceChildren(errorBox(explained));
+    updateSummary();
+  }
+
+  /** Checks what the page can check, then starts (or resumes) the upload. */
   async start(): Promise<void> {
     const { file, dropoff } = this;
     if (!typeAllowed(file, dropoff.allowedTypes)) {
-      this.fail({
+      this.failed({
         summary: `This drop-off does not accept files of this type (${file.type || "unknown type"}).`,
         hint: `Allowed: ${dropoff.allowedTypes.join(", ")}.`,
       });
       return;
     }
     if (file.size > Number(dropoff.maxFileBytes)) {
-      this.fail({
+      this.failed({
         summary: `This file is larger than this drop-off accepts (${formatBytes(Number(dropoff.maxFileBytes))}).`,
         hint: "Split or compress the file, or ask the person who sent the link.",
       });
       return;
     }
-    const upload = new Upload(file, {
-      endpoint: dropoff.tusEndpoint || `${window.location.origin}/files/`,
-      headers: { "Dropoff-Code": this.code },
-      metadata: { dropoff: dropoffId, filename: file.name, filetype: file.type || "application/octet-stream" },
-      chunkSize: Number(dropoff.maxChunkBytes) || 4 * 1024 * 1024,
-      retryDelays: [0, 1000, 3000, 5000],
-      storeFingerprintForResuming: true,
-      removeFingerprintOnSuccess: true,
-      // Per drop-off: the same file sent to two drop-offs is two uploads.
-      fingerprint: async (f: File) => ["steward", dropoffId, f.name, f.type, f.size, f.lastModified].join("/"),
-      onProgress: (sent, total) => {
-        const percent = total > 0 ? Math.floor((sent / total) * 100) : 100;
-        this.progress.value = percent;
-        // The status line is announced: in steps of 10 %, not on every event.
-        const step = Math.floor(percent / 10);
-        if (step !== this.announcedStep) {
-          this.announcedStep = step;
-          this.setState(`Uploading: ${percent} % (${formatBytes(sent)} of ${formatBytes(total)})`, "uploading");
-        }
-      },
-      onSuccess: () => {
-        this.done = true;
-        this.progress.value = 100;
-        this.pauseButton.hidden = true;
-        this.setState("Uploaded. The server is checking and storing it.", "done");
-        updateSummary();
-      },
-      onError: (error) => this.fail(explainTus(error)),
-    });
-    this.upload = upload;
-    const previous = await upload.findPreviousUploads();
-    if (previous.length > 0) {
-      upload.resumeFromPreviousUpload(previous[0]);
-      this.setState("Continuing an earlier upload of this file…", "uploading");
-    } else {
-      this.setState("Starting…", "uploading");
-    }
-    upload.start();
+    const job = { file, code: this.code, dropoffId, dropoff };
+    this.upload = this.transport === "grpc-web" ? grpcUpload(job, this) : tusUpload(job, this);
+    await this.upload.start();
   }
 
   private async togglePause(): Promise<void> {
-    if (!this.upload || this.done || this.failed) return;
-    if (this.paused) {
-      this.paused = false;
-      this.announcedStep = -1;
-      this.upload.start();
-      this.pauseButton.textContent = "Pause";
-      this.pauseButton.setAttribute("aria-label", `Pause ${this.file.name}`);
-      this.setState("Resuming…", "uploading");
-    } else {
-      this.paused = true;
-      await this.upload.abort();
-      this.pauseButton.textContent = "Resume";
-      this.pauseButton.setAttribute("aria-label", `Resume ${this.file.name}`);
-      this.setState(`Paused at ${this.progress.value} %.`, "paused");
+    if (!this.upload || this.isDone || this.isFailed) return;
+    this.pauseButton.disabled = true;
+    try {
+      if (this.paused) {
+        this.paused = false;
+        this.announcedStep = -1;
+        this.setState("Resuming…", "uploading");
+        this.pauseButton.textContent = "Pause";
+        this.pauseButton.setAttribute("aria-label", `Pause ${this.file.name}`);
+        this.upload.resume();
+      } else {
+        this.paused = true;
+        await this.upload.pause();
+        this.pauseButton.textContent = "Resume";
+        this.pauseButton.setAttribute("aria-label", `Resume ${this.file.name}`);
+        this.setState(`Paused at ${this.progressBar.value} %.`, "paused");
+      }
+    } finally {
+      this.pauseButton.disabled = false;
     }
   }
 }
@@ -325,8 +275,8 @@ class FileRow {
 const rows: FileRow[] = [];
 
 function updateSummary(): void {
-  const done = rows.filter((row) => row.done).length;
-  const failed = rows.filter((row) => row.failed).length;
+  const done = rows.filter((row) => row.isDone).length;
+  const failed = rows.filter((row) => row.isFailed).length;
   const parts = [`${done} of ${rows.length} files uploaded`];
   if (failed) parts.push(`${failed} not uploaded`);
   summary.textContent = `${parts.join(", ")}.`;
@@ -341,7 +291,7 @@ function addFiles(files: FileList | null): void {
     return;
   }
   for (const file of Array.from(files)) {
-    const row = new FileRow(file, opened.code, opened.dropoff);
+    const row = new FileRow(file, opened.code, opened.dropoff, opened.transport);
     rows.push(row);
     uploadList.append(row.item);
     void row.start();

@@ -12,157 +12,58 @@
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
 
-import { chromium } from "playwright-core";
+import {
+  ARTIFACTS,
+  STEWARD_URL,
+  TOKEN,
+  UPLOAD_WAIT,
+  WAIT,
+  assertAccessible,
+  createOnPage,
+  enterCode,
+  holdRequestsAfter,
+  open as openIn,
+  row,
+  startBrowser,
+  waitForState,
+} from "./upload_page_shared.mjs";
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through tests/e2e/run`);
-  return value;
-}
-
-const STEWARD_URL = env("STEWARD_URL");
-const TOKEN = env("STEWARD_TEST_TOKEN");
-const ARTIFACTS = env("STEWARD_ARTIFACTS");
-
-/** axe-core's source, evaluated in the page (DevTools evaluation is not subject to the page's CSP). */
-const AXE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
-/** Long enough for a debug build on two busy cores. */
-const WAIT = { timeout: 30_000 };
-/** A 20 MiB upload, sealed and hashed by a debug build, plus its finalize job. */
-const UPLOAD_WAIT = { timeout: 180_000 };
-
-let profile;
-let files;
+let browser;
 let context;
 /** The drop-off the tests share: { id, link, code }. */
 let dropoff;
 /** Files on disk (so a file chosen again after a reload is the same file): name → { path, sha256, bytes }. */
-const made = {};
-
-async function makeFile(name, bytes) {
-  const file = path.join(files, name);
-  await writeFile(file, bytes);
-  made[name] = { path: file, bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
-  return made[name];
-}
+let made;
 
 before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  profile = await mkdtemp(path.join(tmpdir(), "steward-chromium-"));
-  files = await mkdtemp(path.join(tmpdir(), "steward-upload-files-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 900, height: 1000 },
-  });
-  await makeFile("measurements.csv", Buffer.from("id,value\n1,42\n2,17\n3,-5\n"));
-  await makeFile("scan-a.bin", randomBytes(20 * 1024 * 1024 + 12345));
-  await makeFile("scan-b.bin", randomBytes(20 * 1024 * 1024 + 777));
-  await makeFile("scan-c.bin", randomBytes(12 * 1024 * 1024 + 3));
-  await makeFile("photo.png", randomBytes(1000));
-  await makeFile("huge.csv", Buffer.alloc(2 * 1024 * 1024, "1,2\n"));
-  await makeFile("first.csv", Buffer.alloc(700 * 1024, "3,4\n"));
-  await makeFile("second.csv", Buffer.alloc(700 * 1024, "5,6\n"));
+  browser = await startBrowser();
+  ({ context, made } = browser);
+  await browser.makeFile("measurements.csv", Buffer.from("id,value\n1,42\n2,17\n3,-5\n"));
+  await browser.makeFile("scan-a.bin", randomBytes(20 * 1024 * 1024 + 12345));
+  await browser.makeFile("scan-b.bin", randomBytes(20 * 1024 * 1024 + 777));
+  await browser.makeFile("scan-c.bin", randomBytes(12 * 1024 * 1024 + 3));
+  await browser.makeFile("photo.png", randomBytes(1000));
+  await browser.makeFile("huge.csv", Buffer.alloc(2 * 1024 * 1024, "1,2\n"));
+  await browser.makeFile("first.csv", Buffer.alloc(700 * 1024, "3,4\n"));
+  await browser.makeFile("second.csv", Buffer.alloc(700 * 1024, "5,6\n"));
 });
 
 after(async () => {
-  await context?.close();
-  for (const dir of [profile, files]) if (dir) await rm(dir, { recursive: true, force: true });
+  await browser?.close();
 });
 
 /** A new tab at `url` that records console errors, uncaught exceptions and every request. */
-async function open(url) {
-  const page = await context.newPage();
-  const problems = [];
-  const requests = [];
-  page.on("console", (message) => {
-    // A refused tus request or a wrong code is logged by Chromium as a failed resource load.
-    if (message.type() === "error" && !/Failed to load resource/.test(message.text())) {
-      problems.push(`console error: ${message.text()}`);
-    }
-  });
-  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
-  page.on("request", (request) => requests.push(request));
-  const response = await page.goto(url);
-  assert.equal(response.status(), 200);
-  const csp = response.headers()["content-security-policy"];
-  assert.match(csp, /connect-src 'self';/);
-  assert.match(csp, /script-src 'self';/);
-  return { page, problems, requests };
+function open(url) {
+  return openIn(context, url);
 }
 
-/** Fails on any WCAG 2.x A/AA rule axe-core finds violated on the page. */
-async function assertAccessible(page, where) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
-    const result = await globalThis.axe.run(document, { runOnly: { type: "tag", values: tags } });
-    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-  });
-  assert.deepEqual(violations, [], `${where}: accessibility violations`);
-}
-
-/** Enters `code` on the uploader's page and waits for the page's answer. */
-async function enterCode(page, code) {
-  await page.getByRole("textbox", { name: "Upload code" }).fill(code);
-  await page.getByRole("button", { name: "Open drop-off" }).click();
-  await page.locator("#code-status .ok, #code-status [role=alert]").first().waitFor(WAIT);
-}
-
-/** The row of `name` on the uploader's page. */
-function row(page, name) {
-  return page.locator(`li.upload[data-name="${name}"]`);
-}
-
-async function waitForState(page, name, state, options = UPLOAD_WAIT) {
-  await page.locator(`li.upload[data-name="${name}"][data-state="${state}"]`).waitFor(options);
-}
-
-/** Fills the /dropoffs form (label → value) with the researcher's token and returns { id, link, code }. */
-async function createOnPage(page, fields) {
-  await page.getByLabel("API token").fill(TOKEN);
-  for (const [label, value] of Object.entries(fields)) await page.getByLabel(label, { exact: true }).fill(value);
-  await page.getByRole("button", { name: "Create drop-off" }).click();
-  await page.locator("#new-code, #create-result [role=alert]").first().waitFor(WAIT);
-  const link = await page.locator("#new-link").getAttribute("href");
-  const code = await page.locator("#new-code").textContent();
-  assert.match(link, new RegExp(`^${STEWARD_URL}/upload/[0-9a-f-]{36}$`));
-  assert.match(code, /^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/);
-  return { id: link.split("/").pop(), link, code };
-}
-
-/** Holds every PATCH to /files/ after the first `pass` (never answered, as a stalled network); `heldNow` resolves when one is held. */
-async function holdPatchesAfter(page, pass) {
-  let patches = 0;
-  let held;
-  const heldNow = new Promise((resolve) => {
-    held = resolve;
-  });
-  await page.route("**/files/**", async (route) => {
-    if (route.request().method() === "PATCH" && ++patches > pass) {
-      held();
-      return;
-    }
-    await route.continue();
-  });
-  return { heldNow };
+/** Holds every PATCH to /files/ after the first `pass`; `heldNow` resolves when one is held. */
+function holdPatchesAfter(page, pass) {
+  return holdRequestsAfter(page, "**/files/**", pass, (request) => request.method() === "PATCH");
 }
 
 test("the owner creates a drop-off on /dropoffs and sees its link and code once", async () => {
@@ -209,6 +110,7 @@ test("two files, one dropped and one of 20 MiB chosen, are uploaded with tus and
   assert.equal(await page.locator("#dropoff-description").textContent(), "Please upload the CSV exports and the scans.");
   assert.equal(await page.locator('#dropoff-limits dd[data-field="max-file"]').textContent(), "64.0 MiB");
   assert.equal(await page.locator('#dropoff-limits dd[data-field="types"]').textContent(), "any");
+  assert.equal(await page.locator("body").getAttribute("data-transport"), "tus", "tus unless asked otherwise");
 
   // Dropped onto the drop zone, as a drag from the desktop would.
   const csv = made["measurements.csv"];
@@ -266,7 +168,8 @@ test("a reload in the middle of a 20 MiB upload, the code and the same file agai
   await waitForState(page, "scan-b.bin", "done");
 
   const methods = resumed.map((r) => r.method());
-  assert.equal(methods[0], "HEAD", `the stored upload URL is asked first: ${methods.join(" ")}`);
+  // OPTIONS: the page's check that tus answers (else it sends with gRPC-web); then HEAD of the stored URL.
+  assert.deepEqual(methods.slice(0, 2), ["OPTIONS", "HEAD"], `the stored upload URL is asked first: ${methods.join(" ")}`);
   assert.ok(!methods.includes("POST"), "no new upload is created");
   const firstPatch = resumed.find((r) => r.method() === "PATCH");
   const offset = Number((await firstPatch.allHeaders())["upload-offset"]);
