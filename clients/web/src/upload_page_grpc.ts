@@ -95,6 +95,17 @@ interface Outcome {
 
 /** Maps a chunk RPC's status to the next step and to words. */
 function classify(error: unknown): Outcome {
+  if (error instanceof DOMException && error.name !== "AbortError") {
+    // Blob.arrayBuffer() refused: the chosen file was moved, deleted or changed on disk.
+    return {
+      retry: false,
+      explained: {
+        summary: "This file cannot be read any more (it was moved, changed or deleted after it was chosen).",
+        hint: "Choose the file again: what is already on the server is kept if it is the same file.",
+      },
+      gone: false,
+    };
+  }
   const e = ConnectError.from(error);
   const { reason, field } = details(e);
   const stop = (explained: Explained, gone = false): Outcome => ({ retry: false, explained, gone });
@@ -179,7 +190,7 @@ class GrpcUpload implements FileUpload {
   private paused = false;
   private inFlight: AbortController | null = null;
   private running: Promise<void> = Promise.resolve();
-  /** Failed tries since the last call that succeeded. */
+  /** Failed tries since the upload last moved on (a WriteChunk that advanced the offset, or finalize). */
   private tries = 0;
 
   constructor(
@@ -203,6 +214,7 @@ class GrpcUpload implements FileUpload {
 
   resume(): void {
     this.paused = false;
+    this.tries = 0;
     this.running = this.run();
   }
 
@@ -262,6 +274,9 @@ class GrpcUpload implements FileUpload {
           { signal, timeoutMs: WRITE_TIMEOUT_MS },
         ),
       );
+      // Only a step forward resets the tries: a GetUpload that answers while
+      // every WriteChunk fails must not retry for ever.
+      if (Number(reply.offset) > offset) this.tries = 0;
       offset = Number(reply.offset);
       this.view.progress(offset, this.size);
     }
@@ -272,6 +287,7 @@ class GrpcUpload implements FileUpload {
       client.finalizeUpload({ uploadId: this.uploadId, uploadCode: code, sha256: this.digest }, { signal }),
     );
     if (!finalized.file) throw new Error("FinalizeUpload answered without the file");
+    this.tries = 0;
     await this.verdict(finalized.file);
   }
 
@@ -319,15 +335,13 @@ class GrpcUpload implements FileUpload {
     return { status: FileStatus.UPLOADING, offset: created.offset, sha256: "", failureReason: "" };
   }
 
-  /** A call that pause can cancel; a success resets the count of failed tries. */
+  /** A call that pause can cancel. */
   private async call<T>(send: (signal: AbortSignal) => Promise<T>): Promise<T> {
     this.checkPaused();
     const controller = new AbortController();
     this.inFlight = controller;
     try {
-      const reply = await send(controller.signal);
-      this.tries = 0;
-      return reply;
+      return await send(controller.signal);
     } finally {
       this.inFlight = null;
     }
@@ -347,12 +361,18 @@ class GrpcUpload implements FileUpload {
     if (this.size === 0 && !this.digest) this.digest = bytesToHex(this.hasher.digest());
     if (this.hashedUpTo >= end) return;
     const { file } = this.job;
+    let said = -1;
     while (this.hashedUpTo < end) {
       this.checkPaused();
-      this.view.step(
-        `Reading the ${formatBytes(end)} already on the server to compute the SHA-256: ${Math.floor((this.hashedUpTo / end) * 100)} %`,
-        "hashing",
-      );
+      // Said in steps of 10 %, as the upload's progress is.
+      const percent = Math.floor((this.hashedUpTo / end) * 100);
+      if (Math.floor(percent / 10) !== said) {
+        said = Math.floor(percent / 10);
+        this.view.step(
+          `Reading the ${formatBytes(end)} already on the server to compute the SHA-256: ${percent} %`,
+          "hashing",
+        );
+      }
       const from = this.hashedUpTo;
       const to = Math.min(from + this.chunkBytes, end);
       this.hashChunk(from, new Uint8Array(await file.slice(from, to).arrayBuffer()));

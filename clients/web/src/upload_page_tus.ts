@@ -20,11 +20,15 @@ const PROBE_TIMEOUT_MS = 5_000;
  * not at all: the page then uses the chunk RPCs.
  */
 export async function tusAnswers(endpoint: string): Promise<boolean> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), PROBE_TIMEOUT_MS);
   try {
-    const response = await fetch(endpoint, { method: "OPTIONS", signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    const response = await fetch(endpoint, { method: "OPTIONS", signal: controller.signal });
     return response.ok && (response.headers.has("tus-version") || response.headers.has("tus-resumable"));
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
