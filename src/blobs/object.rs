@@ -47,6 +47,7 @@ pub struct S3Settings {
 }
 
 const STORE_VAR: &str = "STEWARD_OBJECT_STORE";
+const TUSD_VAR: &str = "STEWARD_TUSD_OBJECT_STORE_URL";
 
 impl StoreConfig {
     /// Reads `STEWARD_OBJECT_STORE` and the `STEWARD_S3_*` settings.
@@ -59,7 +60,10 @@ impl StoreConfig {
             "STEWARD_S3_ALLOW_HTTP",
         ];
         let Some(url) = get(STORE_VAR) else {
-            if let Some(var) = s3_vars.into_iter().find(|v| get(v).is_some()) {
+            // tusd's bucket (STEWARD_TUSD_OBJECT_STORE_URL) is reached with the same settings.
+            if let Some(var) = s3_vars.into_iter().find(|v| get(v).is_some())
+                && get(TUSD_VAR).is_none()
+            {
                 return Err(invalid(
                     var,
                     format!(
@@ -70,20 +74,32 @@ impl StoreConfig {
             return Ok(StoreConfig::Local);
         };
         let usage = "use s3://bucket or s3://bucket/prefix (unset: files under STEWARD_DATA_DIR/blobs)";
-        let rest = url.strip_prefix("s3://").ok_or_else(|| invalid(STORE_VAR, format!("'{url}': {usage}")))?;
+        Ok(StoreConfig::S3(S3Settings::from_url(STORE_VAR, &url, usage, get, env)?))
+    }
+}
+
+impl S3Settings {
+    /// The bucket and prefix of `url` (`s3://bucket` or `s3://bucket/prefix`,
+    /// read from `var`; `usage` says what to write instead), reached with the
+    /// `STEWARD_S3_*` settings.
+    pub(crate) fn from_url(
+        var: &'static str,
+        url: &str,
+        usage: &str,
+        get: &impl Fn(&str) -> Option<String>,
+        env: Environment,
+    ) -> Result<S3Settings, ConfigError> {
+        let rest = url.strip_prefix("s3://").ok_or_else(|| invalid(var, format!("'{url}': {usage}")))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = prefix.trim_matches('/');
         let bucket_ok = (3..=63).contains(&bucket.len())
             && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
         if !bucket_ok {
-            return Err(invalid(
-                STORE_VAR,
-                format!("'{bucket}' is not a bucket name (3-63 of a-z, 0-9, '.', '-'); {usage}"),
-            ));
+            return Err(invalid(var, format!("'{bucket}' is not a bucket name (3-63 of a-z, 0-9, '.', '-'); {usage}")));
         }
         if !prefix.is_empty() && validate_key(prefix).is_err() {
             return Err(invalid(
-                STORE_VAR,
+                var,
                 format!("prefix '{prefix}' must be /-separated parts of A-Z a-z 0-9 . _ - (none starting with '.')"),
             ));
         }
@@ -126,14 +142,19 @@ impl StoreConfig {
                 return Err(invalid("STEWARD_S3_ACCESS_KEY_ID", "is needed with STEWARD_S3_SECRET_ACCESS_KEY"));
             }
         };
-        Ok(StoreConfig::S3(S3Settings {
+        Ok(S3Settings {
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
             endpoint,
             region: get("STEWARD_S3_REGION"),
             credentials,
             allow_http,
-        }))
+        })
+    }
+
+    /// A client for the bucket and its key prefix; nothing is contacted yet.
+    pub fn client(&self) -> Result<(Arc<dyn ObjectStore>, Path), BlobError> {
+        build(self)
     }
 }
 

@@ -15,7 +15,7 @@
 //! | `STEWARD_TUSD_HOOK_PEERS` | none | CIDRs (comma-separated) allowed to call `proto.HookHandler` directly |
 //! | `STEWARD_TUSD_DROPOFF_KEY` | `dropoff` | the upload-metadata key holding the drop-off id |
 //! | `STEWARD_TUSD_FILESTORE_DIR` | none | tusd's `-upload-dir` as mounted here: finished uploads are imported from it |
-//! | `STEWARD_TUSD_OBJECT_STORE_URL` | none | tusd's bucket for imports: not supported yet, so setting it is refused |
+//! | `STEWARD_TUSD_OBJECT_STORE_URL` | none | tusd's s3store bucket (`s3://bucket`, or `s3://bucket/prefix` to take only keys under the prefix): finished uploads are imported from it, reached with the `STEWARD_S3_*` settings |
 //! | `STEWARD_TUSD_DELETE_AFTER_IMPORT` | `false` | delete tusd's copy (and `.info`) once imported |
 //!
 //! Without `STEWARD_SMTP_URL`, development writes messages to
@@ -65,8 +65,8 @@ pub struct TusdConfig {
     pub dropoff_key: String,
     /// tusd's filestore directory, for imports.
     pub filestore_dir: Option<PathBuf>,
-    /// tusd's bucket URL, for imports (refused while unsupported).
-    pub object_store_url: Option<String>,
+    /// tusd's s3store bucket (`STEWARD_TUSD_OBJECT_STORE_URL`), for imports.
+    pub object_store: Option<crate::blobs::S3Settings>,
     /// Delete tusd's copy after an import.
     pub delete_after_import: bool,
 }
@@ -139,23 +139,31 @@ impl TusdConfig {
         {
             return Err(invalid("STEWARD_TUSD_FILESTORE_DIR", format!("'{}' must be an absolute path", dir.display())));
         }
-        let object_store_url = get("STEWARD_TUSD_OBJECT_STORE_URL").filter(|u| !u.is_empty());
-        if object_store_url.is_some() {
-            // Refused rather than accepted without effect, so nobody expects imports that never happen.
-            return Err(invalid(
-                "STEWARD_TUSD_OBJECT_STORE_URL",
-                "importing from tusd's bucket is not supported yet; mount tusd's filestore and set \
-                 STEWARD_TUSD_FILESTORE_DIR, or leave files EXTERNAL",
-            ));
-        }
+        // STEWARD_ENV was checked by the caller; production allows plain http only to loopback.
+        let env = match get("STEWARD_ENV").as_deref() {
+            Some("production") => crate::config::Environment::Production,
+            _ => crate::config::Environment::Development,
+        };
+        let object_store = get("STEWARD_TUSD_OBJECT_STORE_URL")
+            .filter(|u| !u.is_empty())
+            .map(|url| {
+                let usage = "use s3://bucket, tusd's -s3-bucket (or s3://bucket/prefix to import only keys under it)";
+                crate::blobs::S3Settings::from_url("STEWARD_TUSD_OBJECT_STORE_URL", &url, usage, get, env)
+            })
+            .transpose()?;
         let delete_after_import =
             flag(get, "STEWARD_TUSD_DELETE_AFTER_IMPORT", &["true", "on", "1"], &["false", "off", "0"])?;
-        Ok(Self { enabled, account, peers, dropoff_key, filestore_dir, object_store_url, delete_after_import })
+        Ok(Self { enabled, account, peers, dropoff_key, filestore_dir, object_store, delete_after_import })
     }
 
     /// Whether `ip` may call the gRPC hook service.
     pub fn peer_allowed(&self, ip: IpAddr) -> bool {
         self.peers.iter().any(|c| c.contains(ip))
+    }
+
+    /// Whether finished uploads are imported from tusd's storage (§4.7).
+    pub fn imports(&self) -> bool {
+        self.filestore_dir.is_some() || self.object_store.is_some()
     }
 }
 
@@ -285,7 +293,8 @@ mod tests {
         assert!(!t.enabled);
         assert_eq!(t.account, "tusd");
         assert_eq!(t.dropoff_key, "dropoff");
-        assert!(t.peers.is_empty() && t.filestore_dir.is_none() && t.object_store_url.is_none());
+        assert!(t.peers.is_empty() && t.filestore_dir.is_none() && t.object_store.is_none());
+        assert!(!t.imports());
         assert!(!t.delete_after_import);
         assert!(!t.peer_allowed("127.0.0.1".parse().unwrap()));
     }
@@ -320,13 +329,33 @@ mod tests {
             ("STEWARD_TUSD_HOOK_PEERS", "10.0.0.0/33"),
             ("STEWARD_TUSD_HOOK_PEERS", "tusd.internal"),
             ("STEWARD_TUSD_FILESTORE_DIR", "relative/dir"),
-            ("STEWARD_TUSD_OBJECT_STORE_URL", "s3://tusd-uploads"),
+            ("STEWARD_TUSD_OBJECT_STORE_URL", "https://tusd-uploads"),
+            ("STEWARD_TUSD_OBJECT_STORE_URL", "s3://Tusd_Uploads"),
             ("STEWARD_TUSD_DROPOFF_KEY", "drop off"),
             ("STEWARD_TUSD_DELETE_AFTER_IMPORT", "maybe"),
         ] {
             let err = read(&[(var, value)]).unwrap_err();
             assert!(err.to_string().contains(var), "{var}={value}: {err}");
         }
+        let t = read(&[
+            ("STEWARD_TUSD_OBJECT_STORE_URL", "s3://tusd-uploads"),
+            ("STEWARD_S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("STEWARD_S3_ALLOW_HTTP", "true"),
+        ])
+        .unwrap()
+        .tusd;
+        let bucket = t.object_store.as_ref().unwrap();
+        assert_eq!((bucket.bucket.as_str(), bucket.prefix.as_str()), ("tusd-uploads", ""));
+        assert_eq!(bucket.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(t.imports() && t.filestore_dir.is_none());
+        let err = read(&[
+            ("STEWARD_ENV", "production"),
+            ("STEWARD_TUSD_OBJECT_STORE_URL", "s3://tusd-uploads"),
+            ("STEWARD_S3_ENDPOINT", "http://minio.internal:9000"),
+            ("STEWARD_S3_ALLOW_HTTP", "true"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("STEWARD_S3_ENDPOINT"), "{err}");
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("203.0.113.9".parse().unwrap()));
     }
 }

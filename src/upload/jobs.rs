@@ -1,6 +1,8 @@
-//! Upload jobs (spec upload.md §2.7, §2.9): `upload.finalize` hashes and
-//! seals a complete upload into the blob store; `upload.expire` ends
-//! abandoned uploads and removes bytes nobody may read any more.
+//! Upload jobs (spec upload.md §2.7, §2.9, §4.7): `upload.finalize` hashes
+//! and seals a complete upload into the blob store; `upload.import_tusd`
+//! does the same for a file tusd received (see [`super::hooks::import`]);
+//! `upload.expire` ends abandoned uploads and removes bytes nobody may read
+//! any more.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub struct Storage {
     pub staging: Staging,
     pub blobs: BlobStore,
     pub notify_delay: Duration,
+    /// Where tusd keeps the files it received (imports).
+    pub tusd: super::config::TusdConfig,
 }
 
 impl std::fmt::Debug for Storage {
@@ -48,6 +52,7 @@ impl Storage {
             staging: Staging::new(config.upload.staging_dir.clone()),
             blobs,
             notify_delay: config.upload.notify_delay,
+            tusd: config.upload.tusd.clone(),
         }
     }
 }
@@ -55,6 +60,8 @@ impl Storage {
 pub fn register(registry: &mut Registry, storage: Storage) {
     let finalize = storage.clone();
     registry.register(FINALIZE_JOB, move |ctx| finalize_job(finalize.clone(), ctx));
+    let import = storage.clone();
+    registry.register(super::hooks::import::IMPORT_JOB, move |ctx| super::hooks::import::job(import.clone(), ctx));
     registry.periodic(EXPIRE_JOB, EXPIRE_EVERY, move |ctx| expire_job(storage.clone(), ctx));
 }
 

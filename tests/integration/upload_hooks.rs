@@ -14,7 +14,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use serde_json::{Value, json};
 use steward::auth::Role;
 use steward::dataset::audit::Actor;
-use steward::db::schema::{upload_files, upload_notifications};
+use steward::db::schema::{audit_log, upload_files, upload_notifications};
 use steward::proto::upload::v1 as pb;
 use steward::proto::upload::v1::upload_service_client::UploadServiceClient;
 use steward::upload::hooks::grpc::pb as tusd;
@@ -22,6 +22,8 @@ use steward::upload::hooks::grpc::pb::hook_handler_client::HookHandlerClient;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
+
+use object_store::ObjectStoreExt as _;
 
 use crate::common::{TestApp, TestDb, scratch_dir, with_bearer};
 
@@ -40,12 +42,19 @@ struct Fixture {
     user_token: String,
     /// tusd's `-upload-dir` (STEWARD_TUSD_FILESTORE_DIR when importing).
     filestore: PathBuf,
+    /// Steward's STEWARD_DATA_DIR (its local blob store is `blobs/` there).
+    data_dir: PathBuf,
 }
 
 impl Fixture {
     /// A server with hooks on; `import` sets the filestore directory;
     /// `peers` is STEWARD_TUSD_HOOK_PEERS.
     async fn start(hooks: &str, import: bool, peers: &str) -> Fixture {
+        Fixture::start_with(hooks, import, peers, &[]).await
+    }
+
+    /// `start` with more settings.
+    async fn start_with(hooks: &str, import: bool, peers: &str, extra: &[(&str, String)]) -> Fixture {
         let db = TestDb::new().await;
         let owner = db.token(OWNER, Some(Role::Researcher)).await;
         let user_token = db.token("someone@example.org", None).await;
@@ -66,9 +75,20 @@ impl Fixture {
         if import {
             vars.push(("STEWARD_TUSD_FILESTORE_DIR", filestore.to_str().unwrap()));
         }
+        vars.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
         let (app, _) = TestApp::start_with(db, &vars).await;
         let uploads = UploadServiceClient::new(app.channel().await);
-        Fixture { app, http: reqwest::Client::new(), uploads, owner, hook_token, other_account, user_token, filestore }
+        Fixture {
+            app,
+            http: reqwest::Client::new(),
+            uploads,
+            owner,
+            hook_token,
+            other_account,
+            user_token,
+            filestore,
+            data_dir,
+        }
     }
 
     async fn dropoff(&mut self) -> (String, String) {
@@ -161,6 +181,57 @@ impl Fixture {
         panic!("file {id} stayed processing");
     }
 
+    /// Import jobs queued or running for `id`.
+    async fn import_jobs(&self, id: Uuid) -> i64 {
+        let mut conn = self.app.db.conn().await;
+        diesel::sql_query("SELECT count(*) AS n FROM jobs WHERE dedup_key = $1 AND state <> 'failed'")
+            .bind::<diesel::sql_types::Text, _>(format!("upload.import_tusd:{id}"))
+            .get_result::<Count>(&mut conn)
+            .await
+            .unwrap()
+            .n
+    }
+
+    /// Completed imports of `id` (their audit entries).
+    async fn imports(&self, id: Uuid) -> i64 {
+        let mut conn = self.app.db.conn().await;
+        audit_log::table
+            .filter(audit_log::action.eq("upload_completed"))
+            .filter(audit_log::target_id.eq(id.to_string()))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    /// Enqueues `upload.import_tusd` for `id` again (as a retry would run
+    /// it) and waits until the queue has run it.
+    async fn run_import_again(&self, id: Uuid) {
+        let mut conn = self.app.db.conn().await;
+        let job = steward::jobs::NewJob::new("upload.import_tusd", json!({"file_id": id.to_string()}))
+            .dedup_key(format!("upload.import_tusd:{id}"));
+        steward::jobs::enqueue(&mut conn, job).await.unwrap().expect("no import job was live");
+        drop(conn);
+        for _ in 0..400 {
+            if self.import_jobs(id).await == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the import job of {id} did not run");
+    }
+
+    /// The file's bytes downloaded through Steward by its owner.
+    async fn download(&mut self, id: &str) -> Vec<u8> {
+        let request = pb::DownloadFileRequest { file_id: id.to_owned(), offset: 0 };
+        let mut stream = self.uploads.download_file(with_bearer(request, &self.owner)).await.unwrap().into_inner();
+        let mut downloaded = Vec::new();
+        while let Some(message) = stream.message().await.unwrap() {
+            downloaded.extend_from_slice(&message.data);
+        }
+        downloaded
+    }
+
     /// How many notifications name `id`.
     async fn notifications(&self, id: Uuid) -> usize {
         let mut conn = self.app.db.conn().await;
@@ -168,6 +239,12 @@ impl Fixture {
             upload_notifications::table.select(upload_notifications::file_ids).load(&mut conn).await.unwrap();
         lists.iter().filter(|ids| ids.contains(&Some(id))).count()
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 fn header(response: &reqwest::Response, name: &str) -> String {
@@ -463,7 +540,8 @@ async fn hooks_are_off_by_default() {
 /// through a symlink) fails with IMPORT_REFUSED without being read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_hooks_import_from_the_filestore() {
-    let mut f = Fixture::start("on", true, "127.0.0.1/32, ::1").await;
+    let delete = [("STEWARD_TUSD_DELETE_AFTER_IMPORT", "true".to_owned())];
+    let mut f = Fixture::start_with("on", true, "127.0.0.1/32, ::1", &delete).await;
     let mut grpc = f.grpc().await;
     let (dropoff, code) = f.dropoff().await;
     let request = |kind: &str, id: &str, size: i64, offset: i64, storage: &[(&str, String)]| tusd::HookRequest {
@@ -511,9 +589,14 @@ async fn grpc_hooks_import_from_the_filestore() {
         assert_eq!(answer, tusd::HookResponse::default());
     }
     assert_eq!(f.settled(uuid).await, ("available".to_owned(), None));
+    assert_eq!(f.imports(uuid).await, 1, "one import for both deliveries");
     grpc.invoke_hook(request("post-finish", &id, size, size, &storage)).await.unwrap();
     assert_eq!(f.rows(&dropoff).await.len(), 1, "one row");
     assert_eq!(f.notifications(uuid).await, 1, "one import, one e-mail");
+    assert_eq!(f.import_jobs(uuid).await, 0, "a delivery after the import enqueues nothing");
+    assert_eq!(f.imports(uuid).await, 1);
+    // STEWARD_TUSD_DELETE_AFTER_IMPORT: tusd's copy and its .info are gone.
+    assert!(!f.filestore.join(&id).exists() && !f.filestore.join(format!("{id}.info")).exists());
     let listed = f
         .uploads
         .list_files(with_bearer(pb::ListFilesRequest { dropoff_id: dropoff.clone(), ..Default::default() }, &f.owner))
@@ -534,19 +617,45 @@ async fn grpc_hooks_import_from_the_filestore() {
     }
     assert!(downloaded == data, "the download differs from tusd's bytes");
 
+    // The job run again for a file already AVAILABLE changes nothing.
+    f.run_import_again(uuid).await;
+    assert_eq!(f.status(uuid).await, ("available".to_owned(), None));
+    assert_eq!(f.notifications(uuid).await, 1, "still one e-mail");
+    assert_eq!(f.imports(uuid).await, 1, "no second import");
+
+    // A crash after a partial write, before AVAILABLE: the retried job
+    // replaces the object (tusd's copy is back: deleted only after success).
+    let object = f.data_dir.join("blobs/uploads").join(&id);
+    let sealed_len = std::fs::metadata(&object).unwrap().len();
+    std::fs::write(&object, b"STWDBLOB half-written").unwrap();
+    std::fs::write(f.filestore.join(&id), &data).unwrap();
+    let mut conn = f.app.db.conn().await;
+    diesel::update(upload_files::table.find(uuid))
+        .set(upload_files::status.eq("processing"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    f.run_import_again(uuid).await;
+    assert_eq!(f.settled(uuid).await, ("available".to_owned(), None));
+    assert_eq!(std::fs::metadata(&object).unwrap().len(), sealed_len, "the whole object again");
+    assert!(f.download(&id).await == data, "the re-imported download differs");
+
     // 76: a path outside the filestore, directly and through a symlink inside it.
     let outside = scratch_dir("outside-filestore");
     let secret = outside.join("secret.bin");
     std::fs::write(&secret, b"not for steward").unwrap();
     std::os::unix::fs::symlink(&secret, f.filestore.join("escape")).unwrap();
+    let accessed = std::fs::metadata(&secret).unwrap().accessed().unwrap();
     for path in [secret.display().to_string(), f.filestore.join("escape").display().to_string()] {
         let answer = grpc.invoke_hook(request("pre-create", "", 15, 0, &[])).await.unwrap().into_inner();
         let id = answer.change_file_info.unwrap().id;
         let storage = [("Type", "filestore".to_owned()), ("Path", path.clone())];
         grpc.invoke_hook(request("post-finish", &id, 15, 15, &storage)).await.unwrap();
-        let status = f.status(Uuid::parse_str(&id).unwrap()).await;
+        let status = f.settled(Uuid::parse_str(&id).unwrap()).await;
         assert_eq!(status, ("failed".to_owned(), Some("IMPORT_REFUSED".to_owned())), "{path}");
     }
+    assert_eq!(std::fs::metadata(&secret).unwrap().accessed().unwrap(), accessed, "the file was never read");
     // The escape through `..` resolves outside too.
     let answer = grpc.invoke_hook(request("pre-create", "", 15, 0, &[])).await.unwrap().into_inner();
     let dotdot = answer.change_file_info.unwrap().id;
@@ -554,7 +663,7 @@ async fn grpc_hooks_import_from_the_filestore() {
     grpc.invoke_hook(request("post-finish", &dotdot, 15, 15, &[("Type", "filestore".into()), ("Path", path)]))
         .await
         .unwrap();
-    assert_eq!(f.status(Uuid::parse_str(&dotdot).unwrap()).await.1.as_deref(), Some("IMPORT_REFUSED"));
+    assert_eq!(f.settled(Uuid::parse_str(&dotdot).unwrap()).await.1.as_deref(), Some("IMPORT_REFUSED"));
 
     // 74: a closed drop-off refuses with 410.
     f.uploads
@@ -567,4 +676,91 @@ async fn grpc_hooks_import_from_the_filestore() {
     assert_eq!(response.status_code, 410);
     assert!(response.body.starts_with("ERR_DROPOFF_CLOSED: "), "{}", response.body);
     assert!(answer.change_file_info.is_none());
+}
+
+/// §4.7 with tusd's s3store: STEWARD_TUSD_OBJECT_STORE_URL names tusd's
+/// bucket on a real S3 server (moto on loopback) while Steward's own blobs
+/// stay local. post-finish answers at once; the import job streams the
+/// object into Steward's sealed storage → AVAILABLE with its SHA-256,
+/// downloadable, tusd's object and `.info` deleted. A hook naming another
+/// bucket is refused without a request for its key; a size other than the
+/// object's fails the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_post_finish_imports_from_tusds_bucket() {
+    let moto = crate::common::moto::moto().await;
+    moto.create_bucket("tusd").await;
+    moto.create_bucket("elsewhere").await;
+    let settings = [
+        ("STEWARD_TUSD_OBJECT_STORE_URL", "s3://tusd".to_owned()),
+        ("STEWARD_TUSD_DELETE_AFTER_IMPORT", "true".to_owned()),
+        ("STEWARD_S3_ENDPOINT", moto.endpoint.clone()),
+        ("STEWARD_S3_REGION", "eu-central-1".to_owned()),
+        ("STEWARD_S3_ACCESS_KEY_ID", "steward-test".to_owned()),
+        ("STEWARD_S3_SECRET_ACCESS_KEY", "steward-test-secret".to_owned()),
+        ("STEWARD_S3_ALLOW_HTTP", "true".to_owned()),
+    ];
+    let mut f = Fixture::start_with("on", false, "", &settings).await;
+    let (dropoff, code) = f.dropoff().await;
+    let tusd_bucket = moto.bucket("tusd");
+    let s3store = |bucket: &str, key: &str| json!({"Type": "s3store", "Bucket": bucket, "Key": key});
+
+    // tusd's s3store: the object under the upload id, its .info beside it,
+    // and an id of `<upload id>+<multipart id>` in the hooks.
+    let data = random_bytes(12 * 1_000_000 + 321);
+    let size = data.len() as i64;
+    let (_, _, created) = f.v2(&v2("pre-create", event("", size, 0, &dropoff, Some(&code), Value::Null))).await;
+    let key = created["ChangeFileInfo"]["ID"].as_str().unwrap().to_owned();
+    let uuid = Uuid::parse_str(&key).unwrap();
+    let object = object_store::path::Path::from(key.as_str());
+    let info = object_store::path::Path::from(format!("{key}.info"));
+    tusd_bucket.put(&object, data.clone().into()).await.unwrap();
+    tusd_bucket.put(&info, b"{}".to_vec().into()).await.unwrap();
+    let tusd_id = format!("{key}+2~Yx0cKNwWRPf6Vd0fWbm7bG2zC1hWd7P");
+    let finish = v2("post-finish", event(&tusd_id, size, size, &dropoff, Some(&code), s3store("tusd", &key)));
+    assert_eq!(f.v2(&finish).await, (StatusCode::OK, "application/json".to_owned(), json!({})));
+    assert_eq!(f.v2(&finish).await.2, json!({}));
+    assert_eq!(f.settled(uuid).await, ("available".to_owned(), None));
+    assert_eq!(f.notifications(uuid).await, 1);
+    let listed = f
+        .uploads
+        .list_files(with_bearer(pb::ListFilesRequest { dropoff_id: dropoff.clone(), ..Default::default() }, &f.owner))
+        .await
+        .unwrap()
+        .into_inner()
+        .files;
+    let file = listed.iter().find(|file| file.file_id == key).unwrap();
+    assert_eq!(
+        (file.status(), file.sha256.as_str(), file.size),
+        (pb::FileStatus::Available, &*sha256_hex(&data), Some(size))
+    );
+    assert!(f.download(&key).await == data, "the download differs from tusd's object");
+    assert!(f.data_dir.join("blobs/uploads").join(&key).is_file(), "sealed into Steward's own store");
+    for path in [&object, &info] {
+        let gone = tusd_bucket.head(path).await;
+        assert!(matches!(gone, Err(object_store::Error::NotFound { .. })), "{path} is deleted: {gone:?}");
+    }
+
+    // Another bucket: FAILED IMPORT_REFUSED, and moto never saw its key asked for.
+    let (_, _, created) = f.v2(&v2("pre-create", event("", 5, 0, &dropoff, Some(&code), Value::Null))).await;
+    let other = created["ChangeFileInfo"]["ID"].as_str().unwrap().to_owned();
+    moto.bucket("elsewhere")
+        .put(&object_store::path::Path::from(other.as_str()), b"12345".to_vec().into())
+        .await
+        .unwrap();
+    let finish = v2("post-finish", event(&other, 5, 5, &dropoff, Some(&code), s3store("elsewhere", &other)));
+    assert_eq!(f.v2(&finish).await.2, json!({}));
+    let status = f.settled(Uuid::parse_str(&other).unwrap()).await;
+    assert_eq!(status, ("failed".to_owned(), Some("IMPORT_REFUSED".to_owned())));
+    let asked: Vec<_> = moto.requests().lines().filter(|l| l.contains(&other)).map(str::to_owned).collect();
+    assert_eq!(asked.iter().filter(|l| !l.contains("PUT ")).count(), 0, "only the test's PUT: {asked:?}");
+
+    // A declared size other than the object's: SIZE_MISMATCH, nothing stored.
+    let (_, _, created) = f.v2(&v2("pre-create", event("", 6, 0, &dropoff, Some(&code), Value::Null))).await;
+    let short = created["ChangeFileInfo"]["ID"].as_str().unwrap().to_owned();
+    tusd_bucket.put(&object_store::path::Path::from(short.as_str()), b"12345".to_vec().into()).await.unwrap();
+    let finish = v2("post-finish", event(&short, 6, 6, &dropoff, Some(&code), s3store("tusd", &short)));
+    f.v2(&finish).await;
+    let status = f.settled(Uuid::parse_str(&short).unwrap()).await;
+    assert_eq!(status, ("failed".to_owned(), Some("SIZE_MISMATCH".to_owned())));
+    assert!(!f.data_dir.join("blobs/uploads").join(&short).exists());
 }

@@ -1,45 +1,155 @@
-//! Importing a finished upload from tusd's filestore (spec upload.md §4.7).
+//! Importing a finished upload from tusd's storage (spec upload.md §4.7):
+//! the job `upload.import_tusd`, keyed by file id.
 //!
-//! The source is checked before anything is opened: `Storage.Type` must be
-//! `filestore` and the canonicalised `Storage.Path` (symlinks resolved, so
-//! `..` cannot remain) must be a regular file inside
-//! `STEWARD_TUSD_FILESTORE_DIR`. Otherwise the file becomes `FAILED` with
-//! `IMPORT_REFUSED` and nothing is read: a forged hook cannot make Steward
-//! read arbitrary files. An accepted source streams through the staging
-//! writer (sealed like any upload) under the file's writer lease, and the
-//! upload moves to `PROCESSING` with its finalize job, which hashes, seals,
-//! marks it `AVAILABLE` and notifies, as for every other upload.
+//! post-finish moves the file to `PROCESSING` and enqueues this job in the
+//! same transaction, so the hook is answered at once. The job:
+//!
+//! 1. checks the source before anything is opened or fetched: `filestore`
+//!    needs the canonicalised `Storage.Path` (symlinks resolved, so `..`
+//!    cannot remain) to be a regular file inside `STEWARD_TUSD_FILESTORE_DIR`;
+//!    `s3store` needs `Storage.Bucket` to be the bucket of
+//!    `STEWARD_TUSD_OBJECT_STORE_URL` (and `Storage.Key` under its prefix).
+//!    Otherwise the file becomes `FAILED` with `IMPORT_REFUSED` and nothing is
+//!    read: a forged hook cannot make Steward read arbitrary files;
+//! 2. streams the bytes (never the whole file in memory) straight into the
+//!    file's sealed object, exactly as the finalize job seals staged bytes
+//!    (same key, associated data and format), counting them against `Size`
+//!    and hashing them; a count that differs stores nothing (`SIZE_MISMATCH`);
+//! 3. marks the file `AVAILABLE` and enqueues its notification in one
+//!    transaction;
+//! 4. with `STEWARD_TUSD_DELETE_AFTER_IMPORT`, deletes tusd's copy and its
+//!    `.info`.
+//!
+//! It is idempotent: a file no longer `PROCESSING` (already `AVAILABLE`,
+//! failed, deleted) is left alone, and a run cut off by a crash is retried by
+//! the queue; the blob store never leaves a partial object under a key, and
+//! the retry writes the whole object again, replacing any earlier one.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
-use ring::rand::{SecureRandom as _, SystemRandom};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use object_store::{ObjectStore, ObjectStoreExt as _};
+use serde::Deserialize;
 use tokio::io::AsyncReadExt as _;
+use uuid::Uuid;
 
-use super::HookUpload;
+use crate::blobs::BlobError;
+use crate::dataset::audit::{self, Actor};
 use crate::db::schema::upload_files;
+use crate::jobs::{JobContext, NewJob};
 use crate::upload::config::TusdConfig;
-use crate::upload::error::{Result, UploadError};
-use crate::upload::ops::{LEASE_STALE, Uploads, enqueue_finalize, fid};
-use crate::upload::store::{self, FileRow};
+use crate::upload::jobs::Storage;
+use crate::upload::ops::{fid, open_data_key};
+use crate::upload::seal::{object_aad, object_key};
+use crate::upload::store;
 
+/// The import job's kind.
+pub const IMPORT_JOB: &str = "upload.import_tusd";
 /// Why an import was refused (the file's `failure_reason`).
 pub const IMPORT_REFUSED: &str = "IMPORT_REFUSED";
 /// The copied bytes did not match the declared size.
 const SIZE_MISMATCH: &str = "SIZE_MISMATCH";
-/// The lease is refreshed (and staging synced) at least this often, in bytes.
-const COMMIT_BYTES: u64 = 64 << 20;
+/// The bytes did not match the digest the uploader declared.
+const SHA256_MISMATCH: &str = "SHA256_MISMATCH";
+/// Bytes read from tusd's filestore at a time.
 const READ_BYTES: usize = 1 << 20;
+
+/// Enqueues the import of `id` on the connection of the transaction that
+/// moved it to `PROCESSING` (at most one live job per file).
+pub async fn enqueue(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    let job = NewJob::new(IMPORT_JOB, serde_json::json!({"file_id": id.to_string()}))
+        .dedup_key(format!("{IMPORT_JOB}:{id}"))
+        .max_attempts(10);
+    crate::jobs::enqueue(conn, job).await?;
+    Ok(())
+}
+
+/// Where tusd keeps the bytes, checked; nothing of it was opened.
+pub enum Source {
+    /// A regular file inside the filestore directory (canonical path).
+    File(PathBuf),
+    /// An object in tusd's bucket.
+    Object { store: Arc<dyn ObjectStore>, path: object_store::path::Path },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(path) => f.debug_tuple("File").field(path).finish(),
+            Source::Object { path, .. } => f.debug_struct("Object").field("path", path).finish_non_exhaustive(),
+        }
+    }
+}
+
+impl Source {
+    /// The bytes, as a stream of chunks (at most [`READ_BYTES`] each for a file).
+    async fn open(&self) -> Result<BoxStream<'static, std::io::Result<Bytes>>, Opened> {
+        match self {
+            Source::File(path) => {
+                let file = tokio::fs::File::open(path).await.map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Opened::Missing,
+                    _ => Opened::Failed(e.into()),
+                })?;
+                let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
+                    let mut buf = vec![0u8; READ_BYTES];
+                    let n = file.read(&mut buf).await?;
+                    buf.truncate(n);
+                    Ok((n > 0).then(|| (Bytes::from(buf), file)))
+                });
+                Ok(chunks.boxed())
+            }
+            Source::Object { store, path } => match store.get(path).await {
+                Ok(got) => Ok(got.into_stream().map_err(std::io::Error::from).boxed()),
+                Err(object_store::Error::NotFound { .. }) => Err(Opened::Missing),
+                Err(e) => Err(Opened::Failed(e.into())),
+            },
+        }
+    }
+
+    /// Deletes tusd's copy and its `.info` companion.
+    async fn delete(&self) -> anyhow::Result<()> {
+        match self {
+            Source::File(path) => {
+                for path in [path.clone(), PathBuf::from(format!("{}.info", path.display()))] {
+                    match tokio::fs::remove_file(&path).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Source::Object { store, path } => {
+                let info = object_store::path::Path::parse(format!("{path}.info"))?;
+                for path in [path, &info] {
+                    match store.delete(path).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why the source did not open.
+enum Opened {
+    /// It is not there (any more): nothing to import.
+    Missing,
+    /// Steward's own failure: the job is retried.
+    Failed(anyhow::Error),
+}
 
 /// The file inside `dir` that `storage` names, canonicalised; `Err` says
 /// why not (for the log). Nothing is opened.
-pub fn source_in(dir: &Path, storage: Option<&std::collections::BTreeMap<String, String>>) -> Result<PathBuf, String> {
-    let storage = storage.ok_or("the hook names no storage")?;
-    let kind = storage.get("Type").map(String::as_str).unwrap_or_default();
-    if kind != "filestore" {
-        return Err(format!("storage type '{}' is not tusd's filestore", kind.chars().take(40).collect::<String>()));
-    }
+pub fn source_in(dir: &Path, storage: &BTreeMap<String, String>) -> Result<PathBuf, String> {
     let path = Path::new(storage.get("Path").ok_or("the storage has no Path")?);
     if !path.is_absolute() {
         return Err("the storage Path is not absolute".into());
@@ -57,143 +167,167 @@ pub fn source_in(dir: &Path, storage: Option<&std::collections::BTreeMap<String,
     Ok(real)
 }
 
-/// Imports `file` (still `uploading`) from tusd's filestore: refused →
-/// `FAILED IMPORT_REFUSED`; copied → `PROCESSING` + finalize job. A
-/// concurrent delivery of the same hook finds the lease taken and leaves.
-pub async fn import(
-    uploads: &Uploads,
-    settings: &TusdConfig,
-    dir: &Path,
-    file: &FileRow,
-    upload: &HookUpload,
-    size: i64,
-) -> Result<()> {
-    let storage = upload.storage.as_ref().map(|s| serde_json::json!(s));
-    let source = {
-        let (dir, storage) = (dir.to_owned(), upload.storage.clone());
-        tokio::task::spawn_blocking(move || source_in(&dir, storage.as_ref())).await.map_err(UploadError::internal)?
-    };
-    let source = match source {
-        Ok(source) => source,
-        Err(why) => {
-            tracing::warn!(file = %file.id, reason = %why, "a tusd import was refused; the file is marked failed");
-            return fail(uploads, file, IMPORT_REFUSED, storage).await;
+/// The object in tusd's bucket that `storage` names; `Err` says why not.
+/// Nothing is contacted.
+pub fn object_in(
+    bucket: &crate::blobs::S3Settings,
+    storage: &BTreeMap<String, String>,
+) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path), String> {
+    let named = storage.get("Bucket").map(String::as_str).unwrap_or_default();
+    if named != bucket.bucket {
+        return Err(format!(
+            "the storage Bucket '{}' is not STEWARD_TUSD_OBJECT_STORE_URL's",
+            named.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+        ));
+    }
+    let key = storage.get("Key").map(String::as_str).unwrap_or_default();
+    let path = object_store::path::Path::parse(key)
+        .ok()
+        .filter(|p| !key.is_empty() && !key.starts_with('/') && !key.ends_with('/') && p.as_ref() == key)
+        .ok_or("the storage Key is not an object key")?;
+    if !bucket.prefix.is_empty() && !key.starts_with(&format!("{}/", bucket.prefix)) {
+        return Err("the storage Key lies outside STEWARD_TUSD_OBJECT_STORE_URL's prefix".into());
+    }
+    let (store, _) = bucket.client().map_err(|e| format!("tusd's bucket cannot be reached: {e}"))?;
+    Ok((store, path))
+}
+
+/// The checked source `storage` names under `settings`; `Err` says why it is refused.
+async fn source(settings: &TusdConfig, storage: Option<BTreeMap<String, String>>) -> Result<Source, String> {
+    let storage = storage.ok_or("the hook named no storage")?;
+    let kind = storage.get("Type").map(String::as_str).unwrap_or_default();
+    match (kind, &settings.filestore_dir, &settings.object_store) {
+        ("filestore", Some(dir), _) => {
+            let dir = dir.clone();
+            let checked = tokio::task::spawn_blocking(move || source_in(&dir, &storage))
+                .await
+                .map_err(|e| format!("checking the path failed: {e}"))?;
+            checked.map(Source::File)
         }
-    };
-    let mut id = [0u8; 8];
-    SystemRandom::new().fill(&mut id).map_err(|_| UploadError::internal(anyhow::anyhow!("system RNG failed")))?;
-    let writer_id = format!("tusd-import-{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let Some(leased) = store::take_lease(&mut *uploads.conn().await?, file.id, &writer_id, LEASE_STALE).await? else {
-        // Another delivery is importing (or the upload ended meanwhile).
+        ("s3store", _, Some(bucket)) => object_in(bucket, &storage).map(|(store, path)| Source::Object { store, path }),
+        _ => Err(format!(
+            "storage type '{}' is not one Steward imports from here",
+            kind.chars().filter(|c| !c.is_control()).take(40).collect::<String>()
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    file_id: String,
+}
+
+/// The job: imports a `PROCESSING` tusd file (see the module documentation).
+pub async fn job(storage: Storage, ctx: JobContext) -> anyhow::Result<()> {
+    let Payload { file_id } = ctx.parse_payload()?;
+    let id = Uuid::parse_str(&file_id)?;
+    let mut conn = ctx.pool.get().await?;
+    let Some(file) = store::file(&mut conn, id).await? else {
         return Ok(());
     };
-    let copied = copy(uploads, &leased, &writer_id, &source, size).await;
-    let copied = match copied {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = store::release_lease(&mut *uploads.conn().await?, file.id, &writer_id).await;
-            return Err(e);
+    if file.status != "processing" || file.protocol != super::PROTOCOL {
+        // Already imported (or failed, deleted): nothing to do again.
+        return Ok(());
+    }
+    let recorded: Option<serde_json::Value> =
+        upload_files::table.find(id).select(upload_files::external_ref).first(&mut conn).await?;
+    drop(conn);
+    let tusd_storage = recorded.and_then(|v| serde_json::from_value::<BTreeMap<String, String>>(v).ok());
+    let size = file.size.unwrap_or(file.committed_offset).max(0) as u64;
+
+    let source = match source(&storage.tusd, tusd_storage).await {
+        Ok(source) => source,
+        Err(why) => {
+            tracing::warn!(file = %id, reason = %why, "a tusd import was refused; the file is marked failed");
+            return fail(&storage, &ctx, id, IMPORT_REFUSED).await;
         }
     };
-    if copied != size as u64 {
-        tracing::warn!(file = %file.id, copied, size, "a tusd import found a different size than declared");
-        return fail(uploads, file, SIZE_MISMATCH, storage).await;
+    let wrapped = file.wrapped_key.as_deref().ok_or_else(|| anyhow::anyhow!("a processing file without a key"))?;
+    let key = open_data_key(&storage.keyring, id, wrapped)?;
+    let bytes = match source.open().await {
+        Ok(bytes) => bytes,
+        Err(Opened::Missing) => {
+            tracing::warn!(file = %id, "tusd's copy of a finished upload is gone; the file is marked failed");
+            return fail(&storage, &ctx, id, IMPORT_REFUSED).await;
+        }
+        Err(Opened::Failed(e)) => return Err(e.context("opening tusd's copy")),
+    };
+
+    // Counted on the way; a count other than `size` fails the stream before
+    // its end is sealed, so nothing is stored under the key.
+    let counted = Arc::new(AtomicU64::new(0));
+    let counter = counted.clone();
+    let bytes = bytes.map_err(ImportError::Read).and_then(move |chunk| {
+        let total = counter.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+        futures_util::future::ready(if total > size { Err(ImportError::Size) } else { Ok(chunk) })
+    });
+    let length_check = futures_util::stream::once(async move {
+        if AtomicU64::load(&counted, Ordering::Relaxed) == size { Ok(Bytes::new()) } else { Err(ImportError::Size) }
+    });
+    let oid = fid(id);
+    let sealed = storage.blobs.put_stream(&object_key(oid), &key, &object_aad(oid), bytes.chain(length_check)).await;
+    let digest = match sealed {
+        Ok(info) => hex(&info.sha256),
+        Err(BlobError::Source(source)) if matches!(source.downcast_ref::<ImportError>(), Some(ImportError::Size)) => {
+            tracing::warn!(file = %id, size, "a tusd import found a different size than declared");
+            return fail(&storage, &ctx, id, SIZE_MISMATCH).await;
+        }
+        // Reading tusd's copy or the object store failed: retried by the queue.
+        Err(e) => return Err(anyhow::Error::new(e).context("copying tusd's copy into the blob store")),
+    };
+    if file.expected_sha256.as_deref().is_some_and(|expected| expected != digest) {
+        tracing::info!(file = %id, "a tusd import does not match the declared SHA-256");
+        return fail(&storage, &ctx, id, SHA256_MISMATCH).await;
     }
-    let (fid_, expected) = (file.id, leased.expected_sha256.clone());
-    let expire = leased.expire_time;
-    uploads
-        .conn()
+
+    let delay = storage.notify_delay;
+    let size_i64 = size as i64;
+    let marked = ctx
+        .pool
+        .get()
         .await?
-        .transaction::<_, UploadError, _>(async move |conn| {
-            if !store::commit_offset(conn, fid_, &writer_id, size, Some(size), expire).await? {
-                return Err(UploadError::Locked);
+        .transaction::<_, anyhow::Error, _>(async move |conn| {
+            if !store::mark_available(conn, id, &digest).await? {
+                return Ok(false);
             }
-            if let Some(storage) = storage {
-                diesel::update(upload_files::table.find(fid_))
-                    .set(upload_files::external_ref.eq(storage))
-                    .execute(conn)
-                    .await?;
-            }
-            if store::mark_processing(conn, fid_, expected.as_deref()).await? {
-                enqueue_finalize(conn, fid_).await?;
-            }
-            Ok(())
+            let after = serde_json::json!({"sha256": digest, "size": size_i64, "stored_by": "tusd import"});
+            audit::record(conn, Actor::System, "upload_completed", "upload_file", id, None, Some(after)).await?;
+            super::super::notify::enqueue(conn, file.dropoff_id, id, delay).await?;
+            Ok(true)
         })
         .await?;
-    if settings.delete_after_import {
-        for path in [source.clone(), PathBuf::from(format!("{}.info", source.display()))] {
-            if let Err(e) = tokio::fs::remove_file(&path).await
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(file = %file.id, error = %e, "deleting tusd's copy after the import failed");
-            }
+    if !marked {
+        // Deleted (or ended) meanwhile: the object must not outlive the file.
+        let status = store::file(&mut *ctx.pool.get().await?, id).await?.map(|f| f.status);
+        if status.as_deref() != Some("available") {
+            storage.blobs.delete(&object_key(oid)).await?;
         }
+        return Ok(());
+    }
+    if storage.tusd.delete_after_import
+        && let Err(e) = source.delete().await
+    {
+        tracing::warn!(file = %id, error = format!("{e:#}"), "deleting tusd's copy after the import failed");
     }
     Ok(())
 }
 
-/// Streams `source` into staging; returns the bytes read (stops one past `size`).
-async fn copy(uploads: &Uploads, file: &FileRow, writer_id: &str, source: &Path, size: i64) -> Result<u64> {
-    let key = uploads.data_key(file)?;
-    let staging = uploads.staging();
-    // A retried import starts over: the writer cuts staging back to 0.
-    let mut writer = match staging.writer(fid(file.id), key.clone(), 0).await {
-        Ok(writer) => writer,
-        Err(crate::upload::staging::StagingError::Missing(_)) => {
-            staging.create(fid(file.id)).await.map_err(UploadError::internal)?;
-            staging.writer(fid(file.id), key, 0).await.map_err(UploadError::internal)?
-        }
-        Err(e) => return Err(UploadError::internal(e)),
-    };
-    let mut input = tokio::fs::File::open(source).await.map_err(UploadError::internal)?;
-    let mut buf = vec![0u8; READ_BYTES];
-    let limit = size.max(0) as u64;
-    let mut since_commit = 0u64;
-    loop {
-        let n = input.read(&mut buf).await.map_err(UploadError::internal)?;
-        if n == 0 {
-            break;
-        }
-        let room = limit - writer.offset().min(limit);
-        if n as u64 > room {
-            return Ok(limit + 1);
-        }
-        writer.write(&buf[..n]).await.map_err(UploadError::internal)?;
-        since_commit += n as u64;
-        if since_commit >= COMMIT_BYTES {
-            // Keep the lease fresh so that no retry takes over a long copy.
-            let offset = writer.sync().await.map_err(UploadError::internal)?;
-            let mut conn = uploads.conn().await?;
-            if !store::commit_offset(&mut conn, file.id, writer_id, offset as i64, Some(size), file.expire_time).await?
-            {
-                return Err(UploadError::Locked);
-            }
-            since_commit = 0;
-        }
-    }
-    writer.sync().await.map_err(UploadError::internal)
+/// Why the copied stream stopped.
+#[derive(Debug, thiserror::Error)]
+enum ImportError {
+    #[error("reading tusd's copy failed")]
+    Read(#[source] std::io::Error),
+    #[error("tusd's copy does not have the declared size")]
+    Size,
 }
 
-/// Marks the file failed with `reason` and removes whatever was staged.
-async fn fail(uploads: &Uploads, file: &FileRow, reason: &str, storage: Option<serde_json::Value>) -> Result<()> {
-    let id = file.id;
-    let reason = reason.to_owned();
-    let ended = uploads
-        .conn()
-        .await?
-        .transaction::<_, UploadError, _>(async move |conn| {
-            let ended = store::set_status(conn, id, &["uploading"], "failed", Some(&reason)).await?;
-            if ended && let Some(storage) = storage {
-                diesel::update(upload_files::table.find(id))
-                    .set(upload_files::external_ref.eq(storage))
-                    .execute(conn)
-                    .await?;
-            }
-            Ok(ended)
-        })
-        .await?;
-    if ended {
-        uploads.remove_bytes(id).await;
-    }
+/// Marks a processing file failed with `reason` and removes any object of it.
+async fn fail(storage: &Storage, ctx: &JobContext, id: Uuid, reason: &str) -> anyhow::Result<()> {
+    store::set_status(&mut *ctx.pool.get().await?, id, &["processing"], "failed", Some(reason)).await?;
+    storage.blobs.delete(&object_key(fid(id))).await?;
     Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

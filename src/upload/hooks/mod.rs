@@ -6,7 +6,8 @@
 //!   Steward does for each type (§4.6) as an [`Answer`];
 //! - [`http`]: `POST /datadrops/webhook/`, tusd's v1 and v2 JSON formats (§4.2–4.4);
 //! - [`grpc`]: tusd 2.x's `proto.HookHandler/InvokeHook` (§4.5);
-//! - [`import`]: copying a finished upload out of tusd's filestore (§4.7).
+//! - [`import`]: the job copying a finished upload out of tusd's filestore
+//!   or bucket into sealed storage (§4.7).
 //!
 //! Every handler is idempotent and keyed by tusd's upload id: tusd retries
 //! hooks and may deliver them out of order (pre-create always comes first).
@@ -387,8 +388,11 @@ async fn post_receive(uploads: &Uploads, settings: &TusdConfig, hook: &Hook) -> 
     }
 }
 
-/// post-finish (§4.6): once, the file is imported (§4.7) or recorded as
-/// `EXTERNAL` with its notification; later deliveries change nothing.
+/// post-finish (§4.6): once, the file is recorded as finished. With import
+/// configured (§4.7) it becomes `PROCESSING` with its import job, enqueued in
+/// the same transaction (the hook is answered at once; the job copies the
+/// bytes); otherwise `EXTERNAL` with its notification. Later deliveries find
+/// it no longer uploading and change nothing.
 async fn post_finish(uploads: &Uploads, settings: &TusdConfig, hook: &Hook) -> Result<Answer> {
     let Some(file) = known(uploads, settings, hook).await? else {
         return Ok(Answer::Continue);
@@ -397,50 +401,57 @@ async fn post_finish(uploads: &Uploads, settings: &TusdConfig, hook: &Hook) -> R
         return Ok(Answer::Continue);
     }
     let size = hook.upload.size.or(file.size).unwrap_or(hook.upload.offset).max(0);
-    if let Some(dir) = &settings.filestore_dir {
-        import::import(uploads, settings, dir, &file, &hook.upload, size).await?;
-        return Ok(Answer::Continue);
-    }
     let storage = storage_json(&hook.upload);
     let delay = uploads.settings().notify_delay;
+    let import = settings.imports();
     let (id, dropoff_id) = (file.id, file.dropoff_id);
     let mut conn = uploads.conn().await?;
     conn.transaction::<_, UploadError, _>(async move |conn| {
         let updated = diesel::update(upload_files::table.find(id))
             .filter(upload_files::status.eq("uploading"))
             .set((
-                upload_files::status.eq("external"),
+                upload_files::status.eq(if import { "processing" } else { "external" }),
                 upload_files::size.eq(size),
                 upload_files::committed_offset.eq(size),
-                upload_files::complete_time.eq(Utc::now()),
                 upload_files::writer_id.eq(None::<String>),
+                upload_files::writer_seen_at.eq(None::<chrono::DateTime<Utc>>),
             ))
             .execute(conn)
             .await?;
-        if updated == 1 {
-            if let Some(storage) = storage {
-                diesel::update(upload_files::table.find(id))
-                    .set(upload_files::external_ref.eq(storage))
-                    .execute(conn)
-                    .await?;
-            }
-            let after = serde_json::json!({"size": size, "stored_by": "tusd"});
-            crate::dataset::audit::record(
-                conn,
-                crate::dataset::audit::Actor::System,
-                "upload_recorded_external",
-                "upload_file",
-                id,
-                None,
-                Some(after),
-            )
-            .await?;
-            super::notify::enqueue(conn, dropoff_id, id, delay).await?;
+        if updated != 1 {
+            return Ok(());
         }
+        if let Some(storage) = storage {
+            diesel::update(upload_files::table.find(id))
+                .set(upload_files::external_ref.eq(storage))
+                .execute(conn)
+                .await?;
+        }
+        if import {
+            import::enqueue(conn, id).await?;
+            return Ok(());
+        }
+        diesel::update(upload_files::table.find(id))
+            .set(upload_files::complete_time.eq(Utc::now()))
+            .execute(conn)
+            .await?;
+        let after = serde_json::json!({"size": size, "stored_by": "tusd"});
+        crate::dataset::audit::record(
+            conn,
+            crate::dataset::audit::Actor::System,
+            "upload_recorded_external",
+            "upload_file",
+            id,
+            None,
+            Some(after),
+        )
+        .await?;
+        super::notify::enqueue(conn, dropoff_id, id, delay).await?;
         Ok(())
     })
     .await?;
-    // The bytes stay with tusd: nothing of this upload is staged here.
+    // The bytes are with tusd (an import reads them from there): nothing of
+    // this upload is staged here.
     let _ = uploads.staging().remove(fid(id)).await;
     Ok(Answer::Continue)
 }

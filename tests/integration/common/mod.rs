@@ -21,6 +21,7 @@ use tokio::sync::{OnceCell, oneshot};
 use tonic::transport::Channel;
 
 pub mod donation;
+pub mod moto;
 
 const TEMPLATE: &str = "steward_template";
 
