@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    println!("cargo:rerun-if-changed=third_party/tusd");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let mut protos = steward_protos(Path::new("proto/steward"))?;
     // The standard error details (ErrorInfo, BadRequest, RetryInfo) ride in
@@ -33,15 +32,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut google = prost_build::Config::new();
     google.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     google.compile_protos(&[PathBuf::from("proto/google/api/httpbody.proto")], &includes)?;
-    // tusd's hook service (spec upload.md §4.5), package `proto`: kept out of
-    // the descriptor set above (Envoy, `steward descriptor`, the R client) in
-    // one of its own, which only reflection serves.
+    // tusd's hook service (spec upload.md §4.5), vendored unchanged as
+    // proto/tusd/hook.proto (package `proto`): kept out of the descriptor set
+    // above (Envoy, `steward descriptor`, the R client) in one of its own,
+    // which only reflection serves. buf and the Python and web generators
+    // leave proto/tusd out too.
     let mut tusd = prost_build::Config::new();
     tusd.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure().file_descriptor_set_path(out_dir.join("tusd_descriptor.bin")).compile_with_config(
         tusd,
-        &[PathBuf::from("third_party/tusd/hook.proto")],
-        &[PathBuf::from("third_party"), wkt],
+        &[PathBuf::from("proto/tusd/hook.proto")],
+        &[PathBuf::from("proto"), wkt],
     )?;
     Ok(())
 }

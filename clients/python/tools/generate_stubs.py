@@ -1,7 +1,8 @@
 """Generates steward_client.proto from the repository's .proto files.
 
 Run by clients/python/generate (which pins grpcio-tools): compiles every
-.proto under PROTO_DIR (Steward's and the vendored google/api, google/rpc)
+.proto under PROTO_DIR (Steward's and the vendored google/api, google/rpc; not
+tusd's vendored hook.proto)
 into *_pb2.py, *_pb2.pyi and *_pb2_grpc.py, then rewrites protoc's absolute
 imports (`from google.api import …`, `from steward.x.v1 import …`) to point
 inside the package, so the stubs neither need the repository's layout on
@@ -29,8 +30,17 @@ IMPORT = re.compile(r"^from ([A-Za-z_][\w.]*) import ", re.MULTILINE)
 MODULE_NAME = re.compile(r"BuildTopDescriptorsAndMessages\(DESCRIPTOR, '([\w.]+)\.(\w+)'")
 
 
+# Vendored protos under proto/ that are no part of Steward's API: tusd's hook
+# service (package `proto`), which only tusd calls.
+LEFT_OUT = ("tusd/",)
+
+
 def main(proto_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
-    protos = sorted(p.relative_to(proto_dir).as_posix() for p in proto_dir.rglob("*.proto"))
+    protos = sorted(
+        rel
+        for rel in (p.relative_to(proto_dir).as_posix() for p in proto_dir.rglob("*.proto"))
+        if not rel.startswith(LEFT_OUT)
+    )
     if not protos:
         sys.exit(f"generate_stubs: no .proto files under {proto_dir}")
     # Python packages the generated modules live in, e.g. "steward.authorization.v1".

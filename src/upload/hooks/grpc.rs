@@ -13,7 +13,7 @@ use crate::upload::ops::Uploads;
 use crate::upload::tus::TusError;
 use crate::upload::tus::reply::error_body;
 
-/// tusd's hook messages (vendored `third_party/tusd/hook.proto`, package `proto`).
+/// tusd's hook messages (vendored `proto/tusd/hook.proto`, package `proto`).
 pub mod pb {
     tonic::include_proto!("proto");
 }
