@@ -184,11 +184,17 @@ fn is_grpc(headers: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
-/// A request id from the client is kept if it is short and plain.
+/// The longest client request id kept: tus clients may send up to 128
+/// characters (spec upload.md §3.3), and the tus routes echo what is kept here.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// A request id from the client is kept if it is a well-formed token (RFC
+/// 9110 `tchar`s: no spaces, quotes or control characters) of at most
+/// [`MAX_REQUEST_ID_LEN`] characters.
 fn usable_request_id(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| s.to_owned())
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    (!s.is_empty() && s.len() <= MAX_REQUEST_ID_LEN && s.bytes().all(tchar)).then(|| s.to_owned())
 }
 
 /// The layer; see the module docs.
@@ -324,6 +330,21 @@ mod tests {
         assert_ne!(m.next_request_id(), m.next_request_id());
         assert_eq!(usable_request_id(&HeaderValue::from_static("abc-123")), Some("abc-123".into()));
         assert_eq!(usable_request_id(&HeaderValue::from_static("a b")), None);
+    }
+
+    #[test]
+    fn client_request_ids_of_up_to_128_token_characters_are_kept() {
+        // tus-js-client's addRequestId sends a UUID; other clients send longer tokens.
+        let uuid = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+        assert_eq!(usable_request_id(&HeaderValue::from_static(uuid)).as_deref(), Some(uuid));
+        let longest = "r".repeat(64) + &"e.q~1".repeat(12) + "abcd";
+        assert_eq!(longest.len(), 128);
+        assert_eq!(usable_request_id(&HeaderValue::from_str(&longest).unwrap()), Some(longest.clone()));
+        let too_long = longest + "x";
+        assert_eq!(usable_request_id(&HeaderValue::from_str(&too_long).unwrap()), None);
+        for bad in ["", "a\"b", "a,b", "a;b", "(a)", "a/b", "a@b"] {
+            assert_eq!(usable_request_id(&HeaderValue::from_str(bad).unwrap()), None, "{bad:?}");
+        }
     }
 
     #[test]
