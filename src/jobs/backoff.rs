@@ -31,6 +31,13 @@ impl Backoff {
         self.base.saturating_mul(1 << exponent).min(self.max)
     }
 
+    /// From the first attempt to attempt number `attempts`: the sum of the
+    /// delays after attempts 1 to `attempts - 1`, without jitter (which adds
+    /// at most a tenth).
+    pub fn span(&self, attempts: i32) -> Duration {
+        (1..attempts).map(|attempt| self.delay(attempt)).fold(Duration::ZERO, Duration::saturating_add)
+    }
+
     /// [`Backoff::delay`] plus jitter; `unit` in `[0, 1)` picks how much of the 10%.
     pub fn delay_with_jitter(&self, attempt: i32, unit: f64) -> Duration {
         let delay = self.delay(attempt);
@@ -69,6 +76,16 @@ mod tests {
         assert_eq!(b.delay(2), secs(2));
         assert_eq!(b.delay(3), secs(4));
         assert_eq!(b.delay(10), secs(512));
+    }
+
+    #[test]
+    fn the_span_sums_the_delays_between_attempts() {
+        let b = Backoff::default();
+        assert_eq!(b.span(1), Duration::ZERO);
+        assert_eq!(b.span(2), secs(1));
+        // The default: ten attempts within about 8.5 minutes.
+        assert_eq!(b.span(10), secs(511));
+        assert_eq!(Backoff { base: Duration::MAX, max: Duration::MAX }.span(3), Duration::MAX);
     }
 
     #[test]

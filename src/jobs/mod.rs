@@ -14,7 +14,9 @@
 //!   a worker that dies lets the lease lapse and another worker re-claims the
 //!   job. Success deletes the row; an error (or panic) re-queues it after an
 //!   exponential [`Backoff`] until `max_attempts`, then leaves it `failed` with
-//!   its last error for inspection ([`failed_jobs`]).
+//!   its last error for inspection ([`failed_jobs`]). The backoff is the
+//!   workers' ([`Workers::backoff`]) unless the kind has its own
+//!   ([`Registry::retry`]), e.g. e-mail retried over a day, not minutes.
 //! - **Wake-ups**: [`enqueue`] sends `NOTIFY steward_jobs`; one `LISTEN`
 //!   connection per process wakes idle workers on commit. Polling covers
 //!   delayed jobs, expired leases and a lost listener connection.
@@ -195,18 +197,24 @@ pub struct Interrupted;
 /// A type-erased job handler.
 pub type Handler = Arc<dyn Fn(JobContext) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
-/// Job kinds and their handlers, plus which kinds recur.
+/// Job kinds and their handlers, plus which kinds recur and which retry on
+/// their own schedule.
 #[derive(Default)]
 pub struct Registry {
     handlers: HashMap<String, Handler>,
     periodic: HashMap<String, Duration>,
+    retry: HashMap<String, Backoff>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut kinds: Vec<_> = self.handlers.keys().collect();
         kinds.sort();
-        f.debug_struct("Registry").field("kinds", &kinds).field("periodic", &self.periodic).finish()
+        f.debug_struct("Registry")
+            .field("kinds", &kinds)
+            .field("periodic", &self.periodic)
+            .field("retry", &self.retry)
+            .finish()
     }
 }
 
@@ -251,6 +259,23 @@ impl Registry {
         self.register(kind.clone(), handler);
         self.periodic.insert(kind, every);
         self
+    }
+
+    /// Retries failed attempts of `kind` after `backoff`'s delays instead of
+    /// the workers' default backoff (the attempt limit stays the job's
+    /// `max_attempts`).
+    ///
+    /// # Panics
+    /// If `kind` is not registered: a policy for no handler is a programming error.
+    pub fn retry(&mut self, kind: &str, backoff: Backoff) -> &mut Self {
+        assert!(self.handlers.contains_key(kind), "job kind `{kind}` must be registered before its retry policy");
+        self.retry.insert(kind.to_owned(), backoff);
+        self
+    }
+
+    /// The backoff of `kind`, if it has its own ([`Registry::retry`]).
+    pub fn backoff(&self, kind: &str) -> Option<Backoff> {
+        self.retry.get(kind).copied()
     }
 
     /// The handler for `kind`.
@@ -319,6 +344,23 @@ mod tests {
         let mut registry = Registry::new();
         registry.register("k", |_| async { Ok(()) });
         registry.register("k", |_| async { Ok(()) });
+    }
+
+    #[test]
+    fn kinds_may_have_their_own_retry_schedule() {
+        let mut registry = Registry::new();
+        let slow = Backoff { base: Duration::from_secs(60), max: Duration::from_secs(3600) };
+        registry.register("mail", |_| async { Ok(()) }).retry("mail", slow);
+        registry.register("other", |_| async { Ok(()) });
+        assert_eq!(registry.backoff("mail"), Some(slow));
+        assert_eq!(registry.backoff("other"), None, "other kinds keep the workers' backoff");
+        assert_eq!(registry.backoff("unknown"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "must be registered before")]
+    fn a_retry_policy_needs_a_handler() {
+        Registry::new().retry("nothing", Backoff::default());
     }
 
     #[test]

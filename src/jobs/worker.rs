@@ -99,7 +99,8 @@ impl Workers {
         self
     }
 
-    /// The retry delays after failed attempts.
+    /// The retry delays after failed attempts, for kinds without their own
+    /// ([`Registry::retry`]).
     #[must_use]
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
@@ -324,7 +325,10 @@ impl Shared {
             Outcome::Failed(error) => Some(error),
         };
         let retry_in = match &error {
-            Some(_) if job.attempts < job.max_attempts => Some(self.workers.backoff.next_delay(job.attempts)),
+            Some(_) if job.attempts < job.max_attempts => {
+                let backoff = self.workers.registry.backoff(&job.kind).unwrap_or(self.workers.backoff);
+                Some(backoff.next_delay(job.attempts))
+            }
             _ => None,
         };
         let recorded = async {

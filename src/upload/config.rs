@@ -3,11 +3,13 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `STEWARD_UPLOAD_STAGING_DIR` | `<data dir>/staging` | sealed chunks of unfinished uploads (shared by all replicas) |
+//! | `STEWARD_UPLOAD_STAGING_RESERVE` | 1 GiB (bytes) | staging free space kept beyond an upload's size: creation (and a tus PATCH) is refused with `INSUFFICIENT_STORAGE` / 507 when size + reserve would not fit |
 //! | `STEWARD_UPLOAD_MAX_FILE_BYTES` | 10 GiB | the largest file any drop-off accepts |
 //! | `STEWARD_UPLOAD_MAX_DROPOFF_BYTES` | 100 GiB | the most one drop-off holds |
 //! | `STEWARD_UPLOAD_MAX_EXPIRY_DAYS` | 365 | how far ahead a drop-off's expiry may lie |
 //! | `STEWARD_UPLOAD_INCOMPLETE_TTL` | 24h | an unfinished upload expires this long after its last write |
 //! | `STEWARD_UPLOAD_NOTIFY_DELAY` | 2m | files completed within it share one e-mail |
+//! | `STEWARD_UPLOAD_NOTIFY_RETRY_BASE` | 3m | wait after a notification's first temporary SMTP failure; it doubles per attempt (at most 8 h), so the 10 attempts span about a day |
 //! | `STEWARD_SMTP_URL` | none | `smtp://host:587?tls=required` or `smtps://user:pass@host:465` (secret) |
 //! | `STEWARD_MAIL_FROM` | `Steward <steward@{public host}>` | the notifications' sender |
 //! | `STEWARD_TUSD_HOOKS` | `off` | `on` serves tusd's hooks: `/datadrops/webhook/` and gRPC `proto.HookHandler` (§4) |
@@ -34,6 +36,8 @@ const GIB: u64 = 1 << 30;
 pub struct UploadConfig {
     /// Staging directory for unfinished uploads.
     pub staging_dir: PathBuf,
+    /// Free staging space kept beyond an upload's size (spec §2.7 "Disk space").
+    pub staging_reserve: u64,
     /// Upper bound (and default) of a drop-off's `max_file_bytes`.
     pub max_file_bytes: u64,
     /// Upper bound (and default) of a drop-off's `max_total_bytes`.
@@ -44,6 +48,8 @@ pub struct UploadConfig {
     pub incomplete_ttl: Duration,
     /// Delay before a notification is sent, gathering files completed meanwhile.
     pub notify_delay: Duration,
+    /// The first retry delay of a notification after a temporary failure (§2.10).
+    pub notify_retry_base: Duration,
     /// SMTP server URL; `None`: file transport in development, no e-mail in production.
     pub smtp_url: Option<Secret>,
     /// `From` of the notifications.
@@ -195,6 +201,7 @@ impl UploadConfig {
         public_url: &str,
     ) -> Result<Self, ConfigError> {
         let staging_dir = get("STEWARD_UPLOAD_STAGING_DIR").map_or_else(|| data_dir.join("staging"), PathBuf::from);
+        let staging_reserve = bytes(get, "STEWARD_UPLOAD_STAGING_RESERVE", GIB)?;
         let max_file_bytes = bytes(get, "STEWARD_UPLOAD_MAX_FILE_BYTES", 10 * GIB)?;
         let max_dropoff_bytes = bytes(get, "STEWARD_UPLOAD_MAX_DROPOFF_BYTES", 100 * GIB)?;
         if max_dropoff_bytes < max_file_bytes {
@@ -209,17 +216,23 @@ impl UploadConfig {
             return Err(invalid("STEWARD_UPLOAD_INCOMPLETE_TTL", "must be at least 1s"));
         }
         let notify_delay = parse_duration_var(get, "STEWARD_UPLOAD_NOTIFY_DELAY", Duration::from_secs(120))?;
+        let notify_retry_base = parse_duration_var(get, "STEWARD_UPLOAD_NOTIFY_RETRY_BASE", Duration::from_secs(180))?;
+        if notify_retry_base.is_zero() {
+            return Err(invalid("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "must be more than 0, e.g. 3m"));
+        }
         let smtp_url = get("STEWARD_SMTP_URL").map(Secret::new);
         let mail_from =
             get("STEWARD_MAIL_FROM").unwrap_or_else(|| format!("Steward <steward@{}>", host_of(public_url)));
         let tusd = TusdConfig::from_lookup(get)?;
         Ok(Self {
             staging_dir,
+            staging_reserve,
             max_file_bytes,
             max_dropoff_bytes,
             max_expiry_days,
             incomplete_ttl,
             notify_delay,
+            notify_retry_base,
             smtp_url,
             mail_from,
             tusd,
@@ -265,6 +278,8 @@ mod tests {
         assert_eq!(c.max_expiry_days, 365);
         assert_eq!(c.incomplete_ttl, Duration::from_secs(86_400));
         assert_eq!(c.notify_delay, Duration::from_secs(120));
+        assert_eq!(c.notify_retry_base, Duration::from_secs(180));
+        assert_eq!(c.staging_reserve, GIB);
         assert!(c.smtp_url.is_none());
         assert_eq!(c.mail_from, "Steward <steward@data.example.org>");
     }
@@ -279,6 +294,23 @@ mod tests {
         let c = read(&[("STEWARD_UPLOAD_NOTIFY_DELAY", "0"), ("STEWARD_UPLOAD_STAGING_DIR", "/fast/staging")]).unwrap();
         assert_eq!(c.notify_delay, Duration::ZERO);
         assert_eq!(c.staging_dir, Path::new("/fast/staging"));
+    }
+
+    #[test]
+    fn the_staging_reserve_and_the_retry_base_can_be_tuned() {
+        let c = read(&[("STEWARD_UPLOAD_STAGING_RESERVE", "5368709120"), ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "1m")])
+            .unwrap();
+        assert_eq!(c.staging_reserve, 5 * GIB);
+        assert_eq!(c.notify_retry_base, Duration::from_secs(60));
+        for (var, value) in [
+            ("STEWARD_UPLOAD_STAGING_RESERVE", "0"),
+            ("STEWARD_UPLOAD_STAGING_RESERVE", "1GiB"),
+            ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "0"),
+            ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "soon"),
+        ] {
+            let err = read(&[(var, value)]).unwrap_err();
+            assert!(err.to_string().contains(var), "{var}={value}: {err}");
+        }
     }
 
     #[test]

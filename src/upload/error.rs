@@ -50,9 +50,10 @@ pub enum UploadError {
     /// The drop-off's total would be exceeded (QUOTA_EXCEEDED; tus 413).
     #[error("{0}")]
     QuotaExceeded(String),
-    /// The staging disk is too full for the file (INSUFFICIENT_STORAGE; tus 507).
-    #[error("the server has no room for this file right now; try again later")]
-    InsufficientStorage,
+    /// The staging disk is too full for the file (INSUFFICIENT_STORAGE; tus
+    /// 507): the message says how much is free and how much was needed.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// Data does not start at the committed offset (OFFSET_MISMATCH; tus 409).
     #[error("the upload is at byte {current}, not {sent}; continue from {current}")]
     OffsetMismatch { current: u64, sent: u64 },
@@ -194,7 +195,7 @@ impl From<UploadError> for Status {
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
             E::QuotaExceeded(_) => with_reason(Code::ResourceExhausted, message, "QUOTA_EXCEEDED", none()),
-            E::InsufficientStorage => with_reason(Code::ResourceExhausted, message, "INSUFFICIENT_STORAGE", none()),
+            E::InsufficientStorage(_) => with_reason(Code::ResourceExhausted, message, "INSUFFICIENT_STORAGE", none()),
             E::OffsetMismatch { current, .. } => {
                 with_reason(Code::Aborted, message, "OFFSET_MISMATCH", offset_metadata(current))
             }

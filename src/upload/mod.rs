@@ -10,6 +10,7 @@
 //! - [`metadata`]: the tus `Upload-Metadata` header and the keys Steward interprets (§3.6).
 //! - [`ops`]: the rules of every operation and the one write path (writer
 //!   lease, staging, commits); [`store`]: the tables.
+//! - [`space`]: the staging disk's free space, checked before bytes are taken (§2.7).
 //! - [`staging`]: sealed chunks of unfinished uploads; [`seal`]: a finished
 //!   upload re-sealed into the blob store; [`jobs`]: finalize and cleanup.
 //! - [`notify`] and [`mail`]: the e-mail outbox.
@@ -29,6 +30,7 @@ pub mod names;
 pub mod notify;
 pub mod ops;
 pub mod seal;
+pub mod space;
 pub mod staging;
 pub mod store;
 pub mod tus;

@@ -11,8 +11,10 @@
 //!   one), then sends **one message per pending recipient** and marks each
 //!   `sent` once the server accepted it. SMTP 5xx marks that recipient
 //!   `failed` at once; connection errors and 4xx count an attempt and the job
-//!   is retried with the queue's backoff, up to [`MAX_ATTEMPTS`], after which
-//!   the rest are `failed`. A retried job (its worker crashed, say) resumes
+//!   is retried on its own schedule ([`retry_backoff`]: from
+//!   `STEWARD_UPLOAD_NOTIFY_RETRY_BASE`, default 3 min, doubling, at most 8 h),
+//!   up to [`MAX_ATTEMPTS`] over about a day, after which the rest are
+//!   `failed` with the last error. A retried job (its worker crashed, say) resumes
 //!   the recipients still pending, so claimed messages are never dropped.
 //! - **No stranded notifications.** The job's dedup key names the
 //!   notification, not the drop-off: a file completing while a message for
@@ -48,7 +50,7 @@ use uuid::Uuid;
 use super::mail::{self, Content, FileLine};
 use crate::config::{Config, Environment};
 use crate::db::schema::{upload_dropoffs, upload_files, upload_notification_recipients, upload_notifications, users};
-use crate::jobs::{self, Interrupted, JobContext, NewJob, Registry};
+use crate::jobs::{self, Backoff, Interrupted, JobContext, NewJob, Registry};
 
 /// The sending job's kind.
 pub const KIND: &str = "upload.notify";
@@ -56,9 +58,11 @@ pub const KIND: &str = "upload.notify";
 pub const SWEEP: &str = "upload.notify_sweep";
 /// How often [`SWEEP`] runs.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// Delivery attempts per recipient (and the job's attempt limit); with the
-/// queue's backoff they span several minutes of SMTP trouble.
+/// Delivery attempts per recipient (and the job's attempt limit); with
+/// [`retry_backoff`] they span about a day of SMTP trouble.
 pub const MAX_ATTEMPTS: i32 = 10;
+/// The longest wait between two attempts.
+pub const RETRY_MAX: Duration = Duration::from_secs(8 * 3600);
 /// Stored error texts are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -192,10 +196,22 @@ pub async fn summary(conn: &mut AsyncPgConnection, dropoff_id: Uuid) -> QueryRes
     Ok(Summary { pending: row.pending, sent: row.sent, failed: row.failed, last_error: row.last_error })
 }
 
-/// Registers [`KIND`] and the periodic [`SWEEP`], sending as `config` says.
+/// The retry schedule of [`KIND`] after a temporary failure: `base`
+/// (`STEWARD_UPLOAD_NOTIFY_RETRY_BASE`), doubling per attempt, at most
+/// [`RETRY_MAX`]. With the default 3 min the [`MAX_ATTEMPTS`] attempts
+/// span about 21 h (up to a tenth more with jitter): an SMTP outage of most
+/// of a day loses no message.
+pub fn retry_backoff(base: Duration) -> Backoff {
+    Backoff { base, max: RETRY_MAX }
+}
+
+/// Registers [`KIND`] (with its [`retry_backoff`]) and the periodic
+/// [`SWEEP`], sending as `config` says.
 pub fn register(registry: &mut Registry, config: &Config) {
     let mailer = Arc::new(Mailer::from_config(config));
-    registry.register(KIND, move |ctx| run(mailer.clone(), ctx));
+    registry
+        .register(KIND, move |ctx| run(mailer.clone(), ctx))
+        .retry(KIND, retry_backoff(config.upload.notify_retry_base));
     let delay = config.upload.notify_delay;
     registry.periodic(SWEEP, SWEEP_EVERY, move |ctx| sweep(delay, ctx));
 }
@@ -498,6 +514,26 @@ mod tests {
             ["A@example.org"]
         );
         assert!(recipients(vec![], String::new()).is_empty());
+    }
+
+    #[test]
+    fn temporary_failures_are_retried_over_about_a_day() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        let backoff = retry_backoff(config.upload.notify_retry_base);
+        // 3, 6, 12, 24, 48, 96, 192, 384 min, then capped at 8 h.
+        let minutes: Vec<u64> = (1..MAX_ATTEMPTS).map(|a| backoff.delay(a).as_secs() / 60).collect();
+        assert_eq!(minutes, [3, 6, 12, 24, 48, 96, 192, 384, 480]);
+        let span = backoff.span(MAX_ATTEMPTS);
+        assert_eq!(span, Duration::from_secs(1245 * 60), "about 20.75 h from the first attempt to the last");
+        let hours = |d: Duration| d.as_secs_f64() / 3600.0;
+        assert!((17.0..=24.0).contains(&hours(span)), "{span:?}");
+        // Jitter adds at most a tenth: still within a day.
+        assert!(hours(span.mul_f64(1.1)) <= 24.0, "{span:?}");
+
+        let mut registry = Registry::new();
+        register(&mut registry, &config);
+        assert_eq!(registry.backoff(KIND), Some(backoff), "the job retries on this schedule");
+        assert_eq!(registry.backoff(SWEEP), None, "the sweep keeps the workers' backoff");
     }
 
     #[test]

@@ -741,3 +741,55 @@ async fn files_are_stored_in_an_s3_bucket() {
     f.client.delete_file(with_bearer(delete, &owner)).await.unwrap();
     assert!(moto.raw().keys().await.is_empty(), "the object is removed with the file");
 }
+
+/// The bytes this process may still write on the disk holding `dir`, read
+/// with statvfs independently of the server.
+fn disk_free(dir: &Path) -> u64 {
+    std::fs::create_dir_all(dir).unwrap();
+    let stats = rustix::fs::statvfs(dir).unwrap();
+    stats.f_bavail * stats.f_frsize
+}
+
+/// Spec §2.7 "Disk space": creation is refused with RESOURCE_EXHAUSTED
+/// INSUFFICIENT_STORAGE when size + the staging reserve would not fit, with
+/// a message naming what is free and what is needed, and nothing is created;
+/// with the default reserve the same drop-off takes the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_is_refused_when_the_staging_disk_is_short() {
+    let data_dir = scratch_dir("upload-space");
+    // More than the disk has free, whatever else runs meanwhile.
+    let reserve = (disk_free(&data_dir) + (1 << 40)).to_string();
+    let extra = [("STEWARD_UPLOAD_STAGING_RESERVE", reserve.clone())];
+    let mut f = Fixture::start_with(TestDb::new().await, &data_dir, &extra).await;
+    let (dropoff_id, code) = f.simple_dropoff().await;
+
+    let status = f.create_upload(&dropoff_id, &code, "survey.csv", 1000).await.unwrap_err();
+    assert_eq!((status.code(), reason(&status).as_str()), (Code::ResourceExhausted, "INSUFFICIENT_STORAGE"));
+    let message = status.message();
+    assert!(message.contains("free") && message.contains(&reserve) && message.contains("try again"), "{message}");
+    let needed = (1000 + reserve.parse::<u64>().unwrap()).to_string();
+    assert!(message.contains(&needed), "the total needed is named: {message}");
+
+    // Nothing was created: no file row, no staging, no bytes counted.
+    let uuid: uuid::Uuid = dropoff_id.parse().unwrap();
+    let rows: i64 = upload_files::table
+        .filter(upload_files::dropoff_id.eq(uuid))
+        .count()
+        .get_result(&mut *f.app.db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    let staged = std::fs::read_dir(&f.staging).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(staged, 0, "no staging directory is left");
+    let request = pb::GetDropOffRequest { dropoff_id: dropoff_id.clone() };
+    let found = f.client.get_drop_off(with_bearer(request, &f.owner)).await.unwrap().into_inner();
+    assert_eq!(found.dropoff.unwrap().used_bytes, 0);
+
+    // The default reserve (1 GiB) fits: the same drop-off takes the file.
+    let db = f.app.stop().await;
+    let mut f = Fixture::start_on(db, &data_dir).await;
+    let data = random_bytes(1000);
+    let file = f.upload(&dropoff_id, &code, "survey.csv", &data, 400).await;
+    assert_eq!(file.status(), pb::FileStatus::Available);
+    assert_eq!(file.sha256, sha256_hex(&data));
+}

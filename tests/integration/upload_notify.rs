@@ -255,7 +255,8 @@ fn settled(rows: &[Recipient]) -> bool {
 }
 
 async fn start(db: TestDb, smtp: Option<&str>) -> (TestApp, steward::config::Config) {
-    let mut vars = vec![("STEWARD_UPLOAD_NOTIFY_DELAY", "0")];
+    // Retries a second apart, not the production minutes (§2.10).
+    let mut vars = vec![("STEWARD_UPLOAD_NOTIFY_DELAY", "0"), ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "1s")];
     if let Some(url) = smtp {
         vars.push(("STEWARD_SMTP_URL", url));
     }
@@ -482,5 +483,95 @@ async fn development_without_smtp_writes_eml_files() {
     assert!(raw.contains("Subject: [Steward] 1 new file in \"Local\"\r\n"), "{raw}");
     // The body is quoted-printable (lettre's choice for long lines): undo the soft breaks.
     assert!(raw.replace("=\r\n", "").contains(&format!("SHA-256:   {sha256}\r\n")), "{raw}");
+    app.stop().await;
+}
+
+#[derive(QueryableByName, Debug)]
+struct NotifyJob {
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    due_in_secs: f64,
+}
+
+/// The `upload.notify` job once it is back in the queue after `attempts` tries.
+async fn queued_notify_job(db: &TestDb, attempts: i32) -> NotifyJob {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs: Vec<NotifyJob> = diesel::sql_query(
+            "SELECT state, attempts, EXTRACT(EPOCH FROM run_at - now())::float8 AS due_in_secs \
+             FROM jobs WHERE kind = $1",
+        )
+        .bind::<Text, _>(notify::KIND)
+        .load(&mut db.conn().await)
+        .await
+        .unwrap();
+        if let [job] = jobs.as_slice()
+            && job.state == "queued"
+            && job.attempts == attempts
+        {
+            return jobs.into_iter().next().unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the notification job was not re-queued after {attempts} attempt(s): {jobs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// §2.10: a temporary failure is retried on the notifications' own schedule
+/// (`STEWARD_UPLOAD_NOTIFY_RETRY_BASE`, doubling per attempt, up to 10
+/// attempts over about a day), not within the queue's default seconds.
+#[tokio::test]
+async fn a_temporary_failure_is_retried_on_the_notification_schedule() {
+    let sink = Sink::new(&[], None); // never started: SMTP is down
+    let db = TestDb::new().await;
+    let id = dropoff(&db, "owner@example.org", "Field notes", &[]).await;
+    let (f, _) = file(&db, id, "day1.txt", 100).await;
+    let url = sink.url();
+    let vars = [
+        ("STEWARD_UPLOAD_NOTIFY_DELAY", "0"),
+        ("STEWARD_SMTP_URL", url.as_str()),
+        ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "10m"),
+    ];
+    let (app, _) = TestApp::start_with(db, &vars).await;
+    complete(&app.db, id, f, Duration::ZERO).await;
+
+    let job = queued_notify_job(&app.db, 1).await;
+    // Ten minutes, plus at most a tenth of jitter.
+    assert!((590.0..=661.0).contains(&job.due_in_secs), "{job:?}");
+    let rows = recipients(&app.db, id).await;
+    assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("pending", 1), "{rows:?}");
+    app.stop().await;
+}
+
+/// §2.10: after the 10th failed attempt the recipient is `failed` with the
+/// last error, and nothing is retried any more.
+#[tokio::test]
+async fn a_recipient_fails_after_ten_temporary_failures() {
+    let sink = Sink::new(&[], None); // never started: SMTP is down
+    let db = TestDb::new().await;
+    let id = dropoff(&db, "owner@example.org", "Field notes", &[]).await;
+    let (f, _) = file(&db, id, "day1.txt", 100).await;
+    let url = sink.url();
+    let vars = [
+        ("STEWARD_UPLOAD_NOTIFY_DELAY", "0"),
+        ("STEWARD_SMTP_URL", url.as_str()),
+        // 10 ms doubling: the ten attempts within about 5 s.
+        ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "10ms"),
+    ];
+    let (app, _) = TestApp::start_with(db, &vars).await;
+    complete(&app.db, id, f, Duration::ZERO).await;
+
+    let rows = wait_for(&app.db, id, "the recipient given up on", settled).await;
+    assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("failed", notify::MAX_ATTEMPTS), "{rows:?}");
+    let error = rows[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("gave up after 10 attempts: "), "{error}");
+    let summary = notify::summary(&mut *app.db.conn().await, id).await.unwrap();
+    assert_eq!((summary.pending, summary.sent, summary.failed), (0, 0, 1));
+    assert_eq!(summary.last_error.as_deref(), Some(error));
     app.stop().await;
 }

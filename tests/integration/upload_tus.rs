@@ -743,3 +743,96 @@ async fn cors_for_browsers() {
         .unwrap();
     assert_eq!(header(&response, "access-control-allow-credentials"), Some("true"));
 }
+
+impl Tus {
+    /// A server over `db` with the staging under `data_dir`, plus `extra` settings.
+    async fn start_on(db: TestDb, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Tus {
+        let owner = db.token(OWNER, Some(Role::Researcher)).await;
+        let mut vars = vec![("STEWARD_DATA_DIR", data_dir.to_str().unwrap()), ("STEWARD_UPLOAD_NOTIFY_DELAY", "0")];
+        vars.extend_from_slice(extra);
+        let (app, _) = TestApp::start_with(db, &vars).await;
+        let grpc = UploadServiceClient::new(app.channel().await);
+        Tus { app, http: reqwest::Client::new(), grpc, owner }
+    }
+}
+
+/// Entries directly in `dir` (none when it does not exist).
+fn entries(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// §3.13 row 21, §3.5 step 9, §3.8: with the staging reserve
+/// (`STEWARD_UPLOAD_STAGING_RESERVE`) larger than the disk's free space,
+/// POST (known or deferred length) and a PATCH with a body answer 507
+/// `ERR_INSUFFICIENT_STORAGE` saying what is free and what is needed; nothing
+/// is created or written. A wrong code is still 403 first. With the default
+/// reserve the same upload continues.
+#[tokio::test]
+async fn a_short_staging_disk_answers_507() {
+    let data_dir = scratch_dir("tus-space");
+    let staging = data_dir.join("staging");
+    let mut t = Tus::start_on(TestDb::new().await, &data_dir, &[]).await;
+    let (dropoff, code) = t.simple_dropoff().await;
+    let location = t.create(&dropoff, &code, 10).await;
+    assert_eq!(t.patch(&location, &code, 0, data(4)).await.status(), StatusCode::NO_CONTENT);
+    let used = t.used_bytes(&dropoff).await;
+    let upload_path = format!("/files/{}", location.rsplit('/').next().unwrap());
+    let db = t.app.stop().await;
+
+    std::fs::create_dir_all(&staging).unwrap();
+    let stats = rustix::fs::statvfs(&staging).unwrap();
+    // More than the disk has free, whatever else runs meanwhile.
+    let reserve = (stats.f_bavail * stats.f_frsize + (1 << 40)).to_string();
+    let mut t = Tus::start_on(db, &data_dir, &[("STEWARD_UPLOAD_STAGING_RESERVE", reserve.as_str())]).await;
+    let location = t.url(&upload_path);
+    let staged_before = entries(&staging);
+
+    let known = t.post(&dropoff, &code, "more.csv").header("Upload-Length", "1000").send().await.unwrap();
+    let deferred = t.post(&dropoff, &code, "more.csv").header("Upload-Defer-Length", "1").send().await.unwrap();
+    for (response, needed) in [(known, 1000), (deferred, 0)] {
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(header(&response, "location").is_none());
+        let body = text(response).await;
+        assert!(body.starts_with("ERR_INSUFFICIENT_STORAGE: "), "{body}");
+        let total = (needed + reserve.parse::<u64>().unwrap()).to_string();
+        assert!(body.contains("free") && body.contains(&total) && body.contains("try again"), "{body}");
+    }
+
+    // A PATCH with a body is refused before a byte is written...
+    let response = t.patch(&location, &code, 4, data(6)).await;
+    assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert!(text(response).await.starts_with("ERR_INSUFFICIENT_STORAGE: "));
+    // ...but a wrong code is answered as such first.
+    assert_eq!(t.patch(&location, "AAAAA-AAAAA", 4, data(6)).await.status(), StatusCode::FORBIDDEN);
+
+    // Nothing was created or written.
+    assert_eq!(t.offset(&location, &code).await, 4);
+    assert_eq!(t.used_bytes(&dropoff).await, used);
+    assert_eq!(entries(&staging), staged_before, "no staging directory was created");
+    let request = pb::ListFilesRequest { dropoff_id: dropoff.clone(), ..Default::default() };
+    let files = t.grpc.list_files(with_bearer(request, &t.owner)).await.unwrap().into_inner().files;
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    // The default reserve: the upload continues and completes.
+    let db = t.app.stop().await;
+    let mut t = Tus::start_on(db, &data_dir, &[]).await;
+    let location = t.url(&upload_path);
+    let response = t.patch(&location, &code, 4, data(10)[4..].to_vec()).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(t.settled(&location, &code).await.status(), pb::FileStatus::Available);
+}
+
+/// §3.3: a client's `X-Request-ID` of up to 128 token characters is echoed
+/// (tus clients send long ones); a longer one is replaced.
+#[tokio::test]
+async fn long_client_request_ids_are_echoed() {
+    let t = Tus::start().await;
+    let longest = format!("{}.z", "a1-B2_c3~".repeat(14));
+    assert_eq!(longest.len(), 128);
+    let response = t.tus("OPTIONS", &t.url("/files/"), "").header("X-Request-ID", &longest).send().await.unwrap();
+    assert_eq!(header(&response, "x-request-id"), Some(longest.as_str()));
+    let too_long = format!("{longest}x");
+    let response = t.tus("OPTIONS", &t.url("/files/"), "").header("X-Request-ID", &too_long).send().await.unwrap();
+    let echoed = header(&response, "x-request-id").unwrap();
+    assert!(!echoed.is_empty() && echoed != too_long, "{echoed}");
+}

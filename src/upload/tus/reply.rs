@@ -82,8 +82,8 @@ pub enum TusError {
     MaxSizeExceeded(String),
     /// Row 20: the message, naming what is left.
     QuotaExceeded(String),
-    /// Row 21.
-    InsufficientStorage,
+    /// Row 21: the message, naming what is free and what is needed.
+    InsufficientStorage(String),
     /// Row 24: what happened to it.
     UploadGone(String),
     /// Row 26.
@@ -143,7 +143,7 @@ impl TusError {
             DropoffClosed(_) | UploadGone(_) => StatusCode::GONE,
             FileTypeNotAllowed(_) | InvalidContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MaxSizeExceeded(_) | QuotaExceeded(_) | UploadSizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
-            InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             UploadLocked => StatusCode::LOCKED,
             MismatchedOffset { .. } => StatusCode::CONFLICT,
             ChecksumMismatch => StatusCode::from_u16(460).expect("460 is a valid status"),
@@ -174,7 +174,7 @@ impl TusError {
             FileTypeNotAllowed(_) => "ERR_FILE_TYPE_NOT_ALLOWED",
             MaxSizeExceeded(_) => "ERR_MAX_SIZE_EXCEEDED",
             QuotaExceeded(_) => "ERR_QUOTA_EXCEEDED",
-            InsufficientStorage => "ERR_INSUFFICIENT_STORAGE",
+            InsufficientStorage(_) => "ERR_INSUFFICIENT_STORAGE",
             UploadGone(_) => "ERR_UPLOAD_GONE",
             InvalidContentType => "ERR_INVALID_CONTENT_TYPE",
             InvalidOffset => "ERR_INVALID_OFFSET",
@@ -234,8 +234,8 @@ impl TusError {
             DropoffClosed(message)
             | FileTypeNotAllowed(message)
             | MaxSizeExceeded(message)
-            | QuotaExceeded(message) => message.clone(),
-            InsufficientStorage => "the server has no space for this upload right now; try again later".into(),
+            | QuotaExceeded(message)
+            | InsufficientStorage(message) => message.clone(),
             UploadGone(what) => format!("{what}; start a new upload"),
             InvalidContentType => "a PATCH body must have Content-Type: application/offset+octet-stream".into(),
             InvalidOffset => "send Upload-Offset once, as 1 to 19 decimal digits (the offset from HEAD)".into(),

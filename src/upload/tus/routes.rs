@@ -24,6 +24,7 @@ use crate::app::AppState;
 use crate::upload::error::UploadError;
 use crate::upload::metadata::Metadata;
 use crate::upload::ops::{BodyChecksum, NewUpload, Protocol, Uploader, WriteMode};
+use crate::upload::space;
 use crate::upload::store::FileRow;
 
 /// A body that sends no byte for this long ends; what came is kept (§3.8).
@@ -204,6 +205,9 @@ impl Tus<'_> {
     async fn patch(&self, patch: PatchCommand, uploader: &Uploader, body: Body) -> Result<Response, TusError> {
         let empty_body = patch.content_length == Some(0)
             || (patch.content_length.is_none() && axum::body::HttpBody::is_end_stream(&body));
+        if !empty_body {
+            self.room_for_body(&patch, uploader).await?;
+        }
         let mode = write_mode(patch.checksum.as_ref(), patch.content_length, patch.length);
         match self.uploads().write(&patch.file_id, uploader, patch.offset, body_stream(body), mode).await {
             Ok(outcome) => {
@@ -228,6 +232,25 @@ impl Tus<'_> {
             }
             Err(err) => Err(refused(err, Addressed::Upload)),
         }
+    }
+
+    /// Row 21: 507 before a PATCH body is written when the staging disk
+    /// cannot take it (its `Content-Length`, 0 when unknown) plus the reserve.
+    /// Short of space, the request's own refusals (lookup, code, a finished
+    /// or gone upload) still come first (§3.3).
+    async fn room_for_body(&self, patch: &PatchCommand, uploader: &Uploader) -> Result<(), TusError> {
+        let settings = self.uploads().settings();
+        let needed = patch.content_length.unwrap_or(0);
+        let Err(refusal) = space::ensure_room(&settings.staging_dir, needed, settings.staging_reserve).await else {
+            return Ok(());
+        };
+        let file =
+            self.uploads().get_upload(&patch.file_id, uploader).await.map_err(|e| refused(e, Addressed::Upload))?;
+        if file.status != "uploading" {
+            // Nothing is written to it; the write path answers as it does for any finished or gone upload.
+            return Ok(());
+        }
+        Err(refused(refusal, Addressed::Upload))
     }
 
     /// DELETE (§3.10): exactly 204.

@@ -578,7 +578,7 @@ fn every_error() -> Vec<TusError> {
         FileTypeNotAllowed("allowed: .csv, text/*".into()),
         MaxSizeExceeded("at most 100 bytes".into()),
         QuotaExceeded("only 7 bytes fit".into()),
-        InsufficientStorage,
+        InsufficientStorage("1.0 GiB free, 2.0 GiB needed".into()),
         UploadGone("upload 'x' is terminated".into()),
         InvalidContentType,
         InvalidOffset,
