@@ -19,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let includes = [PathBuf::from("proto"), wkt.clone()];
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Upload chunks decode as `Bytes` sharing the received buffer, not as a
+    // 4 MiB copy into a Vec.
+    config.bytes([".steward.upload.v1.WriteChunkRequest.data", ".steward.upload.v1.UploadFileRequest.data"]);
     tonic_prost_build::configure()
         .codec_path("crate::codec::StewardCodec")
         .file_descriptor_set_path(out_dir.join("steward_descriptor.bin"))

@@ -72,6 +72,12 @@ pub async fn health() -> (Health, HealthServer<HealthService>) {
 
 /// Serves every route on `listener` until `shutdown` resolves, then stops
 /// accepting and lets in-flight requests finish.
+/// HTTP/2 flow-control window per stream: a largest upload chunk (4 MiB) and
+/// its framing.
+const STREAM_WINDOW: u32 = (4 << 20) + (64 << 10);
+/// The largest HTTP/2 frame a client may send.
+const MAX_FRAME: u32 = 256 << 10;
+
 pub async fn serve(
     state: AppState,
     health_service: HealthServer<HealthService>,
@@ -162,6 +168,13 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .accept_http1(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // hyper's 1 MiB windows and 16 KiB frames make a 4 MiB WriteChunk wait
+        // for several window updates and cross hundreds of frames; one window
+        // holds a whole message. It buffers no more than the message size limit
+        // already allows a request.
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(2 * STREAM_WINDOW)
+        .max_frame_size(MAX_FRAME)
         .layer(stack)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)

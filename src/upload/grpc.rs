@@ -8,7 +8,6 @@ use std::pin::Pin;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
@@ -418,7 +417,7 @@ impl UploadService for UploadApi {
             return Err(UploadError::invalid("data", format!("a chunk holds at most {MAX_CHUNK_BYTES} bytes")).into());
         }
         let mode = WriteMode { body_len: Some(data.len() as u64), ..WriteMode::default() };
-        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(data))]);
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(data)]);
         let outcome = self.uploads.write(&upload_id, &uploader, offset, body, mode).await?;
         Ok(Response::new(pb::WriteChunkResponse {
             offset: outcome.file.committed_offset,
@@ -467,9 +466,7 @@ impl UploadService for UploadApi {
         };
         let uploader = Uploader { code, address: peer.address };
         let body = stream.map(|message| match message {
-            Ok(pb::UploadFileRequest { part: Some(pb::upload_file_request::Part::Data(data)) }) => {
-                Ok(Bytes::from(data))
-            }
+            Ok(pb::UploadFileRequest { part: Some(pb::upload_file_request::Part::Data(data)) }) => Ok(data),
             Ok(_) => Err(Status::invalid_argument("only the first message may be a header")),
             Err(status) => Err(status),
         });

@@ -695,9 +695,8 @@ impl Uploads {
         Ok((file, row))
     }
 
-    /// CreateUpload / tus POST: checks the drop-off, code, size, type,
-    /// quota (under the drop-off's row lock) and staging space, then creates
-    /// the row and staging.
+    /// CreateUpload / tus POST: checks the drop-off, code, size, type and
+    /// quota (under the drop-off's row lock), then creates the row and staging.
     pub async fn create_upload(&self, new: NewUpload, uploader: &Uploader) -> Result<FileRow> {
         let mut conn = self.conn().await?;
         let row = self.dropoff_with_code(&mut conn, &new.dropoff_id, uploader).await?;
@@ -762,9 +761,6 @@ impl Uploads {
                         row.max_total_bytes
                     )));
                 }
-                // A deferred length reserves nothing: the reserve alone must fit.
-                let settings = &self.inner.settings;
-                super::space::ensure_room(&settings.staging_dir, adding as u64, settings.staging_reserve).await?;
                 Ok(store::insert_file(conn, &record).await?)
             })
             .await;
@@ -813,10 +809,15 @@ impl Uploads {
         let task = tokio::spawn(async move {
             let (file, notify) = this.take_lease(file.id).await?;
             let result = this.write_leased(&file, &dropoff, offset, body, mode, &notify).await;
-            this.unregister_holder(file.id, &notify);
-            if let Ok(mut conn) = this.conn().await {
+            // A write that ends well gave the lease up with its last commit.
+            // Released while still registered, so that no newer request of
+            // this process (the same writer id) has taken it meanwhile.
+            if result.is_err()
+                && let Ok(mut conn) = this.conn().await
+            {
                 let _ = store::release_lease(&mut conn, file.id, &this.inner.writer_id).await;
             }
+            this.unregister_holder(file.id, &notify);
             result
         });
         task.await.map_err(UploadError::internal)?
@@ -903,7 +904,7 @@ impl Uploads {
                 }
                 _ = tick.tick() => {
                     if hasher.is_none() && since_commit > 0 {
-                        self.commit(file, &mut writer, size).await?;
+                        self.commit(file, dropoff, &mut writer, size).await?;
                         since_commit = 0;
                     }
                     continue;
@@ -949,7 +950,7 @@ impl Uploads {
             writer.write(fresh).await.map_err(staging_error)?;
             since_commit += fresh.len() as u64;
             if hasher.is_none() && (since_commit >= COMMIT_BYTES || last_commit.elapsed() >= COMMIT_EVERY) {
-                self.commit(file, &mut writer, size).await?;
+                self.commit(file, dropoff, &mut writer, size).await?;
                 since_commit = 0;
                 last_commit = tokio::time::Instant::now();
             }
@@ -964,7 +965,7 @@ impl Uploads {
             }
         }
         let complete = mode.complete_when_full && failure.is_none() && size.is_some_and(|s| writer.offset() == s);
-        let file = self.commit_final(file, &mut writer, size, complete).await?;
+        let file = self.commit_final(file, dropoff, &mut writer, size, complete).await?;
         match failure {
             Some(err) => Err(err),
             None => Ok(WriteOutcome { completed: complete, file }),
@@ -975,57 +976,77 @@ impl Uploads {
     async fn commit(
         &self,
         file: &FileRow,
+        dropoff: &DropOffRow,
         writer: &mut super::staging::StagingWriter,
         size: Option<u64>,
     ) -> Result<()> {
-        let offset = writer.sync().await.map_err(staging_error)?;
-        let expire = self.sliding_expiry(file).await?;
-        let mut conn = self.conn().await?;
-        let held = store::commit_offset(
-            &mut conn,
-            file.id,
-            &self.inner.writer_id,
-            offset as i64,
-            size.map(|s| s as i64),
-            expire,
-        )
-        .await?;
-        if !held {
-            let committed = self.committed(file.id).await?;
-            return Err(UploadError::Interrupted { committed });
+        let commit = self.commit_of(writer, dropoff, size, false).await?;
+        match store::commit_offset(&mut *self.conn().await?, file.id, &self.inner.writer_id, commit).await? {
+            Some(_) => Ok(()),
+            None => Err(self.lost(file.id).await),
         }
-        Ok(())
     }
 
-    /// The last commit of a request; with `complete`, the file moves to
-    /// processing and its finalize job is queued in the same transaction.
+    /// The last commit of a request, which also gives up the lease; with
+    /// `complete`, the file moves to processing and its finalize job is
+    /// queued in the same transaction.
     async fn commit_final(
         &self,
         file: &FileRow,
+        dropoff: &DropOffRow,
         writer: &mut super::staging::StagingWriter,
         size: Option<u64>,
         complete: bool,
     ) -> Result<FileRow> {
-        let offset = writer.sync().await.map_err(staging_error)? as i64;
-        let expire = self.sliding_expiry(file).await?;
-        let writer_id = self.inner.writer_id.clone();
-        let id = file.id;
-        let size = size.map(|s| s as i64);
+        let commit = self.commit_of(writer, dropoff, size, true).await?;
+        let (id, writer_id) = (file.id, self.inner.writer_id.clone());
+        let mut conn = self.conn().await?;
+        if !complete {
+            // One statement, no transaction around it: the common WriteChunk.
+            return match store::commit_offset(&mut conn, id, &writer_id, commit).await? {
+                Some(file) => Ok(file),
+                None => Err(self.lost(id).await),
+            };
+        }
         let expected = file.expected_sha256.clone();
-        self.conn()
-            .await?
-            .transaction::<_, UploadError, _>(async move |conn| {
-                if !store::commit_offset(conn, id, &writer_id, offset, size, expire).await? {
-                    let committed = store::file(conn, id).await?.map_or(0, |f| f.committed_offset as u64);
-                    return Err(UploadError::Interrupted { committed });
-                }
-                if complete {
-                    store::mark_processing(conn, id, expected.as_deref()).await?;
-                    enqueue_finalize(conn, id).await?;
-                }
-                Ok(store::file(conn, id).await?.expect("updated in this transaction"))
-            })
-            .await
+        conn.transaction::<_, UploadError, _>(async move |conn| {
+            if store::commit_offset(conn, id, &writer_id, commit).await?.is_none() {
+                return Err(lost(store::file(conn, id).await?));
+            }
+            store::mark_processing(conn, id, expected.as_deref()).await?;
+            enqueue_finalize(conn, id).await?;
+            Ok(store::file(conn, id).await?.expect("updated in this transaction"))
+        })
+        .await
+    }
+
+    /// Makes the staged bytes durable and says what to record of them.
+    async fn commit_of(
+        &self,
+        writer: &mut super::staging::StagingWriter,
+        dropoff: &DropOffRow,
+        size: Option<u64>,
+        release: bool,
+    ) -> Result<store::Commit> {
+        let offset = writer.sync().await.map_err(staging_error)?;
+        Ok(store::Commit {
+            offset: offset as i64,
+            size: size.map(|s| s as i64),
+            expire_time: self.upload_expiry(dropoff),
+            release,
+        })
+    }
+
+    /// Why a commit found the lease gone: the upload ended (cancelled,
+    /// expired, its drop-off deleted) or another writer took over.
+    async fn lost(&self, id: Uuid) -> UploadError {
+        match self.conn().await {
+            Ok(mut conn) => match store::file(&mut conn, id).await {
+                Ok(file) => lost(file),
+                Err(err) => err.into(),
+            },
+            Err(err) => err,
+        }
     }
 
     async fn committed(&self, id: Uuid) -> Result<u64> {
@@ -1240,13 +1261,6 @@ impl Uploads {
         (Utc::now() + ttl).min(dropoff.expire_time + AFTER_DROPOFF_EXPIRY)
     }
 
-    async fn sliding_expiry(&self, file: &FileRow) -> Result<DateTime<Utc>> {
-        let dropoff = store::dropoff(&mut *self.conn().await?, file.dropoff_id)
-            .await?
-            .ok_or_else(|| UploadError::Gone("the drop-off was deleted".into()))?;
-        Ok(self.upload_expiry(&dropoff))
-    }
-
     fn check_recipients(&self, emails: &[String]) -> Result<Vec<String>> {
         if emails.len() > 20 {
             return Err(UploadError::invalid("recipient_emails", "at most 20 recipients"));
@@ -1342,6 +1356,15 @@ fn check_writable(file: &FileRow) -> Result<()> {
 }
 
 /// UPLOAD_GONE for a tombstone.
+/// A lost lease: [`gone`] when the upload ended, else interrupted.
+fn lost(file: Option<FileRow>) -> UploadError {
+    match file {
+        Some(file) if file.status != "uploading" => gone(&file),
+        Some(file) => UploadError::Interrupted { committed: file.committed_offset as u64 },
+        None => UploadError::Gone("the upload no longer exists".into()),
+    }
+}
+
 fn gone(file: &FileRow) -> UploadError {
     UploadError::Gone(format!("upload '{}' is {}", file.id, file.status))
 }

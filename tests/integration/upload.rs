@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bytes::Bytes;
 use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::RunQueryDsl as _;
 use ring::digest::{SHA256, digest};
@@ -83,7 +84,7 @@ impl Fixture {
             upload_id: upload_id.into(),
             upload_code: code.into(),
             offset: offset as i64,
-            data: data.to_vec(),
+            data: Bytes::copy_from_slice(data),
         };
         Ok(self.client.write_chunk(request).await?.into_inner().offset)
     }
@@ -552,7 +553,7 @@ async fn upload_file_streams_and_resumes() {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(message(pb::upload_file_request::Part::Header(header.clone()))).await.unwrap();
     for chunk in data[..2_000_000].chunks(1_000_000) {
-        tx.send(message(pb::upload_file_request::Part::Data(chunk.to_vec()))).await.unwrap();
+        tx.send(message(pb::upload_file_request::Part::Data(Bytes::copy_from_slice(chunk)))).await.unwrap();
     }
     let mut client = f.client.clone();
     let call = tokio::spawn(async move { client.upload_file(tokio_stream::wrappers::ReceiverStream::new(rx)).await });
@@ -590,7 +591,7 @@ async fn upload_file_streams_and_resumes() {
     };
     let mut messages = vec![message(pb::upload_file_request::Part::Header(resume))];
     for chunk in data[offset..].chunks(1 << 20) {
-        messages.push(message(pb::upload_file_request::Part::Data(chunk.to_vec())));
+        messages.push(message(pb::upload_file_request::Part::Data(Bytes::copy_from_slice(chunk))));
     }
     let file = f.client.upload_file(futures_util::stream::iter(messages)).await.unwrap().into_inner().file.unwrap();
     assert_eq!(file.file_id, upload_id);
