@@ -331,3 +331,40 @@ async fn fail(storage: &Storage, ctx: &JobContext, id: Uuid, reason: &str) -> an
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(prefix: &str) -> crate::blobs::S3Settings {
+        crate::blobs::S3Settings {
+            bucket: "tusd-uploads".into(),
+            prefix: prefix.into(),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            region: Some("eu-central-1".into()),
+            credentials: None,
+            allow_http: true,
+        }
+    }
+
+    fn storage(bucket: &str, key: &str) -> BTreeMap<String, String> {
+        [("Type", "s3store"), ("Bucket", bucket), ("Key", key)].into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    #[test]
+    fn only_keys_in_the_configured_bucket_are_taken() {
+        let (_, path) = object_in(&bucket(""), &storage("tusd-uploads", "3f2a9c")).unwrap();
+        assert_eq!(path.as_ref(), "3f2a9c");
+        let refused = object_in(&bucket(""), &storage("other-bucket", "3f2a9c")).unwrap_err();
+        assert!(refused.contains("STEWARD_TUSD_OBJECT_STORE_URL"), "{refused}");
+        assert!(object_in(&bucket(""), &BTreeMap::new()).is_err(), "no Bucket at all");
+        for key in ["", "/3f2a9c", "a//b", "a/../b", "a/./b", "dir/"] {
+            assert!(object_in(&bucket(""), &storage("tusd-uploads", key)).is_err(), "{key:?}");
+        }
+        // With a prefix, only keys below it.
+        assert!(object_in(&bucket("tusd/uploads"), &storage("tusd-uploads", "tusd/uploads/3f2a9c")).is_ok());
+        for key in ["3f2a9c", "tusd/uploadsX/3f2a9c", "tusd/3f2a9c"] {
+            assert!(object_in(&bucket("tusd/uploads"), &storage("tusd-uploads", key)).is_err(), "{key:?}");
+        }
+    }
+}
