@@ -51,3 +51,8 @@ pub mod google {
 
 /// The serialized `FileDescriptorSet` of every Steward proto and its imports.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("steward_descriptor");
+
+/// A point in time as a protobuf `Timestamp`.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+}

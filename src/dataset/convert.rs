@@ -14,6 +14,7 @@ use super::tables::ServiceTableView;
 use super::tos::{AcceptanceView, NewTosSpec, TosChanges, TosKey, TosView};
 use crate::error::{Error, Result};
 use crate::proto::dataset::v1 as pb;
+use crate::proto::timestamp;
 
 fn invalid(message: String) -> Error {
     Error::InvalidArgument(message)
@@ -90,10 +91,6 @@ fn access_mode(value: i32) -> Result<bool> {
         Ok(pb::AccessMode::Public) => Ok(true),
         Ok(pb::AccessMode::Unspecified) | Err(_) => Err(invalid("access_mode is required (closed or public)".into())),
     }
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 impl TryFrom<pb::CreateDatasetRequest> for NewDatasetSpec {

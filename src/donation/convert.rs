@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 
 use super::catalogue::{self, DATA_TYPES, Source};
 use super::error::{DonationError, Result};
@@ -12,6 +12,7 @@ use super::model::{self, Donation, Event, RawCreate, Stage, Status, TypeState, T
 use super::ops::{DataPage, DataQuery};
 use super::rows;
 use crate::proto::donation::v1 as pb;
+use crate::proto::timestamp;
 
 /// Default and largest `ListDonations` / `ListDonationEvents` page.
 pub const LIST_PAGE: (i64, i64) = (100, 1000);
@@ -333,10 +334,6 @@ fn json_value(value: serde_json::Value) -> prost_types::Value {
         serde_json::Value::Object(o) => Kind::StructValue(json_struct(o)),
     };
     prost_types::Value { kind: Some(kind) }
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 /// A source as the enum.

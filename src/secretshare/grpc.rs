@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use tonic::{Request, Response, Status};
 
 use super::caller::ShareCaller;
@@ -20,6 +20,7 @@ use crate::auth::jwt::{JwtError, JwtVerifier, looks_like_jwt};
 use crate::proto::google::api::HttpBody;
 use crate::proto::secretshare::v1 as pb;
 use crate::proto::secretshare::v1::secret_share_service_server::SecretShareService;
+use crate::proto::timestamp;
 
 /// The protocol name parties report.
 pub const PROTOCOL: &str = "steward-secretshare/v1";
@@ -122,10 +123,6 @@ impl SecretShareApi {
             sealed_by: batch.sealed_by,
         })
     }
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
 }
 
 /// `size` clamped to 1..=max; 0 or less takes the default.

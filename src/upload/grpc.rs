@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::principal::Principal;
 use crate::proto::google::api::HttpBody;
+use crate::proto::timestamp;
 use crate::proto::upload::v1 as pb;
 use crate::proto::upload::v1::upload_service_server::UploadService;
 
@@ -148,10 +149,6 @@ fn status_name(status: pb::FileStatus) -> Option<&'static str> {
         pb::FileStatus::Terminated => "terminated",
         pb::FileStatus::Deleted => "deleted",
     })
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 fn from_timestamp(field: &'static str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, UploadError> {
