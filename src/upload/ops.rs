@@ -36,6 +36,8 @@ pub const MAX_CHUNK_BYTES: usize = 4 << 20;
 pub const LEASE_STALE: Duration = Duration::from_secs(15);
 /// How long a newcomer waits for the lease holder to let go.
 pub const LEASE_WAIT: Duration = Duration::from_secs(3);
+/// A writer renews its lease when it is older than this (§2.8: every 5 s).
+const LEASE_RENEW: Duration = Duration::from_secs(4);
 /// Commit at least every this many bytes and this often while receiving (§2.7).
 const COMMIT_BYTES: u64 = 8 << 20;
 const COMMIT_EVERY: Duration = Duration::from_secs(5);
@@ -888,6 +890,8 @@ impl Uploads {
         let mut position = offset;
         let mut since_commit = 0u64;
         let mut last_commit = tokio::time::Instant::now();
+        // When this writer last made sure it holds the lease (taking it did).
+        let mut renewed = last_commit;
         let mut tick = tokio::time::interval(COMMIT_EVERY);
         tick.tick().await;
         let mut body = std::pin::pin!(body);
@@ -903,6 +907,7 @@ impl Uploads {
                     return Err(UploadError::Interrupted { committed });
                 }
                 _ = tick.tick() => {
+                    self.renew_lease(file.id, &mut renewed).await?;
                     if hasher.is_none() && since_commit > 0 {
                         self.commit(file, dropoff, &mut writer, size).await?;
                         since_commit = 0;
@@ -934,6 +939,7 @@ impl Uploads {
             if fresh.is_empty() {
                 continue;
             }
+            self.renew_lease(file.id, &mut renewed).await?;
             let room = limit.saturating_sub(writer.offset());
             if fresh.len() as u64 > room {
                 writer.write(&fresh[..room as usize]).await.map_err(staging_error)?;
@@ -953,6 +959,7 @@ impl Uploads {
                 self.commit(file, dropoff, &mut writer, size).await?;
                 since_commit = 0;
                 last_commit = tokio::time::Instant::now();
+                renewed = last_commit;
             }
         }
         if let (Some(h), Some(expected)) = (hasher, mode.checksum.as_ref()) {
@@ -964,6 +971,7 @@ impl Uploads {
                 return Err(UploadError::ChecksumMismatch);
             }
         }
+        self.renew_lease(file.id, &mut renewed).await?;
         let complete = mode.complete_when_full && failure.is_none() && size.is_some_and(|s| writer.offset() == s);
         let file = self.commit_final(file, dropoff, &mut writer, size, complete).await?;
         match failure {
@@ -1047,6 +1055,37 @@ impl Uploads {
             },
             Err(err) => err,
         }
+    }
+
+    /// Renews the writer lease of `id` unless that was done within
+    /// [`LEASE_RENEW`], so it never goes stale while the request lives. After
+    /// a longer gap (this process was paused past [`LEASE_STALE`], say) it
+    /// also finds out whether another writer took over before anything more
+    /// reaches staging: INTERRUPTED when one did, or the upload ended.
+    async fn renew_lease(&self, id: Uuid, renewed: &mut tokio::time::Instant) -> Result<()> {
+        use crate::db::schema::upload_files as f;
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        use diesel_async::RunQueryDsl as _;
+        if renewed.elapsed() < LEASE_RENEW {
+            return Ok(());
+        }
+        let held = diesel::update(f::table.find(id))
+            .filter(f::writer_id.eq(&self.inner.writer_id))
+            .filter(f::status.eq("uploading"))
+            .set(f::writer_seen_at.eq(Utc::now()))
+            .execute(&mut *self.conn().await?)
+            .await?;
+        if held == 0 {
+            // Another writer took over (and may have finished the upload), or the upload ended.
+            let file = store::file(&mut *self.conn().await?, id).await?;
+            let live = ["uploading", "processing", "available", "external"];
+            return Err(match file {
+                Some(file) if !live.contains(&file.status.as_str()) => gone(&file),
+                file => UploadError::Interrupted { committed: file.map_or(0, |f| f.committed_offset as u64) },
+            });
+        }
+        *renewed = tokio::time::Instant::now();
+        Ok(())
     }
 
     async fn committed(&self, id: Uuid) -> Result<u64> {

@@ -30,4 +30,5 @@ mod server;
 mod upload;
 mod upload_hooks;
 mod upload_notify;
+mod upload_restart;
 mod upload_tus;

@@ -52,7 +52,7 @@ fn python() -> PathBuf {
 }
 
 /// The SMTP sink: a real server on 127.0.0.1 that stores what it accepts.
-struct Sink {
+pub(crate) struct Sink {
     port: u16,
     dir: PathBuf,
     args: Vec<String>,
@@ -72,13 +72,13 @@ impl Sink {
     }
 
     /// A running sink.
-    async fn start(reject: &[&str], slow: Option<f64>) -> Sink {
+    pub(crate) async fn start(reject: &[&str], slow: Option<f64>) -> Sink {
         let mut sink = Sink::new(reject, slow);
         sink.up().await;
         sink
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
@@ -105,7 +105,7 @@ impl Sink {
     }
 
     /// The accepted messages, oldest first, as the sink's parser read them.
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let mut numbered: Vec<(u64, Value)> = std::fs::read_dir(&self.dir)
             .unwrap()
             .filter_map(|e| {
@@ -131,7 +131,7 @@ impl Sink {
     }
 }
 
-fn rcpt(message: &Value) -> Vec<&str> {
+pub(crate) fn rcpt(message: &Value) -> Vec<&str> {
     message["rcpt_tos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()
 }
 
