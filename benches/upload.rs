@@ -194,7 +194,7 @@ async fn grpc_upload(
             upload_id: id.clone(),
             upload_code: code.into(),
             offset: offset as i64,
-            data: data.into(),
+            data,
         };
         let reply = client.write_chunk(request).await.expect("WriteChunk").into_inner();
         assert_eq!(reply.offset as u64, end, "WriteChunk committed offset");
