@@ -697,8 +697,9 @@ impl Uploads {
         Ok((file, row))
     }
 
-    /// CreateUpload / tus POST: checks the drop-off, code, size, type and
-    /// quota (under the drop-off's row lock), then creates the row and staging.
+    /// CreateUpload / tus POST: checks the drop-off, code, size, type,
+    /// quota (under the drop-off's row lock) and staging space, then creates
+    /// the row and staging.
     pub async fn create_upload(&self, new: NewUpload, uploader: &Uploader) -> Result<FileRow> {
         let mut conn = self.conn().await?;
         let row = self.dropoff_with_code(&mut conn, &new.dropoff_id, uploader).await?;
@@ -763,6 +764,9 @@ impl Uploads {
                         row.max_total_bytes
                     )));
                 }
+                // A deferred length reserves nothing: the reserve alone must fit.
+                let settings = &self.inner.settings;
+                super::space::ensure_room(&settings.staging_dir, adding as u64, settings.staging_reserve).await?;
                 Ok(store::insert_file(conn, &record).await?)
             })
             .await;
