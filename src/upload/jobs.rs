@@ -140,9 +140,10 @@ async fn expire_job(storage: Storage, ctx: JobContext) -> anyhow::Result<()> {
         store::set_status(&mut conn, *id, &["uploading"], "expired", None).await?;
         storage.staging.remove(fid(*id)).await?;
     }
-    // A directory made for a creation whose row is not committed yet may go:
-    // the first write makes it again (nothing is committed at offset 0).
-    let staged: Vec<Uuid> = storage.staging.list().await?.iter().map(|f| Uuid::from_bytes(*f.as_bytes())).collect();
+    // Directories younger than the grace may belong to a creation whose row
+    // is not committed yet.
+    let staged: Vec<Uuid> =
+        storage.staging.list(ORPHAN_GRACE).await?.iter().map(|f| Uuid::from_bytes(*f.as_bytes())).collect();
     let live = store::ids_in_status(&mut conn, &staged, &["uploading", "processing"]).await?;
     let mut orphans = 0;
     for id in staged.iter().filter(|id| !live.contains(id)) {

@@ -810,6 +810,10 @@ impl Uploads {
     {
         let (file, dropoff) = self.upload_with_code(upload_id, uploader).await?;
         check_writable(&file)?;
+        if let Some(len) = mode.body_len.filter(|len| *len > 0) {
+            let settings = &self.inner.settings;
+            super::space::ensure_room(&settings.staging_dir, len, settings.staging_reserve).await?;
+        }
         self.listen_for_newcomers();
         let this = self.clone();
         let task = tokio::spawn(async move {
@@ -1399,10 +1403,11 @@ fn check_writable(file: &FileRow) -> Result<()> {
 }
 
 /// UPLOAD_GONE for a tombstone.
-/// A lost lease: [`gone`] when the upload ended, else interrupted.
+/// A lost lease: [`gone`] when the upload was ended (cancelled, expired,
+/// deleted), else interrupted, also when another writer finished it (§2.8).
 fn lost(file: Option<FileRow>) -> UploadError {
     match file {
-        Some(file) if file.status != "uploading" => gone(&file),
+        Some(file) if !matches!(file.status.as_str(), "uploading" | "processing" | "available") => gone(&file),
         Some(file) => UploadError::Interrupted { committed: file.committed_offset as u64 },
         None => UploadError::Gone("the upload no longer exists".into()),
     }

@@ -291,10 +291,11 @@ impl Staging {
         .await
     }
 
-    /// The uploads that have a staging directory, sorted (for the sweeper of
-    /// directories no database row knows). Other entries under the root are
-    /// not listed.
-    pub async fn list(&self) -> Result<Vec<FileId>, StagingError> {
+    /// The uploads whose staging directory was last modified at least
+    /// `min_age` ago, sorted (for the sweeper of directories no database row
+    /// knows: a younger one may belong to a creation whose row is not
+    /// committed yet). Other entries under the root are not listed.
+    pub async fn list(&self, min_age: Duration) -> Result<Vec<FileId>, StagingError> {
         let root = self.root.clone();
         blocking(move || {
             let entries = match std::fs::read_dir(&root) {
@@ -311,6 +312,7 @@ impl Staging {
                 if let Some(name) = entry.file_name().to_str()
                     && let Some(id) = FileId::parse(name)
                     && id.to_string() == name
+                    && entry.metadata()?.modified()?.elapsed().unwrap_or_default() >= min_age
                 {
                     ids.push(id);
                 }
@@ -1068,7 +1070,7 @@ mod tests {
     async fn list_and_remove() {
         let root = tempfile::tempdir().unwrap();
         let staging = Staging::new(root.path().join("staging"));
-        assert_eq!(staging.list().await.unwrap(), []);
+        assert_eq!(staging.list(Duration::ZERO).await.unwrap(), []);
         let (a, b) = (FileId::from_bytes([0xaa; 16]), FileId::from_bytes([0x11; 16]));
         staging.create(a).await.unwrap();
         staging.create(a).await.unwrap();
@@ -1076,7 +1078,8 @@ mod tests {
         std::fs::create_dir(root.path().join("staging/not-an-upload")).unwrap();
         std::fs::create_dir(root.path().join("staging").join(a.to_string().to_uppercase())).unwrap();
         std::fs::write(root.path().join("staging/3f2504e0-4f89-11d3-9a0c-0305e82c3301"), b"").unwrap();
-        assert_eq!(staging.list().await.unwrap(), [b, a]);
+        assert_eq!(staging.list(Duration::ZERO).await.unwrap(), [b, a]);
+        assert_eq!(staging.list(Duration::from_secs(3600)).await.unwrap(), [], "all are younger than an hour");
 
         let mut writer = staging.writer(a, key(), 0).await.unwrap();
         writer.write(b"data").await.unwrap();
@@ -1087,7 +1090,7 @@ mod tests {
 
         staging.remove(a).await.unwrap();
         staging.remove(a).await.unwrap();
-        assert_eq!(staging.list().await.unwrap(), [b]);
+        assert_eq!(staging.list(Duration::ZERO).await.unwrap(), [b]);
         assert!(matches!(staging.writer(a, key(), 4).await, Err(StagingError::Missing(_))));
     }
 

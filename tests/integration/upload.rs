@@ -557,6 +557,21 @@ async fn upload_file_streams_and_resumes() {
     }
     let mut client = f.client.clone();
     let call = tokio::spawn(async move { client.upload_file(tokio_stream::wrappers::ReceiverStream::new(rx)).await });
+    // Cut once the server is writing: its first 1 MiB batch is staged (a
+    // busy machine can take longer than any fixed wait), and the second
+    // megabyte was queued with it.
+    let staged_mib = || {
+        files_below(&f.staging)
+            .iter()
+            .any(|p| p.ends_with("segments") && p.metadata().is_ok_and(|m| m.len() >= 1 << 20))
+    };
+    for _ in 0..200 {
+        if staged_mib() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(staged_mib(), "the server stages the stream as it arrives");
     tokio::time::sleep(Duration::from_millis(500)).await;
     call.abort();
     drop(tx);
@@ -793,4 +808,61 @@ async fn creation_is_refused_when_the_staging_disk_is_short() {
     let file = f.upload(&dropoff_id, &code, "survey.csv", &data, 400).await;
     assert_eq!(file.status(), pb::FileStatus::Available);
     assert_eq!(file.sha256, sha256_hex(&data));
+
+    // An upload begun while there was room: its next chunk is refused the
+    // same way once the disk is short, and nothing of it is written.
+    let later = f.create_upload(&dropoff_id, &code, "later.csv", 1000).await.unwrap();
+    f.write(&later, &code, 0, &data[..400]).await.unwrap();
+    let db = f.app.stop().await;
+    let mut f = Fixture::start_with(db, &data_dir, &extra).await;
+    let status = f.write(&later, &code, 400, &data[400..]).await.unwrap_err();
+    assert_eq!((status.code(), reason(&status).as_str()), (Code::ResourceExhausted, "INSUFFICIENT_STORAGE"));
+    assert_eq!(f.get_upload(&later, &code).await.unwrap().offset, 400, "nothing more was written");
+}
+
+/// Scenario 43 and §2.9: the expiry job ends an unfinished upload past its
+/// expiry (EXPIRED, staging gone, writes refused) and removes staging
+/// directories no row knows once they are older than the grace, while a
+/// fresh one (a creation whose row is not committed yet) stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expiry_job_ends_stale_uploads_and_old_orphans() {
+    let mut f = Fixture::start().await;
+    let (dropoff_id, code) = f.simple_dropoff().await;
+    let stale = f.create_upload(&dropoff_id, &code, "stale.bin", 1 << 20).await.unwrap();
+    f.write(&stale, &code, 0, &random_bytes(1000)).await.unwrap();
+    let live = f.create_upload(&dropoff_id, &code, "live.bin", 1 << 20).await.unwrap();
+    f.write(&live, &code, 0, &random_bytes(1000)).await.unwrap();
+    let mut conn = f.app.db.conn().await;
+    let stale_id: uuid::Uuid = stale.parse().unwrap();
+    diesel::update(upload_files::table.find(stale_id))
+        .set(upload_files::expire_time.eq(chrono::Utc::now() - chrono::Duration::minutes(1)))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let old_orphan = f.staging.join("3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+    let new_orphan = f.staging.join("6fa459ea-ee8a-4ca4-894e-db77e160355e");
+    for dir in [&old_orphan, &new_orphan] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::write(dir.join("segments"), b"").unwrap();
+    }
+    let touched = std::process::Command::new("touch").arg("-d").arg("2 hours ago").arg(&old_orphan).status().unwrap();
+    assert!(touched.success());
+
+    let job = steward::jobs::NewJob::new(steward::upload::jobs::EXPIRE_JOB, serde_json::json!({}));
+    steward::jobs::enqueue(&mut conn, job).await.unwrap().expect("a job id");
+    let mut ended = false;
+    for _ in 0..300 {
+        ended = f.get_upload(&stale, &code).await.unwrap().status() == pb::FileStatus::Expired && !old_orphan.exists();
+        if ended {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the expired upload and the old orphan are dealt with");
+    assert!(!f.staging.join(&stale).exists(), "the expired upload's staging is removed");
+    assert!(new_orphan.exists(), "a directory younger than the grace stays");
+    assert!(f.staging.join(&live).exists(), "a live upload keeps its staging");
+    let refused = f.write(&stale, &code, 1000, b"more").await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::NotFound, "UPLOAD_GONE"), "{refused:?}");
+    assert_eq!(f.write(&live, &code, 1000, b"more").await.unwrap(), 1004, "the live upload goes on");
 }
