@@ -190,12 +190,8 @@ async fn grpc_upload(
     let id = created.upload_id;
     for (offset, data) in content.chunks() {
         let end = offset + data.len() as u64;
-        let request = pb::WriteChunkRequest {
-            upload_id: id.clone(),
-            upload_code: code.into(),
-            offset: offset as i64,
-            data,
-        };
+        let request =
+            pb::WriteChunkRequest { upload_id: id.clone(), upload_code: code.into(), offset: offset as i64, data };
         let reply = client.write_chunk(request).await.expect("WriteChunk").into_inner();
         assert_eq!(reply.offset as u64, end, "WriteChunk committed offset");
     }
