@@ -15,6 +15,7 @@ use super::ops::{FINALIZE_JOB, fid};
 use super::seal::{SealError, object_key, seal_staged};
 use super::staging::Staging;
 use super::store;
+use crate::auth::token::hex;
 use crate::blobs::BlobStore;
 use crate::crypto::Keyring;
 use crate::dataset::audit::{self, Actor};
@@ -169,8 +170,4 @@ async fn expire_job(storage: Storage, ctx: JobContext) -> anyhow::Result<()> {
         tracing::info!(expired = expired.len(), orphans, erased = erased.len(), failures, "upload cleanup");
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -94,7 +94,7 @@ pub fn human_size(bytes: u64) -> String {
 /// a recipient never renumbers the others.
 pub fn message_id(notification_id: i64, email: &str, host: &str) -> String {
     let digest = digest::digest(&digest::SHA256, email.to_lowercase().as_bytes());
-    let n: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let n = crate::auth::token::hex(&digest.as_ref()[..6]);
     format!("<upload-notification-{notification_id}-{n}@{host}>")
 }
 

@@ -22,6 +22,7 @@ use super::names::{self, AllowedTypes};
 use super::staging::{FileId, Staging, StagingError};
 use super::store::{self, DropOffRow, DropOffView, FileRow, NewDropOff, NewFile};
 use crate::auth::principal::Principal;
+use crate::auth::token::hex;
 use crate::blobs::BlobStore;
 use crate::config::Environment;
 use crate::crypto::Keyring;
@@ -1498,10 +1499,6 @@ pub fn parse_id(id: &str) -> Option<Uuid> {
 /// An identifier as it may appear in a message: at most 64 printable characters.
 fn shown(id: &str) -> String {
     id.chars().filter(|c| !c.is_control()).take(64).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

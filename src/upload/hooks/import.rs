@@ -40,6 +40,7 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt as _;
 use uuid::Uuid;
 
+use crate::auth::token::hex;
 use crate::blobs::BlobError;
 use crate::dataset::audit::{self, Actor};
 use crate::db::schema::upload_files;
@@ -326,10 +327,6 @@ async fn fail(storage: &Storage, ctx: &JobContext, id: Uuid, reason: &str) -> an
     store::set_status(&mut *ctx.pool.get().await?, id, &["processing"], "failed", Some(reason)).await?;
     storage.blobs.delete(&object_key(fid(id))).await?;
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -510,7 +510,7 @@ pub fn request_id(sent: Option<&HeaderValue>) -> HeaderValue {
             let mut bytes = [0u8; 16];
             // Only uniqueness matters; a failed generator leaves zeros, still a valid id.
             let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = crate::auth::token::hex(&bytes);
             HeaderValue::from_str(&hex).expect("hex is a valid header value")
         })
 }
