@@ -25,7 +25,7 @@ const DONATE_JS: &[u8] = include_bytes!("../clients/web/dist/donate.js");
 const SECRETSHARE_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/secretshare_page.js");
 
 /// The uploader's page (`/upload/{id}`): TypeScript in
-/// `clients/web/src/upload_page.ts` with tus-js-client, bundled by esbuild.
+/// `clients/web/src/upload_page.ts` with tus-js-client and the gRPC-web chunk RPCs, bundled by esbuild.
 const UPLOAD_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/upload_page.js");
 
 /// The owner's drop-off pages (`/dropoffs`, `/dropoffs/{id}`): TypeScript in
