@@ -8,34 +8,10 @@
 // WCAG 2.2 A/AA violations (spec §3.8). Screenshots go to $STEWARD_ARTIFACTS.
 
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, test } from "node:test";
 
-import { chromium } from "playwright-core";
+import { STEWARD_URL, assertAccessible, envoyApi, launchChromium, screenshot, watchProblems } from "./harness.mjs";
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through tests/e2e/run`);
-  return value;
-}
-
-const STEWARD_URL = env("STEWARD_URL");
-const ENVOY_URL = env("ENVOY_URL");
-const TOKEN = env("STEWARD_TEST_TOKEN");
-const ARTIFACTS = env("STEWARD_ARTIFACTS");
-
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 /** A phone: the pages must work at this width without horizontal scrolling. */
 const PHONE = { width: 390, height: 844 };
 /** Page loads and clicks; a debug build on two busy cores can be slow. */
@@ -43,40 +19,21 @@ const WAIT = { timeout: 20_000 };
 /** Export, download, parse and finalize by the server's workers (sandbox polls every 2 s). */
 const PROCESSING = { timeout: 120_000 };
 const REQUESTED = ["search", "youtube_history"];
-/** axe-core's source, evaluated in the page (DevTools evaluation is not subject to the page's CSP). */
-const AXE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
-let profile;
+/** A researcher's call to portability-server's REST surface through Envoy. */
+const api = envoyApi("Token");
+
+let chromium;
 let context;
 
 before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  profile = await mkdtemp(path.join(tmpdir(), "steward-donation-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: PHONE,
-    isMobile: true,
-    hasTouch: true,
-  });
+  chromium = await launchChromium("steward-donation-", { viewport: PHONE, isMobile: true, hasTouch: true });
+  ({ context } = chromium);
 });
 
 after(async () => {
-  await context?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  await chromium?.close();
 });
-
-/** A researcher's call to portability-server's REST surface through Envoy. */
-async function api(method, route, body) {
-  const response = await fetch(`${ENVOY_URL}${route}`, {
-    method,
-    headers: { Authorization: `Token ${TOKEN}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
 
 /** Sandbox calls to the Google API paths since the test began. */
 async function sandboxCalls(since) {
@@ -90,16 +47,6 @@ async function lastCallSeq() {
   return calls.length ? calls[calls.length - 1].seq : 0;
 }
 
-/** Fails the test on what a participant would call breakage. */
-function watchForProblems(page) {
-  const problems = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
-  return problems;
-}
-
 async function assertNoHorizontalScroll(page, where) {
   const { scroll, client } = await page.evaluate(() => ({
     scroll: document.documentElement.scrollWidth,
@@ -108,19 +55,9 @@ async function assertNoHorizontalScroll(page, where) {
   assert.ok(scroll <= client, `${where}: page is ${scroll}px wide on a ${client}px screen`);
 }
 
-/** Fails on any WCAG 2.x A/AA rule axe-core finds violated on the page. */
-async function assertAccessible(page, where) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
-    const result = await globalThis.axe.run(document, { runOnly: { type: "tag", values: tags } });
-    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-  });
-  assert.deepEqual(violations, [], `${where}: accessibility violations`);
-}
-
-async function screenshot(page, name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `donation-${name}.png`), fullPage: true });
+/** A full-page screenshot, $STEWARD_ARTIFACTS/donation-`name`.png. */
+function shot(page, name) {
+  return screenshot(page, `donation-${name}.png`);
 }
 
 test("a participant donates, sees and deletes their Google data; the researcher queries it", async () => {
@@ -138,7 +75,7 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   assert.ok(link.startsWith(`${STEWARD_URL}/donate/`), link);
 
   const page = await context.newPage();
-  const problems = watchForProblems(page);
+  const problems = watchProblems(page);
 
   // The link is consumed and replaced by a token-free address.
   await page.goto(link, WAIT);
@@ -147,7 +84,7 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   assert.ok(!(await page.content()).includes(link.split("/donate/")[1].replace(/\/$/, "")), "no raw token in the page");
   await assertNoHorizontalScroll(page, "status page");
   await assertAccessible(page, "status page");
-  await screenshot(page, "1-status");
+  await shot(page, "1-status");
 
   // Terms, then Google.
   await page.getByRole("link", { name: "Review the terms" }).click(WAIT);
@@ -162,7 +99,7 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   assert.ok(new URL(page.url()).pathname.startsWith("/sandbox/google/"), page.url());
   await assertNoHorizontalScroll(page, "sandbox consent page");
   await assertAccessible(page, "sandbox consent page");
-  await screenshot(page, "2-consent");
+  await shot(page, "2-consent");
   await page.getByRole("button", { name: "Allow" }).click(WAIT);
 
   // Back on the status page; the server's workers process the archive and the
@@ -172,7 +109,7 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   assert.match(participantLink, new RegExp(`^${STEWARD_URL}/participant/[A-Za-z0-9_-]{43}/$`));
   await page.getByRole("link", { name: "See my data" }).waitFor(PROCESSING);
   await assertAccessible(page, "processed status page");
-  await screenshot(page, "3-processed");
+  await shot(page, "3-processed");
 
   const researcher = await api("GET", `/api/donations/${id}/`);
   assert.equal(researcher.status, 200);
@@ -193,7 +130,7 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   assert.ok((await page.locator("table.data tbody tr").count()) > 0, "rows are listed");
   await assertNoHorizontalScroll(page, "data page");
   await assertAccessible(page, "data page");
-  await screenshot(page, "4-data");
+  await shot(page, "4-data");
 
   // Delete: confirm, then the result page; the donation is gone everywhere.
   await page.getByRole("link", { name: "Delete my data" }).click(WAIT);
@@ -201,7 +138,7 @@ test("a participant donates, sees and deletes their Google data; the researcher 
   await page.getByRole("button", { name: /delete my (data|donation)/i }).click(WAIT);
   await page.getByRole("heading", { level: 1, name: /deleted/ }).waitFor(WAIT);
   await assertAccessible(page, "deleted page");
-  await screenshot(page, "5-deleted");
+  await shot(page, "5-deleted");
 
   assert.deepEqual(problems, []);
   assert.equal((await api("GET", `/api/donations/${id}/`)).status, 404);

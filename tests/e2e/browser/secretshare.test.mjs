@@ -12,24 +12,16 @@
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 
-import { chromium } from "playwright-core";
+import { PYTHON, PYTHON_ENV, REPO, STEWARD_URL, launchChromium, watchProblems } from "./harness.mjs";
 
-const STEWARD_URL = process.env.STEWARD_URL;
-if (!STEWARD_URL) throw new Error("STEWARD_URL is not set: run this through tests/e2e/run");
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const BUNDLE = path.join(REPO, "clients/web/dist/secretshare.js");
 const WEB_SRC = path.join(REPO, "clients/web/src");
 const ESBUILD = path.join(REPO, "clients/web/node_modules/.bin/esbuild");
-const VENV = process.env.STEWARD_VENV || path.join(homedir(), ".cache/steward/venv");
-const PYTHON = path.join(VENV, "bin/python");
-const PYTHON_ENV = { ...process.env, PYTHONPATH: path.join(REPO, "clients/python/src") };
 
 const P = 18446744069414584321n;
 const HALF = (P - 1n) / 2n;
@@ -40,38 +32,22 @@ const FIXED_POINT = 2;
 /** A page on the stack's own origin (http://127.0.0.1: a secure context, so crypto.subtle exists). */
 const PAGE_URL = `${STEWARD_URL}/__secretshare-test/`;
 
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
-
-let profile;
+let chromium;
 let context;
 let page;
-const problems = [];
+/** The page's console errors, uncaught exceptions and failed requests. */
+let problems = [];
 /** Scripts the page imports from its own origin, by file name. */
 const scripts = new Map();
 /** The running secretshare_parties.py, if any (stopped by closing its stdin). */
 let partiesScript;
 
 before(async () => {
-  profile = await mkdtemp(path.join(tmpdir(), "steward-chromium-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  chromium = await launchChromium("steward-chromium-");
+  ({ context } = chromium);
   scripts.set("secretshare.js", await readFile(BUNDLE, "utf8"));
   page = await context.newPage();
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
+  problems = watchProblems(page);
   page.on("requestfailed", (request) =>
     problems.push(`request failed: ${request.method()} ${request.url()}: ${request.failure()?.errorText}`),
   );
@@ -100,8 +76,7 @@ before(async () => {
 
 after(async () => {
   await stopParties();
-  await context?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  await chromium?.close();
 });
 
 /** An endpoint as the page builds it (bigints cannot cross evaluate(): bounds as strings). */

@@ -15,41 +15,19 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { homedir, tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 
-import { chromium } from "playwright-core";
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through tests/e2e/run`);
-  return value;
-}
-
-const STEWARD_URL = env("STEWARD_URL");
-const ARTIFACTS = env("STEWARD_ARTIFACTS");
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const VENV = process.env.STEWARD_VENV || path.join(homedir(), ".cache/steward/venv");
-const PYTHON = path.join(VENV, "bin/python");
-const PYTHON_ENV = { ...process.env, PYTHONPATH: path.join(REPO, "clients/python/src") };
-/** axe-core's source, evaluated in the page (DevTools evaluation is not subject to the page's CSP). */
-const AXE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
-/** Long enough for a debug build on two busy cores. */
-const WAIT = { timeout: 30_000 };
+import {
+  PYTHON,
+  PYTHON_ENV,
+  REPO,
+  STEWARD_URL,
+  WAIT,
+  assertAccessible,
+  launchChromium,
+  openPage,
+  screenshot,
+} from "./harness.mjs";
 
 const NAME = "page_values";
 /** Five contributors' values: two decimals each, negatives, both bounds. */
@@ -122,20 +100,14 @@ finally:
         party.stop()
 `;
 
-let profile;
+let chromium;
 let context;
 let script;
 let lines;
 
 before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  profile = await mkdtemp(path.join(tmpdir(), "steward-secretshare-page-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 900, height: 900 },
-  });
+  chromium = await launchChromium("steward-secretshare-page-", { viewport: { width: 900, height: 900 } });
+  ({ context } = chromium);
 });
 
 after(async () => {
@@ -146,8 +118,7 @@ after(async () => {
     await exited;
     clearTimeout(timer);
   }
-  await context?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  await chromium?.close();
 });
 
 /** Starts PARTIES_PY; resolves with its first JSON line. */
@@ -172,30 +143,6 @@ async function ask(command) {
   const answer = await lines.next();
   if (answer.done) throw new Error(`the parties script exited after "${command}"`);
   return JSON.parse(answer.value);
-}
-
-/** A page with problems (console errors, uncaught exceptions, CSP reports) collected. */
-async function openPage(url) {
-  const page = await context.newPage();
-  const problems = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
-  const response = await page.goto(url);
-  assert.equal(response.status(), 200);
-  return { page, problems, response };
-}
-
-/** Fails on any WCAG 2.x A/AA rule axe-core finds violated on the page. */
-async function assertAccessible(page, where) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
-    const result = await globalThis.axe.run(document, { runOnly: { type: "tag", values: tags } });
-    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-  });
-  assert.deepEqual(violations, [], `${where}: accessibility violations`);
 }
 
 /** Loads the endpoint in the contributor section with `token` and submits `values`. */
@@ -229,7 +176,7 @@ async function contribute(page, token, values) {
 }
 
 test("a server that is not a secret-share party says so, and calls nothing", async () => {
-  const { page, problems, response } = await openPage(`${STEWARD_URL}/secretshare`);
+  const { page, problems, response } = await openPage(context, `${STEWARD_URL}/secretshare`);
   assert.match(response.headers()["content-security-policy"], /connect-src 'self'; /);
   await page.locator("#secretshare-off").waitFor(WAIT);
   assert.match(await page.locator("#secretshare-off").innerText(), /not configured as a secret-share party/);
@@ -244,7 +191,7 @@ test("five contributors submit through the page, refusals store nothing, Python 
   const [url0, url1] = ready.urls;
 
   // Party 0's page: its CSP lets it reach exactly itself and the two parties.
-  const { page, problems, response } = await openPage(`${url0}/secretshare#token=${ready.contributors[0]}`);
+  const { page, problems, response } = await openPage(context, `${url0}/secretshare#token=${ready.contributors[0]}`);
   const csp = response.headers()["content-security-policy"];
   assert.match(csp, new RegExp(`connect-src 'self' ${url0} ${url1}; `));
   // The fragment filled the token field and left the address bar.
@@ -266,7 +213,7 @@ test("five contributors submit through the page, refusals store nothing, Python 
     if (i === 0) {
       await assertAccessible(page, "after a submission");
       await page.locator("#contribute-heading").scrollIntoViewIfNeeded();
-      await page.screenshot({ path: path.join(ARTIFACTS, "secretshare-page-contribute.png"), fullPage: true });
+      await screenshot(page, "secretshare-page-contribute.png");
     }
   }
   assert.equal(new Set(ids).size, ROWS.length);
@@ -276,7 +223,7 @@ test("five contributors submit through the page, refusals store nothing, Python 
   assert.match(text, /value 0 is outside the range \[-1000\.00, 1000\.00\] of endpoint "page_values"/);
   assert.match(text, /Nothing was sent/);
   await assertAccessible(page, "a refusal");
-  await page.screenshot({ path: path.join(ARTIFACTS, "secretshare-page-refused.png"), fullPage: true });
+  await screenshot(page, "secretshare-page-refused.png");
   text = await contribute(page, ready.contributors[1], ["0.001", "1"]);
   assert.match(text, /value 0 has more than 2 fractional digits/);
 
@@ -320,7 +267,7 @@ test("five contributors submit through the page, refusals store nothing, Python 
   assert.match(await page.locator("#sums-status").innerText(), /1 sealed batch, summed from all 2 parties/);
   await assertAccessible(page, "the sums");
   await page.locator("#sums-heading").scrollIntoViewIfNeeded();
-  await page.screenshot({ path: path.join(ARTIFACTS, "secretshare-page-sums.png"), fullPage: true });
+  await screenshot(page, "secretshare-page-sums.png");
 
   // A contributor's token cannot read batches: the refusal is shown.
   await page.fill("#token", ready.contributors[2]);

@@ -4,74 +4,38 @@
 // $STEWARD_ARTIFACTS. Run by tests/e2e/suites/browser (`node --test`).
 
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, test } from "node:test";
 
-import { chromium } from "playwright-core";
+import { STEWARD_URL, TOKEN, env, launchChromium, openPage, screenshot } from "./harness.mjs";
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through tests/e2e/run`);
-  return value;
-}
-
-const STEWARD_URL = env("STEWARD_URL");
-const TOKEN = env("STEWARD_TEST_TOKEN");
 const EMAIL = env("STEWARD_TEST_EMAIL");
 const ADMIN_TOKEN = env("STEWARD_ADMIN_TOKEN");
-const ARTIFACTS = env("STEWARD_ARTIFACTS");
 /** Set by the suite when the stack has Envoy in front (as production does). */
 const ENVOY_URL = process.env.STEWARD_BROWSER_ENVOY ? env("ENVOY_URL") : "";
 
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 /** Long enough for a debug build on two busy cores; a healthy answer takes milliseconds. */
 const WAIT = { timeout: 15_000 };
 
-let profile;
+let chromium;
 let context;
 
 before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
   // A fresh profile every run: no cookies, cache or service workers from earlier runs.
-  profile = await mkdtemp(path.join(tmpdir(), "steward-chromium-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 900, height: 900 },
-  });
+  chromium = await launchChromium("steward-chromium-", { viewport: { width: 900, height: 900 } });
+  ({ context } = chromium);
 });
 
 after(async () => {
-  await context?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  await chromium?.close();
 });
 
 /**
  * Opens `${base}/status` in a new tab and records what a user would call
- * breakage: console errors, uncaught exceptions, and requests to any other origin.
+ * breakage: console errors, uncaught exceptions, and every request (so the
+ * tests can find requests to any other origin).
  */
 async function openStatus(base = STEWARD_URL) {
-  const page = await context.newPage();
-  const problems = [];
-  const requests = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
-  page.on("request", (request) => requests.push(request.url()));
-  const response = await page.goto(`${base}/status`);
-  assert.equal(response.status(), 200);
+  const { page, problems, requests } = await openPage(context, `${base}/status`);
   return { page, problems, requests };
 }
 
@@ -109,7 +73,7 @@ test("the page reports the server SERVING, asked over gRPC-web, from its own ori
   assert.match(reply.headers()["content-type"], /^application\/grpc-web/);
   assert.deepEqual(await healthState(page), { text: "SERVING", state: "ok" });
   assert.equal(await page.title(), "API status · Steward");
-  const foreign = requests.filter((url) => !url.startsWith(`${STEWARD_URL}/`));
+  const foreign = requests.map((r) => r.url()).filter((url) => !url.startsWith(`${STEWARD_URL}/`));
   assert.deepEqual(foreign, [], "the page must load nothing from other origins");
   assert.deepEqual(problems, []);
   await page.close();
@@ -128,7 +92,7 @@ test("a pasted token shows the user's email, roles and admin flag", async () => 
   // The token field is a password field: a screenshot or a shoulder never shows it.
   assert.equal(await page.getByLabel("API token").getAttribute("type"), "password");
 
-  await page.screenshot({ path: path.join(ARTIFACTS, "status-page.png"), fullPage: true });
+  await screenshot(page, "status-page.png");
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -157,7 +121,7 @@ test("a bad token is explained as UNAUTHENTICATED and replaces an earlier identi
   assert.match(text, /did not accept this credential/);
   assert.equal(await page.locator("#whoami-result dl").count(), 0, "the earlier identity must be gone");
 
-  await page.screenshot({ path: path.join(ARTIFACTS, "status-page-unauthenticated.png"), fullPage: true });
+  await screenshot(page, "status-page-unauthenticated.png");
   assert.deepEqual(problems, [], "a refused token is an answer, not a console error");
   await page.close();
 });
@@ -201,7 +165,7 @@ if (ENVOY_URL) {
     await submitToken(page, TOKEN);
     assert.equal((await shownIdentity(page)).email, EMAIL);
     assert.deepEqual(
-      requests.filter((url) => !url.startsWith(`${ENVOY_URL}/`)),
+      requests.map((r) => r.url()).filter((url) => !url.startsWith(`${ENVOY_URL}/`)),
       [],
       "behind Envoy the page must call Envoy's origin, not Steward's",
     );

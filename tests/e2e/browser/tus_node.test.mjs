@@ -10,8 +10,8 @@
 // in this file that cuts a PATCH mid-body shows the client resuming from the
 // server's committed offset (by its own retry, and by a second Upload found
 // through FileUrlStorage) with identical bytes. Drop-offs are made and files
-// checked over the owner's REST API through Envoy (a helper of this file's
-// own). Run by tests/e2e/suites/browser.
+// checked over the owner's REST API through Envoy (harness.mjs's envoyApi).
+// Run by tests/e2e/suites/browser.
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -27,15 +27,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import * as tus from "tus-js-client";
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through tests/e2e/run`);
-  return value;
-}
+import { STEWARD_URL, env, envoyApi } from "./harness.mjs";
 
-const STEWARD_URL = env("STEWARD_URL");
 const ENVOY_URL = env("ENVOY_URL");
-const TOKEN = env("STEWARD_TEST_TOKEN");
 const ENDPOINT = `${STEWARD_URL}/files/`;
 const MiB = 1 << 20;
 /** A debug build on two busy cores seals and hashes tens of MiB in the finalize job. */
@@ -56,15 +50,7 @@ const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 // ---------------------------------------------------------------- owner's API
 
 /** The researcher's call to UploadService's REST binding through Envoy. */
-async function api(method, route, body) {
-  const response = await fetch(`${ENVOY_URL}${route}`, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
+const api = envoyApi("Bearer");
 
 /** A new drop-off: { id, code } (the code is shown this once). */
 async function createDropoff(title) {

@@ -13,16 +13,11 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { after, before, test } from "node:test";
 
+import { STEWARD_URL, TOKEN, WAIT, assertAccessible, screenshot } from "./harness.mjs";
 import {
-  ARTIFACTS,
-  STEWARD_URL,
-  TOKEN,
   UPLOAD_WAIT,
-  WAIT,
-  assertAccessible,
   createOnPage,
   enterCode,
   holdRequestsAfter,
@@ -82,7 +77,7 @@ test("the owner creates a drop-off on /dropoffs and sees its link and code once"
 
   await assertAccessible(page, "/dropoffs after creating");
   // The code is on screen here by design (shown once); it belongs to this test's drop-off.
-  await page.screenshot({ path: path.join(ARTIFACTS, "dropoffs-created.png"), fullPage: true });
+  await screenshot(page, "dropoffs-created.png");
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -96,7 +91,7 @@ test("a wrong code is explained and shows nothing of the drop-off", async () => 
   assert.match(await alert.textContent(), /code is not right for this drop-off/);
   assert.equal(await page.locator("#dropoff").isHidden(), true);
   assert.equal(await page.locator("#dropoff-title").textContent(), "Drop-off", "no title leaks with a wrong code");
-  await page.screenshot({ path: path.join(ARTIFACTS, "upload-wrong-code.png"), fullPage: true });
+  await screenshot(page, "upload-wrong-code.png");
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -140,7 +135,7 @@ test("two files, one dropped and one of 20 MiB chosen, are uploaded with tus and
     assert.ok(!request.url().includes(dropoff.code.replace("-", "")), "the code never goes in a URL");
   }
   await assertAccessible(page, "/drop after two uploads");
-  await page.screenshot({ path: path.join(ARTIFACTS, "upload-two-files.png"), fullPage: true });
+  await screenshot(page, "upload-two-files.png");
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -174,7 +169,7 @@ test("a reload in the middle of a 20 MiB upload, the code and the same file agai
   const firstPatch = resumed.find((r) => r.method() === "PATCH");
   const offset = Number((await firstPatch.allHeaders())["upload-offset"]);
   assert.ok(offset > 0, `the first PATCH after the reload starts at ${offset}, not 0`);
-  await page.screenshot({ path: path.join(ARTIFACTS, "upload-resumed.png"), fullPage: true });
+  await screenshot(page, "upload-resumed.png");
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -230,7 +225,7 @@ test("a file of a type not allowed, one too large, and one beyond the space left
   assert.match(await row(page, "second.csv").locator("[role=alert]").textContent(), /not enough space left/);
   assert.equal(await page.locator("#upload-summary").textContent(), "1 of 4 files uploaded, 3 not uploaded.");
   await assertAccessible(page, "/upload with refusals");
-  await page.screenshot({ path: path.join(ARTIFACTS, "upload-refusals.png"), fullPage: true });
+  await screenshot(page, "upload-refusals.png");
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -286,7 +281,7 @@ test("the owner's page lists every file AVAILABLE with its SHA-256, and the down
   assert.equal(createHash("sha256").update(saved).digest("hex"), made["measurements.csv"].sha256);
 
   await assertAccessible(page, "/dropoffs/{id}");
-  await page.screenshot({ path: path.join(ARTIFACTS, "dropoff-owner.png"), fullPage: true });
+  await screenshot(page, "dropoff-owner.png");
   assert.deepEqual(problems, []);
   await page.close();
   await context.clearCookies();

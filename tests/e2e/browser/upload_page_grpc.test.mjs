@@ -12,17 +12,12 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import path from "node:path";
 import { after, before, test } from "node:test";
 
+import { WAIT, assertAccessible, envoyApi, screenshot } from "./harness.mjs";
 import {
-  ARTIFACTS,
-  TOKEN,
-  WAIT,
-  assertAccessible,
   createDropOff,
   enterCode,
-  env,
   holdRequestsAfter,
   open,
   row,
@@ -30,7 +25,8 @@ import {
   waitForState,
 } from "./upload_page_shared.mjs";
 
-const ENVOY_URL = env("ENVOY_URL");
+/** The owner's calls to UploadService's REST binding through Envoy. */
+const api = envoyApi("Bearer");
 const MiB = 1024 * 1024;
 /** The server's max_chunk_bytes: the page's WriteChunk size. */
 const CHUNK = 4 * MiB;
@@ -103,11 +99,9 @@ async function recordWriteChunks(page) {
 
 /** The drop-off's files as its owner sees them: ListFiles, REST through Envoy, with the researcher's token. */
 async function ownerFiles() {
-  const response = await fetch(`${ENVOY_URL}/api/upload/v1/dropoffs/${dropoff.id}/files`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
-  });
-  assert.equal(response.status, 200, await response.clone().text());
-  return (await response.json()).files ?? [];
+  const { status, body } = await api("GET", `/api/upload/v1/dropoffs/${dropoff.id}/files`);
+  assert.equal(status, 200, JSON.stringify(body));
+  return body.files ?? [];
 }
 
 test("?transport=grpc-web: a 50 MiB file, a reload in the middle, the code and the file again: it continues at GetUpload's offset and ends AVAILABLE", async () => {
@@ -126,7 +120,7 @@ test("?transport=grpc-web: a 50 MiB file, a reload in the middle, the code and t
   const paths = requests.map((r) => new URL(r.url()).pathname);
   assert.ok(!paths.some((p) => p.startsWith("/files/")), `no tus request, not even OPTIONS: ${paths.join(" ")}`);
   assert.ok(paths.includes("/steward.upload.v1.UploadService/CreateUpload"));
-  await page.screenshot({ path: path.join(ARTIFACTS, "upload-grpc-before-reload.png"), fullPage: true });
+  await screenshot(page, "upload-grpc-before-reload.png");
   // The reload cancels the held chunk before the route lets it go: it never reaches the server.
   await page.reload();
   await page.unrouteAll();
@@ -175,7 +169,7 @@ test("?transport=grpc-web: a 50 MiB file, a reload in the middle, the code and t
   assert.equal(file.expected_sha256, big.sha256, "the digest the page sent with FinalizeUpload");
 
   await assertAccessible(page, "/upload?transport=grpc-web after a resumed upload");
-  await page.screenshot({ path: path.join(ARTIFACTS, "upload-grpc-resumed.png"), fullPage: true });
+  await screenshot(page, "upload-grpc-resumed.png");
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -220,7 +214,7 @@ test("when OPTIONS /files/ gets no tus answer, the page sends the file with gRPC
   const listed = (await ownerFiles()).find((f) => f.name === "notes.csv");
   assert.equal(listed?.status, "FILE_STATUS_AVAILABLE");
   assert.equal(listed?.protocol, "UPLOAD_PROTOCOL_GRPC");
-  await page.screenshot({ path: path.join(ARTIFACTS, "upload-grpc-fallback.png"), fullPage: true });
+  await screenshot(page, "upload-grpc-fallback.png");
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -241,7 +235,7 @@ test("a refusal of the chunk RPCs (QUOTA_EXCEEDED from CreateUpload) is explaine
   assert.match(await row(page, "wave-2.csv").locator("[role=alert]").textContent(), /not enough space left/);
   assert.equal(await page.locator("#upload-summary").textContent(), "1 of 2 files uploaded, 1 not uploaded.");
   await assertAccessible(page, "/upload?transport=grpc-web with a refusal");
-  await page.screenshot({ path: path.join(ARTIFACTS, "upload-grpc-refusal.png"), fullPage: true });
+  await screenshot(page, "upload-grpc-refusal.png");
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -1,45 +1,18 @@
 // What the drop-off page tests share (upload_page.test.mjs: tus;
-// upload_page_grpc.test.mjs: the chunk RPCs over gRPC-web): the stack's
-// settings, a Chromium with its own profile and a folder of test files, pages
-// that record problems and requests, axe-core, and the steps a person takes on
-// /dropoffs and /upload/{id}.
+// upload_page_grpc.test.mjs: the chunk RPCs over gRPC-web), beyond
+// harness.mjs: a Chromium with a folder of test files, pages whose CSP is
+// checked, and the steps a person takes on /dropoffs and /upload/{id}.
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { chromium } from "playwright-core";
+import { STEWARD_URL, TOKEN, WAIT, launchChromium, openPage } from "./harness.mjs";
 
-export function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through tests/e2e/run`);
-  return value;
-}
-
-export const STEWARD_URL = env("STEWARD_URL");
-export const TOKEN = env("STEWARD_TEST_TOKEN");
-export const ARTIFACTS = env("STEWARD_ARTIFACTS");
-
-/** Long enough for a debug build on two busy cores. */
-export const WAIT = { timeout: 30_000 };
 /** A 20 MiB upload, sealed and hashed by a debug build, plus its finalize job. */
 export const UPLOAD_WAIT = { timeout: 180_000 };
-
-/** axe-core's source, evaluated in the page (DevTools evaluation is not subject to the page's CSP). */
-const AXE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 
 /**
  * Debian's Chromium with a profile of its own (so localStorage lasts across
@@ -48,15 +21,9 @@ const CHROMIUM_ARGS = [
  * again after a reload is the same file). `close()` removes both folders.
  */
 export async function startBrowser() {
-  await mkdir(ARTIFACTS, { recursive: true });
-  const profile = await mkdtemp(path.join(tmpdir(), "steward-chromium-"));
+  const chromium = await launchChromium("steward-chromium-", { viewport: { width: 900, height: 1000 } });
   const files = await mkdtemp(path.join(tmpdir(), "steward-upload-files-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 900, height: 1000 },
-  });
+  const { context } = chromium;
   const made = {};
   return {
     context,
@@ -68,42 +35,23 @@ export async function startBrowser() {
       return made[name];
     },
     async close() {
-      await context.close();
-      for (const dir of [profile, files]) await rm(dir, { recursive: true, force: true });
+      await chromium.close();
+      await rm(files, { recursive: true, force: true });
     },
   };
 }
 
-/** A new tab of `context` at `url` that records console errors, uncaught exceptions and every request. */
+/**
+ * A new tab of `context` at `url` that records console errors, uncaught
+ * exceptions and every request; the page may connect only to its own origin.
+ */
 export async function open(context, url) {
-  const page = await context.newPage();
-  const problems = [];
-  const requests = [];
-  page.on("console", (message) => {
-    // A refused request or a wrong code is logged by Chromium as a failed resource load.
-    if (message.type() === "error" && !/Failed to load resource/.test(message.text())) {
-      problems.push(`console error: ${message.text()}`);
-    }
-  });
-  page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
-  page.on("request", (request) => requests.push(request));
-  const response = await page.goto(url);
-  assert.equal(response.status(), 200);
+  // A refused request or a wrong code is logged by Chromium as a failed resource load.
+  const { page, problems, requests, response } = await openPage(context, url, { except: /Failed to load resource/ });
   const csp = response.headers()["content-security-policy"];
   assert.match(csp, /connect-src 'self';/);
   assert.match(csp, /script-src 'self';/);
   return { page, problems, requests };
-}
-
-/** Fails on any WCAG 2.x A/AA rule axe-core finds violated on the page. */
-export async function assertAccessible(page, where) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
-    const result = await globalThis.axe.run(document, { runOnly: { type: "tag", values: tags } });
-    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-  });
-  assert.deepEqual(violations, [], `${where}: accessibility violations`);
 }
 
 /** Enters `code` on the uploader's page and waits for the page's answer. */
