@@ -522,12 +522,10 @@ async fn queued_notify_job(db: &TestDb, attempts: i32) -> NotifyJob {
     }
 }
 
-/// §2.10: a temporary failure is retried on the notifications' own schedule
-/// (`STEWARD_UPLOAD_NOTIFY_RETRY_BASE`, doubling per attempt, up to 10
-/// attempts over about a day), not within the queue's default seconds.
-#[tokio::test]
-async fn a_temporary_failure_is_retried_on_the_notification_schedule() {
-    let sink = Sink::new(&[], None); // never started: SMTP is down
+/// A server whose SMTP server is down (never started), with notifications
+/// retried from `retry_base`, and one file of a drop-off just completed.
+async fn one_file_while_smtp_is_down(retry_base: &str) -> (TestApp, Uuid) {
+    let sink = Sink::new(&[], None);
     let db = TestDb::new().await;
     let id = dropoff(&db, "owner@example.org", "Field notes", &[]).await;
     let (f, _) = file(&db, id, "day1.txt", 100).await;
@@ -535,10 +533,19 @@ async fn a_temporary_failure_is_retried_on_the_notification_schedule() {
     let vars = [
         ("STEWARD_UPLOAD_NOTIFY_DELAY", "0"),
         ("STEWARD_SMTP_URL", url.as_str()),
-        ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "10m"),
+        ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", retry_base),
     ];
     let (app, _) = TestApp::start_with(db, &vars).await;
     complete(&app.db, id, f, Duration::ZERO).await;
+    (app, id)
+}
+
+/// §2.10: a temporary failure is retried on the notifications' own schedule
+/// (`STEWARD_UPLOAD_NOTIFY_RETRY_BASE`, doubling per attempt, up to 10
+/// attempts over about a day), not within the queue's default seconds.
+#[tokio::test]
+async fn a_temporary_failure_is_retried_on_the_notification_schedule() {
+    let (app, id) = one_file_while_smtp_is_down("10m").await;
 
     let job = queued_notify_job(&app.db, 1).await;
     // Ten minutes, plus at most a tenth of jitter.
@@ -552,19 +559,8 @@ async fn a_temporary_failure_is_retried_on_the_notification_schedule() {
 /// last error, and nothing is retried any more.
 #[tokio::test]
 async fn a_recipient_fails_after_ten_temporary_failures() {
-    let sink = Sink::new(&[], None); // never started: SMTP is down
-    let db = TestDb::new().await;
-    let id = dropoff(&db, "owner@example.org", "Field notes", &[]).await;
-    let (f, _) = file(&db, id, "day1.txt", 100).await;
-    let url = sink.url();
-    let vars = [
-        ("STEWARD_UPLOAD_NOTIFY_DELAY", "0"),
-        ("STEWARD_SMTP_URL", url.as_str()),
-        // 10 ms doubling: the ten attempts within about 5 s.
-        ("STEWARD_UPLOAD_NOTIFY_RETRY_BASE", "10ms"),
-    ];
-    let (app, _) = TestApp::start_with(db, &vars).await;
-    complete(&app.db, id, f, Duration::ZERO).await;
+    // 10 ms doubling: the ten attempts within about 5 s.
+    let (app, id) = one_file_while_smtp_is_down("10ms").await;
 
     let rows = wait_for(&app.db, id, "the recipient given up on", settled).await;
     assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("failed", notify::MAX_ATTEMPTS), "{rows:?}");
