@@ -222,6 +222,13 @@ impl Fixture {
     }
 
     /// The file's bytes downloaded through Steward by its owner.
+    /// The owner's view of file `id` of `dropoff`.
+    async fn owner_file(&mut self, dropoff: &str, id: &str) -> pb::File {
+        let request = pb::ListFilesRequest { dropoff_id: dropoff.to_owned(), ..Default::default() };
+        let files = self.uploads.list_files(with_bearer(request, &self.owner)).await.unwrap().into_inner().files;
+        files.into_iter().find(|file| file.file_id == id).expect("the file is listed")
+    }
+
     async fn download(&mut self, id: &str) -> Vec<u8> {
         let request = pb::DownloadFileRequest { file_id: id.to_owned(), offset: 0 };
         let mut stream = self.uploads.download_file(with_bearer(request, &self.owner)).await.unwrap().into_inner();
@@ -375,16 +382,7 @@ async fn v2_hooks_create_record_and_guard_uploads() {
     assert_eq!(finished.1, "external");
     assert_eq!(finished.4.as_ref().unwrap()["Path"], storage["Path"]);
     assert_eq!(f.notifications(id).await, 1, "one e-mail for the file");
-    let file = f
-        .uploads
-        .list_files(with_bearer(pb::ListFilesRequest { dropoff_id: dropoff.clone(), ..Default::default() }, &f.owner))
-        .await
-        .unwrap()
-        .into_inner()
-        .files
-        .into_iter()
-        .find(|file| file.file_id == sid)
-        .unwrap();
+    let file = f.owner_file(&dropoff, &sid).await;
     assert_eq!((file.status(), file.size, file.name.as_str()), (pb::FileStatus::External, Some(11), "survey.csv"));
 
     // 80: a finished upload may not be terminated through tusd.
@@ -597,25 +595,8 @@ async fn grpc_hooks_import_from_the_filestore() {
     assert_eq!(f.imports(uuid).await, 1);
     // STEWARD_TUSD_DELETE_AFTER_IMPORT: tusd's copy and its .info are gone.
     assert!(!f.filestore.join(&id).exists() && !f.filestore.join(format!("{id}.info")).exists());
-    let listed = f
-        .uploads
-        .list_files(with_bearer(pb::ListFilesRequest { dropoff_id: dropoff.clone(), ..Default::default() }, &f.owner))
-        .await
-        .unwrap()
-        .into_inner()
-        .files;
-    assert_eq!(listed[0].sha256, sha256_hex(&data));
-    let mut stream = f
-        .uploads
-        .download_file(with_bearer(pb::DownloadFileRequest { file_id: id.clone(), offset: 0 }, &f.owner))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut downloaded = Vec::new();
-    while let Some(message) = stream.message().await.unwrap() {
-        downloaded.extend_from_slice(&message.data);
-    }
-    assert!(downloaded == data, "the download differs from tusd's bytes");
+    assert_eq!(f.owner_file(&dropoff, &id).await.sha256, sha256_hex(&data));
+    assert!(f.download(&id).await == data, "the download differs from tusd's bytes");
 
     // The job run again for a file already AVAILABLE changes nothing.
     f.run_import_again(uuid).await;
@@ -721,14 +702,7 @@ async fn v2_post_finish_imports_from_tusds_bucket() {
     assert_eq!(f.v2(&finish).await.2, json!({}));
     assert_eq!(f.settled(uuid).await, ("available".to_owned(), None));
     assert_eq!(f.notifications(uuid).await, 1);
-    let listed = f
-        .uploads
-        .list_files(with_bearer(pb::ListFilesRequest { dropoff_id: dropoff.clone(), ..Default::default() }, &f.owner))
-        .await
-        .unwrap()
-        .into_inner()
-        .files;
-    let file = listed.iter().find(|file| file.file_id == key).unwrap();
+    let file = f.owner_file(&dropoff, &key).await;
     assert_eq!(
         (file.status(), file.sha256.as_str(), file.size),
         (pb::FileStatus::Available, &*sha256_hex(&data), Some(size))
