@@ -28,3 +28,15 @@ export function errorBox({ summary, hint }: Explained): HTMLElement {
   box.append(el("p", summary, "summary"), el("p", hint));
   return box;
 }
+
+/** Sizes in bytes as people read them (1 KiB = 1024 bytes). */
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}

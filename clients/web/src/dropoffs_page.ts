@@ -8,7 +8,7 @@
 import { createClient } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { explain, stewardTransport } from "./client";
-import { byId, el, errorBox } from "./dom";
+import { byId, el, errorBox, formatBytes } from "./dom";
 import { DropOffState, FileStatus, UploadService } from "./gen/steward/upload/v1/upload_service_pb";
 import type { DropOff, File as DropOffFile } from "./gen/steward/upload/v1/upload_service_pb";
 
@@ -31,17 +31,6 @@ window.addEventListener("hashchange", takeTokenFromFragment);
 function authHeaders(): Record<string, string> {
   const token = tokenInput.value.trim().replace(/^bearer\s+/i, "");
   return token ? { authorization: `Bearer ${token}` } : {};
-}
-
-function formatBytes(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** A definition list of (label, value, data-field) rows. */

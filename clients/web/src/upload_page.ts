@@ -13,10 +13,10 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { explain, stewardTransport } from "./client";
 import type { Explained } from "./client";
-import { byId, el, errorBox } from "./dom";
+import { byId, el, errorBox, formatBytes } from "./dom";
 import { UploadService } from "./gen/steward/upload/v1/upload_service_pb";
 import type { OpenDropOffResponse } from "./gen/steward/upload/v1/upload_service_pb";
-import { formatBytes, typeAllowed } from "./upload_page_common";
+import { typeAllowed } from "./upload_page_common";
 import type { FileUpload, TransportName, UploadStep, UploadView } from "./upload_page_common";
 import { grpcUpload } from "./upload_page_grpc";
 import { tusAnswers, tusUpload } from "./upload_page_tus";

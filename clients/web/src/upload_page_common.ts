@@ -50,18 +50,6 @@ export interface FileUpload {
   resume(): void;
 }
 
-/** Sizes in bytes as people read them (1 KiB = 1024 bytes). */
-export function formatBytes(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
 /** Whether `file` matches one of the drop-off's allowed types (§2.2); none listed allows all. */
 export function typeAllowed(file: File, allowed: string[]): boolean {
   if (allowed.length === 0) return true;

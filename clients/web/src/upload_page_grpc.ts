@@ -21,7 +21,8 @@ import type { Explained } from "./client";
 import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb";
 import { FileStatus, UploadService } from "./gen/steward/upload/v1/upload_service_pb";
 import type { File as UploadedFile } from "./gen/steward/upload/v1/upload_service_pb";
-import { DEFAULT_CHUNK_BYTES, REFUSALS, RETRY_DELAYS_MS, contentType, formatBytes, sleep } from "./upload_page_common";
+import { formatBytes } from "./dom";
+import { DEFAULT_CHUNK_BYTES, REFUSALS, RETRY_DELAYS_MS, contentType, sleep } from "./upload_page_common";
 import type { FileUpload, UploadJob, UploadView } from "./upload_page_common";
 
 const client = createClient(UploadService, stewardTransport());
