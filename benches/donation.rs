@@ -36,7 +36,6 @@ use steward::auth::Role;
 use steward::auth::ops::TokenRequest;
 use steward::blobs::BlobStore;
 use steward::crypto::Keyring;
-use steward::db::embedded::{ClusterOptions, EmbeddedPostgres};
 use steward::db::schema::{archive_parts, donations, provider_exports};
 use steward::donation::keys::{self, DataKey};
 use steward::donation::processing::download::part_aad;
@@ -256,13 +255,7 @@ fn main() {
             std::env::var("STEWARD_BENCH_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(LARGE);
         let small = SMALL.min(large);
         let root = common::scratch_root();
-        let mut pg = EmbeddedPostgres::new(&common::scratch_dir("cluster"), ClusterOptions { durable: true })
-            .expect("locating PostgreSQL");
-        pg.ensure_running().await.expect("starting PostgreSQL");
-        common::reap_on_exit(&pg, &root);
-        pg.create_database(DATABASE).await.unwrap();
-        let url = pg.url(DATABASE);
-        steward::db::migrate(&url).await.unwrap();
+        let (mut pg, url) = common::durable_database(&root, DATABASE).await;
 
         let keyring = Keyring::generate();
         let data_dir = common::scratch_dir("data");

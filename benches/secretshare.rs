@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use steward::auth::jwt::sandbox::{MintOptions, SandboxIssuer};
 use steward::crypto::Keyring;
-use steward::db::embedded::{ClusterOptions, EmbeddedPostgres};
 use steward::proto::secretshare::v1 as pb;
 use steward::proto::secretshare::v1::secret_share_service_client::SecretShareServiceClient;
 use steward::secretshare::field::P;
@@ -170,13 +169,7 @@ fn main() {
         // expected aggregate is the sum of every share sent to it.
         assert!(seal_size >= submissions, "STEWARD_BENCH_SEAL must be at least STEWARD_BENCH_SUBMISSIONS");
         let root = common::scratch_root();
-        let mut pg = EmbeddedPostgres::new(&common::scratch_dir("cluster"), ClusterOptions { durable: true })
-            .expect("locating PostgreSQL");
-        pg.ensure_running().await.expect("starting PostgreSQL");
-        common::reap_on_exit(&pg, &root);
-        pg.create_database(DATABASE).await.unwrap();
-        let url = pg.url(DATABASE);
-        steward::db::migrate(&url).await.unwrap();
+        let (mut pg, url) = common::durable_database(&root, DATABASE).await;
 
         let (issuer, _issuer_task) = SandboxIssuer::start_local(None).await.unwrap();
         let issuer = Arc::new(issuer);

@@ -41,7 +41,6 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use steward::auth::Role;
 use steward::auth::ops::TokenRequest;
 use steward::crypto::Keyring;
-use steward::db::embedded::{ClusterOptions, EmbeddedPostgres};
 use steward::proto::upload::v1 as pb;
 use steward::proto::upload::v1::upload_service_client::UploadServiceClient;
 use tonic::transport::Channel;
@@ -296,13 +295,7 @@ fn main() {
         let sizes = if large > SMALL { vec![SMALL, large] } else { vec![large] };
 
         let root = common::scratch_root();
-        let mut pg = EmbeddedPostgres::new(&common::scratch_dir("cluster"), ClusterOptions { durable: true })
-            .expect("locating PostgreSQL");
-        pg.ensure_running().await.expect("starting PostgreSQL");
-        common::reap_on_exit(&pg, &root);
-        pg.create_database(DATABASE).await.unwrap();
-        let url = pg.url(DATABASE);
-        steward::db::migrate(&url).await.unwrap();
+        let (_pg, url) = common::durable_database(&root, DATABASE).await;
         let mut conn = steward::db::connect(&url).await.unwrap();
         let request = TokenRequest {
             email: "bench@example.org".into(),

@@ -85,6 +85,20 @@ pub fn reap_on_exit(pg: &EmbeddedPostgres, dir: &Path) {
         .expect("spawning the cluster reaper");
 }
 
+/// A durable cluster (production settings, as the benches measure) under a
+/// scratch dir, with database `name` created and migrated; it is stopped and
+/// `root` removed once this process exits. Returns the cluster and the URL.
+pub async fn durable_database(root: &Path, name: &str) -> (EmbeddedPostgres, String) {
+    let mut pg =
+        EmbeddedPostgres::new(&scratch_dir("cluster"), ClusterOptions { durable: true }).expect("locating PostgreSQL");
+    pg.ensure_running().await.expect("starting PostgreSQL");
+    reap_on_exit(&pg, root);
+    pg.create_database(name).await.unwrap();
+    let url = pg.url(name);
+    db::migrate(&url).await.unwrap();
+    (pg, url)
+}
+
 /// A fresh database cloned from the migrated template.
 pub struct TestDb {
     url: String,
