@@ -40,3 +40,23 @@ export function formatBytes(bytes: number): string {
   }
   return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
+
+/**
+ * The page's token field `#id`. A `#token=` fragment fills it (on load and on
+ * later changes) and is removed from the address bar, so the token is not
+ * left in the history.
+ */
+export function tokenField(id: string): HTMLInputElement {
+  const input = byId<HTMLInputElement>(id);
+  const takeFromFragment = (): void => {
+    const fragment = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+    const token = fragment.get("token");
+    if (token !== null) {
+      input.value = token;
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+  };
+  takeFromFragment();
+  window.addEventListener("hashchange", takeFromFragment);
+  return input;
+}

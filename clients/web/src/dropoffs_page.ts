@@ -8,24 +8,12 @@
 import { createClient } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { explain, stewardTransport } from "./client";
-import { byId, el, errorBox, formatBytes } from "./dom";
+import { byId, el, errorBox, formatBytes, tokenField } from "./dom";
 import { DropOffState, FileStatus, UploadService } from "./gen/steward/upload/v1/upload_service_pb";
 import type { DropOff, File as DropOffFile } from "./gen/steward/upload/v1/upload_service_pb";
 
 const client = createClient(UploadService, stewardTransport());
-const tokenInput = byId<HTMLInputElement>("token");
-
-/** A `#token=` fragment fills the field once and is removed from the address bar. */
-function takeTokenFromFragment(): void {
-  const fragment = new URLSearchParams(window.location.hash.replace(/^#/, ""));
-  const token = fragment.get("token");
-  if (token !== null) {
-    tokenInput.value = token;
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
-}
-takeTokenFromFragment();
-window.addEventListener("hashchange", takeTokenFromFragment);
+const tokenInput = tokenField("token");
 
 /** The pasted token as a header, or none (the sign-in cookie is sent then). */
 function authHeaders(): Record<string, string> {

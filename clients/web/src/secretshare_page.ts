@@ -11,7 +11,7 @@ import type { Client } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { explain, stewardTransport } from "./client";
 import type { Explained } from "./client";
-import { byId, el, errorBox } from "./dom";
+import { byId, el, errorBox, tokenField } from "./dom";
 import {
   SecretShareService,
   ValueEncoding,
@@ -66,19 +66,7 @@ function isNetworkError(error: unknown): boolean {
 // --- parties and token ---------------------------------------------------------
 
 const partiesBox = byId<HTMLElement>("parties");
-const tokenInput = byId<HTMLInputElement>("token");
-
-/** A `#token=` fragment fills the field once and is removed from the address bar. */
-function takeTokenFromFragment(): void {
-  const fragment = new URLSearchParams(window.location.hash.replace(/^#/, ""));
-  const token = fragment.get("token");
-  if (token !== null) {
-    tokenInput.value = token;
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
-}
-takeTokenFromFragment();
-window.addEventListener("hashchange", takeTokenFromFragment);
+const tokenInput = tokenField("token");
 
 /** The party list, checked as §4.1 asks; rejects with a message for the page. */
 const partiesReady: Promise<Party[]> = (async () => {
