@@ -16,7 +16,7 @@ from google.protobuf import json_format, struct_pb2
 
 import participant
 import steward_client
-from steward_client._donations import _row, rows_to_frame
+from steward_client._export import rows_to_frame, struct_row
 from steward_client.proto.steward.donation.v1 import donation_pb2, donation_service_pb2
 
 
@@ -210,8 +210,9 @@ def test_rows_become_typed_columns() -> None:
          "url": None},
     ]
     response = donation_service_pb2.QueryDonationDataResponse(rows=[_struct(r) for r in rows], total_count=3)
-    frame = rows_to_frame([_row(r) for r in response.rows])
+    frame = rows_to_frame([struct_row(r) for r in response.rows])
 
+    # A Struct keeps no key order: the common keys first, then the rest by name.
     assert list(frame.columns) == ["data_type", "device_id", "timestamp", "platform", "is_ad", "time", "title", "url"]
     assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert frame["timestamp"][0] == pd.Timestamp("2024-01-15T10:00:00", tz="UTC")
@@ -227,6 +228,8 @@ def test_rows_become_typed_columns() -> None:
     # A column that is not all timestamps keeps its strings.
     mixed = rows_to_frame([{"when": "2024-01-15T10:00:00.000Z"}, {"when": "yesterday"}])
     assert mixed["when"].tolist() == ["2024-01-15T10:00:00.000Z", "yesterday"]
+    # JSON rows keep their stored key order.
+    assert list(rows_to_frame([{"z": "1", "a": "2"}, {"z": "3", "b": True}]).columns) == ["z", "a", "b"]
 
 
 def test_donation_data_reads_every_row_of_a_processed_donation(researcher: steward_client.Client) -> None:

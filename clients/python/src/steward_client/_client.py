@@ -18,7 +18,7 @@ import random
 import ssl
 import time
 from types import TracebackType
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Type, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
@@ -261,6 +261,39 @@ class Client(DonationMethods):
                 error = error_from_rpc(rpc_error, address=self.address, attempts=attempts)
             # Raised outside the except block, so the traceback shows this error
             # alone rather than gRPC's internals "during handling" of it.
+            raise error
+
+
+    def _stream(self, method: Callable[..., Iterable[Response]], request: Any, timeout: Optional[float]) -> Iterator[Response]:
+        """The messages of a server-streaming call, with the credentials and errors of `_unary`.
+
+        `timeout` is the deadline of the whole stream (None: no deadline; a dead
+        connection still ends it with UNAVAILABLE). UNAVAILABLE is retried like a
+        unary call's only while no message has arrived: a stream is not resumed.
+        Stopping early (leaving the loop, an exception) cancels the call.
+        """
+        if self._closed:
+            raise ValueError("this steward_client.Client is closed")
+        delay = self._backoff
+        attempts = 0
+        while True:
+            attempts += 1
+            received = False
+            call = method(request, timeout=timeout, metadata=self._metadata)
+            try:
+                for message in call:
+                    received = True
+                    yield message
+                return
+            except grpc.RpcError as rpc_error:
+                unavailable = _code(rpc_error) is grpc.StatusCode.UNAVAILABLE
+                if unavailable and not received and attempts <= self._retries:
+                    time.sleep(random.uniform(delay / 2, delay))
+                    delay = min(delay * 2, self._max_backoff)
+                    continue
+                error = error_from_rpc(rpc_error, address=self.address, attempts=attempts)
+            finally:
+                call.cancel()  # a no-op once the stream ended; frees it when the caller stopped early
             raise error
 
 

@@ -1,0 +1,339 @@
+"""Turning ExportDonationData's batches into a DataFrame, Parquet or CSV.
+
+Each batch carries up to 1,000 rows of one data type as JSON texts (the server
+sends `ROW_FORMAT_JSON` when asked; an older server sends Structs). Two ways to
+a DataFrame give the same frame:
+
+- with pyarrow, each batch is parsed by Arrow's JSON reader (the batch's texts
+  joined by newlines, one call) into an Arrow table; the tables are
+  concatenated and typed column by column with Arrow compute, then converted
+  once. This is the fast way (what the export bench measures).
+- without it, each batch is one `json.loads` of the texts joined into an
+  array, and `rows_to_frame` builds the frame.
+
+Files are written batch by batch, so memory stays at a batch or two however
+large the donation: Parquet through `pyarrow.parquet.ParquetWriter` (the
+column types are fixed by the type's first batch), CSV through `csv.writer`
+(values as the JSON has them: text, `true`/`false`, an empty field for null).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+if TYPE_CHECKING:
+    import pandas
+
+# Row keys every data type has (spec donation.md §4.3.3), in the order Steward stores them.
+COMMON_KEYS = ("data_type", "device_id", "timestamp", "platform")
+# How Steward writes a row's timestamps: RFC 3339 in UTC, e.g. 2024-01-15T10:00:00.000Z.
+UTC_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
+# The same for Arrow's regex kernel (RE2).
+_ARROW_UTC_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
+FORMATS = ("parquet", "csv")
+
+
+def pandas_module(what: str = "donation_data") -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(
+            f'{what} returns a pandas DataFrame: install pandas (pip install "steward-client[pandas]")'
+        ) from None
+    return pandas
+
+
+def pyarrow_module(what: str) -> Any:
+    try:
+        import pyarrow
+        import pyarrow.compute  # noqa: F401  (the submodules the export uses)
+        import pyarrow.json  # noqa: F401
+    except ImportError:
+        raise ImportError(f'{what} needs pyarrow: install it (pip install "steward-client[parquet]")') from None
+    return pyarrow
+
+
+def optional_pyarrow() -> Any:
+    """pyarrow when it is installed (the fast way to a DataFrame), else None."""
+    try:
+        return pyarrow_module("")
+    except ImportError:
+        return None
+
+
+def batch_rows(batch: Any) -> List[Dict[str, Any]]:
+    """A batch's (or a Query page's) rows as dicts, keys in their stored order."""
+    if batch.json_rows:
+        # One parse of the joined array is much cheaper than one per row.
+        rows: List[Dict[str, Any]] = json.loads("[" + ",".join(batch.json_rows) + "]")
+        return rows
+    return [struct_row(row) for row in batch.rows]
+
+
+def struct_row(struct: Any) -> Dict[str, Any]:
+    """A `google.protobuf.Struct` row as a dict of plain values.
+
+    A Struct keeps no key order: the common keys come first, then the rest by
+    name (JSON rows keep the stored order instead).
+    """
+    fields = struct.fields
+    row: Dict[str, Any] = {}
+    for key in [k for k in COMMON_KEYS if k in fields] + sorted(k for k in fields if k not in COMMON_KEYS):
+        value = fields[key]
+        kind = value.WhichOneof("kind")
+        if kind == "string_value":
+            row[key] = value.string_value
+        elif kind == "bool_value":
+            row[key] = value.bool_value
+        elif kind == "number_value":
+            row[key] = value.number_value
+        elif kind in ("struct_value", "list_value"):
+            # Steward's rows are flat; keep anything nested as Python values all the same.
+            row[key] = struct[key]
+        else:
+            row[key] = None
+    return row
+
+
+def rows_to_frame(rows: Sequence[Dict[str, Any]], pandas: Any = None) -> "pandas.DataFrame":
+    """Rows (dicts of str, bool, float or None) as a typed DataFrame.
+
+    One column per key, in the order the keys first appear; a column whose
+    values are all timestamps becomes `datetime64[ns, UTC]`, all booleans
+    pandas' nullable `boolean`; the rest keep their values (None where a row
+    has none). No rows: an empty frame without columns.
+    """
+    pandas = pandas or pandas_module()
+    keys: Dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    data = {}
+    for column in keys:
+        values = [row.get(column) for row in rows]
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, bool) for v in present):
+            data[column] = pandas.array(values, dtype="boolean")
+        elif present and all(isinstance(v, str) and UTC_TIMESTAMP.match(v) for v in present):
+            data[column] = pandas.to_datetime(pandas.Series(values, dtype=object), utc=True, format="ISO8601")
+        else:
+            data[column] = pandas.Series(values, dtype=object)
+    return pandas.DataFrame(data, columns=list(keys))
+
+
+class ArrowBatches:
+    """Parses batches into Arrow tables with Arrow's JSON reader.
+
+    The reader would turn strings such as "2024-01-15" into timestamps of its
+    own; such columns are read again as strings (and remembered), so typing
+    is decided once, on all the rows, by `frame()` or by a file's schema.
+    """
+
+    def __init__(self, pa: Any) -> None:
+        import pyarrow.json
+
+        self.pa = pa
+        self._json = pyarrow.json
+        self._strings: Dict[str, Any] = {}  # column -> pa.string(), for the reader's explicit schema
+
+    def table(self, batch: Any) -> Any:
+        pa = self.pa
+        if not batch.json_rows:
+            return pa.Table.from_pylist([struct_row(row) for row in batch.rows])
+        data = "\n".join(batch.json_rows).encode()
+        while True:
+            table = self._json.read_json(
+                io.BytesIO(data),
+                read_options=self._json.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1)),
+                parse_options=self._json.ParseOptions(
+                    explicit_schema=pa.schema(list(self._strings.items())), newlines_in_values=False
+                ),
+            )
+            guessed = [f.name for f in table.schema if f.name not in self._strings and _temporal(pa, f.type)]
+            if not guessed:
+                break
+            for name in guessed:
+                self._strings[name] = pa.string()
+        if self._strings:
+            # The reader puts the columns it was told about first: restore the
+            # stored key order (every row of a type has the same keys).
+            first = list(json.loads(batch.json_rows[0]))
+            order = [k for k in first if k in table.column_names]
+            table = table.select(order + [k for k in table.column_names if k not in order])
+        return table
+
+    def frame(self, tables: List[Any], pandas: Any) -> "pandas.DataFrame":
+        """The tables as one DataFrame typed as `rows_to_frame` types it."""
+        pa = self.pa
+        tables = [t for t in tables if t.num_rows]
+        if not tables:
+            return pandas.DataFrame()
+        table = pa.concat_tables(tables, promote_options="permissive")
+        columns = []
+        for name, column in zip(table.column_names, table.columns):
+            if pa.types.is_string(column.type) and column.null_count < len(column):
+                matches = _compute().match_substring_regex(column, _ARROW_UTC_TIMESTAMP)
+                if _compute().all(matches).as_py():  # nulls are passed over
+                    column = column.cast(pa.timestamp("ns", tz="UTC"))
+            columns.append(column)
+        table = pa.table(columns, names=table.column_names)
+        return table.to_pandas(types_mapper={pa.bool_(): pandas.BooleanDtype()}.get)
+
+
+def _compute() -> Any:
+    import pyarrow.compute
+
+    return pyarrow.compute
+
+
+def _temporal(pa: Any, kind: Any) -> bool:
+    return bool(pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_time(kind))
+
+
+def file_format(path: "os.PathLike[str] | str", format: Optional[str]) -> str:
+    if format is None:
+        suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+        format = {"pq": "parquet", "parq": "parquet"}.get(suffix, suffix)
+        if format not in FORMATS:
+            raise ValueError(f"cannot tell the file format from {os.fspath(path)!r}: pass format='parquet' or 'csv'")
+    if format not in FORMATS:
+        raise ValueError(f"format must be 'parquet' or 'csv', got {format!r}")
+    return format
+
+
+class FileSink:
+    """Writes batches to one file per data type, or to one file when one type was asked for.
+
+    `target(data_type)` names the file of a type. Each file is opened at its
+    type's first batch and closed when the next type starts (the stream sends
+    the types one after the other) or at `close()`.
+    """
+
+    def __init__(self, format: str, target: Any, pa: Any) -> None:
+        self.format = format
+        self._target = target
+        self._pa = pa
+        self._arrow = ArrowBatches(pa) if pa is not None else None
+        self._writer: Any = None
+        self._file: Optional[IO[str]] = None
+        self._columns: List[str] = []
+        self._schema: Any = None
+        self._type: Optional[str] = None
+        self.paths: List[str] = []
+
+    def write(self, batch: Any) -> int:
+        if batch.data_type != self._type:
+            self._finish()
+            self._type = batch.data_type
+        if self.format == "csv":
+            return self._write_csv(batch)
+        return self._write_parquet(batch)
+
+    def _write_csv(self, batch: Any) -> int:
+        rows = batch_rows(batch)
+        if not rows:
+            return 0
+        if self._file is None:
+            path = os.fspath(self._target(self._type))
+            self._file = open(path, "w", newline="", encoding="utf-8")
+            self.paths.append(path)
+            self._writer = csv.writer(self._file)
+            self._columns = list(rows[0])
+            self._writer.writerow(self._columns)
+        self._writer.writerows([_csv_value(row.get(c)) for c in self._columns] for row in rows)
+        return len(rows)
+
+    def _write_parquet(self, batch: Any) -> int:
+        pa = self._pa
+        assert self._arrow is not None
+        table = self._arrow.table(batch)
+        if not table.num_rows:
+            return 0
+        if self._writer is None:
+            import pyarrow.parquet
+
+            self._schema = _file_schema(pa, table)
+            path = os.fspath(self._target(self._type))
+            self._writer = pyarrow.parquet.ParquetWriter(path, self._schema)
+            self.paths.append(path)
+        self._writer.write_table(_conform(pa, table, self._schema, self._type))
+        return int(table.num_rows)
+
+    def _finish(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        elif self._writer is not None:
+            self._writer.close()
+        self._writer = None
+        self._file = None
+
+    def close(self) -> None:
+        self._finish()
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _file_schema(pa: Any, table: Any) -> Any:
+    """A Parquet file's schema from its type's first batch: booleans stay
+    booleans, all-timestamp columns become UTC timestamps, the rest strings."""
+    fields = []
+    for field, column in zip(table.schema, table.columns):
+        kind = field.type
+        if pa.types.is_null(kind):
+            kind = pa.string()
+        elif pa.types.is_string(kind) and column.null_count < len(column):
+            if _compute().all(_compute().match_substring_regex(column, _ARROW_UTC_TIMESTAMP)).as_py():
+                kind = pa.timestamp("ns", tz="UTC")
+        fields.append(pa.field(field.name, kind))
+    return pa.schema(fields)
+
+
+def _conform(pa: Any, table: Any, schema: Any, data_type: Optional[str]) -> Any:
+    """A batch in its file's schema (columns in order, types cast)."""
+    if set(table.column_names) - set(schema.names):
+        extra = sorted(set(table.column_names) - set(schema.names))
+        raise ValueError(f"rows of {data_type} gained columns {extra} mid-export; export to a DataFrame instead")
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, field.type))
+            continue
+        column = table.column(field.name)
+        if column.type != field.type:
+            try:
+                column = column.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise ValueError(
+                    f"column {field.name!r} of {data_type} does not fit the file's {field.type} column "
+                    f"fixed by the first rows ({error}); export to a DataFrame or CSV instead"
+                ) from None
+        columns.append(column)
+    return pa.table(columns, schema=schema)
+
+
+def count_rows(donation: Any, data_type: Optional[str]) -> Optional[int]:
+    """How many rows an unfiltered export of the donation sends, from its per-type counts."""
+    from .proto.steward.donation.v1 import donation_pb2
+
+    available = {
+        name: status.rows
+        for name, status in donation.data_types.items()
+        if status.state == donation_pb2.DATA_TYPE_STATE_AVAILABLE
+    }
+    if data_type is not None:
+        return available.get(data_type, 0)
+    return sum(available.values())
