@@ -19,7 +19,7 @@ import pytest
 
 import participant
 import steward_client
-from steward_client import _donations
+from steward_client import _donations, _export
 from steward_client.proto.steward.donation.v1 import donation_pb2
 
 # More than one 1,000-row batch for search; two types of different columns.
@@ -154,16 +154,19 @@ def test_date_filters(researcher: steward_client.Client, donation: donation_pb2.
 
 
 def test_parquet_and_csv_files(
-    researcher: steward_client.Client, donation: donation_pb2.Donation, tmp_path: Path
+    researcher: steward_client.Client, donation: donation_pb2.Donation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frame = researcher.export_donation_data(donation.id, "search", progress=False)
 
     parquet = tmp_path / "search.parquet"
+    # Batches are parsed in runs of up to MERGE_BYTES of JSON; one batch a run here.
+    monkeypatch.setattr(_export, "MERGE_BYTES", 1)
     assert researcher.export_donation_data(donation.id, "search", path=parquet, progress=False) == len(frame)
     table = pq.read_table(parquet)
     assert table.num_rows == len(frame) and table.column_names == list(frame.columns)
-    # Several row groups: written batch by batch, not as one table at the end.
-    assert pq.ParquetFile(parquet).num_row_groups >= 3
+    # A row group per batch: written as the batches arrive, not as one table at the end.
+    assert pq.ParquetFile(parquet).num_row_groups == 3
+    monkeypatch.undo()
     back = table.to_pandas(types_mapper={__import__("pyarrow").bool_(): pd.BooleanDtype()}.get)
     pd.testing.assert_frame_equal(back, frame)
 

@@ -322,8 +322,7 @@ class DonationMethods:
         written = 0
         with self._export_progress(request, progress) as bar:
             try:
-                for batch in self._stream(self._donation.ExportDonationData, request, timeout):
-                    n = sink.write(batch)
+                for n in sink.write_all(self._stream(self._donation.ExportDonationData, request, timeout)):
                     written += n
                     bar.update(n)
             finally:
@@ -349,12 +348,13 @@ class DonationMethods:
         rows: List[Dict[str, Any]] = []
         arrow = ArrowBatches(pa) if pa is not None else None
         with self._export_progress(request, progress) as bar:
-            for batch in self._stream(self._donation.ExportDonationData, request, timeout):
-                if arrow is not None:
-                    table = arrow.table(batch)
+            batches = self._stream(self._donation.ExportDonationData, request, timeout)
+            if arrow is not None:
+                for _, table in arrow.tables(batches):
                     tables.append(table)
                     bar.update(table.num_rows)
-                else:
+            else:
+                for batch in batches:
                     got = batch_rows(batch)
                     rows.extend(got)
                     bar.update(len(got))

@@ -24,7 +24,7 @@ import io
 import json
 import os
 import re
-from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     import pandas
@@ -36,6 +36,8 @@ UTC_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z"
 # The same for Arrow's regex kernel (RE2).
 _ARROW_UTC_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 FORMATS = ("parquet", "csv")
+# JSON text parsed per Arrow reader call (about 8 batches of 1,000 typical rows).
+MERGE_BYTES = 4 << 20
 
 
 def pandas_module(what: str = "donation_data") -> Any:
@@ -140,19 +142,48 @@ class ArrowBatches:
         self._json = pyarrow.json
         self._strings: Dict[str, Any] = {}  # column -> pa.string(), for the reader's explicit schema
 
-    def table(self, batch: Any) -> Any:
+    def tables(self, batches: Iterable[Any]) -> Iterator[Tuple[str, Any]]:
+        """`(data_type, table)` for each run of batches of one type, up to
+        MERGE_BYTES of JSON a run: one reader call per run is cheaper than one
+        per batch, and a run is still small next to a whole donation."""
+        parts: List[str] = []
+        size = 0
+        kind = ""
+        for batch in batches:
+            if parts and (batch.data_type != kind or size >= MERGE_BYTES or not batch.json_rows):
+                yield kind, self._parse("\n".join(parts))
+                parts, size = [], 0
+            kind = batch.data_type
+            if not batch.json_rows:
+                if batch.rows:
+                    yield kind, self.pa.Table.from_pylist([struct_row(row) for row in batch.rows])
+                continue
+            part = "\n".join(batch.json_rows)
+            parts.append(part)
+            size += len(part)
+        if parts:
+            yield kind, self._parse("\n".join(parts))
+
+    def _parse(self, text: str) -> Any:
         pa = self.pa
-        if not batch.json_rows:
-            return pa.Table.from_pylist([struct_row(row) for row in batch.rows])
-        data = "\n".join(batch.json_rows).encode()
+        data = text.encode()
+        # Blocks of 1 MiB, parsed on Arrow's threads: a run's blocks in parallel.
+        block = 1 << 20
         while True:
-            table = self._json.read_json(
-                io.BytesIO(data),
-                read_options=self._json.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1)),
-                parse_options=self._json.ParseOptions(
-                    explicit_schema=pa.schema(list(self._strings.items())), newlines_in_values=False
-                ),
-            )
+            try:
+                table = self._json.read_json(
+                    io.BytesIO(data),
+                    read_options=self._json.ReadOptions(use_threads=True, block_size=block),
+                    parse_options=self._json.ParseOptions(
+                        explicit_schema=pa.schema(list(self._strings.items())), newlines_in_values=False
+                    ),
+                )
+            except pa.ArrowInvalid as error:
+                # A row longer than a block: read the run as one block.
+                if "straddl" not in str(error) or block > len(data):
+                    raise
+                block = len(data) + 1
+                continue
             guessed = [f.name for f in table.schema if f.name not in self._strings and _temporal(pa, f.type)]
             if not guessed:
                 break
@@ -161,7 +192,7 @@ class ArrowBatches:
         if self._strings:
             # The reader puts the columns it was told about first: restore the
             # stored key order (every row of a type has the same keys).
-            first = list(json.loads(batch.json_rows[0]))
+            first = list(json.loads(text[: text.find("\n")] if "\n" in text else text))
             order = [k for k in first if k in table.column_names]
             table = table.select(order + [k for k in table.column_names if k not in order])
         return table
@@ -175,13 +206,24 @@ class ArrowBatches:
         table = pa.concat_tables(tables, promote_options="permissive")
         columns = []
         for name, column in zip(table.column_names, table.columns):
-            if pa.types.is_string(column.type) and column.null_count < len(column):
-                matches = _compute().match_substring_regex(column, _ARROW_UTC_TIMESTAMP)
-                if _compute().all(matches).as_py():  # nulls are passed over
-                    column = column.cast(pa.timestamp("ns", tz="UTC"))
+            if pa.types.is_string(column.type) and _all_timestamps(pa, column):
+                column = column.cast(pa.timestamp("ns", tz="UTC"))
             columns.append(column)
         table = pa.table(columns, names=table.column_names)
         return table.to_pandas(types_mapper={pa.bool_(): pandas.BooleanDtype()}.get)
+
+
+def _all_timestamps(pa: Any, column: Any) -> bool:
+    """Whether a string column's values (nulls passed over) are all UTC
+    timestamps, and it has at least one. A look at its first values settles
+    most columns cheaply; only likely ones are matched in full."""
+    if column.null_count == len(column):
+        return False
+    compute = _compute()
+    head = column.slice(0, 64)
+    if head.null_count < len(head) and not compute.all(compute.match_substring_regex(head, _ARROW_UTC_TIMESTAMP)).as_py():
+        return False
+    return bool(compute.all(compute.match_substring_regex(column, _ARROW_UTC_TIMESTAMP)).as_py())
 
 
 def _compute() -> Any:
@@ -225,13 +267,22 @@ class FileSink:
         self._type: Optional[str] = None
         self.paths: List[str] = []
 
-    def write(self, batch: Any) -> int:
-        if batch.data_type != self._type:
-            self._finish()
-            self._type = batch.data_type
+    def write_all(self, batches: Iterable[Any]) -> Iterator[int]:
+        """Writes the batches; yields the rows written at each step (for a progress bar)."""
         if self.format == "csv":
-            return self._write_csv(batch)
-        return self._write_parquet(batch)
+            for batch in batches:
+                self._start(batch.data_type)
+                yield self._write_csv(batch)
+        else:
+            assert self._arrow is not None
+            for data_type, table in self._arrow.tables(batches):
+                self._start(data_type)
+                yield self._write_parquet(table)
+
+    def _start(self, data_type: str) -> None:
+        if data_type != self._type:
+            self._finish()
+            self._type = data_type
 
     def _write_csv(self, batch: Any) -> int:
         rows = batch_rows(batch)
@@ -247,10 +298,8 @@ class FileSink:
         self._writer.writerows([_csv_value(row.get(c)) for c in self._columns] for row in rows)
         return len(rows)
 
-    def _write_parquet(self, batch: Any) -> int:
+    def _write_parquet(self, table: Any) -> int:
         pa = self._pa
-        assert self._arrow is not None
-        table = self._arrow.table(batch)
         if not table.num_rows:
             return 0
         if self._writer is None:
@@ -295,9 +344,8 @@ def _file_schema(pa: Any, table: Any) -> Any:
         kind = field.type
         if pa.types.is_null(kind):
             kind = pa.string()
-        elif pa.types.is_string(kind) and column.null_count < len(column):
-            if _compute().all(_compute().match_substring_regex(column, _ARROW_UTC_TIMESTAMP)).as_py():
-                kind = pa.timestamp("ns", tz="UTC")
+        elif pa.types.is_string(kind) and _all_timestamps(pa, column):
+            kind = pa.timestamp("ns", tz="UTC")
         fields.append(pa.field(field.name, kind))
     return pa.schema(fields)
 

@@ -1,0 +1,182 @@
+"""Export bench: ExportDonationData over loopback gRPC into the Python client.
+
+    $STEWARD_VENV/bin/python clients/python/tools/bench_export.py [--rows 1000000] [--bin PATH]
+
+Starts `steward serve` (by default the release build,
+$CARGO_TARGET_DIR/release/steward) on an empty data dir (its embedded
+PostgreSQL), makes a researcher token with the CLI, creates a Google donation
+of the seven My Activity types and donates it as a participant does, through
+the sandbox provider with a scenario of `--rows` records spread as the Rust
+bench spreads them (benches/donation.rs: 40 % youtube_history, 30 % search,
+6 % each of five more). Steward's own workers download, parse and seal it.
+Then it times, on the installed or source-tree client:
+
+- `export_donation_data(id)` into one pandas DataFrame (target: at least
+  100,000 rows/s),
+- `export_donation_data(id, path=dir)`: one Parquet file per type, written
+  batch by batch, with the growth of the process's peak RSS while it runs,
+- the same into CSV files,
+
+each the best of `--repeat` runs, and prints rows/s. Needs pandas and pyarrow
+(`pip install "./clients/python[export]"`). Figures, not pass/fail: it fails
+only when a count is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, List, Tuple
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # participant.py plays the participant
+if os.environ.get("STEWARD_BENCH_SOURCE_TREE"):
+    sys.path.insert(0, str(HERE.parent / "src"))
+
+import participant  # noqa: E402
+import steward_client  # noqa: E402
+
+# The Rust bench's mix (benches/donation.rs MIX): type and percent of the entries.
+MIX = [
+    ("youtube_history", 40),
+    ("search", 30),
+    ("image_search", 6),
+    ("video_search", 6),
+    ("google_lens", 6),
+    ("google_play_games", 6),
+    ("google_play_store", 6),
+]
+
+
+def records(total: int) -> str:
+    counts = {name: total * share // 100 for name, share in MIX}
+    counts[MIX[0][0]] += total - sum(counts.values())
+    return ",".join(f"{name}:{n}" for name, n in counts.items())
+
+
+def free_port(start: int) -> int:
+    port = start
+    while port < 32000:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                port += 1
+    raise SystemExit("no free port below 32000")
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def best(repeat: int, run: Callable[[], int]) -> Tuple[float, int]:
+    """The shortest wall time of `repeat` runs, and the rows the last one gave."""
+    times: List[float] = []
+    rows = 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        rows = run()
+        times.append(time.perf_counter() - started)
+    return min(times), rows
+
+
+def main() -> None:
+    target = os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/steward/target"))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="sandbox records in the donation")
+    parser.add_argument("--bin", default=f"{target}/release/steward", help="the steward binary to serve")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measure (the best is shown)")
+    args = parser.parse_args()
+
+    # Under /tmp and world-traversable: as root the embedded PostgreSQL runs as `postgres`.
+    work = Path(tempfile.mkdtemp(prefix="steward-bench-export."))
+    work.chmod(0o755)
+    port = free_port(18500)
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "STEWARD_DATA_DIR": str(work / "var"),
+        "STEWARD_LISTEN": f"127.0.0.1:{port}",
+        "STEWARD_PUBLIC_URL": url,
+    }
+    log = open(work / "steward.log", "w")
+    server = subprocess.Popen([args.bin, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"steward serve did not start; see {work / 'steward.log'}")
+                time.sleep(0.2)
+        made = subprocess.run(
+            [args.bin, "token", "create", "--email", "bench@example.org", "--role", "researcher"],
+            env=env, capture_output=True, text=True, check=True, timeout=120,
+        )
+        token = made.stdout.strip().splitlines()[-1]
+        with steward_client.Client(url, token, timeout=120) as client:
+            run(client, args, work)
+    finally:
+        server.terminate()
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        shutil.rmtree(work)
+
+
+def run(client: steward_client.Client, args: argparse.Namespace, work: Path) -> None:
+    created = client.create_donation(requested_data_types=[name for name, _ in MIX])
+    started = time.perf_counter()
+    participant.donate(created.donation_url, {"persona": "tiny", "records": records(args.rows), "seed": "2026"})
+    donation = participant.processed(client, created.donation.id, within=3600)
+    total = sum(status.rows for status in donation.data_types.values())
+    print(f"seeded: {total:,} rows in {len(donation.data_types)} types, "
+          f"processed by the server in {time.perf_counter() - started:.1f} s", flush=True)
+    assert total == args.rows, f"{total} rows, not {args.rows}"
+
+    print(f"client: steward_client {steward_client.__version__} from {Path(steward_client.__file__).parent}")
+    # Parquet first: its peak RSS growth is not hidden by the DataFrame's.
+    out = work / "out"
+    before = peak_rss_mib()
+    seconds, rows = best(args.repeat, lambda: client.export_donation_data(donation.id, path=out, progress=False))
+    assert rows == total, rows
+    size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
+    print(f"export to Parquet files ({size:.0f} MiB): {rows / seconds:,.0f} rows/s ({seconds:.2f} s); "
+          f"peak RSS {before:.0f} -> {peak_rss_mib():.0f} MiB")
+    shutil.rmtree(out)
+
+    seconds, rows = best(
+        args.repeat, lambda: client.export_donation_data(donation.id, path=out, format="csv", progress=False)
+    )
+    assert rows == total, rows
+    print(f"export to CSV files: {rows / seconds:,.0f} rows/s ({seconds:.2f} s)")
+    shutil.rmtree(out)
+
+    def frame() -> int:
+        return len(client.export_donation_data(donation.id, progress=False))
+
+    seconds, rows = best(args.repeat, frame)
+    assert rows == total, rows
+    print(f"export to a DataFrame: {rows / seconds:,.0f} rows/s ({seconds:.2f} s); peak RSS {peak_rss_mib():.0f} MiB")
+
+    largest = MIX[0][0]
+    seconds, rows = best(args.repeat, lambda: len(client.donation_data(donation.id, largest, page_size=1000)))
+    print(f"for comparison, donation_data({largest!r}, page_size=1000) through QueryDonationData pages: "
+          f"{rows / seconds:,.0f} rows/s ({seconds:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
