@@ -17,6 +17,7 @@
 //! | `STEWARD_GOOGLE_JOB_RETRIES` | `2` | `archiveJobs:retry` calls per failed export |
 //! | `STEWARD_DONATION_POLL_SCHEDULE` | `5m×12,15m×20,60m` (sandbox: `2s×30,10s×30,60s`) | export state poll cadence (`x` works for `×`) |
 //! | `STEWARD_EXPORT_MAX_WAIT` | `7d` | deadline per export |
+//! | `STEWARD_DONATION_MAX_PROCESSING` | export deadline + 1 day (`8d`) | a donation still `authorized` or `processing` this long after its sign-in (or last retry) is failed with `internal`; must exceed `STEWARD_EXPORT_MAX_WAIT` |
 //! | `STEWARD_DONATION_QUERY_MAX_LIMIT` | `10000` | largest `limit` / `page_size` of a data query |
 //! | `STEWARD_LEGACY_LIST_MAX` | `20000` | cap of the unpaged legacy donation list |
 //! | `STEWARD_DONATION_RAW_RETENTION` | `72h` | how long raw archive parts survive a terminal error |
@@ -148,6 +149,10 @@ pub struct DonationConfig {
     /// Poll intervals in order: `(interval, times)`; the last repeats forever (`times` = `None`).
     pub poll_schedule: Vec<(Duration, Option<u32>)>,
     pub export_max_wait: Duration,
+    /// How long a donation may stay `authorized` or `processing` after its
+    /// sign-in or last retry before the stuck check fails it (spec §1.4:
+    /// never `processing` forever); longer than [`Self::export_max_wait`].
+    pub max_processing: Duration,
     pub query_max_limit: u32,
     pub legacy_list_max: usize,
     pub raw_retention: Duration,
@@ -333,13 +338,32 @@ impl DonationConfig {
         }
         let any_sandbox = google.mode == ProviderMode::Sandbox || tiktok.mode == ProviderMode::Sandbox;
         let poll_schedule = parse_poll_schedule(get("STEWARD_DONATION_POLL_SCHEDULE").as_deref(), any_sandbox)?;
+        let export_max_wait = parse_duration_var(get, "STEWARD_EXPORT_MAX_WAIT", Duration::from_secs(7 * 86_400))?;
+        // A day past the export deadline by default, so a provider still
+        // preparing the archive times out as `export_timeout` first.
+        let max_processing = parse_duration_var(
+            get,
+            "STEWARD_DONATION_MAX_PROCESSING",
+            export_max_wait.saturating_add(Duration::from_secs(86_400)),
+        )?;
+        if max_processing <= export_max_wait {
+            return Err(invalid(
+                "STEWARD_DONATION_MAX_PROCESSING",
+                format!(
+                    "must be longer than STEWARD_EXPORT_MAX_WAIT ({}s): a donation waiting for its export would \
+                     otherwise be failed as stuck before the export deadline",
+                    export_max_wait.as_secs()
+                ),
+            ));
+        }
         Ok(Self {
             google,
             tiktok,
             max_attempts: parse_count(get, "STEWARD_DONATION_MAX_ATTEMPTS", 10, 1..=100)? as u32,
             google_job_retries: parse_count(get, "STEWARD_GOOGLE_JOB_RETRIES", 2, 0..=20)? as u32,
             poll_schedule,
-            export_max_wait: parse_duration_var(get, "STEWARD_EXPORT_MAX_WAIT", Duration::from_secs(7 * 86_400))?,
+            export_max_wait,
+            max_processing,
             query_max_limit: parse_count(get, "STEWARD_DONATION_QUERY_MAX_LIMIT", 10_000, 1..=1_000_000)? as u32,
             legacy_list_max: parse_count(get, "STEWARD_LEGACY_LIST_MAX", 20_000, 1..=10_000_000)?,
             raw_retention: parse_duration_var(get, "STEWARD_DONATION_RAW_RETENTION", Duration::from_secs(72 * 3600))?,
@@ -602,5 +626,20 @@ mod tests {
         let c = config(Environment::Development, &[("STEWARD_ARCHIVE_MAX_ENTRY_BYTES", "64MiB")]).unwrap();
         assert_eq!(c.archive_limits.max_entry_bytes, 64 << 20);
         assert!(config(Environment::Development, &[("STEWARD_ARCHIVE_MAX_PART_BYTES", "lots")]).is_err());
+    }
+
+    #[test]
+    fn the_processing_deadline_follows_the_export_deadline_and_must_exceed_it() {
+        let day = Duration::from_secs(86_400);
+        let c = config(Environment::Development, &[]).unwrap();
+        assert_eq!((c.export_max_wait, c.max_processing), (7 * day, 8 * day));
+        let c = config(Environment::Development, &[("STEWARD_EXPORT_MAX_WAIT", "10d")]).unwrap();
+        assert_eq!(c.max_processing, 11 * day, "a day past a raised export deadline");
+        let short = [("STEWARD_EXPORT_MAX_WAIT", "2s"), ("STEWARD_DONATION_MAX_PROCESSING", "3s")];
+        assert_eq!(config(Environment::Development, &short).unwrap().max_processing, Duration::from_secs(3));
+        let err = config(Environment::Development, &[("STEWARD_DONATION_MAX_PROCESSING", "7d")]).unwrap_err();
+        assert_eq!(err.var, "STEWARD_DONATION_MAX_PROCESSING");
+        assert!(err.message.contains("longer than STEWARD_EXPORT_MAX_WAIT"), "{err}");
+        assert!(config(Environment::Development, &[("STEWARD_DONATION_MAX_PROCESSING", "soon")]).is_err());
     }
 }

@@ -28,6 +28,7 @@ pub mod poll;
 pub mod retry;
 pub mod state;
 pub mod store;
+pub mod stuck;
 pub mod sweep;
 
 use std::sync::Arc;
@@ -259,6 +260,8 @@ pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
     let p = processing.clone();
     registry.register(PARSE, move |ctx| run_parse(p.clone(), ctx));
     registry.register(FINALIZE, run_finalize);
+    let (p, every) = (processing.clone(), stuck::check_every(processing.config.max_processing));
+    registry.periodic(stuck::KIND, every, move |ctx| stuck::run(p.clone(), ctx));
     let every = schedule_every(&processing.config);
     registry.periodic(SCHEDULE_DUE_POLLS, every, move |ctx| run_schedule(processing.clone(), ctx));
 }
