@@ -1,6 +1,7 @@
 # The researcher's donation calls with plain R arguments: create_donation(),
-# list_donations() (every page), get_donation(), donation_data() (every page of
-# one type's rows as a data.frame) and delete_donation(). They call
+# list_donations() (every page), get_donation(), donation_data() (one type's
+# rows as a data.frame), export_donation_data() (every type's rows, streamed)
+# and delete_donation(). They call
 # DonationService's typed RPCs through the generated donation_*() functions
 # (R/rpc.R), so the token, timeout and steward_error conditions are those of
 # every other call.
@@ -70,6 +71,18 @@ donation_data <- function(client, id, data_type, start_date = NULL, end_date = N
   if (!is.null(page_size)) page_size <- donation_page_size(page_size, NA_integer_)
   start_date <- donation_date(start_date, "start_date")
   end_date <- donation_date(end_date, "end_date")
+  if (is.null(page_size) && nzchar(data_type)) {
+    # Every row in one ExportDonationData stream. QueryDonationData answers
+    # no rows for a type the source does not have (portability-server's
+    # behaviour); Export refuses it, naming the field first.
+    return(tryCatch(
+      donation_export_frame(client, id, data_type, start_date, end_date, .timeout),
+      steward_invalid_argument = function(e) {
+        if (startsWith(e$grpc_message, "data_type:")) data.frame() else stop(e)
+      }
+    ))
+  }
+  # With page_size, page by page; an empty data_type goes to QueryDonationData too, which refuses it.
   rows <- list()
   token <- NULL
   repeat {
@@ -80,6 +93,37 @@ donation_data <- function(client, id, data_type, start_date = NULL, end_date = N
     token <- page$next_page_token
     if (!nzchar(token)) return(donation_rows_frame(rows))
   }
+}
+
+export_donation_data <- function(client, id, data_type = NULL, start_date = NULL, end_date = NULL,
+                                 progress = interactive(), .timeout = NULL) {
+  if (!is.null(data_type) && (!is.character(data_type) || length(data_type) != 1L || is.na(data_type))) {
+    stop("data_type must be one data type name (a string), or NULL for every type", call. = FALSE)
+  }
+  if (!is.logical(progress) || length(progress) != 1L || is.na(progress)) {
+    stop("progress must be TRUE or FALSE", call. = FALSE)
+  }
+  donation_export_frame(client, donation_id(id), data_type, donation_date(start_date, "start_date"),
+    donation_date(end_date, "end_date"), .timeout, progress = progress)
+}
+
+# ExportDonationData (JSON rows) streamed over gRPC-web into a data.frame:
+# each batch's rows are parsed by jsonlite as it arrives; the columns are
+# built once at the end.
+donation_export_frame <- function(client, id, data_type, start_date, end_date, .timeout, progress = FALSE) {
+  batches <- list()
+  received <- 0
+  on_batch <- function(batch) {
+    rows <- donation_page_rows(batch)
+    batches[[length(batches) + 1L]] <<- rows
+    received <<- received + length(rows)
+    if (progress) message(sprintf("\rdonation %s: %s rows", id, format(received, big.mark = ",")), appendLF = FALSE)
+    TRUE
+  }
+  donation_export_donation_data(client, donation_id = id, data_type = data_type, start_date = start_date,
+    end_date = end_date, row_format = "ROW_FORMAT_JSON", .callback = on_batch, .timeout = .timeout)
+  if (progress) message("")
+  donation_rows_frame(unlist(batches, recursive = FALSE, use.names = FALSE))
 }
 
 # A page's rows as named lists. Asked for as JSON texts (ROW_FORMAT_JSON),
@@ -95,17 +139,20 @@ donation_page_rows <- function(page) {
   if (length(page$rows) == 0L) return(list())
   json <- RProtoBuf::toJSON(page)
   Encoding(json) <- "UTF-8"
-  jsonlite::fromJSON(json, simplifyVector = FALSE)$rows
+  # A Struct keeps no key order: the common keys first, then the rest by name.
+  lapply(jsonlite::fromJSON(json, simplifyVector = FALSE)$rows, function(row) {
+    keys <- names(row)
+    row[c(intersect(donation_common_keys, keys), sort(setdiff(keys, donation_common_keys), method = "radix"))]
+  })
 }
 
 # Rows (named lists of strings, logicals, numbers and NULLs) as a data.frame:
-# one column per key, the common keys first and then the others by name;
+# one column per key, in the order the keys first appear (as Steward stores them);
 # all-timestamp columns POSIXct in UTC, all-logical ones logical, numbers
 # numeric, the rest character; NA where a row has no value.
 donation_rows_frame <- function(rows) {
   keys <- unique(unlist(lapply(rows, names), use.names = FALSE))
   if (is.null(keys)) keys <- character()
-  keys <- c(intersect(donation_common_keys, keys), sort(setdiff(keys, donation_common_keys), method = "radix"))
   columns <- lapply(stats::setNames(keys, keys), function(key) {
     values <- lapply(rows, function(row) row[[key]])
     present <- values[!vapply(values, is.null, logical(1))]

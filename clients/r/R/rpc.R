@@ -329,6 +329,14 @@ donation_delete_donation <- function(client, donation_id = NULL, .timeout = NULL
     .timeout = .timeout)
 }
 
+# /steward.donation.v1.DonationService/ExportDonationData (server-streaming)
+donation_export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, row_format = NULL, .callback = NULL, .timeout = NULL) {
+  steward_server_stream(client, "/steward.donation.v1.DonationService/ExportDonationData",
+    "steward.donation.v1.ExportDonationDataRequest", "steward.donation.v1.ExportDonationDataResponse",
+    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, row_format = row_format),
+    .callback = .callback, .timeout = .timeout)
+}
+
 # /steward.donation.v1.DonationService/GetDonation
 donation_get_donation <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/GetDonation",
@@ -350,14 +358,6 @@ download_file <- function(client, file_id = NULL, offset = NULL, .callback = NUL
   steward_server_stream(client, "/steward.upload.v1.UploadService/DownloadFile",
     "steward.upload.v1.DownloadFileRequest", "google.api.HttpBody",
     list(file_id = file_id, offset = offset),
-    .callback = .callback, .timeout = .timeout)
-}
-
-# /steward.donation.v1.DonationService/ExportDonationData (server-streaming)
-export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, row_format = NULL, .callback = NULL, .timeout = NULL) {
-  steward_server_stream(client, "/steward.donation.v1.DonationService/ExportDonationData",
-    "steward.donation.v1.ExportDonationDataRequest", "steward.donation.v1.ExportDonationDataResponse",
-    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, row_format = row_format),
     .callback = .callback, .timeout = .timeout)
 }
 
