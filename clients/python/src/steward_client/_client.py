@@ -121,6 +121,10 @@ class Client(DonationMethods):
             ("grpc.max_reconnect_backoff_ms", max(1, int(max_backoff * 1000 / 3))),
             *options,
         ]
+        if not any(name == "grpc.max_receive_message_length" for name, _ in options):
+            # gRPC's default of 4 MiB is less than a page of 10,000 donation rows
+            # (the most QueryDonationData gives, about 6 MB of JSON).
+            channel_options.append(("grpc.max_receive_message_length", 64 << 20))
         if self.secure:
             roots = root_certificates if root_certificates is not None else _system_roots()
             credentials = grpc.ssl_channel_credentials(root_certificates=roots)
