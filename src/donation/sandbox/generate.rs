@@ -1,4 +1,7 @@
-//! Google portability archives for the sandbox (spec §4.3.1, §6.4–§6.6).
+//! Google portability archives for the sandbox (spec §4.3.1, §6.4–§6.6),
+//! and the public entry to the TikTok ones ([`write_tiktok_archive`],
+//! [`tiktok_manifest`]; generated in `gen_tiktok`, whose module doc lists the
+//! layouts, record shapes and content failures).
 //!
 //! An export is one `initiate` call: a set of resource groups, an optional
 //! `[startTime, endTime)` window and the time it was created. The export
@@ -60,6 +63,11 @@ use super::gen_vocab as vocab;
 use super::gen_zip::{Archive, Bomb, LARGE_MEMBER, Method, inner_zip};
 use super::scenario::{Failure, Persona, Scenario};
 
+pub use super::gen_tiktok::{
+    FavoritesSplit, TIKTOK_FILE_2025, TIKTOK_FILE_LEGACY, TIKTOK_NESTED_ARCHIVE_NAME, TIKTOK_TYPES, TikTokManifest,
+    favorites_split, tiktok_manifest, write_tiktok_archive,
+};
+
 /// One Google export: what `portabilityArchive:initiate` was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GoogleExport<'a> {
@@ -96,7 +104,7 @@ pub const TOO_MANY_ENTRIES: u32 = 200_000;
 pub const NESTED_ARCHIVE_NAME: &str = "Portability/nested.zip";
 
 /// Length-258 matches of the zip bomb.
-const BOMB_MATCHES: u64 = ((8 << 30) + (1 << 20)) / 258;
+pub(crate) const BOMB_MATCHES: u64 = ((8 << 30) + (1 << 20)) / 258;
 
 /// Uncompressed size of the `zip_bomb` member: about 1 MiB past the default
 /// per-entry limit of 8 GiB (spec §5.5). It is about 8 MiB on the wire.
@@ -467,7 +475,7 @@ fn budget(scenario: &Scenario, content: Content, t: Option<&'static DataType>, a
 }
 
 /// Zip entry time of an export created at `t` (the DOS range is 1980–2107).
-fn zip_time(t: DateTime<Utc>) -> zip::DateTime {
+pub(crate) fn zip_time(t: DateTime<Utc>) -> zip::DateTime {
     let year = t.year().clamp(1980, 2107) as u16;
     zip::DateTime::from_date_and_time(
         year,
