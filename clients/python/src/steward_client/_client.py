@@ -18,7 +18,7 @@ import random
 import ssl
 import time
 from types import TracebackType
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Type, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
@@ -268,7 +268,7 @@ class Client(DonationMethods):
             raise error
 
 
-    def _stream(self, method: Callable[..., Iterable[Response]], request: Any, timeout: Optional[float]) -> Iterator[Response]:
+    def _stream(self, method: Callable[..., Any], request: Any, timeout: Optional[float]) -> Iterator[Any]:
         """The messages of a server-streaming call, with the credentials and errors of `_unary`.
 
         `timeout` is the deadline of the whole stream (None: no deadline; a dead

@@ -279,7 +279,7 @@ class DonationMethods:
         without, `path` is a directory (made if missing) that gets one file per
         type, `<data_type>.parquet` (the default format) or `<data_type>.csv`,
         since each type has its own columns. Parquet columns are typed as the
-        DataFrame's, fixed by each type's first batch; CSV keeps the values as
+        DataFrame's, fixed by each type's first rows; CSV keeps the values as
         the JSON has them (text, `true`/`false`, an empty field for null). A
         type without rows writes no file.
 
