@@ -9,12 +9,15 @@ of the seven My Activity types and donates it as a participant does, through
 the sandbox provider with a scenario of `--rows` records spread as the Rust
 bench spreads them (benches/donation.rs: 40 % youtube_history, 30 % search,
 6 % each of five more). Steward's own workers download, parse and seal it.
-Then it times, on the installed or source-tree client:
+Then it times, on the installed client (or the source tree's, with
+STEWARD_BENCH_SOURCE_TREE=1):
 
+- the stream's messages alone, without parsing the rows (the ceiling here),
 - `export_donation_data(id)` into one pandas DataFrame (target: at least
   100,000 rows/s),
 - `export_donation_data(id, path=dir)`: one Parquet file per type, written
-  batch by batch, with the growth of the process's peak RSS while it runs,
+  batch by batch, with the process's peak RSS after exporting a donation of a
+  tenth the size and after the large one (memory must not grow with it),
 - the same into CSV files,
 
 each the best of `--repeat` runs, and prints rows/s. Needs pandas and pyarrow
@@ -43,6 +46,7 @@ if os.environ.get("STEWARD_BENCH_SOURCE_TREE"):
 
 import participant  # noqa: E402
 import steward_client  # noqa: E402
+from steward_client.proto.steward.donation.v1 import donation_pb2  # noqa: E402
 
 # The Rust bench's mix (benches/donation.rs MIX): type and percent of the entries.
 MIX = [
@@ -78,15 +82,21 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def best(repeat: int, run: Callable[[], int]) -> Tuple[float, int]:
-    """The shortest wall time of `repeat` runs, and the rows the last one gave."""
-    times: List[float] = []
+def best(repeat: int, run: Callable[[], int]) -> Tuple[float, int, float]:
+    """The shortest wall time of `repeat` runs, the rows the last one gave, and
+    the client's CPU seconds (all its threads) in that fastest run."""
+    times: List[Tuple[float, float]] = []
     rows = 0
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         rows = run()
-        times.append(time.perf_counter() - started)
-    return min(times), rows
+        times.append((time.perf_counter() - started, time.process_time() - cpu))
+    wall, cpu = min(times)
+    return wall, rows, cpu
+
+
+def cpu_note(rows: int, cpu: float) -> str:
+    return f"client CPU {cpu / rows * 1e6:.1f} µs a row"
 
 
 def main() -> None:
@@ -137,45 +147,75 @@ def main() -> None:
         shutil.rmtree(work)
 
 
-def run(client: steward_client.Client, args: argparse.Namespace, work: Path) -> None:
+def seed(client: steward_client.Client, rows: int) -> donation_pb2.Donation:
+    """A processed donation of `rows` sandbox records, through the participant's flow."""
     created = client.create_donation(requested_data_types=[name for name, _ in MIX])
     started = time.perf_counter()
-    participant.donate(created.donation_url, {"persona": "tiny", "records": records(args.rows), "seed": "2026"})
+    participant.donate(created.donation_url, {"persona": "tiny", "records": records(rows), "seed": "2026"})
     donation = participant.processed(client, created.donation.id, within=3600)
     total = sum(status.rows for status in donation.data_types.values())
     print(f"seeded: {total:,} rows in {len(donation.data_types)} types, "
           f"processed by the server in {time.perf_counter() - started:.1f} s", flush=True)
-    assert total == args.rows, f"{total} rows, not {args.rows}"
+    assert total == rows, f"{total} rows, not {rows}"
+    return donation
 
-    print(f"client: steward_client {steward_client.__version__} from {Path(steward_client.__file__).parent}")
-    # Parquet first: its peak RSS growth is not hidden by the DataFrame's.
+
+def run(client: steward_client.Client, args: argparse.Namespace, work: Path) -> None:
+    small = seed(client, args.rows // 10)
+    donation = seed(client, args.rows)
+    total = args.rows
+    print(f"client: steward_client {steward_client.__version__} from {Path(steward_client.__file__).parent}; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+    # The ceiling on this machine: the stream's messages alone, nothing decoded.
+    from steward_client.proto.steward.donation.v1 import donation_service_pb2
+
+    request = donation_service_pb2.ExportDonationDataRequest(
+        donation_id=donation.id, row_format=donation_pb2.ROW_FORMAT_JSON
+    )
+
+    def stream_only() -> int:
+        return sum(len(b.json_rows) for b in client._stream(client._donation.ExportDonationData, request, None))
+
+    seconds, rows, cpu = best(args.repeat, stream_only)
+    assert rows == total, rows
+    print(f"ExportDonationData messages alone (JSON rows not parsed): {rows / seconds:,.0f} rows/s "
+          f"({seconds:.2f} s, {cpu_note(rows, cpu)})")
+
+    # Parquet first, so the DataFrame's memory does not hide the files' peak
+    # RSS: the small donation's export (which also loads pyarrow), then the
+    # large one's; their difference is what the size of the donation costs.
     out = work / "out"
+    client.export_donation_data(small.id, path=out, progress=False)
+    shutil.rmtree(out)
     before = peak_rss_mib()
-    seconds, rows = best(args.repeat, lambda: client.export_donation_data(donation.id, path=out, progress=False))
+    seconds, rows, cpu = best(args.repeat, lambda: client.export_donation_data(donation.id, path=out, progress=False))
     assert rows == total, rows
     size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
-    print(f"export to Parquet files ({size:.0f} MiB): {rows / seconds:,.0f} rows/s ({seconds:.2f} s); "
-          f"peak RSS {before:.0f} -> {peak_rss_mib():.0f} MiB")
+    print(f"export to Parquet files ({size:.0f} MiB): {rows / seconds:,.0f} rows/s ({seconds:.2f} s, "
+          f"{cpu_note(rows, cpu)}); peak RSS after {args.rows // 10:,} rows "
+          f"{before:.0f} MiB, after {total:,} rows {peak_rss_mib():.0f} MiB")
     shutil.rmtree(out)
 
-    seconds, rows = best(
+    seconds, rows, cpu = best(
         args.repeat, lambda: client.export_donation_data(donation.id, path=out, format="csv", progress=False)
     )
     assert rows == total, rows
-    print(f"export to CSV files: {rows / seconds:,.0f} rows/s ({seconds:.2f} s)")
+    print(f"export to CSV files: {rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu)})")
     shutil.rmtree(out)
 
     def frame() -> int:
         return len(client.export_donation_data(donation.id, progress=False))
 
-    seconds, rows = best(args.repeat, frame)
+    seconds, rows, cpu = best(args.repeat, frame)
     assert rows == total, rows
-    print(f"export to a DataFrame: {rows / seconds:,.0f} rows/s ({seconds:.2f} s); peak RSS {peak_rss_mib():.0f} MiB")
+    print(f"export to a DataFrame: {rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu)}); "
+          f"peak RSS {peak_rss_mib():.0f} MiB")
 
     largest = MIX[0][0]
-    seconds, rows = best(args.repeat, lambda: len(client.donation_data(donation.id, largest, page_size=1000)))
+    seconds, rows, cpu = best(args.repeat, lambda: len(client.donation_data(donation.id, largest, page_size=1000)))
     print(f"for comparison, donation_data({largest!r}, page_size=1000) through QueryDonationData pages: "
-          f"{rows / seconds:,.0f} rows/s ({seconds:.2f} s)")
+          f"{rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu)})")
 
 
 if __name__ == "__main__":
