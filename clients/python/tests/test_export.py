@@ -113,13 +113,19 @@ def test_every_type_equals_the_query_pages_row_for_row(
     assert (frame["device_id"] == str(donation.id)).all()
     assert frame["video_id"].dropna().map(lambda v: isinstance(v, str) and len(v) == 11).all()
 
-    # Without pyarrow's JSON reader (only pandas installed) the same frame comes back.
-    _donations._FAST = False
-    try:
-        plain = researcher.export_donation_data(donation.id, progress=False)
-    finally:
-        _donations._FAST = True
-    pd.testing.assert_frame_equal(plain, frame)
+
+def test_without_pyarrow(
+    researcher: steward_client.Client, donation: donation_pb2.Donation, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    frame = researcher.export_donation_data(donation.id, progress=False)
+    # Only pandas installed (the `pandas` extra): the same frame, built from json.loads per batch.
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    pd.testing.assert_frame_equal(researcher.export_donation_data(donation.id, progress=False), frame)
+    # CSV needs no pyarrow; Parquet names the extra to install, before anything is sent.
+    assert researcher.export_donation_data(donation.id, "search", path=tmp_path / "s.csv") == RECORDS["search"]
+    with pytest.raises(ImportError, match=r"steward-client\[parquet\]"):
+        researcher.export_donation_data(donation.id, path=tmp_path / "all")
+    assert not (tmp_path / "all").exists()
 
 
 def test_one_type_and_donation_data(researcher: steward_client.Client, donation: donation_pb2.Donation) -> None:

@@ -47,9 +47,6 @@ _SOURCES = {
     "google_portability": donation_pb2.DONATION_SOURCE_GOOGLE_PORTABILITY,
     "tiktok_portability": donation_pb2.DONATION_SOURCE_TIKTOK_PORTABILITY,
 }
-# Whether the DataFrame is built with pyarrow when it is installed (tests turn it off
-# to check that both ways give the same frame).
-_FAST = True
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 
 
@@ -310,14 +307,13 @@ class DonationMethods:
             if format is not None:
                 raise ValueError("format needs a path: export_donation_data(..., path='rows.parquet')")
             return self._export_frame(request, _pandas("export_donation_data"), progress=progress, timeout=timeout)
+        kind = file_format(path, format) if data_type else file_format(path, format or "parquet")
+        pa = pyarrow_module("export_donation_data to Parquet") if kind == "parquet" else None
         if data_type:
-            kind = file_format(path, format)
             target = path
         else:
-            kind = file_format(path, format or "parquet")
             os.makedirs(path, exist_ok=True)
             target = None
-        pa = pyarrow_module("export_donation_data to Parquet") if kind == "parquet" else None
         sink = FileSink(kind, (lambda t: target) if target is not None else (lambda t: os.path.join(path, f"{t}.{kind}")), pa)
         written = 0
         with self._export_progress(request, progress) as bar:
@@ -343,7 +339,7 @@ class DonationMethods:
     def _export_frame(
         self, request: service_pb2.ExportDonationDataRequest, pandas: Any, *, progress: bool, timeout: Optional[float]
     ) -> "pandas.DataFrame":
-        pa = optional_pyarrow() if _FAST else None
+        pa = optional_pyarrow()
         tables: List[Any] = []
         rows: List[Dict[str, Any]] = []
         arrow = ArrowBatches(pa) if pa is not None else None
