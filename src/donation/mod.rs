@@ -7,7 +7,8 @@
 //! - [`catalogue`]: sources, data types and the provider resources they need.
 //! - [`config`]: provider modes, endpoints, sandbox and processing limits.
 //! - [`provider`]: the `PortabilityProvider` boundary, its error classes and
-//!   HTTP rules; [`google`]: the Google Data Portability client.
+//!   HTTP rules; [`google`]: the Google Data Portability client; [`tiktok`]:
+//!   the TikTok Data Portability client.
 //! - researcher API: [`grpc`] (handlers), [`convert`] (native messages),
 //!   [`legacy`] (portability-server's REST surface), [`ops`] (operations and
 //!   who may call them), [`export`] (ExportDonationData), [`retry`]
@@ -44,3 +45,4 @@ pub mod retry;
 pub mod rows;
 pub mod sandbox;
 pub mod store;
+pub mod tiktok;

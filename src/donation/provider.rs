@@ -1,6 +1,6 @@
 //! The boundary to data portability providers (spec `donation.md` §4.1): the
-//! [`PortabilityProvider`] trait that the Google client implements (and the
-//! TikTok client will), the error classes every provider answer is mapped to
+//! [`PortabilityProvider`] trait that the Google and TikTok clients
+//! implement, the error classes every provider answer is mapped to
 //! ([`ErrorClass`], [`ProviderError`]), and [`ProviderHttp`], the one HTTP
 //! client with the timeouts, redirect and download-allowlist rules and the
 //! immediate retries every provider call shares.
@@ -170,10 +170,17 @@ impl ProviderError {
         Self::answered(provider, step, ErrorClass::Permanent, status, Some(what))
     }
 
-    /// A download URL that answered 400 or 403: its signature expired (spec
-    /// §4.2.6); poll the state again for fresh URLs.
+    /// A Google download URL that answered 400 or 403: its signature expired
+    /// (spec §4.2.6); poll the state again for fresh URLs. (TikTok downloads
+    /// are authenticated API calls, not signed URLs.)
     pub fn is_url_expired(&self) -> bool {
-        self.step == Step::Download && matches!(self.http_status, Some(400 | 403))
+        self.provider == Source::Google && self.step == Step::Download && matches!(self.http_status, Some(400 | 403))
+    }
+
+    /// TikTok refused the export because the account is outside the EEA and
+    /// the UK (spec §4.4.3 "Availability").
+    pub fn is_region_refusal(&self) -> bool {
+        self.provider == Source::TikTok && self.code.as_deref() == Some(UNSUPPORTED_REGION)
     }
 
     /// `initiate` answered 429 `RESOURCE_EXHAUSTED` without a `Retry-After`:
@@ -195,6 +202,9 @@ impl ProviderError {
     }
 }
 
+/// Steward's code for TikTok's refusal of accounts outside the EEA and the UK.
+pub const UNSUPPORTED_REGION: &str = "unsupported_region";
+
 /// Provider error codes go into logs and events: keep them short and plain.
 fn sanitize_code(code: &str) -> String {
     code.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(64).collect()
@@ -211,11 +221,13 @@ pub struct TokenGrant {
     /// The granted scopes as the provider spelled them; `None` when the
     /// answer did not say (RFC 6749: then as requested).
     pub scopes: Option<Vec<String>>,
-    /// The catalogue resources those scopes cover (Google resource groups).
+    /// The catalogue resources those scopes cover (Google resource groups,
+    /// TikTok categories).
     pub resources: Option<Vec<String>>,
 }
 
-/// What one export is asked for (Google: one resource group per call).
+/// What one export is asked for (Google: one resource group per call;
+/// TikTok: the `activity` category, never with a window).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRequest {
     pub resources: Vec<String>,
@@ -240,9 +252,13 @@ pub enum JobState {
     Complete,
     Failed,
     Cancelled,
+    /// TikTok's `expired`: ready, but not downloaded within 4 days.
+    Expired,
 }
 
-/// An export job's state; `urls` are set when complete, one per part, in part order.
+/// An export job's state; `urls` are set when complete, one per part, in
+/// part order: what [`PortabilityProvider::download`] takes (Google: signed
+/// URLs; TikTok: the request id, its one part).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveState {
     pub state: JobState,
@@ -324,14 +340,28 @@ pub trait PortabilityProvider: Send + Sync + fmt::Debug {
     /// Cancels an in-progress job.
     fn cancel_job<'a>(&'a self, access_token: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;
 
-    /// Starts downloading a part from `offset` (0: from the start).
-    fn download<'a>(&'a self, url: &'a str, offset: u64) -> BoxFuture<'a, Result<Download, ProviderError>>;
+    /// Starts downloading a part from `locator` (an entry of
+    /// [`ArchiveState::urls`]) at `offset` (0: from the start). Google's
+    /// signed URLs are fetched without the access token; TikTok's download
+    /// is an authenticated call.
+    fn download<'a>(
+        &'a self,
+        access_token: &'a str,
+        locator: &'a str,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<Download, ProviderError>>;
 
-    /// Releases Steward's access (Google `authorization:reset`).
+    /// Releases Steward's access (Google `authorization:reset`, TikTok `oauth/revoke/`).
     fn reset<'a>(&'a self, access_token: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;
 
     /// Which granted resources are one-time and which time-based (for the log only).
     fn access_types<'a>(&'a self, access_token: &'a str) -> BoxFuture<'a, Result<AccessTypes, ProviderError>>;
+
+    /// The PKCE challenge this provider expects for `verifier`: RFC 7636's
+    /// S256 unless the provider reads it otherwise (TikTok, configurable).
+    fn pkce_challenge(&self, verifier: &str) -> String {
+        pkce_challenge(verifier)
+    }
 }
 
 /// `BASE64URL(SHA-256(verifier))`, PKCE's S256 challenge (RFC 7636).
@@ -556,6 +586,118 @@ impl ProviderHttp {
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+
+    /// `POST url` with the access token and a JSON `body`, answered with a
+    /// streamed archive (TikTok's download, spec §4.4.3). Whether the answer
+    /// is the zip or an error envelope is decided by its first bytes
+    /// (`PK\x03\x04` or `{`), never by `Content-Type`; `classify` maps an
+    /// error answer (any status) to its class. No `Range` is assumed: the
+    /// body always starts at byte 0, and an interrupted one is fetched again
+    /// whole. No redirect is followed. Transient failures before the body
+    /// starts are retried at once.
+    pub(crate) async fn post_download(
+        &self,
+        url: &str,
+        access_token: &str,
+        body: Vec<u8>,
+        classify: impl Fn(&Answer) -> Result<(), ProviderError>,
+    ) -> Result<Download, ProviderError> {
+        let step = Step::Download;
+        let target = self.allowed(url)?;
+        let mut attempt = 0;
+        loop {
+            let sent = self
+                .client
+                .post(target.clone())
+                .bearer_auth(access_token)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let error = match sent {
+                Err(e) => self.network_error(step, &e),
+                Ok(response) => {
+                    let status = response.status();
+                    tracing::debug!(url = %loggable_url(&target), http_status = status.as_u16(), "download answered");
+                    let retry_after = retry_after(response.headers());
+                    let mut e = if status == StatusCode::OK {
+                        match self.sniff(response, &classify).await {
+                            Ok(download) => return Ok(download),
+                            Err(e) => e,
+                        }
+                    } else if status.is_redirection() {
+                        self.refused(step, status.as_u16(), "unexpected_redirect")
+                    } else {
+                        // An unreadable error body still has its status to classify by.
+                        let body = read_limited(response, ERROR_BODY_LIMIT).await.unwrap_or_default();
+                        match classify(&Answer { status, body }) {
+                            Err(e) => e,
+                            Ok(()) => self.refused(step, status.as_u16(), "unexpected_status"),
+                        }
+                    };
+                    e.retry_after = e.retry_after.or(retry_after);
+                    e
+                }
+            };
+            let Some(wait) = self.retry_wait(&error, Retries::Idempotent, attempt) else {
+                return Err(error);
+            };
+            tracing::info!(error = %error, wait_ms = wait.as_millis() as u64, "retrying a download");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// A 200 answer to [`Self::post_download`]: the archive when its first
+    /// bytes are a zip's, else the error envelope `classify` reads.
+    async fn sniff(
+        &self,
+        response: reqwest::Response,
+        classify: &impl Fn(&Answer) -> Result<(), ProviderError>,
+    ) -> Result<Download, ProviderError> {
+        const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+        let step = Step::Download;
+        let total_len = response.content_length();
+        let provider = self.provider;
+        let mut stream = response.bytes_stream();
+        let mut head = Vec::new();
+        while head.len() < ZIP_MAGIC.len() {
+            match stream.next().await {
+                Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+                Some(Err(e)) => return Err(self.network_error(step, &e)),
+                None => break,
+            }
+        }
+        if head.starts_with(ZIP_MAGIC) {
+            let rest = stream.map(move |chunk| {
+                chunk.map_err(|_| ProviderError {
+                    provider,
+                    step: Step::Download,
+                    class: ErrorClass::Transient,
+                    http_status: None,
+                    code: Some("interrupted".into()),
+                    retry_after: None,
+                    reached: Reached::Unknown,
+                })
+            });
+            let body = futures_util::stream::once(async move { Ok(Bytes::from(head)) }).chain(rest).boxed();
+            return Ok(Download { offset: 0, total_len, accepts_ranges: false, body });
+        }
+        if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| self.network_error(step, &e))?;
+                if head.len() + chunk.len() > ERROR_BODY_LIMIT {
+                    return Err(self.refused(step, 200, "not_a_zip"));
+                }
+                head.extend_from_slice(&chunk);
+            }
+            return Err(match classify(&Answer { status: StatusCode::OK, body: Bytes::from(head) }) {
+                Err(e) => e,
+                Ok(()) => self.refused(step, 200, "not_a_zip"),
+            });
+        }
+        Err(self.refused(step, 200, "not_a_zip"))
     }
 
     /// The body of a 200 or 206 answer to a download from `offset`.

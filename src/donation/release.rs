@@ -5,7 +5,8 @@
 //! with the keyring, the export jobs still running — into a
 //! `provider_releases` record in the deleting transaction ([`take_over`]),
 //! because the grant row goes with the donation. The job then cancels those
-//! exports and calls the provider's reset (Google `authorization:reset`),
+//! exports (TikTok: `user/data/cancel/` for a pending request) and calls the
+//! provider's reset (Google `authorization:reset`, TikTok `oauth/revoke/`),
 //! refreshing an expired access token first. A refresh answered with
 //! `invalid_grant` or a reset answered 401 means the access is already gone,
 //! which counts as released. Any other failure is retried by the queue with

@@ -63,6 +63,12 @@ impl GoogleClient {
         })
     }
 
+    /// Downloads a part from its signed `url` at `offset`, without any
+    /// `Authorization` header (signed URLs reject one).
+    pub fn download<'a>(&'a self, url: &'a str, offset: u64) -> BoxFuture<'a, Result<Download, ProviderError>> {
+        Box::pin(self.http.download(url, offset, wire::storage_error_code))
+    }
+
     /// A token endpoint call with `form`.
     async fn token(&self, step: Step, form: &[(&str, &str)]) -> Result<TokenGrant, ProviderError> {
         let (retries, timeout) =
@@ -220,8 +226,14 @@ impl PortabilityProvider for GoogleClient {
         })
     }
 
-    fn download<'a>(&'a self, url: &'a str, offset: u64) -> BoxFuture<'a, Result<Download, ProviderError>> {
-        Box::pin(self.http.download(url, offset, wire::storage_error_code))
+    /// Signed URLs carry their own credential: the access token is never sent.
+    fn download<'a>(
+        &'a self,
+        _access_token: &'a str,
+        url: &'a str,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<Download, ProviderError>> {
+        GoogleClient::download(self, url, offset)
     }
 
     fn reset<'a>(&'a self, access_token: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {

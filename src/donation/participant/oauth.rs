@@ -1,5 +1,7 @@
 //! Provider sign-in (spec §3.4): the OAuth authorization-code flow with
-//! `state` and PKCE (S256), Google for now.
+//! `state` and PKCE (S256), at Google and TikTok (whose callback names the
+//! granted scopes `scopes`, and whose PKCE challenge encoding is
+//! configurable).
 //!
 //! `/donate/authorize/` creates a single-use attempt — the state's SHA-256,
 //! the PKCE verifier sealed with the keyring, the donation, the visit, the
@@ -27,8 +29,9 @@ use crate::db::schema::{donations, oauth_attempts};
 use crate::donation::catalogue::{Source, resources_for};
 use crate::donation::model::{Donation, Stage, Status};
 use crate::donation::processing::{self, Authorized};
-use crate::donation::provider::{ErrorClass, pkce_challenge};
+use crate::donation::provider::ErrorClass;
 use crate::donation::store;
+use crate::donation::tiktok;
 
 /// `GET /donate/authorize/`.
 pub async fn authorize_get(ctx: Ctx) -> Response {
@@ -102,7 +105,7 @@ async fn authorize(ctx: &Ctx, form: Option<&[(String, String)]>) -> PageResult {
         Ok(())
     })
     .await?;
-    let url = provider.authorize_url(&state, &pkce_challenge(&verifier), &resources);
+    let url = provider.authorize_url(&state, &provider.pkce_challenge(&verifier), &resources);
     Ok(ctx.redirect(StatusCode::FOUND, &url))
 }
 
@@ -143,6 +146,12 @@ async fn consume(
 /// `GET /oauth/google/callback/`.
 pub async fn google_callback(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
     let result = callback(&ctx, Source::Google, query.as_deref().unwrap_or("")).await;
+    ctx.finish(result)
+}
+
+/// `GET /oauth/tiktok/callback/`.
+pub async fn tiktok_callback(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
+    let result = callback(&ctx, Source::TikTok, query.as_deref().unwrap_or("")).await;
     ctx.finish(result)
 }
 
@@ -221,6 +230,16 @@ async fn callback(ctx: &Ctx, source: Source, query: &str) -> PageResult {
     let verifier = String::from_utf8(verifier).map_err(|e| Fail::Internal(e.into()))?;
     let provider = ctx.state.processing.provider(source).map_err(|_| Fail::SignInExpired)?;
     let grant = match provider.exchange_code(code, &verifier).await {
+        // TikTok names the granted scopes in the callback (`scopes`); its
+        // token answer's `scope` wins when present.
+        Ok(mut grant) if source == Source::TikTok && grant.scopes.is_none() => {
+            if let Some(scopes) = field(&params, "scopes") {
+                let scopes = tiktok::split_scopes(scopes);
+                grant.resources = Some(tiktok::granted_resources(&scopes));
+                grant.scopes = Some(scopes);
+            }
+            grant
+        }
         Ok(grant) => grant,
         Err(e) => {
             if e.class == ErrorClass::Config {

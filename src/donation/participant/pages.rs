@@ -31,9 +31,10 @@ use super::{data, identity, oauth, revoke};
 use crate::app::AppState;
 use crate::auth::token::hex;
 use crate::config::{Config, Environment};
-use crate::db::schema::donations;
+use crate::db::schema::{donation_types, donations};
 use crate::donation::catalogue::Source;
 use crate::donation::model::{Donation, Stage, Status, TypeStatus};
+use crate::donation::processing::export::REGION_DETAIL;
 use crate::donation::store;
 
 /// What the pages share: templates, headers, cookie flags.
@@ -97,6 +98,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/donate/terms/", get(terms_form).post(accept_terms))
         .route("/donate/authorize/", get(oauth::authorize_get).post(oauth::authorize_post))
         .route("/oauth/google/callback/", get(oauth::google_callback))
+        .route("/oauth/tiktok/callback/", get(oauth::tiktok_callback))
         .route("/donate/data/", get(data::data_page))
         .route("/donate/revoke/", get(revoke::revoke_form).post(revoke::revoke))
         .route("/donate/generate-participant/", post(generate_participant).get(method_not_allowed))
@@ -598,6 +600,18 @@ pub async fn terms_current(
     Ok(accepted.as_deref() == Some(&version[..]))
 }
 
+/// Whether TikTok refused the donation's export because the account is
+/// outside the EEA and the UK (spec §4.4.3).
+async fn region_refused(conn: &mut AsyncPgConnection, donation_id: i32) -> Result<bool, Fail> {
+    let n: i64 = donation_types::table
+        .filter(donation_types::donation_id.eq(donation_id))
+        .filter(donation_types::reason_detail.eq(REGION_DETAIL))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(n > 0)
+}
+
 /// `GET /donate/`: the status page (spec §3.3).
 async fn status_page(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
     let result = async {
@@ -612,7 +626,14 @@ async fn status_page(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
         let terms_current = terms_current(&ctx, &mut conn, &visit, &donation, &view).await?;
         let action = view::action(&donation, terms_current);
         let (steps, current_step) = view::steps(donation.source, donation.stage);
-        let failure = donation.error_code.as_deref().map(|code| view::failure_text(donation.source, code));
+        let failure = match donation.error_code.as_deref() {
+            Some("export_failed")
+                if donation.source == Source::TikTok && region_refused(&mut conn, donation.id).await? =>
+            {
+                Some(view::REGION_TEXT.to_owned())
+            }
+            code => code.map(|code| view::failure_text(donation.source, code)),
+        };
         let link_box = match &visit.participant_token_sealed {
             Some(sealed) => {
                 let token = ctx.state.keyring.open(sealed, &visit::token_aad(visit.id))?;

@@ -214,6 +214,10 @@ pub fn can_fix(donation: &Donation) -> bool {
     donation.error_code.as_deref().is_some_and(|code| error_remedies(code).0)
 }
 
+/// The participant's message when TikTok refused the export because the
+/// account is outside the EEA and the UK (spec §4.4.3, §5.9).
+pub const REGION_TEXT: &str = "TikTok offers this only for accounts in the EEA and the UK.";
+
 /// The participant-facing message for an error code (spec §5.9).
 pub fn failure_text(source: Source, code: &str) -> String {
     let p = source.provider_name();

@@ -1,5 +1,6 @@
 //! The `donation.download` job (spec §5.1, §5.3, §5.4): fetches one archive
-//! part from a freshly signed URL and streams it, sealed with the donation's
+//! part from a freshly signed URL (TikTok: the authenticated download of the
+//! request) and streams it, sealed with the donation's
 //! data key, into the blob store; the part's object key, size and digest are
 //! committed in one statement.
 
@@ -68,7 +69,7 @@ pub async fn download(
     let index = usize::try_from(part.part_no).unwrap_or(usize::MAX);
 
     let mut refused = None;
-    let mut fetched: Option<(Download, String)> = None;
+    let mut fetched: Option<(Download, String, String)> = None;
     for _ in 0..=URL_REFRESHES {
         let answer = with_token!(processing, conn, donation_id, |token| provider.archive_state(token, &job_id));
         let archive = match answer {
@@ -83,21 +84,26 @@ pub async fn download(
                 return fail_part(conn, &part, UNAVAILABLE, detail).await.map(|()| false);
             }
         };
-        match provider.download(&url, 0).await {
-            Ok(body) => {
-                fetched = Some((body, url));
+        // TikTok's download is an authenticated call (401: refresh and repeat
+        // once); Google's signed URL ignores the token.
+        let answer = with_token!(processing, conn, donation_id, |token| async {
+            provider.download(token, &url, 0).await.map(|body| (body, token.to_owned()))
+        });
+        match answer {
+            Ok((body, token)) => {
+                fetched = Some((body, url, token));
                 break;
             }
             Err(e) if e.is_url_expired() => refused = Some(e),
             Err(e) => return handle(conn, &part, e, last_attempt).await,
         }
     }
-    let Some((body, url)) = fetched else {
+    let Some((body, url, token)) = fetched else {
         let status = refused.and_then(|e| e.http_status);
         let detail = json!({ "http_status": status, "url_refreshes": URL_REFRESHES });
         return fail_part(conn, &part, UNAVAILABLE, detail).await.map(|()| false);
     };
-    let resuming = Resuming { provider, url: &url, received: body.offset, resumed: 0 };
+    let resuming = Resuming { provider, token: &token, url: &url, received: body.offset, resumed: 0 };
     store_body(processing, conn, &part, body, resuming, donation.source, last_attempt).await
 }
 
@@ -107,6 +113,8 @@ pub const MAX_RESUMES: u32 = 5;
 /// Where an interrupted body resumes from (spec §4.2.7).
 struct Resuming<'a> {
     provider: &'a dyn PortabilityProvider,
+    /// The access token the transfer started with (TikTok; Google ignores it).
+    token: &'a str,
     url: &'a str,
     /// Bytes of the file received so far.
     received: u64,
@@ -136,7 +144,7 @@ fn resumable<'a>(
                 Some(Err(e)) if accepts_ranges && e.class == ErrorClass::Transient && at.resumed < MAX_RESUMES => {
                     at.resumed += 1;
                     resumed.store(at.resumed, std::sync::atomic::Ordering::Relaxed);
-                    match at.provider.download(at.url, at.received).await {
+                    match at.provider.download(at.token, at.url, at.received).await {
                         Ok(rest) if rest.offset == at.received => body = rest.body,
                         // The server sent the whole file again: this attempt cannot resume.
                         Ok(_) => return Some((Err(e), None)),

@@ -1,20 +1,23 @@
-//! The `donation.start_export` job (spec §4.2.5, §5.1, §5.3): one `initiate`
-//! per needed resource group that has no recorded job id, each answer
-//! committed in its own statement right after the call.
+//! The `donation.start_export` job (spec §4.2.5, §4.4.3, §5.1, §5.3): one
+//! `initiate` (TikTok: Add) per needed resource group that has no recorded
+//! job id, each answer committed in its own statement right after the call.
 
 use chrono::Utc;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
 use super::state::{
     self, EXPORT_FAILED, EXPORT_IN_PROGRESS, EXPORT_PENDING, EXPORT_SKIPPED, NOT_GRANTED, WINDOW_IN_FUTURE,
 };
 use super::{Error, Processing, grant, store, with_token};
-use crate::donation::catalogue::{DataType, resources_for};
+use crate::db::schema::donation_types;
+use crate::donation::catalogue::{DataType, Source, resources_for};
 use crate::donation::google;
 use crate::donation::model::{Status, TypeState};
 use crate::donation::provider::{ErrorClass, ProviderError};
 use crate::donation::store as donation_store;
+use crate::donation::tiktok;
 
 /// Requests the exports a donation still needs. `last_attempt`: a transient
 /// failure now ends the group with `provider_unavailable` instead of failing
@@ -51,9 +54,14 @@ pub async fn start_export(
             continue;
         }
         let now = Utc::now();
-        let Some(request) =
-            google::export_request(&export.resource, donation.data_start_date, donation.data_end_date, now)
-        else {
+        let request = match donation.source {
+            Source::Google => {
+                google::export_request(&export.resource, donation.data_start_date, donation.data_end_date, now)
+            }
+            // No date range at TikTok: the window is applied to the rows (§4.4.3).
+            Source::TikTok => Some(tiktok::export_request(&export.resource)),
+        };
+        let Some(request) = request else {
             store::end_export(conn, export.id, EXPORT_SKIPPED, Some(WINDOW_IN_FUTURE)).await?;
             let detail = json!({ "resource": export.resource, "reason": WINDOW_IN_FUTURE });
             donation_store::add_event(conn, donation_id, "export_skipped", None, detail).await?;
@@ -77,6 +85,7 @@ pub async fn start_export(
                 end_group(conn, donation_id, &export.resource, export.id, EXPORT_FAILED, "provider_access_lost", &e)
                     .await?
             }
+            Err(e) if e.is_region_refusal() => region_refused(conn, &donation, &export.resource, export.id, &e).await?,
             Err(mut e) => {
                 if e.is_repeat_too_soon() {
                     // A time-based grant initiated again within 24 h: try later (§4.2.4).
@@ -95,6 +104,42 @@ pub async fn start_export(
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
+}
+
+/// Why the types of a group failed when TikTok refused the account's region;
+/// the participant page says so in its own words (spec §4.4.3, §5.9).
+pub const REGION_DETAIL: &str = "TikTok offers the Data Portability API only for accounts in the EEA and the UK";
+
+/// TikTok refused the Add because the account is outside the EEA and the
+/// UK: the group fails with `export_failed`, and its types carry
+/// [`REGION_DETAIL`] so the researcher's message and the participant's page
+/// say why.
+async fn region_refused(
+    conn: &mut AsyncPgConnection,
+    donation: &crate::donation::model::Donation,
+    resource: &str,
+    export_id: i64,
+    e: &ProviderError,
+) -> Result<(), Error> {
+    let types: Vec<&str> = donation
+        .requested_data_types
+        .iter()
+        .filter(|t| state::needed_resources(donation.source, t).contains(&resource))
+        .map(String::as_str)
+        .collect();
+    conn.transaction(async |conn| {
+        end_group(conn, donation.id, resource, export_id, EXPORT_FAILED, "export_failed", e).await?;
+        diesel::update(
+            donation_types::table
+                .filter(donation_types::donation_id.eq(donation.id))
+                .filter(donation_types::data_type.eq_any(&types)),
+        )
+        .set(donation_types::reason_detail.eq(REGION_DETAIL))
+        .execute(conn)
+        .await?;
+        Ok::<_, Error>(())
+    })
+    .await
 }
 
 /// What a provider failure meant for the job.

@@ -17,6 +17,10 @@ use crate::donation::store as donation_store;
 /// A token is refreshed when it expires within this margin (spec §4.1).
 const REFRESH_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
+/// Failure codes a new sign-in recovers from (spec §5.9 "participant can
+/// fix"): their groups are asked for again under the new grant.
+const SIGN_IN_AGAIN: [&str; 2] = ["provider_access_lost", "export_expired"];
+
 /// What storing a sign-in's tokens did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authorized {
@@ -58,7 +62,7 @@ pub async fn store_grant(
             provider_exports::table.filter(provider_exports::donation_id.eq(donation_id)).filter(
                 (provider_exports::state
                     .eq(EXPORT_FAILED)
-                    .and(provider_exports::reason_code.eq("provider_access_lost")))
+                    .and(provider_exports::reason_code.eq_any(SIGN_IN_AGAIN)))
                 .or(provider_exports::state.eq(EXPORT_SKIPPED).and(provider_exports::reason_code.eq(NOT_GRANTED))),
             ),
         )
@@ -70,7 +74,7 @@ pub async fn store_grant(
         for t in &types {
             let redo = match t.state {
                 TypeState::Available => continue,
-                TypeState::Failed => t.reason_code.as_deref() == Some("provider_access_lost"),
+                TypeState::Failed => t.reason_code.as_deref().is_some_and(|c| SIGN_IN_AGAIN.contains(&c)),
                 _ => true,
             };
             if !redo {

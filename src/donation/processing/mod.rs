@@ -43,6 +43,7 @@ use crate::donation::catalogue::Source;
 use crate::donation::config::{DonationConfig, ProviderMode};
 use crate::donation::google::GoogleClient;
 use crate::donation::provider::{ErrorClass, PortabilityProvider, ProviderError};
+use crate::donation::tiktok::TikTokClient;
 use crate::jobs::{JobContext, NewJob, Registry};
 
 pub use grant::{Authorized, store_grant};
@@ -72,13 +73,14 @@ pub struct Processing {
     pub config: DonationConfig,
     keyring: Keyring,
     google: Option<Arc<dyn PortabilityProvider>>,
+    tiktok: Option<Arc<dyn PortabilityProvider>>,
     /// Where downloaded parts are kept until parsed.
     blobs: BlobStore,
 }
 
 impl std::fmt::Debug for Processing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Processing").field("google", &self.google).finish_non_exhaustive()
+        f.debug_struct("Processing").field("google", &self.google).field("tiktok", &self.tiktok).finish_non_exhaustive()
     }
 }
 
@@ -89,7 +91,11 @@ impl Processing {
             ProviderMode::Off => None,
             _ => Some(Arc::new(GoogleClient::new(&config.google)?)),
         };
-        Ok(Self { config: config.clone(), keyring, google, blobs })
+        let tiktok: Option<Arc<dyn PortabilityProvider>> = match config.tiktok.mode {
+            ProviderMode::Off => None,
+            _ => Some(Arc::new(TikTokClient::new(&config.tiktok)?)),
+        };
+        Ok(Self { config: config.clone(), keyring, google, tiktok, blobs })
     }
 
     /// The providers of `config`, with blobs kept where it says (data directory or bucket).
@@ -104,15 +110,29 @@ impl Processing {
         google: Arc<dyn PortabilityProvider>,
         blobs: BlobStore,
     ) -> Self {
-        Self { config: config.clone(), keyring, google: Some(google), blobs }
+        let tiktok: Option<Arc<dyn PortabilityProvider>> = match config.tiktok.mode {
+            ProviderMode::Off => None,
+            _ => TikTokClient::new(&config.tiktok).ok().map(|c| Arc::new(c) as Arc<dyn PortabilityProvider>),
+        };
+        Self { config: config.clone(), keyring, google: Some(google), tiktok, blobs }
+    }
+
+    /// With given clients for both providers (tests: shorter immediate retries).
+    pub fn with_providers(
+        config: &DonationConfig,
+        keyring: Keyring,
+        google: Arc<dyn PortabilityProvider>,
+        tiktok: Arc<dyn PortabilityProvider>,
+        blobs: BlobStore,
+    ) -> Self {
+        Self { config: config.clone(), keyring, google: Some(google), tiktok: Some(tiktok), blobs }
     }
 
     /// The client of `source`.
     pub fn provider(&self, source: Source) -> Result<&dyn PortabilityProvider, Error> {
         match source {
             Source::Google => self.google.as_deref().ok_or(Error::ProviderOff(source.as_str())),
-            // The TikTok client is a later slice.
-            Source::TikTok => Err(Error::ProviderOff(source.as_str())),
+            Source::TikTok => self.tiktok.as_deref().ok_or(Error::ProviderOff(source.as_str())),
         }
     }
 

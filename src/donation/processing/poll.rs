@@ -1,5 +1,5 @@
-//! `donation.schedule_due_polls` and `donation.poll` (spec §4.2.6, §5.1,
-//! §5.9): ask the provider how an export is going, on the configured
+//! `donation.schedule_due_polls` and `donation.poll` (spec §4.2.6, §4.4.3,
+//! §5.1, §5.9): ask the provider how an export is going, on the configured
 //! schedule, until it is complete, failed for good or past its deadline.
 
 use chrono::Utc;
@@ -11,6 +11,7 @@ use super::state::{self, EXPORT_COMPLETE, EXPORT_FAILED, EXPORT_IN_PROGRESS};
 use super::{Error, Processing, store, with_token};
 use crate::donation::provider::JobState;
 use crate::donation::store as donation_store;
+use crate::donation::tiktok;
 
 /// Exports scheduled per run at most; the rest wait for the next run.
 const SCHEDULE_BATCH: i64 = 1000;
@@ -125,6 +126,26 @@ pub async fn poll(
         JobState::Failed => {
             let detail = json!({ "job_state": "FAILED", "retries": export.retries });
             end(conn, donation_id, &export.resource, export.id, "export_failed", detail).await
+        }
+        // TikTok's request expired before it was downloaded (spec §4.4.3):
+        // with repeatable (`ongoing`) scopes, one new Add; else the
+        // participant signs in again.
+        JobState::Expired if processing.config.tiktok.ongoing_scope && export.retries < 1 => {
+            let request = tiktok::export_request(&export.resource);
+            let added = with_token!(processing, conn, donation_id, |token| provider.initiate(token, &request));
+            let new_job = match added {
+                Ok(initiated) => initiated.job_id,
+                Err(e) => return handle(conn, donation_id, &export, e, last_attempt).await,
+            };
+            let retries = export.retries + 1;
+            store::retried(conn, export.id, &new_job, retries, Utc::now() + processing.poll_delay(0)).await?;
+            let detail = json!({ "resource": export.resource, "retry": retries, "job_state": "expired" });
+            donation_store::add_event(conn, donation_id, "export_retried", None, detail).await?;
+            Ok(())
+        }
+        JobState::Expired => {
+            end(conn, donation_id, &export.resource, export.id, "export_expired", json!({ "job_state": "expired" }))
+                .await
         }
         JobState::Cancelled => {
             end(conn, donation_id, &export.resource, export.id, "export_failed", json!({ "job_state": "CANCELLED" }))
