@@ -103,7 +103,7 @@ impl<E> From<CsvError> for MemberError<E> {
 }
 
 /// How a record's time relates to the window (§5.6).
-enum Stamp {
+pub(super) enum Stamp {
     /// An event: with a time, or none (dropped when a window is set).
     Event(Option<DateTime<Utc>>),
     /// A state without a date by nature: always kept.
@@ -124,7 +124,12 @@ pub(super) struct Emitter<'a, E> {
 }
 
 impl<E> Emitter<'_, E> {
-    fn offer(&mut self, ordinal: u64, stamp: Stamp, build: impl FnOnce(&mut RowWriter)) -> Result<(), MemberError<E>> {
+    pub(super) fn offer(
+        &mut self,
+        ordinal: u64,
+        stamp: Stamp,
+        build: impl FnOnce(&mut RowWriter),
+    ) -> Result<(), MemberError<E>> {
         let timestamp = match stamp {
             Stamp::Event(Some(ts)) if !self.window.contains(ts) => {
                 self.counts.outside_window += 1;
@@ -205,7 +210,7 @@ pub(super) fn parse_activity<E>(
     Ok(ordinal)
 }
 
-fn is_lone_surrogate(e: &serde_json::Error) -> bool {
+pub(super) fn is_lone_surrogate(e: &serde_json::Error) -> bool {
     let message = e.to_string();
     message.contains("surrogate") || message.contains("end of hex escape")
 }
@@ -418,7 +423,7 @@ fn app_id(url: &str) -> Option<&str> {
 
 /// A flat JSON object written key by key, so keys keep the spec's order
 /// (`serde_json::Map` would sort them).
-struct RowWriter {
+pub(super) struct RowWriter {
     out: String,
 }
 
@@ -438,7 +443,7 @@ impl RowWriter {
         self.out.push(':');
     }
 
-    fn str(&mut self, key: &str, value: Option<&str>) {
+    pub(super) fn str(&mut self, key: &str, value: Option<&str>) {
         self.key(key);
         match value {
             Some(v) => push_json_string(&mut self.out, v),

@@ -1,4 +1,5 @@
-//! Parsing Google portability archives (spec §4.3, §5.4–§5.6): pure domain
+//! Parsing portability archives, Google's (spec §4.3) and TikTok's (§4.5),
+//! with the rules of §5.4–§5.6: pure domain
 //! code, no database, synchronous so a parse job runs it in `spawn_blocking`
 //! over a seekable reader of one part (a file, or the decrypting reader over
 //! the sealed blob).
@@ -35,12 +36,17 @@
 //! record-level problem (§5.5) whether or not a window is set, while a
 //! missing one follows the no-timestamp rule (§5.6); Discover likes are
 //! events (dated), follows and not-interested settings are states.
+//!
+//! [`parse_tiktok_part`] has the same contract for TikTok parts: every
+//! `.json` entry is walked as a stream, only the known sections of the
+//! requested types are read, record by record (see `tiktok` for its rules).
 
 mod activity;
 mod container;
 mod csv;
 mod google;
 mod json;
+mod tiktok;
 
 use std::collections::HashSet;
 use std::io::{self, BufReader, Cursor, Read, Seek};
@@ -51,6 +57,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use crate::donation::catalogue::{DataType, Source};
 use container::{Entry, Meter, Metered, Source as CountingSource};
 use google::{Emitter, Found, Member, MemberError};
+pub use tiktok::parse_tiktok_part;
 
 /// Zip and record limits (spec §5.5); `Default` gives the spec's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +248,41 @@ pub struct PartReport {
 }
 
 impl PartReport {
+    /// A report for `types`, none of them seen yet.
+    fn new(types: &[&'static DataType]) -> Self {
+        PartReport {
+            entries: 0,
+            bad_names: 0,
+            nested_archives: 0,
+            bytes_inflated: 0,
+            failure: None,
+            types: types
+                .iter()
+                .map(|t| TypeReport {
+                    data_type: t.name,
+                    members: Vec::new(),
+                    rows: 0,
+                    outside_window: 0,
+                    no_timestamp: 0,
+                    skipped: SkippedRecords::default(),
+                    outcome: Outcome::Missing,
+                })
+                .collect(),
+        }
+    }
+
+    /// The part failed while reading its central directory: the source's
+    /// error, or the report with every type failed.
+    fn directory_failed<E>(self, e: container::DirError, meter: &Meter) -> Result<Self, ParseError<E>> {
+        match e {
+            container::DirError::Source => Err(source_error(meter)),
+            container::DirError::TooLarge(reason) => Ok(self.fail(FailureCode::ArchiveTooLarge, reason)),
+            container::DirError::Invalid(reason) => {
+                Ok(self.fail(FailureCode::ArchiveInvalid, format!("corrupt zip: {reason}")))
+            }
+        }
+    }
+
     fn fail(mut self, code: FailureCode, reason: String) -> Self {
         let failure = Failure { code, reason };
         for t in &mut self.types {
@@ -273,29 +315,8 @@ pub fn parse_google_part<R: Read + Seek, E>(
     mut sink: impl FnMut(Row) -> Result<(), E>,
 ) -> Result<PartReport, ParseError<E>> {
     let limits = request.limits;
-    let mut types: Vec<&'static DataType> =
-        request.data_types.iter().copied().filter(|t| t.source == Source::Google).collect();
-    types.sort_by_key(|t| t.position());
-    types.dedup_by_key(|t| t.name);
-    let mut report = PartReport {
-        entries: 0,
-        bad_names: 0,
-        nested_archives: 0,
-        bytes_inflated: 0,
-        failure: None,
-        types: types
-            .iter()
-            .map(|t| TypeReport {
-                data_type: t.name,
-                members: Vec::new(),
-                rows: 0,
-                outside_window: 0,
-                no_timestamp: 0,
-                skipped: SkippedRecords::default(),
-                outcome: Outcome::Missing,
-            })
-            .collect(),
-    };
+    let types = requested_types(request, Source::Google);
+    let mut report = PartReport::new(&types);
 
     let meter = Rc::new(Meter::default());
     let mut src = CountingSource::new(reader, meter.clone());
@@ -303,13 +324,7 @@ pub fn parse_google_part<R: Read + Seek, E>(
     let (stats, selected) =
         match container::read_directory(&mut src, limits, |name| google::classify(name).filter(requested)) {
             Ok(found) => found,
-            Err(container::DirError::Source) => return Err(source_error(&meter)),
-            Err(container::DirError::TooLarge(reason)) => {
-                return Ok(report.fail(FailureCode::ArchiveTooLarge, reason));
-            }
-            Err(container::DirError::Invalid(reason)) => {
-                return Ok(report.fail(FailureCode::ArchiveInvalid, format!("corrupt zip: {reason}")));
-            }
+            Err(e) => return report.directory_failed(e, &meter),
         };
     report.entries = stats.entries;
     report.bad_names = stats.bad_names;
@@ -324,26 +339,14 @@ pub fn parse_google_part<R: Read + Seek, E>(
         }
     }
     let mut to_read: Vec<(usize, &(Entry, Found))> = Vec::new();
-    for entry_and_found @ (entry, found) in selected.iter().filter(|(_, f)| !f.html) {
+    for entry_and_found @ (_, found) in selected.iter().filter(|(_, f)| !f.html) {
         let Some(ti) = types.iter().position(|t| t.name == found.data_type) else { continue };
         if matches!(report.types[ti].outcome, Outcome::Failed(_)) {
             continue;
         }
-        // Declared sizes are checked first (and never trusted after).
-        if entry.size > limits.max_entry_bytes {
-            let reason = format!("{} declares {} bytes (limit {})", entry.name, entry.size, limits.max_entry_bytes);
-            return Ok(report.fail(FailureCode::ArchiveTooLarge, reason));
-        }
-        if entry.size > limits.ratio_check_after && entry.size > entry.compressed_size.saturating_mul(limits.max_ratio)
-        {
-            let reason = format!("{} declares a compression ratio over {}:1", entry.name, limits.max_ratio);
-            return Ok(report.fail(FailureCode::ArchiveTooLarge, reason));
-        }
         to_read.push((ti, entry_and_found));
     }
-    let declared: u64 = to_read.iter().map(|(_, (e, _))| e.size).fold(0, u64::saturating_add);
-    if declared > limits.max_total_bytes {
-        let reason = format!("members declare {declared} bytes (limit {})", limits.max_total_bytes);
+    if let Some(reason) = declared_too_large(to_read.iter().map(|(_, (e, _))| e), limits) {
         return Ok(report.fail(FailureCode::ArchiveTooLarge, reason));
     }
 
@@ -401,6 +404,33 @@ pub fn parse_google_part<R: Read + Seek, E>(
     }
     report.bytes_inflated = meter.inflated();
     Ok(report)
+}
+
+/// The requested types of `source`, in catalogue order, each once.
+fn requested_types(request: &PartRequest<'_>, source: Source) -> Vec<&'static DataType> {
+    let mut types: Vec<&'static DataType> = request.data_types.iter().copied().filter(|t| t.source == source).collect();
+    types.sort_by_key(|t| t.position());
+    types.dedup_by_key(|t| t.name);
+    types
+}
+
+/// Declared sizes are checked before anything is read (and never trusted
+/// after): one entry over the entry or ratio limit, or all of them together
+/// over the part limit.
+fn declared_too_large<'e>(entries: impl IntoIterator<Item = &'e Entry>, limits: &Limits) -> Option<String> {
+    let mut declared = 0u64;
+    for entry in entries {
+        if entry.size > limits.max_entry_bytes {
+            return Some(format!("{} declares {} bytes (limit {})", entry.name, entry.size, limits.max_entry_bytes));
+        }
+        if entry.size > limits.ratio_check_after && entry.size > entry.compressed_size.saturating_mul(limits.max_ratio)
+        {
+            return Some(format!("{} declares a compression ratio over {}:1", entry.name, limits.max_ratio));
+        }
+        declared = declared.saturating_add(entry.size);
+    }
+    (declared > limits.max_total_bytes)
+        .then(|| format!("members declare {declared} bytes (limit {})", limits.max_total_bytes))
 }
 
 fn source_error<E>(meter: &Meter) -> ParseError<E> {
@@ -466,3 +496,5 @@ fn read_member<R: Read + Seek, E>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tiktok_tests;

@@ -20,16 +20,16 @@ fn deflate() -> SimpleFileOptions {
     SimpleFileOptions::default().compression_method(CompressionMethod::Deflated)
 }
 
-fn stored() -> SimpleFileOptions {
+pub(super) fn stored() -> SimpleFileOptions {
     SimpleFileOptions::default().compression_method(CompressionMethod::Stored)
 }
 
 /// A zip (deflate) with these entries, in order.
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(super) fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     zip_with(entries, deflate())
 }
 
-fn zip_with(entries: &[(&str, &[u8])], options: SimpleFileOptions) -> Vec<u8> {
+pub(super) fn zip_with(entries: &[(&str, &[u8])], options: SimpleFileOptions) -> Vec<u8> {
     let mut w = ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in entries {
         w.start_file(*name, options).unwrap();
@@ -80,7 +80,7 @@ fn run_limited(zip: &[u8], names: &[&str], limits: &Limits) -> Run {
 }
 
 /// The spec's pretty-printed examples without the whitespace between tokens.
-fn compact(pretty: &str) -> String {
+pub(super) fn compact(pretty: &str) -> String {
     let mut out = String::new();
     let (mut in_string, mut escaped) = (false, false);
     for c in pretty.chars() {
@@ -102,7 +102,7 @@ fn compact(pretty: &str) -> String {
 }
 
 /// A flat row's keys and values in document order.
-fn ordered(json: &str) -> Vec<(String, Value)> {
+pub(super) fn ordered(json: &str) -> Vec<(String, Value)> {
     struct V;
     impl<'de> Visitor<'de> for V {
         type Value = Vec<(String, Value)>;
@@ -120,7 +120,7 @@ fn ordered(json: &str) -> Vec<(String, Value)> {
     serde_json::Deserializer::from_str(json).deserialize_map(V).unwrap()
 }
 
-fn keys(json: &str) -> Vec<String> {
+pub(super) fn keys(json: &str) -> Vec<String> {
     ordered(json).into_iter().map(|(k, _)| k).collect()
 }
 
