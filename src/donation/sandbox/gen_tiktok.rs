@@ -344,8 +344,9 @@ impl List {
             List::Share => {
                 date(out, rng, "Date");
                 field(out, "Link", &video_link(rng));
-                field(out, "Method", *rng.pick(SHARE_METHODS));
-                field(out, "SharedContent", *rng.pick(SHARED_CONTENT));
+                let (method, shared): (&&str, &&str) = (rng.pick(SHARE_METHODS), rng.pick(SHARED_CONTENT));
+                field(out, "Method", method);
+                field(out, "SharedContent", shared);
             }
         }
         out.push('}');

@@ -2,7 +2,7 @@
 //! provider runs in sandbox mode: `/sandbox/` (the page describing personas
 //! and failure modes), `GET /sandbox/_calls` (every call received, secrets
 //! redacted), `POST /sandbox/_reset`, and each sandboxed provider's routes
-//! ([`super::google`]). Shared by those: the call-log middleware and its
+//! ([`super::google`], [`super::tiktok`]). Shared by those: the call-log middleware and its
 //! redaction, the error type, and small helpers.
 
 use axum::Router;
@@ -56,6 +56,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     if config.google.mode == ProviderMode::Sandbox {
         router = router.merge(
             super::google::routes().layer(middleware::from_fn_with_state((state.clone(), "google"), record_call)),
+        );
+    }
+    if config.tiktok.mode == ProviderMode::Sandbox {
+        router = router.merge(
+            super::tiktok::routes().layer(middleware::from_fn_with_state((state.clone(), "tiktok"), record_call)),
         );
     }
     router

@@ -24,6 +24,7 @@ pub mod pages;
 pub mod scenario;
 pub mod storage;
 pub mod store;
+pub mod tiktok;
 
 mod gen_google;
 mod gen_rng;

@@ -218,7 +218,10 @@ pub fn error_page(provider: &str, error: &str, message: &str) -> String {
 
 /// What each failure mode does (spec §6.6), for the `/sandbox/` page.
 const FAILURES: &[(&str, &str)] = &[
-    ("slow_archive[:polls=N]", "IN_PROGRESS for N state polls (default 3), then COMPLETE"),
+    (
+        "slow_archive[:polls=N]",
+        "IN_PROGRESS for N state polls (default 3), then COMPLETE; TikTok: pending for N checks (without it, one)",
+    ),
     ("never_ready", "always IN_PROGRESS (TikTok: pending)"),
     ("job_failed[:again=K]", "FAILED; each :retry job fails K more times (default 0)"),
     ("job_cancelled", "CANCELLED"),
@@ -231,7 +234,7 @@ const FAILURES: &[(&str, &str)] = &[
     ("revoked_consent[:after=N]", "from the N-th API call on (default 2), every call 401 and refresh invalid_grant"),
     ("deny", "the decision behaves as Cancel"),
     ("rate_limited[:n=K]", "the first K API calls answer 429 with Retry-After: 1"),
-    ("server_error[:n=K]", "the next K API calls answer 503"),
+    ("server_error[:n=K]", "the next K API calls answer 503 (TikTok: internal_error)"),
     ("url_expired[:n=K]", "the first K downloads answer 403 (signature expired)"),
     ("truncated_download", "the first served download closes the connection halfway"),
     ("multi_part:N", "N zips per Google export"),

@@ -225,6 +225,20 @@ pub async fn token_grant(conn: &mut AsyncPgConnection, hash: &[u8], kind: TokenK
         .optional()
 }
 
+/// Removes a token of `kind`, once: false when it was gone already. TikTok
+/// rotates refresh tokens: the one a refresh used never works again, and of
+/// two refreshes racing with it only one wins.
+pub async fn delete_token(conn: &mut AsyncPgConnection, hash: &[u8], kind: TokenKind) -> QueryResult<bool> {
+    diesel::delete(
+        sandbox_tokens::table
+            .filter(sandbox_tokens::token_hash.eq(hash))
+            .filter(sandbox_tokens::kind.eq(kind.as_str())),
+    )
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
+}
+
 /// Counts one API call of the grant; returns its number (1 for the first).
 pub async fn count_api_call(conn: &mut AsyncPgConnection, grant_id: i64) -> QueryResult<i32> {
     diesel::update(sandbox_grants::table.find(grant_id))
@@ -292,6 +306,21 @@ pub async fn initiate_job(
             return Ok(Err(Repeat::TooSoon));
         }
         insert_job(conn, job).await.map(Ok)
+    })
+    .await
+}
+
+/// Creates a TikTok data request (kept as a job whose id is the request
+/// id) unless `single` and the grant already made one: `.single` scopes allow
+/// one Add per grant. The grant row is locked meanwhile, so two concurrent
+/// Adds cannot both pass.
+pub async fn add_request(conn: &mut AsyncPgConnection, job: &NewJob<'_>, single: bool) -> QueryResult<Option<Job>> {
+    conn.transaction(async |conn| {
+        sandbox_grants::table.find(job.grant_id).select(sandbox_grants::id).for_update().first::<i64>(conn).await?;
+        if single && has_jobs(conn, job.grant_id).await? {
+            return Ok(None);
+        }
+        insert_job(conn, job).await.map(Some)
     })
     .await
 }
