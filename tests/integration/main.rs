@@ -19,6 +19,7 @@ mod donation_processing;
 mod donation_retention;
 mod donation_sandbox;
 mod donation_sandbox_tiktok;
+mod donation_tiktok;
 mod embedded;
 mod import;
 mod jobs;

@@ -1,5 +1,5 @@
 //! The `donation.parse` job (spec §5.1, §5.3, §5.5, §5.8): reads one stored
-//! part through the archive parser and inserts its rows in batches, each
+//! part through its source's archive parser (Google's or TikTok's) and inserts its rows in batches, each
 //! batch committed with the parse markers of its members so a re-run resumes
 //! where the last one stopped; then records what the part gave each type and
 //! deletes the part's blob.
@@ -13,7 +13,7 @@ use super::download::part_aad;
 use super::{Error, Processing, store};
 use crate::db::schema::{archive_parts, parse_progress, part_type_results};
 use crate::donation::archive::{self, Limits, Outcome, PartRequest, Row, Window};
-use crate::donation::catalogue::DataType;
+use crate::donation::catalogue::{DataType, Source};
 use crate::donation::config::ArchiveLimits;
 use crate::donation::keys;
 use crate::donation::model::TypeState;
@@ -69,6 +69,7 @@ pub async fn parse_until(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, RowError>>(2);
     let (blobs, limits) = (processing.blobs.clone(), limits(&processing.config.archive_limits));
     let window = Window { start: donation.data_start_date, end: donation.data_end_date };
+    let source = donation.source;
     let (key, aad, blob_key) = (data_key.clone(), part_aad(donation_id, part_id), object_key.clone());
     let parser = tokio::task::spawn_blocking(move || {
         let reader = blobs.open_reader(&blob_key, &key, &aad)?;
@@ -82,10 +83,14 @@ pub async fn parse_until(
             if failed { Err(()) } else { Ok(()) }
         };
         let resumed = |t: &str, m: u32| resume.get(&(t.to_owned(), m)).copied();
-        let report = archive::parse_google_part(reader, &request, resumed, |row| {
+        let sink = |row| {
             rows.push(row);
             if rows.len() == BATCH { send(&mut rows) } else { Ok(()) }
-        });
+        };
+        let report = match source {
+            Source::Google => archive::parse_google_part(reader, &request, resumed, sink),
+            Source::TikTok => archive::parse_tiktok_part(reader, &request, resumed, sink),
+        };
         let report = match report {
             Ok(report) => report,
             Err(archive::ParseError::Source(e)) => return Err(anyhow::Error::new(e)),
