@@ -14,13 +14,17 @@
 //! `internal`'s ("Something went wrong on our side.") is true, and the
 //! researcher can retry it.
 //!
-//! For each such donation, in one transaction under its row lock: every
-//! unfinished type fails with `internal` and a cause naming the state it was
-//! stuck in, its rows are deleted (as finalize does for a failed type), the
-//! exports and parts still open are failed (so no late job writes into the
-//! donation, and `RetryDonation` finds exactly these steps to re-run), an
-//! event `processing_deadline_passed` lists the types and the stage, and the
-//! donation enters `error` with an `error_message` naming each failed type.
+//! For each such donation, in one transaction under its row lock: a type
+//! whose groups all ended and whose parts are all parsed only waited for
+//! `finalize`, which now gives it its final state (so its rows are not lost;
+//! with no other type open, the donation ends as finalize decides). Every
+//! other unfinished type fails with `internal` and a cause naming the state it
+//! was stuck in, and its rows are deleted (as finalize does for a failed
+//! type); the exports and parts still open are failed (so no late job writes
+//! into the donation, and `RetryDonation` finds exactly these steps to
+//! re-run); an event `processing_deadline_passed` lists the types and the
+//! stage; and the donation enters `error` with an `error_message` naming the
+//! stage and each failed type.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +38,7 @@ use serde_json::json;
 
 use super::state::{self, EXPORT_COMPLETE, EXPORT_FAILED, EXPORT_IN_PROGRESS, EXPORT_PENDING, needed_resources};
 use super::{Error, Processing, store};
-use crate::db::schema::{archive_parts, donation_rows, donation_types};
+use crate::db::schema::{archive_parts, donation_rows, donation_types, donations};
 use crate::donation::model::TypeState;
 use crate::donation::store as donation_store;
 use crate::jobs::JobContext;
@@ -122,15 +126,39 @@ async fn fail_one(
         let Some(donation) = donation_store::find(conn, id, false).await? else {
             return Ok(false);
         };
-        let stage = donation.stage.as_str();
+        let exports = store::exports(conn, id).await?;
+        let ids: Vec<i64> = exports.iter().map(|e| e.id).collect();
+        let unparsed: Vec<i64> = archive_parts::table
+            .filter(archive_parts::export_id.eq_any(&ids))
+            .filter(archive_parts::state.eq_any(["pending", "stored"]))
+            .select(archive_parts::export_id)
+            .distinct()
+            .load(conn)
+            .await?;
+        // A type whose groups all ended and whose parts are all parsed only
+        // waits for finalize (lost, or never queued): finalize settles it
+        // below like any other. Every other open type is stuck.
+        let ended = |resource: &&str| {
+            exports.iter().any(|e| {
+                e.resource == *resource
+                    && matches!(e.state.as_str(), EXPORT_COMPLETE | EXPORT_FAILED | state::EXPORT_SKIPPED)
+                    && !unparsed.contains(&e.id)
+            })
+        };
         let types = donation_store::types(conn, id, &donation.requested_data_types).await?;
-        let open: Vec<(String, &'static str)> = types
+        let stuck: Vec<(String, &'static str)> = types
             .iter()
             .filter(|t| !matches!(t.state, TypeState::Available | TypeState::Declined | TypeState::Failed))
+            .filter(|t| !needed_resources(donation.source, &t.data_type).iter().all(ended))
             .map(|t| (t.data_type.clone(), t.state.as_str()))
             .collect();
+        if stuck.is_empty() && super::finalize::finalize(conn, id).await? {
+            tracing::warn!(donation.id = id, "a donation past the processing deadline only waited for finalize");
+            return Ok(true);
+        }
+        let stage = donation.stage.as_str();
         let limit = human(deadline);
-        for (data_type, type_state) in &open {
+        for (data_type, type_state) in &stuck {
             let why = format!("still {type_state} {limit} after the sign-in or last retry (processing deadline)");
             diesel::update(donation_types::table.find((id, data_type)))
                 .set((
@@ -153,7 +181,7 @@ async fn fail_one(
         // The steps still open: nothing may write into the donation after
         // this, and RetryDonation re-runs exactly these.
         let needed: Vec<&str> =
-            open.iter().flat_map(|(t, _)| needed_resources(donation.source, t).iter().copied()).collect();
+            stuck.iter().flat_map(|(t, _)| needed_resources(donation.source, t).iter().copied()).collect();
         if !needed.is_empty() {
             store::ensure_exports(conn, id, &needed).await?;
         }
@@ -178,11 +206,16 @@ async fn fail_one(
             }
         }
 
-        let names: Vec<&str> = open.iter().map(|(t, _)| t.as_str()).collect();
-        let states: HashMap<&str, &str> = open.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+        let names: Vec<&str> = stuck.iter().map(|(t, _)| t.as_str()).collect();
+        let states: HashMap<&str, &str> = stuck.iter().map(|(t, s)| (t.as_str(), *s)).collect();
         let detail = json!({ "code": CODE, "stage": stage, "types": names, "type_states": states,
             "deadline_seconds": deadline.as_secs(), "exports_failed": exports_failed, "parts_failed": parts_failed });
         donation_store::add_event(conn, id, "processing_deadline_passed", None, detail).await?;
+        let prefix = format!("stuck at stage {stage} past the {limit} processing deadline");
+        state::fail(conn, id, CODE, &prefix).await?;
+        // The types that were only waiting for finalize get their final
+        // state and counters (the donation stays `error`).
+        super::finalize::finalize(conn, id).await?;
 
         let now: Vec<(String, TypeState, Option<String>)> =
             donation_store::types(conn, id, &donation.requested_data_types)
@@ -198,11 +231,8 @@ async fn fail_one(
             .await?
             .into_iter()
             .collect();
-        let message = format!(
-            "stuck at stage {stage} past the {limit} processing deadline; {}",
-            state::failure_message(&now, &details)
-        );
-        state::fail(conn, id, CODE, &message).await?;
+        let message = format!("{prefix}; {}", state::failure_message(&now, &details));
+        diesel::update(donations::table.find(id)).set(donations::error_message.eq(&message)).execute(conn).await?;
         tracing::warn!(
             donation.id = id,
             stage,
