@@ -1,8 +1,8 @@
 //! Streaming JSON (spec §5.4). [`ArrayReader`]: a JSON array read one
 //! element at a time; the scanner only finds where each top-level element
 //! starts and ends, so an element is buffered only while it is within the
-//! record limit and an oversized or too-deep one is skipped without being
-//! kept. Each element's own syntax is checked afterwards by `serde_json`.
+//! record limit and an oversized or too-deep one is passed over without
+//! being kept. Each element's own syntax is checked afterwards by `serde_json`.
 //! [`Scanner`]: a whole document walked token by token (TikTok's top-level
 //! object), passing over the values nobody asked for without keeping them.
 

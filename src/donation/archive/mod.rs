@@ -229,6 +229,13 @@ pub struct TypeReport {
     pub outcome: Outcome,
 }
 
+impl TypeReport {
+    /// The counts of records left out, by reason.
+    fn left_out(&mut self) -> &mut SkippedRecords {
+        &mut self.skipped
+    }
+}
+
 /// The result of parsing one part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartReport {

@@ -40,7 +40,7 @@
 //!   non-list value fails its type ("not a list").
 //! - A record's `Date`: absent or `null` follows the no-timestamp rule
 //!   (§5.6); any other value that is not `YYYY-MM-DD HH:MM:SS` (optionally
-//!   followed by ` UTC`) skips the record as a bad time (§5.5).
+//!   followed by ` UTC`) drops the record as a bad time (§5.5).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -49,7 +49,7 @@ use std::rc::Rc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use zip::read::ZipFile;
 
 use super::container::{self, Entry, Meter, Metered, Source as CountingSource};
@@ -127,7 +127,12 @@ const MAX_KEY: usize = 256;
 const NAMES_SHOWN: usize = 20;
 
 fn is_json(name: &str) -> bool {
-    name.len() >= 5 && name[name.len() - 5..].eq_ignore_ascii_case(".json")
+    name.len() >= 5 && same_but_case(name[name.len() - 5..].as_bytes(), b".json")
+}
+
+/// Equal but for the case of ASCII letters.
+fn same_but_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| x == y || (x.is_ascii_alphabetic() && x ^ 0x20 == y))
 }
 
 /// A key of a known-path object chosen by the scan, and what is under it.
@@ -495,7 +500,7 @@ impl Scan<'_> {
             } else if let Some(t) = targets.iter().position(|(name, _)| key == name.as_bytes()) {
                 Some((t, true))
             } else {
-                targets.iter().position(|(name, _)| key.eq_ignore_ascii_case(name.as_bytes())).map(|t| (t, false))
+                targets.iter().position(|(name, _)| same_but_case(key, name.as_bytes())).map(|t| (t, false))
             };
             // A case-insensitive match never replaces an exact one.
             let Some((t, exact)) = hit.filter(|&(t, exact)| exact || targets[t].1.as_ref().is_none_or(|c| !c.exact))
@@ -542,7 +547,7 @@ impl Scan<'_> {
                 let mut records = 0u64;
                 while sc.next_element(&mut first)? {
                     if sc.element(&mut self.buf, record_limits(self.limits))? == Element::Complete
-                        && serde_json::from_slice::<IgnoredAny>(&self.buf).is_err()
+                        && !record_syntax_ok(&self.buf)
                     {
                         return Err(EntryError::Invalid(format!(
                             "invalid JSON in record {records} of {}",
@@ -573,6 +578,16 @@ impl Scan<'_> {
                 Ok(Shape::NotList)
             }
         }
+    }
+}
+
+/// Whether a record's text is JSON; text that is not UTF-8, or has a lone
+/// surrogate escape, is a record-level problem for the second pass.
+fn record_syntax_ok(record: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(record) else { return true };
+    match serde_json::from_str::<Value>(text) {
+        Ok(_) => true,
+        Err(e) => is_lone_surrogate(&e),
     }
 }
 
@@ -683,7 +698,7 @@ impl<E> Walk<'_, '_, E> {
     }
 }
 
-/// One record of a section: skipped and counted, or offered as a row.
+/// One record of a section: left out and counted, or offered as a row.
 fn emit<E>(
     em: &mut Emitter<'_, E>,
     kind: Kind,
@@ -692,21 +707,21 @@ fn emit<E>(
     buf: &[u8],
 ) -> Result<(), MemberError<E>> {
     if element == Element::TooLarge {
-        em.counts.skipped.too_large += 1;
+        em.counts.left_out().too_large += 1;
         return Ok(());
     }
     let Ok(text) = std::str::from_utf8(buf) else {
-        em.counts.skipped.invalid_utf8 += 1;
+        em.counts.left_out().invalid_utf8 += 1;
         return Ok(());
     };
     let fields = match serde_json::from_str::<Record>(text) {
         Ok(Record(Some(fields))) => fields,
         Ok(Record(None)) => {
-            em.counts.skipped.not_object += 1;
+            em.counts.left_out().not_object += 1;
             return Ok(());
         }
         Err(e) if is_lone_surrogate(&e) => {
-            em.counts.skipped.invalid_utf8 += 1;
+            em.counts.left_out().invalid_utf8 += 1;
             return Ok(());
         }
         Err(e) => {
@@ -722,12 +737,12 @@ fn emit<E>(
         Value::Text(date) => match parse_date(date) {
             Some(ts) => (Some(ts), Some(date.as_ref())),
             None => {
-                em.counts.skipped.bad_time += 1;
+                em.counts.left_out().bad_time += 1;
                 return Ok(());
             }
         },
         Value::Other => {
-            em.counts.skipped.bad_time += 1;
+            em.counts.left_out().bad_time += 1;
             return Ok(());
         }
     };
@@ -834,7 +849,7 @@ enum Value<'a> {
     Absent,
     Null,
     Text(Cow<'a, str>),
-    /// A number, boolean, list or object.
+    /// A number, boolean, list or object (whose content is read but not kept).
     Other,
 }
 
@@ -881,10 +896,13 @@ impl<'de> Deserialize<'de> for Record<'de> {
                     let exact = SPELLINGS.iter().position(|(_, names)| names.contains(&key.as_ref()));
                     let slot = match exact {
                         Some(i) => &mut fields.exact[i],
-                        None => match SPELLINGS.iter().position(|(_, names)| names[0].eq_ignore_ascii_case(&key)) {
+                        None => match SPELLINGS
+                            .iter()
+                            .position(|(_, names)| same_but_case(names[0].as_bytes(), key.as_bytes()))
+                        {
                             Some(i) => &mut fields.loose[i],
                             None => {
-                                map.next_value::<IgnoredAny>()?;
+                                map.next_value::<Value>()?;
                                 continue;
                             }
                         },
@@ -894,7 +912,7 @@ impl<'de> Deserialize<'de> for Record<'de> {
                 Ok(Record(Some(fields)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Value>()?.is_some() {}
                 Ok(Record(None))
             }
             fn visit_str<Er>(self, _: &str) -> Result<Self::Value, Er> {
@@ -972,11 +990,11 @@ impl<'de> Deserialize<'de> for Value<'de> {
                 Ok(Value::Other)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Value>()?.is_some() {}
                 Ok(Value::Other)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                while map.next_entry::<Key, Value>()?.is_some() {}
                 Ok(Value::Other)
             }
         }

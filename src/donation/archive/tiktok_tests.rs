@@ -256,7 +256,7 @@ fn the_window_and_resume_work_per_type_and_member() {
     let february = Window { start: NaiveDate::from_ymd_opt(2024, 2, 1), end: NaiveDate::from_ymd_opt(2024, 2, 29) };
     let run = run_full(&zip, &["watch_history", "favorites"], february, |_, _| None);
     let watch = run.of("watch_history");
-    assert_eq!((watch.rows, watch.outside_window, watch.no_timestamp, watch.skipped.bad_time), (2, 2, 1, 1));
+    assert_eq!((watch.rows, watch.outside_window, watch.no_timestamp, watch.clone().left_out().bad_time), (2, 2, 1, 1));
     assert_eq!(run.rows_of("watch_history").iter().map(|r| r.ordinal).collect::<Vec<_>>(), [1, 4]);
     assert_eq!(watch.members, [MemberReport { member_no: 1, name: "user_data_tiktok.json".into(), records: 6 }]);
     // Without a window a record without a date is kept with a null timestamp.
@@ -327,7 +327,7 @@ fn empty_sections_give_no_rows_and_other_values_fail_their_type() {
 }
 
 #[test]
-fn bad_records_are_skipped_and_counted() {
+fn bad_records_are_left_out_and_counted() {
     let long = "x".repeat(300 << 10);
     let doc = format!(
         r#"{{"Your Activity": {{"Searches": {{"SearchList": [
@@ -340,7 +340,7 @@ fn bad_records_are_skipped_and_counted() {
     let run = run(&zip_of(&[("user_data_tiktok.json", doc.as_bytes())]));
     let tr = run.of("search_history");
     assert_eq!(tr.outcome, Outcome::Parsed);
-    let s = tr.skipped;
+    let s = *tr.clone().left_out();
     assert_eq!((s.not_object, s.too_large, s.bad_time, s.invalid_utf8), (3, 1, 1, 1));
     assert_eq!(run.rows.iter().map(|r| r.ordinal).collect::<Vec<_>>(), [0, 7]);
     assert!(run.rows[1].json.ends_with(r#""search_term":null}"#));
@@ -537,4 +537,78 @@ fn a_large_section_streams_in_bounded_memory() {
         "child failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Archives of the sandbox TikTok generator (spec §6.4) through the parser.
+mod sandbox_round_trip {
+    use chrono::TimeZone as _;
+
+    use super::*;
+    use crate::donation::sandbox::{
+        Failure, Persona, Scenario, TIKTOK_TYPES, TikTokLayout, tiktok_manifest, write_tiktok_archive,
+    };
+
+    fn created() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+    }
+
+    fn archive(scenario: &Scenario) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_tiktok_archive(scenario, created(), &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn every_generated_record_becomes_a_row_in_both_layouts() {
+        let mut by_layout = Vec::new();
+        for layout in [TikTokLayout::V2025, TikTokLayout::Legacy] {
+            let scenario = Scenario::default().persona(Persona::Small).seed(7).tiktok_layout(layout);
+            let manifest = tiktok_manifest(&scenario, created());
+            let run = run(&archive(&scenario));
+            assert!(run.report.failure.is_none());
+            for t in TIKTOK_TYPES {
+                let tr = run.of(t);
+                assert_eq!(tr.outcome, Outcome::Parsed, "{t} {layout:?}");
+                assert_eq!(Some(tr.rows), manifest.records_of(t), "{t} {layout:?}");
+                assert_eq!(tr.clone().left_out().total(), 0, "{t}");
+                let rows = run.rows_of(t);
+                assert!(rows.iter().all(|r| r.timestamp.is_some()), "{t}");
+                let first = keys(&rows[0].json);
+                assert!(rows.iter().all(|r| keys(&r.json) == first), "{t}");
+                assert_eq!(&first[..5], ["data_type", "device_id", "timestamp", "platform", "date"]);
+            }
+            assert_nothing_private(&run.rows);
+            by_layout.push(run.rows.iter().map(|r| (r.data_type, r.json.clone())).collect::<Vec<_>>());
+        }
+        // The generator's watch links sometimes say "VideoLink": every row has its video id.
+        let v2025 = &by_layout[0];
+        assert!(
+            v2025
+                .iter()
+                .filter(|(t, _)| *t == "watch_history")
+                .all(|(_, json)| ordered(json).iter().any(|(k, v)| k == "video_id" && v.is_string()))
+        );
+    }
+
+    #[test]
+    fn content_failures_end_as_the_spec_says() {
+        let tiny = Scenario::default().persona(Persona::Tiny).seed(3);
+        // A nested archive is never opened: nothing is found.
+        let run = run(&archive(&tiny.clone().failure(Failure::NestedArchive)));
+        assert!(run.rows.is_empty());
+        assert!(run.report.nested_archives >= 1);
+        assert!(failed_with(run.of("likes"), "no known TikTok sections"));
+        // Traversal names are never read; the real file still is.
+        let run =
+            run_full(&archive(&tiny.clone().failure(Failure::PathTraversal)), &ALL, Window::default(), |_, _| None);
+        assert!(run.report.bad_names > 0);
+        let manifest = tiktok_manifest(&tiny, created());
+        assert_eq!(Some(run.of("watch_history").rows), manifest.records_of("watch_history"));
+        // A zip bomb breaks the ratio limit: the part fails.
+        let run = self::run(&archive(&tiny.clone().failure(Failure::ZipBomb)));
+        assert_eq!(run.report.failure.as_ref().map(|f| f.code), Some(FailureCode::ArchiveTooLarge));
+        // A cut zip is invalid.
+        let run = self::run(&archive(&tiny.clone().failure(Failure::MalformedZip)));
+        assert!(run.report.types.iter().all(|t| failed_with(t, "corrupt zip")));
+    }
 }
