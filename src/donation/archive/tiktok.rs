@@ -127,7 +127,7 @@ const MAX_KEY: usize = 256;
 const NAMES_SHOWN: usize = 20;
 
 fn is_json(name: &str) -> bool {
-    name.len() >= 5 && same_but_case(name[name.len() - 5..].as_bytes(), b".json")
+    name.len() >= 5 && same_but_case(&name.as_bytes()[name.len() - 5..], b".json")
 }
 
 /// Equal but for the case of ASCII letters.
