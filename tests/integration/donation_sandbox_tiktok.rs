@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use steward::config::Config;
 use steward::donation::provider::pkce_challenge;
 use steward::donation::sandbox::{
-    Failure, Grant, Scenario, Span, TIKTOK_FILE_2025, TIKTOK_FILE_LEGACY, TikTokLayout, TokenShape, tiktok_manifest,
-    write_tiktok_archive,
+    BAD_RECORDS, BadRecordCounts, Failure, Grant, Scenario, Span, TIKTOK_FILE_2025, TIKTOK_FILE_LEGACY, TikTokLayout,
+    TokenShape, ZIP_BOMB_BYTES, tiktok_manifest, write_tiktok_archive,
 };
 
 use crate::common::donation::{browser, hidden_inputs, pairs, random, tiny};
@@ -673,6 +673,8 @@ async fn downloads_follow_the_layout_and_content_failures() {
         (Failure::PathTraversal, "path_traversal"),
         (Failure::NestedArchive, "nested_archive"),
         (Failure::missing_type("watch_history"), "missing_type"),
+        (Failure::BadRecords, "bad_records"),
+        (Failure::ZipBomb, "zip_bomb"),
     ] {
         let token = tiktok.access(&tiny().failure(failure)).await;
         let bytes = tiktok.archive(&token, 3).await;
@@ -684,6 +686,19 @@ async fn downloads_follow_the_layout_and_content_failures() {
                 assert!(names.contains(&"../../etc/passwd".to_owned()), "{names:?}");
             }
             "nested_archive" => assert_eq!(zip_entries(&bytes)[0].0, "nested.zip"),
+            "bad_records" => {
+                let doc: Value = serde_json::from_slice(&zip_entries(&bytes)[0].1).unwrap();
+                let searches = doc["Your Activity"]["Searches"]["SearchList"].as_array().unwrap();
+                let BadRecordCounts { non_object, oversized, bad_time } = BAD_RECORDS;
+                assert_eq!(searches.len() as u64, 5 + non_object + oversized + bad_time);
+                assert_eq!(searches.iter().filter(|r| !r.is_object()).count() as u64, non_object);
+            }
+            "zip_bomb" => {
+                // Small on the wire, past the 8 GiB entry limit inflated.
+                assert!(bytes.len() < 9 << 20, "{} bytes", bytes.len());
+                let mut archive = zip::ZipArchive::new(Cursor::new(bytes.to_vec())).unwrap();
+                assert_eq!(archive.by_name(TIKTOK_FILE_2025).unwrap().size(), ZIP_BOMB_BYTES);
+            }
             _ => {
                 let doc: Value = serde_json::from_slice(&zip_entries(&bytes)[0].1).unwrap();
                 assert!(doc["Your Activity"].get("Watch History").is_none());
