@@ -141,7 +141,7 @@ async fn fail_one(
         let ended = |resource: &&str| {
             exports.iter().any(|e| {
                 e.resource == *resource
-                    && matches!(e.state.as_str(), EXPORT_COMPLETE | EXPORT_FAILED | state::EXPORT_SKIPPED)
+                    && !matches!(e.state.as_str(), EXPORT_PENDING | EXPORT_IN_PROGRESS)
                     && !unparsed.contains(&e.id)
             })
         };
@@ -249,9 +249,9 @@ fn human(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0 => format!("{}ms", d.as_millis()),
-        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        _ if s % 3600 == 0 => format!("{}h", s / 3600),
-        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{s}s"),
     }
 }
