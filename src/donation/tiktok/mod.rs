@@ -359,7 +359,10 @@ mod tests {
 
     /// What the fake TikTok below was sent.
     #[derive(Clone, Default)]
-    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>, Option<String>, String)>>>);
+    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<Call>>>);
+
+    /// One call: what was called, its `Authorization` and `Cache-Control` headers, and its body.
+    type Call = (String, Option<String>, Option<String>, String);
 
     /// A listener answering TikTok's paths with canned bodies: the zip for
     /// request 123451234512345, the `invalid_params` envelope for others.
