@@ -85,7 +85,7 @@ pub async fn download(
             }
         };
         // TikTok's download is an authenticated call (401: refresh and repeat
-        // once); Google's signed URL ignores the token.
+        // once); Google's signed URL does not use the token.
         let answer = with_token!(processing, conn, donation_id, |token| async {
             provider.download(token, &url, 0).await.map(|body| (body, token.to_owned()))
         });
@@ -113,7 +113,7 @@ pub const MAX_RESUMES: u32 = 5;
 /// Where an interrupted body resumes from (spec §4.2.7).
 struct Resuming<'a> {
     provider: &'a dyn PortabilityProvider,
-    /// The access token the transfer started with (TikTok; Google ignores it).
+    /// The access token the transfer started with (TikTok; Google does not use it).
     token: &'a str,
     url: &'a str,
     /// Bytes of the file received so far.

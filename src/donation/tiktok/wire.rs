@@ -219,7 +219,7 @@ pub(crate) fn token_grant(step: Step, answer: &Answer) -> Result<TokenGrant, Pro
     let Some(access_token) = token.access_token.filter(|t| !t.is_empty()) else {
         return Err(malformed(step, answer, "malformed_answer"));
     };
-    if token.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
+    if token.token_type.as_deref().is_some_and(|t| !matches!(t, "Bearer" | "bearer" | "BEARER")) {
         return Err(malformed(step, answer, "malformed_answer"));
     }
     let scopes = token.scope.as_deref().map(split_scopes);
