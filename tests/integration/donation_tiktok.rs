@@ -538,7 +538,8 @@ async fn expiring_tokens_rotate_and_lost_access_asks_to_sign_in_again() {
     );
 }
 
-/// Spec §4.1, §4.4.3, §8 91, 93, 103: 503s on the first calls are retried and
+/// Spec §4.1, §4.4.3, §8 91, 93, 103: 503s and `rate_limit_exceeded` 429s
+/// (with `Retry-After`) on the first calls are retried and
 /// a download broken off halfway is fetched again from the start (TikTok
 /// has no `Range`), each row stored once; a corrupt archive is
 /// `archive_invalid`.
@@ -548,7 +549,10 @@ async fn server_errors_and_a_broken_download_are_retried_and_a_corrupt_archive_i
     let scenario = [("failure", "server_error:n=2"), ("failure", "truncated_download")];
     let (flaky, _) = env.signed_in(&["watch_history"], &scenario).await;
     let (corrupt, _) = env.signed_in(&["watch_history"], &[("failure", "malformed_zip")]).await;
+    let (limited, _) = env.signed_in(&["search_history"], &[("failure", "rate_limited:n=2")]).await;
     env.wait_for(flaky, "processed", 120).await;
+    env.wait_for(limited, "processed", 120).await;
+    assert_eq!(env.rows(limited, "search_history").await.len(), 5);
     let rows = env.rows(flaky, "watch_history").await;
     assert_eq!(rows.len(), 5, "the tiny persona's records, each once");
     let statuses: Vec<i64> = env.calls().await.iter().filter_map(|c| c["status"].as_i64()).collect();
