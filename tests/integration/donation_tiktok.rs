@@ -37,6 +37,8 @@ const NEVER_KEPT: [&str; 5] = ["alex@example.test", "+358 40 0000000", "01-Jan-1
 struct Env {
     app: TestApp,
     researcher: String,
+    config: steward::config::Config,
+    keyring: Keyring,
 }
 
 impl Env {
@@ -45,17 +47,18 @@ impl Env {
     }
 
     async fn start_with(extra: &[(&str, &str)]) -> Env {
-        let keyring = Keyring::generate().to_spec();
+        let keyring = Keyring::generate();
+        let spec = keyring.to_spec();
         let mut vars = vec![
-            ("STEWARD_ENCRYPTION_KEYS", keyring.as_str()),
+            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
             ("STEWARD_WORKERS", "1"),
             ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
             ("STEWARD_SANDBOX_DEFAULT_SCENARIO", "persona=tiny&span=2023-01-01..2024-12-31"),
         ];
         vars.extend_from_slice(extra);
-        let (app, _config) = TestApp::start_with(TestDb::new().await, &vars).await;
+        let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
         let researcher = app.db.token("res@example.org", Some(Role::Researcher)).await;
-        Env { app, researcher }
+        Env { app, researcher, config, keyring }
     }
 
     /// A TikTok donation of `types` through the legacy create; its id and link token.
@@ -597,4 +600,29 @@ async fn deleting_a_tiktok_donation_cancels_its_request_and_revokes_access() {
     assert!(cancels[0]["seq"].as_i64() < revokes[0]["seq"].as_i64(), "cancel, then revoke");
     let left: i64 = donations::table.find(id).count().get_result(&mut env.app.db.conn().await).await.unwrap();
     assert_eq!(left, 0);
+}
+
+/// Spec §4.1 "Tokens": two workers that need a fresh TikTok token at once
+/// refresh one after the other under the grant row's lock, the second with
+/// the refresh token the first rotated in, so neither loses the access.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refreshes_take_turns_with_the_rotated_refresh_token() {
+    let env = Env::start_with(&[("STEWARD_WORKERS", "0")]).await;
+    let (id, _) = env.signed_in(&["likes"], &[("failure", "expired_token")]).await;
+    let processing = steward::donation::processing::Processing::from_config(&env.config, env.keyring.clone()).unwrap();
+    let token = |processing| {
+        let db = &env.app.db;
+        async move {
+            let mut conn = db.conn().await;
+            steward::donation::processing::grant::access_token(&mut conn, processing, id, None).await
+        }
+    };
+    let (a, b) = tokio::join!(token(&processing), token(&processing));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a, b, "each refresh got its own access token");
+    let again = token(&processing).await.unwrap();
+    assert_ne!(again, b);
+    let refreshes = env.calls_to("/v2/oauth/token/").await;
+    assert_eq!(refreshes.len(), 4, "the code exchange and three refreshes: {refreshes:?}");
+    assert!(refreshes.iter().all(|c| c["status"] == 200), "no refresh was refused: {refreshes:?}");
 }
