@@ -46,6 +46,7 @@ use steward::auth::ops::TokenRequest;
 use steward::blobs::BlobStore;
 use steward::crypto::Keyring;
 use steward::db::schema::{archive_parts, donations, provider_exports};
+use steward::donation::catalogue::Source;
 use steward::donation::keys::{self, DataKey};
 use steward::donation::processing::download::part_aad;
 use steward::donation::processing::{Processing, finalize, parse};
@@ -112,6 +113,8 @@ struct Ingest {
     generate: Duration,
     parse: Duration,
     hwm_kib: u64,
+    /// TikTok: the parser alone, and with sealing (see [`parser_stages`]).
+    stages: Option<(Duration, Duration)>,
 }
 
 /// A donation of the [`MIX`] types owned by `owner`, its export parts
@@ -175,10 +178,63 @@ async fn ingest_tiktok(
     })
     .await
     .unwrap();
+    let generate = started.elapsed();
+    let (path, key) = (file.clone(), data_key.clone());
+    let stages = tokio::task::spawn_blocking(move || parser_stages(&path, &key, id, part_id, entries)).await.unwrap();
     store_part(conn, blobs, &data_key, id, part_id, &file).await;
     std::fs::remove_file(&file).unwrap();
-    let generate = started.elapsed();
-    parse_parts(conn, processing, id, &[part_id], entries, zip_bytes, generate).await
+    let mut run = parse_parts(conn, processing, id, &[part_id], entries, zip_bytes, generate).await;
+    run.stages = Some(stages);
+    run
+}
+
+/// Where the job's parser thread spends its time: `parse_tiktok_part` over
+/// the plain zip file with a sink that drops rows (unzip, both walks, rows),
+/// and again sealing each batch of 1,000 as the job does.
+fn parser_stages(file: &Path, key: &DataKey, id: i32, part_id: i64, entries: u64) -> (Duration, Duration) {
+    use steward::donation::archive::{Limits, PartRequest, Window, parse_tiktok_part};
+    use steward::donation::rows::{NewRow, seal_batch};
+    let types: Vec<_> = TIKTOK_MIX.iter().map(|(t, _)| Source::TikTok.data_type(t).unwrap()).collect();
+    let limits = Limits::default();
+    let request =
+        PartRequest { donation_id: i64::from(id), data_types: &types, window: Window::default(), limits: &limits };
+    let open = || std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file).unwrap());
+    let started = Instant::now();
+    let mut n = 0u64;
+    parse_tiktok_part(
+        open(),
+        &request,
+        |_, _| None,
+        |_| {
+            n += 1;
+            Ok::<_, ()>(())
+        },
+    )
+    .unwrap();
+    let parse = started.elapsed();
+    assert_eq!(n, entries);
+    let started = Instant::now();
+    let mut rows = Vec::with_capacity(1000);
+    let seal = |rows: &mut Vec<steward::donation::archive::Row>| {
+        let new: Vec<NewRow<'_>> = rows.iter().map(NewRow::from).collect();
+        std::hint::black_box(seal_batch(key, id, part_id, &new).unwrap());
+        rows.clear();
+    };
+    parse_tiktok_part(
+        open(),
+        &request,
+        |_, _| None,
+        |row| {
+            rows.push(row);
+            if rows.len() == 1000 {
+                seal(&mut rows);
+            }
+            Ok::<_, ()>(())
+        },
+    )
+    .unwrap();
+    seal(&mut rows);
+    (parse, started.elapsed())
 }
 
 /// When the sandbox exports are made (their records lie before it).
@@ -258,7 +314,7 @@ async fn parse_parts(
             .unwrap()
             .n;
     assert_eq!(rows as u64, entries, "every generated entry became a row");
-    Ingest { donation_id: id, rows, zip_bytes, generate, parse, hwm_kib }
+    Ingest { donation_id: id, rows, zip_bytes, generate, parse, hwm_kib, stages: None }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -392,29 +448,7 @@ async fn google_figures(
     let wal_before = wal_position(&mut conn).await;
     let large_run = ingest(&mut conn, processing, keyring, blobs, work, owner, large).await;
     let wal_bytes = wal_since(&mut conn, &wal_before).await;
-    let row_bytes = diesel::sql_query(
-        "SELECT COALESCE(AVG(octet_length(sealed)), 0)::float8 AS v FROM donation_rows WHERE donation_id = $1",
-    )
-    .bind::<diesel::sql_types::Integer, _>(large_run.donation_id)
-    .get_result::<Float>(&mut conn)
-    .await
-    .unwrap()
-    .v;
-    // The baseline: PostgreSQL alone inserting the same sealed rows (same
-    // table and index, plain INSERT as the job's batches), in archive
-    // order, in one statement.
-    let copy = "INSERT INTO donation_rows (donation_id, data_type, part_id, member_no, ordinal, ts, sealed) \
-             SELECT -donation_id, data_type, part_id, member_no, ordinal, ts, sealed FROM donation_rows \
-             WHERE donation_id = $1 ORDER BY part_id, member_no, ordinal";
-    let started = Instant::now();
-    let copied = diesel::sql_query(copy)
-        .bind::<diesel::sql_types::Integer, _>(large_run.donation_id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let baseline_rate = copied as f64 / started.elapsed().as_secs_f64();
-    diesel::sql_query("DELETE FROM donation_rows WHERE donation_id < 0").execute(&mut conn).await.unwrap();
-    diesel::sql_query("VACUUM ANALYZE donation_rows").execute(&mut conn).await.unwrap();
+    let (baseline_rate, row_bytes) = postgres_alone(&mut conn, large_run.donation_id).await;
     drop(conn);
 
     // The query side: a real server over the same database.
@@ -532,6 +566,29 @@ async fn google_figures(
     }
 }
 
+/// The baseline: PostgreSQL alone inserting the sealed rows of donation
+/// `id` again (same table and index, plain INSERT as the job's batches), in
+/// archive order, in one statement; rows/s, and the rows' average sealed size.
+async fn postgres_alone(conn: &mut AsyncPgConnection, id: i32) -> (f64, f64) {
+    let row_bytes = diesel::sql_query(
+        "SELECT COALESCE(AVG(octet_length(sealed)), 0)::float8 AS v FROM donation_rows WHERE donation_id = $1",
+    )
+    .bind::<diesel::sql_types::Integer, _>(id)
+    .get_result::<Float>(conn)
+    .await
+    .unwrap()
+    .v;
+    let copy = "INSERT INTO donation_rows (donation_id, data_type, part_id, member_no, ordinal, ts, sealed) \
+             SELECT -donation_id, data_type, part_id, member_no, ordinal, ts, sealed FROM donation_rows \
+             WHERE donation_id = $1 ORDER BY part_id, member_no, ordinal";
+    let started = Instant::now();
+    let copied = diesel::sql_query(copy).bind::<diesel::sql_types::Integer, _>(id).execute(conn).await.unwrap();
+    let rate = copied as f64 / started.elapsed().as_secs_f64();
+    diesel::sql_query("DELETE FROM donation_rows WHERE donation_id < 0").execute(conn).await.unwrap();
+    diesel::sql_query("VACUUM ANALYZE donation_rows").execute(conn).await.unwrap();
+    (rate, row_bytes)
+}
+
 /// TikTok ingest at both sizes; prints the figures. The peak RSS is reset
 /// first, so it shows this provider's parse alone.
 async fn tiktok_figures(conn: &mut AsyncPgConnection, env: &Env<'_>, small: u64, large: u64) {
@@ -543,6 +600,7 @@ async fn tiktok_figures(conn: &mut AsyncPgConnection, env: &Env<'_>, small: u64,
         runs.push(ingest_tiktok(conn, processing, keyring, blobs, work, owner, entries).await);
     }
     let now = memory();
+    let (baseline_rate, row_bytes) = postgres_alone(conn, runs[1].donation_id).await;
     println!(
         "TikTok ingest (one user_data_tiktok.json, six types; load before: {})",
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")
@@ -564,8 +622,22 @@ async fn tiktok_figures(conn: &mut AsyncPgConnection, env: &Env<'_>, small: u64,
             run.parse.as_secs_f64(),
             run.rows as f64 / run.parse.as_secs_f64()
         );
+        if let Some((parse, sealed)) = run.stages {
+            let rate = |d: Duration| run.rows as f64 / d.as_secs_f64();
+            println!(
+                "  its parser alone, plain zip: walk+rows {:>9.0} rows/s, with sealing {:>9.0} rows/s",
+                rate(parse),
+                rate(sealed)
+            );
+        }
         println!("  peak RSS (VmHWM) after                   {:>9.1} MiB", mib(run.hwm_kib));
     }
+    println!(
+        "PostgreSQL alone, INSERT..SELECT of the large rows {:>9.0} rows/s (the job reaches {:.2} of it; sealed rows average {:.0} bytes)",
+        baseline_rate,
+        runs[1].rows as f64 / runs[1].parse.as_secs_f64() / baseline_rate,
+        row_bytes
+    );
     println!(
         "peak RSS growth, small -> large            {:>9.1} MiB   target < 64 MiB (RSS now {:.1} MiB)",
         mib(runs[1].hwm_kib.saturating_sub(runs[0].hwm_kib)),
