@@ -14,6 +14,7 @@
 //! | `STEWARD_TIKTOK_EXTRA_SCOPES` | `user.info.basic` | extra Login Kit scopes, comma-separated |
 //! | `STEWARD_TIKTOK_PKCE_ENCODING` | `base64url` | `base64url` or `hex` |
 //! | `STEWARD_DONATION_MAX_ATTEMPTS` | `10` | attempts per processing job |
+//! | `STEWARD_DONATION_RETRY_BASE` | `30s` (sandbox: `1s`) | wait after a processing job's first failed attempt; it doubles per attempt, at most 1 h (spec §4.1: `min(30 s × 2^(n−1), 1 h)`), so the 10 attempts of a job outlast a provider outage of about 4.5 h |
 //! | `STEWARD_GOOGLE_JOB_RETRIES` | `2` | `archiveJobs:retry` calls per failed export |
 //! | `STEWARD_DONATION_POLL_SCHEDULE` | `5m×12,15m×20,60m` (sandbox: `2s×30,10s×30,60s`) | export state poll cadence (`x` works for `×`) |
 //! | `STEWARD_EXPORT_MAX_WAIT` | `7d` | deadline per export |
@@ -145,6 +146,8 @@ pub struct DonationConfig {
     pub google: GoogleProvider,
     pub tiktok: TikTokProvider,
     pub max_attempts: u32,
+    /// Backoff of a failed processing job before its second attempt (then doubling).
+    pub retry_base: Duration,
     pub google_job_retries: u32,
     /// Poll intervals in order: `(interval, times)`; the last repeats forever (`times` = `None`).
     pub poll_schedule: Vec<(Duration, Option<u32>)>,
@@ -338,6 +341,13 @@ impl DonationConfig {
         }
         let any_sandbox = google.mode == ProviderMode::Sandbox || tiktok.mode == ProviderMode::Sandbox;
         let poll_schedule = parse_poll_schedule(get("STEWARD_DONATION_POLL_SCHEDULE").as_deref(), any_sandbox)?;
+        // The sandbox answers at once, so its demo and tests retry as quickly
+        // as its polls run.
+        let retry_base = Duration::from_secs(if any_sandbox { 1 } else { 30 });
+        let retry_base = parse_duration_var(get, "STEWARD_DONATION_RETRY_BASE", retry_base)?;
+        if retry_base.is_zero() {
+            return Err(invalid("STEWARD_DONATION_RETRY_BASE", "must be more than 0, e.g. 30s"));
+        }
         let export_max_wait = parse_duration_var(get, "STEWARD_EXPORT_MAX_WAIT", Duration::from_secs(7 * 86_400))?;
         // A day past the export deadline by default, so a provider still
         // preparing the archive times out as `export_timeout` first.
@@ -360,6 +370,7 @@ impl DonationConfig {
             google,
             tiktok,
             max_attempts: parse_count(get, "STEWARD_DONATION_MAX_ATTEMPTS", 10, 1..=100)? as u32,
+            retry_base,
             google_job_retries: parse_count(get, "STEWARD_GOOGLE_JOB_RETRIES", 2, 0..=20)? as u32,
             poll_schedule,
             export_max_wait,
@@ -626,6 +637,19 @@ mod tests {
         let c = config(Environment::Development, &[("STEWARD_ARCHIVE_MAX_ENTRY_BYTES", "64MiB")]).unwrap();
         assert_eq!(c.archive_limits.max_entry_bytes, 64 << 20);
         assert!(config(Environment::Development, &[("STEWARD_ARCHIVE_MAX_PART_BYTES", "lots")]).is_err());
+    }
+
+    #[test]
+    fn jobs_back_off_from_30_seconds_or_from_1_second_in_the_sandbox() {
+        let no_sandbox = [("STEWARD_GOOGLE_MODE", "off"), ("STEWARD_TIKTOK_MODE", "off")];
+        assert_eq!(config(Environment::Development, &no_sandbox).unwrap().retry_base, Duration::from_secs(30));
+        assert_eq!(config(Environment::Development, &[]).unwrap().retry_base, Duration::from_secs(1));
+        let tuned = config(Environment::Development, &[("STEWARD_DONATION_RETRY_BASE", "2m")]).unwrap();
+        assert_eq!(tuned.retry_base, Duration::from_secs(120));
+        for bad in ["0s", "soon"] {
+            let err = config(Environment::Development, &[("STEWARD_DONATION_RETRY_BASE", bad)]).unwrap_err();
+            assert_eq!(err.var, "STEWARD_DONATION_RETRY_BASE", "{bad}");
+        }
     }
 
     #[test]

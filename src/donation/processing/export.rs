@@ -218,6 +218,12 @@ pub(crate) async fn lose_access(
     e: &ProviderError,
 ) -> Result<(), Error> {
     conn.transaction(async |conn| {
+        // Under the donation's lock, so of two jobs losing access at once
+        // only the first ends the exports and records the event.
+        if donation_store::find(conn, donation_id, true).await?.is_none() {
+            return Ok(());
+        }
+        let mut ended = 0;
         for export in store::exports(conn, donation_id).await? {
             let needs_provider = match export.state.as_str() {
                 EXPORT_PENDING | EXPORT_IN_PROGRESS => true,
@@ -227,7 +233,11 @@ pub(crate) async fn lose_access(
             };
             if needs_provider {
                 store::end_export(conn, export.id, EXPORT_FAILED, Some(code)).await?;
+                ended += 1;
             }
+        }
+        if ended == 0 {
+            return Ok(());
         }
         let detail = json!({ "code": code, "step": e.step.as_str(), "provider_code": e.code });
         let kind = if code == "provider_access_lost" { "provider_access_lost" } else { "provider_auth_failed" };

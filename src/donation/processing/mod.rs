@@ -44,7 +44,7 @@ use crate::donation::config::{DonationConfig, ProviderMode};
 use crate::donation::google::GoogleClient;
 use crate::donation::provider::{ErrorClass, PortabilityProvider, ProviderError};
 use crate::donation::tiktok::TikTokClient;
-use crate::jobs::{JobContext, NewJob, Registry};
+use crate::jobs::{Backoff, JobContext, NewJob, Registry};
 
 pub use grant::{Authorized, store_grant};
 
@@ -269,7 +269,11 @@ fn attempts(config: &DonationConfig) -> i32 {
     i32::try_from(config.max_attempts).unwrap_or(i32::MAX)
 }
 
-/// Registers `start_export`, `poll`, `download`, `parse`, `finalize` and the periodic `schedule_due_polls`.
+/// The longest wait between two attempts of a processing job (spec §4.1).
+pub const RETRY_MAX: Duration = Duration::from_secs(3600);
+
+/// Registers `start_export`, `poll`, `download`, `parse`, `finalize` with
+/// the donation backoff, and the periodic `schedule_due_polls` and `fail_stuck`.
 pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
     let p = processing.clone();
     registry.register(START_EXPORT, move |ctx| run_start_export(p.clone(), ctx));
@@ -280,6 +284,11 @@ pub fn register(registry: &mut Registry, processing: Arc<Processing>) {
     let p = processing.clone();
     registry.register(PARSE, move |ctx| run_parse(p.clone(), ctx));
     registry.register(FINALIZE, run_finalize);
+    // Spec §4.1: a failed job waits `min(base × 2^(attempt−1), 1 h)`.
+    let backoff = Backoff { base: processing.config.retry_base, max: RETRY_MAX };
+    for kind in [START_EXPORT, POLL, DOWNLOAD, PARSE, FINALIZE] {
+        registry.retry(kind, backoff);
+    }
     let (p, every) = (processing.clone(), stuck::check_every(processing.config.max_processing));
     registry.periodic(stuck::KIND, every, move |ctx| stuck::run(p.clone(), ctx));
     let every = schedule_every(&processing.config);
@@ -365,5 +374,23 @@ mod tests {
         assert_eq!(schedule_every(&config), Duration::from_secs(2));
         config.poll_schedule = vec![(Duration::from_millis(10), None)];
         assert_eq!(schedule_every(&config), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn processing_jobs_back_off_from_the_configured_base_up_to_an_hour() {
+        let mut config = crate::config::Config::from_lookup(|_| None).unwrap().donation;
+        config.google.mode = ProviderMode::Off;
+        config.tiktok.mode = ProviderMode::Off;
+        config.retry_base = Duration::from_secs(30);
+        let blobs = BlobStore::new(std::env::temp_dir().join("steward-backoff-test"));
+        let processing = Arc::new(Processing::new(&config, Keyring::generate(), blobs).unwrap());
+        let mut registry = Registry::new();
+        register(&mut registry, processing);
+        for kind in [START_EXPORT, POLL, DOWNLOAD, PARSE, FINALIZE] {
+            let backoff = registry.backoff(kind).unwrap_or_else(|| panic!("{kind} has no backoff"));
+            assert_eq!(backoff.delay(1), Duration::from_secs(30), "{kind}");
+            assert_eq!(backoff.delay(4), Duration::from_secs(240), "{kind}");
+            assert_eq!(backoff.delay(9), Duration::from_secs(3600), "{kind}: capped at an hour");
+        }
     }
 }
