@@ -26,7 +26,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{
-    SandboxError, default_scenario, form_pairs, no_store, page, random_job_id, random_token, sha256, single,
+    SandboxError, Staged, bearer_token, default_scenario, delay, form_pairs, no_store, page, random_job_id,
+    random_token, scenario_of, sha256, single, staged_refusal,
 };
 use super::scenario::{AccessType, Failure, Scenario};
 use super::store::{self, Grant, Job, NewCode, NewGrant, NewJob, Repeat, TokenKind};
@@ -403,19 +404,6 @@ async fn issue_tokens(
     Ok((no_store(), axum::Json(answer)).into_response())
 }
 
-fn scenario_of(grant: &Grant) -> Result<Scenario, SandboxError> {
-    Scenario::parse_query(&grant.scenario)
-        .map_err(|e| SandboxError::Internal(format!("sandbox grant {} has an unreadable scenario: {e}", grant.id)))
-}
-
-/// `latency_ms` / `latency:<ms>`.
-pub(crate) async fn delay(scenario: &Scenario) {
-    let ms = scenario.latency_ms_effective();
-    if ms > 0 {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
-}
-
 /// A Data Portability API error in Google's envelope.
 pub(crate) fn api_error(status: StatusCode, google_status: &str, message: &str) -> Response {
     let body = serde_json::json!({"error": {"code": status.as_u16(), "message": message, "status": google_status}});
@@ -442,11 +430,7 @@ async fn caller(
     conn: &mut diesel_async::AsyncPgConnection,
     headers: &HeaderMap,
 ) -> Result<Result<(Grant, Scenario), Response>, SandboxError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+    let token = bearer_token(headers);
     let Some(token) = token else {
         return Ok(Err(unauthenticated(
             "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or \
@@ -463,45 +447,23 @@ async fn caller(
         return Ok(Err(invalid()));
     };
     let scenario = scenario_of(&grant)?;
-    delay(&scenario).await;
-    let call = u32::try_from(store::count_api_call(conn, grant.id).await?).unwrap_or(u32::MAX);
-    let revoke_from = scenario.find_failure(|f| match f {
-        Failure::RevokedConsent { after } => Some(*after),
-        _ => None,
-    });
-    if revoke_from.is_some_and(|after| call >= after) {
-        store::revoke_grant(conn, grant.id).await?;
-        return Ok(Err(invalid()));
-    }
-    let limited = scenario
-        .find_failure(|f| match f {
-            Failure::RateLimited { n } => Some(*n),
-            _ => None,
-        })
-        .unwrap_or(0);
-    let failing = scenario
-        .find_failure(|f| match f {
-            Failure::ServerError { n } => Some(*n),
-            _ => None,
-        })
-        .unwrap_or(0);
-    if call <= limited {
-        let mut response = api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RESOURCE_EXHAUSTED",
-            "Quota exceeded for quota metric 'Requests' of service 'dataportability.googleapis.com'.",
-        );
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Ok(Err(response));
-    }
-    if call <= limited.saturating_add(failing) {
-        return Ok(Err(api_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            "The service is currently unavailable.",
-        )));
-    }
-    Ok(Ok((grant, scenario)))
+    let refused = match staged_refusal(conn, &grant, &scenario).await? {
+        None => return Ok(Ok((grant, scenario))),
+        Some(Staged::Revoked) => invalid(),
+        Some(Staged::RateLimited) => {
+            let mut response = api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for quota metric 'Requests' of service 'dataportability.googleapis.com'.",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        Some(Staged::ServerError) => {
+            api_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "The service is currently unavailable.")
+        }
+    };
+    Ok(Err(refused))
 }
 
 /// The caller's grant and scenario, or returns the refusal from the handler.

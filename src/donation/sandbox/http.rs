@@ -12,12 +12,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use std::time::Duration;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom as _;
 use serde::{Deserialize, Serialize};
 
-use super::scenario::Scenario;
+use super::scenario::{Failure, Scenario};
 use super::{pages, store};
 use crate::app::AppState;
 use crate::donation::config::{DonationConfig, ProviderMode};
@@ -259,6 +261,79 @@ pub(crate) fn random_job_id() -> String {
 
 pub(crate) fn sha256(text: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().to_vec()
+}
+
+/// The bearer token of an API call's `Authorization` header, if any.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
+/// The scenario a grant was consented with.
+pub(crate) fn scenario_of(grant: &store::Grant) -> Result<Scenario, SandboxError> {
+    Scenario::parse_query(&grant.scenario)
+        .map_err(|e| SandboxError::Internal(format!("sandbox grant {} has an unreadable scenario: {e}", grant.id)))
+}
+
+/// `latency_ms` / `latency:<ms>`.
+pub(crate) async fn delay(scenario: &Scenario) {
+    let ms = scenario.latency_ms_effective();
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// A refusal the scenario stages for an authenticated API call; each provider
+/// answers it in its own wire format.
+pub(crate) enum Staged {
+    /// `revoked_consent:<after>`: the grant is now revoked, the token invalid.
+    Revoked,
+    /// `rate_limited:<n>`: one of the first `n` calls.
+    RateLimited,
+    /// `server_error:<n>`: one of the `n` calls after the rate-limited ones.
+    ServerError,
+}
+
+/// After the staged latency, counts this API call against `grant` and returns
+/// the refusal its scenario stages for it, revoking the grant when consent is
+/// withdrawn from this call on.
+pub(crate) async fn staged_refusal(
+    conn: &mut diesel_async::AsyncPgConnection,
+    grant: &store::Grant,
+    scenario: &Scenario,
+) -> Result<Option<Staged>, SandboxError> {
+    delay(scenario).await;
+    let call = u32::try_from(store::count_api_call(conn, grant.id).await?).unwrap_or(u32::MAX);
+    let revoke_from = scenario.find_failure(|f| match f {
+        Failure::RevokedConsent { after } => Some(*after),
+        _ => None,
+    });
+    if revoke_from.is_some_and(|after| call >= after) {
+        store::revoke_grant(conn, grant.id).await?;
+        return Ok(Some(Staged::Revoked));
+    }
+    let limited = scenario
+        .find_failure(|f| match f {
+            Failure::RateLimited { n } => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let failing = scenario
+        .find_failure(|f| match f {
+            Failure::ServerError { n } => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(0);
+    if call <= limited {
+        return Ok(Some(Staged::RateLimited));
+    }
+    if call <= limited.saturating_add(failing) {
+        return Ok(Some(Staged::ServerError));
+    }
+    Ok(None)
 }
 
 /// Headers of every sandbox page and answer: nothing here may be cached.

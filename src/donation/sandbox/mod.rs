@@ -32,6 +32,7 @@ mod gen_tiktok;
 mod gen_time;
 mod gen_vocab;
 mod gen_zip;
+mod stream;
 
 pub use generate::{
     BAD_RECORDS, BadRecordCounts, DiscoverSplit, GOOGLE_RESOURCES, GoogleExport, ManifestEntry, NESTED_ARCHIVE_NAME,

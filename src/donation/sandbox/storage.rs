@@ -11,7 +11,7 @@
 //! grant answer 403 `ExpiredToken`), `truncated_download` (the first served
 //! download breaks off halfway) and `latency`.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -24,10 +24,10 @@ use ring::hmac;
 use tokio::sync::mpsc;
 
 use super::generate::{GoogleExport, google_part_count, write_google_part};
-use super::google::delay;
-use super::http::{SandboxError, form_pairs, single};
+use super::http::{SandboxError, delay, form_pairs, scenario_of, single};
 use super::scenario::{Failure, Scenario};
 use super::store::{self, Job};
+use super::stream::{CHUNKS_AHEAD, CUT_PAUSE, ChannelWriter};
 use crate::app::AppState;
 use crate::crypto::{Keyring, KeyringError};
 
@@ -37,11 +37,6 @@ const ALGORITHM: &str = "GOOG4-HMAC-SHA256";
 const DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 /// The longest lifetime Cloud Storage accepts for a V4 signature (7 days).
 const MAX_LIFETIME_SECS: u64 = 604_800;
-/// Bytes per chunk sent to the client, and chunks buffered ahead.
-const CHUNK: usize = 64 << 10;
-const CHUNKS_AHEAD: usize = 8;
-/// `truncated_download`: how long the first half stands before the break.
-const CUT_PAUSE: Duration = Duration::from_millis(200);
 
 /// The HMAC key of signed URLs.
 pub fn signing_key(keyring: &Keyring) -> Result<hmac::Key, KeyringError> {
@@ -242,8 +237,7 @@ pub(crate) async fn download(
     let Some((job, grant)) = store::find_job(&mut conn, &job_id).await? else {
         return Ok(no_such_key());
     };
-    let scenario = Scenario::parse_query(&grant.scenario)
-        .map_err(|e| SandboxError::Internal(format!("sandbox grant {} has an unreadable scenario: {e}", grant.id)))?;
+    let scenario = scenario_of(&grant)?;
     if job.state != "COMPLETE" || part >= google_part_count(&scenario, &job.resources()) {
         return Ok(no_such_key());
     }
@@ -318,7 +312,7 @@ async fn measure(scenario: Scenario, job: Job, part: u32) -> Result<u64, Sandbox
     .map_err(|e| SandboxError::Internal(format!("generating an archive part: {e}")))
 }
 
-/// The body of a part: generated on a blocking thread from byte `skip` on,
+/// The body of a part: generated on a blocking thread from byte `from` on,
 /// `take` bytes (or to the end), through a bounded channel, so the client's
 /// pace bounds the memory. With `cut` the body ends in an error (the
 /// connection breaks). A whole part generated without a known size records it.
@@ -327,15 +321,15 @@ fn stream_part(
     scenario: Scenario,
     job: Job,
     part: u32,
-    skip: u64,
+    from: u64,
     take: Option<u64>,
     cut: bool,
 ) -> Body {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_AHEAD);
-    let whole = skip == 0 && take.is_none();
+    let whole = from == 0 && take.is_none();
     let (pool, job_id) = (state.pool.clone(), job.id.clone());
     let task = tokio::task::spawn_blocking(move || {
-        let mut out = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), skip, take, done: false };
+        let mut out = ChannelWriter::new(tx, from, take);
         let resources = job.resources();
         let result = write_google_part(&scenario, &export_of(&job, &resources), part, &mut out);
         let ending = match result {
@@ -375,58 +369,6 @@ fn stream_part(
     })
     .filter_map(|end: Option<io::Result<Bytes>>| async move { end });
     Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx).chain(finish))
-}
-
-/// Forwards bytes `skip..skip + take` of what is written, in chunks; stops
-/// the writer (an error) once `take` is served or the client went away.
-struct ChannelWriter {
-    tx: mpsc::Sender<io::Result<Bytes>>,
-    buf: Vec<u8>,
-    skip: u64,
-    take: Option<u64>,
-    /// Everything asked for was sent.
-    done: bool,
-}
-
-impl ChannelWriter {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.done {
-            return Err(io::Error::other("the requested range was served"));
-        }
-        let written = data.len();
-        let skipped = usize::try_from(self.skip).unwrap_or(usize::MAX).min(data.len());
-        self.skip -= skipped as u64;
-        let mut data = &data[skipped..];
-        if let Some(left) = self.take {
-            let kept = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
-            data = &data[..kept];
-            self.take = Some(left - kept as u64);
-        }
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.send()?;
-        }
-        if self.take == Some(0) {
-            self.send()?;
-            self.done = true;
-            return Err(io::Error::other("the requested range was served"));
-        }
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -486,20 +428,5 @@ mod tests {
         for ignored in ["bytes=5-1", "bytes=0-1,5-9", "items=0-1", "bytes=x-", "bytes=-0"] {
             assert_eq!(range(ignored), None, "{ignored}");
         }
-    }
-
-    #[test]
-    fn the_writer_forwards_only_the_asked_range() {
-        let (tx, mut rx) = mpsc::channel(64);
-        let mut out = ChannelWriter { tx, buf: Vec::new(), skip: 3, take: Some(4), done: false };
-        assert_eq!(out.write(b"abcde").unwrap(), 5);
-        assert!(out.write(b"fghij").is_err(), "stops once the range is served");
-        assert!(out.done && out.write(b"k").is_err());
-        drop(out);
-        let mut sent = Vec::new();
-        while let Ok(chunk) = rx.try_recv() {
-            sent.extend_from_slice(&chunk.unwrap());
-        }
-        assert_eq!(sent, b"defg");
     }
 }

@@ -23,7 +23,7 @@
 //! first download breaks off halfway) and `latency`. The archive's content
 //! failures are the generator's ([`super::write_tiktok_archive`]).
 
-use std::io::{self, Write};
+use std::io;
 use std::time::Duration;
 
 use axum::Router;
@@ -37,10 +37,13 @@ use ring::rand::SecureRandom as _;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::google::delay;
-use super::http::{SandboxError, default_scenario, form_pairs, no_store, page, random_token, sha256, single};
+use super::http::{
+    SandboxError, Staged, bearer_token, default_scenario, delay, form_pairs, no_store, page, random_token, scenario_of,
+    sha256, single, staged_refusal,
+};
 use super::scenario::{Failure, Scenario};
 use super::store::{self, Grant, Job, NewCode, NewGrant, NewJob, TokenKind};
+use super::stream::{CHUNKS_AHEAD, CUT_PAUSE, ChannelWriter};
 use super::{pages, write_tiktok_archive};
 use crate::app::AppState;
 use crate::donation::config::PkceEncoding;
@@ -76,11 +79,6 @@ const CHECK_FIELDS: &[&str] =
     &["request_id", "apply_time", "collect_time", "status", "data_format", "category_selection_list"];
 /// Checks that answer `pending` without `slow_archive`.
 const DEFAULT_PENDING_CHECKS: u32 = 1;
-/// Bytes per chunk of a download, and chunks buffered ahead.
-const CHUNK: usize = 64 << 10;
-const CHUNKS_AHEAD: usize = 8;
-/// `truncated_download`: how long the first half stands before the break.
-const CUT_PAUSE: Duration = Duration::from_millis(200);
 /// TikTok's answer to an Add outside the EEA and the UK (`tiktok_region`).
 pub const REGION_MESSAGE: &str = "The Data Portability API is only available to users in the EEA and the UK.";
 
@@ -355,11 +353,6 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     (status, no_store(), axum::Json(body)).into_response()
 }
 
-fn scenario_of(grant: &Grant) -> Result<Scenario, SandboxError> {
-    Scenario::parse_query(&grant.scenario)
-        .map_err(|e| SandboxError::Internal(format!("sandbox grant {} has an unreadable scenario: {e}", grant.id)))
-}
-
 /// The fake account's `open_id`: stable for a scenario seed, UUID-shaped.
 fn open_id(scenario: &Scenario) -> String {
     let hex = crate::auth::token::hex(&sha256(&format!("steward.sandbox.tiktok.open_id/{}", scenario.seed)));
@@ -558,11 +551,7 @@ async fn caller(
     conn: &mut diesel_async::AsyncPgConnection,
     headers: &HeaderMap,
 ) -> Result<Result<(Grant, Scenario), Response>, SandboxError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+    let token = bearer_token(headers);
     let Some(token) = token else {
         return Ok(Err(token_invalid()));
     };
@@ -572,45 +561,25 @@ async fn caller(
         return Ok(Err(token_invalid()));
     };
     let scenario = scenario_of(&grant)?;
-    delay(&scenario).await;
-    let call = u32::try_from(store::count_api_call(conn, grant.id).await?).unwrap_or(u32::MAX);
-    let revoke_from = scenario.find_failure(|f| match f {
-        Failure::RevokedConsent { after } => Some(*after),
-        _ => None,
-    });
-    if revoke_from.is_some_and(|after| call >= after) {
-        store::revoke_grant(conn, grant.id).await?;
-        return Ok(Err(token_invalid()));
-    }
-    let limited = scenario
-        .find_failure(|f| match f {
-            Failure::RateLimited { n } => Some(*n),
-            _ => None,
-        })
-        .unwrap_or(0);
-    let failing = scenario
-        .find_failure(|f| match f {
-            Failure::ServerError { n } => Some(*n),
-            _ => None,
-        })
-        .unwrap_or(0);
-    if call <= limited {
-        let mut response = api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_exceeded",
-            "The API rate limit was exceeded. Please try again later.",
-        );
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Ok(Err(response));
-    }
-    if call <= limited.saturating_add(failing) {
-        return Ok(Err(api_error(
+    let refused = match staged_refusal(conn, &grant, &scenario).await? {
+        None => return Ok(Ok((grant, scenario))),
+        Some(Staged::Revoked) => token_invalid(),
+        Some(Staged::RateLimited) => {
+            let mut response = api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                "The API rate limit was exceeded. Please try again later.",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        Some(Staged::ServerError) => api_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "internal_error",
             "Something went wrong. Please try again later.",
-        )));
-    }
-    Ok(Ok((grant, scenario)))
+        ),
+    };
+    Ok(Err(refused))
 }
 
 /// The caller's grant and scenario, or returns the refusal from the handler.
@@ -906,7 +875,7 @@ async fn download(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 fn stream_archive(scenario: Scenario, created_at: DateTime<Utc>, take: Option<u64>) -> Body {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_AHEAD);
     tokio::task::spawn_blocking(move || {
-        let mut out = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), take, done: false };
+        let mut out = ChannelWriter::new(tx, 0, take);
         let ending = match write_tiktok_archive(&scenario, created_at, &mut out) {
             Ok(_) => out.send(),
             Err(_) if out.done => {
@@ -922,55 +891,6 @@ fn stream_archive(scenario: Scenario, created_at: DateTime<Utc>, take: Option<u6
         }
     });
     Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-}
-
-/// Forwards what is written in chunks; stops the writer (an error) once
-/// `take` bytes are sent or the client went away.
-struct ChannelWriter {
-    tx: mpsc::Sender<io::Result<Bytes>>,
-    buf: Vec<u8>,
-    take: Option<u64>,
-    /// Everything asked for was sent.
-    done: bool,
-}
-
-impl ChannelWriter {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.done {
-            return Err(io::Error::other("the requested bytes were sent"));
-        }
-        let written = data.len();
-        let mut data = data;
-        if let Some(left) = self.take {
-            let kept = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
-            data = &data[..kept];
-            self.take = Some(left - kept as u64);
-        }
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.send()?;
-        }
-        if self.take == Some(0) {
-            self.send()?;
-            self.done = true;
-            return Err(io::Error::other("the requested bytes were sent"));
-        }
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -1009,20 +929,6 @@ mod tests {
         assert_eq!(challenge(PkceEncoding::Base64Url, verifier), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         let hex = challenge(PkceEncoding::Hex, verifier);
         assert_eq!(hex, "13d31e961a1ad8ec2f16b10c4c982e0876a878ad6df144566ee1894acb70f9c3");
-    }
-
-    #[test]
-    fn the_writer_stops_after_take() {
-        let (tx, mut rx) = mpsc::channel(64);
-        let mut out = ChannelWriter { tx, buf: Vec::new(), take: Some(4), done: false };
-        assert_eq!(out.write(b"ab").unwrap(), 2);
-        assert!(out.write(b"cdef").is_err());
-        drop(out);
-        let mut sent = Vec::new();
-        while let Ok(chunk) = rx.try_recv() {
-            sent.extend_from_slice(&chunk.unwrap());
-        }
-        assert_eq!(sent, b"abcd");
     }
 
     #[test]
