@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, SET_COOKIE};
 use steward::auth::Role;
 use steward::crypto::Keyring;
 use steward::db::schema::{donation_events, donations, oauth_attempts, provider_grants, visits};
@@ -17,7 +17,7 @@ use steward::proto::donation::v1 as pb;
 use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
 use steward::proto::google::api::HttpBody;
 
-use crate::common::donation::hidden_inputs;
+use crate::common::participant::{Browser, Page, hidden};
 use crate::common::{TestApp, TestDb};
 
 /// Steward in sandbox mode with its own workers, tiny sandbox archives and a
@@ -73,12 +73,7 @@ impl Env {
     }
 
     fn browser(&self) -> Browser {
-        Browser {
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
-            base: self.app.url(),
-            cookie: None,
-            accept_language: None,
-        }
+        Browser::new(self.app.url())
     }
 
     async fn stage(&self, id: i32) -> (String, String) {
@@ -101,129 +96,11 @@ impl Env {
     }
 }
 
-/// An answer: status, headers, body.
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers.get(LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
-    }
-}
-
-/// A browser: follows nothing by itself, keeps the `steward_visit` cookie.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-    accept_language: Option<&'static str>,
-}
-
-impl Browser {
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = match &self.cookie {
-            Some(cookie) => request.header("cookie", format!("steward_visit={cookie}")),
-            None => request,
-        };
-        let request = match self.accept_language {
-            Some(value) => request.header("accept-language", value),
-            None => request,
-        };
-        let response = request.send().await.unwrap();
-        for value in response.headers().get_all(SET_COOKIE) {
-            let value = value.to_str().unwrap();
-            if let Some(rest) = value.strip_prefix("steward_visit=") {
-                self.cookie = Some(rest.split(';').next().unwrap().to_owned());
-            }
-        }
-        let (status, headers) = (response.status().as_u16(), response.headers().clone());
-        Page { status, headers, body: response.text().await.unwrap() }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = self.http.get(self.url(path));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let request = self.http.post(self.url(path)).form(form);
-        self.send(request).await
-    }
-
-    /// The CSRF token of the page's forms.
-    fn csrf(page: &Page) -> String {
-        hidden(&page.body, "csrf").expect("a CSRF field")
-    }
-
-    /// Opens the link, accepts the terms; returns the status page.
-    async fn consent(&mut self, token: &str) -> Page {
-        let opened = self.get(&format!("/donate/{token}/")).await;
-        assert_eq!((opened.status, opened.location()), (302, "/donate/"));
-        let terms = self.get("/donate/terms/").await;
-        assert_eq!(terms.status, 200, "{}", terms.body);
-        let version = hidden(&terms.body, "terms_version").unwrap();
-        let accepted =
-            self.post("/donate/terms/", &[("csrf", &Browser::csrf(&terms)), ("terms_version", &version)]).await;
-        assert_eq!((accepted.status, accepted.location()), (303, "/donate/"));
-        self.get("/donate/").await
-    }
-
-    /// Starts the sign-in from the status page's button; the provider URL.
-    async fn authorize(&mut self, status_page: &Page) -> reqwest::Url {
-        let started = self.post("/donate/authorize/", &[("csrf", &Browser::csrf(status_page))]).await;
-        assert_eq!(started.status, 302, "{}", started.body);
-        reqwest::Url::parse(started.location()).unwrap()
-    }
-
-    /// At the sandbox consent screen (no Steward cookie goes there): `decision`
-    /// with every scope ticked; returns the callback URL it redirects to.
-    async fn at_provider(&mut self, authorize_url: &reqwest::Url, decision: &str) -> String {
-        self.at_provider_with(authorize_url, decision, &[]).await
-    }
-
-    /// [`Browser::at_provider`] with scenario fields (spec §6.3).
-    async fn at_provider_with(
-        &mut self,
-        authorize_url: &reqwest::Url,
-        decision: &str,
-        scenario: &[(&str, &str)],
-    ) -> String {
-        let consent = self.http.get(authorize_url.clone()).send().await.unwrap();
-        assert_eq!(consent.status(), 200);
-        let mut form = hidden_inputs(&consent.text().await.unwrap());
-        let scope = authorize_url.query_pairs().find(|(k, _)| k == "scope").unwrap().1.into_owned();
-        for s in scope.split(' ') {
-            form.push((
-                "grant".into(),
-                s.trim_start_matches("https://www.googleapis.com/auth/dataportability.").into(),
-            ));
-        }
-        form.extend(scenario.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        form.push(("decision".into(), decision.into()));
-        let decision_url = format!("{}/sandbox/google/o/oauth2/v2/auth/decision", self.base);
-        let answer = self.http.post(decision_url).form(&form).send().await.unwrap();
-        assert_eq!(answer.status(), 302);
-        answer.headers()[LOCATION].to_str().unwrap().to_owned()
-    }
-}
-
 /// The absolute participant link in a page's link box.
 fn shown_link(page: &Page) -> Option<String> {
     let marker = "id=\"participant-link\" type=\"text\" readonly value=\"";
     let link = page.body.split(marker).nth(1)?.split('"').next()?;
     Some(link.replace("&#x2f;", "/"))
-}
-
-/// The value of the hidden field `name`.
-fn hidden(html: &str, name: &str) -> Option<String> {
-    hidden_inputs(html).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -387,7 +264,7 @@ async fn a_participant_signs_in_at_the_sandbox_and_the_workers_finish_the_donati
     assert!(sealed.len() > 43);
 
     // Allow at the sandbox; the browser follows the redirect to the callback.
-    let callback = browser.at_provider(&url, "allow").await;
+    let callback = browser.at_google(&url, "allow", &[]).await;
     assert!(callback.starts_with(&format!("{}/oauth/google/callback/?", env.app.url())), "{callback}");
     // A callback from another visit is refused and does not use the attempt up.
     assert_eq!(other.get(&callback).await.status, 404);
@@ -490,7 +367,7 @@ async fn declined_consent_stores_nothing_and_a_cookieless_callback_opens_its_own
     let page = browser.consent(&token).await;
 
     let url = browser.authorize(&page).await;
-    let callback = browser.at_provider(&url, "cancel").await;
+    let callback = browser.at_google(&url, "cancel", &[]).await;
     assert!(callback.contains("error=access_denied"), "{callback}");
     let back = browser.get(&callback).await;
     assert_eq!((back.status, back.location()), (302, "/donate/?signin=declined"));
@@ -504,7 +381,7 @@ async fn declined_consent_stores_nothing_and_a_cookieless_callback_opens_its_own
 
     // A code the provider refuses at the exchange: nothing stored, try again.
     let url = browser.authorize(&page).await;
-    let callback = browser.at_provider(&url, "allow").await;
+    let callback = browser.at_google(&url, "allow", &[]).await;
     let mut forged = reqwest::Url::parse(&callback).unwrap();
     let pairs: Vec<(String, String)> = forged.query_pairs().into_owned().collect();
     forged
@@ -520,7 +397,7 @@ async fn declined_consent_stores_nothing_and_a_cookieless_callback_opens_its_own
 
     // Again, but the provider hands the redirect to another browser without the cookie.
     let url = browser.authorize(&page).await;
-    let callback = browser.at_provider(&url, "allow").await;
+    let callback = browser.at_google(&url, "allow", &[]).await;
     let mut elsewhere = env.browser();
     let done = elsewhere.get(&callback).await;
     assert_eq!((done.status, done.location()), (302, "/donate/"), "{}", done.body);
@@ -544,7 +421,7 @@ async fn participant_links_link_move_and_list_donations_and_participants_delete_
     let page = first.consent(&token_a).await;
     let callback = {
         let url = first.authorize(&page).await;
-        first.at_provider(&url, "allow").await
+        first.at_google(&url, "allow", &[]).await
     };
     assert_eq!(first.get(&callback).await.status, 302);
     let page = first.get("/donate/").await;
@@ -574,7 +451,7 @@ async fn participant_links_link_move_and_list_donations_and_participants_delete_
     let (c, token_c) = env.donation(&["search"]).await;
     let page = second.consent(&token_c).await;
     let url = second.authorize(&page).await;
-    let callback = second.at_provider(&url, "allow").await;
+    let callback = second.at_google(&url, "allow", &[]).await;
     assert_eq!(second.get(&callback).await.location(), "/donate/");
     assert_eq!(env.participant_of(c).await, Some(p1));
     assert_eq!(participants().await, before, "no participant was created");
@@ -708,7 +585,7 @@ async fn access_lost_at_the_provider_is_fixed_by_signing_in_again() {
     let mut browser = env.browser();
     let page = browser.consent(&token).await;
     let url = browser.authorize(&page).await;
-    let callback = browser.at_provider_with(&url, "allow", &[("failure", "revoked_consent:after=1")]).await;
+    let callback = browser.at_google(&url, "allow", &[("failure", "revoked_consent:after=1")]).await;
     assert_eq!(browser.get(&callback).await.location(), "/donate/");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while env.stage(id).await.0 != "error" {
@@ -730,7 +607,7 @@ async fn access_lost_at_the_provider_is_fixed_by_signing_in_again() {
     assert!(page.body.contains("Sign in again"));
 
     let url = browser.authorize(&page).await;
-    let callback = browser.at_provider(&url, "allow").await;
+    let callback = browser.at_google(&url, "allow", &[]).await;
     assert_eq!(browser.get(&callback).await.location(), "/donate/");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while env.stage(id).await.0 != "processed" {

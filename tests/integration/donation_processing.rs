@@ -12,15 +12,13 @@ use ring::rand::SecureRandom as _;
 use steward::blobs::BlobStore;
 use steward::config::Config;
 use steward::crypto::Keyring;
-use steward::db::schema::{
-    archive_parts, donation_events, donation_rows, donation_types, donations, jobs, provider_exports, provider_grants,
-};
+use steward::db::schema::{archive_parts, donation_types, donations, jobs, provider_exports, provider_grants};
 use steward::donation::keys;
 use steward::donation::processing::{self, Authorized, Processing, download, export, finalize, parse, poll};
 use steward::donation::provider::TokenGrant;
-use steward::donation::sandbox::{Failure, GoogleExport, Grant, Persona, Scenario, google_manifest};
+use steward::donation::sandbox::{Failure, Grant, Persona, Scenario};
 
-use crate::common::donation::{browser, fast_client, sign_in, tiny};
+use crate::common::donation::{self, browser, fast_client, sign_in, tiny};
 use crate::common::{TestApp, TestDb};
 use steward::auth::Role;
 use steward::proto::donation::v1 as pb;
@@ -167,43 +165,12 @@ impl Env {
 
     /// (type, rows stored) of `id`, by type.
     async fn row_counts(&self, id: i32) -> Vec<(String, i64)> {
-        donation_rows::table
-            .filter(donation_rows::donation_id.eq(id))
-            .group_by(donation_rows::data_type)
-            .order(donation_rows::data_type)
-            .select((donation_rows::data_type, diesel::dsl::count_star()))
-            .load(&mut self.app.db.conn().await)
-            .await
-            .unwrap()
+        donation::row_counts(&self.app.db, id).await
     }
 
     /// Records of `types` that the sandbox put into the exports of `id` (its manifest), by type.
     async fn manifest(&self, id: i32, scenario: &Scenario, types: &[&str]) -> Vec<(String, i64)> {
-        use steward::db::schema::sandbox_jobs;
-        let mut counts = std::collections::BTreeMap::new();
-        for (_, _, job_id, _) in self.exports(id).await {
-            let (resources, start_time, end_time, created_at): (Vec<Option<String>>, _, _, _) = sandbox_jobs::table
-                .find(job_id.unwrap())
-                .select((
-                    sandbox_jobs::resources,
-                    sandbox_jobs::start_time,
-                    sandbox_jobs::end_time,
-                    sandbox_jobs::created_at,
-                ))
-                .first(&mut self.app.db.conn().await)
-                .await
-                .unwrap();
-            let resources: Vec<&str> = resources.iter().flatten().map(String::as_str).collect();
-            let export = GoogleExport { resources: &resources, start_time, end_time, created_at };
-            for entry in google_manifest(scenario, &export).unwrap() {
-                if let (Some(data_type), Some(records)) = (entry.data_type, entry.records)
-                    && types.contains(&data_type)
-                {
-                    *counts.entry(data_type.to_owned()).or_insert(0) += records as i64;
-                }
-            }
-        }
-        counts.into_iter().filter(|c| c.1 > 0).collect()
+        donation::manifest(&self.app.db, id, scenario, types).await
     }
 
     /// The plaintext of a stored part, opened with the donation's data key and `aad`.
@@ -217,12 +184,7 @@ impl Env {
 
     /// (status, stage, error_code).
     async fn status(&self, id: i32) -> (String, String, Option<String>) {
-        donations::table
-            .find(id)
-            .select((donations::status, donations::stage, donations::error_code))
-            .first(&mut self.app.db.conn().await)
-            .await
-            .unwrap()
+        donation::status(&self.app.db, id).await
     }
 
     /// (data type, state, reason) by type name.
@@ -253,23 +215,11 @@ impl Env {
     }
 
     async fn event_details(&self, id: i32) -> Vec<(String, serde_json::Value)> {
-        donation_events::table
-            .filter(donation_events::donation_id.eq(id))
-            .order(donation_events::id)
-            .select((donation_events::kind, donation_events::detail))
-            .load(&mut self.app.db.conn().await)
-            .await
-            .unwrap()
+        donation::events(&self.app.db, id).await
     }
 
     async fn events(&self, id: i32) -> Vec<String> {
-        donation_events::table
-            .filter(donation_events::donation_id.eq(id))
-            .order(donation_events::id)
-            .select(donation_events::kind)
-            .load(&mut self.app.db.conn().await)
-            .await
-            .unwrap()
+        donation::event_kinds(&self.app.db, id).await
     }
 
     async fn queued(&self, key: &str) -> bool {
@@ -696,25 +646,7 @@ impl Env {
 
     /// Waits (at most `secs`) until the donation has `status`, failing on any other final one.
     async fn wait_for_status(&self, id: i32, status: &str, secs: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let now = self.status(id).await;
-            if now.0 == status {
-                return;
-            }
-            let failed: Vec<(String, Option<String>)> = steward::jobs::failed_jobs(&mut *self.app.db.conn().await)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|j| (j.kind, j.last_error))
-                .collect();
-            assert!(
-                tokio::time::Instant::now() < deadline && !(now.0 == "processed" || now.0 == "error"),
-                "donation {id} is {now:?}, not {status}; events {:?}; failed jobs {failed:?}",
-                self.event_details(id).await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        donation::wait_for_status(&self.app.db, id, status, secs).await
     }
 
     /// Every row of `data_type` within `start`..=`end` through QueryDonationData, `page_size` at a time.

@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::Value;
 use steward::auth::Role;
 use steward::crypto::Keyring;
-use steward::db::schema::{donation_events, donation_types, donations, provider_grants, provider_releases};
+use steward::db::schema::{donation_types, donations, provider_grants, provider_releases};
 use steward::proto::donation::v1 as pb;
 use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
 use steward::proto::google::api::HttpBody;
 
-use crate::common::donation::hidden_inputs;
+use crate::common::donation;
+use crate::common::participant::Browser;
 use crate::common::{TestApp, TestDb};
 
 /// The six TikTok types, in catalogue order.
@@ -90,11 +90,7 @@ impl Env {
     }
 
     fn browser(&self) -> Browser {
-        Browser {
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
-            base: self.app.url(),
-            cookie: None,
-        }
+        Browser::new(self.app.url())
     }
 
     /// A donation of `types` whose participant signed in at the sandbox with
@@ -121,30 +117,12 @@ impl Env {
 
     /// Waits (at most `secs`) for `status`, failing on another final one.
     async fn wait_for(&self, id: i32, status: &str, secs: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let now = self.status(id).await;
-            if now.0 == status {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline && !["processed", "error"].contains(&now.0.as_str()),
-                "donation {id} is {now:?}, not {status}; events {:?}",
-                self.events(id).await
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        donation::wait_for_status(&self.app.db, id, status, secs).await
     }
 
     /// (kind, detail) of every event of `id`.
     async fn events(&self, id: i32) -> Vec<(String, Value)> {
-        donation_events::table
-            .filter(donation_events::donation_id.eq(id))
-            .order(donation_events::id)
-            .select((donation_events::kind, donation_events::detail))
-            .load(&mut self.app.db.conn().await)
-            .await
-            .unwrap()
+        donation::events(&self.app.db, id).await
     }
 
     /// (type, state, reason, rows) of `id`'s types.
@@ -192,27 +170,8 @@ impl Env {
 
     /// Every row of `data_type` through QueryDonationData, as JSON.
     async fn rows(&self, id: i32, data_type: &str) -> Vec<Value> {
-        let mut client = self.grpc().await;
-        let (mut page_token, mut rows) = (String::new(), Vec::new());
-        loop {
-            let request = pb::QueryDonationDataRequest {
-                donation_id: i64::from(id),
-                data_type: data_type.into(),
-                page_size: 1000,
-                page_token,
-                ..Default::default()
-            };
-            let page = client
-                .query_donation_data(crate::common::with_bearer(request, &self.researcher))
-                .await
-                .unwrap()
-                .into_inner();
-            rows.extend(page.rows.iter().map(struct_json));
-            if page.next_page_token.is_empty() {
-                return rows;
-            }
-            page_token = page.next_page_token;
-        }
+        let rows = donation::query_rows(self.app.channel().await, &self.researcher, id, data_type).await;
+        rows.iter().map(struct_json).collect()
     }
 }
 
@@ -230,95 +189,6 @@ fn struct_json(s: &prost_types::Struct) -> Value {
         }
     }
     Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), value(v))).collect())
-}
-
-/// An answer: status, headers, body.
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers.get(LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
-    }
-}
-
-/// A browser: follows nothing by itself, keeps the `steward_visit` cookie.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = match &self.cookie {
-            Some(cookie) => request.header("cookie", format!("steward_visit={cookie}")),
-            None => request,
-        };
-        let response = request.send().await.unwrap();
-        for value in response.headers().get_all(SET_COOKIE) {
-            if let Some(rest) = value.to_str().unwrap().strip_prefix("steward_visit=") {
-                self.cookie = Some(rest.split(';').next().unwrap().to_owned());
-            }
-        }
-        let (status, headers) = (response.status().as_u16(), response.headers().clone());
-        Page { status, headers, body: response.text().await.unwrap() }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
-        let request = self.http.get(url);
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let request = self.http.post(format!("{}{path}", self.base)).form(form);
-        self.send(request).await
-    }
-
-    fn csrf(page: &Page) -> String {
-        hidden_inputs(&page.body).into_iter().find(|(n, _)| n == "csrf").expect("a CSRF field").1
-    }
-
-    /// Opens the link and accepts the terms; returns the status page.
-    async fn consent(&mut self, token: &str) -> Page {
-        let opened = self.get(&format!("/donate/{token}/")).await;
-        assert_eq!((opened.status, opened.location()), (302, "/donate/"));
-        let terms = self.get("/donate/terms/").await;
-        assert_eq!(terms.status, 200, "{}", terms.body);
-        let version = hidden_inputs(&terms.body).into_iter().find(|(n, _)| n == "terms_version").unwrap().1;
-        let accepted =
-            self.post("/donate/terms/", &[("csrf", &Browser::csrf(&terms)), ("terms_version", &version)]).await;
-        assert_eq!((accepted.status, accepted.location()), (303, "/donate/"));
-        self.get("/donate/").await
-    }
-
-    /// Starts the sign-in from the status page's button; the provider URL.
-    async fn authorize(&mut self, status_page: &Page) -> reqwest::Url {
-        let started = self.post("/donate/authorize/", &[("csrf", &Browser::csrf(status_page))]).await;
-        assert_eq!(started.status, 302, "{}", started.body);
-        reqwest::Url::parse(started.location()).unwrap()
-    }
-
-    /// At the sandbox TikTok consent screen (no Steward cookie goes there):
-    /// `decision` with every scope ticked and the `scenario` fields; returns
-    /// the callback URL it redirects to.
-    async fn at_tiktok(&mut self, authorize_url: &reqwest::Url, decision: &str, scenario: &[(&str, &str)]) -> String {
-        let consent = self.http.get(authorize_url.clone()).send().await.unwrap();
-        assert_eq!(consent.status(), 200);
-        let mut form = hidden_inputs(&consent.text().await.unwrap());
-        let scope = authorize_url.query_pairs().find(|(k, _)| k == "scope").unwrap().1.into_owned();
-        form.extend(scope.split(',').map(|s| ("grant".to_owned(), s.to_owned())));
-        form.extend(scenario.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        form.push(("decision".into(), decision.into()));
-        let decision_url = format!("{}/sandbox/tiktok/v2/auth/authorize/decision", self.base);
-        let answer = self.http.post(decision_url).form(&form).send().await.unwrap();
-        assert_eq!(answer.status(), 302);
-        answer.headers()[LOCATION].to_str().unwrap().to_owned()
-    }
 }
 
 /// A `request_id` in a call's JSON body, exactly.

@@ -19,17 +19,14 @@ use steward::auth::Role;
 use steward::blobs::BlobStore;
 use steward::config::Config;
 use steward::crypto::Keyring;
-use steward::db::schema::{
-    archive_parts, donation_events, donation_rows, donations, jobs, parse_progress, provider_exports, sandbox_calls,
-    sandbox_jobs,
-};
+use steward::db::schema::{archive_parts, jobs, parse_progress, provider_exports, sandbox_calls, sandbox_jobs};
 use steward::donation::processing::{self, Authorized, Processing};
-use steward::donation::sandbox::{Failure, GoogleExport, Persona, Scenario, google_manifest};
+use steward::donation::sandbox::{Failure, Persona, Scenario};
 use steward::proto::donation::v1 as pb;
 use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
 use tokio::time::Instant;
 
-use crate::common::donation::{browser, fast_client, sign_in, tiny};
+use crate::common::donation::{self, browser, fast_client, sign_in, tiny};
 use crate::common::{TestApp, TestDb, with_bearer};
 
 pub(crate) const YOUTUBE: &str = "myactivity.youtube";
@@ -109,52 +106,19 @@ impl Deployment {
 
     /// Every row of `data_type` through QueryDonationData, as JSON text, 1000 at a time.
     pub async fn query(&self, id: i32, data_type: &str) -> Vec<String> {
-        let mut client = self.grpc().await;
-        let (mut page_token, mut rows) = (String::new(), Vec::new());
-        loop {
-            let request = pb::QueryDonationDataRequest {
-                donation_id: i64::from(id),
-                data_type: data_type.into(),
-                page_size: 1000,
-                page_token,
-                ..Default::default()
-            };
-            let page = client.query_donation_data(with_bearer(request, &self.researcher)).await.unwrap().into_inner();
-            rows.extend(page.rows.iter().map(|r| format!("{r:?}")));
-            if page.next_page_token.is_empty() {
-                return rows;
-            }
-            page_token = page.next_page_token;
-        }
+        let rows = donation::query_rows(self.app.channel().await, &self.researcher, id, data_type).await;
+        rows.iter().map(|r| format!("{r:?}")).collect()
     }
 
     /// (status, stage, error_code).
     pub async fn status(&self, id: i32) -> (String, String, Option<String>) {
-        donations::table
-            .find(id)
-            .select((donations::status, donations::stage, donations::error_code))
-            .first(&mut self.app.db.conn().await)
-            .await
-            .unwrap()
+        donation::status(&self.app.db, id).await
     }
 
     /// Waits (at most `secs`) until the donation has `status`, failing at
     /// once on another final status.
     pub async fn wait_for_status(&self, id: i32, status: &str, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let now = self.status(id).await;
-            if now.0 == status {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline && !(now.0 == "processed" || now.0 == "error"),
-                "donation {id} is {now:?}, not {status}; events {:?}; failed jobs {:?}",
-                self.events(id).await,
-                self.failed_jobs().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        donation::wait_for_status(&self.app.db, id, status, secs).await
     }
 
     /// Waits (at most `secs`) until `done` holds, saying `what` otherwise.
@@ -168,23 +132,12 @@ impl Deployment {
 
     /// (kind, failed-for-good error) of every dead job.
     pub async fn failed_jobs(&self) -> Vec<(String, Option<String>)> {
-        steward::jobs::failed_jobs(&mut *self.app.db.conn().await)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|j| (j.kind, j.last_error))
-            .collect()
+        donation::failed_jobs(&self.app.db).await
     }
 
     /// (kind, detail) of the donation's events, oldest first.
     pub async fn events(&self, id: i32) -> Vec<(String, serde_json::Value)> {
-        donation_events::table
-            .filter(donation_events::donation_id.eq(id))
-            .order(donation_events::id)
-            .select((donation_events::kind, donation_events::detail))
-            .load(&mut self.app.db.conn().await)
-            .await
-            .unwrap()
+        donation::events(&self.app.db, id).await
     }
 
     /// How many events of `kind` the donation has.
@@ -194,48 +147,12 @@ impl Deployment {
 
     /// (type, rows stored) of `id`, by type.
     pub async fn row_counts(&self, id: i32) -> Vec<(String, i64)> {
-        donation_rows::table
-            .filter(donation_rows::donation_id.eq(id))
-            .group_by(donation_rows::data_type)
-            .order(donation_rows::data_type)
-            .select((donation_rows::data_type, diesel::dsl::count_star()))
-            .load(&mut self.app.db.conn().await)
-            .await
-            .unwrap()
+        donation::row_counts(&self.app.db, id).await
     }
 
     /// The in-window records of `types` the sandbox generated for the exports of `id`, by type.
     pub async fn manifest(&self, id: i32, scenario: &Scenario, types: &[&str]) -> Vec<(String, i64)> {
-        let mut counts = std::collections::BTreeMap::new();
-        let job_ids: Vec<Option<String>> = provider_exports::table
-            .filter(provider_exports::donation_id.eq(id))
-            .select(provider_exports::job_id)
-            .load(&mut self.app.db.conn().await)
-            .await
-            .unwrap();
-        for job_id in job_ids.into_iter().flatten() {
-            let (resources, start_time, end_time, created_at): (Vec<Option<String>>, _, _, _) = sandbox_jobs::table
-                .find(job_id)
-                .select((
-                    sandbox_jobs::resources,
-                    sandbox_jobs::start_time,
-                    sandbox_jobs::end_time,
-                    sandbox_jobs::created_at,
-                ))
-                .first(&mut self.app.db.conn().await)
-                .await
-                .unwrap();
-            let resources: Vec<&str> = resources.iter().flatten().map(String::as_str).collect();
-            let export = GoogleExport { resources: &resources, start_time, end_time, created_at };
-            for entry in google_manifest(scenario, &export).unwrap() {
-                if let (Some(data_type), Some(records)) = (entry.data_type, entry.records)
-                    && types.contains(&data_type)
-                {
-                    *counts.entry(data_type.to_owned()).or_insert(0) += records as i64;
-                }
-            }
-        }
-        counts.into_iter().filter(|c| c.1 > 0).collect()
+        donation::manifest(&self.app.db, id, scenario, types).await
     }
 
     /// (part id, state) of every part of `id`.

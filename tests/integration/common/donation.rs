@@ -1,17 +1,28 @@
 //! Signing in at the sandbox Google provider the way a participant's browser
 //! does (spec donation.md §6.3): open the consent screen Steward's client
 //! builds, submit its form with the ticked scopes, a scenario and a button,
-//! and exchange the code from the redirect. Shared by the sandbox and
-//! processing tests.
+//! and exchange the code from the redirect; and what the donation tests read
+//! back from the database (status, events, rows, the sandbox's manifest).
+//! Shared by the sandbox, processing, worker, fault and TikTok tests.
 
 use std::time::Duration;
 
 use base64::Engine as _;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 use ring::rand::SecureRandom as _;
 use steward::config::Config;
+use steward::db::schema::{donation_events, donation_rows, donations, provider_exports, sandbox_jobs};
 use steward::donation::google::GoogleClient;
 use steward::donation::provider::{PortabilityProvider as _, RetryPolicy, TokenGrant, pkce_challenge};
-use steward::donation::sandbox::{Grant, Persona, Scenario};
+use steward::donation::sandbox::{GoogleExport, Grant, Persona, Scenario, google_manifest};
+use tokio::time::Instant;
+
+use steward::proto::donation::v1 as pb;
+use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
+use tonic::transport::Channel;
+
+use crate::common::{TestDb, with_bearer};
 
 /// Steward's Google client for `config`'s (sandbox) endpoints, with short
 /// immediate retries so staged failures do not slow tests down.
@@ -124,4 +135,129 @@ pub async fn sign_in(
     let consent = consent(http, base, client, scenario, groups, "allow").await;
     let code = consent.param("code").expect("a code");
     client.exchange_code(&code, &consent.verifier).await.unwrap()
+}
+
+/// (status, stage, error_code) of donation `id`.
+pub async fn status(db: &TestDb, id: i32) -> (String, String, Option<String>) {
+    donations::table
+        .find(id)
+        .select((donations::status, donations::stage, donations::error_code))
+        .first(&mut db.conn().await)
+        .await
+        .unwrap()
+}
+
+/// Waits (at most `secs`) until donation `id` has `status`, failing at once
+/// on another final status with its events and the dead jobs.
+pub async fn wait_for_status(db: &TestDb, id: i32, status: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let now = self::status(db, id).await;
+        if now.0 == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline && !(now.0 == "processed" || now.0 == "error"),
+            "donation {id} is {now:?}, not {status}; events {:?}; failed jobs {:?}",
+            events(db, id).await,
+            failed_jobs(db).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// (kind, failed-for-good error) of every dead job.
+pub async fn failed_jobs(db: &TestDb) -> Vec<(String, Option<String>)> {
+    steward::jobs::failed_jobs(&mut *db.conn().await)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.kind, j.last_error))
+        .collect()
+}
+
+/// (kind, detail) of the donation's events, oldest first.
+pub async fn events(db: &TestDb, id: i32) -> Vec<(String, serde_json::Value)> {
+    donation_events::table
+        .filter(donation_events::donation_id.eq(id))
+        .order(donation_events::id)
+        .select((donation_events::kind, donation_events::detail))
+        .load(&mut db.conn().await)
+        .await
+        .unwrap()
+}
+
+/// The kinds of the donation's events, oldest first.
+pub async fn event_kinds(db: &TestDb, id: i32) -> Vec<String> {
+    events(db, id).await.into_iter().map(|(kind, _)| kind).collect()
+}
+
+/// (type, rows stored) of `id`, by type.
+pub async fn row_counts(db: &TestDb, id: i32) -> Vec<(String, i64)> {
+    donation_rows::table
+        .filter(donation_rows::donation_id.eq(id))
+        .group_by(donation_rows::data_type)
+        .order(donation_rows::data_type)
+        .select((donation_rows::data_type, diesel::dsl::count_star()))
+        .load(&mut db.conn().await)
+        .await
+        .unwrap()
+}
+
+/// The in-window records of `types` that the sandbox Google put into the
+/// exports of `id` (its manifest for `scenario`), by type; types without
+/// records are left out.
+pub async fn manifest(db: &TestDb, id: i32, scenario: &Scenario, types: &[&str]) -> Vec<(String, i64)> {
+    let mut counts = std::collections::BTreeMap::new();
+    let job_ids: Vec<Option<String>> = provider_exports::table
+        .filter(provider_exports::donation_id.eq(id))
+        .select(provider_exports::job_id)
+        .load(&mut db.conn().await)
+        .await
+        .unwrap();
+    for job_id in job_ids.into_iter().flatten() {
+        let (resources, start_time, end_time, created_at): (Vec<Option<String>>, _, _, _) = sandbox_jobs::table
+            .find(job_id)
+            .select((
+                sandbox_jobs::resources,
+                sandbox_jobs::start_time,
+                sandbox_jobs::end_time,
+                sandbox_jobs::created_at,
+            ))
+            .first(&mut db.conn().await)
+            .await
+            .unwrap();
+        let resources: Vec<&str> = resources.iter().flatten().map(String::as_str).collect();
+        let export = GoogleExport { resources: &resources, start_time, end_time, created_at };
+        for entry in google_manifest(scenario, &export).unwrap() {
+            if let (Some(data_type), Some(records)) = (entry.data_type, entry.records)
+                && types.contains(&data_type)
+            {
+                *counts.entry(data_type.to_owned()).or_insert(0) += records as i64;
+            }
+        }
+    }
+    counts.into_iter().filter(|c| c.1 > 0).collect()
+}
+
+/// Every row of `data_type` of donation `id` through QueryDonationData as
+/// the holder of `token`, 1000 at a time.
+pub async fn query_rows(channel: Channel, token: &str, id: i32, data_type: &str) -> Vec<prost_types::Struct> {
+    let mut client = DonationServiceClient::new(channel);
+    let (mut page_token, mut rows) = (String::new(), Vec::new());
+    loop {
+        let request = pb::QueryDonationDataRequest {
+            donation_id: i64::from(id),
+            data_type: data_type.into(),
+            page_size: 1000,
+            page_token,
+            ..Default::default()
+        };
+        let page = client.query_donation_data(with_bearer(request, token)).await.unwrap().into_inner();
+        rows.extend(page.rows);
+        if page.next_page_token.is_empty() {
+            return rows;
+        }
+        page_token = page.next_page_token;
+    }
 }

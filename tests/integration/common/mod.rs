@@ -22,6 +22,7 @@ use tonic::transport::Channel;
 
 pub mod donation;
 pub mod moto;
+pub mod participant;
 pub mod proxy;
 
 const TEMPLATE: &str = "steward_template";
