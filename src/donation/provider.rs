@@ -165,6 +165,34 @@ impl ProviderError {
         }
     }
 
+    /// A request Steward refused to send (an id or URL unsafe for it, a call
+    /// the provider does not have): permanent, and the provider saw nothing.
+    pub fn not_sent(provider: Source, step: Step, code: &str) -> Self {
+        Self {
+            provider,
+            step,
+            class: ErrorClass::Permanent,
+            http_status: None,
+            code: Some(code.to_owned()),
+            retry_after: None,
+            reached: Reached::NotSent,
+        }
+    }
+
+    /// A download body that broke off after its answer began: transient, and
+    /// whether the provider counted the call is unknown.
+    fn interrupted(provider: Source) -> Self {
+        Self {
+            provider,
+            step: Step::Download,
+            class: ErrorClass::Transient,
+            http_status: None,
+            code: Some("interrupted".into()),
+            retry_after: None,
+            reached: Reached::Unknown,
+        }
+    }
+
     /// A successful HTTP answer Steward cannot use (malformed JSON, a missing field).
     pub fn malformed(provider: Source, step: Step, status: u16, what: &'static str) -> Self {
         Self::answered(provider, step, ErrorClass::Permanent, status, Some(what))
@@ -405,6 +433,18 @@ pub enum Retries {
     Once,
 }
 
+/// A `POST` of the JSON `body` with the Bearer `access_token`: how both
+/// portability APIs take a request (Google's `initiate`, `:retry`, …;
+/// TikTok's Add, Check, Cancel, Download).
+pub(crate) fn post_json(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    access_token: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    client.post(url).bearer_auth(access_token).header(header::CONTENT_TYPE, "application/json").body(body)
+}
+
 /// Total timeout of an API call (spec §4.1).
 pub const API_TIMEOUT: Duration = Duration::from_secs(30);
 /// A download that receives nothing for this long is interrupted.
@@ -607,14 +647,7 @@ impl ProviderHttp {
         let target = self.allowed(url)?;
         let mut attempt = 0;
         loop {
-            let sent = self
-                .client
-                .post(target.clone())
-                .bearer_auth(access_token)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
+            let sent = post_json(&self.client, target.clone(), access_token, body.clone()).send().await;
             let error = match sent {
                 Err(e) => self.network_error(step, &e),
                 Ok(response) => {
@@ -670,17 +703,7 @@ impl ProviderHttp {
             }
         }
         if head.starts_with(ZIP_MAGIC) {
-            let rest = stream.map(move |chunk| {
-                chunk.map_err(|_| ProviderError {
-                    provider,
-                    step: Step::Download,
-                    class: ErrorClass::Transient,
-                    http_status: None,
-                    code: Some("interrupted".into()),
-                    retry_after: None,
-                    reached: Reached::Unknown,
-                })
-            });
+            let rest = stream.map(move |chunk| chunk.map_err(|_| ProviderError::interrupted(provider)));
             let body = futures_util::stream::once(async move { Ok(Bytes::from(head)) }).chain(rest).boxed();
             return Ok(Download { offset: 0, total_len, accepts_ranges: false, body });
         }
@@ -719,20 +742,8 @@ impl ProviderHttp {
             (0, response.content_length())
         };
         let provider = self.provider;
-        let body = response
-            .bytes_stream()
-            .map(move |chunk| {
-                chunk.map_err(|_| ProviderError {
-                    provider,
-                    step: Step::Download,
-                    class: ErrorClass::Transient,
-                    http_status: None,
-                    code: Some("interrupted".into()),
-                    retry_after: None,
-                    reached: Reached::Unknown,
-                })
-            })
-            .boxed();
+        let body =
+            response.bytes_stream().map(move |chunk| chunk.map_err(|_| ProviderError::interrupted(provider))).boxed();
         Ok(Download { offset: start, total_len, accepts_ranges, body })
     }
 

@@ -22,7 +22,7 @@ use crate::donation::catalogue::{Source, google_scope};
 use crate::donation::config::{GoogleProvider, ProviderMode};
 use crate::donation::provider::{
     API_TIMEOUT, AccessTypes, Answer, ArchiveState, Download, ErrorClass, ExportRequest, Initiated,
-    PortabilityProvider, ProviderError, ProviderHttp, Reached, Retries, RetryPolicy, Step, TokenGrant,
+    PortabilityProvider, ProviderError, ProviderHttp, Retries, RetryPolicy, Step, TokenGrant, post_json,
 };
 
 /// The code exchange runs while the participant waits (spec §3.4).
@@ -91,11 +91,7 @@ impl GoogleClient {
     ) -> Result<Answer, ProviderError> {
         let url = format!("{}/{path}", self.api_base);
         let build = |c: &reqwest::Client| match &body {
-            Some(body) => c
-                .post(&url)
-                .bearer_auth(token)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone()),
+            Some(body) => post_json(c, &url, token, body.clone()),
             None => c.get(&url).bearer_auth(token),
         };
         self.http.call(step, retries, API_TIMEOUT, build, |a| wire::classify_api(step, a)).await
@@ -106,15 +102,7 @@ impl GoogleClient {
         if wire::valid_job_id(job_id) {
             Ok(format!("archiveJobs/{job_id}{suffix}"))
         } else {
-            Err(ProviderError {
-                provider: Source::Google,
-                step,
-                class: ErrorClass::Permanent,
-                http_status: None,
-                code: Some("bad_job_id".into()),
-                retry_after: None,
-                reached: Reached::NotSent,
-            })
+            Err(ProviderError::not_sent(Source::Google, step, "bad_job_id"))
         }
     }
 }
@@ -257,6 +245,7 @@ impl PortabilityProvider for GoogleClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::donation::provider::Reached;
 
     fn config() -> GoogleProvider {
         GoogleProvider {

@@ -27,8 +27,8 @@ use crate::config::Secret;
 use crate::donation::catalogue::Source;
 use crate::donation::config::{PkceEncoding, ProviderMode, TikTokProvider};
 use crate::donation::provider::{
-    API_TIMEOUT, AccessTypes, Answer, ArchiveState, Download, ErrorClass, ExportRequest, Initiated,
-    PortabilityProvider, ProviderError, ProviderHttp, Reached, Retries, RetryPolicy, Step, TokenGrant,
+    API_TIMEOUT, AccessTypes, Answer, ArchiveState, Download, ExportRequest, Initiated, PortabilityProvider,
+    ProviderError, ProviderHttp, Retries, RetryPolicy, Step, TokenGrant, post_json,
 };
 
 /// The code exchange runs while the participant waits (spec §3.4).
@@ -118,9 +118,7 @@ impl TikTokClient {
         body: Vec<u8>,
     ) -> Result<Answer, ProviderError> {
         let url = self.url(path);
-        let build = |c: &reqwest::Client| {
-            c.post(&url).bearer_auth(token).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone())
-        };
+        let build = |c: &reqwest::Client| post_json(c, &url, token, body.clone());
         self.http.call(step, retries, API_TIMEOUT, build, |a| wire::classify_api(step, a)).await
     }
 
@@ -130,9 +128,10 @@ impl TikTokClient {
     }
 }
 
-fn request_body(step: Step, job_id: &str) -> Result<Vec<u8>, ProviderError> {
+/// The request id of `job_id` and the JSON body naming it (Check, Cancel, Download).
+fn request_body(step: Step, job_id: &str) -> Result<(i64, Vec<u8>), ProviderError> {
     let id = wire::request_id(step, job_id)?;
-    Ok(serde_json::to_vec(&wire::RequestBody::new(id)).expect("a request body serializes"))
+    Ok((id, serde_json::to_vec(&wire::RequestBody::new(id)).expect("a request body serializes")))
 }
 
 impl PortabilityProvider for TikTokClient {
@@ -219,8 +218,7 @@ impl PortabilityProvider for TikTokClient {
         job_id: &'a str,
     ) -> BoxFuture<'a, Result<ArchiveState, ProviderError>> {
         Box::pin(async move {
-            let id = wire::request_id(Step::State, job_id)?;
-            let body = serde_json::to_vec(&wire::RequestBody::new(id)).expect("a request body serializes");
+            let (id, body) = request_body(Step::State, job_id)?;
             let path = format!("user/data/check/?fields={}", wire::CHECK_FIELDS);
             let answer = self.api(Step::State, Retries::Idempotent, &path, access_token, body).await?;
             wire::checked(id, &answer)
@@ -233,23 +231,13 @@ impl PortabilityProvider for TikTokClient {
         _access_token: &'a str,
         _job_id: &'a str,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        Box::pin(async move {
-            Err(ProviderError {
-                provider: Source::TikTok,
-                step: Step::RetryJob,
-                class: ErrorClass::Permanent,
-                http_status: None,
-                code: Some("not_supported".into()),
-                retry_after: None,
-                reached: Reached::NotSent,
-            })
-        })
+        Box::pin(async move { Err(ProviderError::not_sent(Source::TikTok, Step::RetryJob, "not_supported")) })
     }
 
     /// Cancel (`/v2/user/data/cancel/`).
     fn cancel_job<'a>(&'a self, access_token: &'a str, job_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
-            let body = request_body(Step::CancelJob, job_id)?;
+            let (_, body) = request_body(Step::CancelJob, job_id)?;
             self.api(Step::CancelJob, Retries::NonIdempotent, "user/data/cancel/", access_token, body).await?;
             Ok(())
         })
@@ -264,7 +252,7 @@ impl PortabilityProvider for TikTokClient {
         _offset: u64,
     ) -> BoxFuture<'a, Result<Download, ProviderError>> {
         Box::pin(async move {
-            let body = request_body(Step::Download, locator)?;
+            let (_, body) = request_body(Step::Download, locator)?;
             let url = self.url("user/data/download/");
             self.http.post_download(&url, access_token, body, |a| wire::classify_api(Step::Download, a)).await
         })
@@ -299,6 +287,7 @@ impl PortabilityProvider for TikTokClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::donation::provider::{ErrorClass, Reached};
     use axum::body::Body;
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::post;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::config::Secret;
 use crate::donation::catalogue::Source;
 use crate::donation::provider::{
-    Answer, ArchiveState, ErrorClass, Initiated, JobState, ProviderError, Reached, Step, TokenGrant, UNSUPPORTED_REGION,
+    Answer, ArchiveState, ErrorClass, Initiated, JobState, ProviderError, Step, TokenGrant, UNSUPPORTED_REGION,
 };
 
 /// The only category Steward ever asks for (spec §4.4.3).
@@ -295,21 +295,14 @@ pub(crate) fn checked(request_id: i64, answer: &Answer) -> Result<ArchiveState, 
 pub(crate) fn request_id(step: Step, id: &str) -> Result<i64, ProviderError> {
     match id.parse::<i64>() {
         Ok(n) if n > 0 && id.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
-        _ => Err(ProviderError {
-            provider: Source::TikTok,
-            step,
-            class: ErrorClass::Permanent,
-            http_status: None,
-            code: Some("bad_request_id".into()),
-            retry_after: None,
-            reached: Reached::NotSent,
-        }),
+        _ => Err(ProviderError::not_sent(Source::TikTok, step, "bad_request_id")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::donation::provider::Reached;
     use axum::body::Bytes;
     use reqwest::StatusCode;
 
