@@ -18,6 +18,7 @@ mod donation_participant;
 mod donation_participant_rpc;
 mod donation_processing;
 mod donation_retention;
+mod donation_return;
 mod donation_sandbox;
 mod donation_sandbox_tiktok;
 mod donation_tiktok;
