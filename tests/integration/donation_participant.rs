@@ -13,10 +13,8 @@ use reqwest::header::{CONTENT_TYPE, SET_COOKIE};
 use steward::auth::Role;
 use steward::crypto::Keyring;
 use steward::db::schema::{donation_events, donations, oauth_attempts, provider_grants, visits};
-use steward::proto::donation::v1 as pb;
-use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
-use steward::proto::google::api::HttpBody;
 
+use crate::common::donation;
 use crate::common::participant::{Browser, Page, hidden};
 use crate::common::{TestApp, TestDb};
 
@@ -33,14 +31,9 @@ impl Env {
     }
 
     async fn start_with(db: TestDb, keyring: &str, extra: &[(&str, &str)]) -> Env {
-        let mut vars = vec![
-            ("STEWARD_ENCRYPTION_KEYS", keyring),
-            ("STEWARD_WORKERS", "1"),
-            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
-            ("STEWARD_SANDBOX_DEFAULT_SCENARIO", "persona=tiny"),
-        ];
+        let mut vars = vec![("STEWARD_SANDBOX_DEFAULT_SCENARIO", "persona=tiny")];
         vars.extend_from_slice(extra);
-        let (app, _config) = TestApp::start_with(db, &vars).await;
+        let (app, _config) = donation::start_sandbox(db, keyring, "1", &vars).await;
         let researcher = app.db.token("res@example.org", Some(Role::Researcher)).await;
         Env { app, researcher }
     }
@@ -51,7 +44,6 @@ impl Env {
 
     /// A new donation of `types` for 2023; its id and raw token.
     async fn donation(&self, types: &[&str]) -> (i32, String) {
-        let channel = self.app.channel().await;
         let body = serde_json::json!({
             "source_type": "google_portability",
             "data_start_date": "2020-01-01",
@@ -59,17 +51,8 @@ impl Env {
             "requested_data_types": types,
             "description": "How people use YouTube.\nSecond line.",
         });
-        let mut request = tonic::Request::new(pb::LegacyCreateDonationRequest {
-            body: Some(HttpBody {
-                content_type: "application/json".into(),
-                data: body.to_string().into_bytes(),
-                extensions: vec![],
-            }),
-        });
-        request.metadata_mut().insert("authorization", format!("Token {}", self.researcher).parse().unwrap());
-        let answer = DonationServiceClient::new(channel).legacy_create_donation(request).await.unwrap().into_inner();
-        let object: serde_json::Value = serde_json::from_slice(&answer.body.unwrap().data).unwrap();
-        (object["id"].as_i64().unwrap() as i32, object["token"].as_str().unwrap().to_owned())
+        let (id, link, _) = donation::legacy_create(self.app.channel().await, &self.researcher, &body).await;
+        (id, link)
     }
 
     fn browser(&self) -> Browser {

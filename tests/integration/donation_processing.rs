@@ -44,19 +44,9 @@ impl Env {
 
     async fn start_with(extra: &[(&str, &str)]) -> Env {
         let keyring = Keyring::generate();
-        let spec = keyring.to_spec();
-        let mut vars = vec![
-            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
-            ("STEWARD_WORKERS", "0"),
-            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
-        ];
-        vars.extend_from_slice(extra);
-        let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
-        let blobs = BlobStore::in_data_dir(&config.data_dir);
-        let processing =
-            Processing::with_google(&config.donation, keyring.clone(), Arc::new(fast_client(&config)), blobs);
-        let http = browser();
-        Env { app, config, processing, keyring, http }
+        let (app, config) = donation::start_sandbox(TestDb::new().await, &keyring.to_spec(), "0", extra).await;
+        let processing = donation::google_processing(&config, &keyring);
+        Env { app, config, processing, keyring, http: browser() }
     }
 
     /// A donation of `types` whose participant accepted the terms.
@@ -842,17 +832,10 @@ impl Env {
     async fn restart(self, workers: &str) -> Env {
         let Env { app, config, keyring, http, .. } = self;
         let db = app.stop().await;
-        let (spec, dir) = (keyring.to_spec(), config.data_dir.to_str().unwrap().to_owned());
-        let vars = [
-            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
-            ("STEWARD_WORKERS", workers),
-            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
-            ("STEWARD_DATA_DIR", dir.as_str()),
-        ];
-        let (app, config) = TestApp::start_with(db, &vars).await;
-        let blobs = BlobStore::in_data_dir(&config.data_dir);
-        let processing =
-            Processing::with_google(&config.donation, keyring.clone(), Arc::new(fast_client(&config)), blobs);
+        let dir = config.data_dir.to_str().unwrap().to_owned();
+        let extra = [("STEWARD_DATA_DIR", dir.as_str())];
+        let (app, config) = donation::start_sandbox(db, &keyring.to_spec(), workers, &extra).await;
+        let processing = donation::google_processing(&config, &keyring);
         Env { app, config, processing, keyring, http }
     }
 

@@ -16,9 +16,6 @@ use serde_json::Value;
 use steward::auth::Role;
 use steward::crypto::Keyring;
 use steward::db::schema::{donation_types, donations, provider_grants, provider_releases};
-use steward::proto::donation::v1 as pb;
-use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
-use steward::proto::google::api::HttpBody;
 
 use crate::common::donation;
 use crate::common::participant::Browser;
@@ -48,15 +45,9 @@ impl Env {
 
     async fn start_with(extra: &[(&str, &str)]) -> Env {
         let keyring = Keyring::generate();
-        let spec = keyring.to_spec();
-        let mut vars = vec![
-            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
-            ("STEWARD_WORKERS", "1"),
-            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
-            ("STEWARD_SANDBOX_DEFAULT_SCENARIO", "persona=tiny&span=2023-01-01..2024-12-31"),
-        ];
+        let mut vars = vec![("STEWARD_SANDBOX_DEFAULT_SCENARIO", "persona=tiny&span=2023-01-01..2024-12-31")];
         vars.extend_from_slice(extra);
-        let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
+        let (app, config) = donation::start_sandbox(TestDb::new().await, &keyring.to_spec(), "1", &vars).await;
         let researcher = app.db.token("res@example.org", Some(Role::Researcher)).await;
         Env { app, researcher, config, keyring }
     }
@@ -70,23 +61,9 @@ impl Env {
             "requested_data_types": types,
             "description": "How people use TikTok.",
         });
-        let mut request = tonic::Request::new(pb::LegacyCreateDonationRequest {
-            body: Some(HttpBody {
-                content_type: "application/json".into(),
-                data: body.to_string().into_bytes(),
-                extensions: vec![],
-            }),
-        });
-        request.metadata_mut().insert("authorization", format!("Token {}", self.researcher).parse().unwrap());
-        let answer = self.grpc().await.legacy_create_donation(request).await.unwrap();
-        assert_eq!(answer.metadata().get("x-steward-http-status").unwrap(), "201");
-        let object: Value = serde_json::from_slice(&answer.into_inner().body.unwrap().data).unwrap();
+        let (id, link, object) = donation::legacy_create(self.app.channel().await, &self.researcher, &body).await;
         assert_eq!(object["source_type"], "tiktok_portability");
-        (object["id"].as_i64().unwrap() as i32, object["token"].as_str().unwrap().to_owned())
-    }
-
-    async fn grpc(&self) -> DonationServiceClient<tonic::transport::Channel> {
-        DonationServiceClient::new(self.app.channel().await)
+        (id, link)
     }
 
     fn browser(&self) -> Browser {

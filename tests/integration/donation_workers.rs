@@ -16,7 +16,6 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use steward::auth::Role;
-use steward::blobs::BlobStore;
 use steward::config::Config;
 use steward::crypto::Keyring;
 use steward::db::schema::{archive_parts, jobs, parse_progress, provider_exports, sandbox_calls, sandbox_jobs};
@@ -49,17 +48,8 @@ impl Deployment {
     /// `STEWARD_WORKERS` is 0 unless `extra` says otherwise.
     pub async fn start(extra: &[(&str, &str)]) -> Deployment {
         let keyring = Keyring::generate();
-        let spec = keyring.to_spec();
-        let mut vars = vec![
-            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
-            ("STEWARD_WORKERS", "0"),
-            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
-        ];
-        vars.extend_from_slice(extra);
-        let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
-        let blobs = BlobStore::in_data_dir(&config.data_dir);
-        let processing =
-            Processing::with_google(&config.donation, keyring.clone(), Arc::new(fast_client(&config)), blobs);
+        let (app, config) = donation::start_sandbox(TestDb::new().await, &keyring.to_spec(), "0", extra).await;
+        let processing = donation::google_processing(&config, &keyring);
         let researcher = app.db.token("researcher@example.org", Some(Role::Researcher)).await;
         Deployment { app, config, keyring, processing, http: browser(), researcher }
     }

@@ -5,24 +5,50 @@
 //! back from the database (status, events, rows, the sandbox's manifest).
 //! Shared by the sandbox, processing, worker, fault and TikTok tests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use ring::rand::SecureRandom as _;
+use steward::blobs::BlobStore;
 use steward::config::Config;
+use steward::crypto::Keyring;
 use steward::db::schema::{donation_events, donation_rows, donations, provider_exports, sandbox_jobs};
 use steward::donation::google::GoogleClient;
+use steward::donation::processing::Processing;
 use steward::donation::provider::{PortabilityProvider as _, RetryPolicy, TokenGrant, pkce_challenge};
 use steward::donation::sandbox::{GoogleExport, Grant, Persona, Scenario, google_manifest};
 use tokio::time::Instant;
 
 use steward::proto::donation::v1 as pb;
 use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
+use steward::proto::google::api::HttpBody;
 use tonic::transport::Channel;
 
-use crate::common::{TestDb, with_bearer};
+use crate::common::{TestApp, TestDb, with_bearer};
+
+/// Steward in sandbox mode over `db`: data keys sealed with the keyring of
+/// `keyring_spec`, exports polled on a one-second schedule, `workers` job
+/// workers, then the `extra` settings (a later setting wins).
+pub async fn start_sandbox(db: TestDb, keyring_spec: &str, workers: &str, extra: &[(&str, &str)]) -> (TestApp, Config) {
+    let mut vars = vec![
+        ("STEWARD_ENCRYPTION_KEYS", keyring_spec),
+        ("STEWARD_WORKERS", workers),
+        ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
+    ];
+    vars.extend_from_slice(extra);
+    TestApp::start_with(db, &vars).await
+}
+
+/// The processing steps over the sandbox Google of `config`, with
+/// [`fast_client`] and the data directory's blob store, for a test to store
+/// grants and run single steps.
+pub fn google_processing(config: &Config, keyring: &Keyring) -> Processing {
+    let blobs = BlobStore::in_data_dir(&config.data_dir);
+    Processing::with_google(&config.donation, keyring.clone(), Arc::new(fast_client(config)), blobs)
+}
 
 /// Steward's Google client for `config`'s (sandbox) endpoints, with short
 /// immediate retries so staged failures do not slow tests down.
@@ -260,4 +286,28 @@ pub async fn query_rows(channel: Channel, token: &str, id: i32, data_type: &str)
         }
         page_token = page.next_page_token;
     }
+}
+
+/// Creates a donation through the legacy REST create (`POST /api/donations/`
+/// as transcoded to LegacyCreateDonation) with the JSON `body` as the holder
+/// of the API `token`; asserts the 201 and returns the answer's id and link
+/// token, with the whole answer object.
+pub async fn legacy_create(
+    channel: Channel,
+    token: &str,
+    body: &serde_json::Value,
+) -> (i32, String, serde_json::Value) {
+    let mut request = tonic::Request::new(pb::LegacyCreateDonationRequest {
+        body: Some(HttpBody {
+            content_type: "application/json".into(),
+            data: body.to_string().into_bytes(),
+            extensions: vec![],
+        }),
+    });
+    request.metadata_mut().insert("authorization", format!("Token {token}").parse().unwrap());
+    let answer = DonationServiceClient::new(channel).legacy_create_donation(request).await.unwrap();
+    assert_eq!(answer.metadata().get("x-steward-http-status").unwrap(), "201");
+    let object: serde_json::Value = serde_json::from_slice(&answer.into_inner().body.unwrap().data).unwrap();
+    let (id, link) = (object["id"].as_i64().unwrap() as i32, object["token"].as_str().unwrap().to_owned());
+    (id, link, object)
 }
