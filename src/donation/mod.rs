@@ -3,7 +3,7 @@
 //! Steward fetches the archive, keeps only the requested types inside the
 //! study window and stores the rows sealed.
 //!
-//! - [`archive`]: parsing Google archive parts into normalized rows, with the zip safety rules.
+//! - [`archive`]: parsing Google and TikTok archive parts into normalized rows, with the zip safety rules.
 //! - [`catalogue`]: sources, data types and the provider resources they need.
 //! - [`config`]: provider modes, endpoints, sandbox and processing limits.
 //! - [`provider`]: the `PortabilityProvider` boundary, its error classes and
@@ -21,7 +21,7 @@
 //!   participant identity and the participant RPCs (spec §3).
 //! - [`processing`]: the jobs from export request to finalize (spec §5).
 //! - [`http`]: portability-server's plain routes `GET /api/` and `GET /health/`.
-//! - [`sandbox`]: the fake providers' scenarios and archive generator.
+//! - [`sandbox`]: the fake Google and TikTok providers, their scenarios and archive generators.
 
 pub mod archive;
 pub mod catalogue;

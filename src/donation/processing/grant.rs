@@ -60,10 +60,8 @@ pub async fn store_grant(
         // Groups that must be asked for again under the new grant.
         diesel::delete(
             provider_exports::table.filter(provider_exports::donation_id.eq(donation_id)).filter(
-                (provider_exports::state
-                    .eq(EXPORT_FAILED)
-                    .and(provider_exports::reason_code.eq_any(SIGN_IN_AGAIN)))
-                .or(provider_exports::state.eq(EXPORT_SKIPPED).and(provider_exports::reason_code.eq(NOT_GRANTED))),
+                (provider_exports::state.eq(EXPORT_FAILED).and(provider_exports::reason_code.eq_any(SIGN_IN_AGAIN)))
+                    .or(provider_exports::state.eq(EXPORT_SKIPPED).and(provider_exports::reason_code.eq(NOT_GRANTED))),
             ),
         )
         .execute(conn)
