@@ -11,14 +11,14 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use steward::db::schema::{archive_parts, donation_rows, donations, jobs, provider_exports};
+use steward::db::schema::{archive_parts, donations, jobs, provider_exports};
 use steward::donation::catalogue::Source;
 use steward::donation::participant::view::failure_text;
 use steward::donation::processing::{download, export, parse, poll};
 use steward::donation::sandbox::{Failure, Persona, Scenario};
 use steward::proto::donation::v1 as pb;
 
-use crate::common::donation::tiny;
+use crate::common::donation::{self, tiny};
 use crate::common::proxy::TcpProxy;
 use crate::donation_workers::{Deployment, SEARCH, YOUTUBE};
 
@@ -357,12 +357,7 @@ async fn donations_stuck_past_the_processing_deadline_fail_with_internal_and_kee
     assert_nothing_lost(&env, id, &scenario, &types).await;
     env.wait_for_status(never_started, "processed", 120).await;
     assert_nothing_lost(&env, never_started, &tiny(), &["search"]).await;
-    let rows: i64 = donation_rows::table
-        .filter(donation_rows::donation_id.eq(id))
-        .count()
-        .get_result(&mut env.app.db.conn().await)
-        .await
-        .unwrap();
+    let rows = donation::rows(&env.app.db, id).await;
     assert!(rows > youtube_rows[0].1);
     let error: Option<String> =
         donations::table.find(id).select(donations::error_code).first(&mut env.app.db.conn().await).await.unwrap();

@@ -257,12 +257,7 @@ async fn a_participant_signs_in_at_the_sandbox_and_the_workers_finish_the_donati
     let (status, _) = env.stage(id).await;
     assert!(["authorized", "processing", "processed"].contains(&status.as_str()), "{status}");
     assert!(env.events(id).await.contains(&"authorized".to_owned()));
-    let grants: i64 = provider_grants::table
-        .filter(provider_grants::donation_id.eq(id))
-        .count()
-        .get_result(&mut env.app.db.conn().await)
-        .await
-        .unwrap();
+    let grants = donation::grants(&env.app.db, id).await;
     assert_eq!(grants, 1);
     // Replayed, unknown and state-less callbacks are 404 pages.
     for replay in [callback.clone(), format!("{}/oauth/google/callback/?state=nope&code=x", env.app.url())] {

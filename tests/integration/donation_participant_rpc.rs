@@ -13,7 +13,7 @@ use steward::auth::Role;
 use steward::blobs::BlobStore;
 use steward::config::Config;
 use steward::crypto::Keyring;
-use steward::db::schema::{audit_log, donation_rows, donations, provider_grants, provider_releases};
+use steward::db::schema::{audit_log, donations, provider_grants, provider_releases};
 use steward::donation::google::GoogleClient;
 use steward::donation::participant::{identity, visit};
 use steward::donation::processing::{self, Authorized, Processing};
@@ -23,7 +23,7 @@ use steward::proto::donation::v1::donation_service_client::DonationServiceClient
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::common::donation::hidden_inputs;
+use crate::common::donation::{self, hidden_inputs};
 use crate::common::{TestApp, TestDb, with_bearer, with_header};
 
 const YOUTUBE: &str = "youtube_history";
@@ -458,16 +458,7 @@ async fn a_participant_watches_processing_reads_the_rows_and_deletes_everything(
     assert_eq!(again.unwrap_err().code(), Code::NotFound);
 
     // The purge job removes the rows and blobs.
-    env.until("the rows are purged", async || {
-        let left: i64 = donation_rows::table
-            .filter(donation_rows::donation_id.eq(id))
-            .count()
-            .get_result(&mut env.app.db.conn().await)
-            .await
-            .unwrap();
-        left == 0
-    })
-    .await;
+    env.until("the rows are purged", async || donation::rows(&env.app.db, id).await == 0).await;
     env.until("the blobs are purged", async || !blob_dir.join("parts").join("leftover").exists()).await;
 
     // The audit record: who and how much, without tokens, participant or data.

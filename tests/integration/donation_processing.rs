@@ -766,12 +766,7 @@ async fn the_server_workers_alone_take_a_signed_in_donation_to_processed_with_ev
         assert!(tokio::time::Instant::now() < deadline, "access never released: {:?}", env.events(id).await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let grants: i64 = provider_grants::table
-        .filter(provider_grants::donation_id.eq(id))
-        .count()
-        .get_result(&mut env.app.db.conn().await)
-        .await
-        .unwrap();
+    let grants = donation::grants(&env.app.db, id).await;
     assert_eq!(grants, 0, "the sealed tokens are gone");
     let calls = env.http.get(format!("{}/sandbox/_calls", env.app.url())).send().await.unwrap().text().await.unwrap();
     let calls: Vec<serde_json::Value> = serde_json::from_str(&calls).unwrap();

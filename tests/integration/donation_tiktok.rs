@@ -15,7 +15,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::Value;
 use steward::auth::Role;
 use steward::crypto::Keyring;
-use steward::db::schema::{donation_types, donations, provider_grants, provider_releases};
+use steward::db::schema::{donation_types, donations, provider_releases};
 
 use crate::common::donation;
 use crate::common::participant::Browser;
@@ -272,12 +272,7 @@ async fn a_tiktok_donation_is_added_checked_downloaded_parsed_and_its_access_rev
         assert!(tokio::time::Instant::now() < deadline, "not released: {release:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let grants: i64 = provider_grants::table
-        .filter(provider_grants::donation_id.eq(id))
-        .count()
-        .get_result(&mut env.app.db.conn().await)
-        .await
-        .unwrap();
+    let grants = donation::grants(&env.app.db, id).await;
     assert_eq!(grants, 0);
 
     // open_id: no table of Steward's own has a place for it.

@@ -15,7 +15,7 @@ use ring::rand::SecureRandom as _;
 use steward::blobs::BlobStore;
 use steward::config::Config;
 use steward::crypto::Keyring;
-use steward::db::schema::{donation_events, donation_rows, donations, provider_exports, sandbox_jobs};
+use steward::db::schema::{donation_events, donation_rows, donations, provider_exports, provider_grants, sandbox_jobs};
 use steward::donation::google::GoogleClient;
 use steward::donation::processing::Processing;
 use steward::donation::provider::{PortabilityProvider as _, RetryPolicy, TokenGrant, pkce_challenge};
@@ -216,6 +216,26 @@ pub async fn events(db: &TestDb, id: i32) -> Vec<(String, serde_json::Value)> {
 /// The kinds of the donation's events, oldest first.
 pub async fn event_kinds(db: &TestDb, id: i32) -> Vec<String> {
     events(db, id).await.into_iter().map(|(kind, _)| kind).collect()
+}
+
+/// How many provider grants donation `id` has (released or not).
+pub async fn grants(db: &TestDb, id: i32) -> i64 {
+    provider_grants::table
+        .filter(provider_grants::donation_id.eq(id))
+        .count()
+        .get_result(&mut db.conn().await)
+        .await
+        .unwrap()
+}
+
+/// How many rows donation `id` has stored.
+pub async fn rows(db: &TestDb, id: i32) -> i64 {
+    donation_rows::table
+        .filter(donation_rows::donation_id.eq(id))
+        .count()
+        .get_result(&mut db.conn().await)
+        .await
+        .unwrap()
 }
 
 /// (type, rows stored) of `id`, by type.
