@@ -22,6 +22,15 @@ use crate::common::donation::{self, tiny};
 use crate::common::proxy::TcpProxy;
 use crate::donation_workers::{Deployment, SEARCH, YOUTUBE};
 
+/// GetDonation of a donation that failed: asserts its status `error` and
+/// stage `failed`; the donation and its error.
+async fn failed(env: &Deployment, id: i32) -> (pb::Donation, pb::DonationError) {
+    let got = env.get(id).await;
+    assert_eq!((got.status(), got.stage()), (pb::DonationStatus::Error, pb::DonationStage::Failed));
+    let error = got.error.clone().unwrap();
+    (got, error)
+}
+
 /// Asserts that the donation holds exactly the sandbox's in-window records
 /// of `types` as rows, that GetDonation reports each as available with that
 /// count, and that QueryDonationData returns them all.
@@ -174,9 +183,7 @@ async fn consent_revoked_at_the_provider_loses_access_with_what_to_do_about_it()
     env.sign_in(id, &scenario, &[YOUTUBE, SEARCH]).await;
     env.wait_for_status(id, "error", 120).await;
 
-    let got = env.get(id).await;
-    assert_eq!((got.status(), got.stage()), (pb::DonationStatus::Error, pb::DonationStage::Failed));
-    let error = got.error.clone().unwrap();
+    let (got, error) = failed(&env, id).await;
     assert_eq!(error.code, "provider_access_lost");
     assert!((error.participant_can_fix, error.researcher_can_retry) == (true, false), "{error:?}");
     for data_type in types {
@@ -312,9 +319,7 @@ async fn donations_stuck_past_the_processing_deadline_fail_with_internal_and_kee
     env.wait_for_status(id, "error", 120).await;
     env.wait_for_status(never_started, "error", 60).await;
 
-    let got = env.get(id).await;
-    assert_eq!((got.status(), got.stage()), (pb::DonationStatus::Error, pb::DonationStage::Failed));
-    let error = got.error.clone().unwrap();
+    let (got, error) = failed(&env, id).await;
     assert_eq!(error.code, "internal");
     assert!((error.researcher_can_retry, error.participant_can_fix) == (true, false), "{error:?}");
     let stuck = "internal (still parsing 15s after the sign-in or last retry (processing deadline))";
