@@ -10,16 +10,15 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use steward::auth::Role;
-use steward::blobs::BlobStore;
 use steward::config::Config;
 use steward::crypto::Keyring;
-use steward::db::schema::{archive_parts, donation_events, donation_rows, donations, provider_exports};
+use steward::db::schema::{archive_parts, donation_events, donations, provider_exports};
 use steward::donation::processing::sweep::{self, Swept};
 use steward::donation::processing::{self, Authorized, Processing, download, export, finalize, parse, poll};
 use steward::proto::donation::v1 as pb;
 use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
 
-use crate::common::donation::{browser, fast_client, sign_in, tiny};
+use crate::common::donation::{self, browser, fast_client, sign_in, tiny};
 use crate::common::{TestApp, TestDb, with_bearer};
 
 const YOUTUBE: &str = "myactivity.youtube";
@@ -39,14 +38,8 @@ type Part = (i64, String, Option<String>, Option<chrono::DateTime<chrono::Utc>>)
 impl Env {
     async fn start() -> Env {
         let keyring = Keyring::generate();
-        let spec = keyring.to_spec();
-        let vars = [
-            ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
-            ("STEWARD_WORKERS", "0"),
-            ("STEWARD_DONATION_POLL_SCHEDULE", "1s"),
-        ];
-        let (app, config) = TestApp::start_with(TestDb::new().await, &vars).await;
-        let processing = processing_for(&config, &keyring);
+        let (app, config) = donation::start_sandbox(TestDb::new().await, &keyring.to_spec(), "0", &[]).await;
+        let processing = donation::google_processing(&config, &keyring);
         let token = app.db.token("res@example.org", Some(Role::Researcher)).await;
         Env { app, config, keyring, processing, token }
     }
@@ -139,12 +132,7 @@ impl Env {
     }
 
     async fn rows(&self, id: i32) -> i64 {
-        donation_rows::table
-            .filter(donation_rows::donation_id.eq(id))
-            .count()
-            .get_result(&mut self.conn().await)
-            .await
-            .unwrap()
+        donation::rows(&self.app.db, id).await
     }
 
     async fn downloads(&self, id: i32) -> i64 {
@@ -183,11 +171,6 @@ impl Env {
         .await
         .unwrap();
     }
-}
-
-fn processing_for(config: &Config, keyring: &Keyring) -> Processing {
-    let blobs = BlobStore::in_data_dir(&config.data_dir);
-    Processing::with_google(&config.donation, keyring.clone(), Arc::new(fast_client(config)), blobs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,7 +218,8 @@ async fn blobs_of_a_failed_donation_are_purged_after_the_retention_and_a_retry_d
     // A retry downloads the part again and the workers take the donation to `processed`.
     let downloaded = env.downloads(failed).await;
     assert_eq!(env.retry(failed).await.status(), pb::DonationStatus::Processing);
-    let registry = Arc::new(steward::cli::registry(&env.config, Arc::new(processing_for(&env.config, &env.keyring))));
+    let registry =
+        Arc::new(steward::cli::registry(&env.config, Arc::new(donation::google_processing(&env.config, &env.keyring))));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers =
         steward::jobs::Workers::new(env.app.db.pool(), env.app.db.url().to_owned(), registry).count(1).spawn(stopped);
