@@ -15,7 +15,7 @@ use steward::crypto::Keyring;
 use steward::db::schema::{donation_events, donations, oauth_attempts, provider_grants, visits};
 
 use crate::common::donation;
-use crate::common::participant::{Browser, Page, hidden};
+use crate::common::participant::{Browser, Page, hidden, shown_link};
 use crate::common::{TestApp, TestDb};
 
 /// Steward in sandbox mode with its own workers, tiny sandbox archives and a
@@ -77,13 +77,6 @@ impl Env {
             .await
             .unwrap()
     }
-}
-
-/// The absolute participant link in a page's link box.
-fn shown_link(page: &Page) -> Option<String> {
-    let marker = "id=\"participant-link\" type=\"text\" readonly value=\"";
-    let link = page.body.split(marker).nth(1)?.split('"').next()?;
-    Some(link.replace("&#x2f;", "/"))
 }
 
 fn sha256_hex(text: &str) -> String {

@@ -12,7 +12,7 @@ use steward::proto::donation::v1 as pb;
 use steward::proto::donation::v1::donation_service_client::DonationServiceClient;
 
 use crate::common::donation::{row_counts, wait_for_status};
-use crate::common::participant::{Browser, Page};
+use crate::common::participant::{Browser, shown_link};
 use crate::common::{TestApp, TestDb, with_bearer};
 
 /// A donation of `types` from `source`, created by `researcher`: its id and link token.
@@ -35,13 +35,6 @@ async fn participant_of(app: &TestApp, id: i32) -> Option<i64> {
         .first::<Option<i64>>(&mut app.db.conn().await)
         .await
         .unwrap()
-}
-
-/// The absolute participant link in a page's link box.
-fn shown_link(page: &Page) -> Option<String> {
-    let marker = "id=\"participant-link\" type=\"text\" readonly value=\"";
-    let link = page.body.split(marker).nth(1)?.split('"').next()?;
-    Some(link.replace("&#x2f;", "/"))
 }
 
 /// Spec §3.2 "participant home": across studies and providers on one page,

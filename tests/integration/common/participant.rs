@@ -154,3 +154,10 @@ fn scope(authorize_url: &reqwest::Url) -> String {
 pub fn hidden(html: &str, name: &str) -> Option<String> {
     hidden_inputs(html).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
 }
+
+/// The absolute participant link in a page's link box (shown once after the first sign-in).
+pub fn shown_link(page: &Page) -> Option<String> {
+    let marker = "id=\"participant-link\" type=\"text\" readonly value=\"";
+    let link = page.body.split(marker).nth(1)?.split('"').next()?;
+    Some(link.replace("&#x2f;", "/"))
+}
