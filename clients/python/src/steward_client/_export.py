@@ -4,10 +4,11 @@ Each batch carries up to 1,000 rows of one data type as JSON texts (the server
 sends `ROW_FORMAT_JSON` when asked; an older server sends Structs). Two ways to
 a DataFrame give the same frame:
 
-- with pyarrow, each batch is parsed by Arrow's JSON reader (the batch's texts
-  joined by newlines, one call) into an Arrow table; the tables are
-  concatenated and typed column by column with Arrow compute, then converted
-  once. This is the fast way (what the export bench measures).
+- with pyarrow, runs of batches are parsed by Arrow's JSON reader (the texts
+  joined by newlines, one call a run, on a worker thread while the stream goes
+  on) into Arrow tables; the tables are concatenated and typed column by
+  column with Arrow compute, then converted once. This is the fast way (what
+  the export bench measures).
 - without it, each batch is one `json.loads` of the texts joined into an
   array, and `rows_to_frame` builds the frame.
 
@@ -24,6 +25,7 @@ import io
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
@@ -146,28 +148,44 @@ class ArrowBatches:
     def tables(self, batches: Iterable[Any]) -> Iterator[Tuple[str, Any]]:
         """`(data_type, table)` for each run of batches of one type, up to
         MERGE_BYTES of JSON a run: one reader call per run is cheaper than one
-        per batch, and a run is still small next to a whole donation."""
+        per batch, and a run is still small next to a whole donation.
+
+        A run is parsed on a worker thread while the next one is received:
+        Arrow's reader releases the GIL, so the stream does not wait for it."""
+        with ThreadPoolExecutor(1, thread_name_prefix="steward-export") as worker:
+            pending: Optional[Tuple[str, Any]] = None
+            for kind, run in self._runs(batches):
+                parse = self._parse if isinstance(run, bytes) else self.pa.Table.from_pylist
+                parsing = worker.submit(parse, run)
+                if pending is not None:
+                    yield pending[0], pending[1].result()
+                pending = kind, parsing
+            if pending is not None:
+                yield pending[0], pending[1].result()
+
+    def _runs(self, batches: Iterable[Any]) -> Iterator[Tuple[str, Any]]:
+        """`(data_type, text)` for each run of JSON batches (the texts joined
+        by newlines, UTF-8), `(data_type, rows)` for each batch of Structs."""
         parts: List[str] = []
         size = 0
         kind = ""
         for batch in batches:
             if parts and (batch.data_type != kind or size >= MERGE_BYTES or not batch.json_rows):
-                yield kind, self._parse("\n".join(parts))
+                yield kind, "\n".join(parts).encode()
                 parts, size = [], 0
             kind = batch.data_type
             if not batch.json_rows:
                 if batch.rows:
-                    yield kind, self.pa.Table.from_pylist([struct_row(row) for row in batch.rows])
+                    yield kind, [struct_row(row) for row in batch.rows]
                 continue
             part = "\n".join(batch.json_rows)
             parts.append(part)
             size += len(part)
         if parts:
-            yield kind, self._parse("\n".join(parts))
+            yield kind, "\n".join(parts).encode()
 
-    def _parse(self, text: str) -> Any:
+    def _parse(self, data: bytes) -> Any:
         pa = self.pa
-        data = text.encode()
         # Blocks of 1 MiB, parsed on Arrow's threads: a run's blocks in parallel.
         block = 1 << 20
         while True:
@@ -194,7 +212,7 @@ class ArrowBatches:
         if self._strings:
             # The reader puts the columns it was told about first: restore the
             # stored key order (every row of a type has the same keys).
-            first = list(json.loads(text[: text.find("\n")] if "\n" in text else text))
+            first = list(json.loads(data[: data.find(b"\n")] if b"\n" in data else data))
             order = [k for k in first if k in table.column_names]
             table = table.select(order + [k for k in table.column_names if k not in order])
         return table
