@@ -588,21 +588,8 @@ impl ProviderHttp {
                 tracing::debug!(url = %loggable_url(&url), http_status = status.as_u16(), offset, "download answered");
                 if status.is_redirection() {
                     redirects += 1;
-                    let next = response
-                        .headers()
-                        .get(header::LOCATION)
-                        .and_then(|l| l.to_str().ok())
-                        .and_then(|l| url.join(l).ok());
-                    match next {
-                        Some(next) if redirects <= MAX_REDIRECTS => {
-                            url = self.allowed(next.as_str())?;
-                            continue;
-                        }
-                        _ => {
-                            let code = if next.is_none() { "bad_redirect" } else { "too_many_redirects" };
-                            return Err(self.refused(step, status.as_u16(), code));
-                        }
-                    }
+                    url = self.redirect(&url, &response, redirects)?;
+                    continue;
                 }
                 if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
                     return self.body(response, offset);
@@ -634,8 +621,11 @@ impl ProviderHttp {
     /// (`PK\x03\x04` or `{`), never by `Content-Type`; `classify` maps an
     /// error answer (any status) to its class. No `Range` is assumed: the
     /// body always starts at byte 0, and an interrupted one is fetched again
-    /// whole. No redirect is followed. Transient failures before the body
-    /// starts are retried at once.
+    /// whole. At most three redirects are followed, each to an allowed host
+    /// (for TikTok only the API host, so the token never leaves it): 307 and
+    /// 308 repeat the `POST` with its body, 301, 302 and 303 continue with a
+    /// `GET` (RFC 9110 §15.4). Transient failures before the body starts are
+    /// retried at once, from the first URL.
     pub(crate) async fn post_download(
         &self,
         url: &str,
@@ -644,34 +634,44 @@ impl ProviderHttp {
         classify: impl Fn(&Answer) -> Result<(), ProviderError>,
     ) -> Result<Download, ProviderError> {
         let step = Step::Download;
-        let target = self.allowed(url)?;
+        let first = self.allowed(url)?;
         let mut attempt = 0;
         loop {
-            let sent = post_json(&self.client, target.clone(), access_token, body.clone()).send().await;
-            let error = match sent {
-                Err(e) => self.network_error(step, &e),
-                Ok(response) => {
-                    let status = response.status();
-                    tracing::debug!(url = %loggable_url(&target), http_status = status.as_u16(), "download answered");
-                    let retry_after = retry_after(response.headers());
-                    let mut e = if status == StatusCode::OK {
-                        match self.sniff(response, &classify).await {
-                            Ok(download) => return Ok(download),
-                            Err(e) => e,
-                        }
-                    } else if status.is_redirection() {
-                        self.refused(step, status.as_u16(), "unexpected_redirect")
-                    } else {
-                        // An unreadable error body still has its status to classify by.
-                        let body = read_limited(response, ERROR_BODY_LIMIT).await.unwrap_or_default();
-                        match classify(&Answer { status, body }) {
-                            Err(e) => e,
-                            Ok(()) => self.refused(step, status.as_u16(), "unexpected_status"),
-                        }
-                    };
-                    e.retry_after = e.retry_after.or(retry_after);
-                    e
+            let (mut target, mut post, mut redirects) = (first.clone(), true, 0);
+            let error = loop {
+                let request = if post {
+                    post_json(&self.client, target.clone(), access_token, body.clone())
+                } else {
+                    self.client.get(target.clone()).bearer_auth(access_token)
+                };
+                let response = match request.send().await {
+                    Err(e) => break self.network_error(step, &e),
+                    Ok(response) => response,
+                };
+                let status = response.status();
+                tracing::debug!(url = %loggable_url(&target), http_status = status.as_u16(), "download answered");
+                if status.is_redirection() {
+                    redirects += 1;
+                    target = self.redirect(&target, &response, redirects)?;
+                    post = post && matches!(status.as_u16(), 307 | 308);
+                    continue;
                 }
+                let retry_after = retry_after(response.headers());
+                let mut e = if status == StatusCode::OK {
+                    match self.sniff(response, &classify).await {
+                        Ok(download) => return Ok(download),
+                        Err(e) => e,
+                    }
+                } else {
+                    // An unreadable error body still has its status to classify by.
+                    let body = read_limited(response, ERROR_BODY_LIMIT).await.unwrap_or_default();
+                    match classify(&Answer { status, body }) {
+                        Err(e) => e,
+                        Ok(()) => self.refused(step, status.as_u16(), "unexpected_status"),
+                    }
+                };
+                e.retry_after = e.retry_after.or(retry_after);
+                break e;
             };
             let Some(wait) = self.retry_wait(&error, Retries::Idempotent, attempt) else {
                 return Err(error);
@@ -680,6 +680,24 @@ impl ProviderHttp {
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+
+    /// Where the `redirects`-th redirect of a download from `from` leads, if
+    /// it may be followed: a `Location` (relative to `from`), at most
+    /// [`MAX_REDIRECTS`] hops, and a target that passes [`Self::allowed`].
+    /// Refusals are permanent and carry the redirect's status.
+    fn redirect(&self, from: &Url, response: &reqwest::Response, redirects: usize) -> Result<Url, ProviderError> {
+        let status = response.status().as_u16();
+        let next = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| from.join(l).ok())
+            .ok_or_else(|| self.refused(Step::Download, status, "bad_redirect"))?;
+        if redirects > MAX_REDIRECTS {
+            return Err(self.refused(Step::Download, status, "too_many_redirects"));
+        }
+        self.allowed(next.as_str()).map_err(|_| self.refused(Step::Download, status, "redirect_not_allowed"))
     }
 
     /// A 200 answer to [`Self::post_download`]: the archive when its first

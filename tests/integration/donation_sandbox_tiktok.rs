@@ -780,3 +780,72 @@ async fn the_call_log_redacts_secrets_tokens_codes_and_verifiers() {
     let revoke = tiktok_calls.iter().find(|c| c["path"] == "/sandbox/tiktok/v2/oauth/revoke/").unwrap();
     assert_eq!(revoke["body"]["token"], "<redacted>");
 }
+
+/// Spec §4.1: a download follows at most three redirects, and only to the
+/// API host. The sandbox's `tiktok_redirect:n=K` answers the first K
+/// downloads with a 307 to the download path of its own origin (the API
+/// host here) and `tiktok_offsite_redirect` with one to another host;
+/// Steward's TikTok client follows the first, re-sending the `POST` with
+/// its body and token, and refuses the second without contacting that host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_follow_redirects_only_to_the_api_host() {
+    use steward::donation::provider::{ErrorClass, PortabilityProvider as _, Reached, Step};
+    use steward::donation::sandbox::tiktok::OFFSITE_DOWNLOAD_HOST;
+    use steward::donation::tiktok::TikTokClient;
+
+    let tiktok = TikTok::start().await;
+    let client = TikTokClient::new(&tiktok.config.donation.tiktok).unwrap();
+    let download_path = "/sandbox/tiktok/v2/user/data/download/";
+    // A ready request of a fresh grant with `failure`; its token and id.
+    let ready = async |failure: Failure| {
+        let token = tiktok.access(&tiny().failure(failure)).await;
+        let id = tiktok.add(&token).await;
+        assert_eq!(tiktok.check(&token, id).await["status"], "pending");
+        assert_eq!(tiktok.check(&token, id).await["status"], "downloading");
+        (token, id)
+    };
+    let seq = async || tiktok.calls(0).await.last().map_or(0, |c| c["seq"].as_i64().unwrap());
+    // (method, status) of the downloads the sandbox answered after `since`.
+    let downloads = async |since: i64| -> Vec<(String, i64)> {
+        let calls = tiktok.calls(since).await;
+        let hops = calls.iter().filter(|c| c["provider"] == "tiktok" && c["path"] == download_path);
+        hops.map(|c| (c["method"].as_str().unwrap().to_owned(), c["status"].as_i64().unwrap())).collect()
+    };
+
+    // On the wire: a 307 to the same path on the API host.
+    let (token, id) = ready(Failure::TikTokRedirect { n: 1 }).await;
+    let answer = tiktok.download(&token, id).await;
+    assert_eq!(answer.status(), 307);
+    let api = &tiktok.config.donation.tiktok.api_url;
+    assert_eq!(answer.headers()["location"].to_str().unwrap(), format!("{api}/v2/user/data/download/"));
+
+    // Three hops on the API host are followed, each a POST with the body.
+    let (token, id) = ready(Failure::TikTokRedirect { n: 3 }).await;
+    let since = seq().await;
+    let download = client.download(&token, &id.to_string(), 0).await.unwrap();
+    let bytes: Vec<u8> = download.body.map(|c| c.unwrap().to_vec()).concat().await;
+    assert_eq!(zip_entries(&bytes)[0].0, TIKTOK_FILE_2025);
+    let post = |status: i64| ("POST".to_owned(), status);
+    assert_eq!(downloads(since).await, [post(307), post(307), post(307), post(200)]);
+
+    // A fourth is one too many.
+    let (token, id) = ready(Failure::TikTokRedirect { n: 4 }).await;
+    let e = client.download(&token, &id.to_string(), 0).await.unwrap_err();
+    assert_eq!(
+        (e.step, e.class, e.http_status, e.code.as_deref()),
+        (Step::Download, ErrorClass::Permanent, Some(307), Some("too_many_redirects"))
+    );
+
+    // Another host is refused at once, and the error says why.
+    let (token, id) = ready(Failure::TikTokOffsiteRedirect).await;
+    let since = seq().await;
+    let answer = tiktok.download(&token, id).await;
+    assert!(answer.headers()["location"].to_str().unwrap().starts_with(&format!("https://{OFFSITE_DOWNLOAD_HOST}/")));
+    let e = client.download(&token, &id.to_string(), 0).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.reached, e.http_status, e.code.as_deref()),
+        (ErrorClass::Permanent, Reached::Answered, Some(307), Some("redirect_not_allowed"))
+    );
+    assert_eq!(e.to_string(), "TikTok download failed (permanent): HTTP 307 redirect_not_allowed");
+    assert_eq!(downloads(since).await, [post(307), post(307)], "the raw call and the client's one call");
+}

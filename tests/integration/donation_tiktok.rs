@@ -468,3 +468,42 @@ async fn concurrent_refreshes_take_turns_with_the_rotated_refresh_token() {
     assert_eq!(refreshes.len(), 4, "the code exchange and three refreshes: {refreshes:?}");
     assert!(refreshes.iter().all(|c| c["status"] == 200), "no refresh was refused: {refreshes:?}");
 }
+
+/// Spec §4.1 for TikTok downloads: redirects on the API host are followed
+/// (here two, each re-sending the `POST`), and the rows are kept as without
+/// them; a redirect to another host is refused, so the access token never
+/// leaves TikTok, and the researcher sees why the export failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_follow_redirects_on_the_api_host_and_refuse_others() {
+    let env = Env::start().await;
+    let (moved, _) = env.signed_in(&["watch_history"], &[("failure", "tiktok_redirect:n=2")]).await;
+    let (offsite, _) = env.signed_in(&["likes"], &[("failure", "tiktok_offsite_redirect")]).await;
+
+    env.wait_for(moved, "processed", 120).await;
+    assert_eq!(env.rows(moved, "watch_history").await.len(), 5, "the tiny persona's records, each once");
+
+    env.wait_for(offsite, "error", 60).await;
+    let (_, code, message) = env.status(offsite).await;
+    assert_eq!(code.as_deref(), Some("export_failed"));
+    assert!(message.as_deref().is_some_and(|m| m.starts_with("likes: export_failed")), "{message:?}");
+    let failed: Vec<(String, Value)> =
+        env.events(offsite).await.into_iter().filter(|(k, _)| k == "export_failed").collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (&failed[0].1["step"], &failed[0].1["http_status"], &failed[0].1["provider_code"]),
+        (&"download".into(), &307.into(), &"redirect_not_allowed".into())
+    );
+
+    // Per request, in order: the second donation's one download answered
+    // 307 and was not followed; the first's went 307, 307, 200 (the sandbox
+    // redirects a grant's first two downloads only).
+    let mut by_request: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for call in env.calls_to("/v2/user/data/download/").await {
+        by_request.entry(request_id(&call)).or_default().push(call["status"].as_i64().unwrap());
+    }
+    let mut hops: Vec<Vec<i64>> = by_request.into_values().collect();
+    hops.sort();
+    assert_eq!(hops.len(), 2, "{hops:?}");
+    assert_eq!(hops[0], [307]);
+    assert!(hops[1].starts_with(&[307, 307, 200]) && hops[1][3..].iter().all(|s| *s == 200), "{hops:?}");
+}

@@ -253,6 +253,8 @@ const FAILURES: &[(&str, &str)] = &[
     ("tiktok_expired", "TikTok Check answers expired"),
     ("tiktok_cancelled", "TikTok Check answers cancelled"),
     ("tiktok_region", "TikTok Add fails as outside the EEA/UK"),
+    ("tiktok_redirect[:n=K]", "the first K TikTok downloads answer 307 to the API host"),
+    ("tiktok_offsite_redirect", "every TikTok download answers 307 to another host"),
     ("latency:<ms>", "added to every API answer"),
 ];
 

@@ -368,6 +368,12 @@ pub enum Failure {
     TikTokCancelled,
     /// `tiktok_region`: Add fails as for an account outside the EEA/UK.
     TikTokRegion,
+    /// `tiktok_redirect[:n=K]`: the first K TikTok downloads answer 307 to
+    /// the download path on the API host (default 1).
+    TikTokRedirect { n: u32 },
+    /// `tiktok_offsite_redirect`: every TikTok download answers 307 to a host
+    /// other than the API host.
+    TikTokOffsiteRedirect,
     /// `latency:<ms>`: same as `latency_ms`.
     Latency { ms: u64 },
 }
@@ -403,6 +409,8 @@ pub const FAILURE_NAMES: &[&str] = &[
     "tiktok_expired",
     "tiktok_cancelled",
     "tiktok_region",
+    "tiktok_redirect",
+    "tiktok_offsite_redirect",
     "latency",
 ];
 
@@ -439,6 +447,8 @@ impl Failure {
             Failure::TikTokExpired => "tiktok_expired",
             Failure::TikTokCancelled => "tiktok_cancelled",
             Failure::TikTokRegion => "tiktok_region",
+            Failure::TikTokRedirect { .. } => "tiktok_redirect",
+            Failure::TikTokOffsiteRedirect => "tiktok_offsite_redirect",
             Failure::Latency { .. } => "latency",
         }
     }
@@ -538,6 +548,8 @@ impl Failure {
             "tiktok_expired" => bare(Failure::TikTokExpired),
             "tiktok_cancelled" => bare(Failure::TikTokCancelled),
             "tiktok_region" => bare(Failure::TikTokRegion),
+            "tiktok_redirect" => Ok(Failure::TikTokRedirect { n: counted("n", 1)? }),
+            "tiktok_offsite_redirect" => bare(Failure::TikTokOffsiteRedirect),
             "latency" => Ok(Failure::Latency { ms: parse_latency(required()?)? }),
             _ => Err(format!("unknown failure mode `{name}`; known: {}", FAILURE_NAMES.join(", "))),
         }
@@ -551,7 +563,10 @@ impl fmt::Display for Failure {
             Failure::SlowArchive { polls } => write!(f, ":polls={polls}"),
             Failure::JobFailed { again } => write!(f, ":again={again}"),
             Failure::RevokedConsent { after } => write!(f, ":after={after}"),
-            Failure::RateLimited { n } | Failure::ServerError { n } | Failure::UrlExpired { n } => write!(f, ":n={n}"),
+            Failure::RateLimited { n }
+            | Failure::ServerError { n }
+            | Failure::UrlExpired { n }
+            | Failure::TikTokRedirect { n } => write!(f, ":n={n}"),
             Failure::MultiPart { parts } => write!(f, ":{parts}"),
             Failure::Latency { ms } => write!(f, ":{ms}"),
             _ => match self.data_type_arg() {
@@ -1105,6 +1120,8 @@ mod tests {
         assert_eq!("rate_limited:n=4".parse::<Failure>().unwrap(), Failure::RateLimited { n: 4 });
         assert_eq!("server_error".parse::<Failure>().unwrap(), Failure::ServerError { n: 1 });
         assert_eq!("url_expired:n=2".parse::<Failure>().unwrap(), Failure::UrlExpired { n: 2 });
+        assert_eq!("tiktok_redirect".parse::<Failure>().unwrap(), Failure::TikTokRedirect { n: 1 });
+        assert_eq!("tiktok_redirect:n=3".parse::<Failure>().unwrap(), Failure::TikTokRedirect { n: 3 });
         assert_eq!(Failure::SlowArchive { polls: 3 }.to_string(), "slow_archive:polls=3");
         // A comma-separated list in one value, with spaces, as a person types it.
         let s = Scenario::parse_query("failure=bad_records, split_member").unwrap();

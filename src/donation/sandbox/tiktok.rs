@@ -20,8 +20,12 @@
 //! `deny`, `rate_limited[:n=K]` (API calls 1..=K answer 429
 //! `rate_limit_exceeded` with `Retry-After: 1`), `server_error[:n=K]` (the K
 //! calls after those answer 503 `internal_error`), `truncated_download` (the
-//! first download breaks off halfway) and `latency`. The archive's content
-//! failures are the generator's ([`super::write_tiktok_archive`]).
+//! first download that is not redirected breaks off halfway),
+//! `tiktok_redirect[:n=K]` (the first K downloads answer 307 to the download
+//! path on the sandbox's own origin, TikTok's API host here),
+//! `tiktok_offsite_redirect` (every download answers 307 to another host) and
+//! `latency`. The archive's content failures are the generator's
+//! ([`super::write_tiktok_archive`]).
 
 use std::io;
 use std::time::Duration;
@@ -79,6 +83,9 @@ const CHECK_FIELDS: &[&str] =
     &["request_id", "apply_time", "collect_time", "status", "data_format", "category_selection_list"];
 /// Checks that answer `pending` without `slow_archive`.
 const DEFAULT_PENDING_CHECKS: u32 = 1;
+/// Where `tiktok_offsite_redirect` sends downloads: a host that is not the API's.
+pub const OFFSITE_DOWNLOAD_HOST: &str = "tiktok-cdn.sandbox.invalid";
+const DOWNLOAD_PATH: &str = "/v2/user/data/download/";
 /// TikTok's answer to an Add outside the EEA and the UK (`tiktok_region`).
 pub const REGION_MESSAGE: &str = "The Data Portability API is only available to users in the EEA and the UK.";
 
@@ -843,7 +850,16 @@ async fn download(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         )));
     }
     let download = store::count_download(&mut conn, grant.id).await?;
-    let cut = scenario.has(&Failure::TruncatedDownload) && download == 1;
+    let redirected = scenario
+        .find_failure(|f| match f {
+            Failure::TikTokRedirect { n } => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(0);
+    if let Some(location) = redirect_target(&state, &scenario, download, redirected) {
+        return Ok(temporary_redirect(&location));
+    }
+    let cut = scenario.has(&Failure::TruncatedDownload) && i64::from(download) == i64::from(redirected) + 1;
     let mut size = store::part_size(&mut conn, &job.id, 0).await?.and_then(|s| u64::try_from(s).ok());
     drop(conn);
     if size.is_none() && cut {
@@ -867,6 +883,26 @@ async fn download(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let take = if cut { size.map(|s| s / 2) } else { None };
     let body = stream_archive(scenario, job.created_at, take);
     Ok(response.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+/// Where the `download`-th download of a grant is redirected (307, which
+/// keeps the `POST` and its body), if anywhere: the first `redirected` go to
+/// the same path on the sandbox's own origin, which is TikTok's API host
+/// here; `tiktok_offsite_redirect` sends every one to another host.
+fn redirect_target(state: &AppState, scenario: &Scenario, download: i32, redirected: u32) -> Option<String> {
+    if scenario.has(&Failure::TikTokOffsiteRedirect) {
+        return Some(format!("https://{OFFSITE_DOWNLOAD_HOST}{DOWNLOAD_PATH}"));
+    }
+    let internal = state.config.donation.sandbox.internal_url.trim_end_matches('/');
+    (i64::from(download) <= i64::from(redirected)).then(|| format!("{internal}/tiktok{DOWNLOAD_PATH}"))
+}
+
+/// `307 Temporary Redirect` to `location`.
+fn temporary_redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::TEMPORARY_REDIRECT, no_store(), [(header::LOCATION, value)]).into_response(),
+        Err(_) => SandboxError::Internal("a redirect target that is not a header value".into()).into_response(),
+    }
 }
 
 /// The archive generated on a blocking thread into a bounded channel, so the

@@ -244,7 +244,9 @@ impl PortabilityProvider for TikTokClient {
     }
 
     /// Download (`/v2/user/data/download/`): the whole zip, from the start
-    /// (no `Range`: `offset` is always answered from 0).
+    /// (no `Range`: `offset` is always answered from 0). Up to three
+    /// redirects are followed, only on the API host (spec §4.1), so the
+    /// access token never goes anywhere else.
     fn download<'a>(
         &'a self,
         access_token: &'a str,
@@ -290,6 +292,7 @@ mod tests {
     use crate::donation::provider::{ErrorClass, Reached};
     use axum::body::Body;
     use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse as _;
     use axum::routing::post;
     use futures_util::StreamExt as _;
 
@@ -385,16 +388,40 @@ mod tests {
                     seen.0.lock().unwrap().push(("download".into(), auth.clone(), None, body.clone()));
                     if auth.as_deref() != Some("Bearer act.good") {
                         let e = r#"{"data": {}, "error": {"code": "access_token_invalid", "message": "The access token is invalid or not found in the request.", "log_id": "l1"}}"#;
-                        return (StatusCode::UNAUTHORIZED, Body::from(e));
+                        return (StatusCode::UNAUTHORIZED, Body::from(e)).into_response();
                     }
                     if body == r#"{"request_id":123451234512345}"# {
                         // The zip in small chunks, labelled as JSON: the first bytes decide.
                         let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
                             vec![Ok(b"PK".to_vec()), Ok(b"\x03\x04rest-of-zip".to_vec())];
-                        return (StatusCode::OK, Body::from_stream(futures_util::stream::iter(chunks)));
+                        return (StatusCode::OK, Body::from_stream(futures_util::stream::iter(chunks))).into_response();
+                    }
+                    // 303: fetch the zip elsewhere on this host, with a GET.
+                    if body == r#"{"request_id":303}"# {
+                        return moved(StatusCode::SEE_OTHER, "/v2/user/data/fetch/".into());
+                    }
+                    // 307 to this very listener under another name: not the API host.
+                    if body == r#"{"request_id":307}"# {
+                        let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                        let elsewhere = host.replace("127.0.0.1", "localhost");
+                        return moved(
+                            StatusCode::TEMPORARY_REDIRECT,
+                            format!("http://{elsewhere}/v2/user/data/fetch/"),
+                        );
                     }
                     let e = r#"{"data": {}, "error": {"code": "invalid_params", "http_status_code": 400, "log_id": "l2", "message": "Incorrect `request_id`. Please validate the request."}}"#;
-                    (StatusCode::OK, Body::from(e))
+                    (StatusCode::OK, Body::from(e)).into_response()
+                }
+            }
+        };
+        let fetch = {
+            let seen = seen.clone();
+            move |headers: HeaderMap| {
+                let seen = seen.clone();
+                async move {
+                    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    seen.0.lock().unwrap().push(("fetch".into(), auth, None, String::new()));
+                    (StatusCode::OK, Body::from(&b"PK\x03\x04fetched"[..]))
                 }
             }
         };
@@ -408,6 +435,7 @@ mod tests {
         };
         let app = axum::Router::new()
             .route("/v2/user/data/download/", post(download))
+            .route("/v2/user/data/fetch/", axum::routing::get(fetch))
             .route("/v2/user/data/cancel/", post(record(seen.clone(), "cancel")))
             .route("/v2/oauth/revoke/", post(record(seen.clone(), "revoke")))
             .route("/v2/oauth/token/", post(token));
@@ -415,6 +443,11 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}")
+    }
+
+    /// A redirect to `location`, with an empty body.
+    fn moved(status: StatusCode, location: String) -> axum::response::Response {
+        (status, [(axum::http::header::LOCATION, location)]).into_response()
     }
 
     async fn client(seen: Seen) -> TikTokClient {
@@ -447,6 +480,26 @@ mod tests {
         let calls = seen.0.lock().unwrap().clone();
         assert_eq!(calls.len(), 3, "the malformed id never left Steward");
         assert_eq!(calls[0].1.as_deref(), Some("Bearer act.good"));
+    }
+
+    #[tokio::test]
+    async fn downloads_follow_redirects_on_the_api_host_only() {
+        let seen = Seen::default();
+        let client = client(seen.clone()).await;
+        // 303: the same host, continued with a GET that still carries the token.
+        let download = client.download("act.good", "303", 0).await.unwrap();
+        let bytes: Vec<u8> = download.body.map(|c| c.unwrap().to_vec()).concat().await;
+        assert_eq!(bytes, b"PK\x03\x04fetched");
+        // 307 to `localhost`: the same listener, but not the configured API host.
+        let e = client.download("act.good", "307", 0).await.unwrap_err();
+        assert_eq!(
+            (e.class, e.http_status, e.code.as_deref()),
+            (ErrorClass::Permanent, Some(307), Some("redirect_not_allowed"))
+        );
+        let calls = seen.0.lock().unwrap().clone();
+        let calls: Vec<(&str, Option<&str>)> = calls.iter().map(|c| (c.0.as_str(), c.1.as_deref())).collect();
+        let bearer = Some("Bearer act.good");
+        assert_eq!(calls, [("download", bearer), ("fetch", bearer), ("download", bearer)]);
     }
 
     #[tokio::test]
