@@ -29,6 +29,12 @@
 //! | `STEWARD_LOG` | `info` | tracing filter (`RUST_LOG` syntax) |
 //! | `STEWARD_LOG_FORMAT` | `text` | `text` or `json` |
 //!
+//! | `STEWARD_NGAUTH_ALLOWED_ORIGINS` | `*.neuroglancer.org` and the public demo | Neuroglancer origins (regex, full match) allowed at `/token`, `/login?origin=`, `/gcs_token`, `/activate` |
+//! | `STEWARD_NGAUTH_TOKEN_LIFETIME` | `3600s` | lifetime of the ngauth HMAC tokens |
+//! | `STEWARD_GCS_MODE` | `sandbox`, `real` in production | `/gcs_token` against Google's STS or the in-repo sandbox STS (refused in production) |
+//! | `STEWARD_GCS_STS_URL` | `https://sts.googleapis.com/v1/token` (sandbox: its own) | the STS token-exchange endpoint |
+//! | `GOOGLE_APPLICATION_CREDENTIALS` | the metadata server | Steward's Google identity whose token `/gcs_token` downscopes (details in [`crate::authorization::ngauth::config`]) |
+//!
 //! DonationService's variables (providers, sandbox, limits) are listed in
 //! [`crate::donation::config`]; sandbox providers are on unless `STEWARD_ENV=production`.
 //!
@@ -144,6 +150,8 @@ pub struct Config {
     pub secretshare: crate::secretshare::config::SecretShareConfig,
     /// UploadService: limits, staging, e-mail.
     pub upload: crate::upload::config::UploadConfig,
+    /// Neuroglancer ngauth: allowed origins, token lifetime, STS and Google identity.
+    pub ngauth: crate::authorization::ngauth::NgauthConfig,
     /// The external OIDC issuer whose bearer JWTs are accepted; `None`: none.
     pub jwt: Option<crate::auth::jwt::JwtSettings>,
     /// Tracing filter.
@@ -240,6 +248,7 @@ impl Config {
             donation,
             secretshare: crate::secretshare::config::SecretShareConfig::from_lookup(&get)?,
             upload,
+            ngauth: crate::authorization::ngauth::NgauthConfig::from_lookup(&get, env, listen)?,
             jwt: crate::auth::jwt::JwtSettings::from_lookup(&get).map_err(|m| invalid("STEWARD_JWT_ISSUER", m))?,
             log_filter: get("STEWARD_LOG").unwrap_or_else(|| "info".into()),
             log_format,

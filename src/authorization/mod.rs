@@ -5,5 +5,6 @@ pub mod compat;
 mod convert;
 pub mod grpc;
 pub mod http;
+pub mod ngauth;
 
 pub use grpc::AuthorizationApi;

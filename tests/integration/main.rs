@@ -26,6 +26,7 @@ mod donation_workers;
 mod embedded;
 mod import;
 mod jobs;
+mod ngauth;
 mod openapi;
 mod ratelimit;
 mod scenarios;

@@ -125,7 +125,9 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if is_tus_path(request.uri().path()) {
+        // ngauth's two routes answer their own CORS too (exact headers, readable 403s).
+        let path = request.uri().path();
+        if is_tus_path(path) || crate::authorization::ngauth::answers_own_cors(path) {
             Box::pin(self.bare.clone().oneshot(request))
         } else {
             Box::pin(self.wrapped.clone().oneshot(request))
