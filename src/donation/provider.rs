@@ -68,7 +68,8 @@ impl fmt::Display for ErrorClass {
     }
 }
 
-/// Which provider call failed.
+/// Which provider call failed. Each provider's calls carry its own names
+/// ([`Step::name`]): Google's `initiate` is TikTok's Add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     Exchange,
@@ -83,17 +84,25 @@ pub enum Step {
 }
 
 impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Exchange => "code exchange",
-            Step::Refresh => "token refresh",
-            Step::Initiate => "initiate",
-            Step::State => "archive state",
-            Step::RetryJob => "job retry",
-            Step::CancelJob => "job cancel",
-            Step::Reset => "authorization reset",
-            Step::AccessTypeCheck => "access type check",
-            Step::Download => "download",
+    /// The step in `provider`'s words, as events (`step`), error messages and
+    /// logs show it: TikTok's Data Portability calls are Add, Check, Download
+    /// and Cancel (spec §4.4.3) and its reset is the revoke. Google's names
+    /// are unchanged, so its events read as before.
+    pub fn name(self, provider: Source) -> &'static str {
+        match (provider, self) {
+            (Source::TikTok, Step::Initiate) => "add",
+            (Source::TikTok, Step::State) => "check status",
+            (Source::TikTok, Step::CancelJob) => "cancel",
+            (Source::TikTok, Step::Reset) => "revoke",
+            (_, Step::Exchange) => "code exchange",
+            (_, Step::Refresh) => "token refresh",
+            (Source::Google, Step::Initiate) => "initiate",
+            (Source::Google, Step::State) => "archive state",
+            (_, Step::RetryJob) => "job retry",
+            (Source::Google, Step::CancelJob) => "job cancel",
+            (Source::Google, Step::Reset) => "authorization reset",
+            (_, Step::AccessTypeCheck) => "access type check",
+            (_, Step::Download) => "download",
         }
     }
 }
@@ -132,7 +141,7 @@ pub struct ProviderError {
 
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} failed ({})", self.provider.provider_name(), self.step.as_str(), self.class)?;
+        write!(f, "{} {} failed ({})", self.provider.provider_name(), self.step_name(), self.class)?;
         match self.http_status {
             Some(status) => write!(f, ": HTTP {status}")?,
             None => match self.reached {
@@ -152,6 +161,11 @@ impl fmt::Display for ProviderError {
 }
 
 impl ProviderError {
+    /// The failed step in the provider's words ([`Step::name`]).
+    pub fn step_name(&self) -> &'static str {
+        self.step.name(self.provider)
+    }
+
     /// An error for an answer with `status`.
     pub fn answered(provider: Source, step: Step, class: ErrorClass, status: u16, code: Option<&str>) -> Self {
         Self {
@@ -527,7 +541,7 @@ impl ProviderHttp {
                                 Ok(()) => {
                                     tracing::debug!(
                                         provider = self.provider.provider_name(),
-                                        step = step.as_str(),
+                                        step = step.name(self.provider),
                                         http_status = status.as_u16(),
                                         elapsed_ms = started.elapsed().as_millis() as u64,
                                         "provider call"
@@ -546,7 +560,7 @@ impl ProviderHttp {
             let Some(wait) = self.retry_wait(&error, retries, attempt) else {
                 tracing::debug!(
                     provider = self.provider.provider_name(),
-                    step = step.as_str(),
+                    step = step.name(self.provider),
                     error = %error,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "provider call failed"
@@ -1035,6 +1049,23 @@ mod tests {
         let lost = ProviderError { http_status: None, reached: Reached::NotSent, ..expired };
         assert_eq!(lost.to_string(), "Google download failed (permanent): could not connect");
         assert!(!lost.is_url_expired());
+    }
+
+    #[test]
+    fn each_provider_names_its_steps_in_its_own_words() {
+        let steps = [Step::Initiate, Step::State, Step::Download, Step::CancelJob, Step::Reset];
+        let names = |p: Source| steps.map(|s| s.name(p));
+        assert_eq!(names(Source::TikTok), ["add", "check status", "download", "cancel", "revoke"]);
+        assert_eq!(
+            names(Source::Google),
+            ["initiate", "archive state", "download", "job cancel", "authorization reset"]
+        );
+        let e =
+            ProviderError::answered(Source::TikTok, Step::State, ErrorClass::Transient, 503, Some("internal_error"));
+        assert_eq!(e.to_string(), "TikTok check status failed (transient): HTTP 503 internal_error");
+        let e =
+            ProviderError::answered(Source::TikTok, Step::Initiate, ErrorClass::Permanent, 403, Some("access_denied"));
+        assert_eq!(e.to_string(), "TikTok add failed (permanent): HTTP 403 access_denied");
     }
 
     #[test]

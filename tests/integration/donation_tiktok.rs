@@ -348,6 +348,7 @@ async fn an_expired_request_is_fixed_by_signing_in_again_and_a_refused_region_sa
         env.events(region).await.into_iter().filter(|(k, _)| k == "export_failed").collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].1["provider_code"], "unsupported_region");
+    assert_eq!(failed[0].1["step"], "add", "TikTok's name for the call, not Google's `initiate`");
 }
 
 /// Spec §4.1, §4.6, §8 88–89 for TikTok: with access tokens that expire at

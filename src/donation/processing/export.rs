@@ -184,7 +184,7 @@ pub(crate) async fn failure(
             Ok(Handled::Continue)
         }
         ErrorClass::Transient | ErrorClass::Auth => {
-            let detail = json!({ "resource": resource, "class": e.class.as_str(), "step": e.step.as_str() });
+            let detail = json!({ "resource": resource, "class": e.class.as_str(), "step": e.step_name() });
             donation_store::add_event(conn, donation_id, "attempt_failed", None, detail).await?;
             Ok(Handled::RetryLater(e))
         }
@@ -203,7 +203,7 @@ pub(crate) async fn end_group(
 ) -> Result<(), Error> {
     store::end_export(conn, export_id, state, Some(code)).await?;
     let kind = if code == NOT_GRANTED { "export_not_granted" } else { "export_failed" };
-    let detail = json!({ "resource": resource, "code": code, "step": e.step.as_str(), "http_status": e.http_status,
+    let detail = json!({ "resource": resource, "code": code, "step": e.step_name(), "http_status": e.http_status,
         "provider_code": e.code });
     donation_store::add_event(conn, donation_id, kind, None, detail).await?;
     Ok(())
@@ -239,7 +239,7 @@ pub(crate) async fn lose_access(
         if ended == 0 {
             return Ok(());
         }
-        let detail = json!({ "code": code, "step": e.step.as_str(), "provider_code": e.code });
+        let detail = json!({ "code": code, "step": e.step_name(), "provider_code": e.code });
         let kind = if code == "provider_access_lost" { "provider_access_lost" } else { "provider_auth_failed" };
         donation_store::add_event(conn, donation_id, kind, None, detail).await?;
         state::settle(conn, donation_id).await?;

@@ -113,7 +113,7 @@ fn log_refusal(step: Step, status: u16, code: Option<&str>, log_id: Option<&str>
     };
     tracing::info!(
         provider = "TikTok",
-        step = step.as_str(),
+        step = step.name(Source::TikTok),
         http_status = status,
         tiktok.error_code = %plain(code),
         tiktok.log_id = %plain(log_id),
