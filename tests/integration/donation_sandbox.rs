@@ -5,17 +5,16 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt as _;
 use steward::config::Config;
 use steward::crypto::Keyring;
 use steward::donation::google::GoogleClient;
 use steward::donation::provider::{
-    Download, ErrorClass, ExportRequest, JobState, PortabilityProvider, ProviderError, Reached, Step, TokenGrant,
-    pkce_challenge,
+    ErrorClass, ExportRequest, JobState, PortabilityProvider, Reached, Step, TokenGrant, pkce_challenge,
 };
 use steward::donation::sandbox::{AccessType, Failure, Grant, Persona, Scenario, storage};
 use tokio::sync::oneshot;
 
+use crate::common::archive::{read_all, zip_names};
 use crate::common::donation::{self, Consent, browser, fast_client, hidden_inputs, random, tiny};
 use crate::common::{TestDb, scratch_dir, test_config, wait_until_serving};
 
@@ -105,23 +104,6 @@ impl Sandbox {
 
 fn export(group: &str) -> ExportRequest {
     ExportRequest { resources: vec![group.into()], start_time: None, end_time: None }
-}
-
-/// The whole body, or what arrived before it broke and the error.
-async fn read_all(mut download: Download) -> (Vec<u8>, Option<ProviderError>) {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = download.body.next().await {
-        match chunk {
-            Ok(chunk) => bytes.extend_from_slice(&chunk),
-            Err(e) => return (bytes, Some(e)),
-        }
-    }
-    (bytes, None)
-}
-
-fn zip_names(bytes: &[u8]) -> Vec<String> {
-    let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a readable zip");
-    archive.file_names().map(|name| name.expect("a UTF-8 entry name").into_owned()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

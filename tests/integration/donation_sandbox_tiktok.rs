@@ -6,7 +6,7 @@
 //! int64 request ids above 2^53, the staged failure modes, the archives and
 //! the call log's redaction.
 
-use std::io::{Cursor, Read as _};
+use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -18,6 +18,7 @@ use steward::donation::sandbox::{
     TokenShape, ZIP_BOMB_BYTES, tiktok_manifest, write_tiktok_archive,
 };
 
+use crate::common::archive::{read_all, zip_entries};
 use crate::common::donation::{browser, hidden_inputs, pairs, random, tiny};
 use crate::common::{TestApp, TestDb};
 
@@ -222,18 +223,6 @@ fn ok_envelope(body: &Value) {
 
 fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
-}
-
-fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes.to_vec())).expect("a readable zip");
-    (0..archive.len())
-        .map(|i| {
-            let mut f = archive.by_index(i).unwrap();
-            let mut content = Vec::new();
-            f.read_to_end(&mut content).unwrap();
-            (f.name().unwrap().to_string(), content)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -822,8 +811,8 @@ async fn downloads_follow_redirects_only_to_the_api_host() {
     // Three hops on the API host are followed, each a POST with the body.
     let (token, id) = ready(Failure::TikTokRedirect { n: 3 }).await;
     let since = seq().await;
-    let download = client.download(&token, &id.to_string(), 0).await.unwrap();
-    let bytes: Vec<u8> = download.body.map(|c| c.unwrap().to_vec()).concat().await;
+    let (bytes, error) = read_all(client.download(&token, &id.to_string(), 0).await.unwrap()).await;
+    assert!(error.is_none(), "{error:?}");
     assert_eq!(zip_entries(&bytes)[0].0, TIKTOK_FILE_2025);
     let post = |status: i64| ("POST".to_owned(), status);
     assert_eq!(downloads(since).await, [post(307), post(307), post(307), post(200)]);

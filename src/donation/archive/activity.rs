@@ -60,9 +60,14 @@ impl<'de> Deserialize<'de> for Record<'de> {
     }
 }
 
-/// The visitor methods of values a visitor does not want: each gives `$other`.
+/// The visitor methods of values a visitor does not want: each gives
+/// `$other` (`null` gives `$null` when that is given). Shared with the
+/// TikTok parser's visitors.
 macro_rules! other_scalars {
     ($other:expr) => {
+        other_scalars!($other, $other);
+    };
+    ($other:expr, $null:expr) => {
         fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
             Ok($other)
         }
@@ -76,10 +81,11 @@ macro_rules! other_scalars {
             Ok($other)
         }
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok($other)
+            Ok($null)
         }
     };
 }
+pub(super) use other_scalars;
 
 macro_rules! other_strings {
     ($other:expr) => {
@@ -88,6 +94,7 @@ macro_rules! other_strings {
         }
     };
 }
+pub(super) use other_strings;
 
 macro_rules! other_seqs {
     ($other:expr) => {
@@ -146,7 +153,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
 }
 
 /// An object key, borrowed unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
+pub(super) struct Key<'a>(pub Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -206,21 +213,7 @@ impl<'de> Deserialize<'de> for Time<'de> {
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(Time::Text(Cow::Owned(v.to_owned())))
             }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Time::Missing)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Time::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Time::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Time::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Time::Other)
-            }
+            other_scalars!(Time::Other, Time::Missing);
             other_seqs!(Time::Other);
             other_maps!(Time::Other);
         }

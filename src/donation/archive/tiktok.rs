@@ -52,6 +52,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use zip::read::ZipFile;
 
+use super::activity::{Key, other_scalars, other_strings};
 use super::container::{self, Entry, Meter, Metered, Source as CountingSource};
 use super::google::{Emitter, MemberError, RowWriter, Stamp, is_lone_surrogate};
 use super::json::{Element, JsonError, Passed, Scanner};
@@ -915,48 +916,10 @@ impl<'de> Deserialize<'de> for Record<'de> {
                 while seq.next_element::<Value>()?.is_some() {}
                 Ok(Record(None))
             }
-            fn visit_str<Er>(self, _: &str) -> Result<Self::Value, Er> {
-                Ok(Record(None))
-            }
-            fn visit_bool<Er>(self, _: bool) -> Result<Self::Value, Er> {
-                Ok(Record(None))
-            }
-            fn visit_i64<Er>(self, _: i64) -> Result<Self::Value, Er> {
-                Ok(Record(None))
-            }
-            fn visit_u64<Er>(self, _: u64) -> Result<Self::Value, Er> {
-                Ok(Record(None))
-            }
-            fn visit_f64<Er>(self, _: f64) -> Result<Self::Value, Er> {
-                Ok(Record(None))
-            }
-            fn visit_unit<Er>(self) -> Result<Self::Value, Er> {
-                Ok(Record(None))
-            }
+            other_strings!(Record(None));
+            other_scalars!(Record(None));
         }
         d.deserialize_any(V)
-    }
-}
-
-/// An object key, borrowed unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<Er>(self, v: &'de str) -> Result<Self::Value, Er> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<Er>(self, v: &str) -> Result<Self::Value, Er> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 
@@ -974,21 +937,7 @@ impl<'de> Deserialize<'de> for Value<'de> {
             fn visit_str<Er>(self, v: &str) -> Result<Self::Value, Er> {
                 Ok(Value::Text(Cow::Owned(v.to_owned())))
             }
-            fn visit_unit<Er>(self) -> Result<Self::Value, Er> {
-                Ok(Value::Null)
-            }
-            fn visit_bool<Er>(self, _: bool) -> Result<Self::Value, Er> {
-                Ok(Value::Other)
-            }
-            fn visit_i64<Er>(self, _: i64) -> Result<Self::Value, Er> {
-                Ok(Value::Other)
-            }
-            fn visit_u64<Er>(self, _: u64) -> Result<Self::Value, Er> {
-                Ok(Value::Other)
-            }
-            fn visit_f64<Er>(self, _: f64) -> Result<Self::Value, Er> {
-                Ok(Value::Other)
-            }
+            other_scalars!(Value::Other, Value::Null);
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<Value>()?.is_some() {}
                 Ok(Value::Other)

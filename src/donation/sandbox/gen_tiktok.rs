@@ -833,8 +833,9 @@ impl Private {
 mod tests {
     use super::*;
     use crate::donation::sandbox::Persona;
+    use crate::donation::sandbox::gen_test::{CountingSink, entries, in_fresh_process, proc_status_bytes};
     use serde_json::Value;
-    use std::io::{Cursor, Read};
+    use std::io::Cursor;
 
     fn created() -> DateTime<Utc> {
         "2025-06-01T12:00:00Z".parse().unwrap()
@@ -845,18 +846,6 @@ mod tests {
         let n = write_tiktok_archive(s, created(), &mut out).unwrap();
         assert_eq!(n, out.len() as u64);
         out
-    }
-
-    fn entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
-        let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
-        (0..archive.len())
-            .map(|i| {
-                let mut f = archive.by_index(i).unwrap();
-                let mut content = Vec::new();
-                f.read_to_end(&mut content).unwrap();
-                (f.name().unwrap().to_string(), content)
-            })
-            .collect()
     }
 
     fn document(s: &Scenario) -> Value {
@@ -1073,28 +1062,6 @@ mod tests {
         serde_json::from_slice::<Value>(&all[0].1).unwrap();
     }
 
-    /// A sink that only counts.
-    struct Counting(u64);
-
-    impl Write for Counting {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0 += buf.len() as u64;
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// `VmRSS` or `VmHWM` (peak) of this process in bytes.
-    fn proc_status_bytes(field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    }
-
     const MEMORY_CHILD: &str = "STEWARD_SANDBOX_TIKTOK_MEMORY_CHILD_RECORDS";
     const SELF_TEST: &str = "donation::sandbox::gen_tiktok::tests::many_records_stream_without_buffering";
 
@@ -1106,23 +1073,14 @@ mod tests {
     #[test]
     fn many_records_stream_without_buffering() {
         let Some(records) = std::env::var(MEMORY_CHILD).ok().and_then(|v| v.parse::<u64>().ok()) else {
-            let exe = std::env::current_exe().unwrap();
-            let out = std::process::Command::new(exe)
-                .args(["--exact", SELF_TEST, "--test-threads=1", "--nocapture"])
-                .env(MEMORY_CHILD, "400000")
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-            assert!(stdout.contains("1 passed"), "{stdout}");
-            return;
+            return in_fresh_process(SELF_TEST, MEMORY_CHILD, "400000");
         };
         let s = Scenario::default().persona(Persona::Tiny).records("watch_history", records);
         assert_eq!(tiktok_manifest(&s, created()).records_of("watch_history"), Some(records));
         let baseline = proc_status_bytes("VmRSS:");
-        let mut sink = Counting(0);
+        let mut sink = CountingSink::default();
         let written = write_tiktok_archive(&s, created(), &mut sink).unwrap();
-        assert_eq!(written, sink.0);
+        assert_eq!(written, sink.bytes);
         let json_bytes = records * 90;
         assert!(written > json_bytes / 30 && written < json_bytes, "{written} bytes for {records} records");
         if let (Some(baseline), Some(peak)) = (baseline, proc_status_bytes("VmHWM:")) {

@@ -608,7 +608,8 @@ pub(crate) fn inner_zip(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Cursor, Read};
+    use crate::donation::sandbox::gen_test::entries;
+    use std::io::Cursor;
 
     #[test]
     fn crc_matches_the_reference_and_combines() {
@@ -617,18 +618,6 @@ mod tests {
         assert_eq!(crc32_combine(crc32(a), crc32(b), b.len() as u64), crc32(&[a, b].concat()));
         assert_eq!(crc32_repeat(b' ', 1000), crc32(&[b' '; 1000]));
         assert_eq!(crc32_repeat(b' ', 0), crc32(b""));
-    }
-
-    fn read_all(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
-        let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
-        (0..archive.len())
-            .map(|i| {
-                let mut f = archive.by_index(i).unwrap();
-                let mut content = Vec::new();
-                f.read_to_end(&mut content).unwrap();
-                (f.name().unwrap().to_string(), content)
-            })
-            .collect()
     }
 
     fn time() -> zip::DateTime {
@@ -645,7 +634,7 @@ mod tests {
         archive.bomb("b.json", &bomb).unwrap();
         let written = archive.finish(false).unwrap();
         assert_eq!(written, out.len() as u64);
-        let files = read_all(&out);
+        let files = entries(&out);
         assert_eq!(files[0], ("a.txt".to_string(), b"plain".to_vec()));
         let content = &files[1].1;
         assert_eq!(content.len() as u64, bomb.uncompressed_size());

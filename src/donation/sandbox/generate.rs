@@ -775,12 +775,13 @@ impl CsvSpec {
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
-    use std::io::{Cursor, Read};
+    use std::io::{Cursor, Read as _};
 
     use chrono::TimeZone as _;
     use serde_json::Value;
 
     use super::*;
+    use crate::donation::sandbox::gen_test::{CountingSink, entries, in_fresh_process, proc_status_bytes};
     use crate::donation::sandbox::scenario::Span;
 
     const ALL: &[&str] = GOOGLE_RESOURCES;
@@ -798,19 +799,6 @@ mod tests {
         let n = write_google_part(scenario, export, part, &mut out).unwrap();
         assert_eq!(n, out.len() as u64);
         out
-    }
-
-    /// Every entry of a zip, by name, in archive order.
-    fn entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
-        let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
-        (0..archive.len())
-            .map(|i| {
-                let mut f = archive.by_index(i).unwrap();
-                let mut content = Vec::new();
-                f.read_to_end(&mut content).unwrap();
-                (f.name().unwrap().to_string(), content)
-            })
-            .collect()
     }
 
     fn member(entries: &[(String, Vec<u8>)], name: &str) -> Vec<u8> {
@@ -1280,49 +1268,8 @@ mod tests {
         assert_eq!(all[0].1, all[1].1);
     }
 
-    /// A sink that only counts.
-    struct CountingSink {
-        bytes: u64,
-        writes: u64,
-    }
-
-    impl Write for CountingSink {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.bytes += buf.len() as u64;
-            self.writes += 1;
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// `VmRSS` or `VmHWM` (peak) of this process in bytes, from `/proc/self/status`.
-    fn proc_status_bytes(field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    }
-
     const MEMORY_CHILD: &str = "STEWARD_SANDBOX_MEMORY_CHILD_MIB";
     const SELF_TEST: &str = "donation::sandbox::generate::tests::huge_archives_stream_without_buffering";
-
-    /// Runs [`huge_archives_stream_without_buffering`] again in a fresh
-    /// process of this test binary, so its peak resident memory is the
-    /// generator's alone and not that of tests running alongside.
-    fn huge_without_buffering(target_mib: u64) {
-        let exe = std::env::current_exe().unwrap();
-        let out = std::process::Command::new(exe)
-            .args(["--exact", SELF_TEST, "--test-threads=1", "--nocapture"])
-            .env(MEMORY_CHILD, target_mib.to_string())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("1 passed"), "{stdout}");
-    }
 
     // Memory bound (spec §5.4, §6.4): a `huge` archive of 48 MiB uncompressed
     // streams through with resident memory growing by less than a quarter of
@@ -1331,7 +1278,8 @@ mod tests {
     fn huge_archives_stream_without_buffering() {
         match std::env::var(MEMORY_CHILD).ok().and_then(|v| v.parse().ok()) {
             Some(target_mib) => huge_archive_memory_child(target_mib),
-            None => huge_without_buffering(48),
+            // Again in a fresh process, whose peak memory is the generator's alone.
+            None => in_fresh_process(SELF_TEST, MEMORY_CHILD, "48"),
         }
     }
 
@@ -1340,7 +1288,7 @@ mod tests {
         let target = target_mib << 20;
         let s = Scenario::default().persona(Persona::Huge).target_bytes(target);
         let baseline = proc_status_bytes("VmRSS:");
-        let mut sink = CountingSink { bytes: 0, writes: 0 };
+        let mut sink = CountingSink::default();
         let written = write_google_part(&s, &export(&["myactivity.youtube"]), 0, &mut sink).unwrap();
         assert_eq!(written, sink.bytes);
         // JSON deflates about tenfold; the archive really holds ~target bytes.

@@ -26,11 +26,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{
-    SandboxError, Staged, bearer_token, default_scenario, delay, form_pairs, no_store, page, random_job_id,
-    random_token, scenario_of, sha256, single, staged_refusal,
+    Decision, SandboxError, Staged, bearer_token, consent_decision, default_scenario, delay, form_pairs, issue_code,
+    no_store, page, random_job_id, random_token, redirect_to, scenario_of, sha256, single, staged_refusal,
 };
 use super::scenario::{AccessType, Failure, Scenario};
-use super::store::{self, Grant, Job, NewCode, NewGrant, NewJob, Repeat, TokenKind};
+use super::store::{self, Grant, Job, NewGrant, NewJob, Repeat, TokenKind};
 use super::{GOOGLE_RESOURCES, google_part_count, pages, storage};
 use crate::app::AppState;
 use crate::donation::catalogue::{GOOGLE_SCOPE_PREFIX, google_scope};
@@ -217,39 +217,22 @@ async fn decision(State(state): State<AppState>, body: Bytes) -> Result<Response
         Ok(request) => request,
         Err(refusal) => return Ok(refusal_page(refusal)),
     };
-    let defaults = default_scenario(&state.config.donation).map_err(|e| SandboxError::Internal(e.to_string()))?;
-    let allow = match single(&pairs, "decision") {
-        Ok(Some("allow")) => true,
-        Ok(Some("cancel")) => false,
-        _ => return Ok(refusal_page((StatusCode::BAD_REQUEST, "invalid_request", "Choose Allow or Cancel.".into()))),
+    let (scenario, mut location) = match consent_decision(&state.config.donation, &pairs, &request.redirect_uri)? {
+        Decision::Allow(scenario, location) => (scenario, location),
+        Decision::Deny(mut location) => {
+            location.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", &request.state);
+            return Ok(found(location.as_str()));
+        }
+        Decision::Unclear(refusal) => return Ok(refusal_page(refusal)),
+        Decision::BadScenario(defaults, message) => return Ok(consent_page(&request, &defaults, Some(&message))),
     };
-    let fields = pairs.iter().filter(|(k, _)| Scenario::FIELDS.contains(&k.as_str()));
-    let scenario = match defaults.apply_pairs(fields.map(|(k, v)| (k.as_str(), v.as_str()))) {
-        Ok(scenario) => scenario,
-        Err(e) => return Ok(consent_page(&request, &defaults, Some(&e.to_string()))),
-    };
-    let mut location = reqwest::Url::parse(&request.redirect_uri)
-        .map_err(|_| SandboxError::Internal("the configured redirect URI is not a URL".into()))?;
-    if !allow || scenario.has(&Failure::Deny) {
-        location.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", &request.state);
-        return Ok(found(location.as_str()));
-    }
     let granted: Vec<&str> = request.groups.iter().map(String::as_str).filter(|g| scenario.grant.allows(g)).collect();
-    let code = random_token("4/0Asandbox-");
-    let code_hash = sha256(&code);
     let query = scenario.to_query();
     let grant =
         NewGrant { provider: "google", client_id: &request.client_id, scenario: &query, scopes: granted.clone() };
-    let expires_at = Utc::now() + CODE_LIFETIME;
-    let mut conn = state.pool.get().await?;
-    let code_row = NewCode {
-        code_hash: &code_hash,
-        grant_id: 0,
-        redirect_uri: &request.redirect_uri,
-        code_challenge: &request.code_challenge,
-        expires_at,
-    };
-    store::create_grant_with_code(&mut conn, &grant, code_row).await?;
+    let code =
+        issue_code(&state, &grant, &request.redirect_uri, &request.code_challenge, "4/0Asandbox-", CODE_LIFETIME)
+            .await?;
     let scopes: Vec<String> = granted.iter().map(|g| google_scope(g)).collect();
     location
         .query_pairs_mut()
@@ -261,10 +244,7 @@ async fn decision(State(state): State<AppState>, body: Bytes) -> Result<Response
 
 /// `302 Found` (Google's redirect status).
 fn found(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(value) => (StatusCode::FOUND, no_store(), [(header::LOCATION, value)]).into_response(),
-        Err(_) => SandboxError::Internal("a redirect URI that is not a header value".into()).into_response(),
-    }
+    redirect_to(StatusCode::FOUND, location)
 }
 
 /// A token endpoint error, `{"error", "error_description"}`.

@@ -8,7 +8,7 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
 use ring::rand::SecureRandom as _;
 use serde::{Deserialize, Serialize};
 
@@ -358,6 +359,84 @@ pub(crate) fn page(status: StatusCode, html: String) -> Response {
         Html(html),
     )
         .into_response()
+}
+
+/// A redirect (`302 Found` for the consent screens, `307` where a `POST`
+/// must be repeated) to `location`.
+pub(crate) fn redirect_to(status: StatusCode, location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (status, no_store(), [(header::LOCATION, value)]).into_response(),
+        Err(_) => SandboxError::Internal("a redirect URI that is not a header value".into()).into_response(),
+    }
+}
+
+/// What the participant chose on a sandbox consent screen (Google's and
+/// TikTok's read it alike; only their redirects differ).
+pub(crate) enum Decision {
+    /// Allow: the scenario the grant is bound to, and the redirect URI the code goes to.
+    Allow(Scenario, reqwest::Url),
+    /// Cancel, or Allow with `deny` staged: the redirect URI `access_denied` goes to.
+    Deny(reqwest::Url),
+    /// Neither Allow nor Cancel: the provider's refusal (status, error, message).
+    Unclear((StatusCode, &'static str, String)),
+    /// Scenario fields that do not parse: the consent screen again over
+    /// these defaults, with the message.
+    BadScenario(Scenario, String),
+}
+
+/// Reads the `decision` and the scenario fields of a consent form whose
+/// authorization request (redirecting to `redirect_uri`) was checked.
+pub(crate) fn consent_decision(
+    config: &DonationConfig,
+    pairs: &[(String, String)],
+    redirect_uri: &str,
+) -> Result<Decision, SandboxError> {
+    let defaults = default_scenario(config).map_err(|e| SandboxError::Internal(e.to_string()))?;
+    let allow = match single(pairs, "decision") {
+        Ok(Some("allow")) => true,
+        Ok(Some("cancel")) => false,
+        _ => {
+            let refusal = (StatusCode::BAD_REQUEST, "invalid_request", "Choose Allow or Cancel.".to_owned());
+            return Ok(Decision::Unclear(refusal));
+        }
+    };
+    let fields = pairs.iter().filter(|(k, _)| Scenario::FIELDS.contains(&k.as_str()));
+    let scenario = match defaults.apply_pairs(fields.map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(scenario) => scenario,
+        Err(e) => return Ok(Decision::BadScenario(defaults, e.to_string())),
+    };
+    let location = reqwest::Url::parse(redirect_uri)
+        .map_err(|_| SandboxError::Internal("the configured redirect URI is not a URL".into()))?;
+    Ok(if !allow || scenario.has(&Failure::Deny) {
+        Decision::Deny(location)
+    } else {
+        Decision::Allow(scenario, location)
+    })
+}
+
+/// Stores `grant` with a single-use authorization code for it, bound to
+/// `redirect_uri` and the PKCE `code_challenge` and valid for `lifetime`;
+/// returns the code (`prefix` and random characters).
+pub(crate) async fn issue_code(
+    state: &AppState,
+    grant: &store::NewGrant<'_>,
+    redirect_uri: &str,
+    code_challenge: &str,
+    prefix: &str,
+    lifetime: Duration,
+) -> Result<String, SandboxError> {
+    let code = random_token(prefix);
+    let code_hash = sha256(&code);
+    let code_row = store::NewCode {
+        code_hash: &code_hash,
+        grant_id: 0,
+        redirect_uri,
+        code_challenge,
+        expires_at: Utc::now() + lifetime,
+    };
+    let mut conn = state.pool.get().await?;
+    store::create_grant_with_code(&mut conn, grant, code_row).await?;
+    Ok(code)
 }
 
 /// What a sandbox handler can fail with besides the answers it stages.

@@ -28,6 +28,8 @@ pub mod tiktok;
 
 mod gen_google;
 mod gen_rng;
+#[cfg(test)]
+mod gen_test;
 mod gen_tiktok;
 mod gen_time;
 mod gen_vocab;

@@ -42,11 +42,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::http::{
-    SandboxError, Staged, bearer_token, default_scenario, delay, form_pairs, no_store, page, random_token, scenario_of,
-    sha256, single, staged_refusal,
+    Decision, SandboxError, Staged, bearer_token, consent_decision, default_scenario, delay, form_pairs, issue_code,
+    no_store, page, random_token, redirect_to, scenario_of, sha256, single, staged_refusal,
 };
 use super::scenario::{Failure, Scenario};
-use super::store::{self, Grant, Job, NewCode, NewGrant, NewJob, TokenKind};
+use super::store::{self, Grant, Job, NewGrant, NewJob, TokenKind};
 use super::stream::{CHUNKS_AHEAD, CUT_PAUSE, ChannelWriter};
 use super::{pages, write_tiktok_archive};
 use crate::app::AppState;
@@ -293,42 +293,26 @@ async fn decision(State(state): State<AppState>, body: Bytes) -> Result<Response
         Ok(request) => request,
         Err(refusal) => return Ok(refusal_page(refusal)),
     };
-    let defaults = default_scenario(&state.config.donation).map_err(|e| SandboxError::Internal(e.to_string()))?;
-    let allow = match single(&pairs, "decision") {
-        Ok(Some("allow")) => true,
-        Ok(Some("cancel")) => false,
-        _ => return Ok(refusal_page((StatusCode::BAD_REQUEST, "invalid_request", "Choose Allow or Cancel.".into()))),
+    let (scenario, mut location) = match consent_decision(&state.config.donation, &pairs, &request.redirect_uri)? {
+        Decision::Allow(scenario, location) => (scenario, location),
+        Decision::Deny(mut location) => {
+            location
+                .query_pairs_mut()
+                .append_pair("error", "access_denied")
+                .append_pair("error_description", "The user denied the authorization request.")
+                .append_pair("state", &request.state);
+            return Ok(found(location.as_str()));
+        }
+        Decision::Unclear(refusal) => return Ok(refusal_page(refusal)),
+        Decision::BadScenario(defaults, message) => return Ok(consent_page(&request, &defaults, Some(&message))),
     };
-    let fields = pairs.iter().filter(|(k, _)| Scenario::FIELDS.contains(&k.as_str()));
-    let scenario = match defaults.apply_pairs(fields.map(|(k, v)| (k.as_str(), v.as_str()))) {
-        Ok(scenario) => scenario,
-        Err(e) => return Ok(consent_page(&request, &defaults, Some(&e.to_string()))),
-    };
-    let mut location = reqwest::Url::parse(&request.redirect_uri)
-        .map_err(|_| SandboxError::Internal("the configured redirect URI is not a URL".into()))?;
-    if !allow || scenario.has(&Failure::Deny) {
-        location
-            .query_pairs_mut()
-            .append_pair("error", "access_denied")
-            .append_pair("error_description", "The user denied the authorization request.")
-            .append_pair("state", &request.state);
-        return Ok(found(location.as_str()));
-    }
     let granted: Vec<&str> = request.scopes.iter().map(String::as_str).filter(|s| scenario.grant.allows(s)).collect();
-    let code = random_token("sandbox-code-");
-    let code_hash = sha256(&code);
     let query = scenario.to_query();
     let grant =
         NewGrant { provider: "tiktok", client_id: &request.client_key, scenario: &query, scopes: granted.clone() };
-    let code_row = NewCode {
-        code_hash: &code_hash,
-        grant_id: 0,
-        redirect_uri: &request.redirect_uri,
-        code_challenge: &request.code_challenge,
-        expires_at: Utc::now() + CODE_LIFETIME,
-    };
-    let mut conn = state.pool.get().await?;
-    store::create_grant_with_code(&mut conn, &grant, code_row).await?;
+    let code =
+        issue_code(&state, &grant, &request.redirect_uri, &request.code_challenge, "sandbox-code-", CODE_LIFETIME)
+            .await?;
     location
         .query_pairs_mut()
         .append_pair("code", &code)
@@ -339,10 +323,7 @@ async fn decision(State(state): State<AppState>, body: Bytes) -> Result<Response
 
 /// `302 Found`.
 fn found(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(value) => (StatusCode::FOUND, no_store(), [(header::LOCATION, value)]).into_response(),
-        Err(_) => SandboxError::Internal("a redirect URI that is not a header value".into()).into_response(),
-    }
+    redirect_to(StatusCode::FOUND, location)
 }
 
 // --- OAuth v2: token and revoke.
@@ -857,7 +838,7 @@ async fn download(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         })
         .unwrap_or(0);
     if let Some(location) = redirect_target(&state, &scenario, download, redirected) {
-        return Ok(temporary_redirect(&location));
+        return Ok(redirect_to(StatusCode::TEMPORARY_REDIRECT, &location));
     }
     let cut = scenario.has(&Failure::TruncatedDownload) && i64::from(download) == i64::from(redirected) + 1;
     let mut size = store::part_size(&mut conn, &job.id, 0).await?.and_then(|s| u64::try_from(s).ok());
@@ -895,14 +876,6 @@ fn redirect_target(state: &AppState, scenario: &Scenario, download: i32, redirec
     }
     let internal = state.config.donation.sandbox.internal_url.trim_end_matches('/');
     (i64::from(download) <= i64::from(redirected)).then(|| format!("{internal}/tiktok{DOWNLOAD_PATH}"))
-}
-
-/// `307 Temporary Redirect` to `location`.
-fn temporary_redirect(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(value) => (StatusCode::TEMPORARY_REDIRECT, no_store(), [(header::LOCATION, value)]).into_response(),
-        Err(_) => SandboxError::Internal("a redirect target that is not a header value".into()).into_response(),
-    }
 }
 
 /// The archive generated on a blocking thread into a bounded channel, so the

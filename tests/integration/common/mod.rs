@@ -20,6 +20,7 @@ use steward::proto::authorization::v1::authorization_service_client::Authorizati
 use tokio::sync::{OnceCell, oneshot};
 use tonic::transport::Channel;
 
+pub mod archive;
 pub mod donation;
 pub mod moto;
 pub mod participant;
