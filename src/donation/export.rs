@@ -51,11 +51,14 @@ pub struct ExportSpec {
     pub start: Option<NaiveDate>,
     pub end: Option<NaiveDate>,
     pub format: RowFormat,
+    /// JSON rows as one newline-delimited text a batch (`json_lines`).
+    pub json_lines: bool,
 }
 
 /// Checks the request's shape: the dates' format and order, the row format.
 pub fn export_spec(request: pb::ExportDonationDataRequest) -> Result<ExportSpec> {
-    let pb::ExportDonationDataRequest { donation_id, data_type, start_date, end_date, row_format } = request;
+    let pb::ExportDonationDataRequest { donation_id, data_type, start_date, end_date, row_format, json_lines } =
+        request;
     let donation_id = convert::donation_id(donation_id)?;
     let mut errors = model::FieldErrors::default();
     let start = model::filter_date(&mut errors, "start_date", &start_date);
@@ -66,7 +69,8 @@ pub fn export_spec(request: pb::ExportDonationDataRequest) -> Result<ExportSpec>
     model::check_date_order(start, end).map_err(DonationError::Invalid)?;
     let format = convert::row_format(row_format)?;
     let data_type = Some(data_type).filter(|t| !t.is_empty());
-    Ok(ExportSpec { donation_id, data_type, start, end, format })
+    let json_lines = json_lines && format == RowFormat::Json;
+    Ok(ExportSpec { donation_id, data_type, start, end, format, json_lines })
 }
 
 /// The types to export, in catalogue order: NOT_FOUND when the viewer may
@@ -152,11 +156,19 @@ async fn send_batches(
             if page.rows.is_empty() {
                 break;
             }
-            let (key, format) = (key.clone(), spec.format);
+            let (key, format, lines) = (key.clone(), spec.format, spec.json_lines);
             converting = Some(tokio::task::spawn_blocking(move || {
                 let texts = rows::open_rows(&key, &filter, page.rows)?;
+                let data_type = data_type.to_owned();
+                if lines {
+                    return Ok(pb::ExportDonationDataResponse {
+                        data_type,
+                        json_lines: json_lines(texts),
+                        ..Default::default()
+                    });
+                }
                 let (rows, json_rows) = format.render(texts)?;
-                Ok(pb::ExportDonationDataResponse { data_type: data_type.to_owned(), rows, json_rows })
+                Ok(pb::ExportDonationDataResponse { data_type, rows, json_rows, json_lines: Vec::new() })
             }));
             match page.next {
                 Some(next) => after = Some(next),
@@ -168,6 +180,17 @@ async fn send_batches(
         send(last, tx).await?;
     }
     Ok(())
+}
+
+/// The rows' JSON texts as one text, each followed by a newline: the stored
+/// texts have no raw newline (JSON escapes it in strings).
+fn json_lines(texts: Vec<String>) -> Vec<u8> {
+    let mut lines = Vec::with_capacity(texts.iter().map(|t| t.len() + 1).sum());
+    for text in texts {
+        lines.extend_from_slice(text.as_bytes());
+        lines.push(b'\n');
+    }
+    lines
 }
 
 /// A batch being opened and converted.
@@ -192,6 +215,7 @@ mod tests {
             start_date: start.into(),
             end_date: end.into(),
             row_format: 0,
+            json_lines: false,
         }
     }
 
@@ -216,7 +240,12 @@ mod tests {
     #[test]
     fn the_row_format_is_checked() {
         let json = pb::ExportDonationDataRequest { row_format: pb::RowFormat::Json.into(), ..request("", "") };
-        assert_eq!(export_spec(json).unwrap().format, RowFormat::Json);
+        assert_eq!(export_spec(json.clone()).unwrap().format, RowFormat::Json);
+        assert!(!export_spec(json.clone()).unwrap().json_lines);
+        let lines = pb::ExportDonationDataRequest { json_lines: true, ..json };
+        assert!(export_spec(lines.clone()).unwrap().json_lines);
+        let structs = pb::ExportDonationDataRequest { row_format: pb::RowFormat::Struct.into(), ..lines };
+        assert!(!export_spec(structs).unwrap().json_lines, "only JSON rows come as lines");
         let unknown =
             Status::from(export_spec(pb::ExportDonationDataRequest { row_format: 9, ..request("", "") }).unwrap_err());
         assert_eq!(unknown.code(), Code::InvalidArgument);

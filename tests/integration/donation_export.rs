@@ -260,6 +260,23 @@ async fn json_rows_are_the_struct_rows_as_stored_json_text() {
     }
     assert_eq!(exported, texts);
 
+    // Asked for JSON lines: the same texts, one newline-delimited text a batch.
+    let message =
+        pb::ExportDonationDataRequest { donation_id: env.id, row_format: json, json_lines: true, ..Default::default() };
+    let mut stream = client.export_donation_data(with_bearer(message, &env.owner)).await.unwrap().into_inner();
+    let mut lines = Vec::new();
+    while let Some(batch) = stream.message().await.unwrap() {
+        assert!(batch.rows.is_empty() && batch.json_rows.is_empty(), "the rows come as lines only");
+        let text = String::from_utf8(batch.json_lines).unwrap();
+        assert!(text.ends_with('\n'), "each row ends with a newline");
+        let batch_lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        assert!(!batch_lines.is_empty() && batch_lines.len() <= 1_000);
+        if batch.data_type == "search" {
+            lines.extend(batch_lines);
+        }
+    }
+    assert_eq!(lines, texts);
+
     // A format this server does not know is refused, not answered in another.
     let request = pb::QueryDonationDataRequest {
         donation_id: env.id,

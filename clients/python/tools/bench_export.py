@@ -12,7 +12,8 @@ bench spreads them (benches/donation.rs: 40 % youtube_history, 30 % search,
 Then it times, on the installed client (or the source tree's, with
 STEWARD_BENCH_SOURCE_TREE=1):
 
-- the stream's messages alone, without parsing the rows (the ceiling here),
+- the stream's messages alone, JSON Lines as the client asks for them, without
+  parsing the rows (the ceiling here),
 - `export_donation_data(id)` into one pandas DataFrame (target: at least
   100,000 rows/s),
 - `export_donation_data(id, path=dir)`: one Parquet file per type, written
@@ -20,7 +21,9 @@ STEWARD_BENCH_SOURCE_TREE=1):
   tenth the size and after the large one (memory must not grow with it),
 - the same into CSV files,
 
-each the best of `--repeat` runs, and prints rows/s. Needs pandas and pyarrow
+each the best of `--repeat` runs, and prints rows/s with the CPU time a row
+costs the client (all its threads) and the server (steward and its
+PostgreSQL): on a busy machine the two compete for the cores. Needs pandas and pyarrow
 (`pip install "./clients/python[export]"`). Figures, not pass/fail: it fails
 only when a count is wrong.
 """
@@ -40,6 +43,7 @@ from pathlib import Path
 from typing import Callable, List, Tuple
 
 HERE = Path(__file__).resolve().parent
+WORK = ""  # the bench's temporary dir, set by main()
 sys.path.insert(0, str(HERE.parent / "tests"))  # participant.py plays the participant
 if os.environ.get("STEWARD_BENCH_SOURCE_TREE"):
     sys.path.insert(0, str(HERE.parent / "src"))
@@ -82,21 +86,50 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def best(repeat: int, run: Callable[[], int]) -> Tuple[float, int, float]:
+def server_cpu() -> float:
+    """CPU seconds so far of the steward server and its PostgreSQL: the
+    processes whose command line names the bench's work dir (the server's
+    environment does, PostgreSQL's data dir does), and their children."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        mine = WORK.encode() in cmdline or f"STEWARD_DATA_DIR={WORK}/".encode() in environ
+        procs[int(pid)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, mine)
+    ours = {pid for pid, (_, _, mine) in procs.items() if mine}
+    grown = True
+    while grown:
+        children = {pid for pid, (parent, _, _) in procs.items() if parent in ours} - ours
+        ours |= children
+        grown = bool(children)
+    return sum(procs[pid][1] for pid in ours)
+
+
+def best(repeat: int, run: Callable[[], int]) -> Tuple[float, int, float, float]:
     """The shortest wall time of `repeat` runs, the rows the last one gave, and
-    the client's CPU seconds (all its threads) in that fastest run."""
-    times: List[Tuple[float, float]] = []
+    the client's CPU seconds (all its threads) and the server's in that
+    fastest run."""
+    times: List[Tuple[float, float, float]] = []
     rows = 0
     for _ in range(repeat):
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, server = time.perf_counter(), time.process_time(), server_cpu()
         rows = run()
-        times.append((time.perf_counter() - started, time.process_time() - cpu))
-    wall, cpu = min(times)
-    return wall, rows, cpu
+        times.append((time.perf_counter() - started, time.process_time() - cpu, server_cpu() - server))
+    wall, cpu, server = min(times)
+    return wall, rows, cpu, server
 
 
-def cpu_note(rows: int, cpu: float) -> str:
-    return f"client CPU {cpu / rows * 1e6:.1f} µs a row"
+def cpu_note(rows: int, cpu: float, server: float) -> str:
+    return f"CPU a row: client {cpu / rows * 1e6:.1f} µs, server {server / rows * 1e6:.1f} µs"
 
 
 def main() -> None:
@@ -108,8 +141,10 @@ def main() -> None:
     args = parser.parse_args()
 
     # Under /tmp and world-traversable: as root the embedded PostgreSQL runs as `postgres`.
+    global WORK
     work = Path(tempfile.mkdtemp(prefix="steward-bench-export."))
     work.chmod(0o755)
+    WORK = str(work)
     port = free_port(18500)
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -171,16 +206,17 @@ def run(client: steward_client.Client, args: argparse.Namespace, work: Path) -> 
     from steward_client.proto.steward.donation.v1 import donation_service_pb2
 
     request = donation_service_pb2.ExportDonationDataRequest(
-        donation_id=donation.id, row_format=donation_pb2.ROW_FORMAT_JSON
+        donation_id=donation.id, row_format=donation_pb2.ROW_FORMAT_JSON, json_lines=True
     )
 
     def stream_only() -> int:
-        return sum(len(b.json_rows) for b in client._stream(client._donation.ExportDonationData, request, None))
+        batches = client._stream(client._donation.ExportDonationData, request, None)
+        return sum(b.json_lines.count(b"\n") or len(b.json_rows) for b in batches)
 
-    seconds, rows, cpu = best(args.repeat, stream_only)
+    seconds, rows, cpu, server = best(args.repeat, stream_only)
     assert rows == total, rows
     print(f"ExportDonationData messages alone (JSON rows not parsed): {rows / seconds:,.0f} rows/s "
-          f"({seconds:.2f} s, {cpu_note(rows, cpu)})")
+          f"({seconds:.2f} s, {cpu_note(rows, cpu, server)})")
 
     # Parquet first, so the DataFrame's memory does not hide the files' peak
     # RSS: the small donation's export (which also loads pyarrow), then the
@@ -189,33 +225,33 @@ def run(client: steward_client.Client, args: argparse.Namespace, work: Path) -> 
     client.export_donation_data(small.id, path=out, progress=False)
     shutil.rmtree(out)
     before = peak_rss_mib()
-    seconds, rows, cpu = best(args.repeat, lambda: client.export_donation_data(donation.id, path=out, progress=False))
+    seconds, rows, cpu, server = best(args.repeat, lambda: client.export_donation_data(donation.id, path=out, progress=False))
     assert rows == total, rows
     size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
     print(f"export to Parquet files ({size:.0f} MiB): {rows / seconds:,.0f} rows/s ({seconds:.2f} s, "
-          f"{cpu_note(rows, cpu)}); peak RSS after {args.rows // 10:,} rows "
+          f"{cpu_note(rows, cpu, server)}); peak RSS after {args.rows // 10:,} rows "
           f"{before:.0f} MiB, after {total:,} rows {peak_rss_mib():.0f} MiB")
     shutil.rmtree(out)
 
-    seconds, rows, cpu = best(
+    seconds, rows, cpu, server = best(
         args.repeat, lambda: client.export_donation_data(donation.id, path=out, format="csv", progress=False)
     )
     assert rows == total, rows
-    print(f"export to CSV files: {rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu)})")
+    print(f"export to CSV files: {rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu, server)})")
     shutil.rmtree(out)
 
     def frame() -> int:
         return len(client.export_donation_data(donation.id, progress=False))
 
-    seconds, rows, cpu = best(args.repeat, frame)
+    seconds, rows, cpu, server = best(args.repeat, frame)
     assert rows == total, rows
-    print(f"export to a DataFrame: {rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu)}); "
+    print(f"export to a DataFrame: {rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu, server)}); "
           f"peak RSS {peak_rss_mib():.0f} MiB")
 
     largest = MIX[0][0]
-    seconds, rows, cpu = best(args.repeat, lambda: len(client.donation_data(donation.id, largest, page_size=1000)))
+    seconds, rows, cpu, server = best(args.repeat, lambda: len(client.donation_data(donation.id, largest, page_size=1000)))
     print(f"for comparison, donation_data({largest!r}, page_size=1000) through QueryDonationData pages: "
-          f"{rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu)})")
+          f"{rows / seconds:,.0f} rows/s ({seconds:.2f} s, {cpu_note(rows, cpu, server)})")
 
 
 if __name__ == "__main__":

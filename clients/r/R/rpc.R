@@ -330,10 +330,10 @@ donation_delete_donation <- function(client, donation_id = NULL, .timeout = NULL
 }
 
 # /steward.donation.v1.DonationService/ExportDonationData (server-streaming)
-donation_export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, row_format = NULL, .callback = NULL, .timeout = NULL) {
+donation_export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, row_format = NULL, json_lines = NULL, .callback = NULL, .timeout = NULL) {
   steward_server_stream(client, "/steward.donation.v1.DonationService/ExportDonationData",
     "steward.donation.v1.ExportDonationDataRequest", "steward.donation.v1.ExportDonationDataResponse",
-    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, row_format = row_format),
+    list(donation_id = donation_id, data_type = data_type, start_date = start_date, end_date = end_date, row_format = row_format, json_lines = json_lines),
     .callback = .callback, .timeout = .timeout)
 }
 

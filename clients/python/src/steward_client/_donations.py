@@ -334,6 +334,7 @@ class DonationMethods:
             start_date=_date(start_date, "start_date"),
             end_date=_date(end_date, "end_date"),
             row_format=donation_pb2.ROW_FORMAT_JSON,
+            json_lines=True,
         )
 
     def _export_frame(

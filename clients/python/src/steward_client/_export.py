@@ -1,14 +1,14 @@
 """Turning ExportDonationData's batches into a DataFrame, Parquet or CSV.
 
-Each batch carries up to 1,000 rows of one data type as JSON texts (the server
-sends `ROW_FORMAT_JSON` when asked; an older server sends Structs). Two ways to
-a DataFrame give the same frame:
+Each batch carries up to 1,000 rows of one data type as JSON: one
+newline-delimited text (`json_lines`), or one text a row (`json_rows`) from a
+server that predates it, or Structs from one older still. Two ways to a
+DataFrame give the same frame:
 
-- with pyarrow, runs of batches are parsed by Arrow's JSON reader (the texts
-  joined by newlines, one call a run, on a worker thread while the stream goes
-  on) into Arrow tables; the tables are concatenated and typed column by
-  column with Arrow compute, then converted once. This is the fast way (what
-  the export bench measures).
+- with pyarrow, runs of batches are parsed by Arrow's JSON reader (one call a
+  run, on a worker thread while the stream goes on) into Arrow tables; the
+  tables are concatenated and typed column by column with Arrow compute, then
+  converted once. This is the fast way (what the export bench measures).
 - without it, each batch is one `json.loads` of the texts joined into an
   array, and `rows_to_frame` builds the frame.
 
@@ -72,11 +72,26 @@ def optional_pyarrow() -> Any:
 
 def batch_rows(batch: Any) -> List[Dict[str, Any]]:
     """A batch's (or a Query page's) rows as dicts, keys in their stored order."""
+    lines = getattr(batch, "json_lines", b"")  # Query pages have no such field
+    if lines:
+        # Rows are compact JSON texts: a raw newline only ends one.
+        parsed: List[Dict[str, Any]] = json.loads(b"[" + lines.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        return parsed
     if batch.json_rows:
         # One parse of the joined array is much cheaper than one per row.
         rows: List[Dict[str, Any]] = json.loads("[" + ",".join(batch.json_rows) + "]")
         return rows
     return [struct_row(row) for row in batch.rows]
+
+
+def json_lines(batch: Any) -> bytes:
+    """A batch's JSON rows as JSON Lines (each row followed by a newline), as
+    the server sends them when asked; empty for Struct rows."""
+    lines: bytes = batch.json_lines
+    if lines or not batch.json_rows:
+        return lines
+    # A server that predates `json_lines` sends a text a row.
+    return ("\n".join(batch.json_rows) + "\n").encode()
 
 
 def struct_row(struct: Any) -> Dict[str, Any]:
@@ -164,25 +179,25 @@ class ArrowBatches:
                 yield pending[0], pending[1].result()
 
     def _runs(self, batches: Iterable[Any]) -> Iterator[Tuple[str, Any]]:
-        """`(data_type, text)` for each run of JSON batches (the texts joined
-        by newlines, UTF-8), `(data_type, rows)` for each batch of Structs."""
-        parts: List[str] = []
+        """`(data_type, text)` for each run of JSON batches (JSON Lines,
+        UTF-8), `(data_type, rows)` for each batch of Structs."""
+        parts: List[bytes] = []
         size = 0
         kind = ""
         for batch in batches:
-            if parts and (batch.data_type != kind or size >= MERGE_BYTES or not batch.json_rows):
-                yield kind, "\n".join(parts).encode()
+            lines = json_lines(batch)
+            if parts and (batch.data_type != kind or size >= MERGE_BYTES or not lines):
+                yield kind, b"".join(parts)
                 parts, size = [], 0
             kind = batch.data_type
-            if not batch.json_rows:
+            if not lines:
                 if batch.rows:
                     yield kind, [struct_row(row) for row in batch.rows]
                 continue
-            part = "\n".join(batch.json_rows)
-            parts.append(part)
-            size += len(part)
+            parts.append(lines)
+            size += len(lines)
         if parts:
-            yield kind, "\n".join(parts).encode()
+            yield kind, b"".join(parts)
 
     def _parse(self, data: bytes) -> Any:
         pa = self.pa

@@ -139,28 +139,32 @@ class ListDonationEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_donation_pb2.DonationEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ExportDonationDataRequest(_message.Message):
-    __slots__ = ("donation_id", "data_type", "start_date", "end_date", "row_format")
+    __slots__ = ("donation_id", "data_type", "start_date", "end_date", "row_format", "json_lines")
     DONATION_ID_FIELD_NUMBER: _ClassVar[int]
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
     ROW_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    JSON_LINES_FIELD_NUMBER: _ClassVar[int]
     donation_id: int
     data_type: str
     start_date: str
     end_date: str
     row_format: _donation_pb2.RowFormat
-    def __init__(self, donation_id: _Optional[int] = ..., data_type: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., row_format: _Optional[_Union[_donation_pb2.RowFormat, str]] = ...) -> None: ...
+    json_lines: bool
+    def __init__(self, donation_id: _Optional[int] = ..., data_type: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., row_format: _Optional[_Union[_donation_pb2.RowFormat, str]] = ..., json_lines: _Optional[bool] = ...) -> None: ...
 
 class ExportDonationDataResponse(_message.Message):
-    __slots__ = ("data_type", "rows", "json_rows")
+    __slots__ = ("data_type", "rows", "json_rows", "json_lines")
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     JSON_ROWS_FIELD_NUMBER: _ClassVar[int]
+    JSON_LINES_FIELD_NUMBER: _ClassVar[int]
     data_type: str
     rows: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     json_rows: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, data_type: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., json_rows: _Optional[_Iterable[str]] = ...) -> None: ...
+    json_lines: bytes
+    def __init__(self, data_type: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., json_rows: _Optional[_Iterable[str]] = ..., json_lines: _Optional[bytes] = ...) -> None: ...
 
 class RetryDonationRequest(_message.Message):
     __slots__ = ("donation_id",)
