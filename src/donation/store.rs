@@ -109,16 +109,24 @@ fn into_donations(rows: Vec<(DonationRow, Option<String>)>) -> QueryResult<Vec<D
         .collect()
 }
 
+/// Locks donation `id` `FOR UPDATE`; false when it does not exist.
+///
+/// A processing transaction that ends in `state::settle` takes this lock
+/// before anything else: inserting an event first takes a key-share lock on
+/// the donation (its foreign key), and two such transactions upgrading to
+/// `FOR UPDATE` in `settle` deadlock each other.
+pub async fn lock(conn: &mut AsyncPgConnection, id: i32) -> QueryResult<bool> {
+    let locked: Option<i32> =
+        donations::table.find(id).select(donations::id).for_update().first(conn).await.optional()?;
+    Ok(locked.is_some())
+}
+
 /// One donation by id with its dataset's name and its owner, regardless of
 /// who asks (callers check access), locked `FOR UPDATE` when `lock`.
 pub async fn find(conn: &mut AsyncPgConnection, id: i32, lock: bool) -> QueryResult<Option<Donation>> {
-    if lock {
-        // FOR UPDATE cannot reach through the outer join: lock the row alone first.
-        let locked: Option<i32> =
-            donations::table.find(id).select(donations::id).for_update().first(conn).await.optional()?;
-        if locked.is_none() {
-            return Ok(None);
-        }
+    // FOR UPDATE cannot reach through the outer join: lock the row alone first.
+    if lock && !self::lock(conn, id).await? {
+        return Ok(None);
     }
     let rows = donations::table
         .left_join(datasets::table)

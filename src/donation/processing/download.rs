@@ -200,7 +200,10 @@ async fn store_body(
     };
     let committed = conn
         .transaction(async |conn| {
-            if !store::part_stored(conn, part.id, &key, info.bytes, &info.sha256).await? {
+            // Deleted meanwhile, or stored by another run: this blob is an orphan.
+            if !donation_store::lock(conn, donation_id).await?
+                || !store::part_stored(conn, part.id, &key, info.bytes, &info.sha256).await?
+            {
                 return Ok::<_, Error>(false);
             }
             let detail =
@@ -242,6 +245,9 @@ async fn handle(
         return Err(e.into());
     }
     conn.transaction(async |conn| {
+        if !donation_store::lock(conn, part.donation_id).await? {
+            return Ok(());
+        }
         if store::part(conn, part.id).await?.is_some_and(|p| p.export_state == EXPORT_FAILED) {
             store::part_failed(conn, part.id).await?;
         }
@@ -262,6 +268,9 @@ async fn fail_part(
     detail["part"] = json!(part.part_no);
     detail["code"] = json!(code);
     conn.transaction(async |conn| {
+        if !donation_store::lock(conn, part.donation_id).await? {
+            return Ok(());
+        }
         store::part_failed(conn, part.id).await?;
         store::end_export(conn, part.export_id, EXPORT_FAILED, Some(code)).await?;
         donation_store::add_event(conn, part.donation_id, "export_failed", None, detail).await?;

@@ -99,6 +99,9 @@ pub async fn poll(
         JobState::Complete => {
             let (resource, parts) = (export.resource.clone(), archive.urls.len());
             conn.transaction(async |conn| {
+                if !donation_store::lock(conn, donation_id).await? {
+                    return Ok(());
+                }
                 store::record_parts(conn, export_id, parts).await?;
                 for part_id in store::pending_parts(conn, export_id).await? {
                     crate::jobs::enqueue(conn, super::download_job(&processing.config, part_id)).await?;
@@ -180,6 +183,9 @@ async fn end(
     detail["resource"] = json!(resource);
     detail["code"] = json!(code);
     conn.transaction(async |conn| {
+        if !donation_store::lock(conn, donation_id).await? {
+            return Ok(());
+        }
         store::end_export(conn, export_id, EXPORT_FAILED, Some(code)).await?;
         donation_store::add_event(conn, donation_id, "export_failed", None, detail).await?;
         state::settle(conn, donation_id).await?;
