@@ -50,10 +50,13 @@ impl AppState {
     /// client cannot be built from the configuration.
     pub fn new(config: Config, pool: Pool, keyring: Keyring, health: Health) -> anyhow::Result<Self> {
         let processing = Arc::new(Processing::from_config(&config, keyring.clone())?);
-        let resolver = Arc::new(Resolver::with_permission_cache(
-            pool.clone(),
-            PermissionCache::new(config.permission_cache_max_entries, config.permission_cache_ttl),
-        ));
+        let resolver = Arc::new(
+            Resolver::with_permission_cache(
+                pool.clone(),
+                PermissionCache::new(config.permission_cache_max_entries, config.permission_cache_ttl),
+            )
+            .with_cookie_name(&config.signin.cookie_name),
+        );
         let keyring = Arc::new(keyring);
         let uploads = crate::upload::ops::Uploads::new(
             pool.clone(),

@@ -26,6 +26,13 @@
 //! | `STEWARD_WORKERS` | `2` | background job workers inside `serve` (`0` = none; run `steward worker`) |
 //! | `STEWARD_PERMISSION_CACHE_MAX_ENTRIES` | `10000` | principals whose permission decisions are cached (least recently used go first) |
 //! | `STEWARD_PERMISSION_CACHE_TTL` | `600s` | safety TTL of a cached decision; correctness rests on NOTIFY eviction, not on it |
+//! | `STEWARD_OIDC_ISSUER`, `STEWARD_OIDC_CLIENT_ID`, `STEWARD_OIDC_CLIENT_SECRET` | unset: the sandbox provider (production: sign-in off); `GOOGLE_CLIENT_ID`/`_SECRET` mean Google | the OIDC provider people sign in with (details in [`crate::authorization::signin::config`]) |
+//! | `STEWARD_OIDC_REDIRECT_PATH` | `/api/v1/oauth2callback` | callback path of the OAuth `redirect_uri` (`<STEWARD_PUBLIC_URL><path>`) |
+//! | `STEWARD_OIDC_SANDBOX`, `STEWARD_OIDC_SANDBOX_ACCOUNTS`, `STEWARD_OIDC_SANDBOX_RSA_KEY` | `on` in development without an issuer; three example accounts; ES256 | the offline OIDC provider at `/sandbox/oidc` (refused in production) |
+//! | `STEWARD_AUTH_COOKIE_NAME`, `STEWARD_AUTH_COOKIE_DOMAIN` | `dsg_token`, host-only | the sign-in cookie's name and `Domain` |
+//! | `STEWARD_AUTH_COOKIE_MAX_AGE`, `STEWARD_AUTH_COOKIE_SAMESITE` | `604800` s; `none` when `Secure` (https or loopback), else `lax` | cookie and login-token lifetime; `SameSite` |
+//! | `STEWARD_LOGIN_TOKENS_MAX` | `10` | live login tokens (signed-in browsers) per user; the oldest are revoked |
+//! | `STEWARD_REDIRECT_ALLOWED_HOSTS` | the cookie domain | hosts (with subdomains) that `redirect`/`next` may name besides Steward's own |
 //! | `STEWARD_LOG` | `info` | tracing filter (`RUST_LOG` syntax) |
 //! | `STEWARD_LOG_FORMAT` | `text` | `text` or `json` |
 //!
@@ -152,6 +159,8 @@ pub struct Config {
     pub upload: crate::upload::config::UploadConfig,
     /// Neuroglancer ngauth: allowed origins, token lifetime, STS and Google identity.
     pub ngauth: crate::authorization::ngauth::NgauthConfig,
+    /// Sign-in: OIDC provider, the login cookie, redirect allow-list.
+    pub signin: crate::authorization::signin::SigninConfig,
     /// The external OIDC issuer whose bearer JWTs are accepted; `None`: none.
     pub jwt: Option<crate::auth::jwt::JwtSettings>,
     /// Tracing filter.
@@ -216,6 +225,7 @@ impl Config {
         };
 
         let upload = crate::upload::config::UploadConfig::from_lookup(&get, &data_dir, &public_url)?;
+        let signin = crate::authorization::signin::SigninConfig::from_lookup(&get, env, &public_url, listen)?;
         let config = Self {
             env,
             listen,
@@ -249,6 +259,7 @@ impl Config {
             secretshare: crate::secretshare::config::SecretShareConfig::from_lookup(&get)?,
             upload,
             ngauth: crate::authorization::ngauth::NgauthConfig::from_lookup(&get, env, listen)?,
+            signin,
             jwt: crate::auth::jwt::JwtSettings::from_lookup(&get).map_err(|m| invalid("STEWARD_JWT_ISSUER", m))?,
             log_filter: get("STEWARD_LOG").unwrap_or_else(|| "info".into()),
             log_format,

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::openapi::routes())
         .merge(crate::web::routes())
         .merge(crate::authorization::http::routes())
+        .merge(crate::authorization::signin::routes(&state))
         .merge(crate::authorization::ngauth::routes(&state))
         .merge(crate::donation::http::routes())
         .merge(crate::secretshare::http::routes())

@@ -47,6 +47,11 @@ pub enum CredentialError {
 
 /// The credential in `headers`, if any.
 pub fn from_headers(headers: &HeaderMap) -> Result<Option<Credential>, CredentialError> {
+    from_headers_named(headers, COOKIE_NAME)
+}
+
+/// [`from_headers`] with the cookie named `cookie_name` (`STEWARD_AUTH_COOKIE_NAME`).
+pub fn from_headers_named(headers: &HeaderMap, cookie_name: &str) -> Result<Option<Credential>, CredentialError> {
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| CredentialError::BadScheme)?;
         return parse_authorization(value).map(Some);
@@ -55,7 +60,7 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Option<Credential>, Credentia
         let Ok(cookies) = cookies.to_str() else {
             continue;
         };
-        if let Some(token) = cookie_value(cookies, COOKIE_NAME) {
+        if let Some(token) = cookie_value(cookies, cookie_name) {
             if token.len() > MAX_CREDENTIAL_LEN {
                 return Err(CredentialError::TooLong);
             }

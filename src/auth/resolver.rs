@@ -45,6 +45,8 @@ pub struct Resolver {
     listening: AtomicBool,
     /// Per-principal permission snapshots, evicted by the same notifications.
     permissions: Arc<PermissionCache>,
+    /// The browser cookie carrying a token.
+    cookie_name: String,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -68,7 +70,14 @@ impl Resolver {
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             permissions: Arc::new(permissions),
+            cookie_name: credentials::COOKIE_NAME.to_owned(),
         }
+    }
+
+    /// Reads the browser's token from the cookie `name` instead of `dsg_token`.
+    pub fn with_cookie_name(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.cookie_name);
+        self
     }
 
     /// The permission cache that this resolver's listener keeps coherent.
@@ -78,7 +87,7 @@ impl Resolver {
 
     /// The caller presenting `headers`. Never fails: refusals are a `Caller`.
     pub async fn resolve(&self, headers: &HeaderMap) -> Caller {
-        match credentials::from_headers(headers) {
+        match credentials::from_headers_named(headers, &self.cookie_name) {
             Ok(None) => Caller::Anonymous,
             Ok(Some(credential)) => self.resolve_token(&credential.token).await,
             Err(CredentialError::BadScheme) => {

@@ -518,6 +518,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    signin_used_states (state_hash) {
+        state_hash -> Bytea,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tos_acceptances (id) {
         id -> Int8,
         user_id -> Int8,
@@ -762,6 +770,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_accounts,
     service_tables,
     services,
+    signin_used_states,
     tos_acceptances,
     tos_documents,
     upload_code_failures,
