@@ -5,7 +5,7 @@ pub mod compat;
 mod convert;
 pub mod grpc;
 pub mod http;
-pub mod signin;
 pub mod ngauth;
+pub mod signin;
 
 pub use grpc::AuthorizationApi;
