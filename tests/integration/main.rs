@@ -33,6 +33,7 @@ mod scenarios;
 mod secretshare;
 mod secretshare_page;
 mod server;
+mod signin;
 mod upload;
 mod upload_hooks;
 mod upload_notify;
