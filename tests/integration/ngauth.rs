@@ -13,6 +13,7 @@ use steward::dataset::audit::Actor;
 use steward::dataset::ops::{self, GrantSpec, Grantee, TosSpec};
 use steward::dataset::permissions::Level;
 
+use crate::common::http::Reply;
 use crate::common::{TestApp, TestDb};
 
 const ALLOWED: &str = "https://viewer.neuroglancer.org";
@@ -51,21 +52,7 @@ async fn user_id(app: &TestApp, email: &str) -> i64 {
     rows[0].id
 }
 
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
 impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
     /// The `access-control-*` header names, sorted.
     fn cors_names(&self) -> BTreeSet<String> {
         self.headers.keys().map(|k| k.as_str().to_owned()).filter(|k| k.starts_with("access-control-")).collect()
@@ -87,10 +74,7 @@ async fn send(
     if let Some(body) = body {
         request = request.body(body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    Reply { status, headers, body: response.text().await.unwrap() }
+    Reply::read(request.send().await.unwrap()).await
 }
 
 async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Reply {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use steward::proto::authorization::v1::WhoAmIRequest;
 use tonic::Code;
 
+use crate::common::http::Reply;
 use crate::common::{TestApp, TestDb, with_header};
 
 const RSA_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt/test-only-rsa2048.pk8.der");
@@ -27,18 +28,7 @@ async fn start(extra: &[(&str, &str)]) -> TestApp {
     TestApp::start_with(TestDb::new().await, &vars).await.0
 }
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
 impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
-    }
-
     fn location(&self) -> &str {
         self.headers.get("location").map(|v| v.to_str().unwrap()).unwrap_or_else(|| panic!("no Location: {self:?}"))
     }
@@ -81,12 +71,7 @@ impl Browser {
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Reply {
         let header = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
         let request = if header.is_empty() { request } else { request.header("cookie", header) };
-        let response = request.send().await.unwrap();
-        let reply = Reply {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: response.text().await.unwrap(),
-        };
+        let reply = Reply::read(request.send().await.unwrap()).await;
         for set in reply.set_cookies() {
             let (pair, attributes) = set.split_once(';').unwrap_or((&set, ""));
             let (name, value) = pair.split_once('=').unwrap();

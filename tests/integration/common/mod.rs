@@ -22,6 +22,7 @@ use tonic::transport::Channel;
 
 pub mod archive;
 pub mod donation;
+pub mod http;
 pub mod moto;
 pub mod participant;
 pub mod proxy;
