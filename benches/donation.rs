@@ -119,15 +119,8 @@ struct Ingest {
 
 /// A donation of the [`MIX`] types owned by `owner`, its export parts
 /// generated and stored, then parsed by the parse job.
-async fn ingest(
-    conn: &mut AsyncPgConnection,
-    processing: &Processing,
-    keyring: &Keyring,
-    blobs: &BlobStore,
-    work: &Path,
-    owner: i64,
-    entries: u64,
-) -> Ingest {
+async fn ingest(conn: &mut AsyncPgConnection, env: &Env<'_>, entries: u64) -> Ingest {
+    let Env { keyring, blobs, work, owner, .. } = *env;
     let types: Vec<&str> = MIX.iter().map(|m| m.0).collect();
     let (id, data_key) = donation(conn, keyring, owner, "google_portability", &types, entries).await;
 
@@ -152,20 +145,13 @@ async fn ingest(
         parts.push(part_id);
     }
     let generate = started.elapsed();
-    parse_parts(conn, processing, id, &parts, entries, zip_bytes, generate).await
+    parse_parts(conn, env, id, &parts, entries, zip_bytes, generate).await
 }
 
 /// A TikTok donation of the [`TIKTOK_MIX`] types owned by `owner`, its one
 /// export part generated and stored, then parsed by the parse job.
-async fn ingest_tiktok(
-    conn: &mut AsyncPgConnection,
-    processing: &Processing,
-    keyring: &Keyring,
-    blobs: &BlobStore,
-    work: &Path,
-    owner: i64,
-    entries: u64,
-) -> Ingest {
+async fn ingest_tiktok(conn: &mut AsyncPgConnection, env: &Env<'_>, entries: u64) -> Ingest {
+    let Env { keyring, blobs, work, owner, .. } = *env;
     let types: Vec<&str> = TIKTOK_MIX.iter().map(|m| m.0).collect();
     let (id, data_key) = donation(conn, keyring, owner, "tiktok_portability", &types, entries).await;
     let started = Instant::now();
@@ -183,7 +169,7 @@ async fn ingest_tiktok(
     let stages = tokio::task::spawn_blocking(move || parser_stages(&path, &key, id, part_id, entries)).await.unwrap();
     store_part(conn, blobs, &data_key, id, part_id, &file).await;
     std::fs::remove_file(&file).unwrap();
-    let mut run = parse_parts(conn, processing, id, &[part_id], entries, zip_bytes, generate).await;
+    let mut run = parse_parts(conn, env, id, &[part_id], entries, zip_bytes, generate).await;
     run.stages = Some(stages);
     run
 }
@@ -292,7 +278,7 @@ async fn export_part(conn: &mut AsyncPgConnection, id: i32, resource: &str, n: u
 /// finalize, and checks every entry became a row.
 async fn parse_parts(
     conn: &mut AsyncPgConnection,
-    processing: &Processing,
+    env: &Env<'_>,
     id: i32,
     parts: &[i64],
     entries: u64,
@@ -301,7 +287,7 @@ async fn parse_parts(
 ) -> Ingest {
     let started = Instant::now();
     for part_id in parts {
-        assert!(parse::parse(processing, conn, *part_id).await.unwrap(), "part {part_id} parsed");
+        assert!(parse::parse(env.processing, conn, env.url, *part_id).await.unwrap(), "part {part_id} parsed");
     }
     let parse = started.elapsed();
     let hwm_kib = memory().0;
@@ -408,9 +394,9 @@ fn main() {
         let (owner, token) = (created.user_id, created.token);
 
         let sources = std::env::var("STEWARD_BENCH_SOURCES").unwrap_or_else(|_| "google,tiktok".into());
-        let env = Env { processing: &processing, keyring: &keyring, blobs: &blobs, work: &work, owner };
+        let env = Env { processing: &processing, url: &url, keyring: &keyring, blobs: &blobs, work: &work, owner };
         if sources.contains("google") {
-            google_figures(conn, &env, &url, &data_dir, &token, small, large).await;
+            google_figures(conn, &env, &data_dir, &token, small, large).await;
         } else {
             drop(conn);
         }
@@ -425,6 +411,8 @@ fn main() {
 /// What every ingest needs.
 struct Env<'a> {
     processing: &'a Processing,
+    /// The database the parse job copies its rows into.
+    url: &'a str,
     keyring: &'a Keyring,
     blobs: &'a BlobStore,
     work: &'a Path,
@@ -436,17 +424,16 @@ struct Env<'a> {
 async fn google_figures(
     mut conn: AsyncPgConnection,
     env: &Env<'_>,
-    url: &str,
     data_dir: &Path,
     token: &str,
     small: u64,
     large: u64,
 ) {
-    let Env { processing, keyring, blobs, work, owner } = *env;
+    let Env { url, keyring, .. } = *env;
     let baseline = memory();
-    let small_run = ingest(&mut conn, processing, keyring, blobs, work, owner, small).await;
+    let small_run = ingest(&mut conn, env, small).await;
     let wal_before = wal_position(&mut conn).await;
-    let large_run = ingest(&mut conn, processing, keyring, blobs, work, owner, large).await;
+    let large_run = ingest(&mut conn, env, large).await;
     let wal_bytes = wal_since(&mut conn, &wal_before).await;
     let (baseline_rate, row_bytes) = postgres_alone(&mut conn, large_run.donation_id).await;
     drop(conn);
@@ -592,12 +579,11 @@ async fn postgres_alone(conn: &mut AsyncPgConnection, id: i32) -> (f64, f64) {
 /// TikTok ingest at both sizes; prints the figures. The peak RSS is reset
 /// first, so it shows this provider's parse alone.
 async fn tiktok_figures(conn: &mut AsyncPgConnection, env: &Env<'_>, small: u64, large: u64) {
-    let Env { processing, keyring, blobs, work, owner } = *env;
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let start = memory();
     let mut runs = Vec::new();
     for entries in [small, large] {
-        runs.push(ingest_tiktok(conn, processing, keyring, blobs, work, owner, entries).await);
+        runs.push(ingest_tiktok(conn, env, entries).await);
     }
     let now = memory();
     let (baseline_rate, row_bytes) = postgres_alone(conn, runs[1].donation_id).await;

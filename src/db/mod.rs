@@ -69,6 +69,50 @@ pub async fn connect(database_url: &str) -> anyhow::Result<AsyncPgConnection> {
         .context("connecting to PostgreSQL (is it running and is DATABASE_URL right?)")
 }
 
+/// Opens a plain tokio-postgres connection beside the pool, for what
+/// diesel-async cannot do (binary `COPY`), with the session settings of
+/// `like`, a pooled connection (`statement_timeout`, `application_name`), and
+/// like the pool's connections without TLS (diesel-async's `establish`).
+pub async fn connect_direct(
+    database_url: &str,
+    like: &mut AsyncPgConnection,
+) -> anyhow::Result<tokio_postgres::Client> {
+    #[derive(diesel::QueryableByName)]
+    struct Session {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement_timeout: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        application_name: String,
+    }
+    let session: Session = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT current_setting('statement_timeout') AS statement_timeout, \
+             current_setting('application_name') AS application_name",
+        ),
+        like,
+    )
+    .await
+    .context("reading the pooled session's settings")?;
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .context("opening a direct connection to PostgreSQL")?;
+    // Ends when the client is dropped; a broken connection fails the client's
+    // calls, which report it.
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "direct database connection closed");
+        }
+    });
+    client
+        .execute(
+            "SELECT set_config('statement_timeout', $1, false), set_config('application_name', $2, false)",
+            &[&session.statement_timeout, &session.application_name],
+        )
+        .await
+        .context("setting up the direct connection")?;
+    Ok(client)
+}
+
 /// Applies every pending migration; returns the versions applied.
 pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
     with_migration_connection(database_url, |conn| {

@@ -4,14 +4,19 @@
 //! date filters and paging run in the database on the
 //! `(donation_id, data_type, ts, part_id, member_no, ordinal)` index.
 //!
-//! Inserts are idempotent: the order index is unique and holds the row's
-//! identity, so a retried parse job never duplicates rows. Queries return each row's JSON
-//! text as it was stored, for the compat body to splice in unchanged.
+//! The parse job copies its batches in (binary `COPY` on a direct
+//! connection, [`copy_sealed`]), each with its parse markers, so a retried
+//! job writes only the rows after them; the order index is unique and holds
+//! the row's identity, so a row written twice fails its batch instead of
+//! doubling. Queries return each row's JSON text as it was stored, for the
+//! compat body to splice in unchanged.
 
+use bytes::BufMut as _;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::SinkExt as _;
 
 use super::keys::{DataKey, KeyError};
 use crate::db::schema::donation_rows;
@@ -82,14 +87,38 @@ pub enum RowError {
     /// Sealing or opening failed.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A timestamp beyond `timestamptz`'s range.
+    #[error("row timestamp {0} out of range")]
+    Timestamp(DateTime<Utc>),
+    /// A value longer than a COPY field can hold.
+    #[error("row value of {0} bytes too large")]
+    TooLarge(usize),
+    /// A copied row was stored already: the batch's rows and the parse
+    /// markers disagree, so nothing of the batch is kept.
+    #[error("a row of the batch is stored already (the parse markers and the rows disagree)")]
+    AlreadyStored(#[source] tokio_postgres::Error),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
+    /// The database failed on the direct connection.
+    #[error(transparent)]
+    Direct(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for RowError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            RowError::AlreadyStored(e)
+        } else {
+            RowError::Direct(e)
+        }
+    }
 }
 
 /// Seals and inserts a batch of rows of one archive part (`part_id`; 0 when
-/// the rows come from no part), skipping rows already stored. Returns how many
-/// were new. Run it in the transaction that also advances the parse marker.
+/// the rows come from no part) over a pooled connection, passing over rows
+/// already stored; returns how many were new. For fixtures and small writes:
+/// the parse job copies its batches with [`seal_batch`] and [`copy_sealed`].
 pub async fn insert_batch(
     conn: &mut AsyncPgConnection,
     key: &DataKey,
@@ -97,82 +126,141 @@ pub async fn insert_batch(
     part_id: i64,
     rows: &[NewRow<'_>],
 ) -> Result<usize, RowError> {
-    insert_sealed(conn, &seal_batch(key, donation_id, part_id, rows)?).await
-}
-
-/// A batch of rows sealed and laid out as the insert's columns, one array
-/// each: [`seal_batch`] is CPU work that can run apart from the database
-/// (the parse job seals the next batch while this one is inserted).
-#[derive(Debug)]
-pub struct SealedBatch {
-    donation_id: i32,
-    part_id: i64,
-    types: Vec<String>,
-    members: Vec<i32>,
-    ordinals: Vec<i64>,
-    stamps: Vec<Option<DateTime<Utc>>>,
-    sealed: Vec<Vec<u8>>,
-}
-
-/// Seals `rows` for [`insert_sealed`].
-pub fn seal_batch(key: &DataKey, donation_id: i32, part_id: i64, rows: &[NewRow<'_>]) -> Result<SealedBatch, RowError> {
-    let mut members = Vec::with_capacity(rows.len());
-    let mut ordinals = Vec::with_capacity(rows.len());
-    let mut aads = Vec::with_capacity(rows.len());
+    let (mut types, mut members, mut ordinals, mut stamps, mut aads) = (vec![], vec![], vec![], vec![], vec![]);
     for row in rows {
-        let out_of_range = || RowError::OutOfRange { member_no: row.member_no, ordinal: row.ordinal };
-        let member_no = i32::try_from(row.member_no).map_err(|_| out_of_range())?;
-        let ordinal = i64::try_from(row.ordinal).map_err(|_| out_of_range())?;
+        let (member_no, ordinal) = position(row)?;
+        types.push(row.data_type);
         members.push(member_no);
         ordinals.push(ordinal);
+        stamps.push(row.timestamp);
         aads.push(row_aad(Position { donation_id, data_type: row.data_type, part_id, member_no, ordinal }));
     }
-    Ok(SealedBatch {
-        donation_id,
-        part_id,
-        sealed: key.seal_all(rows.iter().map(|r| r.json.as_bytes()).zip(aads)),
-        types: rows.iter().map(|r| r.data_type.to_owned()).collect(),
-        members,
-        ordinals,
-        stamps: rows.iter().map(|r| r.timestamp).collect(),
-    })
-}
-
-/// Inserts a sealed batch, skipping rows already stored; returns how many were new.
-pub async fn insert_sealed(conn: &mut AsyncPgConnection, batch: &SealedBatch) -> Result<usize, RowError> {
-    if batch.sealed.is_empty() {
-        return Ok(0);
-    }
-    // A plain insert first: rows already stored are rare (a parse resumes
-    // after its markers), and ON CONFLICT's speculative insertion costs about
-    // as much again per row. When some are there, the savepoint is rolled
-    // back and the batch goes in again, skipping them.
-    let plain = conn.transaction(async |conn| insert(conn, batch, "").await).await;
-    let inserted = match plain {
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            insert(conn, batch, " ON CONFLICT DO NOTHING").await?
-        }
-        other => other?,
-    };
+    let sealed = key.seal_all(rows.iter().map(|r| r.json.as_bytes()).zip(aads));
+    // One statement with one array per column: far fewer bind parameters
+    // (and parse work) than a multi-row VALUES list.
+    let inserted = diesel::sql_query(
+        "INSERT INTO donation_rows (donation_id, data_type, part_id, member_no, ordinal, ts, sealed) \
+         SELECT $1, t, $2, m, o, ts, s FROM unnest($3, $4, $5, $6, $7) AS u(t, m, o, ts, s) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Integer, _>(donation_id)
+    .bind::<BigInt, _>(part_id)
+    .bind::<Array<Text>, _>(&types)
+    .bind::<Array<Integer>, _>(&members)
+    .bind::<Array<BigInt>, _>(&ordinals)
+    .bind::<Array<Nullable<Timestamptz>>, _>(&stamps)
+    .bind::<Array<Bytea>, _>(&sealed)
+    .execute(conn)
+    .await?;
     Ok(inserted)
 }
 
-async fn insert(conn: &mut AsyncPgConnection, c: &SealedBatch, on_conflict: &str) -> QueryResult<usize> {
-    // One statement with one array per column: far fewer bind parameters
-    // (and parse work) than a multi-row VALUES list.
-    diesel::sql_query(format!(
-        "INSERT INTO donation_rows (donation_id, data_type, part_id, member_no, ordinal, ts, sealed) \
-         SELECT $1, t, $2, m, o, ts, s FROM unnest($3, $4, $5, $6, $7) AS u(t, m, o, ts, s){on_conflict}"
-    ))
-    .bind::<Integer, _>(c.donation_id)
-    .bind::<BigInt, _>(c.part_id)
-    .bind::<Array<Text>, _>(&c.types)
-    .bind::<Array<Integer>, _>(&c.members)
-    .bind::<Array<BigInt>, _>(&c.ordinals)
-    .bind::<Array<Nullable<Timestamptz>>, _>(&c.stamps)
-    .bind::<Array<Bytea>, _>(&c.sealed)
-    .execute(conn)
-    .await
+/// A row's member number and ordinal as the columns hold them.
+fn position(row: &NewRow<'_>) -> Result<(i32, i64), RowError> {
+    let out_of_range = || RowError::OutOfRange { member_no: row.member_no, ordinal: row.ordinal };
+    let member_no = i32::try_from(row.member_no).map_err(|_| out_of_range())?;
+    let ordinal = i64::try_from(row.ordinal).map_err(|_| out_of_range())?;
+    Ok((member_no, ordinal))
+}
+
+/// The statement [`copy_sealed`] feeds; the columns in [`seal_batch`]'s order.
+const COPY_ROWS: &str = "COPY donation_rows (donation_id, data_type, part_id, member_no, ordinal, ts, sealed) \
+                         FROM STDIN (FORMAT binary)";
+
+/// Binary COPY's signature, flags (none) and header extension length (none).
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// Fields per COPY tuple.
+const COPY_FIELDS: i16 = 7;
+
+/// A batch of rows sealed and encoded as the data of one binary `COPY`:
+/// [`seal_batch`] is CPU work that runs apart from the database (the parse
+/// job seals and encodes the next batch on its parser thread while this one
+/// is copied), and the copy itself sends one buffer.
+#[derive(Debug)]
+pub struct SealedBatch {
+    rows: usize,
+    data: bytes::Bytes,
+}
+
+impl SealedBatch {
+    /// How many rows it holds.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether it holds no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+}
+
+/// Seals `rows` for [`copy_sealed`].
+pub fn seal_batch(key: &DataKey, donation_id: i32, part_id: i64, rows: &[NewRow<'_>]) -> Result<SealedBatch, RowError> {
+    let mut columns = Vec::with_capacity(rows.len());
+    let mut aads = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (member_no, ordinal) = position(row)?;
+        let ts = row.timestamp.map(pg_timestamp).transpose()?;
+        columns.push((member_no, ordinal, ts));
+        aads.push(row_aad(Position { donation_id, data_type: row.data_type, part_id, member_no, ordinal }));
+    }
+    let sealed = key.seal_all(rows.iter().map(|r| r.json.as_bytes()).zip(aads));
+    let size: usize =
+        rows.iter().zip(&sealed).map(|(r, s)| 2 + 7 * 4 + 4 + 8 + 4 + 8 + 8 + r.data_type.len() + s.len()).sum();
+    let mut data = bytes::BytesMut::with_capacity(COPY_HEADER.len() + size + 2);
+    data.put_slice(COPY_HEADER);
+    for ((row, (member_no, ordinal, ts)), sealed) in rows.iter().zip(columns).zip(&sealed) {
+        data.put_i16(COPY_FIELDS);
+        data.put_i32(4);
+        data.put_i32(donation_id);
+        put_bytes(&mut data, row.data_type.as_bytes())?;
+        data.put_i32(8);
+        data.put_i64(part_id);
+        data.put_i32(4);
+        data.put_i32(member_no);
+        data.put_i32(8);
+        data.put_i64(ordinal);
+        match ts {
+            Some(micros) => {
+                data.put_i32(8);
+                data.put_i64(micros);
+            }
+            None => data.put_i32(-1),
+        }
+        put_bytes(&mut data, sealed)?;
+    }
+    data.put_i16(-1);
+    Ok(SealedBatch { rows: rows.len(), data: data.freeze() })
+}
+
+/// A length-prefixed field.
+fn put_bytes(data: &mut bytes::BytesMut, value: &[u8]) -> Result<(), RowError> {
+    data.put_i32(i32::try_from(value.len()).map_err(|_| RowError::TooLarge(value.len()))?);
+    data.put_slice(value);
+    Ok(())
+}
+
+/// A `timestamptz` as PostgreSQL's binary format holds it: microseconds from
+/// 2000-01-01 00:00Z (as diesel writes it).
+fn pg_timestamp(ts: DateTime<Utc>) -> Result<i64, RowError> {
+    let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default().and_time(NaiveTime::MIN);
+    ts.naive_utc().signed_duration_since(epoch).num_microseconds().ok_or(RowError::Timestamp(ts))
+}
+
+/// Copies a sealed batch into `donation_rows` with one binary `COPY` in the
+/// caller's transaction; returns how many rows went in. The caller writes
+/// only rows after its parse markers, so a row already stored is a bug: it
+/// fails the whole batch with [`RowError::AlreadyStored`] instead of being
+/// passed over.
+pub async fn copy_sealed(tx: &tokio_postgres::Transaction<'_>, batch: SealedBatch) -> Result<u64, RowError> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let sink = tx.copy_in::<_, bytes::Bytes>(COPY_ROWS).await?;
+    let mut sink = std::pin::pin!(sink);
+    sink.send(batch.data).await?;
+    Ok(sink.finish().await?)
 }
 
 /// Which rows of one type a query reads.
@@ -433,6 +521,56 @@ pub async fn purge_batch(conn: &mut AsyncPgConnection, donation_id: i32) -> Quer
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The binary COPY data PostgreSQL expects: header, one 7-field tuple
+    /// per row (a NULL `ts` as length −1), the trailer; each sealed value
+    /// opens with its own position.
+    #[test]
+    fn sealed_batches_are_binary_copy_data() {
+        let key = DataKey::from_bytes(&[7; 32]);
+        let at = DateTime::parse_from_rfc3339("2000-01-02T00:00:00.000001Z").unwrap().to_utc();
+        let rows = [
+            NewRow { data_type: "likes", member_no: 1, ordinal: 5, timestamp: Some(at), json: r#"{"a":1}"# },
+            NewRow { data_type: "search", member_no: 2, ordinal: 9, timestamp: None, json: "{}" },
+        ];
+        let batch = seal_batch(&key, 3, 4, &rows).unwrap();
+        assert_eq!(batch.len(), 2);
+        let mut data = &batch.data[..];
+        let mut take = |n: usize| {
+            let (head, rest) = data.split_at(n);
+            data = rest;
+            head.to_vec()
+        };
+        assert_eq!(take(19), COPY_HEADER);
+        for (row, ts) in rows.iter().zip([Some(86_400_000_001_i64), None]) {
+            let int = |b: Vec<u8>| i64::from_be_bytes(b.try_into().unwrap());
+            assert_eq!(take(2), 7_i16.to_be_bytes());
+            assert_eq!((take(4), take(4)), (4_i32.to_be_bytes().to_vec(), 3_i32.to_be_bytes().to_vec()));
+            assert_eq!(take(4), (row.data_type.len() as i32).to_be_bytes());
+            assert_eq!(take(row.data_type.len()), row.data_type.as_bytes());
+            assert_eq!((take(4), int(take(8))), (8_i32.to_be_bytes().to_vec(), 4));
+            assert_eq!(
+                (take(4), take(4)),
+                (4_i32.to_be_bytes().to_vec(), (row.member_no as i32).to_be_bytes().to_vec())
+            );
+            assert_eq!((take(4), int(take(8))), (8_i32.to_be_bytes().to_vec(), row.ordinal as i64));
+            match ts {
+                Some(micros) => assert_eq!((take(4), int(take(8))), (8_i32.to_be_bytes().to_vec(), micros)),
+                None => assert_eq!(take(4), (-1_i32).to_be_bytes()),
+            }
+            let len = i32::from_be_bytes(take(4).try_into().unwrap()) as usize;
+            let position = Position {
+                donation_id: 3,
+                data_type: row.data_type,
+                part_id: 4,
+                member_no: row.member_no as i32,
+                ordinal: row.ordinal as i64,
+            };
+            assert_eq!(key.open(&take(len), &row_aad(position)).unwrap(), row.json.as_bytes());
+        }
+        assert_eq!(take(2), (-1_i16).to_be_bytes());
+        assert!(data.is_empty());
+    }
 
     #[test]
     fn positions_give_distinct_associated_data() {

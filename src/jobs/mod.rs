@@ -136,6 +136,9 @@ pub struct JobContext {
     pub payload: serde_json::Value,
     /// The database pool.
     pub pool: Pool,
+    /// The pool's database, for a direct connection beside it (may hold a
+    /// password: never log it).
+    pub database_url: String,
     /// Turns `true` when the worker starts shutting down.
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }

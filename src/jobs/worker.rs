@@ -237,6 +237,7 @@ impl Shared {
                         max_attempts: job.max_attempts,
                         payload: job.payload.clone(),
                         pool: self.workers.pool.clone(),
+                        database_url: self.workers.database_url.clone(),
                         shutdown: shutdown.clone(),
                     };
                     // Its own task, so a panic is an error we can see, not a dead loop.

@@ -289,7 +289,7 @@ async fn donations_stuck_past_the_processing_deadline_fail_with_internal_and_kee
             .unwrap();
         assert!(download::download(p, &mut *env.app.db.conn().await, part, false).await.unwrap());
         if resource == YOUTUBE {
-            assert!(parse::parse(p, &mut *env.app.db.conn().await, part).await.unwrap());
+            assert!(parse::parse(p, &mut *env.app.db.conn().await, env.app.db.url(), part).await.unwrap());
         } else {
             search_part = part;
         }

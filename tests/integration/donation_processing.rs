@@ -136,7 +136,7 @@ impl Env {
     }
 
     async fn parse(&self, part_id: i64) -> Result<bool, processing::Error> {
-        parse::parse(&self.processing, &mut *self.app.db.conn().await, part_id).await
+        parse::parse(&self.processing, &mut *self.app.db.conn().await, self.app.db.url(), part_id).await
     }
 
     /// Downloads and parses every part of `id`, then finalizes it.

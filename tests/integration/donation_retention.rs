@@ -188,7 +188,7 @@ async fn blobs_of_a_failed_donation_are_purged_after_the_retention_and_a_retry_d
     let (done, done_part) = env.failed_with_stored_part().await;
     env.retry(done).await;
     assert!(env.download(done_part).await);
-    assert!(parse::parse(&env.processing, &mut *env.conn().await, done_part).await.unwrap());
+    assert!(parse::parse(&env.processing, &mut *env.conn().await, env.app.db.url(), done_part).await.unwrap());
     assert!(finalize::finalize(&mut *env.conn().await, done).await.unwrap());
     assert_eq!(env.status(done).await.0, "processed");
     let done_parts = env.parts(done).await;

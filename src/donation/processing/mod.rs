@@ -334,7 +334,7 @@ async fn run_download(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()>
 async fn run_parse(p: Arc<Processing>, ctx: JobContext) -> anyhow::Result<()> {
     let PartPayload { part_id } = ctx.parse_payload()?;
     let mut conn = ctx.pool.get().await?;
-    match parse::parse_until(&p, &mut conn, part_id, &|| ctx.stopping()).await {
+    match parse::parse_until(&p, &mut conn, &ctx.database_url, part_id, &|| ctx.stopping()).await {
         // Resumed after the last committed batch by the next worker (§5.3).
         Err(Error::Interrupted) => Err(crate::jobs::Interrupted.into()),
         Err(e) if ctx.attempt >= ctx.max_attempts => {
