@@ -221,10 +221,11 @@ def test_rows_become_typed_columns() -> None:
     assert str(frame["time"].dtype) == "datetime64[ns, UTC]"
     assert str(frame["is_ad"].dtype) == "boolean"
     assert frame["is_ad"].tolist() == [False, True, pd.NA]
-    # Strings stay strings (device_id too: it is an id, not a number); a missing value is None.
+    # Strings stay strings (device_id too: it is an id, not a number), pandas' `string`; a missing value is NA.
+    assert str(frame["device_id"].dtype) == "string"
     assert frame["device_id"].tolist() == ["42", "42", "42"]
-    assert frame["title"].tolist() == ["Watched Test Video Alpha", None, "Watched https://www.youtube.com/watch?v=x"]
-    assert frame["url"][1] is None
+    assert frame["title"].tolist() == ["Watched Test Video Alpha", pd.NA, "Watched https://www.youtube.com/watch?v=x"]
+    assert frame["url"][1] is pd.NA
     # A column that is not all timestamps keeps its strings.
     mixed = rows_to_frame([{"when": "2024-01-15T10:00:00.000Z"}, {"when": "yesterday"}])
     assert mixed["when"].tolist() == ["2024-01-15T10:00:00.000Z", "yesterday"]

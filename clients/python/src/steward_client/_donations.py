@@ -163,11 +163,12 @@ class DonationMethods:
         One column per row key, in the order Steward stores them (the keys
         every type has, `data_type`, `device_id`, `timestamp`, `platform`,
         first). Columns whose values are all timestamps become
-        `datetime64[ns, UTC]`, all booleans pandas' nullable `boolean`, and
-        the rest keep strings (None where a row has no value). A type with no
-        rows (not available yet, unknown, or empty) gives an empty DataFrame
-        without columns; `list_donation_data_types` says which types are
-        available. `export_donation_data` reads every type at once, shows
+        `datetime64[ns, UTC]`, all booleans pandas' nullable `boolean`, other
+        strings pandas' `string` (on pyarrow storage when pyarrow is
+        installed; missing values are `pd.NA`), and the rest keep their
+        values. A type with no rows (not available yet, unknown, or empty)
+        gives an empty DataFrame without columns; `list_donation_data_types`
+        says which types are available. `export_donation_data` reads every type at once, shows
         progress and writes Parquet or CSV files.
 
         Needs pandas (`pip install "steward-client[pandas]"`); with pyarrow
