@@ -117,55 +117,78 @@ pub fn decide(inputs: &Inputs, candidates: &[Candidate]) -> Decision {
 
 #[derive(QueryableByName)]
 struct Row {
-    #[diesel(sql_type = Int8)]
-    dataset_id: i64,
-    #[diesel(sql_type = Text)]
-    name: String,
     #[diesel(sql_type = Bool)]
-    public: bool,
+    stands: bool,
+    #[diesel(sql_type = Nullable<Int8>)]
+    dataset_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    name: Option<String>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    public: Option<bool>,
     #[diesel(sql_type = Nullable<Int8>)]
     general_tos: Option<i64>,
     #[diesel(sql_type = Nullable<Int8>)]
     version_id: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
     version_name: Option<String>,
-    #[diesel(sql_type = Array<Int8>)]
-    version_tos: Vec<i64>,
+    #[diesel(sql_type = Nullable<Array<Int8>>)]
+    version_tos: Option<Vec<i64>>,
 }
 
-/// The datasets listing `bucket`, each with the versions using it, by id.
-pub async fn candidates(conn: &mut AsyncPgConnection, bucket: &str) -> diesel::QueryResult<Vec<Candidate>> {
+/// The login token an ngauth token was minted from, as `/gcs_token` checks it.
+#[derive(Debug, Clone, Copy)]
+pub struct Credential {
+    pub id: i64,
+    pub user_id: i64,
+}
+
+/// The datasets listing `bucket`, each with the versions using it, by id;
+/// `None` when `credential` no longer stands (revoked, expired, or its user
+/// disabled). One statement for both, as `/gcs_token` asks on every call:
+/// the credential's row always comes back, the candidates joined to it.
+pub async fn candidates(
+    conn: &mut AsyncPgConnection,
+    credential: Credential,
+    bucket: &str,
+) -> diesel::QueryResult<Option<Vec<Candidate>>> {
     let rows: Vec<Row> = diesel::sql_query(
-        "SELECT d.id AS dataset_id, d.name, d.access_mode = 'public' AS public, d.tos_document_id AS general_tos, \
-                v.id AS version_id, v.version AS version_name, \
-                COALESCE((SELECT array_agg(t.id ORDER BY t.id) FROM tos_documents t \
-                          WHERE t.dataset_version_id = v.id AND t.service_id IS NULL), '{}') AS version_tos \
-         FROM dataset_buckets b \
-         JOIN datasets d ON d.id = b.dataset_id \
-         LEFT JOIN dataset_version_buckets vb ON vb.bucket_id = b.id \
-         LEFT JOIN dataset_versions v ON v.id = vb.version_id \
-         WHERE b.name = $1 \
-         ORDER BY d.id, v.id",
+        "SELECT s.stands, c.* FROM \
+           (SELECT EXISTS (SELECT 1 FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                           WHERE t.id = $1 AND t.user_id = $2 AND t.revoked_at IS NULL \
+                           AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.is_active) AS stands) s \
+         LEFT JOIN ( \
+           SELECT d.id AS dataset_id, d.name, d.access_mode = 'public' AS public, \
+                  d.tos_document_id AS general_tos, v.id AS version_id, v.version AS version_name, \
+                  COALESCE((SELECT array_agg(t.id ORDER BY t.id) FROM tos_documents t \
+                            WHERE t.dataset_version_id = v.id AND t.service_id IS NULL), '{}') AS version_tos \
+           FROM dataset_buckets b \
+           JOIN datasets d ON d.id = b.dataset_id \
+           LEFT JOIN dataset_version_buckets vb ON vb.bucket_id = b.id \
+           LEFT JOIN dataset_versions v ON v.id = vb.version_id \
+           WHERE b.name = $3) c ON s.stands \
+         ORDER BY c.dataset_id, c.version_id",
     )
+    .bind::<Int8, _>(credential.id)
+    .bind::<Int8, _>(credential.user_id)
     .bind::<Text, _>(bucket)
     .load(conn)
     .await?;
+    if !rows.as_slice().first().is_some_and(|r| r.stands) {
+        return Ok(None);
+    }
     let mut out: Vec<Candidate> = Vec::new();
     for row in rows {
-        if out.last().is_none_or(|c| c.dataset_id != row.dataset_id) {
-            out.push(Candidate {
-                dataset_id: row.dataset_id,
-                name: row.name,
-                public: row.public,
-                general_tos: row.general_tos,
-                versions: Vec::new(),
-            });
+        let (Some(dataset_id), Some(name), Some(public)) = (row.dataset_id, row.name, row.public) else {
+            continue; // the bucket is listed by no dataset
+        };
+        if out.last().is_none_or(|c| c.dataset_id != dataset_id) {
+            out.push(Candidate { dataset_id, name, public, general_tos: row.general_tos, versions: Vec::new() });
         }
         if let (Some(id), Some(name), Some(last)) = (row.version_id, row.version_name, out.last_mut()) {
-            last.versions.push(CandidateVersion { id, name, tos: row.version_tos });
+            last.versions.push(CandidateVersion { id, name, tos: row.version_tos.unwrap_or_default() });
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 #[cfg(test)]

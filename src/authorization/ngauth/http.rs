@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use diesel_async::RunQueryDsl as _;
 use ring::rand::SecureRandom as _;
 use serde_json::json;
 
@@ -242,27 +241,6 @@ async fn status_page(ngauth: &Ngauth, headers: &HeaderMap) -> Response {
     page(StatusCode::OK, &nonce(), html)
 }
 
-/// Whether the ngauth token's credential still stands: the `api_tokens` row
-/// exists for that user, is neither revoked nor expired, and the user is active.
-async fn credential_stands(ngauth: &Ngauth, claims: &token::Claims) -> Result<bool, Error> {
-    #[derive(diesel::QueryableByName)]
-    struct Stands {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        stands: bool,
-    }
-    let mut conn = ngauth.app.pool.get().await?;
-    let row: Stands = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM api_tokens t JOIN users u ON u.id = t.user_id \
-         WHERE t.id = $1 AND t.user_id = $2 AND t.revoked_at IS NULL \
-         AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.is_active) AS stands",
-    )
-    .bind::<diesel::sql_types::Int8, _>(claims.credential_id)
-    .bind::<diesel::sql_types::Int8, _>(claims.user_id)
-    .get_result(&mut conn)
-    .await?;
-    Ok(row.stands)
-}
-
 /// `POST /gcs_token` (spec §3.6): `{token, bucket}` → `{token}`.
 async fn gcs_token(State(ngauth): State<Ngauth>, headers: HeaderMap, body: Body) -> Response {
     let origin = match origin_header(&headers) {
@@ -298,12 +276,7 @@ async fn gcs_token_reply(ngauth: &Ngauth, body: Body) -> Response {
         return invalid();
     };
     let user = claims.user_id;
-    match credential_stands(ngauth, &claims).await {
-        Ok(true) => {}
-        Ok(false) => return invalid(),
-        Err(e) => return internal(e),
-    }
-    let decision = match authorize(ngauth, user, bucket).await {
+    let decision = match authorize(ngauth, &claims, bucket).await {
         Ok(Some(decision)) => decision,
         Ok(None) => return invalid(),
         Err(e) => return internal(e),
@@ -350,15 +323,23 @@ async fn gcs_token_reply(ngauth: &Ngauth, body: Body) -> Response {
     }
 }
 
-/// The bucket decision for `user`; `None` when the user is gone or disabled.
-async fn authorize(ngauth: &Ngauth, user: i64, bucket: &str) -> Result<Option<Decision>, Error> {
-    let snapshot = match ngauth.app.resolver.permissions().snapshot(&ngauth.app.pool, PrincipalKind::User, user).await {
+/// The bucket decision for the token's user; `None` when the login token it
+/// came from no longer stands or the user is gone or disabled.
+async fn authorize(ngauth: &Ngauth, claims: &token::Claims, bucket: &str) -> Result<Option<Decision>, Error> {
+    let credential = bucket::Credential { id: claims.credential_id, user_id: claims.user_id };
+    let candidates = {
+        let mut conn = ngauth.app.pool.get().await?;
+        match bucket::candidates(&mut conn, credential, bucket).await? {
+            Some(candidates) => candidates,
+            None => return Ok(None),
+        }
+    };
+    let permissions = ngauth.app.resolver.permissions();
+    let snapshot = match permissions.snapshot(&ngauth.app.pool, PrincipalKind::User, claims.user_id).await {
         Ok(s) => s,
         Err(Error::Unauthenticated(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut conn = ngauth.app.pool.get().await?;
-    let candidates = bucket::candidates(&mut conn, bucket).await?;
     Ok(Some(bucket::decide(&snapshot.inputs, &candidates)))
 }
 
