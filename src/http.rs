@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::authorization::http::routes())
         .merge(crate::authorization::signin::routes(&state))
         .merge(crate::authorization::ngauth::routes(&state))
+        .merge(crate::authorization::scim::routes())
         .merge(crate::donation::http::routes())
         .merge(crate::secretshare::http::routes())
         .merge(crate::upload::tus::routes::routes())

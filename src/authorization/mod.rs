@@ -6,6 +6,7 @@ mod convert;
 pub mod grpc;
 pub mod http;
 pub mod ngauth;
+pub mod scim;
 pub mod signin;
 
 pub use grpc::AuthorizationApi;

@@ -30,6 +30,7 @@ mod ngauth;
 mod openapi;
 mod ratelimit;
 mod scenarios;
+mod scim;
 mod secretshare;
 mod secretshare_page;
 mod server;
