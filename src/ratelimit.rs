@@ -271,12 +271,17 @@ enum Kind {
     Grpc(http::HeaderValue),
     /// A legacy donation RPC in plain gRPC (as Envoy's transcoder sends it).
     Legacy,
+    /// SCIM, whose clients read every error in the SCIM error format.
+    Scim,
     /// Anything else.
     Http,
 }
 
 impl Kind {
     fn of<B>(request: &http::Request<B>) -> Kind {
+        if request.uri().path().starts_with(crate::authorization::scim::PREFIX) {
+            return Kind::Scim;
+        }
         let Some(content_type) = request.headers().get(http::header::CONTENT_TYPE) else {
             return Kind::Http;
         };
@@ -304,6 +309,11 @@ async fn refusal(kind: Kind, limit: RateLimit, retry: u64) -> http::Response<ton
             response
         }
         Kind::Legacy => legacy_refusal(retry).await,
+        Kind::Scim => {
+            let refusal =
+                crate::authorization::scim::ScimError::new(http::StatusCode::TOO_MANY_REQUESTS, drf_detail(retry));
+            axum::response::IntoResponse::into_response(refusal).map(tonic::body::Body::new)
+        }
         Kind::Http => {
             let body = Reply::detail(429, &drf_detail(retry)).body;
             let mut response = http::Response::new(tonic::body::Body::new(axum::body::Body::from(body)));
@@ -476,6 +486,21 @@ mod tests {
         for path in ["/", "/api/donations/", "/steward.authorization.v1.AuthorizationService/WhoAmI", "/donate/x/"] {
             assert!(!exempt(path), "{path}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_scim_refusal_is_a_scim_error() {
+        use http_body_util::BodyExt as _;
+        let request = http::Request::builder().uri("/auth/scim/v2/Users").body(()).unwrap();
+        assert!(matches!(Kind::of(&request), Kind::Scim));
+        let response = refusal(Kind::Scim, RateLimit { per_second: 1, burst: 1 }, 2).await;
+        assert_eq!(response.status(), http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[http::header::CONTENT_TYPE], "application/scim+json");
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "2");
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+        assert_eq!((body["status"].as_str(), body["scimType"].as_str()), (Some("429"), None));
     }
 
     #[tokio::test]

@@ -141,6 +141,8 @@ async fn discovery_is_list_responses() {
         assert_eq!(spc.body[feature]["supported"], json!(true), "{feature}");
     }
     assert_eq!(spc.body["bulk"]["supported"], json!(false));
+    // An empty string is not a URI (RFC 7643 §5), so the optional attribute is absent.
+    assert_eq!(spc.body.get("documentationUri"), None);
 
     let types = s.get("/ResourceTypes").await;
     assert_eq!(types.body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"]));
@@ -630,6 +632,8 @@ async fn datasets_with_service_tables() {
         (json!("fish3"), json!([]), json!("Zebrafish"))
     );
     s.patch(&path, json!([{"op": "replace", "path": "tosId", "value": 12345}])).await.error(400, Some("invalidValue"));
+    let r = s.patch(&path, json!([{"op": "remove", "path": "description"}])).await;
+    assert_eq!(r.body.get("description"), None, "a removed description is unassigned");
     assert_eq!(s.admin(Method::DELETE, &path, None).await.status, StatusCode::NO_CONTENT);
     s.get(&path).await.error(404, None);
     let actions = s.audit_actions().await;

@@ -148,7 +148,7 @@ struct Parser {
 
 /// ASCII case-insensitive equality (SCIM names, operators and keywords).
 pub fn caseless_eq(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
+    a.len() == b.len() && a.bytes().map(|c| c.to_ascii_lowercase()).eq(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 fn is_word(token: Option<&Token>, keyword: &str) -> bool {

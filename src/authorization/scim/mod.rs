@@ -42,7 +42,8 @@ pub const SCIM_JSON: &str = "application/scim+json";
 pub const MAX_COUNT: i64 = 1000;
 /// Resources per page when `count` is not given.
 const DEFAULT_COUNT: i64 = 100;
-const PREFIX: &str = "/auth/scim/v2";
+/// Where the SCIM routes live.
+pub const PREFIX: &str = "/auth/scim/v2";
 
 /// The SCIM routes, for `crate::http::router` to merge.
 pub fn routes() -> Router<AppState> {

@@ -100,12 +100,15 @@ pub fn dataset(base: &str, row: &DatasetRow, tables: &[(String, String)]) -> Val
         "schemas": [DATASET_SCHEMA],
         "id": row.scim_id.to_string(),
         "name": row.name,
-        "description": row.description,
         "serviceTables": tables,
         "meta": meta(base, "Dataset", "Datasets", row.scim_id, row.created_at, row.updated_at),
     });
     if let Some(external) = &row.external_id {
         out["externalId"] = json!(external);
+    }
+    // An empty description is unassigned (RFC 7644 §3.5.2.2: a removed attribute is).
+    if !row.description.is_empty() {
+        out["description"] = json!(row.description);
     }
     if let Some(tos) = row.tos_document_id {
         out["tosId"] = json!(tos);
@@ -179,11 +182,12 @@ pub fn list(total: i64, start: i64, resources: Vec<Value>) -> Value {
     })
 }
 
-/// `GET /ServiceProviderConfig`.
+/// `GET /ServiceProviderConfig`. DSG sent `"documentationUri": ""`, which is
+/// not a URI (RFC 7643 §5: an HTTP-addressable URL, OPTIONAL) and fails
+/// clients that validate it (scim2-models), so it is left out.
 pub fn service_provider_config(base: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": "",
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": super::MAX_COUNT},
@@ -250,6 +254,10 @@ fn string(name: &str) -> Value {
     attribute(name, "string", false, false, "readWrite", vec![])
 }
 
+fn read_only(name: &str) -> Value {
+    attribute(name, "string", false, false, "readOnly", vec![])
+}
+
 fn member_refs(mutability: &str) -> Vec<Value> {
     vec![
         attribute("value", "string", false, false, mutability, vec![]),
@@ -268,16 +276,22 @@ pub fn schemas(base: &str) -> Vec<Value> {
             false,
             false,
             "readWrite",
-            vec![string("formatted"), string("givenName"), string("familyName")],
+            // Only givenName is stored: formatted is the public name and familyName always empty.
+            vec![read_only("formatted"), string("givenName"), read_only("familyName")],
         ),
         string("displayName"),
+        // The e-mail is userName; emails only mirrors it.
         attribute(
             "emails",
             "complex",
             true,
             false,
-            "readWrite",
-            vec![string("value"), string("type"), attribute("primary", "boolean", false, false, "readWrite", vec![])],
+            "readOnly",
+            vec![
+                read_only("value"),
+                read_only("type"),
+                attribute("primary", "boolean", false, false, "readOnly", vec![]),
+            ],
         ),
         attribute("active", "boolean", false, false, "readWrite", vec![]),
         attribute("groups", "complex", true, false, "readOnly", member_refs("readOnly")),
