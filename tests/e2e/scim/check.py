@@ -2,7 +2,7 @@
 check that did not pass (ERROR or CRITICAL); the other outcomes are listed but
 do not fail the run.
 
-    STEWARD_URL=http://127.0.0.1:PORT STEWARD_ADMIN_TOKEN=... python check.py
+    STEWARD_URL=http://127.0.0.1:PORT ENVOY_URL=http://127.0.0.1:PORT STEWARD_ADMIN_TOKEN=... python check.py
 
 Two values the tester cannot guess are fed to its generator
 (`scim2_tester.filling.generate_random_value`, wrapped below); every other
