@@ -71,7 +71,7 @@ pub async fn long_lived_token(conn: &mut AsyncPgConnection, keyring: &Keyring, u
             }
             // The row's key left the keyring: its token can never be shown again, so replace it.
             Some((id, _, _)) => {
-                revoke(conn, id, user_id, &email).await?;
+                revoke(conn, id, user_id, &email, LONG_LIVED_DESCRIPTION).await?;
                 mint_long_lived(conn, keyring, user_id, &email).await
             }
             None => mint_long_lived(conn, keyring, user_id, &email).await,
@@ -91,12 +91,34 @@ pub async fn rotate_long_lived_token(
         let email = lock_user(conn, user_id).await?;
         let revoked = match live_long_lived(conn, user_id).await? {
             Some((id, _, _)) => {
-                revoke(conn, id, user_id, &email).await?;
+                revoke(conn, id, user_id, &email, LONG_LIVED_DESCRIPTION).await?;
                 Some(id)
             }
             None => None,
         };
         Ok((mint_long_lived(conn, keyring, user_id, &email).await?, revoked))
+    })
+    .await
+}
+
+/// Revokes one of the user's own `api` or `long_lived` tokens (spec §5.6
+/// `RevokeApiKey`). Someone else's id, a login token, or one already revoked is
+/// "Token not found.", so ids of others' tokens cannot be probed.
+pub async fn revoke_own_token(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result<()> {
+    conn.transaction(async |conn| {
+        let email = lock_user(conn, user_id).await?;
+        let description: String = api_tokens::table
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::kind.eq_any(["api", "long_lived"]))
+            .filter(api_tokens::revoked_at.is_null())
+            .select(api_tokens::description)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::NotFound("Token not found.".into()))?;
+        revoke(conn, id, user_id, &email, &description).await
     })
     .await
 }
@@ -154,9 +176,9 @@ async fn mint_long_lived(conn: &mut AsyncPgConnection, keyring: &Keyring, user_i
     Ok(plain)
 }
 
-async fn revoke(conn: &mut AsyncPgConnection, id: i64, user_id: i64, email: &str) -> Result<()> {
+async fn revoke(conn: &mut AsyncPgConnection, id: i64, user_id: i64, email: &str, description: &str) -> Result<()> {
     store::revoke_token(conn, id).await?;
-    let before = json!({"user": email, "description": LONG_LIVED_DESCRIPTION});
+    let before = json!({"user": email, "description": description});
     audit::record(conn, Actor::User(user_id), "api_token_revoked", "APIKey", id, Some(before), None).await?;
     // Every replica drops the cached credential.
     store::notify_auth_change(conn, &format!("token:{id}")).await?;

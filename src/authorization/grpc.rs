@@ -22,8 +22,8 @@ use crate::proto::authorization::v1::{
     CheckAccessRequest, CreateTokenRequest, GetDatasetVersionsRequest, GetGroupMembersRequest, GetGroupUsersRequest,
     GetLongLivedTokenRequest, GetRootIsPublicRequest, GetRootsArePublicRequest, GetTableDatasetRequest,
     GetTableHasPublicRequest, GetUserCacheRequest, GetUserPermissionsRequest, GetUsernamesRequest, GetUsersRequest,
-    ListAccessibleDatasetsRequest, ListUserTokensRequest, RefreshTokenRequest, RotateLongLivedTokenRequest,
-    WhoAmIJsonRequest, WhoAmIRequest, WhoAmIResponse,
+    ListAccessibleDatasetsRequest, ListUserTokensRequest, RefreshTokenRequest, RevokeApiKeyRequest,
+    RevokeApiKeyResponse, RotateLongLivedTokenRequest, WhoAmIJsonRequest, WhoAmIRequest, WhoAmIResponse,
 };
 use crate::proto::google::api::HttpBody;
 
@@ -356,6 +356,20 @@ impl AuthorizationService for AuthorizationApi {
         let mut conn = self.pool.get().await.map_err(Error::from)?;
         let rows = user_tokens::live_tokens(&mut conn, principal.id, Utc::now()).await?;
         json(compat::tokens(&rows))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<RevokeApiKeyRequest>,
+    ) -> Result<Response<RevokeApiKeyResponse>, Status> {
+        let caller = Caller::of(&request);
+        let RevokeApiKeyRequest { id } = request.into_inner();
+        let principal = self.human(caller).await?;
+        let mut conn = self.pool.get().await.map_err(Error::from)?;
+        user_tokens::revoke_own_token(&mut conn, principal.id, id).await?;
+        // Refused here at once, not only after this replica's NOTIFY arrives.
+        self.evict_here(&format!("token:{id}"));
+        Ok(Response::new(RevokeApiKeyResponse {}))
     }
 
     async fn refresh_token(&self, request: Request<RefreshTokenRequest>) -> Result<Response<HttpBody>, Status> {

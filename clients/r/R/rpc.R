@@ -873,6 +873,14 @@ retry_donation <- function(client, donation_id = NULL, .timeout = NULL) {
     .timeout = .timeout)
 }
 
+# /steward.authorization.v1.AuthorizationService/RevokeApiKey
+revoke_api_key <- function(client, id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.authorization.v1.AuthorizationService/RevokeApiKey",
+    "steward.authorization.v1.RevokeApiKeyRequest", "steward.authorization.v1.RevokeApiKeyResponse",
+    list(id = id),
+    .timeout = .timeout)
+}
+
 # /steward.dataset.v1.DatasetService/RevokeServiceAccountToken
 revoke_service_account_token <- function(client, name = NULL, token_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/RevokeServiceAccountToken",

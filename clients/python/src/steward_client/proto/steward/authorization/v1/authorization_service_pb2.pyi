@@ -142,6 +142,16 @@ class ListUserTokensRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class RevokeApiKeyResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class RefreshTokenRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

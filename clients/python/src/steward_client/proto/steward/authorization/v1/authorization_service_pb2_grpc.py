@@ -133,6 +133,11 @@ class AuthorizationServiceStub:
                 request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListUserTokensRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/steward.authorization.v1.AuthorizationService/RevokeApiKey',
+                request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
         self.RefreshToken = channel.unary_unary(
                 '/steward.authorization.v1.AuthorizationService/RefreshToken',
                 request_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RefreshTokenRequest.SerializeToString,
@@ -360,6 +365,15 @@ class AuthorizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeApiKey(self, request, context):
+        """RevokeApiKey revokes one of the caller's own `api` or `long_lived` tokens
+        by the id ListUserTokens shows; someone else's id, a login token or a
+        token already revoked is NOT_FOUND "Token not found.". Human users only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RefreshToken(self, request, context):
         """RefreshToken is DSG's deprecated stub: `{"status":"deprecated","message":
         "Use /api/v1/create_token instead"}`. Human users only.
@@ -467,6 +481,11 @@ def add_AuthorizationServiceServicer_to_server(servicer, server):
                     servicer.ListUserTokens,
                     request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListUserTokensRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RevokeApiKeyResponse.SerializeToString,
             ),
             'RefreshToken': grpc.unary_unary_rpc_method_handler(
                     servicer.RefreshToken,
@@ -990,6 +1009,33 @@ class AuthorizationService:
             '/steward.authorization.v1.AuthorizationService/ListUserTokens',
             steward_dot_authorization_dot_v1_dot_authorization__service__pb2.ListUserTokensRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.authorization.v1.AuthorizationService/RevokeApiKey',
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RevokeApiKeyRequest.SerializeToString,
+            steward_dot_authorization_dot_v1_dot_authorization__service__pb2.RevokeApiKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,
