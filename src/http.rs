@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.ico", get(|| static_asset(Path("favicon.svg".to_owned()))))
         .merge(crate::openapi::routes())
         .merge(crate::web::routes())
+        .merge(crate::dataset::tos_page::routes())
         .merge(crate::authorization::http::routes())
         .merge(crate::authorization::signin::routes(&state))
         .merge(crate::authorization::ngauth::routes(&state))
@@ -76,6 +77,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
 <ul>
 <li><a href="/status">/status</a>: API status page (health, and who a token belongs to)</li>
 <li><a href="/secretshare">/secretshare</a>: private aggregation: contribute a value, or see sealed batches' sums</li>
+<li><a href="/account">/account</a>: My account: your groups and dataset access, terms to accept, API tokens</li>
 <li><a href="/dropoffs">/dropoffs</a>: drop-offs: create a link and a code that let people send you files</li>
 <li><a href="/api/docs/">/api/docs/</a>: the REST routes (served through Envoy), as OpenAPI</li>
 <li><a href="/healthz">/healthz</a>: whether the server can serve</li>
@@ -109,7 +111,7 @@ fn not_found() -> (StatusCode, axum::Json<serde_json::Value>) {
     (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not found"})))
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -6,12 +6,13 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::app::AppState;
+use crate::auth::{Caller, PrincipalKind};
 
 /// The page script: TypeScript in `clients/web/src/`, bundled by esbuild.
 const STATUS_JS: &[u8] = include_bytes!("../clients/web/dist/status.js");
@@ -32,6 +33,10 @@ const UPLOAD_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/upload_page.js
 /// `clients/web/src/dropoffs_page.ts`, bundled by esbuild.
 const DROPOFFS_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/dropoffs_page.js");
 
+/// The signed-in user's "My account" page (`/account`): TypeScript in
+/// `clients/web/src/account_page.ts`, bundled by esbuild.
+const ACCOUNT_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/account_page.js");
+
 /// Assets served under `/static/`: (path, content type, bytes).
 pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("status.js", "text/javascript; charset=utf-8", STATUS_JS),
@@ -39,6 +44,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("secretshare_page.js", "text/javascript; charset=utf-8", SECRETSHARE_PAGE_JS),
     ("upload_page.js", "text/javascript; charset=utf-8", UPLOAD_PAGE_JS),
     ("dropoffs_page.js", "text/javascript; charset=utf-8", DROPOFFS_PAGE_JS),
+    ("account_page.js", "text/javascript; charset=utf-8", ACCOUNT_PAGE_JS),
     ("steward.css", "text/css; charset=utf-8", STYLESHEET.as_bytes()),
 ];
 
@@ -51,11 +57,13 @@ pub fn routes() -> Router<AppState> {
         .route("/drop/{dropoff_id}", get(upload_page))
         .route("/dropoffs", get(dropoffs_page))
         .route("/dropoffs/{dropoff_id}", get(dropoff_page))
+        .route("/account", get(account_page))
+        .route("/signin", get(signin_page))
 }
 
 /// Pages load only this server's scripts and styles and call only this server;
 /// nothing else (no inline script, no third-party origin, no framing).
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 async fn status_page() -> Response {
@@ -91,6 +99,63 @@ async fn dropoff_page(Path(dropoff_id): Path<String>) -> Response {
     owner_or_upload_page("Drop-off", &DROPOFF_MAIN_HTML.replace("{script}", &dropoffs_script()))
 }
 
+/// "My account" for the user the `dsg_token` cookie (or an `Authorization`
+/// header) names; anyone else is sent to sign in and back. The script asks
+/// the server over gRPC-web with the same cookie.
+async fn account_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.resolver.resolve(&headers).await {
+        Caller::Principal(p) if p.kind == PrincipalKind::User => {
+            let script = format!(r#"<script type="module" src="{}"></script>"#, asset_url("account_page.js"));
+            let html = UPLOAD_HTML
+                .replace("{steward.css}", &asset_url("steward.css"))
+                .replace("{title}", "My account")
+                .replace("{main}", &ACCOUNT_MAIN_HTML.replace("{script}", &script));
+            // Its sign-out form posts here.
+            let mut response =
+                page(&CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'"), &html);
+            // New tokens are shown once: no copy of the page may stay in a cache.
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        _ => (
+            StatusCode::FOUND,
+            [(header::LOCATION, "/auth/login?next=%2Faccount"), (header::CACHE_CONTROL, "no-store")],
+        )
+            .into_response(),
+    }
+}
+
+/// `/signin?next=`: one button per configured provider, starting the
+/// sign-in at `/auth/login` with `next` kept (it validates `next` itself).
+async fn signin_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let pairs = crate::http::form_pairs(query.as_deref().unwrap_or_default());
+    let next = pairs.iter().find(|(k, _)| k == "next").map_or("/account", |(_, v)| v.as_str());
+    let signin = &state.config.signin;
+    let main = match &signin.provider {
+        Some(provider) => {
+            let start = format!("/auth/login?next={}", form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
+            let name = if signin.sandbox.is_some() {
+                "the sandbox provider".to_owned()
+            } else if provider.issuer.contains("accounts.google.com") {
+                "Google".to_owned()
+            } else {
+                origin_of(&provider.issuer).unwrap_or_else(|| provider.issuer.clone())
+            };
+            format!(
+                r#"<p>Steward has no passwords: you sign in with your organisation's account, and come back here.</p>
+<p><a class="button" id="provider" href="{}">Sign in with {}</a></p>"#,
+                crate::http::html_escape(&start),
+                crate::http::html_escape(&name)
+            )
+        }
+        None => r#"<p role="alert" class="error" id="signin-off"><span class="summary">Sign-in is not configured on this server.</span> Its operators can set <code>STEWARD_OIDC_ISSUER</code> and the client settings; until then, use an API token.</p>"#.to_owned(),
+    };
+    let main = format!("<main>\n<h1>Sign in</h1>\n{main}\n</main>");
+    let mut response = owner_or_upload_page("Sign in", &main);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 fn dropoffs_script() -> String {
     format!(r#"<script type="module" src="{}"></script>"#, asset_url("dropoffs_page.js"))
 }
@@ -112,7 +177,7 @@ fn is_dropoff_id(id: &str) -> bool {
 }
 
 /// A page with its content security policy and the headers every page sends.
-fn page(csp: &str, html: &str) -> Response {
+pub(crate) fn page(csp: &str, html: &str) -> Response {
     (
         [
             (header::CONTENT_SECURITY_POLICY, csp),
@@ -169,7 +234,7 @@ fn origin_of(url: &str) -> Option<String> {
 
 /// `/static/NAME?v=HASH`: assets are cached for an hour, so a new build must
 /// change the URL the page asks for.
-fn asset_url(name: &str) -> String {
+pub(crate) fn asset_url(name: &str) -> String {
     let bytes = ASSETS.iter().find(|(n, _, _)| *n == name).map(|(_, _, bytes)| *bytes).unwrap_or_default();
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let version: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
@@ -409,6 +474,43 @@ const DROPOFF_MAIN_HTML: &str = concat!(
 {script}"#
 );
 
+/// `/account`. `clients/web/src/account_page.ts` fills the elements by id.
+const ACCOUNT_MAIN_HTML: &str = r#"<main>
+<h1>My account</h1>
+<div id="account-status" role="status" aria-live="polite"><p class="muted">Asking the server…</p></div>
+<section aria-labelledby="profile-heading">
+<h2 id="profile-heading">Profile</h2>
+<dl class="identity" id="profile"></dl>
+<form method="post" action="/web/logout"><button type="submit" id="sign-out">Sign out</button></form>
+</section>
+<section aria-labelledby="groups-heading">
+<h2 id="groups-heading">Groups</h2>
+<div id="groups"></div>
+</section>
+<section aria-labelledby="access-heading">
+<h2 id="access-heading">Dataset access</h2>
+<div id="access"></div>
+</section>
+<section aria-labelledby="tos-heading">
+<h2 id="tos-heading">Terms to accept</h2>
+<div id="missing-tos"></div>
+<div id="tos-result" role="status" aria-live="polite"></div>
+</section>
+<section aria-labelledby="tokens-heading">
+<h2 id="tokens-heading">API tokens</h2>
+<p class="hint">Tokens let scripts and clients act as you. Revoke any you no longer use.</p>
+<form id="token-form">
+<label for="token-description">Description</label>
+<input id="token-description" name="token-description" maxlength="1000" required>
+<button type="submit">Create token</button>
+</form>
+<div id="new-token" role="status" aria-live="polite"></div>
+<div id="tokens"></div>
+</section>
+</main>
+<noscript><p>This page needs JavaScript to ask the server.</p></noscript>
+{script}"#;
+
 /// Plain, readable and accessible: system fonts, high contrast in light and
 /// dark schemes, visible focus, state in words and not colour alone.
 const STYLESHEET: &str = r#":root {
@@ -463,6 +565,10 @@ progress { width: 100%; height: 1.2rem; }
 td.hash { font-family: ui-monospace, monospace; font-size: .85rem; overflow-wrap: anywhere; }
 .code { font-family: ui-monospace, monospace; font-size: 1.3rem; }
 .notice { border-left: 4px solid var(--accent); padding: .1rem .8rem; }
+.document { border: 1px solid var(--line); border-radius: 4px; padding: .2rem 1rem; margin-top: 1rem; }
+.document p { white-space: pre-line; }
+a.button { display: inline-block; margin-top: .6rem; padding: .4rem 1rem; border-radius: 4px; text-decoration: none;
+  border: 1px solid var(--accent); background: var(--accent); color: var(--on-accent); }
 "#;
 
 #[cfg(test)]

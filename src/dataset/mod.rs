@@ -20,5 +20,6 @@ pub mod services;
 pub mod store;
 pub mod tables;
 pub mod tos;
+pub mod tos_page;
 
 pub use cache::PermissionCache;

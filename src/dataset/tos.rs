@@ -445,7 +445,7 @@ pub async fn accept(
                     granted_by_user_id: Some(caller.user_id),
                 };
                 view_granted = insert_or_existing(conn, caller.actor(), new, None).await?.1;
-            } else if !caller.admin && caller_levels(conn, caller.user_id, d.id).await?.effective.is_none() {
+            } else if restricted(conn, caller, d).await? {
                 return Err(denied("Access Restricted — ask the dataset administrator for access first."));
             }
         }
@@ -473,6 +473,43 @@ pub async fn accept(
         Ok(Accepted { document, newly_accepted: inserted == 1, view_granted })
     })
     .await
+}
+
+/// Step (2) of `accept_tos`: a closed dataset needs a grant (direct or
+/// group, any version) unless the caller is a global admin.
+async fn restricted(conn: &mut AsyncPgConnection, caller: AdminCaller, d: &store::DatasetRow) -> QueryResult<bool> {
+    Ok(!d.is_public() && !caller.admin && caller_levels(conn, caller.user_id, d.id).await?.effective.is_none())
+}
+
+/// Where the caller stands with a document, as the invite page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Closed dataset and no grant: accepting would be refused.
+    Restricted,
+    /// Accepted before.
+    Accepted,
+    /// May accept.
+    Open,
+}
+
+/// The caller's [`Standing`] with a document, by the rules [`accept`] applies.
+pub async fn standing(conn: &mut AsyncPgConnection, caller: AdminCaller, doc: &TosRow) -> Result<Standing> {
+    let dataset = match doc.dataset_id {
+        Some(id) => store::dataset_by_id(conn, id).await?,
+        None => None,
+    };
+    if let Some(d) = &dataset
+        && restricted(conn, caller, d).await?
+    {
+        return Ok(Standing::Restricted);
+    }
+    let accepted: i64 = tos_acceptances::table
+        .filter(tos_acceptances::user_id.eq(caller.user_id))
+        .filter(tos_acceptances::tos_document_id.eq(doc.id))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(if accepted > 0 { Standing::Accepted } else { Standing::Open })
 }
 
 /// Who accepted a document, oldest first (global admin or dataset admin of its dataset).

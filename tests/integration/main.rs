@@ -28,6 +28,7 @@ mod import;
 mod jobs;
 mod ngauth;
 mod openapi;
+mod pages;
 mod ratelimit;
 mod scenarios;
 mod scim;
