@@ -1432,12 +1432,22 @@ fn check_title(title: &str) -> Result<String> {
     if len == 0 || len > 200 {
         return Err(UploadError::invalid("title", "must be 1 to 200 characters"));
     }
+    // One line of text; PostgreSQL cannot store a NUL at all.
+    if title.chars().any(char::is_control) {
+        return Err(UploadError::invalid("title", "must not contain control characters (line breaks, tabs, NUL)"));
+    }
     Ok(title.to_owned())
 }
 
 fn check_description(description: &str) -> Result<String> {
     if description.chars().count() > 4000 {
         return Err(UploadError::invalid("description", "must be at most 4000 characters"));
+    }
+    if description.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(UploadError::invalid(
+            "description",
+            "must not contain control characters other than line breaks and tabs",
+        ));
     }
     Ok(description.to_owned())
 }
@@ -1504,6 +1514,18 @@ fn shown(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Control characters are refused as bad input, never left for the
+    /// database to fail on (a NUL made CreateDropoff answer INTERNAL).
+    #[test]
+    fn titles_and_descriptions_refuse_control_characters() {
+        assert_eq!(check_title("  Scans 2026 ").unwrap(), "Scans 2026");
+        for bad in ["a\u{0}b", "two\nlines", "tab\there"] {
+            assert!(matches!(check_title(bad), Err(UploadError::Invalid { .. })), "{bad:?}");
+        }
+        assert!(check_description("line one\nline two\twith a tab\r\n").is_ok());
+        assert!(matches!(check_description("nul \u{0} here"), Err(UploadError::Invalid { .. })));
+    }
 
     #[test]
     fn ids_are_version_4_and_parse_back() {
