@@ -583,50 +583,28 @@ impl ProviderHttp {
         offset: u64,
         error_code: fn(&[u8]) -> Option<String>,
     ) -> Result<Download, ProviderError> {
-        let step = Step::Download;
-        let first = self.allowed(url)?;
-        let mut attempt = 0;
-        loop {
-            let mut url = first.clone();
-            let mut redirects = 0;
-            let error = loop {
-                let mut request = self.client.get(url.clone());
-                if offset > 0 {
-                    request = request.header(header::RANGE, format!("bytes={offset}-"));
-                }
-                let response = match request.send().await {
-                    Err(e) => break self.network_error(step, &e),
-                    Ok(response) => response,
-                };
-                let status = response.status();
-                tracing::debug!(url = %loggable_url(&url), http_status = status.as_u16(), offset, "download answered");
-                if status.is_redirection() {
-                    redirects += 1;
-                    url = self.redirect(&url, &response, redirects)?;
-                    continue;
-                }
-                if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
-                    return self.body(response, offset);
-                }
-                let retry_after = retry_after(response.headers());
-                let body = read_limited(response, ERROR_BODY_LIMIT).await.unwrap_or_default();
-                let class = match status.as_u16() {
-                    408 | 429 | 500..=599 => ErrorClass::Transient,
-                    401 => ErrorClass::Auth,
-                    _ => ErrorClass::Permanent,
-                };
-                let mut e = ProviderError::answered(self.provider, step, class, status.as_u16(), None);
-                e.code = error_code(&body).map(|c| sanitize_code(&c));
-                e.retry_after = retry_after;
-                break e;
+        let request = |client: &reqwest::Client, target: Url, _first_method: bool| {
+            let request = client.get(target);
+            if offset > 0 { request.header(header::RANGE, format!("bytes={offset}-")) } else { request }
+        };
+        let answer = |response: reqwest::Response| async move {
+            let status = response.status();
+            if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
+                return self.body(response, offset);
+            }
+            let retry_after = retry_after(response.headers());
+            let body = read_limited(response, ERROR_BODY_LIMIT).await.unwrap_or_default();
+            let class = match status.as_u16() {
+                408 | 429 | 500..=599 => ErrorClass::Transient,
+                401 => ErrorClass::Auth,
+                _ => ErrorClass::Permanent,
             };
-            let Some(wait) = self.retry_wait(&error, Retries::Idempotent, attempt) else {
-                return Err(error);
-            };
-            tracing::info!(error = %error, wait_ms = wait.as_millis() as u64, "retrying a download");
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+            let mut e = ProviderError::answered(self.provider, Step::Download, class, status.as_u16(), None);
+            e.code = error_code(&body).map(|c| sanitize_code(&c));
+            e.retry_after = retry_after;
+            Err(e)
+        };
+        self.fetch(url, request, answer).await
     }
 
     /// `POST url` with the access token and a JSON `body`, answered with a
@@ -647,18 +625,56 @@ impl ProviderHttp {
         body: Vec<u8>,
         classify: impl Fn(&Answer) -> Result<(), ProviderError>,
     ) -> Result<Download, ProviderError> {
+        let request = |client: &reqwest::Client, target: Url, first_method: bool| {
+            if first_method {
+                post_json(client, target, access_token, body.clone())
+            } else {
+                client.get(target).bearer_auth(access_token)
+            }
+        };
+        let classify = &classify;
+        let answer = |response: reqwest::Response| async move {
+            let status = response.status();
+            let retry_after = retry_after(response.headers());
+            let mut e = if status == StatusCode::OK {
+                match self.sniff(response, classify).await {
+                    Ok(download) => return Ok(download),
+                    Err(e) => e,
+                }
+            } else {
+                // An unreadable error body still has its status to classify by.
+                let body = read_limited(response, ERROR_BODY_LIMIT).await.unwrap_or_default();
+                match classify(&Answer { status, body }) {
+                    Err(e) => e,
+                    Ok(()) => self.refused(Step::Download, status.as_u16(), "unexpected_status"),
+                }
+            };
+            e.retry_after = e.retry_after.or(retry_after);
+            Err(e)
+        };
+        self.fetch(url, request, answer).await
+    }
+
+    /// The redirect and retry loop of both downloads. `request` builds the
+    /// request to a target, with the first method while `first_method` holds
+    /// (it ends at a 301, 302 or 303); `answer` turns a final answer into the
+    /// download or the error that decides on a retry.
+    async fn fetch<Answered>(
+        &self,
+        url: &str,
+        request: impl Fn(&reqwest::Client, Url, bool) -> reqwest::RequestBuilder,
+        answer: impl Fn(reqwest::Response) -> Answered,
+    ) -> Result<Download, ProviderError>
+    where
+        Answered: Future<Output = Result<Download, ProviderError>>,
+    {
         let step = Step::Download;
         let first = self.allowed(url)?;
         let mut attempt = 0;
         loop {
-            let (mut target, mut post, mut redirects) = (first.clone(), true, 0);
+            let (mut target, mut first_method, mut redirects) = (first.clone(), true, 0);
             let error = loop {
-                let request = if post {
-                    post_json(&self.client, target.clone(), access_token, body.clone())
-                } else {
-                    self.client.get(target.clone()).bearer_auth(access_token)
-                };
-                let response = match request.send().await {
+                let response = match request(&self.client, target.clone(), first_method).send().await {
                     Err(e) => break self.network_error(step, &e),
                     Ok(response) => response,
                 };
@@ -667,25 +683,13 @@ impl ProviderHttp {
                 if status.is_redirection() {
                     redirects += 1;
                     target = self.redirect(&target, &response, redirects)?;
-                    post = post && matches!(status.as_u16(), 307 | 308);
+                    first_method = first_method && matches!(status.as_u16(), 307 | 308);
                     continue;
                 }
-                let retry_after = retry_after(response.headers());
-                let mut e = if status == StatusCode::OK {
-                    match self.sniff(response, &classify).await {
-                        Ok(download) => return Ok(download),
-                        Err(e) => e,
-                    }
-                } else {
-                    // An unreadable error body still has its status to classify by.
-                    let body = read_limited(response, ERROR_BODY_LIMIT).await.unwrap_or_default();
-                    match classify(&Answer { status, body }) {
-                        Err(e) => e,
-                        Ok(()) => self.refused(step, status.as_u16(), "unexpected_status"),
-                    }
-                };
-                e.retry_after = e.retry_after.or(retry_after);
-                break e;
+                match answer(response).await {
+                    Ok(download) => return Ok(download),
+                    Err(e) => break e,
+                }
             };
             let Some(wait) = self.retry_wait(&error, Retries::Idempotent, attempt) else {
                 return Err(error);
