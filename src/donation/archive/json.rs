@@ -122,25 +122,7 @@ impl<R: BufRead> ArrayReader<R> {
     }
 
     fn skip_ws(&mut self) -> io::Result<Option<u8>> {
-        loop {
-            let chunk = self.r.fill_buf()?;
-            if chunk.is_empty() {
-                return Ok(None);
-            }
-            match chunk.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
-                Some(i) => {
-                    let first = chunk[i];
-                    self.r.consume(i);
-                    self.offset += i as u64;
-                    return Ok(Some(first));
-                }
-                None => {
-                    let n = chunk.len();
-                    self.r.consume(n);
-                    self.offset += n as u64;
-                }
-            }
-        }
+        next_non_ws(&mut self.r, &mut self.offset)
     }
 
     /// Scans one element whose first byte is next in the stream.
@@ -285,25 +267,7 @@ impl<R: BufRead> Scanner<R> {
 
     /// The next byte after whitespace, not consumed; `None` at the end.
     pub(super) fn peek(&mut self) -> Result<Option<u8>, JsonError> {
-        loop {
-            let chunk = self.r.fill_buf()?;
-            if chunk.is_empty() {
-                return Ok(None);
-            }
-            match chunk.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
-                Some(i) => {
-                    let first = chunk[i];
-                    self.r.consume(i);
-                    self.offset += i as u64;
-                    return Ok(Some(first));
-                }
-                None => {
-                    let n = chunk.len();
-                    self.r.consume(n);
-                    self.offset += n as u64;
-                }
-            }
-        }
+        Ok(next_non_ws(&mut self.r, &mut self.offset)?)
     }
 
     /// Consumes the byte [`peek`](Self::peek) returned.
@@ -616,6 +580,30 @@ impl<R: BufRead> Scanner<R> {
                 }
                 // A control character must be escaped.
                 Some(_) => return self.syntax(),
+            }
+        }
+    }
+}
+
+/// Consumes whitespace from `r` (counting it into `offset`) and returns the
+/// next byte, not consumed; `None` at the end.
+fn next_non_ws<R: BufRead>(r: &mut R, offset: &mut u64) -> io::Result<Option<u8>> {
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        match chunk.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+            Some(i) => {
+                let first = chunk[i];
+                r.consume(i);
+                *offset += i as u64;
+                return Ok(Some(first));
+            }
+            None => {
+                let n = chunk.len();
+                r.consume(n);
+                *offset += n as u64;
             }
         }
     }

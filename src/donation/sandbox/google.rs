@@ -25,19 +25,18 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::consent::{self, AuthRequest, ConsentScreen, Refusal};
 use super::http::{
-    Decision, SandboxError, Staged, bearer_token, consent_decision, default_scenario, delay, form_pairs, issue_code,
-    no_store, page, random_job_id, random_token, redirect_to, scenario_of, sha256, single, staged_refusal,
+    SandboxError, Staged, bearer_token, delay, form_pairs, no_store, random_job_id, random_token, scenario_of, sha256,
+    single, staged_refusal,
 };
 use super::scenario::{AccessType, Failure, Scenario};
-use super::store::{self, Grant, Job, NewGrant, NewJob, Repeat, TokenKind};
-use super::{GOOGLE_RESOURCES, google_part_count, pages, storage};
+use super::store::{self, Grant, Job, NewJob, Repeat, TokenKind};
+use super::{GOOGLE_RESOURCES, google_part_count, storage};
 use crate::app::AppState;
 use crate::donation::catalogue::{GOOGLE_SCOPE_PREFIX, google_scope};
 use crate::donation::provider::pkce_challenge;
 
-/// Authorization codes live 10 minutes.
-const CODE_LIFETIME: Duration = Duration::from_secs(600);
 /// Google's access tokens live an hour (`expires_in` 3599).
 const ACCESS_LIFETIME: Duration = Duration::from_secs(3599);
 /// With `expired_token`.
@@ -59,19 +58,6 @@ pub fn routes() -> Router<AppState> {
         .route("/sandbox/google/v1/archiveJobs/{*rest}", get(job_get).post(job_post))
         .route("/sandbox/google/storage/{job}/{file}", get(storage::download))
 }
-
-/// A checked authorization request.
-struct AuthRequest {
-    client_id: String,
-    redirect_uri: String,
-    /// Requested resource groups, in request order.
-    groups: Vec<String>,
-    state: String,
-    code_challenge: String,
-}
-
-/// Why an authorization request is refused: (status, OAuth error, message).
-type Refusal = (StatusCode, &'static str, String);
 
 /// Checks an authorization request as Google would (spec §6.2), plus the
 /// PKCE and `state` Steward always sends.
@@ -137,27 +123,39 @@ fn check_request(state: &AppState, pairs: &[(String, String)]) -> Result<AuthReq
     Ok(AuthRequest {
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
-        groups,
+        scopes: groups,
         state: state_param.to_owned(),
         code_challenge: code_challenge.to_owned(),
     })
 }
 
-fn refusal_page((status, error, message): Refusal) -> Response {
-    page(status, pages::error_page("Google", error, &message))
-}
+/// Google's consent screen (spec §6.2).
+static SCREEN: ConsentScreen = ConsentScreen {
+    provider: "Google",
+    source: "google",
+    client_field: "client_id",
+    decision_path: DECISION_PATH,
+    fields: ADVANCED_FIELDS,
+    access_type: true,
+    code_prefix: "4/0Asandbox-",
+    check: check_request,
+    scope_param: |groups| groups.iter().map(|g| google_scope(g)).collect::<Vec<_>>().join(" "),
+    scope_text,
+    allowed: |request, code, granted| {
+        let scopes: Vec<String> = granted.iter().map(|g| google_scope(g)).collect();
+        vec![("state", request.state.clone()), ("code", code.to_owned()), ("scope", scopes.join(" "))]
+    },
+    denied: |request| vec![("error", "access_denied".to_owned()), ("state", request.state.clone())],
+};
 
 /// `GET /sandbox/google/o/oauth2/v2/auth`: the consent screen.
 async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let pairs = form_pairs(query.as_deref().unwrap_or(""));
-    let request = match check_request(&state, &pairs) {
-        Ok(request) => request,
-        Err(refusal) => return refusal_page(refusal),
-    };
-    match default_scenario(&state.config.donation) {
-        Ok(scenario) => consent_page(&request, &scenario, None),
-        Err(e) => SandboxError::Internal(e.to_string()).into_response(),
-    }
+    consent::authorize(&SCREEN, &state, query.as_deref())
+}
+
+/// `POST …/auth/decision`.
+async fn decision(State(state): State<AppState>, body: Bytes) -> Result<Response, SandboxError> {
+    consent::decision(&SCREEN, &state, &body).await
 }
 
 /// Plain descriptions of the scopes, as on Google's consent screen.
@@ -173,78 +171,6 @@ fn scope_text(group: &str) -> (&'static str, &'static str) {
         "discover.not_interested" => ("Discover preferences", "Topics you marked as not interesting"),
         _ => ("Other data", ""),
     }
-}
-
-fn consent_page(request: &AuthRequest, scenario: &Scenario, error: Option<&str>) -> Response {
-    let scope: Vec<String> = request.groups.iter().map(|g| google_scope(g)).collect();
-    let scope = scope.join(" ");
-    let hidden = [
-        ("client_id", request.client_id.as_str()),
-        ("redirect_uri", request.redirect_uri.as_str()),
-        ("response_type", "code"),
-        ("scope", scope.as_str()),
-        ("state", request.state.as_str()),
-        ("code_challenge", request.code_challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
-    let choices: Vec<pages::ScopeChoice<'_>> = request
-        .groups
-        .iter()
-        .map(|group| {
-            let (label, description) = scope_text(group);
-            pages::ScopeChoice { value: group, label, description, checked: scenario.grant.allows(group) }
-        })
-        .collect();
-    let html = pages::consent(&pages::ConsentPage {
-        provider: "Google",
-        app_name: "Steward",
-        action: DECISION_PATH,
-        hidden: &hidden,
-        scopes: &choices,
-        access_type: Some(scenario.access_type),
-        scenario,
-        fields: ADVANCED_FIELDS,
-        error,
-    });
-    page(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, html)
-}
-
-/// `POST …/auth/decision`: Allow issues a code bound to the scenario and the
-/// PKCE challenge; Cancel (or `deny`) answers `access_denied`.
-async fn decision(State(state): State<AppState>, body: Bytes) -> Result<Response, SandboxError> {
-    let pairs = form_pairs(std::str::from_utf8(&body).unwrap_or(""));
-    let request = match check_request(&state, &pairs) {
-        Ok(request) => request,
-        Err(refusal) => return Ok(refusal_page(refusal)),
-    };
-    let (scenario, mut location) = match consent_decision(&state.config.donation, &pairs, &request.redirect_uri)? {
-        Decision::Allow(scenario, location) => (scenario, location),
-        Decision::Deny(mut location) => {
-            location.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", &request.state);
-            return Ok(found(location.as_str()));
-        }
-        Decision::Unclear(refusal) => return Ok(refusal_page(refusal)),
-        Decision::BadScenario(defaults, message) => return Ok(consent_page(&request, &defaults, Some(&message))),
-    };
-    let granted: Vec<&str> = request.groups.iter().map(String::as_str).filter(|g| scenario.grant.allows(g)).collect();
-    let query = scenario.to_query();
-    let grant =
-        NewGrant { provider: "google", client_id: &request.client_id, scenario: &query, scopes: granted.clone() };
-    let code =
-        issue_code(&state, &grant, &request.redirect_uri, &request.code_challenge, "4/0Asandbox-", CODE_LIFETIME)
-            .await?;
-    let scopes: Vec<String> = granted.iter().map(|g| google_scope(g)).collect();
-    location
-        .query_pairs_mut()
-        .append_pair("state", &request.state)
-        .append_pair("code", &code)
-        .append_pair("scope", &scopes.join(" "));
-    Ok(found(location.as_str()))
-}
-
-/// `302 Found` (Google's redirect status).
-fn found(location: &str) -> Response {
-    redirect_to(StatusCode::FOUND, location)
 }
 
 /// A token endpoint error, `{"error", "error_description"}`.

@@ -17,6 +17,7 @@
 //! `gen_tiktok` (the TikTok export's JSON document) and
 //! `gen_zip` (zip writers, the zip bomb, central-directory truncation).
 
+mod consent;
 pub mod generate;
 pub mod google;
 pub mod http;

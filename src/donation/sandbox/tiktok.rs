@@ -41,20 +41,19 @@ use ring::rand::SecureRandom as _;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::consent::{self, AuthRequest, ConsentScreen, Refusal};
 use super::http::{
-    Decision, SandboxError, Staged, bearer_token, consent_decision, default_scenario, delay, form_pairs, issue_code,
-    no_store, page, random_token, redirect_to, scenario_of, sha256, single, staged_refusal,
+    SandboxError, Staged, bearer_token, delay, form_pairs, no_store, random_token, redirect_to, scenario_of, sha256,
+    single, staged_refusal,
 };
 use super::scenario::{Failure, Scenario};
-use super::store::{self, Grant, Job, NewGrant, NewJob, TokenKind};
+use super::store::{self, Grant, Job, NewJob, TokenKind};
 use super::stream::{CHUNKS_AHEAD, CUT_PAUSE, ChannelWriter};
-use super::{pages, write_tiktok_archive};
+use super::write_tiktok_archive;
 use crate::app::AppState;
 use crate::donation::config::PkceEncoding;
 use crate::donation::provider::pkce_challenge;
 
-/// Authorization codes live 10 minutes.
-const CODE_LIFETIME: Duration = Duration::from_secs(600);
 /// TikTok's access tokens live a day (`expires_in` 86400).
 const ACCESS_LIFETIME: Duration = Duration::from_secs(86_400);
 /// With `expired_token`.
@@ -103,19 +102,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 // --- Login Kit: consent screen and decision.
-
-/// A checked authorization request.
-struct AuthRequest {
-    client_key: String,
-    redirect_uri: String,
-    /// Requested scopes, in request order.
-    scopes: Vec<String>,
-    state: String,
-    code_challenge: String,
-}
-
-/// Why an authorization request is refused: (status, error, message).
-type Refusal = (StatusCode, &'static str, String);
 
 /// Whether TikTok knows `scope` (Login Kit basics and the portability scopes).
 fn known_scope(scope: &str) -> bool {
@@ -207,7 +193,7 @@ fn check_request(state: &AppState, pairs: &[(String, String)]) -> Result<AuthReq
         return Err(bad(format!("Code verifier or code challenge is invalid: expected {expected}.")));
     }
     Ok(AuthRequest {
-        client_key: client_key.to_owned(),
+        client_id: client_key.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
         scopes,
         state: state_param.to_owned(),
@@ -215,21 +201,38 @@ fn check_request(state: &AppState, pairs: &[(String, String)]) -> Result<AuthReq
     })
 }
 
-fn refusal_page((status, error, message): Refusal) -> Response {
-    page(status, pages::error_page("TikTok", error, &message))
-}
+/// TikTok's consent screen (spec §4.4.1, §6.2).
+static SCREEN: ConsentScreen = ConsentScreen {
+    provider: "TikTok",
+    source: "tiktok",
+    client_field: "client_key",
+    decision_path: DECISION_PATH,
+    fields: ADVANCED_FIELDS,
+    access_type: false,
+    code_prefix: "sandbox-code-",
+    check: check_request,
+    scope_param: |scopes| scopes.join(","),
+    scope_text,
+    allowed: |request, code, granted| {
+        vec![("code", code.to_owned()), ("scopes", granted.join(",")), ("state", request.state.clone())]
+    },
+    denied: |request| {
+        vec![
+            ("error", "access_denied".to_owned()),
+            ("error_description", "The user denied the authorization request.".to_owned()),
+            ("state", request.state.clone()),
+        ]
+    },
+};
 
 /// `GET /sandbox/tiktok/v2/auth/authorize/`: the consent screen.
 async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let pairs = form_pairs(query.as_deref().unwrap_or(""));
-    let request = match check_request(&state, &pairs) {
-        Ok(request) => request,
-        Err(refusal) => return refusal_page(refusal),
-    };
-    match default_scenario(&state.config.donation) {
-        Ok(scenario) => consent_page(&request, &scenario, None),
-        Err(e) => SandboxError::Internal(e.to_string()).into_response(),
-    }
+    consent::authorize(&SCREEN, &state, query.as_deref())
+}
+
+/// `POST …/authorize/decision`.
+async fn decision(State(state): State<AppState>, body: Bytes) -> Result<Response, SandboxError> {
+    consent::decision(&SCREEN, &state, &body).await
 }
 
 /// Plain descriptions of the scopes, as on TikTok's consent screen.
@@ -250,80 +253,6 @@ fn scope_text(scope: &str) -> (&'static str, &'static str) {
         Some("directmessages") => ("Your direct messages", "Messages you sent and received"),
         _ => ("Other data", ""),
     }
-}
-
-fn consent_page(request: &AuthRequest, scenario: &Scenario, error: Option<&str>) -> Response {
-    let scope = request.scopes.join(",");
-    let hidden = [
-        ("client_key", request.client_key.as_str()),
-        ("redirect_uri", request.redirect_uri.as_str()),
-        ("response_type", "code"),
-        ("scope", scope.as_str()),
-        ("state", request.state.as_str()),
-        ("code_challenge", request.code_challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
-    let choices: Vec<pages::ScopeChoice<'_>> = request
-        .scopes
-        .iter()
-        .map(|scope| {
-            let (label, description) = scope_text(scope);
-            pages::ScopeChoice { value: scope, label, description, checked: scenario.grant.allows(scope) }
-        })
-        .collect();
-    let html = pages::consent(&pages::ConsentPage {
-        provider: "TikTok",
-        app_name: "Steward",
-        action: DECISION_PATH,
-        hidden: &hidden,
-        scopes: &choices,
-        access_type: None,
-        scenario,
-        fields: ADVANCED_FIELDS,
-        error,
-    });
-    page(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, html)
-}
-
-/// `POST …/authorize/decision`: Allow issues a code bound to the scenario and
-/// the PKCE challenge; Cancel (or `deny`) answers `access_denied`.
-async fn decision(State(state): State<AppState>, body: Bytes) -> Result<Response, SandboxError> {
-    let pairs = form_pairs(std::str::from_utf8(&body).unwrap_or(""));
-    let request = match check_request(&state, &pairs) {
-        Ok(request) => request,
-        Err(refusal) => return Ok(refusal_page(refusal)),
-    };
-    let (scenario, mut location) = match consent_decision(&state.config.donation, &pairs, &request.redirect_uri)? {
-        Decision::Allow(scenario, location) => (scenario, location),
-        Decision::Deny(mut location) => {
-            location
-                .query_pairs_mut()
-                .append_pair("error", "access_denied")
-                .append_pair("error_description", "The user denied the authorization request.")
-                .append_pair("state", &request.state);
-            return Ok(found(location.as_str()));
-        }
-        Decision::Unclear(refusal) => return Ok(refusal_page(refusal)),
-        Decision::BadScenario(defaults, message) => return Ok(consent_page(&request, &defaults, Some(&message))),
-    };
-    let granted: Vec<&str> = request.scopes.iter().map(String::as_str).filter(|s| scenario.grant.allows(s)).collect();
-    let query = scenario.to_query();
-    let grant =
-        NewGrant { provider: "tiktok", client_id: &request.client_key, scenario: &query, scopes: granted.clone() };
-    let code =
-        issue_code(&state, &grant, &request.redirect_uri, &request.code_challenge, "sandbox-code-", CODE_LIFETIME)
-            .await?;
-    location
-        .query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("scopes", &granted.join(","))
-        .append_pair("state", &request.state);
-    Ok(found(location.as_str()))
-}
-
-/// `302 Found`.
-fn found(location: &str) -> Response {
-    redirect_to(StatusCode::FOUND, location)
 }
 
 // --- OAuth v2: token and revoke.
