@@ -106,10 +106,7 @@ async fn account_page(State(state): State<AppState>, headers: HeaderMap) -> Resp
     match state.resolver.resolve(&headers).await {
         Caller::Principal(p) if p.kind == PrincipalKind::User => {
             let script = format!(r#"<script type="module" src="{}"></script>"#, asset_url("account_page.js"));
-            let html = UPLOAD_HTML
-                .replace("{steward.css}", &asset_url("steward.css"))
-                .replace("{title}", "My account")
-                .replace("{main}", &ACCOUNT_MAIN_HTML.replace("{script}", &script));
+            let html = shell("My account", &ACCOUNT_MAIN_HTML.replace("{script}", &script));
             // Its sign-out form posts here.
             let mut response =
                 page(&CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'"), &html);
@@ -160,13 +157,31 @@ fn dropoffs_script() -> String {
     format!(r#"<script type="module" src="{}"></script>"#, asset_url("dropoffs_page.js"))
 }
 
-/// [`UPLOAD_HTML`] with its title and main part, under the common policy.
+/// [`shell`] with its title and main part, under the common policy.
 fn owner_or_upload_page(title: &str, main: &str) -> Response {
-    let html = UPLOAD_HTML
-        .replace("{steward.css}", &asset_url("steward.css"))
-        .replace("{title}", title)
-        .replace("{main}", main);
-    page(CONTENT_SECURITY_POLICY, &html)
+    page(CONTENT_SECURITY_POLICY, &shell(title, main))
+}
+
+/// A whole page around `main` with the shared stylesheet and icon; `title`
+/// is HTML (callers escape what they did not write).
+pub(crate) fn shell(title: &str, main: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Steward</title>
+<link rel="icon" href="/static/favicon.svg">
+<link rel="stylesheet" href="{css}">
+</head>
+<body>
+{main}
+</body>
+</html>
+"#,
+        css = asset_url("steward.css"),
+    )
 }
 
 /// A lowercase hyphenated UUID, as drop-off ids are (spec upload.md §2.2); upper
@@ -345,22 +360,6 @@ const SECRETSHARE_MAIN_HTML: &str = r#"<main>
 </section>
 </main>
 <noscript><p>This page needs JavaScript to split values and ask the parties.</p></noscript>"#;
-
-/// The uploader's and the owner's drop-off pages around their `{main}`.
-const UPLOAD_HTML: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Steward</title>
-<link rel="icon" href="/static/favicon.svg">
-<link rel="stylesheet" href="{steward.css}">
-</head>
-<body>
-{main}
-</body>
-</html>
-"#;
 
 /// A link whose id is not a drop-off id.
 const BAD_LINK_HTML: &str = r#"<main>

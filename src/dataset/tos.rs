@@ -307,6 +307,13 @@ pub async fn get(conn: &mut AsyncPgConnection, caller: Option<AdminCaller>, key:
     Ok(view(conn, doc).await?)
 }
 
+/// A document as the TOS pages show it, by id or invite token, to anyone
+/// (spec §3.5: the text is no secret, accepting is what needs a grant).
+pub async fn shown(conn: &mut AsyncPgConnection, key: &TosKey) -> Result<TosView> {
+    let doc = row(conn, key).await?;
+    Ok(view(conn, doc).await?)
+}
+
 /// A page of documents by id, optionally of one dataset (global admin).
 pub async fn list(
     conn: &mut AsyncPgConnection,
@@ -481,13 +488,15 @@ async fn restricted(conn: &mut AsyncPgConnection, caller: AdminCaller, d: &store
     Ok(!d.is_public() && !caller.admin && caller_levels(conn, caller.user_id, d.id).await?.effective.is_none())
 }
 
-/// Where the caller stands with a document, as the invite page shows it.
+/// Where the caller stands with a document, as the TOS pages show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
     /// Closed dataset and no grant: accepting would be refused.
     Restricted,
     /// Accepted before.
     Accepted,
+    /// Not in force and not its dataset's general TOS: accepting would be refused.
+    NotInForce,
     /// May accept.
     Open,
 }
@@ -509,7 +518,14 @@ pub async fn standing(conn: &mut AsyncPgConnection, caller: AdminCaller, doc: &T
         .count()
         .get_result(conn)
         .await?;
-    Ok(if accepted > 0 { Standing::Accepted } else { Standing::Open })
+    let current = dataset.as_ref().is_some_and(|d| d.tos_document_id == Some(doc.id));
+    Ok(if accepted > 0 {
+        Standing::Accepted
+    } else if !doc.in_force(Utc::now()) && !current {
+        Standing::NotInForce
+    } else {
+        Standing::Open
+    })
 }
 
 /// Who accepted a document, oldest first (global admin or dataset admin of its dataset).
@@ -576,4 +592,24 @@ pub async fn pending(
         })
         .collect();
     Ok(views(conn, pending).await?)
+}
+
+/// The service-check page's "Accept all" (spec §3.5): [`accept`] for each of
+/// the [`pending`] documents, all or none.
+pub async fn accept_pending(
+    conn: &mut AsyncPgConnection,
+    caller: AdminCaller,
+    dataset: &str,
+    service: Option<&str>,
+    version: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<Vec<Accepted>> {
+    conn.transaction(async |conn| {
+        let mut accepted = Vec::new();
+        for doc in pending(conn, caller, dataset, service, version).await? {
+            accepted.push(accept(conn, caller, &TosKey::Id(doc.row.id), user_agent).await?);
+        }
+        Ok(accepted)
+    })
+    .await
 }

@@ -36,6 +36,7 @@ mod secretshare;
 mod secretshare_page;
 mod server;
 mod signin;
+mod tos_pages;
 mod upload;
 mod upload_hooks;
 mod upload_notify;
