@@ -3,7 +3,8 @@
 // provider (spec authorization_dataset.md §3.5, §5.6; scenarios 74, 76): the
 // user's groups and dataset access with their sources, accepting a missing
 // TOS, a token shown once that works as a Bearer token until revoked, and the
-// invite page for an anonymous visitor, a user without grant and a grantee.
+// invite page for an anonymous visitor, a user without grant and a grantee;
+// the service-check page (scenario 77) with Markdown terms.
 // Leaves screenshots in $STEWARD_ARTIFACTS. Run by tests/e2e/suites/browser.
 
 import assert from "node:assert/strict";
@@ -23,12 +24,15 @@ const DIRECT = `account-direct-${RUN}`;
 const OTHERS = `account-others-${RUN}`;
 /** Closed, a direct grant, terms accepted on the invite page. */
 const INVITED = `account-invited-${RUN}`;
+/** Closed, a direct grant, Markdown terms accepted on the service-check page. */
+const CHECKED = `account-checked-${RUN}`;
 
 let chromium;
 let context;
 let groupTerms;
 let othersTerms;
 let invitedTerms;
+let checkedTerms;
 
 /** Steward's REST routes through Envoy as the admin. */
 async function admin(method, route, body) {
@@ -65,14 +69,19 @@ before(async () => {
   await closedDataset(DIRECT);
   await closedDataset(OTHERS);
   await closedDataset(INVITED);
+  await closedDataset(CHECKED);
   await admin("POST", "/v1/groups", { name: GROUP });
   await admin("POST", `/v1/groups/${GROUP}/members`, { user_email: EMAIL });
   await admin("POST", `/v1/datasets/${BY_GROUP}/grants`, { group: GROUP, level: "ACCESS_LEVEL_VIEW" });
   await admin("POST", `/v1/datasets/${DIRECT}/grants`, { user_email: EMAIL, level: "ACCESS_LEVEL_EDIT" });
   await admin("POST", `/v1/datasets/${INVITED}/grants`, { user_email: EMAIL, level: "ACCESS_LEVEL_VIEW" });
+  await admin("POST", `/v1/datasets/${CHECKED}/grants`, { user_email: EMAIL, level: "ACCESS_LEVEL_VIEW" });
   groupTerms = await terms(BY_GROUP, `Group terms ${RUN}`);
   othersTerms = await terms(OTHERS, `Others terms ${RUN}`);
   invitedTerms = await terms(INVITED, `Invited terms ${RUN}`);
+  const text = "# Checked data\n\nBe **kind** to the data.\n\n<script>window.ran = true</script>";
+  const checked = await admin("POST", "/v1/tos-documents", { name: `Checked terms ${RUN}`, text, dataset: CHECKED });
+  checkedTerms = checked.document;
   chromium = await launchChromium("steward-account-", { viewport: { width: 1000, height: 900 } });
   ({ context } = chromium);
 });
@@ -198,6 +207,32 @@ test("the invite page: 403 without grant, and a grantee accepts once", async () 
   await screenshot(page, "account-invite-accepted.png");
   const document = (await admin("GET", `/v1/tos-documents/${invitedTerms.id}`)).document;
   assert.equal(Number(document.acceptanceCount ?? document.acceptance_count), 1, "one acceptance");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("service-check: rendered terms, Accept all, then on to next", async () => {
+  const page = await context.newPage();
+  const problems = watchProblems(page, { except: /favicon/ });
+  const next = `${STEWARD_URL}/account?from=tos`;
+  const check = `${STEWARD_URL}/web/tos/service-check/?dataset=${CHECKED}&next=${encodeURIComponent(next)}`;
+  const response = await page.goto(check);
+  assert.equal(response.status(), 200);
+  const document = page.locator(`#document-${checkedTerms.id}`);
+  assert.equal(await document.locator("h1").textContent(), "Checked data");
+  assert.equal(await document.locator("strong").textContent(), "kind");
+  // Raw HTML in the terms is shown as text, never run.
+  assert.match(await document.textContent(), /<script>window\.ran = true<\/script>/);
+  assert.equal(await page.evaluate(() => window.ran), undefined);
+  await assertAccessible(page, "service-check page");
+  await screenshot(page, "account-service-check.png");
+  await page.getByRole("button", { name: "Accept all" }).click();
+  await page.waitForURL(next, WAIT);
+  // Nothing pending any more: straight on.
+  await page.goto(check);
+  await page.waitForURL(next, WAIT);
+  const accepted = (await admin("GET", `/v1/tos-documents/${checkedTerms.id}`)).document;
+  assert.equal(Number(accepted.acceptanceCount ?? accepted.acceptance_count), 1, "one acceptance");
   assert.deepEqual(problems, []);
   await page.close();
 });
