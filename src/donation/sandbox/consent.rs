@@ -33,6 +33,12 @@ pub struct AuthRequest {
 /// Why an authorization request is refused: (status, OAuth error, message).
 pub type Refusal = (StatusCode, &'static str, String);
 
+/// Query parameters added to the redirect back to the client.
+type RedirectParams = Vec<(&'static str, String)>;
+
+/// An authorization request's form or query pairs.
+type Pairs = [(String, String)];
+
 /// One provider's consent screen.
 pub struct ConsentScreen {
     /// The name shown, e.g. "Google".
@@ -50,15 +56,15 @@ pub struct ConsentScreen {
     /// What issued codes start with.
     pub code_prefix: &'static str,
     /// Checks an authorization request as the provider would.
-    pub check: fn(&AppState, &[(String, String)]) -> Result<AuthRequest, Refusal>,
+    pub check: fn(&AppState, &Pairs) -> Result<AuthRequest, Refusal>,
     /// The `scope` parameter the provider's own screen would post.
     pub scope_param: fn(&[String]) -> String,
     /// A scope's label and description.
     pub scope_text: fn(&str) -> (&'static str, &'static str),
     /// The redirect's parameters after Allow: `(request, code, granted)`.
-    pub allowed: fn(&AuthRequest, &str, &[&str]) -> Vec<(&'static str, String)>,
+    pub allowed: fn(&AuthRequest, &str, &[&str]) -> RedirectParams,
     /// The redirect's parameters after Cancel.
-    pub denied: fn(&AuthRequest) -> Vec<(&'static str, String)>,
+    pub denied: fn(&AuthRequest) -> RedirectParams,
 }
 
 /// `GET` of the authorization endpoint: the consent screen.
