@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::admin::{DatasetChanges, DatasetView, NewDatasetSpec, NewVersionSpec, VersionChanges, VersionView};
 use super::audit_log::{AuditEntry, AuditFilter};
 use super::grants::{GrantRequest, GrantView, GranteeName, GranteeSpec, GroupView, MemberView, TeamGrantRequest};
+use super::middleauth::MiddleauthAppRow;
 use super::permissions::Level;
 use super::service_accounts::{ServiceAccountView, TokenView};
 use super::services::ServiceRow;
@@ -36,6 +37,37 @@ pub fn slug(field: &str, value: &str) -> Result<String> {
 fn bounded(field: &str, value: &str) -> Result<String> {
     if value.is_empty() || value.chars().count() > 255 {
         return Err(invalid(format!("{field} must be 1 to 255 characters")));
+    }
+    Ok(value.to_owned())
+}
+
+/// A middleauth app's name: 1–255 characters, control characters refused.
+pub fn app_name(value: &str) -> Result<String> {
+    let name = bounded("name", value.trim())?;
+    if name.chars().any(char::is_control) {
+        return Err(invalid("name must not contain control characters".into()));
+    }
+    Ok(name)
+}
+
+/// A middleauth app's URL: absolute `https` (also `http` when `allow_http`,
+/// outside production, like the other URL settings), with a host, no
+/// credentials, fragment, spaces or control characters, at most 2048 bytes.
+/// Kept as given: Neuroglancer compares it with the app's URL as a string.
+pub fn app_url(value: &str, allow_http: bool) -> Result<String> {
+    let refused = || {
+        let schemes = if allow_http { "an absolute https or http URL" } else { "an absolute https URL" };
+        invalid(format!("url must be {schemes}, e.g. https://cave.example.org/pcg"))
+    };
+    if value.is_empty() || value.len() > 2048 || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(refused());
+    }
+    let url = reqwest::Url::parse(value).map_err(|_| refused())?;
+    let scheme_ok = url.scheme() == "https" || (allow_http && url.scheme() == "http");
+    let plain = url.username().is_empty() && url.password().is_none() && url.fragment().is_none();
+    // `https:host` parses too, but is not what it looks like.
+    if !scheme_ok || !plain || url.host_str().is_none() || !value[url.scheme().len()..].starts_with("://") {
+        return Err(refused());
     }
     Ok(value.to_owned())
 }
@@ -539,9 +571,42 @@ impl From<ServiceRow> for pb::Service {
     }
 }
 
+impl From<MiddleauthAppRow> for pb::MiddleauthApp {
+    fn from(v: MiddleauthAppRow) -> Self {
+        let MiddleauthAppRow { id, name, url, created_at } = v;
+        pb::MiddleauthApp { id, name, url, create_time: Some(timestamp(created_at)) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn middleauth_app_urls_are_absolute_https_unless_development() {
+        for ok in ["https://cave.example.org/pcg", "https://cave.example.org", "https://a.example.org:8443/x?y=1"] {
+            assert_eq!(app_url(ok, false).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "http://cave.example.org/pcg",
+            "/pcg",
+            "cave.example.org/pcg",
+            "https:cave.example.org",
+            "https://user:pw@cave.example.org/",
+            "https://cave.example.org/#x",
+            "https://cave.example.org/ x",
+            "javascript:alert(1)",
+            "ftp://cave.example.org/",
+        ] {
+            assert!(app_url(bad, false).is_err(), "{bad:?}");
+        }
+        assert!(app_url("http://127.0.0.1:8000/pcg", true).is_ok());
+        assert!(app_url("ftp://cave.example.org/", true).is_err());
+        assert!(app_name(" ").is_err());
+        assert!(app_name("a\u{7}b").is_err());
+        assert_eq!(app_name(" PCG ").unwrap(), "PCG");
+    }
 
     #[test]
     fn invalid_input_names_the_field() {

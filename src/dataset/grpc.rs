@@ -5,7 +5,7 @@
 use tonic::{Request, Response, Status};
 
 use super::admin::{self, AdminCaller, PageRequest};
-use super::{audit_log, convert, grants, service_accounts, services, tables, tos};
+use super::{audit_log, convert, grants, middleauth, service_accounts, services, tables, tos};
 use crate::app::AppState;
 use crate::auth::{Caller, PrincipalKind};
 use crate::db::{Pool, PooledConn};
@@ -17,6 +17,8 @@ use crate::proto::dataset::v1::dataset_service_server::DatasetService;
 #[derive(Clone)]
 pub struct DatasetApi {
     pool: Pool,
+    /// Outside production, middleauth app URLs may be plain `http`.
+    allow_http: bool,
 }
 
 impl std::fmt::Debug for DatasetApi {
@@ -28,7 +30,7 @@ impl std::fmt::Debug for DatasetApi {
 impl DatasetApi {
     /// The service over the shared pool.
     pub fn new(state: &AppState) -> Self {
-        Self { pool: state.pool.clone() }
+        Self { pool: state.pool.clone(), allow_http: state.config.env != crate::config::Environment::Production }
     }
 
     async fn conn(&self) -> Result<PooledConn, Error> {
@@ -617,5 +619,42 @@ impl DatasetService for DatasetApi {
         let pb::DeleteServiceRequest { name } = request.into_inner();
         services::delete(&mut *self.conn().await?, caller, &name).await?;
         Ok(Response::new(pb::DeleteServiceResponse {}))
+    }
+
+    async fn create_middleauth_app(
+        &self,
+        request: Request<pb::CreateMiddleauthAppRequest>,
+    ) -> Reply<pb::CreateMiddleauthAppResponse> {
+        let caller = admin_caller(&request)?;
+        let pb::CreateMiddleauthAppRequest { name, url, request_id } = request.into_inner();
+        let name = convert::app_name(&name)?;
+        let url = convert::app_url(&url, self.allow_http)?;
+        let request_id = convert::optional_request_id(request_id)?;
+        let app = middleauth::create(&mut *self.conn().await?, caller, &name, &url, request_id.as_deref()).await?;
+        Ok(Response::new(pb::CreateMiddleauthAppResponse { app: Some(app.into()) }))
+    }
+
+    async fn list_middleauth_apps(
+        &self,
+        request: Request<pb::ListMiddleauthAppsRequest>,
+    ) -> Reply<pb::ListMiddleauthAppsResponse> {
+        let caller = admin_caller(&request)?;
+        let pb::ListMiddleauthAppsRequest { page_size, page_token } = request.into_inner();
+        let page = PageRequest::parse(page_size, &page_token)?;
+        let (rows, next_page_token) = middleauth::list(&mut *self.conn().await?, caller, page).await?;
+        Ok(Response::new(pb::ListMiddleauthAppsResponse {
+            apps: rows.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn delete_middleauth_app(
+        &self,
+        request: Request<pb::DeleteMiddleauthAppRequest>,
+    ) -> Reply<pb::DeleteMiddleauthAppResponse> {
+        let caller = admin_caller(&request)?;
+        let pb::DeleteMiddleauthAppRequest { id } = request.into_inner();
+        middleauth::delete(&mut *self.conn().await?, caller, id).await?;
+        Ok(Response::new(pb::DeleteMiddleauthAppResponse {}))
     }
 }

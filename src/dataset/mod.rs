@@ -13,6 +13,7 @@ pub mod grants;
 pub mod grpc;
 pub mod import;
 pub mod lookup;
+pub mod middleauth;
 pub mod ops;
 pub mod permissions;
 pub mod service_accounts;

@@ -815,6 +815,18 @@ async fn call_every_rpc(app: &TestApp, token: Option<&str>) -> Vec<(&'static str
         pb::UpdateServiceRequest { name: "celltyping".into(), display_name: Some("x".into()), base_url: None }
     );
     call!(out, "DeleteService", delete_service, pb::DeleteServiceRequest { name: "celltyping".into() });
+    call!(
+        out,
+        "CreateMiddleauthApp",
+        create_middleauth_app,
+        pb::CreateMiddleauthAppRequest {
+            name: "PCG".into(),
+            url: "https://cave.example.org/pcg2".into(),
+            request_id: s()
+        }
+    );
+    call!(out, "ListMiddleauthApps", list_middleauth_apps, pb::ListMiddleauthAppsRequest::default());
+    call!(out, "DeleteMiddleauthApp", delete_middleauth_app, pb::DeleteMiddleauthAppRequest { id: 1 });
     out
 }
 
@@ -843,12 +855,19 @@ async fn every_rpc_refuses_anonymous_callers_service_accounts_and_plain_users() 
     assert_eq!(table.id, 1, "the refusal table targets service table 1");
     let root = pb::AddPublicRootRequest { dataset: "ds".into(), service_table_id: 1, root_id: 5 };
     assert!(admin.client.add_public_root(admin.req(root)).await.unwrap().into_inner().created);
+    let app_request = pb::CreateMiddleauthAppRequest {
+        name: "PCG".into(),
+        url: "https://cave.example.org/pcg".into(),
+        request_id: String::new(),
+    };
+    let created = admin.client.create_middleauth_app(admin.req(app_request)).await.unwrap().into_inner();
+    assert_eq!(created.app.unwrap().id, 1, "the refusal table targets middleauth app 1");
     let plain = app.db.token("plain@example.org", None).await;
     let (_, sa_token) = ops::create_service_account(&mut *app.db.conn().await, Actor::System, "bot", "").await.unwrap();
     let audit_before = audit_rows(&app).await.len();
 
     let anonymous = call_every_rpc(&app, None).await;
-    assert_eq!(anonymous.len(), 56);
+    assert_eq!(anonymous.len(), 59);
     for (rpc, status) in &anonymous {
         assert_eq!(status.code(), Code::Unauthenticated, "{rpc}: {status:?}");
     }
@@ -1367,4 +1386,82 @@ async fn services_scope_tos_documents_and_are_managed_by_admins() {
     let actions: Vec<String> =
         audit_rows(&app).await.into_iter().map(|r| r.action).filter(|a| a.starts_with("service_")).collect();
     assert_eq!(actions, ["service_deleted", "service_updated", "service_created"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn middleauth_apps_are_created_listed_and_deleted_with_audit() {
+    let app = TestApp::start().await;
+    let mut admin = As::new(&app, &app.db.token("root@example.org", Some(Role::Admin)).await).await;
+    let root = user_id(&app, "root@example.org").await;
+    let create = |name: &str, url: &str, request_id: &str| pb::CreateMiddleauthAppRequest {
+        name: name.into(),
+        url: url.into(),
+        request_id: request_id.into(),
+    };
+
+    let pcg = admin
+        .client
+        .create_middleauth_app(admin.req(create(" PCG ", "https://cave.example.org/pcg", "r1")))
+        .await
+        .unwrap()
+        .into_inner()
+        .app
+        .unwrap();
+    assert_eq!((pcg.name.as_str(), pcg.url.as_str()), ("PCG", "https://cave.example.org/pcg"));
+    assert!(pcg.create_time.is_some());
+    // A retry with the same request id returns the first result and writes nothing.
+    let again = admin
+        .client
+        .create_middleauth_app(admin.req(create("PCG", "https://cave.example.org/pcg", "r1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.app.unwrap().id, pcg.id);
+    assert_eq!(count_action(&app, "middleauth_app_created").await, 1);
+    let duplicate =
+        admin.client.create_middleauth_app(admin.req(create("Other", "https://cave.example.org/pcg", ""))).await;
+    assert_eq!(duplicate.unwrap_err().code(), Code::AlreadyExists);
+    for (name, url) in [
+        ("", "https://cave.example.org/x"),
+        ("X", ""),
+        ("X", "/pcg"),
+        ("X", "cave.example.org/pcg"),
+        ("X", "ftp://cave.example.org/"),
+        ("X", "https://user:pw@cave.example.org/"),
+        ("X", "javascript:alert(1)"),
+    ] {
+        let status = admin.client.create_middleauth_app(admin.req(create(name, url, ""))).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{name:?} {url:?}: {status:?}");
+    }
+    // Tests run in development, where plain http is allowed like the other URL settings.
+    let local = admin
+        .client
+        .create_middleauth_app(admin.req(create("Local", "http://127.0.0.1:9000/pcg", "")))
+        .await
+        .unwrap()
+        .into_inner()
+        .app
+        .unwrap();
+
+    let page =
+        |page_size: i32, page_token: &str| pb::ListMiddleauthAppsRequest { page_size, page_token: page_token.into() };
+    let first = admin.client.list_middleauth_apps(admin.req(page(1, ""))).await.unwrap().into_inner();
+    assert_eq!(first.apps.iter().map(|a| a.id).collect::<Vec<_>>(), [pcg.id]);
+    let second =
+        admin.client.list_middleauth_apps(admin.req(page(1, &first.next_page_token))).await.unwrap().into_inner();
+    assert_eq!(second.apps.iter().map(|a| a.id).collect::<Vec<_>>(), [local.id]);
+    assert_eq!(second.next_page_token, "");
+
+    admin.client.delete_middleauth_app(admin.req(pb::DeleteMiddleauthAppRequest { id: pcg.id })).await.unwrap();
+    let gone = admin.client.delete_middleauth_app(admin.req(pb::DeleteMiddleauthAppRequest { id: pcg.id })).await;
+    assert_eq!(gone.unwrap_err().code(), Code::NotFound);
+    let all = admin.client.list_middleauth_apps(admin.req(page(0, ""))).await.unwrap().into_inner();
+    assert_eq!(all.apps.iter().map(|a| a.url.as_str()).collect::<Vec<_>>(), ["http://127.0.0.1:9000/pcg"]);
+
+    let rows = audit_rows(&app).await;
+    let deleted = rows.iter().find(|r| r.action == "middleauth_app_deleted").expect("a deletion row");
+    assert_eq!((deleted.actor_user_id, deleted.target_type.as_str()), (Some(root), "MiddleauthApp"));
+    assert_eq!(deleted.target_id, pcg.id.to_string());
+    assert_eq!(deleted.before_state, Some(serde_json::json!({"name": "PCG", "url": "https://cave.example.org/pcg"})));
+    assert_eq!(count_action(&app, "middleauth_app_created").await, 2);
 }

@@ -161,6 +161,14 @@ create_legacy_endpoint <- function(client, endpoint = NULL, task = NULL, .timeou
     .timeout = .timeout)
 }
 
+# /steward.dataset.v1.DatasetService/CreateMiddleauthApp
+create_middleauth_app <- function(client, name = NULL, url = NULL, request_id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/CreateMiddleauthApp",
+    "steward.dataset.v1.CreateMiddleauthAppRequest", "steward.dataset.v1.CreateMiddleauthAppResponse",
+    list(name = name, url = url, request_id = request_id),
+    .timeout = .timeout)
+}
+
 # /steward.donation.v1.DonationService/CreateParticipantLink
 create_participant_link <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/CreateParticipantLink",
@@ -270,6 +278,14 @@ delete_group <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteGroup",
     "steward.dataset.v1.DeleteGroupRequest", "steward.dataset.v1.DeleteGroupResponse",
     list(name = name),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/DeleteMiddleauthApp
+delete_middleauth_app <- function(client, id = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteMiddleauthApp",
+    "steward.dataset.v1.DeleteMiddleauthAppRequest", "steward.dataset.v1.DeleteMiddleauthAppResponse",
+    list(id = id),
     .timeout = .timeout)
 }
 
@@ -693,6 +709,14 @@ list_group_members <- function(client, group = NULL, .timeout = NULL) {
 list_groups <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListGroups",
     "steward.dataset.v1.ListGroupsRequest", "steward.dataset.v1.ListGroupsResponse",
+    list(page_size = page_size, page_token = page_token),
+    .timeout = .timeout)
+}
+
+# /steward.dataset.v1.DatasetService/ListMiddleauthApps
+list_middleauth_apps <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
+  steward_unary(client, "/steward.dataset.v1.DatasetService/ListMiddleauthApps",
+    "steward.dataset.v1.ListMiddleauthAppsRequest", "steward.dataset.v1.ListMiddleauthAppsResponse",
     list(page_size = page_size, page_token = page_token),
     .timeout = .timeout)
 }

@@ -1138,3 +1138,57 @@ class DeleteServiceRequest(_message.Message):
 class DeleteServiceResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class MiddleauthApp(_message.Message):
+    __slots__ = ("id", "name", "url", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    url: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateMiddleauthAppRequest(_message.Message):
+    __slots__ = ("name", "url", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    url: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., url: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CreateMiddleauthAppResponse(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: MiddleauthApp
+    def __init__(self, app: _Optional[_Union[MiddleauthApp, _Mapping]] = ...) -> None: ...
+
+class ListMiddleauthAppsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListMiddleauthAppsResponse(_message.Message):
+    __slots__ = ("apps", "next_page_token")
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    apps: _containers.RepeatedCompositeFieldContainer[MiddleauthApp]
+    next_page_token: str
+    def __init__(self, apps: _Optional[_Iterable[_Union[MiddleauthApp, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteMiddleauthAppRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class DeleteMiddleauthAppResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

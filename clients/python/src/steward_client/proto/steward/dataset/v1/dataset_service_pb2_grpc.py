@@ -326,6 +326,21 @@ class DatasetServiceStub:
                 request_serializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteServiceRequest.SerializeToString,
                 response_deserializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteServiceResponse.FromString,
                 _registered_method=True)
+        self.CreateMiddleauthApp = channel.unary_unary(
+                '/steward.dataset.v1.DatasetService/CreateMiddleauthApp',
+                request_serializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.CreateMiddleauthAppRequest.SerializeToString,
+                response_deserializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.CreateMiddleauthAppResponse.FromString,
+                _registered_method=True)
+        self.ListMiddleauthApps = channel.unary_unary(
+                '/steward.dataset.v1.DatasetService/ListMiddleauthApps',
+                request_serializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.ListMiddleauthAppsRequest.SerializeToString,
+                response_deserializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.ListMiddleauthAppsResponse.FromString,
+                _registered_method=True)
+        self.DeleteMiddleauthApp = channel.unary_unary(
+                '/steward.dataset.v1.DatasetService/DeleteMiddleauthApp',
+                request_serializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteMiddleauthAppRequest.SerializeToString,
+                response_deserializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteMiddleauthAppResponse.FromString,
+                _registered_method=True)
 
 
 class DatasetServiceServicer:
@@ -797,6 +812,31 @@ class DatasetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateMiddleauthApp(self, request, context):
+        """CreateMiddleauthApp registers a CAVE app whose URL is sent, with the
+        login token, to Neuroglancer's middleauth popup (`app_urls`), so the
+        viewer trusts the app. Global admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMiddleauthApps(self, request, context):
+        """ListMiddleauthApps pages through the registered middleauth apps by id.
+        Global admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMiddleauthApp(self, request, context):
+        """DeleteMiddleauthApp removes an app from the `app_urls` list. Global
+        admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DatasetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1084,6 +1124,21 @@ def add_DatasetServiceServicer_to_server(servicer, server):
                     servicer.DeleteService,
                     request_deserializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteServiceRequest.FromString,
                     response_serializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteServiceResponse.SerializeToString,
+            ),
+            'CreateMiddleauthApp': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMiddleauthApp,
+                    request_deserializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.CreateMiddleauthAppRequest.FromString,
+                    response_serializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.CreateMiddleauthAppResponse.SerializeToString,
+            ),
+            'ListMiddleauthApps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMiddleauthApps,
+                    request_deserializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.ListMiddleauthAppsRequest.FromString,
+                    response_serializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.ListMiddleauthAppsResponse.SerializeToString,
+            ),
+            'DeleteMiddleauthApp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMiddleauthApp,
+                    request_deserializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteMiddleauthAppRequest.FromString,
+                    response_serializer=steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteMiddleauthAppResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2632,6 +2687,87 @@ class DatasetService:
             '/steward.dataset.v1.DatasetService/DeleteService',
             steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteServiceRequest.SerializeToString,
             steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMiddleauthApp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.dataset.v1.DatasetService/CreateMiddleauthApp',
+            steward_dot_dataset_dot_v1_dot_dataset__service__pb2.CreateMiddleauthAppRequest.SerializeToString,
+            steward_dot_dataset_dot_v1_dot_dataset__service__pb2.CreateMiddleauthAppResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMiddleauthApps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.dataset.v1.DatasetService/ListMiddleauthApps',
+            steward_dot_dataset_dot_v1_dot_dataset__service__pb2.ListMiddleauthAppsRequest.SerializeToString,
+            steward_dot_dataset_dot_v1_dot_dataset__service__pb2.ListMiddleauthAppsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMiddleauthApp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.dataset.v1.DatasetService/DeleteMiddleauthApp',
+            steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteMiddleauthAppRequest.SerializeToString,
+            steward_dot_dataset_dot_v1_dot_dataset__service__pb2.DeleteMiddleauthAppResponse.FromString,
             options,
             channel_credentials,
             insecure,
