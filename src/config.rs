@@ -33,6 +33,8 @@
 //! | `STEWARD_AUTH_COOKIE_MAX_AGE`, `STEWARD_AUTH_COOKIE_SAMESITE` | `604800` s; `none` when `Secure` (https or loopback), else `lax` | cookie and login-token lifetime; `SameSite` |
 //! | `STEWARD_LOGIN_TOKENS_MAX` | `10` | live login tokens (signed-in browsers) per user; the oldest are revoked |
 //! | `STEWARD_REDIRECT_ALLOWED_HOSTS` | the cookie domain | hosts (with subdomains) that `redirect`/`next` may name besides Steward's own |
+//! | `STEWARD_TOKEN_HANDOFF_PARAM` | unset (off) | query parameter carrying the login token to an `https` redirect target outside the cookie domain after sign-in |
+//! | `STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS` | `STEWARD_NGAUTH_ALLOWED_ORIGINS` | viewer origins (regex, full match) the middleauth popup of `/api/v1/authorize` posts the login token to |
 //! | `STEWARD_LOG` | `info` | tracing filter (`RUST_LOG` syntax) |
 //! | `STEWARD_LOG_FORMAT` | `text` | `text` or `json` |
 //!

@@ -9,11 +9,11 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl as _;
 use serde_json::{Value, json};
-use steward::proto::authorization::v1::WhoAmIRequest;
+use steward::proto::authorization::v1::{GetUserCacheRequest, WhoAmIRequest};
 use tonic::Code;
 
 use crate::common::http::Reply;
-use crate::common::{TestApp, TestDb, with_header};
+use crate::common::{TestApp, TestDb, with_bearer, with_header};
 
 const RSA_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt/test-only-rsa2048.pk8.der");
 
@@ -506,4 +506,135 @@ async fn a_configured_cookie_name_is_set_and_read() {
     let out = browser.get("/api/v1/logout").await;
     assert!(out.set_cookie("steward_session").contains("Max-Age=0"));
     eventually_refused(&app, &format!("steward_session={token}")).await;
+}
+
+impl Browser {
+    /// Signs in from `start` with `Referer: referer` on the first request
+    /// (a page opening Steward in a popup), returning the callback's reply.
+    async fn sign_in_from(&mut self, start: &str, referer: &str, email: &str) -> Reply {
+        let request = self.http.get(self.url(start)).header("referer", referer);
+        let to_provider = self.send(request).await;
+        assert_eq!(to_provider.status, 302, "{to_provider:?}");
+        let callback = self.pick_from(to_provider.location(), email).await;
+        self.get(&callback).await
+    }
+}
+
+/// The JSON in the page's `<script id="{id}" type="application/json">` block.
+fn script_block(body: &str, id: &str) -> Value {
+    let open = format!(r#"<script id="{id}" type="application/json">"#);
+    let start = body.find(&open).unwrap_or_else(|| panic!("no {id} in {body}")) + open.len();
+    let end = start + body[start..].find("</script>").unwrap();
+    serde_json::from_str(&body[start..end]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_middleauth_popup_posts_the_token_and_app_urls_only_to_an_allowed_opener() {
+    let app =
+        start(&[("STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS", r"https://viewer\.example\.org|http://localhost:\d+")]).await;
+    // The second URL would close the script element if it were embedded raw.
+    sql(
+        &app,
+        "INSERT INTO middleauth_apps (name, url) VALUES ('PCG', 'https://cave.example.org/pcg'), \
+         ('Odd', 'https://odd.example.org/</script><script>alert(1)</script>')",
+    )
+    .await;
+    let mut browser = Browser::new(&app);
+
+    // Spec §3.5 step 5: the page posts {token, app_urls} to exactly the opener's origin.
+    let page = browser
+        .sign_in_from(
+            "/api/v1/authorize",
+            "https://viewer.example.org/#!%7B%22layers%22%3A%5B%5D%7D",
+            "alice@example.org",
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = browser.cookie("dsg_token").expect("signed in").to_owned();
+    let message = script_block(&page.body, "middleauth-message");
+    assert_eq!(
+        message,
+        json!({"token": token, "app_urls": [
+            "https://cave.example.org/pcg",
+            "https://odd.example.org/</script><script>alert(1)</script>"
+        ]})
+    );
+    assert_eq!(script_block(&page.body, "middleauth-origin"), json!("https://viewer.example.org"));
+    assert!(!page.body.contains("<script>alert(1)"), "values are escaped inside the script: {}", page.body);
+    assert!(page.body.contains("window.opener.postMessage(m,o)"), "{}", page.body);
+    // The inline script runs under this response's nonce, and nothing else may run.
+    let csp = page.headers.get("content-security-policy").expect("a CSP").to_str().unwrap().to_owned();
+    let nonce = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a nonce");
+    assert!(page.body.contains(&format!(r#"<script nonce="{nonce}">"#)), "{csp} / {}", page.body);
+    assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.headers.get("cache-control").unwrap(), "no-store");
+    // The posted token is a working Bearer token (Neuroglancer sends it to the CAVE app, which asks Steward).
+    let request = GetUserCacheRequest { service: String::new(), dsg_token: String::new() };
+    let reply = app.authorization().await.get_user_cache(with_bearer(request, &token)).await.expect("user/cache");
+    let cache: Value = serde_json::from_slice(&reply.into_inner().data).unwrap();
+    assert_eq!(cache["email"], "alice@example.org");
+
+    // A development viewer on another port of an allowed pattern.
+    let page = browser.sign_in_from("/api/v1/authorize", "http://localhost:8000/", "alice@example.org").await;
+    assert_eq!(script_block(&page.body, "middleauth-origin"), json!("http://localhost:8000"));
+
+    // Step 2: no origin is recorded for other or look-alike origins, without a Referer,
+    // or when a redirect was given: no token in the page.
+    for referer in [
+        Some("https://evil.example.org/"),
+        Some("https://viewer.example.org.evil.example/"),
+        Some("https://viewer.example.org:8443/"),
+        Some("http://viewer.example.org/"),
+        Some("not a url"),
+        None,
+    ] {
+        let page = match referer {
+            Some(referer) => browser.sign_in_from("/api/v1/authorize", referer, "bob@example.org").await,
+            None => browser.sign_in("/api/v1/authorize", "bob@example.org", "").await,
+        };
+        let token = browser.cookie("dsg_token").unwrap();
+        assert_eq!(page.status, 200, "{referer:?}");
+        assert!(!page.body.contains(token), "{referer:?}: {}", page.body);
+        assert!(!page.body.contains("postMessage"), "{referer:?}: {}", page.body);
+        assert!(page.body.contains(r#"<strong id="signed-in-as">bob@example.org</strong>"#), "{}", page.body);
+    }
+    let done =
+        browser.sign_in_from("/api/v1/authorize?redirect=%2Fx", "https://viewer.example.org/", "bob@example.org").await;
+    assert_eq!((done.status, done.location()), (302, "/x"));
+    assert!(!done.body.contains(browser.cookie("dsg_token").unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_handed_off_only_to_https_targets_outside_the_cookie_domain() {
+    let hosts = ("STEWARD_REDIRECT_ALLOWED_HOSTS", "janelia.org,cave.example.org");
+    let app =
+        start(&[hosts, ("STEWARD_TOKEN_HANDOFF_PARAM", "dsg_token"), ("STEWARD_AUTH_COOKIE_DOMAIN", ".janelia.org")])
+            .await;
+    let mut browser = Browser::new(&app);
+    let encode = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+
+    // Spec §4.5: an https target the cookie does not reach gets the new login token.
+    for start in ["/api/v1/authorize?redirect=", "/auth/login?next="] {
+        let given = "https://cave.example.org/app?x=1&dsg_token=stale#view";
+        let done = browser.sign_in(&format!("{start}{}", encode(given)), "alice@example.org", "").await;
+        let token = browser.cookie("dsg_token").unwrap();
+        assert_eq!(done.status, 302);
+        assert_eq!(done.location(), format!("https://cave.example.org/app?x=1&dsg_token={token}#view"), "{start}");
+        assert_eq!(who_am_i(&app, &format!("dsg_token={token}")).await.unwrap(), "alice@example.org");
+    }
+    // Hosts under the cookie domain read the cookie; plain http and relative targets get nothing.
+    for given in
+        ["https://service.janelia.org/path?x=1", "https://janelia.org/path", "http://cave.example.org/app", "/datasets"]
+    {
+        let done =
+            browser.sign_in(&format!("/api/v1/authorize?redirect={}", encode(given)), "alice@example.org", "").await;
+        assert_eq!((done.status, done.location()), (302, given));
+    }
+
+    // Unset (the default): no hand-off at all.
+    let plain = start(&[hosts]).await;
+    let mut browser = Browser::new(&plain);
+    let given = "https://cave.example.org/app";
+    let done = browser.sign_in(&format!("/api/v1/authorize?redirect={}", encode(given)), "alice@example.org", "").await;
+    assert_eq!((done.status, done.location()), (302, given));
 }

@@ -14,6 +14,8 @@
 //! | `STEWARD_AUTH_COOKIE_SAMESITE` | `none` when the cookie is `Secure`, else `lax` | `none`, `lax` or `strict`; `none` lets Neuroglancer's cross-site `POST /token` carry it |
 //! | `STEWARD_LOGIN_TOKENS_MAX` | `10` | live login tokens (signed-in browsers) per user; the oldest go first |
 //! | `STEWARD_REDIRECT_ALLOWED_HOSTS` | the cookie domain | hosts (and their subdomains) a `redirect`/`next` URL may name, comma-separated |
+//! | `STEWARD_TOKEN_HANDOFF_PARAM` | unset (off) | query parameter that carries the login token to an `https` redirect target outside the cookie domain after sign-in (e.g. `dsg_token`, for CAVE services on another domain) |
+//! | `STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS` | `STEWARD_NGAUTH_ALLOWED_ORIGINS` (its default too) | regex a viewer origin (the `Referer` of `/api/v1/authorize` without `redirect`) must match in full to receive the login token from the middleauth popup |
 //!
 //! The cookie is `Secure` when `STEWARD_PUBLIC_URL` is `https`, names a
 //! loopback host (browsers treat those as secure), or in production.
@@ -21,6 +23,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::authorization::ngauth::config::DEFAULT_ALLOWED_ORIGINS;
 use crate::config::{ConfigError, Environment, Secret, invalid, parse_count, parse_duration};
 
 /// Google's issuer, used with the legacy `GOOGLE_CLIENT_*` variables.
@@ -87,6 +90,30 @@ pub struct SandboxConfig {
     pub rsa_key: Option<PathBuf>,
 }
 
+/// A full-match origin pattern (compared by its text).
+#[derive(Debug, Clone)]
+pub struct OriginPattern(regex::Regex);
+
+impl OriginPattern {
+    /// `pattern` anchored so it matches whole origins only.
+    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
+        regex::Regex::new(&format!("^(?:{pattern})$")).map(Self)
+    }
+
+    /// Whether `origin` matches in full.
+    pub fn matches(&self, origin: &str) -> bool {
+        self.0.is_match(origin)
+    }
+}
+
+impl PartialEq for OriginPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for OriginPattern {}
+
 /// Everything sign-in needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigninConfig {
@@ -112,6 +139,10 @@ pub struct SigninConfig {
     pub login_tokens_max: usize,
     /// Hosts a redirect target may name (lowercase, no leading dot).
     pub redirect_hosts: Vec<String>,
+    /// The query parameter of the token hand-off (spec §4.5); `None`: off.
+    pub token_handoff_param: Option<String>,
+    /// Viewer origins the middleauth popup posts the login token to (spec §3.5).
+    pub middleauth_origins: OriginPattern,
 }
 
 /// Whether `host` is a loopback name or address.
@@ -258,6 +289,25 @@ impl SigninConfig {
                 .collect(),
             None => cookie_domain.iter().map(|d| d.trim_start_matches('.').to_ascii_lowercase()).collect(),
         };
+        let token_handoff_param = get("STEWARD_TOKEN_HANDOFF_PARAM");
+        if let Some(param) = &token_handoff_param
+            && !param.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(
+                "STEWARD_TOKEN_HANDOFF_PARAM",
+                format!("'{param}' is not a query parameter name (letters, digits, '-', '_', '.')"),
+            ));
+        }
+        // The same viewers as ngauth unless told otherwise (spec §7.3).
+        let (var, pattern) = match get("STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS") {
+            Some(pattern) => ("STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS", pattern),
+            None => (
+                "STEWARD_NGAUTH_ALLOWED_ORIGINS",
+                get("STEWARD_NGAUTH_ALLOWED_ORIGINS").unwrap_or_else(|| DEFAULT_ALLOWED_ORIGINS.to_owned()),
+            ),
+        };
+        let middleauth_origins =
+            OriginPattern::new(&pattern).map_err(|e| invalid(var, format!("not a regular expression: {e}")))?;
         Ok(SigninConfig {
             provider,
             sandbox,
@@ -270,6 +320,8 @@ impl SigninConfig {
             secure,
             login_tokens_max,
             redirect_hosts,
+            token_handoff_param,
+            middleauth_origins,
         })
     }
 }
@@ -361,6 +413,30 @@ mod tests {
         ] {
             let err = config(Environment::Development, "http://127.0.0.1:8080", &[(var, value)]).unwrap_err();
             assert_eq!(err.var, var);
+        }
+    }
+
+    #[test]
+    fn middleauth_origins_default_to_the_ngauth_list_and_handoff_is_off() {
+        let c = config(Environment::Development, "http://127.0.0.1:8080", &[]).unwrap();
+        assert!(c.middleauth_origins.matches("https://neuroglancer-demo.appspot.com"));
+        assert!(!c.middleauth_origins.matches("https://neuroglancer-demo.appspot.com.evil.example"));
+        assert_eq!(c.token_handoff_param, None);
+        let ngauth = [("STEWARD_NGAUTH_ALLOWED_ORIGINS", "http://localhost:\\d+")];
+        let c = config(Environment::Development, "http://127.0.0.1:8080", &ngauth).unwrap();
+        assert!(c.middleauth_origins.matches("http://localhost:8000"));
+        let own = [("STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS", "https://viewer\\.example\\.org"), ngauth[0]];
+        let c = config(Environment::Development, "http://127.0.0.1:8080", &own).unwrap();
+        assert!(c.middleauth_origins.matches("https://viewer.example.org"));
+        assert!(!c.middleauth_origins.matches("http://localhost:8000"));
+        let c =
+            config(Environment::Development, "http://127.0.0.1:8080", &[("STEWARD_TOKEN_HANDOFF_PARAM", "dsg_token")]);
+        assert_eq!(c.unwrap().token_handoff_param.as_deref(), Some("dsg_token"));
+        for (var, value) in [("STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS", "("), ("STEWARD_TOKEN_HANDOFF_PARAM", "a&b")] {
+            assert_eq!(
+                config(Environment::Development, "http://127.0.0.1:8080", &[(var, value)]).unwrap_err().var,
+                var
+            );
         }
     }
 

@@ -42,6 +42,10 @@ pub struct Pending {
     pub service: Option<String>,
     /// The dataset that service is about.
     pub dataset: Option<String>,
+    /// The allowlisted viewer origin that opened the middleauth popup (no
+    /// `redirect` given): the callback posts the login token to it.
+    #[serde(default)]
+    pub opener_origin: Option<String>,
     /// When the sign-in started (unix seconds).
     pub started_at: i64,
 }
@@ -132,6 +136,9 @@ mod tests {
             secure: true,
             login_tokens_max: 10,
             redirect_hosts: vec!["janelia.org".into()],
+            token_handoff_param: None,
+            middleauth_origins: crate::authorization::signin::config::OriginPattern::new("https://viewer\\.example")
+                .unwrap(),
         }
     }
 
@@ -163,6 +170,7 @@ mod tests {
             tos_id: Some(5),
             service: None,
             dataset: None,
+            opener_origin: Some("https://viewer.example".into()),
             started_at: now.timestamp(),
         };
         let sealed = pending.seal(&keyring);

@@ -4,11 +4,12 @@
 //! cookie; and logout.
 //!
 //! - [`config`]: `SigninConfig` from `STEWARD_OIDC_*`, `STEWARD_AUTH_COOKIE_*`,
-//!   `STEWARD_LOGIN_TOKENS_MAX` and `STEWARD_REDIRECT_ALLOWED_HOSTS`;
+//!   `STEWARD_LOGIN_TOKENS_MAX`, `STEWARD_REDIRECT_ALLOWED_HOSTS`,
+//!   `STEWARD_TOKEN_HANDOFF_PARAM` and `STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS`;
 //! - [`routes`]: `/api/v1/authorize`, `/auth/login`, the callback, logout;
 //! - [`oidc`]: discovery, authorization URL, code exchange, ID-token checks;
 //! - [`cookie`]: the login cookie and the sealed pending sign-in;
-//! - [`redirect`]: the redirect allow-list (no open redirects);
+//! - [`redirect`]: the redirect allow-list (no open redirects) and the token hand-off;
 //! - [`store`]: users, login tokens (capped per user, expired ones deleted)
 //!   and single-use states;
 //! - [`sandbox`]: the offline provider with an account picker.

@@ -56,9 +56,81 @@ impl RedirectPolicy {
     }
 }
 
+/// The token hand-off (spec §4.5): services on another domain cannot read
+/// Steward's cookie, so an `https` redirect target outside the cookie domain
+/// gets the login token in a query parameter after sign-in. Plain `http`
+/// targets never do (the token would cross the network in clear).
+#[derive(Debug, Clone)]
+pub struct TokenHandoff {
+    /// The query parameter, e.g. `dsg_token`.
+    param: String,
+    /// Hosts the cookie reaches: Steward's own, and the cookie domain's
+    /// (lowercase, no leading dot) with its subdomains.
+    own_host: String,
+    cookie_domain: Option<String>,
+}
+
+impl TokenHandoff {
+    /// The hand-off through `param`, for Steward at `public_url` with the cookie's `Domain`.
+    pub fn new(param: &str, public_url: &str, cookie_domain: Option<&str>) -> Self {
+        Self {
+            param: param.to_owned(),
+            own_host: super::config::host_of(public_url),
+            cookie_domain: cookie_domain.map(|d| d.trim_start_matches('.').to_ascii_lowercase()),
+        }
+    }
+
+    /// `target` (an accepted redirect) with `<param>=<token>` in its query
+    /// (replacing any value there) when it is `https` on a host the cookie
+    /// does not reach; else `None`.
+    pub fn apply(&self, target: &str, token: &str) -> Option<String> {
+        let mut url = Url::parse(target).ok().filter(|u| u.scheme() == "https")?;
+        let host = url.host_str()?.to_ascii_lowercase();
+        let covered = host == self.own_host
+            || self.cookie_domain.as_deref().is_some_and(|domain| {
+                host == domain || host.strip_suffix(domain).is_some_and(|prefix| prefix.ends_with('.'))
+            });
+        if covered {
+            return None;
+        }
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| *k != self.param)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(kept).append_pair(&self.param, token);
+        Some(url.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_is_handed_only_to_https_hosts_the_cookie_misses() {
+        let h = TokenHandoff::new("dsg_token", "https://steward.janelia.org", Some(".janelia.org"));
+        assert_eq!(
+            h.apply("https://cave.example.org/app?x=1&dsg_token=old#top", "T").as_deref(),
+            Some("https://cave.example.org/app?x=1&dsg_token=T#top")
+        );
+        assert_eq!(h.apply("https://cave.example.org", "T").as_deref(), Some("https://cave.example.org/?dsg_token=T"));
+        for kept in [
+            "https://janelia.org/x",
+            "https://clio.janelia.org/x",
+            "https://steward.janelia.org/x",
+            "http://cave.example.org/app",
+            "/relative",
+        ] {
+            assert_eq!(h.apply(kept, "T"), None, "{kept}");
+        }
+        let host_only = TokenHandoff::new("t", "https://steward.example.org", None);
+        assert_eq!(host_only.apply("https://steward.example.org/x", "T"), None);
+        assert_eq!(
+            host_only.apply("https://other.example.org/x", "T").as_deref(),
+            Some("https://other.example.org/x?t=T")
+        );
+    }
 
     fn policy() -> RedirectPolicy {
         RedirectPolicy::new("https://steward.example.org", &["janelia.org".to_owned()])

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET\|POST /api/v1/authorize` | seals the pending sign-in into `steward_login`, then 302 to the provider (or `{"authorization_url"}` with `X-Requested-With`) |
 //! | `GET /auth/login?next=` | the same with `redirect = next` (ngauth and TOS pages send people here) |
-//! | `GET /api/v1/oauth2callback` (also `/accounts/google/login/callback/`) | checks state, exchanges the code, verifies the ID token, signs the user in, sets the cookie, sends the browser on |
+//! | `GET /api/v1/oauth2callback` (also `/accounts/google/login/callback/`) | checks state, exchanges the code, verifies the ID token, signs the user in, sets the cookie, sends the browser on (token hand-off to other domains, or the middleauth popup's `postMessage`) |
 //! | `GET\|POST /api/v1/logout`, `POST /web/logout`, `POST /logout` | revokes presented login tokens and clears the cookie; never fails |
 //!
 //! Every `/api/v1/…` route is also served under `/auth/api/v1/…` and
@@ -24,7 +24,7 @@ use serde_json::json;
 use super::config::{DEFAULT_REDIRECT_PATH, LEGACY_REDIRECT_PATH, SigninConfig};
 use super::cookie::{self, PENDING_COOKIE, Pending};
 use super::oidc::{Oidc, OidcError};
-use super::redirect::RedirectPolicy;
+use super::redirect::{RedirectPolicy, TokenHandoff};
 use super::store::{self, SignIn};
 use crate::app::AppState;
 use crate::auth::credentials::cookie_value;
@@ -44,6 +44,7 @@ pub struct Signin {
     config: Arc<SigninConfig>,
     oidc: Option<Arc<Oidc>>,
     policy: Arc<RedirectPolicy>,
+    handoff: Option<Arc<TokenHandoff>>,
 }
 
 /// The routes, with their own state applied.
@@ -51,7 +52,11 @@ pub fn routes(app: &AppState) -> Router<AppState> {
     let config = Arc::new(app.config.signin.clone());
     let oidc = config.provider.clone().map(|p| Arc::new(Oidc::new(p, config.redirect_uri.clone())));
     let policy = Arc::new(RedirectPolicy::new(&config.public_url, &config.redirect_hosts));
-    let state = Signin { app: app.clone(), config, oidc, policy };
+    let handoff = config
+        .token_handoff_param
+        .as_deref()
+        .map(|param| Arc::new(TokenHandoff::new(param, &config.public_url, config.cookie_domain.as_deref())));
+    let state = Signin { app: app.clone(), config, oidc, policy, handoff };
     let mut router = Router::new()
         .route("/auth/login", get(auth_login))
         .route(LEGACY_REDIRECT_PATH, get(callback))
@@ -158,12 +163,22 @@ async fn auth_login(State(s): State<Signin>, headers: HeaderMap, RawQuery(query)
     start(&s, &headers, request).await
 }
 
+/// The origin of the `Referer` when it is an allowlisted viewer's (the
+/// middleauth popup's opener, spec §3.5 step 2).
+fn opener_origin(s: &Signin, headers: &HeaderMap) -> Option<String> {
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let url = reqwest::Url::parse(referer).ok().filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    let origin = url.origin().ascii_serialization();
+    s.config.middleauth_origins.matches(&origin).then_some(origin)
+}
+
 /// Spec §3.5 `/authorize`: nothing is written to the database.
 async fn start(s: &Signin, headers: &HeaderMap, request: StartRequest) -> Response {
     let Some(oidc) = &s.oidc else {
         return finish(error(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is not configured"), &[]);
     };
     let redirect = request.redirect.as_deref().map(|r| s.policy.or_root(Some(r)));
+    let opener_origin = if redirect.is_none() { opener_origin(s, headers) } else { None };
     let login_hint = match cookie(headers, &s.config.cookie_name) {
         Some(presented) => match s.app.pool.get().await {
             Ok(mut conn) => store::hint_for(&mut conn, presented).await.unwrap_or_else(|e| {
@@ -190,6 +205,7 @@ async fn start(s: &Signin, headers: &HeaderMap, request: StartRequest) -> Respon
         tos_id: request.tos_id,
         service: request.service,
         dataset: request.dataset,
+        opener_origin,
         started_at: Utc::now().timestamp(),
     };
     let sealed = cookie::pending_cookie(&s.config, &pending.seal(&s.app.keyring));
@@ -292,16 +308,19 @@ async fn complete(s: &Signin, headers: &HeaderMap, query: Option<&str>) -> Resul
     s.app.resolver.evict(&format!("user:{user_id}"));
     tracing::info!(user.id = user_id, "signed in");
     let token_cookie = cookie::token_cookie(&s.config, &plain, Utc::now());
-    let next = next_hop(&mut conn, user_id, &pending, &email).await;
+    let next = next_hop(s, &mut conn, user_id, &pending, &email, &plain).await;
     Ok((next, token_cookie))
 }
 
-/// Spec §3.5 step 4: TOS first, then the redirect, else a small page.
+/// Spec §3.5 step 4: TOS first, then the redirect (with the token hand-off,
+/// §4.5), else the middleauth popup's page or a small page.
 async fn next_hop(
+    s: &Signin,
     conn: &mut diesel_async::AsyncPgConnection,
     user_id: i64,
     pending: &Pending,
     email: &str,
+    token: &str,
 ) -> Response {
     let redirect = pending.redirect.as_deref().unwrap_or("/");
     let encode = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
@@ -323,7 +342,17 @@ async fn next_hop(
         }
     }
     if let Some(redirect) = &pending.redirect {
-        return found(redirect);
+        let handed = s.handoff.as_ref().and_then(|h| h.apply(redirect, token));
+        return found(handed.as_deref().unwrap_or(redirect));
+    }
+    if let Some(origin) = &pending.opener_origin {
+        return match crate::dataset::middleauth::urls(conn).await {
+            Ok(app_urls) => middleauth_page(origin, token, &app_urls),
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in: reading the middleauth apps failed");
+                error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
+            }
+        };
     }
     let email = email.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let page = format!(
@@ -332,6 +361,39 @@ async fn next_hop(
          <p><a href=\"/\">Continue</a></p></body></html>"
     );
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// JSON for a non-executed `<script>` block: `<`, `>`, `&` escaped, so no
+/// value can close the element.
+fn script_json(value: &serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
+/// Spec §3.5 step 5: hands `{token, app_urls}` to the viewer that opened the
+/// popup, only at its allowlisted origin, then closes; without an opener it
+/// goes home. The script runs under a per-response nonce.
+fn middleauth_page(origin: &str, token: &str, app_urls: &[String]) -> Response {
+    let nonce = token::random_url_safe();
+    let html = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Signed in</title></head>
+<body><h1>Signed in</h1><p>You may close this window.</p>
+<script id="middleauth-message" type="application/json">{message}</script>
+<script id="middleauth-origin" type="application/json">{origin}</script>
+<script nonce="{nonce}">(function(){{var m=JSON.parse(document.getElementById('middleauth-message').textContent);
+var o=JSON.parse(document.getElementById('middleauth-origin').textContent);
+if(window.opener){{window.opener.postMessage(m,o);window.close();}}else{{window.location.replace('/');}}}}());</script></body></html>
+"#,
+        message = script_json(&json!({ "token": token, "app_urls": app_urls })),
+        origin = script_json(&json!(origin)),
+    );
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    );
+    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
 }
 
 /// Revokes the presented login tokens (cookie and `Authorization` header);
