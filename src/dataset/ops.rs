@@ -172,7 +172,7 @@ pub async fn check_access(
     let (version, version_tos) = match &request.version {
         None => (None, Vec::new()),
         Some(name) => match store::version_by_name(conn, row.id, name).await? {
-            Some(v) => (Some(Some(v.id)), store::version_tos(conn, v.id).await?),
+            Some(v) => (Some(Some(v.id)), store::version_tos(conn, v.id, now).await?),
             None => (Some(None), Vec::new()),
         },
     };

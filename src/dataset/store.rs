@@ -318,11 +318,19 @@ pub async fn insert_tos_document(conn: &mut AsyncPgConnection, new: NewTosDocume
     diesel::insert_into(tos_documents::table).values(new).returning(tos_documents::id).get_result(conn).await
 }
 
-/// TOS documents scoped to a version and to no service, by id.
-pub async fn version_tos(conn: &mut AsyncPgConnection, version_id: i64) -> QueryResult<Vec<TosRef>> {
+/// TOS documents scoped to a version and to no service that are in force at
+/// `now`, by id: a retired one can no longer be accepted (spec §3.5), so it
+/// no longer holds access back either.
+pub async fn version_tos(
+    conn: &mut AsyncPgConnection,
+    version_id: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<TosRef>> {
     let rows: Vec<(i64, String)> = tos_documents::table
         .filter(tos_documents::dataset_version_id.eq(version_id))
         .filter(tos_documents::service_id.is_null())
+        .filter(tos_documents::effective_at.le(now))
+        .filter(tos_documents::retired_at.is_null().or(tos_documents::retired_at.gt(now)))
         .select((tos_documents::id, tos_documents::name))
         .order(tos_documents::id)
         .load(conn)

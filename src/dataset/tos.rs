@@ -587,7 +587,10 @@ pub async fn pending(
         .filter(|doc| {
             let general = d.tos_document_id == Some(doc.id);
             let of_service = service_id.is_some() && doc.service_id == service_id && doc.in_force(now);
-            let of_version = version_id.is_some() && doc.dataset_version_id == version_id && doc.service_id.is_none();
+            let of_version = version_id.is_some()
+                && doc.dataset_version_id == version_id
+                && doc.service_id.is_none()
+                && doc.in_force(now);
             general || of_service || of_version
         })
         .collect();

@@ -418,6 +418,33 @@ async fn coverage_follows_grants_groups_versions_public_datasets_and_tos() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_version_tos_no_longer_holds_access_back() {
+    // A retired document can no longer be accepted (spec §3.5 accept_tos (1)),
+    // so neither /gcs_token nor the service-check page may still ask for it.
+    let app = start(&[]).await;
+    let alice = app.db.token("alice@example.org", None).await;
+    let alice_id = user_id(&app, "alice@example.org").await;
+    let token = ngauth_token(&app, &alice).await;
+    let fly = dataset(&app, "fly", false).await;
+    let v2 = version(&app, fly, "v2", &["fly-bucket"], false).await;
+    grant(&app, fly, Some(v2), Grantee::User(alice_id)).await;
+    let v2_tos = tos(&app, fly, Some(v2)).await;
+    let check = "/web/tos/service-check/?dataset=fly&version=v2&next=%2Fdone";
+    let signed_in = [("cookie", cookie(&alice))];
+    let signed_in: Vec<(&str, &str)> = signed_in.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    assert_eq!(gcs(&app, &token, "fly-bucket").await.json()["error"], "tos_required");
+    let page = send(&app, reqwest::Method::GET, check, &signed_in, None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Accept all"), "{}", page.body);
+
+    sql_evicting(&app, &format!("UPDATE tos_documents SET retired_at = now() WHERE id = {v2_tos}")).await;
+    assert_eq!(gcs(&app, &token, "fly-bucket").await.status, 200);
+    let page = send(&app, reqwest::Method::GET, check, &signed_in, None).await;
+    assert_eq!((page.status, page.headers["location"].to_str().unwrap()), (302, "/done"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_and_sts_failures_are_503_and_502() {
     let app = start(&[]).await;
     let alice = app.db.token("alice@example.org", None).await;

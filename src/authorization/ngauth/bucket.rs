@@ -32,7 +32,7 @@ pub struct CandidateVersion {
     pub id: i64,
     /// Its name (`version=` of the TOS URL).
     pub name: String,
-    /// Version-scoped TOS documents.
+    /// Version-scoped TOS documents in force (a retired one cannot be accepted).
     pub tos: Vec<i64>,
 }
 
@@ -160,7 +160,9 @@ pub async fn candidates(
            SELECT d.id AS dataset_id, d.name, d.access_mode = 'public' AS public, \
                   d.tos_document_id AS general_tos, v.id AS version_id, v.version AS version_name, \
                   COALESCE((SELECT array_agg(t.id ORDER BY t.id) FROM tos_documents t \
-                            WHERE t.dataset_version_id = v.id AND t.service_id IS NULL), '{}') AS version_tos \
+                            WHERE t.dataset_version_id = v.id AND t.service_id IS NULL \
+                            AND t.effective_at <= now() \
+                            AND (t.retired_at IS NULL OR t.retired_at > now())), '{}') AS version_tos \
            FROM dataset_buckets b \
            JOIN datasets d ON d.id = b.dataset_id \
            LEFT JOIN dataset_version_buckets vb ON vb.bucket_id = b.id \
