@@ -9,6 +9,8 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl as _;
 use serde_json::{Value, json};
+use steward::dataset::audit::Actor;
+use steward::dataset::ops::{self, TosSpec};
 use steward::proto::authorization::v1::{GetUserCacheRequest, WhoAmIRequest};
 use tonic::Code;
 
@@ -637,4 +639,54 @@ async fn the_token_is_handed_off_only_to_https_targets_outside_the_cookie_domain
     let given = "https://cave.example.org/app";
     let done = browser.sign_in(&format!("/api/v1/authorize?redirect={}", encode(given)), "alice@example.org", "").await;
     assert_eq!((done.status, done.location()), (302, given));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_terms_come_before_the_redirect() {
+    // Scenarios 65 and 66 (spec §3.5 step 4 (a) and (b)). The datasets are
+    // public so that Alice may accept their terms without a grant.
+    let app = start(&[]).await;
+    let (celltyping_tos, other_tos) = {
+        let mut conn = app.db.conn().await;
+        let mut terms = async |dataset: &str, name: &'static str, service: Option<&'static str>| {
+            let id = ops::create_dataset(&mut conn, Actor::System, dataset, "", true).await.unwrap().id;
+            let spec = TosSpec {
+                name,
+                text: "Be nice.",
+                dataset_id: Some(id),
+                version_id: None,
+                service,
+                effective_at: None,
+                retired_at: None,
+            };
+            ops::create_tos_document(&mut conn, Actor::System, spec).await.unwrap()
+        };
+        (terms("fish2", "Celltyping terms", Some("celltyping")).await, terms("other", "Other terms", None).await)
+    };
+    let mut browser = Browser::new(&app);
+
+    // (b) service and dataset with a pending service TOS: the service check first, `next` = the redirect.
+    let start_url = "/api/v1/authorize?redirect=%2Fdatasets%3Fx%3D1&service=celltyping&dataset=fish2";
+    let done = browser.sign_in(start_url, "alice@example.org", "").await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert_eq!(done.location(), "/web/tos/service-check/?service=celltyping&dataset=fish2&next=%2Fdatasets%3Fx%3D1");
+
+    // (a) an unaccepted `tos_id`: its accept page first, with the redirect.
+    let start_url = format!("/api/v1/authorize?redirect=%2Fdatasets&tos_id={other_tos}");
+    let done = browser.sign_in(&start_url, "alice@example.org", "").await;
+    assert_eq!(
+        (done.status, done.location()),
+        (302, format!("/api/v1/tos/{other_tos}/accept?redirect=%2Fdatasets").as_str())
+    );
+
+    // Once both are accepted, sign-in goes straight to the redirect.
+    for id in [celltyping_tos, other_tos] {
+        let accept = browser.http.post(browser.url(&format!("/api/v1/tos/{id}/accept"))).header("origin", app.url());
+        let accepted = browser.send(accept).await;
+        assert_eq!((accepted.status, accepted.location()), (302, "/"), "{}", accepted.body);
+    }
+    let start_url =
+        format!("/api/v1/authorize?redirect=%2Fdatasets&tos_id={other_tos}&service=celltyping&dataset=fish2");
+    let done = browser.sign_in(&start_url, "alice@example.org", "").await;
+    assert_eq!((done.status, done.location()), (302, "/datasets"));
 }
