@@ -115,6 +115,12 @@ pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// JSON for a non-executed `<script type="application/json">` block: `<`,
+/// `>` and `&` escaped, so no value can close the element.
+pub(crate) fn script_json(value: &serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
 /// Decoded `application/x-www-form-urlencoded` pairs (a body or a query), in
 /// order, by the WHATWG rules browsers and `requests` follow: `+` is a space,
 /// a bad escape stays as written, invalid UTF-8 is replaced.
@@ -124,7 +130,14 @@ pub fn form_pairs(encoded: &str) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod form_tests {
-    use super::form_pairs;
+    use super::{form_pairs, script_json};
+
+    #[test]
+    fn script_json_cannot_close_the_script_block() {
+        let s = script_json(&serde_json::json!("</script><b>&"));
+        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'), "{s}");
+        assert_eq!(serde_json::from_str::<String>(&s).unwrap(), "</script><b>&");
+    }
 
     #[test]
     fn form_pairs_decode_like_browsers() {

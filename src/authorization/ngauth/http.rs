@@ -24,6 +24,7 @@ use crate::auth::{AuthError, Caller, Principal, PrincipalKind};
 use crate::dataset::admin::AdminCaller;
 use crate::dataset::tos::{self, TosKey};
 use crate::error::Error;
+use crate::http::{html_escape, script_json};
 
 /// Largest `/gcs_token` and `/activate` body read.
 const MAX_BODY: usize = 4 << 10;
@@ -173,15 +174,6 @@ async fn login(State(ngauth): State<Ngauth>, RawQuery(query): RawQuery, headers:
 
 fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// JSON for a non-executed `<script>` block: `<`, `>`, `&` escaped.
-fn script_json(value: &serde_json::Value) -> String {
-    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }
 
 fn nonce() -> String {
@@ -441,12 +433,5 @@ mod tests {
         assert_eq!(tos_id_of(br#"{"bucket":"x"}"#), None);
         assert_eq!(tos_id_of(b"bucket=x"), None);
         assert_eq!(tos_id_of(b""), None);
-    }
-
-    #[test]
-    fn script_json_cannot_close_the_script_block() {
-        let s = script_json(&json!("</script><b>&"));
-        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'), "{s}");
-        assert_eq!(serde_json::from_str::<String>(&s).unwrap(), "</script><b>&");
     }
 }

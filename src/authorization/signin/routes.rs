@@ -30,7 +30,7 @@ use crate::app::AppState;
 use crate::auth::credentials::cookie_value;
 use crate::auth::token;
 use crate::dataset::admin::AdminCaller;
-use crate::http::form_pairs;
+use crate::http::{form_pairs, html_escape, script_json};
 
 /// Largest `POST /api/v1/authorize` body read (a redirect URL).
 const MAX_BODY: usize = 16 << 10;
@@ -354,19 +354,13 @@ async fn next_hop(
             }
         };
     }
-    let email = email.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let email = html_escape(email);
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed in</title></head>\
          <body><h1>Signed in</h1><p>You are signed in as <strong id=\"signed-in-as\">{email}</strong>.</p>\
          <p><a href=\"/\">Continue</a></p></body></html>"
     );
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
-}
-
-/// JSON for a non-executed `<script>` block: `<`, `>`, `&` escaped, so no
-/// value can close the element.
-fn script_json(value: &serde_json::Value) -> String {
-    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }
 
 /// Spec §3.5 step 5: hands `{token, app_urls}` to the viewer that opened the
