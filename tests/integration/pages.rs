@@ -186,6 +186,31 @@ async fn the_account_page_needs_a_signed_in_user() {
     assert!(js.body.contains("revokeApiKey") || js.body.contains("RevokeApiKey"), "the bundle calls RevokeApiKey");
 }
 
+/// The donation console (`/donations`, `/donations/{id}`) sends anonymous
+/// visitors to sign in and back to the same page; a signed-in user gets the
+/// page with the console's links and its script, uncached; a path that names
+/// no donation is a 404 page. The Chromium run is console_donations.test.mjs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_donation_console_needs_a_signed_in_user() {
+    let app = start().await;
+    let alice = app.db.token("alice@example.org", None).await;
+    for (path, next) in [("/donations", "%2Fdonations"), ("/donations/12", "%2Fdonations%2F12")] {
+        let reply = get(&app, path, None).await;
+        assert_eq!(reply.status, 302, "{path}");
+        assert_eq!(reply.header("location"), Some(format!("/auth/login?next={next}").as_str()));
+        let page = get(&app, path, Some(&alice)).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        assert!(page.body.contains("/static/donations_page.js?v="), "{}", page.body);
+        assert!(page.body.contains(r#"<a href="/donations" aria-current="page">"#), "{}", page.body);
+    }
+    for path in ["/donations/0", "/donations/007", "/donations/abc", "/donations/99999999999999999999"] {
+        let reply = get(&app, path, Some(&alice)).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(reply.body.contains("No such donation") && !reply.body.contains("donations_page.js"), "{}", reply.body);
+    }
+}
+
 /// `/signin` keeps `next` in its link to `/auth/login`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signin_page_keeps_next() {

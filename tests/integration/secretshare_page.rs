@@ -1,4 +1,4 @@
-//! The `/secretshare` page (src/web.rs): a party with its parties' URLs serves
+//! The `/secretshare` page (src/web/mod.rs): a party with its parties' URLs serves
 //! the page and its bundle, with a CSP that lets it connect to exactly its own
 //! origin and the parties' origins; a server that is not a party, or a party
 //! without URLs, serves a plain message and no script.

@@ -1,4 +1,4 @@
-// "My account" (`/account`, HTML in src/web.rs; spec §5.6, DSG's my-account):
+// "My account" (`/account`, HTML in src/web/mod.rs; spec §5.6, DSG's my-account):
 // who the signed-in user is (WhoAmI), their groups and dataset access from the
 // permission document (GetUserCache) with where each access comes from
 // (CheckAccess's reason), the terms still to accept (AcceptTos), and their

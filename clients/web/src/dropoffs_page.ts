@@ -1,4 +1,4 @@
-// The owner's drop-off pages (HTML in src/web.rs; spec upload.md §2.1, §2.6):
+// The owner's drop-off pages (HTML in src/web/mod.rs; spec upload.md §2.1, §2.6):
 // `/dropoffs` creates a drop-off (CreateDropOff; the link and the code are
 // shown this once) and lists the owner's drop-offs; `/dropoffs/{dropoff_id}`
 // shows one (GetDropOff) and its files (ListFiles) with a download link per

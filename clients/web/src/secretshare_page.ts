@@ -1,4 +1,4 @@
-// The private-aggregation page (/secretshare, HTML in src/web.rs; spec
+// The private-aggregation page (/secretshare, HTML in src/web/mod.rs; spec
 // secretshare.md §4): a contributor's values are encoded and split here with
 // crypto.getRandomValues (./secretshare) and share i goes to party i over
 // gRPC-web; a scientist sees the sealed batches' decoded sums. The parties are

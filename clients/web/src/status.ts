@@ -1,4 +1,4 @@
-// The "API status" page (/status, HTML in src/web.rs): the server's health
+// The "API status" page (/status, HTML in src/web/mod.rs): the server's health
 // from grpc.health.v1.Health/Check, and WhoAmI for a pasted token, both over
 // gRPC-web. Errors are shown on the page, never only in the console.
 

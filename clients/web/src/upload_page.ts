@@ -1,5 +1,5 @@
 // The uploader's page (/upload/{dropoff_id}, also /drop/{dropoff_id}; HTML in
-// src/web.rs; spec upload.md §2.1, §2.5, §3.2): the uploader enters the code,
+// src/web/mod.rs; spec upload.md §2.1, §2.5, §3.2): the uploader enters the code,
 // OpenDropOff (gRPC-web) checks it and shows the drop-off, then each chosen or
 // dropped file is sent, with a row of its own (progress, pause and resume,
 // errors next to the file). Two transports send the bytes, each in its own

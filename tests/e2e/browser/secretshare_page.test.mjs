@@ -1,4 +1,4 @@
-// The /secretshare page (src/web.rs, clients/web/src/secretshare_page.ts) in a
+// The /secretshare page (src/web/mod.rs, clients/web/src/secretshare_page.ts) in a
 // real Chromium against two real `steward serve` parties (local_party.py, as
 // the Python client's tests start them), each configured with both parties'
 // URLs and letting the other's origin call it (CORS). Five contributors submit

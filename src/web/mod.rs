@@ -14,28 +14,34 @@ use axum::routing::get;
 use crate::app::AppState;
 use crate::auth::{Caller, PrincipalKind};
 
+mod donations;
+
 /// The page script: TypeScript in `clients/web/src/`, bundled by esbuild.
-const STATUS_JS: &[u8] = include_bytes!("../clients/web/dist/status.js");
+const STATUS_JS: &[u8] = include_bytes!("../../clients/web/dist/status.js");
 
 /// Live progress on the participant's status page (`/donate/`): TypeScript
 /// in `clients/web/src/donate.ts`, bundled by esbuild.
-const DONATE_JS: &[u8] = include_bytes!("../clients/web/dist/donate.js");
+const DONATE_JS: &[u8] = include_bytes!("../../clients/web/dist/donate.js");
 
 /// The private-aggregation page (`/secretshare`): TypeScript in
 /// `clients/web/src/secretshare_page.ts`, bundled by esbuild.
-const SECRETSHARE_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/secretshare_page.js");
+const SECRETSHARE_PAGE_JS: &[u8] = include_bytes!("../../clients/web/dist/secretshare_page.js");
 
 /// The uploader's page (`/upload/{id}`): TypeScript in
 /// `clients/web/src/upload_page.ts` with tus-js-client and the gRPC-web chunk RPCs, bundled by esbuild.
-const UPLOAD_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/upload_page.js");
+const UPLOAD_PAGE_JS: &[u8] = include_bytes!("../../clients/web/dist/upload_page.js");
 
 /// The owner's drop-off pages (`/dropoffs`, `/dropoffs/{id}`): TypeScript in
 /// `clients/web/src/dropoffs_page.ts`, bundled by esbuild.
-const DROPOFFS_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/dropoffs_page.js");
+const DROPOFFS_PAGE_JS: &[u8] = include_bytes!("../../clients/web/dist/dropoffs_page.js");
 
 /// The signed-in user's "My account" page (`/account`): TypeScript in
 /// `clients/web/src/account_page.ts`, bundled by esbuild.
-const ACCOUNT_PAGE_JS: &[u8] = include_bytes!("../clients/web/dist/account_page.js");
+const ACCOUNT_PAGE_JS: &[u8] = include_bytes!("../../clients/web/dist/account_page.js");
+
+/// The researcher's donation console (`/donations`, `/donations/{id}`):
+/// TypeScript in `clients/web/src/donations_page.ts`, bundled by esbuild.
+const DONATIONS_PAGE_JS: &[u8] = include_bytes!("../../clients/web/dist/donations_page.js");
 
 /// Assets served under `/static/`: (path, content type, bytes).
 pub const ASSETS: &[(&str, &str, &[u8])] = &[
@@ -45,6 +51,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("upload_page.js", "text/javascript; charset=utf-8", UPLOAD_PAGE_JS),
     ("dropoffs_page.js", "text/javascript; charset=utf-8", DROPOFFS_PAGE_JS),
     ("account_page.js", "text/javascript; charset=utf-8", ACCOUNT_PAGE_JS),
+    ("donations_page.js", "text/javascript; charset=utf-8", DONATIONS_PAGE_JS),
     ("steward.css", "text/css; charset=utf-8", STYLESHEET.as_bytes()),
 ];
 
@@ -59,7 +66,21 @@ pub fn routes() -> Router<AppState> {
         .route("/dropoffs/{dropoff_id}", get(dropoff_page))
         .route("/account", get(account_page))
         .route("/signin", get(signin_page))
+        .merge(donations::routes())
 }
+
+/// The console's links atop every console page, `current` (a path of it) marked as the page shown.
+fn console_nav(current: &str) -> String {
+    let link = format!(r#"<a href="{current}">"#);
+    CONSOLE_NAV.replacen(&link, &format!(r#"<a href="{current}" aria-current="page">"#), 1)
+}
+
+const CONSOLE_NAV: &str = r#"<nav class="console" aria-label="Console">
+<a href="/donations">Donations</a>
+<a href="/dropoffs">Drop-offs</a>
+<a href="/secretshare">Private aggregation</a>
+<a href="/account">My account</a>
+</nav>"#;
 
 /// Pages load only this server's scripts and styles and call only this server;
 /// nothing else (no inline script, no third-party origin, no framing).
@@ -103,22 +124,35 @@ async fn dropoff_page(Path(dropoff_id): Path<String>) -> Response {
 /// header) names; anyone else is sent to sign in and back. The script asks
 /// the server over gRPC-web with the same cookie.
 async fn account_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.resolver.resolve(&headers).await {
+    let script = format!(r#"<script type="module" src="{}"></script>"#, asset_url("account_page.js"));
+    let html = shell("My account", &ACCOUNT_MAIN_HTML.replace("{script}", &script));
+    // Its sign-out form posts here.
+    let csp = CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'");
+    signed_in_page(&state, &headers, "/account", &csp, &html).await
+}
+
+/// `html` for a signed-in user (the sign-in cookie or an `Authorization`
+/// header names one), never cached: console pages show tokens and links once.
+/// Anyone else is sent to sign in and back to `path`.
+pub(crate) async fn signed_in_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+    csp: &str,
+    html: &str,
+) -> Response {
+    match state.resolver.resolve(headers).await {
         Caller::Principal(p) if p.kind == PrincipalKind::User => {
-            let script = format!(r#"<script type="module" src="{}"></script>"#, asset_url("account_page.js"));
-            let html = shell("My account", &ACCOUNT_MAIN_HTML.replace("{script}", &script));
-            // Its sign-out form posts here.
-            let mut response =
-                page(&CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'"), &html);
-            // New tokens are shown once: no copy of the page may stay in a cache.
+            let mut response = page(csp, html);
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        _ => (
-            StatusCode::FOUND,
-            [(header::LOCATION, "/auth/login?next=%2Faccount"), (header::CACHE_CONTROL, "no-store")],
-        )
-            .into_response(),
+        _ => {
+            let next: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+            let login = format!("/auth/login?next={next}");
+            (StatusCode::FOUND, [(header::LOCATION, login.as_str()), (header::CACHE_CONTROL, "no-store")])
+                .into_response()
+        }
     }
 }
 
@@ -566,6 +600,33 @@ td.hash { font-family: ui-monospace, monospace; font-size: .85rem; overflow-wrap
 .notice { border-left: 4px solid var(--accent); padding: .1rem .8rem; }
 .document { border: 1px solid var(--line); border-radius: 4px; padding: .2rem 1rem; margin-top: 1rem; }
 .document p { white-space: pre-line; }
+body:has(main.wide) { max-width: 64rem; }
+nav.console { display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; padding-bottom: .5rem; border-bottom: 1px solid var(--line); }
+nav.console a[aria-current="page"] { font-weight: 600; }
+select { font: inherit; padding: .4rem .5rem; color: var(--fg); background: var(--bg); border: 1px solid var(--muted); border-radius: 4px; max-width: 100%; }
+.check-line { display: flex; align-items: center; gap: .5rem; margin: .2rem 0; }
+.check-line input { width: auto; display: inline; }
+.check-line label { font-weight: normal; margin: 0; }
+.date-pair { display: flex; flex-wrap: wrap; gap: 0 1rem; }
+.date-pair > div { flex: 1 1 12rem; }
+button.danger { border-color: var(--bad); background: var(--bad); color: var(--on-accent); }
+button.secondary { border-color: var(--accent); background: transparent; color: var(--fg); margin-left: .5rem; }
+.qr-box { margin-top: .8rem; }
+svg.qr { width: 12rem; height: 12rem; display: block; }
+.scroll { overflow-x: auto; }
+figure.chart { margin: 1rem 0; }
+figure.chart figcaption { font-weight: 600; }
+svg.chart-plot { width: 100%; height: auto; display: block; }
+.chart-grid { stroke: var(--line); }
+.chart-text { fill: var(--fg); font-size: 12px; }
+.chart-series-0 { fill: #8c6d00; background: #8c6d00; }
+.chart-series-1 { fill: #1f5f8b; background: #1f5f8b; }
+.chart-series-2 { fill: #6a3d9a; background: #6a3d9a; }
+.chart-series-3 { fill: #0b6b2e; background: #0b6b2e; }
+.chart-series-4 { fill: #a4161a; background: #a4161a; }
+.chart-series-5 { fill: #595959; background: #595959; }
+ul.chart-legend { list-style: none; padding-left: 0; display: flex; flex-wrap: wrap; gap: .2rem 1rem; margin: .3rem 0; }
+.chart-swatch { display: inline-block; width: .9rem; height: .9rem; margin-right: .35rem; vertical-align: -.1rem; border-radius: 2px; }
 a.button { display: inline-block; margin-top: .6rem; padding: .4rem 1rem; border-radius: 4px; text-decoration: none;
   border: 1px solid var(--accent); background: var(--accent); color: var(--on-accent); }
 "#;
