@@ -14,6 +14,7 @@ use axum::routing::get;
 use crate::app::AppState;
 use crate::auth::{Caller, PrincipalKind};
 
+mod datasets;
 mod donations;
 
 /// The page script: TypeScript in `clients/web/src/`, bundled by esbuild.
@@ -43,6 +44,10 @@ const ACCOUNT_PAGE_JS: &[u8] = include_bytes!("../../clients/web/dist/account_pa
 /// TypeScript in `clients/web/src/donations_page.ts`, bundled by esbuild.
 const DONATIONS_PAGE_JS: &[u8] = include_bytes!("../../clients/web/dist/donations_page.js");
 
+/// The dataset console (`/datasets`, `/datasets/{name}`, `/audit`):
+/// TypeScript in `clients/web/src/datasets_page.ts`, bundled by esbuild.
+const DATASETS_PAGE_JS: &[u8] = include_bytes!("../../clients/web/dist/datasets_page.js");
+
 /// Assets served under `/static/`: (path, content type, bytes).
 pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("status.js", "text/javascript; charset=utf-8", STATUS_JS),
@@ -52,6 +57,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("dropoffs_page.js", "text/javascript; charset=utf-8", DROPOFFS_PAGE_JS),
     ("account_page.js", "text/javascript; charset=utf-8", ACCOUNT_PAGE_JS),
     ("donations_page.js", "text/javascript; charset=utf-8", DONATIONS_PAGE_JS),
+    ("datasets_page.js", "text/javascript; charset=utf-8", DATASETS_PAGE_JS),
     ("steward.css", "text/css; charset=utf-8", STYLESHEET.as_bytes()),
 ];
 
@@ -67,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account", get(account_page))
         .route("/signin", get(signin_page))
         .merge(donations::routes())
+        .merge(datasets::routes())
 }
 
 /// The console's links atop every console page, `current` (a path of it) marked as the page shown.
@@ -77,8 +84,10 @@ fn console_nav(current: &str) -> String {
 
 const CONSOLE_NAV: &str = r#"<nav class="console" aria-label="Console">
 <a href="/donations">Donations</a>
+<a href="/datasets">Datasets</a>
 <a href="/dropoffs">Drop-offs</a>
 <a href="/secretshare">Private aggregation</a>
+<a href="/audit">Audit log</a>
 <a href="/account">My account</a>
 </nav>"#;
 

@@ -211,6 +211,33 @@ async fn the_donation_console_needs_a_signed_in_user() {
     }
 }
 
+/// The dataset console (`/datasets`, `/datasets/{name}`, `/audit`) sends
+/// anonymous visitors to sign in and back to the same page (a dataset name
+/// percent-encoded); a signed-in user gets the page and its script, uncached.
+/// The Chromium run is console_datasets.test.mjs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dataset_console_needs_a_signed_in_user() {
+    let app = start().await;
+    let alice = app.db.token("alice@example.org", None).await;
+    let pages = [
+        ("/datasets", "%2Fdatasets", "/datasets"),
+        ("/datasets/fish%20v1", "%2Fdatasets%2Ffish%2520v1", "/datasets"),
+        ("/audit", "%2Faudit", "/audit"),
+    ];
+    for (path, next, current) in pages {
+        let reply = get(&app, path, None).await;
+        assert_eq!(reply.status, 302, "{path}");
+        assert_eq!(reply.header("location"), Some(format!("/auth/login?next={next}").as_str()));
+        let page = get(&app, path, Some(&alice)).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        assert!(page.body.contains("/static/datasets_page.js?v="), "{}", page.body);
+        assert!(page.body.contains(&format!(r#"<a href="{current}" aria-current="page">"#)), "{}", page.body);
+    }
+    let named = get(&app, "/datasets/%3Cb%3E", Some(&alice)).await;
+    assert!(named.body.contains("<title>Dataset &lt;b&gt; · Steward</title>"), "{}", named.body);
+}
+
 /// `/signin` keeps `next` in its link to `/auth/login`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signin_page_keeps_next() {

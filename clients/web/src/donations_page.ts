@@ -11,8 +11,9 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { bars, formatCount, stackedBars } from "./charts";
 import type { Column } from "./charts";
-import { explain, stewardTransport } from "./client";
-import { byId, el, errorBox, formatBytes } from "./dom";
+import { stewardTransport } from "./client";
+import { cell, showError, table, when } from "./console";
+import { byId, el, formatBytes } from "./dom";
 import { qrSvg } from "./qr";
 import {
   DataTypeState,
@@ -45,55 +46,12 @@ const STATUSES = [
   DonationStatus.ERROR,
 ];
 
-function when(time: Timestamp | undefined): string {
-  return time ? timestampDate(time).toLocaleString() : "—";
-}
-
 function day(time: Timestamp | undefined): string {
   return time ? timestampDate(time).toISOString().slice(0, 10) : "";
 }
 
-function showError(where: HTMLElement, error: unknown): void {
-  where.replaceChildren(errorBox(explain(error)));
-}
-
 function totalRows(d: Donation): number {
   return Object.values(d.dataTypes).reduce((sum, t) => sum + Number(t.rows), 0);
-}
-
-/**
- * A table with a header row (`cells` gives each row's cells) in a region that
- * scrolls sideways on a narrow screen, so the page itself never does.
- */
-function table<T>(
-  id: string,
-  label: string,
-  headers: string[],
-  items: T[],
-  cells: (item: T, row: HTMLTableRowElement) => Node[],
-): HTMLElement {
-  const t = document.createElement("table");
-  t.id = id;
-  const head = document.createElement("tr");
-  for (const h of headers) head.append(el("th", h));
-  t.append(head);
-  for (const item of items) {
-    const row = document.createElement("tr");
-    row.append(...cells(item, row));
-    t.append(row);
-  }
-  const region = el("div", "", "scroll");
-  region.tabIndex = 0;
-  region.setAttribute("role", "region");
-  region.setAttribute("aria-label", label);
-  region.append(t);
-  return region;
-}
-
-function cell(text: string, field?: string, className?: string): HTMLTableCellElement {
-  const td = el("td", text, className) as HTMLTableCellElement;
-  if (field) td.dataset.field = field;
-  return td;
 }
 
 // --- /donations: create, overview, list ----------------------------------------
