@@ -203,6 +203,12 @@ impl EmbeddedPostgres {
         &self.cluster_dir
     }
 
+    /// The directory of the PostgreSQL binaries this cluster runs (its
+    /// `pg_dump` and `pg_restore` match the server's version).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
     async fn init(&self) -> anyhow::Result<()> {
         if self.cluster_dir.exists() && std::fs::read_dir(&self.cluster_dir)?.next().is_some() {
             bail!(

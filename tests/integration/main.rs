@@ -5,6 +5,7 @@ mod common;
 
 mod acceptance;
 mod auth;
+mod backup;
 mod blobs_s3;
 mod cli;
 mod coherence;

@@ -130,6 +130,17 @@ impl TestDb {
         TestDb { url, pool, name }
     }
 
+    /// A new, empty database (no tables, not migrated): a restore target.
+    pub async fn empty() -> TestDb {
+        let cluster = cluster().await;
+        let name = format!("test_{}", NEXT_DB.fetch_add(1, Ordering::Relaxed));
+        let admin = cluster.pg.admin_client().await.expect("admin connection");
+        admin.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name))).await.expect("creating a database");
+        let url = cluster.pg.url(&name);
+        let pool = db::pool(&url, &pool_options()).expect("pool");
+        TestDb { url, pool, name }
+    }
+
     /// The connection string of this database.
     pub fn url(&self) -> &str {
         &self.url
@@ -170,6 +181,12 @@ impl TestDb {
             .expect("clearing the fixture's audit rows");
         (created.id, created.token)
     }
+}
+
+/// A PostgreSQL client program (`pg_dump`, `pg_restore`) of the test cluster's
+/// own installation, so its version matches the server's.
+pub async fn pg_program(name: &str) -> PathBuf {
+    cluster().await.pg.bin_dir().join(name)
 }
 
 fn pool_options() -> PoolOptions {
