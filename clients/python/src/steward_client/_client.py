@@ -18,7 +18,7 @@ import random
 import ssl
 import time
 from types import TracebackType
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Type, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
@@ -299,6 +299,21 @@ class Client(DonationMethods):
             finally:
                 call.cancel()  # a no-op once the stream ended; frees it when the caller stopped early
             raise error
+
+
+    def _client_stream(self, method: Callable[..., Response], requests: Iterable[Any]) -> Response:
+        """Sends `requests` as one client-streaming call and returns its response.
+
+        No deadline (an upload may take long) and no retries: the requests are an
+        iterator the first attempt consumes, so only the caller can send them again.
+        """
+        if self._closed:
+            raise ValueError("this steward_client.Client is closed")
+        try:
+            return method(iter(requests), metadata=self._metadata)
+        except grpc.RpcError as rpc_error:
+            error = error_from_rpc(rpc_error, address=self.address, attempts=1)
+        raise error
 
 
 def parse_url(url: str) -> Tuple[str, bool]:
