@@ -15,6 +15,8 @@ raised as `StewardError` subclasses (`steward_client.errors`).
 
 `steward_client.secretshare` splits values into additive secret shares for
 Steward's secret-share parties and adds sealed batches back up (`Parties`).
+
+TUTORIAL.md in the client's source walks through all three, step by step.
 """
 
 from . import secretshare, uploads

@@ -43,6 +43,7 @@ MERGE_BYTES = 4 << 20
 
 
 def pandas_module(what: str = "donation_data") -> Any:
+    """pandas, or an ImportError naming the extra that installs it for `what`."""
     try:
         import pandas
     except ImportError:
@@ -53,6 +54,7 @@ def pandas_module(what: str = "donation_data") -> Any:
 
 
 def pyarrow_module(what: str) -> Any:
+    """pyarrow with the submodules the export uses, or an ImportError naming the extra."""
     try:
         import pyarrow
         import pyarrow.compute  # noqa: F401  (the submodules the export uses)
@@ -295,6 +297,7 @@ def _temporal(pa: Any, kind: Any) -> bool:
 
 
 def file_format(path: "os.PathLike[str] | str", format: Optional[str]) -> str:
+    """`format` checked, or told from the path's suffix: "parquet" or "csv"."""
     if format is None:
         suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
         format = {"pq": "parquet", "parq": "parquet"}.get(suffix, suffix)
@@ -382,6 +385,7 @@ class FileSink:
         self._file = None
 
     def close(self) -> None:
+        """Finishes the file being written (its footer, for Parquet)."""
         self._finish()
 
 
