@@ -1,6 +1,6 @@
 //! The dataset console: `/datasets` (create, list), `/datasets/{name}`
-//! (versions, buckets, grants, admins, terms of service) and `/audit` (the
-//! audit log with filters). Static HTML for signed-in users;
+//! (versions, buckets, grants, admins, terms of service), `/service-accounts`
+//! (accounts and their tokens) and `/audit` (the audit log with filters). Static HTML for signed-in users;
 //! `clients/web/src/datasets_page.ts` fills it over gRPC-web, where
 //! DatasetService applies the authorization rules.
 
@@ -18,6 +18,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/datasets", get(list_page))
         .route("/datasets/{name}", get(dataset_page))
+        .route("/service-accounts", get(service_accounts_page))
         .route("/audit", get(audit_page))
 }
 
@@ -36,6 +37,12 @@ async fn dataset_page(State(state): State<AppState>, headers: HeaderMap, Path(na
     let path = format!("/datasets/{}", percent_encoding_path(&name));
     let title = format!("Dataset {}", html_escape(&name));
     signed_in_page(&state, &headers, &path, CONTENT_SECURITY_POLICY, &shell(&title, &main)).await
+}
+
+async fn service_accounts_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let main = SERVICE_ACCOUNTS_HTML.replace("{nav}", &console_nav("/service-accounts")).replace("{script}", &script());
+    let html = shell("Service accounts", &main);
+    signed_in_page(&state, &headers, "/service-accounts", CONTENT_SECURITY_POLICY, &html).await
 }
 
 async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -166,6 +173,37 @@ const DATASET_HTML: &str = r#"{nav}
 </fieldset>
 </form>
 <div id="tos-result" role="status" aria-live="polite"></div>
+</section>
+</main>
+<noscript><p>This page needs JavaScript to ask the server.</p></noscript>
+{script}"#;
+
+const SERVICE_ACCOUNTS_HTML: &str = r#"{nav}
+<main class="wide">
+<h1>Service accounts</h1>
+<p class="hint">Pipelines and services call Steward as a service account with its own tokens; grant it access on a dataset's page. Global admins only.</p>
+<div id="page-status" role="status" aria-live="polite"><p class="muted">Asking the server…</p></div>
+<div id="sa-list"></div>
+<form id="sa-form">
+<fieldset>
+<legend>New service account</legend>
+<label for="sa-name">Name (letters, digits and hyphens)</label>
+<input id="sa-name" name="name" required maxlength="100" autocomplete="off">
+<label for="sa-description">Description (optional)</label>
+<input id="sa-description" name="description" maxlength="1000" autocomplete="off">
+<button type="submit">Create service account</button>
+</fieldset>
+</form>
+<div id="sa-result" role="status" aria-live="polite"></div>
+<section id="sa-tokens" aria-labelledby="sa-tokens-heading" hidden>
+<h2 id="sa-tokens-heading">Tokens</h2>
+<div id="sa-token-list"></div>
+<form id="sa-token-form">
+<label for="sa-token-description">What the token is for</label>
+<input id="sa-token-description" name="description" required maxlength="1000" autocomplete="off">
+<button type="submit">Create token</button>
+</form>
+<div id="sa-token-result" role="status" aria-live="polite"></div>
 </section>
 </main>
 <noscript><p>This page needs JavaScript to ask the server.</p></noscript>

@@ -1,7 +1,8 @@
 // The dataset console (HTML in src/web/datasets.rs; spec
 // authorization_dataset.md §2, §3): `/datasets` creates a dataset and lists
 // those the caller sees; `/datasets/{name}` manages one dataset's versions,
-// buckets, grants, admins and terms of service; `/audit` reads the audit log
+// buckets, grants, admins and terms of service; `/service-accounts` creates
+// service accounts and their tokens (shown once); `/audit` reads the audit log
 // with filters. Calls go over gRPC-web with the browser's sign-in cookie; the
 // server applies the authorization rules and the page shows its refusals.
 
@@ -11,7 +12,7 @@ import { stewardTransport } from "./client";
 import { actionButton, cell, details, nodeCell, onSubmit, showError, table, text, when } from "./console";
 import { byId, el } from "./dom";
 import { AccessLevel, AccessMode, DatasetService, GrantSource } from "./gen/steward/dataset/v1/dataset_service_pb";
-import type { AuditEntry, Grant } from "./gen/steward/dataset/v1/dataset_service_pb";
+import type { AuditEntry, Grant, ServiceAccount } from "./gen/steward/dataset/v1/dataset_service_pb";
 
 const client = createClient(DatasetService, stewardTransport());
 
@@ -296,6 +297,105 @@ async function showTerms(name: string): Promise<void> {
   );
 }
 
+// --- /service-accounts ------------------------------------------------------------
+
+async function setUpServiceAccountsPage(): Promise<void> {
+  const status = byId<HTMLElement>("page-status");
+  onSubmit(byId<HTMLFormElement>("sa-form"), byId("sa-result"), async (values) => {
+    await client.createServiceAccount({
+      name: text(values, "name"),
+      description: text(values, "description"),
+      requestId: crypto.randomUUID(),
+    });
+    await showServiceAccounts();
+  });
+  onSubmit(byId<HTMLFormElement>("sa-token-form"), byId("sa-token-result"), async (values) => {
+    const name = byId<HTMLElement>("sa-tokens").dataset.account ?? "";
+    const created = await client.createServiceAccountToken({ name, description: text(values, "description") });
+    await Promise.all([showTokens(name), showServiceAccounts()]);
+    return tokenOnce(created.token);
+  });
+  try {
+    await showServiceAccounts();
+    status.replaceChildren();
+  } catch (error) {
+    showError(status, error);
+  }
+}
+
+/** A new token in a field to copy from: it is stored only as a hash and never shown again. */
+function tokenOnce(token: string): HTMLElement {
+  const box = el("div", "", "notice");
+  box.append(el("p", "The new token, shown only now. Store it where the service reads its secrets."));
+  const label = el("label", "Token") as HTMLLabelElement;
+  label.htmlFor = "new-sa-token";
+  const input = document.createElement("input");
+  input.id = "new-sa-token";
+  input.readOnly = true;
+  input.value = token;
+  box.append(label, input);
+  return box;
+}
+
+async function showServiceAccounts(): Promise<void> {
+  const accounts: ServiceAccount[] = [];
+  let pageToken = "";
+  do {
+    const page = await client.listServiceAccounts({ pageSize: 1000, pageToken });
+    accounts.push(...page.serviceAccounts);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  const result = byId<HTMLElement>("sa-result");
+  const box = byId<HTMLElement>("sa-list");
+  if (accounts.length === 0) {
+    box.replaceChildren(el("p", "No service account yet.", "muted"));
+    return;
+  }
+  box.replaceChildren(
+    table("sa-table", "Service accounts", ["Name", "E-mail", "Active", "Tokens", "Grants", "Description", ""], accounts, (a, row) => {
+      row.dataset.account = a.name;
+      const tokens = actionButton(`Tokens of ${a.name}`, result, () => showTokens(a.name), "secondary");
+      const flip = actionButton(`${a.isActive ? "Deactivate" : "Activate"} ${a.name}`, result, async () => {
+        await client.setServiceAccountActive({ name: a.name, isActive: !a.isActive });
+        await showServiceAccounts();
+      }, "secondary");
+      return [
+        cell(a.name),
+        cell(a.email),
+        cell(a.isActive ? "yes" : "no", "active"),
+        cell(`${a.tokenCount}`, "tokens", "number"),
+        cell(`${a.grantCount}`, "grants", "number"),
+        cell(a.description || "—"),
+        nodeCell(tokens, flip),
+      ];
+    }),
+  );
+}
+
+async function showTokens(name: string): Promise<void> {
+  const section = byId<HTMLElement>("sa-tokens");
+  section.dataset.account = name;
+  section.hidden = false;
+  byId<HTMLElement>("sa-tokens-heading").textContent = `Tokens of ${name}`;
+  const { tokens } = await client.listServiceAccountTokens({ name });
+  const result = byId<HTMLElement>("sa-token-result");
+  const box = byId<HTMLElement>("sa-token-list");
+  if (tokens.length === 0) {
+    box.replaceChildren(el("p", "No token: the account cannot call Steward yet.", "muted"));
+    return;
+  }
+  box.replaceChildren(
+    table("sa-token-table", `Tokens of ${name}`, ["Description", "Created", "Last used", "Expires", ""], tokens, (t, row) => {
+      row.dataset.token = String(t.id);
+      const revoke = actionButton(`Revoke token ${t.id}`, result, async () => {
+        await client.revokeServiceAccountToken({ name, tokenId: t.id });
+        await Promise.all([showTokens(name), showServiceAccounts()]);
+      }, "secondary");
+      return [cell(t.description || "—", "description"), cell(when(t.createTime)), cell(when(t.lastUsedTime)), cell(when(t.expireTime)), nodeCell(revoke)];
+    }),
+  );
+}
+
 // --- /audit --------------------------------------------------------------------------
 
 function setUpAuditPage(): void {
@@ -375,6 +475,8 @@ if (one) {
   void setUpDatasetPage(decodeURIComponent(one[1]));
 } else if (path === "/audit") {
   setUpAuditPage();
+} else if (path === "/service-accounts") {
+  void setUpServiceAccountsPage();
 } else {
   void setUpListPage();
 }

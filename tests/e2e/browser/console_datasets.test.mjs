@@ -151,6 +151,53 @@ test("a global admin creates a dataset and manages its versions, buckets, grants
   await page.close();
 });
 
+/** WhoAmI through Envoy with `token` as a Bearer token: the HTTP status. */
+async function principalStatus(token) {
+  const response = await fetch(`${env("ENVOY_URL")}/v1/principal`, { headers: { Authorization: `Bearer ${token}` } });
+  await response.text();
+  return response.status;
+}
+
+test("a global admin creates a service account and a token shown once that works until revoked", async () => {
+  const page = await context.newPage();
+  const problems = watchProblems(page, { except: /favicon/ });
+  await page.goto(`${STEWARD_URL}/service-accounts`);
+  await page.locator("#page-status:empty").waitFor({ ...WAIT, state: "attached" });
+  const account = `pipeline-${RUN}`;
+  await page.getByLabel("Name (letters, digits and hyphens)").fill(account);
+  await page.getByLabel("Description (optional)").fill("Nightly export");
+  await page.getByRole("button", { name: "Create service account" }).click();
+  const row = page.locator(`#sa-table tr[data-account="${account}"]`);
+  await row.waitFor(WAIT);
+  assert.equal(await row.locator('td[data-field="active"]').textContent(), "yes");
+
+  await row.getByRole("button", { name: `Tokens of ${account}` }).click();
+  await page.getByRole("heading", { name: `Tokens of ${account}` }).waitFor(WAIT);
+  await page.getByLabel("What the token is for").fill("cron on the lab server");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const token = await page.locator("#new-sa-token").inputValue(WAIT);
+  assert.match(token, /^[0-9a-f]{64}$|^[A-Za-z0-9_-]{20,}$/);
+  assert.equal(await principalStatus(token), 200, "the new token works");
+  const tokenRow = page.locator("#sa-token-table tr[data-token]");
+  await tokenRow.waitFor(WAIT);
+  assert.equal(await tokenRow.locator('td[data-field="description"]').textContent(), "cron on the lab server");
+  assert.equal(await row.locator('td[data-field="tokens"]').textContent(), "1");
+  await assertAccessible(page, "service accounts page");
+  await screenshot(page, "console-datasets-6-service-accounts.png");
+
+  await tokenRow.getByRole("button", { name: /^Revoke token / }).click();
+  await tokenRow.waitFor({ ...WAIT, state: "detached" });
+  const deadline = Date.now() + 5000;
+  while ((await principalStatus(token)) !== 401) {
+    assert.ok(Date.now() < deadline, "the revoked token is refused within seconds");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await row.getByRole("button", { name: `Deactivate ${account}` }).click();
+  await page.locator(`#sa-table tr[data-account="${account}"] td[data-field="active"]`).getByText("no").waitFor(WAIT);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test("a user without the role is told why a dataset was not created and the audit log stays closed", async () => {
   const outsider = await launchChromium("steward-console-datasets-outsider-", { viewport: PHONE, isMobile: true });
   try {
