@@ -378,6 +378,31 @@ const SECRETSHARE_MAIN_HTML: &str = r#"<main>
 <input id="token" name="token" type="password" autocomplete="off" autocapitalize="off" spellcheck="false" aria-describedby="token-hint">
 </section>
 
+<section aria-labelledby="create-endpoint-heading">
+<h2 id="create-endpoint-heading">New endpoint</h2>
+<p class="hint">For developers: the same configuration is created on every party, with the token above.</p>
+<form id="create-endpoint-form">
+<label for="new-name">Name</label>
+<input id="new-name" name="new-name" required maxlength="100" autocomplete="off" autocapitalize="off" spellcheck="false">
+<label for="new-description">Description (optional)</label>
+<input id="new-description" name="new-description" maxlength="1000" autocomplete="off">
+<div class="date-pair">
+<div><label for="new-length">Values per contribution</label><input id="new-length" name="new-length" type="number" min="1" value="1" required></div>
+<div><label for="new-encoding">Values are</label><select id="new-encoding" name="new-encoding"><option value="integer" selected>integers</option><option value="fixed_point">decimals</option></select></div>
+</div>
+<div class="date-pair">
+<div><label for="new-scale">Decimal places (decimals only)</label><input id="new-scale" name="new-scale" type="number" min="0" value="0"></div>
+<div><label for="new-min-batch">Contributors before a sum (optional)</label><input id="new-min-batch" name="new-min-batch" type="number" min="1"></div>
+</div>
+<div class="date-pair">
+<div><label for="new-min" id="new-min-label">Smallest value</label><input id="new-min" name="new-min" required value="0" inputmode="decimal" autocomplete="off"></div>
+<div><label for="new-max" id="new-max-label">Largest value</label><input id="new-max" name="new-max" required value="100" inputmode="decimal" autocomplete="off"></div>
+</div>
+<button type="submit">Create on every party</button>
+</form>
+<div id="create-endpoint-status" role="status" aria-live="polite"></div>
+</section>
+
 <section aria-labelledby="contribute-heading">
 <h2 id="contribute-heading">Contribute</h2>
 <form id="endpoint-form">

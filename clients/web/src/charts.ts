@@ -100,15 +100,7 @@ export function stackedBars(id: string, caption: string, series: string[], colum
   });
   figure.append(svg);
 
-  if (series.length > 1) {
-    const legend = el("ul", "", "chart-legend");
-    series.forEach((name, s) => {
-      const item = el("li", "");
-      item.append(el("span", "", `chart-swatch chart-series-${s % 6}`), document.createTextNode(name));
-      legend.append(item);
-    });
-    figure.append(legend);
-  }
+  if (series.length > 1) figure.append(legend(series));
 
   const details = document.createElement("details");
   details.append(el("summary", "The numbers"));
@@ -128,6 +120,76 @@ export function stackedBars(id: string, caption: string, series: string[], colum
   details.append(table);
   figure.append(details);
   return figure;
+}
+
+/**
+ * Bars side by side: one group per column, one bar per series, drawn from a
+ * zero line so negative values go down.
+ */
+export function groupedBars(id: string, caption: string, series: string[], columns: Column[]): HTMLElement {
+  const figure = document.createElement("figure");
+  figure.id = id;
+  figure.className = "chart";
+  const captionElement = el("figcaption", caption);
+  captionElement.id = `${id}-caption`;
+  figure.append(captionElement);
+  const values = columns.flatMap((c) => c.values);
+  const high = niceCeiling(Math.max(0, ...values));
+  const low = -niceCeiling(Math.max(0, ...values.map((v) => -v)));
+  const bottom = values.some((v) => v < 0) ? low : 0;
+  const width = 640;
+  const height = 220;
+  const left = 56;
+  const plotHeight = height - 40;
+  const y = (value: number) => 10 + ((high - value) / (high - bottom)) * plotHeight;
+  const slot = (width - left - 10) / Math.max(1, columns.length);
+  const barWidth = Math.max(3, Math.min(32, (slot * 0.8) / Math.max(1, series.length)));
+
+  const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart-plot" });
+  svg.setAttribute("aria-labelledby", captionElement.id);
+  let labelled = Infinity;
+  for (const tick of bottom < 0 ? [bottom, 0, high] : [0, high]) {
+    svg.append(svgElement("line", { x1: left, x2: width - 10, y1: y(tick), y2: y(tick), class: "chart-grid" }));
+    // A label only where it does not overlap the one below it.
+    if (labelled - y(tick) < 14) continue;
+    labelled = y(tick);
+    const label = svgElement("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end", class: "chart-text" });
+    label.textContent = tick < 0 ? `−${formatCount(-tick)}` : formatCount(tick);
+    svg.append(label);
+  }
+  columns.forEach((column, i) => {
+    const start = left + i * slot + (slot - barWidth * series.length) / 2;
+    column.values.forEach((value, s) => {
+      const top = y(Math.max(value, 0));
+      const rect = svgElement("rect", {
+        x: start + s * barWidth,
+        y: top,
+        width: barWidth - 1,
+        height: Math.max(1, Math.abs(y(value) - y(0))),
+        class: `chart-series-${s % 6}`,
+      });
+      const tip = svgElement("title", {});
+      tip.textContent = `${column.label}, ${series[s]}: ${value}`;
+      rect.append(tip);
+      svg.append(rect);
+    });
+    const label = svgElement("text", { x: left + i * slot + slot / 2, y: height - 12, "text-anchor": "middle", class: "chart-text" });
+    label.textContent = column.label;
+    svg.append(label);
+  });
+  figure.append(svg);
+  if (series.length > 1) figure.append(legend(series));
+  return figure;
+}
+
+function legend(series: string[]): HTMLElement {
+  const list = el("ul", "", "chart-legend");
+  series.forEach((name, s) => {
+    const item = el("li", "");
+    item.append(el("span", "", `chart-swatch chart-series-${s % 6}`), document.createTextNode(name));
+    list.append(item);
+  });
+  return list;
 }
 
 /** A simple bar chart: one bar per column, one series. */

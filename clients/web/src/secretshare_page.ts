@@ -11,8 +11,11 @@ import type { Client } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { explain, stewardTransport } from "./client";
 import type { Explained } from "./client";
+import { groupedBars } from "./charts";
+import type { Column } from "./charts";
 import { byId, el, errorBox, tokenField } from "./dom";
 import {
+  Field,
   SecretShareService,
   ValueEncoding,
 } from "./gen/steward/secretshare/v1/secretshare_service_pb";
@@ -378,6 +381,7 @@ async function showSums(): Promise<void> {
     const lists = await onEvery(parties, tokens, (party, headers) => allBatches(party, headers, name));
     const digests = lists[0].map((batch) => batch.batchDigest);
     const rows: HTMLElement[] = [];
+    const chartable: Column[] = [];
     const partial: string[] = [];
     for (const digest of digests) {
       const shares = lists.map((list) => list.find((batch) => batch.batchDigest === digest));
@@ -395,6 +399,7 @@ async function showSums(): Promise<void> {
       row.append(head, el("td", sealed), el("td", summed.contributorCount.toString(), "number"));
       for (const sum of sums) row.append(el("td", sum, "number"));
       rows.push(row);
+      chartable.push({ label: digest.slice(0, 8), values: sums.map(Number) });
     }
     if (rows.length === 0) {
       sumsStatus.replaceChildren(el("p", `Endpoint "${name}" has no batch sealed on every party yet.`));
@@ -419,6 +424,7 @@ async function showSums(): Promise<void> {
       tbody.append(...rows);
       table.append(caption, thead, tbody);
       sumsBox.append(table);
+      if (chartable.length > 0) sumsBox.append(sumsChart(name, endpoint.vectorLength, chartable));
       sumsStatus.replaceChildren(
         el("p", `${rows.length} sealed ${rows.length === 1 ? "batch" : "batches"}, summed from all ${parties.length} parties.`),
       );
@@ -431,4 +437,66 @@ async function showSums(): Promise<void> {
   } catch (error) {
     showError(sumsStatus, error);
   }
+}
+
+/** Each sealed batch's sums side by side, one bar a vector element. */
+function sumsChart(name: string, length: number, columns: Column[]): HTMLElement {
+  const series = Array.from({ length }, (_, i) => `Sum ${i + 1}`);
+  return groupedBars("sums-chart", `Sums of "${name}" per sealed batch`, series, columns);
+}
+
+// --- new endpoint ----------------------------------------------------------------
+
+const createForm = byId<HTMLFormElement>("create-endpoint-form");
+const createStatus = byId<HTMLElement>("create-endpoint-status");
+
+createForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void busy(createForm, createOnEvery);
+});
+
+/**
+ * CreateEndpoint with one configuration on every party (a developer's token
+ * on each), then GetEndpoint checks every party holds the same digest: an
+ * endpoint some parties lack or hold differently cannot be summed.
+ */
+async function createOnEvery(): Promise<void> {
+  createStatus.replaceChildren(el("p", "Creating the endpoint on every party…", "muted"));
+  try {
+    const parties = await partiesReady;
+    const tokens = tokensFor(parties);
+    const value = (id: string) => byId<HTMLInputElement>(id).value.trim();
+    const fixedPoint = byId<HTMLSelectElement>("new-encoding").value === "fixed_point";
+    const scale = fixedPoint ? Number(value("new-scale") || "0") : 0;
+    const number = (id: string) => scaled(value(id) || "0", scale, byId<HTMLLabelElement>(`${id}-label`).textContent ?? id);
+    const minBatch = value("new-min-batch");
+    const endpoint = {
+      name: value("new-name"),
+      description: value("new-description"),
+      vectorLength: Number(value("new-length") || "1"),
+      field: Field.FIELD64,
+      encoding: fixedPoint ? ValueEncoding.FIXED_POINT : ValueEncoding.INTEGER,
+      decimalScale: scale,
+      minValue: number("new-min"),
+      maxValue: number("new-max"),
+      minBatchSize: minBatch ? Number(minBatch) : undefined,
+    };
+    await onEvery(parties, tokens, (party, headers) => party.client.createEndpoint({ endpoint }, { headers }));
+    const created = await loadEndpoint(parties, tokens, endpoint.name);
+    const done = el("p", `Endpoint "${created.name}" is the same on all ${parties.length} parties (digest ${created.configDigest.slice(0, 12)}).`, "ok");
+    done.id = "create-endpoint-done";
+    createStatus.replaceChildren(done);
+  } catch (error) {
+    showError(createStatus, error);
+  }
+}
+
+/** "-12.5" with 2 decimal places → -1250n: the bounds in the units the parties store. */
+function scaled(text: string, places: number, what: string): bigint {
+  const match = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text);
+  if (!match || (match[3] ?? "").length > places) {
+    throw new SecretShareError(`${what}: "${text}" is not a number with at most ${places} decimal places.`);
+  }
+  const digits = `${match[2]}${(match[3] ?? "").padEnd(places, "0")}`;
+  return (match[1] ? -1n : 1n) * BigInt(digits);
 }

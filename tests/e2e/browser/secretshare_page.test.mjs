@@ -79,6 +79,7 @@ try:
         "halfTrusted": parties[0].token("half@example.org", "contributor") + ","
                        + parties[1].token("half@example.org", "scientist"),
         "scientist": ",".join(tokens("sci@example.org", "scientist")),
+        "developer": ",".join(tokens("dev2@example.org", "developer")),
     }
     print(json.dumps(ready), flush=True)
     with Parties(urls, token=tokens("python@example.org", "scientist")) as scientist:
@@ -265,6 +266,9 @@ test("five contributors submit through the page, refusals store nothing, Python 
     ["Batch", "Sealed", "Contributors", "Sum 1", "Sum 2"],
   );
   assert.match(await page.locator("#sums-status").innerText(), /1 sealed batch, summed from all 2 parties/);
+  // The chart: one bar per sum, the negative one below the zero line.
+  const bars = await page.locator("#sums-chart rect title").allTextContents();
+  assert.deepEqual(bars, EXPECTED.map((sum, i) => `${sealed.batchDigest.slice(0, 8)}, Sum ${i + 1}: ${Number(sum)}`));
   await assertAccessible(page, "the sums");
   await page.locator("#sums-heading").scrollIntoViewIfNeeded();
   await screenshot(page, "secretshare-page-sums.png");
@@ -274,6 +278,28 @@ test("five contributors submit through the page, refusals store nothing, Python 
   await page.click("#sums-form button");
   await page.locator("#sums-status .error").waitFor(WAIT);
   assert.match(await page.locator("#sums-status").innerText(), /PERMISSION_DENIED/);
+
+  // A developer creates a new endpoint on both parties from the page; a contributor may not.
+  await page.fill("#token", ready.contributors[3]);
+  await page.fill("#new-name", "page_created");
+  await page.click("#create-endpoint-form button");
+  await page.locator("#create-endpoint-status .error").waitFor(WAIT);
+  assert.match(await page.locator("#create-endpoint-status").innerText(), /PERMISSION_DENIED/);
+  await page.fill("#token", ready.developer);
+  await page.fill("#new-length", "2");
+  await page.selectOption("#new-encoding", "fixed_point");
+  await page.fill("#new-scale", "1");
+  await page.fill("#new-min", "-5");
+  await page.fill("#new-max", "5.5");
+  await page.fill("#new-min-batch", "3");
+  await page.click("#create-endpoint-form button");
+  await page.locator("#create-endpoint-done").waitFor(WAIT);
+  assert.match(await page.locator("#create-endpoint-done").innerText(), /"page_created" is the same on all 2 parties/);
+  await page.fill("#endpoint", "page_created");
+  await page.click("#endpoint-form button");
+  await page.locator("#values-form:not([hidden])").waitFor(WAIT);
+  assert.equal(await page.locator("#values input").count(), 2);
+  await assertAccessible(page, "a new endpoint");
 
   // The only console errors are the refused calls' own (Chromium logs failed fetches).
   const unexpected = problems.filter((p) => !/status of 4\d\d|Failed to load resource/.test(p));
