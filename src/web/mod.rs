@@ -118,7 +118,8 @@ async fn upload_page(Path(dropoff_id): Path<String>) -> Response {
 
 /// The owner's list of drop-offs and the form that creates one.
 async fn dropoffs_page() -> Response {
-    owner_or_upload_page("Drop-offs", &DROPOFFS_MAIN_HTML.replace("{script}", &dropoffs_script()))
+    let main = DROPOFFS_MAIN_HTML.replace("{nav}", &console_nav("/dropoffs")).replace("{script}", &dropoffs_script());
+    owner_or_upload_page("Drop-offs", &main)
 }
 
 /// One drop-off and its files, for its owner.
@@ -127,7 +128,8 @@ async fn dropoff_page(Path(dropoff_id): Path<String>) -> Response {
         return (StatusCode::NOT_FOUND, owner_or_upload_page("Drop-off", &BAD_LINK_HTML.replace("{script}", "")))
             .into_response();
     }
-    owner_or_upload_page("Drop-off", &DROPOFF_MAIN_HTML.replace("{script}", &dropoffs_script()))
+    let main = DROPOFF_MAIN_HTML.replace("{nav}", &console_nav("/dropoffs")).replace("{script}", &dropoffs_script());
+    owner_or_upload_page("Drop-off", &main)
 }
 
 /// "My account" for the user the `dsg_token` cookie (or an `Authorization`
@@ -135,7 +137,8 @@ async fn dropoff_page(Path(dropoff_id): Path<String>) -> Response {
 /// the server over gRPC-web with the same cookie.
 async fn account_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let script = format!(r#"<script type="module" src="{}"></script>"#, asset_url("account_page.js"));
-    let html = shell("My account", &ACCOUNT_MAIN_HTML.replace("{script}", &script));
+    let main = ACCOUNT_MAIN_HTML.replace("{nav}", &console_nav("/account")).replace("{script}", &script);
+    let html = shell("My account", &main);
     // Its sign-out form posts here.
     let csp = CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'");
     signed_in_page(&state, &headers, "/account", &csp, &html).await
@@ -476,7 +479,8 @@ macro_rules! token_field {
 
 /// `/dropoffs`. `clients/web/src/dropoffs_page.ts` fills the elements by id.
 const DROPOFFS_MAIN_HTML: &str = concat!(
-    r#"<main>
+    r#"{nav}
+<main>
 <h1>Drop-offs</h1>
 <p>A drop-off is a link and a code that let people send you files without an account.</p>
 <section aria-labelledby="signin-heading">
@@ -517,7 +521,8 @@ const DROPOFFS_MAIN_HTML: &str = concat!(
 
 /// `/dropoffs/{id}`. `clients/web/src/dropoffs_page.ts` fills the elements by id.
 const DROPOFF_MAIN_HTML: &str = concat!(
-    r#"<main>
+    r#"{nav}
+<main>
 <h1 id="heading">Drop-off</h1>
 <p><a href="/dropoffs">All drop-offs</a></p>
 <section aria-labelledby="signin-heading">
@@ -543,7 +548,8 @@ const DROPOFF_MAIN_HTML: &str = concat!(
 );
 
 /// `/account`. `clients/web/src/account_page.ts` fills the elements by id.
-const ACCOUNT_MAIN_HTML: &str = r#"<main>
+const ACCOUNT_MAIN_HTML: &str = r#"{nav}
+<main>
 <h1>My account</h1>
 <div id="account-status" role="status" aria-live="polite"><p class="muted">Asking the server…</p></div>
 <section aria-labelledby="profile-heading">

@@ -34,7 +34,13 @@ export function niceCeiling(max: number): number {
  * A bar chart: one stacked bar per column, one segment per series (in
  * `series` order, bottom up). `id` names the figure for tests and links.
  */
-export function stackedBars(id: string, caption: string, series: string[], columns: Column[]): HTMLElement {
+export function stackedBars(
+  id: string,
+  caption: string,
+  series: string[],
+  columns: Column[],
+  format: (value: number) => string = formatCount,
+): HTMLElement {
   const figure = document.createElement("figure");
   figure.id = id;
   figure.className = "chart";
@@ -64,7 +70,7 @@ export function stackedBars(id: string, caption: string, series: string[], colum
   for (const tick of ticks) {
     svg.append(svgElement("line", { x1: left, x2: width - 10, y1: y(tick), y2: y(tick), class: "chart-grid" }));
     const label = svgElement("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end", class: "chart-text" });
-    label.textContent = formatCount(tick);
+    label.textContent = format(tick);
     svg.append(label);
   }
   columns.forEach((column, i) => {
@@ -80,7 +86,7 @@ export function stackedBars(id: string, caption: string, series: string[], colum
         class: `chart-series-${s % 6}`,
       });
       const tip = svgElement("title", {});
-      tip.textContent = `${column.label}, ${series[s]}: ${formatCount(value)}`;
+      tip.textContent = `${column.label}, ${series[s]}: ${format(value)}`;
       rect.append(tip);
       svg.append(rect);
       base += value;
@@ -113,8 +119,8 @@ export function stackedBars(id: string, caption: string, series: string[], colum
   columns.forEach((column, i) => {
     const row = document.createElement("tr");
     row.append(el("th", column.label));
-    for (const value of column.values) row.append(el("td", formatCount(value), "number"));
-    if (series.length > 1) row.append(el("td", formatCount(totals[i]), "number"));
+    for (const value of column.values) row.append(el("td", format(value), "number"));
+    if (series.length > 1) row.append(el("td", format(totals[i]), "number"));
     table.append(row);
   });
   details.append(table);
@@ -193,12 +199,19 @@ function legend(series: string[]): HTMLElement {
 }
 
 /** A simple bar chart: one bar per column, one series. */
-export function bars(id: string, caption: string, unit: string, columns: { label: string; value: number }[]): HTMLElement {
+export function bars(
+  id: string,
+  caption: string,
+  unit: string,
+  columns: { label: string; value: number }[],
+  format: (value: number) => string = formatCount,
+): HTMLElement {
   return stackedBars(
     id,
     caption,
     [unit],
     columns.map((c) => ({ label: c.label, values: [c.value] })),
+    format,
   );
 }
 

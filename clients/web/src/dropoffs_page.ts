@@ -8,6 +8,7 @@
 import { createClient } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { explain, stewardTransport } from "./client";
+import { bars } from "./charts";
 import { byId, el, errorBox, formatBytes, tokenField } from "./dom";
 import { DropOffState, FileStatus, UploadService } from "./gen/steward/upload/v1/upload_service_pb";
 import type { DropOff, File as DropOffFile } from "./gen/steward/upload/v1/upload_service_pb";
@@ -135,7 +136,8 @@ function setUpListPage(): void {
         item.append(link, ` (${stateName(d.state)}, ${d.fileCount} files)`);
         items.append(item);
       }
-      listBox.replaceChildren(items);
+      const stored = answer.dropoffs.map((d) => ({ label: d.title, value: Number(d.usedBytes) }));
+      listBox.replaceChildren(items, bars("stored-chart", "Stored per drop-off", "stored", stored, formatBytes));
     } catch (error) {
       listBox.replaceChildren(errorBox(explain(error)));
     }
@@ -236,13 +238,25 @@ function setUpDropOffPage(dropoffId: string): void {
       const tbody = document.createElement("tbody");
       tbody.append(...files.map(fileRow));
       table.append(caption, thead, tbody);
-      filesBox.replaceChildren(table);
+      filesBox.replaceChildren(table, volumeChart(files));
     } catch (error) {
       box.replaceChildren(errorBox(explain(error)));
     }
   }
 
   void load();
+}
+
+/** Bytes of the available files by the day their upload completed (UTC). */
+function volumeChart(files: DropOffFile[]): HTMLElement {
+  const perDay = new Map<string, number>();
+  for (const file of files) {
+    if (file.status !== FileStatus.AVAILABLE || !file.completeTime) continue;
+    const day = timestampDate(file.completeTime).toISOString().slice(0, 10);
+    perDay.set(day, (perDay.get(day) ?? 0) + Number(file.size ?? 0n));
+  }
+  const columns = [...perDay].sort(([a], [b]) => a.localeCompare(b)).map(([label, value]) => ({ label, value }));
+  return bars("volume-chart", "Uploaded per day", "uploaded", columns, formatBytes);
 }
 
 const parts = window.location.pathname.split("/").filter((part) => part !== "");

@@ -260,6 +260,16 @@ test("the owner's page lists every file AVAILABLE with its SHA-256, and the down
     assert.match(file.href, new RegExp(`^/dropoffs/${dropoff.id}/files/[0-9a-f-]{36}/content$`));
   }
   assert.equal(await page.locator('#dropoff-details dd[data-field="file-count"]').textContent(), "4");
+  // Upload volume: all four files completed today, one bar with their total size.
+  const total = expected.reduce((sum, name) => sum + made[name].bytes.length, 0);
+  const today = new Date().toISOString().slice(0, 10);
+  const volume = await page.locator("#volume-chart table tr").evaluateAll((rows) =>
+    rows.slice(1).map((r) => [r.querySelector("th")?.textContent, r.querySelector("td")?.textContent]),
+  );
+  assert.equal(volume.length, 1, JSON.stringify(volume));
+  assert.equal(volume[0][0], today);
+  assert.equal(await page.locator("#volume-chart rect").count(), 1);
+  assert.equal(volume[0][1], `${(total / 1024 / 1024).toFixed(1)} MiB`, `${total} bytes`);
 
   // The link as the browser follows it, with the cookie.
   for (const name of ["measurements.csv", "scan-b.bin"]) {
