@@ -50,7 +50,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+    let operations = crate::observe::Operations::read(&state.pool).await;
+    let text = state.metrics.render_with_operations(operations.as_ref());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 async fn static_asset(Path(path): Path<String>) -> Response {

@@ -27,6 +27,7 @@ mod donation_workers;
 mod embedded;
 mod import;
 mod jobs;
+mod metrics;
 mod ngauth;
 mod openapi;
 mod pages;

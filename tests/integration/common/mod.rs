@@ -146,6 +146,14 @@ impl TestDb {
         &self.url
     }
 
+    /// Drops this database at once, closing every connection to it: the
+    /// database is gone for a server running over it.
+    pub async fn drop_database(&self) {
+        let admin = cluster().await.pg.admin_client().await.expect("admin connection");
+        let drop = format!("DROP DATABASE {} WITH (FORCE)", quote_ident(&self.name));
+        admin.batch_execute(&drop).await.expect("dropping the test database");
+    }
+
     /// A pool over this database.
     pub fn pool(&self) -> Pool {
         self.pool.clone()

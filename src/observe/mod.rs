@@ -1,14 +1,18 @@
 //! Per-request observability in one tower layer: a request id (taken from
 //! `x-request-id` or generated, echoed in the response), a tracing span that
 //! every log line of the request inherits, and Prometheus metrics (requests by
-//! route and code, latency histogram, requests in flight) rendered at `/metrics`.
+//! route and code, latency histogram, requests in flight) rendered at `/metrics`,
+//! beside the operations gauges read from the database at scrape time
+//! (job queue, donations by status, upload bytes; queries in [`store`]).
 
-use std::collections::HashMap;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
@@ -73,9 +77,23 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of the in-process metrics.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_requests(&mut out);
+        out
+    }
+
+    /// [`Metrics::render`] followed by the operations gauges: `operations` as
+    /// read from the database, or only `steward_database_up 0` when it could
+    /// not be read (`None`).
+    pub fn render_with_operations(&self, operations: Option<&Operations>) -> String {
+        let mut out = self.render();
+        render_operations(&mut out, operations);
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
         let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         let mut keys: Vec<_> = series.keys().collect();
         keys.sort();
@@ -107,8 +125,144 @@ impl Metrics {
         out.push_str("# HELP steward_uptime_seconds Seconds since the process started.\n");
         out.push_str("# TYPE steward_uptime_seconds gauge\n");
         let _ = writeln!(out, "steward_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
-        out
     }
+}
+
+/// Job states as `steward_jobs` labels them (a queued job is `due` or `scheduled`).
+const JOB_STATES: [&str; 4] = ["due", "scheduled", "running", "failed"];
+/// `donations.status` values (its CHECK constraint): each rendered, at 0 too.
+const DONATION_STATUSES: [&str; 5] = ["pending", "authorized", "processing", "processed", "error"];
+/// `upload_files.status` values (its CHECK constraint).
+const UPLOAD_STATUSES: [&str; 8] =
+    ["uploading", "processing", "available", "external", "failed", "expired", "terminated", "deleted"];
+/// How long a scrape waits for the database before answering without it.
+const OPERATIONS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The operations gauges, as the database has them at scrape time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Operations {
+    /// Jobs by (kind, state).
+    pub jobs: BTreeMap<(String, String), i64>,
+    /// Queued jobs whose last attempt failed, by kind.
+    pub jobs_retrying: BTreeMap<String, i64>,
+    /// Donations by status.
+    pub donations: BTreeMap<String, i64>,
+    /// Bytes received by uploads, by upload status.
+    pub upload_bytes: BTreeMap<String, i64>,
+    /// Upload files by status.
+    pub upload_files: BTreeMap<String, i64>,
+}
+
+impl Operations {
+    /// Collects the rows of [`store::operations`].
+    pub fn from_rows(rows: Vec<store::GaugeRow>) -> Self {
+        let mut operations = Self::default();
+        for row in rows {
+            let map = match row.gauge.as_str() {
+                "jobs" => {
+                    *operations.jobs.entry((row.first, row.second)).or_default() += row.value;
+                    continue;
+                }
+                "jobs_retrying" => &mut operations.jobs_retrying,
+                "donations" => &mut operations.donations,
+                "upload_bytes" => &mut operations.upload_bytes,
+                "upload_files" => &mut operations.upload_files,
+                _ => continue,
+            };
+            *map.entry(row.first).or_default() += row.value;
+        }
+        operations
+    }
+
+    /// Reads the gauges over a pooled connection, within a few seconds; an
+    /// unreachable or slow database is logged and gives `None`, so `/metrics`
+    /// still answers with the in-process metrics.
+    pub async fn read(pool: &crate::db::Pool) -> Option<Self> {
+        let read = async {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            store::operations(&mut conn).await.map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(OPERATIONS_TIMEOUT, read).await {
+            Ok(Ok(rows)) => Some(Self::from_rows(rows)),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "metrics: reading the operations gauges failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_s = OPERATIONS_TIMEOUT.as_secs(),
+                    "metrics: the database did not answer in time"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A label value escaped for the text exposition format.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn gauge_header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+}
+
+/// One gauge labelled by `label_name`: every value of `known`, then any other the database has.
+fn render_by_status(out: &mut String, name: &str, label_name: &str, known: &[&str], values: &BTreeMap<String, i64>) {
+    for status in known {
+        let _ = writeln!(out, "{name}{{{label_name}=\"{status}\"}} {}", values.get(*status).copied().unwrap_or(0));
+    }
+    for (status, value) in values.iter().filter(|(status, _)| !known.contains(&status.as_str())) {
+        let _ = writeln!(out, "{name}{{{label_name}=\"{}\"}} {value}", label(status));
+    }
+}
+
+fn render_operations(out: &mut String, operations: Option<&Operations>) {
+    gauge_header(out, "steward_database_up", "Whether the database answered this scrape's queries (1) or not (0).");
+    let Some(operations) = operations else {
+        out.push_str("steward_database_up 0\n");
+        return;
+    };
+    out.push_str("steward_database_up 1\n");
+
+    gauge_header(
+        out,
+        "steward_jobs",
+        "Jobs in the queue by kind and state: due (queued, run_at passed), scheduled (queued for later), running, failed (attempts used up).",
+    );
+    let kinds: BTreeSet<&str> = operations
+        .jobs
+        .keys()
+        .map(|(kind, _)| kind.as_str())
+        .chain(operations.jobs_retrying.keys().map(String::as_str))
+        .collect();
+    for kind in &kinds {
+        for state in JOB_STATES {
+            let value = operations.jobs.get(&((*kind).to_owned(), state.to_owned())).copied().unwrap_or(0);
+            let _ = writeln!(out, "steward_jobs{{kind=\"{}\",state=\"{state}\"}} {value}", label(kind));
+        }
+    }
+    gauge_header(
+        out,
+        "steward_jobs_retrying",
+        "Queued jobs whose last attempt failed and that will be tried again, by kind.",
+    );
+    for kind in &kinds {
+        let value = operations.jobs_retrying.get(*kind).copied().unwrap_or(0);
+        let _ = writeln!(out, "steward_jobs_retrying{{kind=\"{}\"}} {value}", label(kind));
+    }
+    gauge_header(out, "steward_donations", "Donations by status.");
+    render_by_status(out, "steward_donations", "status", &DONATION_STATUSES, &operations.donations);
+    gauge_header(
+        out,
+        "steward_upload_bytes",
+        "Bytes received by upload files (synced to staging or stored), by upload status.",
+    );
+    render_by_status(out, "steward_upload_bytes", "status", &UPLOAD_STATUSES, &operations.upload_bytes);
+    gauge_header(out, "steward_upload_files", "Upload files by status.");
+    render_by_status(out, "steward_upload_files", "status", &UPLOAD_STATUSES, &operations.upload_files);
 }
 
 /// Counts a request in flight until dropped, so a request whose client went
@@ -128,11 +282,43 @@ impl Drop for InFlight {
     }
 }
 
-/// The label a request is counted under. gRPC methods are named in full; plain
-/// HTTP paths only by their first segment, so scanners cannot blow up the label set.
+/// `/package.Service/Method` of every gRPC method the server has (its own,
+/// health, reflection, the tusd hooks), from their descriptor sets.
+fn grpc_methods() -> &'static HashSet<String> {
+    static METHODS: OnceLock<HashSet<String>> = OnceLock::new();
+    METHODS.get_or_init(|| {
+        let sets = [
+            crate::proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            crate::upload::hooks::grpc::FILE_DESCRIPTOR_SET,
+        ];
+        let mut methods = HashSet::new();
+        for set in sets {
+            // The sets are compiled in: one that does not decode names no method.
+            let Ok(set) = <prost_types::FileDescriptorSet as prost::Message>::decode(set) else { continue };
+            for file in set.file {
+                let package = file.package.map(|p| format!("{p}.")).unwrap_or_default();
+                for service in file.service {
+                    let service_name = service.name.unwrap_or_default();
+                    for method in service.method {
+                        methods.insert(format!("/{package}{service_name}/{}", method.name.unwrap_or_default()));
+                    }
+                }
+            }
+        }
+        methods
+    })
+}
+
+/// The label a request is counted under. gRPC methods the server has are named
+/// in full, any other gRPC path is `unmatched` (an auth or rate-limit refusal
+/// answers before routing, so the status code cannot tell); plain HTTP paths
+/// are named only by their first segment. Scanners cannot blow up the label set.
 fn route_label(path: &str, is_grpc: bool) -> String {
     if is_grpc {
-        return path.to_owned();
+        return if grpc_methods().contains(path) { path.to_owned() } else { "unmatched".to_owned() };
     }
     match path.split('/').nth(1) {
         Some("") | None => "/".to_owned(),
@@ -304,7 +490,12 @@ mod tests {
 
     #[test]
     fn labels_are_bounded() {
-        assert_eq!(route_label("/pkg.Svc/Method", true), "/pkg.Svc/Method");
+        let create = "/steward.donation.v1.DonationService/CreateDonation";
+        assert_eq!(route_label(create, true), create);
+        assert_eq!(route_label("/grpc.health.v1.Health/Check", true), "/grpc.health.v1.Health/Check");
+        for unknown in ["/pkg.Svc/Method", "/steward.donation.v1.DonationService/NoSuch", "/donate/t0k3n/"] {
+            assert_eq!(route_label(unknown, true), "unmatched", "{unknown}");
+        }
         assert_eq!(route_label("/static/app.js", false), "/static");
         assert_eq!(route_label("/", false), "/");
         assert_eq!(route_label("/healthz", false), "/healthz");
@@ -369,5 +560,59 @@ mod tests {
             text.contains("steward_request_duration_seconds_bucket{route=\"/healthz\",code=\"200\",le=\"0.005\"} 1")
         );
         assert!(text.contains("# TYPE steward_requests_in_flight gauge"));
+    }
+
+    fn row(gauge: &str, first: &str, second: &str, value: i64) -> store::GaugeRow {
+        store::GaugeRow { gauge: gauge.into(), first: first.into(), second: second.into(), value }
+    }
+
+    #[test]
+    fn operations_render_as_labelled_gauges() {
+        let operations = Operations::from_rows(vec![
+            row("jobs", "donation.process", "due", 2),
+            row("jobs", "donation.process", "failed", 1),
+            row("jobs", "upload.\"odd\"", "scheduled", 4),
+            row("jobs_retrying", "donation.process", "", 1),
+            row("donations", "pending", "", 3),
+            row("upload_bytes", "available", "", 1_048_576),
+            row("upload_files", "available", "", 2),
+        ]);
+        let text = Metrics::default().render_with_operations(Some(&operations));
+        for line in [
+            "# TYPE steward_database_up gauge",
+            "steward_database_up 1",
+            "# TYPE steward_jobs gauge",
+            "steward_jobs{kind=\"donation.process\",state=\"due\"} 2",
+            "steward_jobs{kind=\"donation.process\",state=\"scheduled\"} 0",
+            "steward_jobs{kind=\"donation.process\",state=\"failed\"} 1",
+            "steward_jobs{kind=\"upload.\\\"odd\\\"\",state=\"scheduled\"} 4",
+            "steward_jobs_retrying{kind=\"donation.process\"} 1",
+            "steward_jobs_retrying{kind=\"upload.\\\"odd\\\"\"} 0",
+            "# HELP steward_donations Donations by status.",
+            "steward_donations{status=\"pending\"} 3",
+            "steward_donations{status=\"error\"} 0",
+            "steward_upload_bytes{status=\"available\"} 1048576",
+            "steward_upload_bytes{status=\"uploading\"} 0",
+            "steward_upload_files{status=\"available\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing from:\n{text}");
+        }
+        // The request metrics come first, and every sample has its TYPE line before it.
+        assert!(text.starts_with("# HELP steward_requests_total"));
+        for name in ["steward_jobs", "steward_jobs_retrying", "steward_donations", "steward_upload_bytes"] {
+            let typed = text.find(&format!("# TYPE {name} gauge\n")).unwrap();
+            assert!(text.find(&format!("\n{name}{{")).unwrap() > typed, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_database_leaves_only_its_up_gauge() {
+        let m = Metrics::default();
+        m.record("/healthz".into(), "200".into(), 0.003);
+        let text = m.render_with_operations(None);
+        assert!(text.contains("steward_requests_total{route=\"/healthz\",code=\"200\"} 1"));
+        assert!(text.ends_with("steward_database_up 0\n"), "{text}");
+        assert!(!text.contains("steward_jobs"));
+        assert!(!text.contains("steward_donations"));
     }
 }
