@@ -36,7 +36,7 @@
 //! | `STEWARD_TOKEN_HANDOFF_PARAM` | unset (off) | query parameter carrying the login token to an `https` redirect target outside the cookie domain after sign-in |
 //! | `STEWARD_MIDDLEAUTH_ALLOWED_ORIGINS` | `STEWARD_NGAUTH_ALLOWED_ORIGINS` | viewer origins (regex, full match) the middleauth popup of `/api/v1/authorize` posts the login token to |
 //! | `STEWARD_LOG` | `info` | tracing filter (`RUST_LOG` syntax) |
-//! | `STEWARD_LOG_FORMAT` | `text` | `text` or `json` |
+//! | `STEWARD_LOG_FORMAT` | `text`; `json` in production | `text` or `json` (one JSON object per line, for log collectors) |
 //!
 //! | `STEWARD_NGAUTH_ALLOWED_ORIGINS` | `*.neuroglancer.org` and the public demo | Neuroglancer origins (regex, full match) allowed at `/token`, `/login?origin=`, `/gcs_token`, `/activate` |
 //! | `STEWARD_NGAUTH_TOKEN_LIFETIME` | `3600s` | lifetime of the ngauth HMAC tokens |
@@ -219,6 +219,8 @@ impl Config {
             ));
         }
         let log_format = match get("STEWARD_LOG_FORMAT").as_deref() {
+            // Production logs go to collectors that parse lines: one JSON object each.
+            None if env == Environment::Production => LogFormat::Json,
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
@@ -433,6 +435,17 @@ mod tests {
         assert!(!ok.sandbox_providers());
         let ok = config(&[("STEWARD_ENV", "production"), keys, ("DATABASE_URL", "postgres://db/steward")]).unwrap();
         assert!(ok.database_url.is_some());
+    }
+
+    #[test]
+    fn logs_are_json_in_production_unless_text_is_asked_for() {
+        assert_eq!(config(&[]).unwrap().log_format, LogFormat::Text);
+        assert_eq!(config(&[("STEWARD_LOG_FORMAT", "json")]).unwrap().log_format, LogFormat::Json);
+        let keys = ("STEWARD_ENCRYPTION_KEYS", "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        let production = [("STEWARD_ENV", "production"), keys, ("DATABASE_URL", "postgres://db/steward")];
+        assert_eq!(config(&production).unwrap().log_format, LogFormat::Json);
+        let text = [production.as_slice(), &[("STEWARD_LOG_FORMAT", "text")]].concat();
+        assert_eq!(config(&text).unwrap().log_format, LogFormat::Text);
     }
 
     #[test]

@@ -273,3 +273,43 @@ async fn the_sandbox_issuer_mints_tokens_parties_verify() {
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("development only"), "{}", stderr(&refused));
 }
+
+/// Production logs are JSON without being asked: `steward worker` with a
+/// production configuration writes one JSON object per stderr line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_logs_are_one_json_object_per_line() {
+    use tokio::io::AsyncBufReadExt as _;
+    let db = crate::common::TestDb::new().await;
+    let spec = steward::crypto::Keyring::generate().to_spec();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("worker")
+        .current_dir(scratch_dir("cli-json"))
+        .env_remove("STEWARD_LOG_FORMAT")
+        .env("STEWARD_ENV", "production")
+        .env("DATABASE_URL", db.url())
+        .env("STEWARD_ENCRYPTION_KEYS", &spec)
+        .env("STEWARD_LOG", "info")
+        .env("STEWARD_WORKERS", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("running steward worker");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let object: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert!(object.is_object(), "{line}");
+            seen.push(line);
+            if object["fields"]["message"] == "workers running" {
+                assert_eq!(object["level"], "INFO");
+                assert_eq!(object["fields"]["workers"], 1);
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    child.kill().await.unwrap();
+    assert_eq!(found, Ok(true), "no JSON 'workers running' line in {seen:?}");
+}
