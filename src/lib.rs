@@ -10,6 +10,7 @@
 //! - [`crypto`]: the AES-256-GCM keyring for data at rest.
 //! - [`blobs`]: sealed, segmented blob storage (archives, uploads).
 //! - [`jobs`]: the PostgreSQL job queue and its workers.
+//! - [`doctor`]: `steward doctor`, checks of the configuration and every dependency.
 //! - [`observe`]: request ids, tracing spans and Prometheus metrics.
 //! - [`server`]: the one listener serving gRPC, gRPC-web and HTTP.
 //! - [`web`]: the browser pages (`/status`) and their embedded gRPC-web bundle.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod crypto;
 pub mod dataset;
 pub mod db;
+pub mod doctor;
 pub mod donation;
 pub mod error;
 pub mod http;

@@ -25,6 +25,9 @@ enum Command {
     Worker,
     /// Apply pending database migrations.
     Migrate,
+    /// Check the configuration, database, migrations, keyring, providers, SMTP
+    /// and object store; print what is wrong (exit status 1 if anything failed).
+    Doctor,
     /// Create or revoke API tokens.
     Token {
         #[command(subcommand)]
@@ -175,6 +178,18 @@ fn main() -> ExitCode {
             Err(e) => report(Err(anyhow::anyhow!("cannot start the async runtime: {e}"))),
         };
     }
+    if let Command::Doctor = &cli.command {
+        // A configuration error is the doctor's first finding, not a reason to stop.
+        let config = Config::from_env();
+        if let Ok(config) = &config {
+            init_tracing(config);
+        }
+        return match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(runtime) if runtime.block_on(steward::doctor::run(config)) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::FAILURE,
+            Err(e) => report(Err(anyhow::anyhow!("cannot start the async runtime: {e}"))),
+        };
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
@@ -219,7 +234,7 @@ fn main() -> ExitCode {
                     cli::user_import(config, file, cli::Import::NeuprintAuth { datasets }, dry_run).await
                 }
             },
-            Command::Descriptor { .. } | Command::Keys { .. } | Command::SandboxIssuer { .. } => {
+            Command::Descriptor { .. } | Command::Keys { .. } | Command::SandboxIssuer { .. } | Command::Doctor => {
                 unreachable!("handled before configuration")
             }
         }

@@ -329,6 +329,11 @@ impl Keyring {
         &self.keys[0].id
     }
 
+    /// Ids of every key in the ring, the current one first.
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|key| key.id.as_str())
+    }
+
     /// Encrypts `plaintext` with the current key and a fresh random nonce,
     /// binding `aad` (which must be passed to [`open`](Self::open) unchanged).
     ///

@@ -151,6 +151,17 @@ async fn with_migration_connection<T: Send + 'static>(
         .context("migration task panicked")?
 }
 
+/// Names (`<version>_<name>`) of the embedded migrations the database has not applied yet.
+pub async fn pending_migration_names(database_url: &str) -> anyhow::Result<Vec<String>> {
+    use diesel::migration::Migration as _;
+    with_migration_connection(database_url, |conn| {
+        conn.pending_migrations(MIGRATIONS)
+            .map(|pending| pending.iter().map(|m| m.name().to_string()).collect())
+            .map_err(|e| anyhow::anyhow!("reading applied migrations: {e}"))
+    })
+    .await
+}
+
 /// Fails unless a pooled connection answers a trivial query.
 pub async fn check(pool: &Pool) -> anyhow::Result<()> {
     let mut conn = pool.get().await.context("getting a database connection")?;

@@ -12,6 +12,7 @@ mod coherence;
 mod compat;
 mod dataset;
 mod dataset_admin;
+mod doctor;
 mod donation;
 mod donation_export;
 mod donation_faults;

@@ -130,7 +130,7 @@ impl TestDb {
         TestDb { url, pool, name }
     }
 
-    /// A new, empty database (no tables, not migrated): a restore target.
+    /// A new, empty database (no tables, not migrated): a restore target, or one with every migration pending.
     pub async fn empty() -> TestDb {
         let cluster = cluster().await;
         let name = format!("test_{}", NEXT_DB.fetch_add(1, Ordering::Relaxed));
