@@ -50,7 +50,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let operations = crate::observe::Operations::read(&state.pool).await;
+    let operations = state.metrics.operations(&state.pool).await;
     let text = state.metrics.render_with_operations(operations.as_ref());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -36,6 +36,8 @@ pub struct Metrics {
     started: Instant,
     id_seed: u64,
     id_counter: AtomicU64,
+    /// The last read of the operations gauges and when it was made.
+    operations: tokio::sync::Mutex<Option<(Instant, Option<Operations>)>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -55,6 +57,7 @@ impl Default for Metrics {
             started: Instant::now(),
             id_seed: u64::from_le_bytes(seed),
             id_counter: AtomicU64::new(0),
+            operations: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -82,6 +85,20 @@ impl Metrics {
         let mut out = String::new();
         self.render_requests(&mut out);
         out
+    }
+
+    /// The operations gauges, read again only when the last read is older
+    /// than [`OPERATIONS_TTL`]; concurrent scrapes wait for one read.
+    pub async fn operations(&self, pool: &crate::db::Pool) -> Option<Operations> {
+        let mut last = self.operations.lock().await;
+        if let Some((read_at, operations)) = &*last
+            && read_at.elapsed() < OPERATIONS_TTL
+        {
+            return operations.clone();
+        }
+        let operations = Operations::read(pool).await;
+        *last = Some((Instant::now(), operations.clone()));
+        operations
     }
 
     /// [`Metrics::render`] followed by the operations gauges: `operations` as
@@ -135,6 +152,10 @@ const DONATION_STATUSES: [&str; 5] = ["pending", "authorized", "processing", "pr
 /// `upload_files.status` values (its CHECK constraint).
 const UPLOAD_STATUSES: [&str; 8] =
     ["uploading", "processing", "available", "external", "failed", "expired", "terminated", "deleted"];
+/// How long a read of the operations gauges is reused: `/metrics` is open and
+/// not rate limited, so however often it is fetched the database sees at most
+/// one aggregate query per this interval (scrapers ask every 10 s or so).
+const OPERATIONS_TTL: Duration = Duration::from_secs(2);
 /// How long a scrape waits for the database before answering without it.
 const OPERATIONS_TIMEOUT: Duration = Duration::from_secs(3);
 
