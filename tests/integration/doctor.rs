@@ -197,3 +197,30 @@ async fn production_with_real_google_and_no_secret_fails() {
     ]);
     assert_failed(&output, &stdout, "configuration", "STEWARD_ENCRYPTION_KEYS");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_bucket_is_probed_and_a_missing_one_fails() {
+    use crate::common::moto::{moto, s3_vars};
+    let moto = moto().await;
+    let db = TestDb::new().await;
+    let (spec, _) = keyring();
+    let data_dir = scratch_dir("doctor-s3");
+    let s3 = s3_vars(&moto.endpoint);
+    let secret = s3.iter().find(|(name, _)| *name == "STEWARD_S3_SECRET_ACCESS_KEY").unwrap().1.clone();
+    let mut vars = vec![
+        ("DATABASE_URL", db.url()),
+        ("STEWARD_DATA_DIR", data_dir.to_str().unwrap()),
+        ("STEWARD_ENCRYPTION_KEYS", spec.as_str()),
+    ];
+    vars.extend(s3.iter().map(|(name, value)| (*name, value.as_str())));
+    let (output, stdout) = doctor(&vars);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(line(&stdout, "object store").starts_with("ok "), "{stdout}");
+    assert!(moto.raw().keys().await.is_empty(), "the probe object is deleted again");
+
+    vars.retain(|(name, _)| *name != "STEWARD_OBJECT_STORE");
+    vars.push(("STEWARD_OBJECT_STORE", "s3://no-such-bucket/blobs/"));
+    let (output, stdout) = doctor(&vars);
+    assert_failed(&output, &stdout, "object store", "s3://no-such-bucket");
+    assert!(!stdout.contains(&secret), "{stdout}");
+}
