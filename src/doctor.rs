@@ -1,8 +1,9 @@
 //! `steward doctor`: checks the configuration and every dependency Steward
 //! needs (database, migrations, keyring, provider credentials, SMTP, object
-//! store) and prints one line per check, `ok`, `warn` or `FAIL`, with what is
-//! wrong and what to do. Read-only apart from a probe blob it deletes again;
-//! no secret value is ever printed.
+//! store, upload staging) and prints one line per check, `ok`, `warn` or
+//! `FAIL`, with what is wrong and what to do. It changes nothing but probes
+//! it removes again (and the blob and staging directories `serve` would
+//! create); no secret value is ever printed.
 //!
 //! Each check runs under its own timeout, so one hung dependency is reported
 //! as such instead of hanging the command.
@@ -108,6 +109,7 @@ pub async fn run(config: Result<Config, ConfigError>) -> bool {
     report(timed("sign-in", check_signin(&config)).await);
     report(timed("smtp", check_smtp(&config)).await);
     report(timed("object store", check_blobs(&config)).await);
+    report(timed("upload staging", check_staging(&config)).await);
     !failed
 }
 
@@ -366,6 +368,48 @@ async fn check_blobs(config: &Config) -> Outcome {
             "object store",
             Status::Fail,
             format!("{place}: {e:#}; make it writable by Steward (or fix STEWARD_OBJECT_STORE and its credentials)"),
+        ),
+    }
+}
+
+/// The upload staging directory: created if missing (as the first upload
+/// would), a probe file written and removed, free space against the reserve.
+async fn check_staging(config: &Config) -> Outcome {
+    let dir = &config.upload.staging_dir;
+    let probe = dir.join(".doctor-probe");
+    let written = async {
+        tokio::fs::create_dir_all(dir).await?;
+        tokio::fs::write(&probe, b"steward doctor").await?;
+        tokio::fs::remove_file(&probe).await
+    };
+    if let Err(e) = written.await {
+        return Outcome::new(
+            "upload staging",
+            Status::Fail,
+            format!("{}: {e}; make it writable by Steward or set STEWARD_UPLOAD_STAGING_DIR", dir.display()),
+        );
+    }
+    let reserve = config.upload.staging_reserve;
+    match crate::upload::space::free_bytes(dir).await {
+        Ok(free) if free <= reserve => Outcome::new(
+            "upload staging",
+            Status::Warn,
+            format!(
+                "{}: writable, but only {} free, within the {} reserve: uploads are refused until space is freed",
+                dir.display(),
+                crate::upload::mail::human_size(free),
+                crate::upload::mail::human_size(reserve)
+            ),
+        ),
+        Ok(free) => Outcome::new(
+            "upload staging",
+            Status::Ok,
+            format!("{}: writable, {} free", dir.display(), crate::upload::mail::human_size(free)),
+        ),
+        Err(e) => Outcome::new(
+            "upload staging",
+            Status::Warn,
+            format!("{}: writable, free space unknown: {e}", dir.display()),
         ),
     }
 }

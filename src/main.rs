@@ -25,8 +25,9 @@ enum Command {
     Worker,
     /// Apply pending database migrations.
     Migrate,
-    /// Check the configuration, database, migrations, keyring, providers, SMTP
-    /// and object store; print what is wrong (exit status 1 if anything failed).
+    /// Check the configuration, database, migrations, keyring, providers, SMTP,
+    /// object store and upload staging; print what is wrong (exit status 1 if
+    /// anything failed).
     Doctor,
     /// Create or revoke API tokens.
     Token {

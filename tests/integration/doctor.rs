@@ -68,7 +68,7 @@ async fn a_good_configuration_passes() {
     let smtp = sink.url();
     let (output, stdout) = doctor(&good_vars(&db, &spec, &data_dir, &smtp));
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    for check in ["configuration", "database", "migrations", "keyring", "smtp", "object store"] {
+    for check in ["configuration", "database", "migrations", "keyring", "smtp", "object store", "upload staging"] {
         assert!(line(&stdout, check).starts_with("ok "), "{check}:\n{stdout}");
     }
     assert!(line(&stdout, "migrations").contains("all applied"));
@@ -158,7 +158,7 @@ async fn an_smtp_server_that_refuses_fails_without_showing_its_password() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unwritable_blob_dir_fails() {
+async fn unwritable_blob_and_staging_dirs_fail() {
     let db = TestDb::new().await;
     let (spec, _) = keyring();
     let data_dir = scratch_dir("doctor-blobs");
@@ -170,6 +170,12 @@ async fn an_unwritable_blob_dir_fails() {
     let (output, stdout) = doctor(&good_vars(&db, &spec, &data_dir, &smtp));
     assert_failed(&output, &stdout, "object store", "writable");
     assert!(line(&stdout, "object store").contains(data_dir.join("blobs").to_str().unwrap()), "{stdout}");
+    // The same for the upload staging directory.
+    let data_dir = scratch_dir("doctor-staging");
+    std::fs::write(data_dir.join("staging"), b"not a directory").unwrap();
+    let (output, stdout) = doctor(&good_vars(&db, &spec, &data_dir, &smtp));
+    assert_failed(&output, &stdout, "upload staging", "STEWARD_UPLOAD_STAGING_DIR");
+    assert!(line(&stdout, "object store").starts_with("ok "), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
