@@ -138,7 +138,8 @@ pub async fn serve(
     let http = crate::http::router(state.clone())
         .merge(crate::donation::legacy::routes().with_state(state.clone()))
         .merge(crate::upload::http::routes().with_state(state.clone()))
-        .merge(crate::upload::hooks::http::routes().with_state(state.clone()));
+        .merge(crate::upload::hooks::http::routes().with_state(state.clone()))
+        .route_layer(axum::middleware::map_response(crate::observe::mark_routed));
     let routes = Routes::from(http)
         .add_service(web.layer(authorization))
         .add_service(web.layer(EvictAfterWrites::new(dataset, evict_locally)))

@@ -303,6 +303,19 @@ impl Drop for InFlight {
     }
 }
 
+/// Marks a response of one of the HTTP routes (set by [`mark_routed`] as a
+/// route layer). Responses without it (the fallback's, and those of layers
+/// that answer before routing: CORS preflights, rate limits, load shedding)
+/// are counted as `unmatched`, so made-up paths cannot add labels.
+#[derive(Debug, Clone, Copy)]
+pub struct Routed;
+
+/// The route layer that marks responses of the HTTP routes; see [`Routed`].
+pub async fn mark_routed(mut response: axum::response::Response) -> axum::response::Response {
+    response.extensions_mut().insert(Routed);
+    response
+}
+
 /// `/package.Service/Method` of every gRPC method the server has (its own,
 /// health, reflection, the tusd hooks), from their descriptor sets.
 fn grpc_methods() -> &'static HashSet<String> {
@@ -484,8 +497,10 @@ where
                             None if grpc => "0".to_owned(),
                             None => response.status().as_u16().to_string(),
                         };
-                        // Unknown gRPC methods and HTTP 404s share one label.
-                        let route = if code == "12" || code == "404" { "unmatched".to_owned() } else { route };
+                        // Unknown gRPC methods, HTTP 404s and plain HTTP answered outside the routes share one label.
+                        let routed = grpc || response.extensions().get::<Routed>().is_some();
+                        let route =
+                            if code == "12" || code == "404" || !routed { "unmatched".to_owned() } else { route };
                         tracing::debug!(code = %code, elapsed_ms = seconds * 1e3, "served");
                         metrics.record(route, code, seconds);
                         if let Ok(value) = HeaderValue::from_str(&request_id) {

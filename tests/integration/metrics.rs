@@ -127,6 +127,23 @@ async fn metrics_show_donations_uploads_and_failed_jobs() {
     }
     // No request path leaves a label of its own: the upload id is not a route.
     assert!(!text.contains("counted.bin"));
+
+    // Made-up paths answered before routing (here a CORS preflight) share one label.
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{}/made-up-path-4711", app.url()))
+        .header("origin", "https://elsewhere.example.org")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    reqwest::get(format!("{}/made-up-path-4712", app.url())).await.unwrap();
+    let text = scrape(&app).await;
+    assert!(!text.contains("made-up-path"), "{text}");
+    assert!(text.contains(r#"steward_requests_total{route="unmatched",code="404"} 1"#), "{text}");
+    let preflights = format!(r#"steward_requests_total{{route="unmatched",code="{}"}} 1"#, preflight.status().as_u16());
+    assert!(text.contains(&preflights), "{text}");
+    assert!(text.contains(r#"steward_requests_total{route="/metrics",code="200"}"#), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
