@@ -1,6 +1,7 @@
 //! The dataset console: `/datasets` (create, list), `/datasets/{name}`
-//! (versions, buckets, grants, admins, terms of service), `/service-accounts`
-//! (accounts and their tokens) and `/audit` (the audit log with filters). Static HTML for signed-in users;
+//! (versions, buckets, grants, admins, terms of service), `/groups` (groups and
+//! their members), `/service-accounts` (accounts and their tokens) and `/audit`
+//! (the audit log with filters). Static HTML for signed-in users;
 //! `clients/web/src/datasets_page.ts` fills it over gRPC-web, where
 //! DatasetService applies the authorization rules.
 
@@ -18,6 +19,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/datasets", get(list_page))
         .route("/datasets/{name}", get(dataset_page))
+        .route("/groups", get(groups_page))
         .route("/service-accounts", get(service_accounts_page))
         .route("/audit", get(audit_page))
 }
@@ -37,6 +39,11 @@ async fn dataset_page(State(state): State<AppState>, headers: HeaderMap, Path(na
     let path = format!("/datasets/{}", percent_encoding_path(&name));
     let title = format!("Dataset {}", html_escape(&name));
     signed_in_page(&state, &headers, &path, CONTENT_SECURITY_POLICY, &shell(&title, &main)).await
+}
+
+async fn groups_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let main = GROUPS_HTML.replace("{nav}", &console_nav("/groups")).replace("{script}", &script());
+    signed_in_page(&state, &headers, "/groups", CONTENT_SECURITY_POLICY, &shell("Groups", &main)).await
 }
 
 async fn service_accounts_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -173,6 +180,32 @@ const DATASET_HTML: &str = r#"{nav}
 </fieldset>
 </form>
 <div id="tos-result" role="status" aria-live="polite"></div>
+</section>
+</main>
+<noscript><p>This page needs JavaScript to ask the server.</p></noscript>
+{script}"#;
+
+const GROUPS_HTML: &str = r#"{nav}
+<main class="wide">
+<h1>Groups</h1>
+<p class="hint">Grant a dataset to a group on the dataset's page; its members then have that access. Global admins create groups; group admins manage members.</p>
+<div id="page-status" role="status" aria-live="polite"><p class="muted">Asking the server…</p></div>
+<div id="group-list"></div>
+<form id="group-form">
+<label for="group-name">New group</label>
+<input id="group-name" name="name" required maxlength="150" autocomplete="off">
+<button type="submit">Create group</button>
+</form>
+<div id="group-result" role="status" aria-live="polite"></div>
+<section id="members" aria-labelledby="members-heading" hidden>
+<h2 id="members-heading">Members</h2>
+<div id="member-list"></div>
+<form id="member-form">
+<label for="member-email">E-mail of the person to add</label>
+<input id="member-email" name="email" type="email" required maxlength="255" autocomplete="off">
+<button type="submit">Add member</button>
+</form>
+<div id="member-result" role="status" aria-live="polite"></div>
 </section>
 </main>
 <noscript><p>This page needs JavaScript to ask the server.</p></noscript>

@@ -85,6 +85,7 @@ fn console_nav(current: &str) -> String {
 const CONSOLE_NAV: &str = r#"<nav class="console" aria-label="Console">
 <a href="/donations">Donations</a>
 <a href="/datasets">Datasets</a>
+<a href="/groups">Groups</a>
 <a href="/service-accounts">Service accounts</a>
 <a href="/dropoffs">Drop-offs</a>
 <a href="/secretshare">Private aggregation</a>

@@ -211,7 +211,7 @@ async fn the_donation_console_needs_a_signed_in_user() {
     }
 }
 
-/// The dataset console (`/datasets`, `/datasets/{name}`, `/service-accounts`, `/audit`) sends
+/// The dataset console (`/datasets`, `/datasets/{name}`, `/groups`, `/service-accounts`, `/audit`) sends
 /// anonymous visitors to sign in and back to the same page (a dataset name
 /// percent-encoded); a signed-in user gets the page and its script, uncached.
 /// The Chromium run is console_datasets.test.mjs.
@@ -222,6 +222,7 @@ async fn the_dataset_console_needs_a_signed_in_user() {
     let pages = [
         ("/datasets", "%2Fdatasets", "/datasets"),
         ("/datasets/fish%20v1", "%2Fdatasets%2Ffish%2520v1", "/datasets"),
+        ("/groups", "%2Fgroups", "/groups"),
         ("/service-accounts", "%2Fservice-accounts", "/service-accounts"),
         ("/audit", "%2Faudit", "/audit"),
     ];

@@ -1,9 +1,9 @@
 // The dataset console (HTML in src/web/datasets.rs; spec
 // authorization_dataset.md §2, §3): `/datasets` creates a dataset and lists
 // those the caller sees; `/datasets/{name}` manages one dataset's versions,
-// buckets, grants, admins and terms of service; `/service-accounts` creates
-// service accounts and their tokens (shown once); `/audit` reads the audit log
-// with filters. Calls go over gRPC-web with the browser's sign-in cookie; the
+// buckets, grants, admins and terms of service; `/groups` manages groups and
+// their members; `/service-accounts` creates service accounts and their tokens
+// (shown once); `/audit` reads the audit log with filters. Calls go over gRPC-web with the browser's sign-in cookie; the
 // server applies the authorization rules and the page shows its refusals.
 
 import { createClient } from "@connectrpc/connect";
@@ -12,7 +12,7 @@ import { stewardTransport } from "./client";
 import { actionButton, cell, details, nodeCell, onSubmit, showError, table, text, when } from "./console";
 import { byId, el } from "./dom";
 import { AccessLevel, AccessMode, DatasetService, GrantSource } from "./gen/steward/dataset/v1/dataset_service_pb";
-import type { AuditEntry, Grant, ServiceAccount } from "./gen/steward/dataset/v1/dataset_service_pb";
+import type { AuditEntry, Grant, Group, ServiceAccount } from "./gen/steward/dataset/v1/dataset_service_pb";
 
 const client = createClient(DatasetService, stewardTransport());
 
@@ -297,6 +297,78 @@ async function showTerms(name: string): Promise<void> {
   );
 }
 
+// --- /groups ------------------------------------------------------------------------
+
+async function setUpGroupsPage(): Promise<void> {
+  const status = byId<HTMLElement>("page-status");
+  onSubmit(byId<HTMLFormElement>("group-form"), byId("group-result"), async (values) => {
+    await client.createGroup({ name: text(values, "name"), requestId: crypto.randomUUID() });
+    await showGroups();
+  });
+  onSubmit(byId<HTMLFormElement>("member-form"), byId("member-result"), async (values) => {
+    const group = byId<HTMLElement>("members").dataset.group ?? "";
+    await client.addGroupMember({ group, userEmail: text(values, "email") });
+    await Promise.all([showMembers(group), showGroups()]);
+  });
+  try {
+    await showGroups();
+    status.replaceChildren();
+  } catch (error) {
+    showError(status, error);
+  }
+}
+
+async function showGroups(): Promise<void> {
+  const groups: Group[] = [];
+  let pageToken = "";
+  do {
+    const page = await client.listGroups({ pageSize: 1000, pageToken });
+    groups.push(...page.groups);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  const result = byId<HTMLElement>("group-result");
+  const box = byId<HTMLElement>("group-list");
+  if (groups.length === 0) {
+    box.replaceChildren(el("p", "No group yet.", "muted"));
+    return;
+  }
+  box.replaceChildren(
+    table("groups-table", "Groups", ["Group", "Members", "Created", ""], groups, (g, row) => {
+      row.dataset.group = g.name;
+      const members = actionButton(`Members of ${g.name}`, result, () => showMembers(g.name), "secondary");
+      return [cell(g.name), cell(`${g.memberCount}`, "members", "number"), cell(when(g.createTime)), nodeCell(members)];
+    }),
+  );
+}
+
+async function showMembers(group: string): Promise<void> {
+  const section = byId<HTMLElement>("members");
+  section.dataset.group = group;
+  section.hidden = false;
+  byId<HTMLElement>("members-heading").textContent = `Members of ${group}`;
+  const { members } = await client.listGroupMembers({ group });
+  const result = byId<HTMLElement>("member-result");
+  const box = byId<HTMLElement>("member-list");
+  if (members.length === 0) {
+    box.replaceChildren(el("p", "No member yet.", "muted"));
+    return;
+  }
+  box.replaceChildren(
+    table("members-table", `Members of ${group}`, ["Member", "Group admin", ""], members, (m, row) => {
+      row.dataset.member = m.email;
+      const flip = actionButton(m.isAdmin ? `${m.email} is no longer group admin` : `Make ${m.email} group admin`, result, async () => {
+        await client.setGroupAdmin({ group, userEmail: m.email, isAdmin: !m.isAdmin });
+        await showMembers(group);
+      }, "secondary");
+      const remove = actionButton(`Remove ${m.email}`, result, async () => {
+        await client.removeGroupMember({ group, userEmail: m.email });
+        await Promise.all([showMembers(group), showGroups()]);
+      }, "secondary");
+      return [cell(m.email), cell(m.isAdmin ? "yes" : "no", "admin"), nodeCell(flip, remove)];
+    }),
+  );
+}
+
 // --- /service-accounts ------------------------------------------------------------
 
 async function setUpServiceAccountsPage(): Promise<void> {
@@ -475,6 +547,8 @@ if (one) {
   void setUpDatasetPage(decodeURIComponent(one[1]));
 } else if (path === "/audit") {
   setUpAuditPage();
+} else if (path === "/groups") {
+  void setUpGroupsPage();
 } else if (path === "/service-accounts") {
   void setUpServiceAccountsPage();
 } else {

@@ -2,7 +2,8 @@
 // playwright-core), signed in through the stack's sandbox OIDC provider: a
 // global admin creates a dataset, adds a version, a bucket, a grant, a dataset
 // admin and terms of service, revokes and deletes them again, then finds the
-// creation in the audit log with filters; a user without the role is refused
+// creation in the audit log with filters; manages a service account's tokens
+// and a group's members; a user without the role is refused
 // with a message on both pages. Pages are checked with axe-core on a laptop
 // and a phone; screenshots go to $STEWARD_ARTIFACTS. Run by tests/e2e/suites/browser.
 
@@ -194,6 +195,38 @@ test("a global admin creates a service account and a token shown once that works
   }
   await row.getByRole("button", { name: `Deactivate ${account}` }).click();
   await page.locator(`#sa-table tr[data-account="${account}"] td[data-field="active"]`).getByText("no").waitFor(WAIT);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a global admin creates a group, adds a member, makes them group admin and removes them", async () => {
+  const page = await context.newPage();
+  const problems = watchProblems(page, { except: /favicon/ });
+  await page.goto(`${STEWARD_URL}/groups`);
+  await page.locator("#page-status:empty").waitFor({ ...WAIT, state: "attached" });
+  const group = `lab-${RUN}`;
+  await page.getByLabel("New group").fill(group);
+  await page.getByRole("button", { name: "Create group" }).click();
+  const row = page.locator(`#groups-table tr[data-group="${group}"]`);
+  await row.waitFor(WAIT);
+  assert.equal(await row.locator('td[data-field="members"]').textContent(), "0");
+
+  await row.getByRole("button", { name: `Members of ${group}` }).click();
+  await page.getByRole("heading", { name: `Members of ${group}` }).waitFor(WAIT);
+  await page.getByLabel("E-mail of the person to add").fill(MEMBER);
+  await page.getByRole("button", { name: "Add member" }).click();
+  const member = page.locator(`#members-table tr[data-member="${MEMBER}"]`);
+  await member.waitFor(WAIT);
+  assert.equal(await member.locator('td[data-field="admin"]').textContent(), "no");
+  await page.locator(`#groups-table tr[data-group="${group}"] td[data-field="members"]`).getByText("1").waitFor(WAIT);
+  await member.getByRole("button", { name: `Make ${MEMBER} group admin` }).click();
+  await member.locator('td[data-field="admin"]').getByText("yes").waitFor(WAIT);
+  await assertAccessible(page, "groups page");
+  await screenshot(page, "console-datasets-7-groups.png");
+
+  await member.getByRole("button", { name: `Remove ${MEMBER}` }).click();
+  await member.waitFor({ ...WAIT, state: "detached" });
+  await page.locator(`#groups-table tr[data-group="${group}"] td[data-field="members"]`).getByText("0").waitFor(WAIT);
   assert.deepEqual(problems, []);
   await page.close();
 });
