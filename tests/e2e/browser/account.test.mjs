@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { STEWARD_URL, WAIT, assertAccessible, env, launchChromium, screenshot, watchProblems } from "./harness.mjs";
+import { STEWARD_URL, WAIT, assertAccessible, env, launchChromium, screenshot, signInAs, watchProblems } from "./harness.mjs";
 
 const ADMIN_TOKEN = env("STEWARD_ADMIN_TOKEN");
 const RUN = Date.now().toString(36);
@@ -89,13 +89,6 @@ before(async () => {
 after(async () => {
   await chromium?.close();
 });
-
-/** From a page that sent the browser to sign in: the sandbox picker's free entry as EMAIL. */
-async function signInAs(page, email) {
-  await page.waitForURL(/\/sandbox\/oidc\/authorize\?/, WAIT);
-  await page.locator('#free-entry input[name="email"]').fill(email);
-  await page.locator('#free-entry button[type="submit"]').click();
-}
 
 /** The "From" cell of `dataset`'s row on My account. */
 function source(page, dataset) {

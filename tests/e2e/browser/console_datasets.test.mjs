@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, test } from "node:test";
 
-import { STEWARD_URL, WAIT, assertAccessible, env, launchChromium, screenshot, watchProblems } from "./harness.mjs";
+import { STEWARD_URL, WAIT, assertAccessible, assertNoHorizontalScroll, env, launchChromium, screenshot, signInAs, watchProblems } from "./harness.mjs";
 
 const RUN = Date.now().toString(36);
 const ADMIN = `console-admin-${RUN}@example.org`;
@@ -36,20 +36,6 @@ before(async () => {
 after(async () => {
   await chromium?.close();
 });
-
-async function signInAs(page, email) {
-  await page.waitForURL(/\/sandbox\/oidc\/authorize\?/, WAIT);
-  await page.locator('#free-entry input[name="email"]').fill(email);
-  await page.locator('#free-entry button[type="submit"]').click();
-}
-
-async function assertNoHorizontalScroll(page, where) {
-  const { scroll, client } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    client: document.documentElement.clientWidth,
-  }));
-  assert.ok(scroll <= client, `${where}: page is ${scroll}px wide on a ${client}px screen`);
-}
 
 test("a global admin creates a dataset and manages its versions, buckets, grants, admins and terms", async () => {
   const page = await context.newPage();

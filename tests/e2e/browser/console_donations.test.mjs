@@ -17,7 +17,7 @@ import { after, before, test } from "node:test";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
 
-import { STEWARD_URL, WAIT, assertAccessible, env, launchChromium, screenshot, watchProblems } from "./harness.mjs";
+import { STEWARD_URL, WAIT, assertAccessible, assertNoHorizontalScroll, env, launchChromium, screenshot, signInAs, watchProblems } from "./harness.mjs";
 
 const RUN = Date.now().toString(36);
 const RESEARCHER = `console-researcher-${RUN}@example.org`;
@@ -43,21 +43,6 @@ before(async () => {
 after(async () => {
   await chromium?.close();
 });
-
-/** From a page that sent the browser to sign in: the sandbox picker's free entry as `email`. */
-async function signInAs(page, email) {
-  await page.waitForURL(/\/sandbox\/oidc\/authorize\?/, WAIT);
-  await page.locator('#free-entry input[name="email"]').fill(email);
-  await page.locator('#free-entry button[type="submit"]').click();
-}
-
-async function assertNoHorizontalScroll(page, where) {
-  const { scroll, client } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    client: document.documentElement.clientWidth,
-  }));
-  assert.ok(scroll <= client, `${where}: page is ${scroll}px wide on a ${client}px screen`);
-}
 
 /** The text a QR code on the page encodes, read from a screenshot of it. */
 async function decodeQr(locator) {

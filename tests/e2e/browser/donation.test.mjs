@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { STEWARD_URL, assertAccessible, envoyApi, launchChromium, screenshot, watchProblems } from "./harness.mjs";
+import { STEWARD_URL, assertAccessible, assertNoHorizontalScroll, envoyApi, launchChromium, screenshot, watchProblems } from "./harness.mjs";
 
 /** A phone: the pages must work at this width without horizontal scrolling. */
 const PHONE = { width: 390, height: 844 };
@@ -45,14 +45,6 @@ async function sandboxCalls(since) {
 async function lastCallSeq() {
   const calls = await sandboxCalls(0);
   return calls.length ? calls[calls.length - 1].seq : 0;
-}
-
-async function assertNoHorizontalScroll(page, where) {
-  const { scroll, client } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    client: document.documentElement.clientWidth,
-  }));
-  assert.ok(scroll <= client, `${where}: page is ${scroll}px wide on a ${client}px screen`);
 }
 
 /** A full-page screenshot, $STEWARD_ARTIFACTS/donation-`name`.png. */

@@ -143,3 +143,19 @@ export function envoyApi(scheme) {
     return { status: response.status, body: text ? JSON.parse(text) : null };
   };
 }
+
+/** From a page that sent the browser to sign in: the sandbox OIDC picker's free entry as `email`. */
+export async function signInAs(page, email) {
+  await page.waitForURL(/\/sandbox\/oidc\/authorize\?/, WAIT);
+  await page.locator('#free-entry input[name="email"]').fill(email);
+  await page.locator('#free-entry button[type="submit"]').click();
+}
+
+/** Fails when the page is wider than the screen (a phone must not scroll sideways). */
+export async function assertNoHorizontalScroll(page, where) {
+  const { scroll, client } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    client: document.documentElement.clientWidth,
+  }));
+  assert.ok(scroll <= client, `${where}: page is ${scroll}px wide on a ${client}px screen`);
+}
