@@ -20,6 +20,17 @@ function svgElement(tag: string, attributes: Record<string, string | number>): S
   return node;
 }
 
+/** An empty chart figure `id` with its caption (`{id}-caption`, which labels the plot). */
+function captionedFigure(id: string, caption: string): HTMLElement {
+  const figure = document.createElement("figure");
+  figure.id = id;
+  figure.className = "chart";
+  const captionElement = el("figcaption", caption);
+  captionElement.id = `${id}-caption`;
+  figure.append(captionElement);
+  return figure;
+}
+
 /** A round number at or above `max` for the y axis (1, 2 or 5 times a power of ten). */
 export function niceCeiling(max: number): number {
   if (max <= 0) return 1;
@@ -41,12 +52,7 @@ export function stackedBars(
   columns: Column[],
   format: (value: number) => string = formatCount,
 ): HTMLElement {
-  const figure = document.createElement("figure");
-  figure.id = id;
-  figure.className = "chart";
-  const captionElement = el("figcaption", caption);
-  captionElement.id = `${id}-caption`;
-  figure.append(captionElement);
+  const figure = captionedFigure(id, caption);
   const totals = columns.map((c) => c.values.reduce((a, b) => a + b, 0));
   if (totals.every((t) => t === 0)) {
     figure.append(el("p", "Nothing to show yet.", "muted"));
@@ -63,7 +69,7 @@ export function stackedBars(
   const barWidth = Math.max(4, Math.min(48, slot * 0.7));
 
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart-plot" });
-  svg.setAttribute("aria-labelledby", captionElement.id);
+  svg.setAttribute("aria-labelledby", `${id}-caption`);
   const y = (value: number) => 10 + plotHeight - (value / top) * plotHeight;
   // Counts are whole: a middle line only where it falls on a whole number.
   const ticks = Number.isInteger(top / 2) ? [0, top / 2, top] : [0, top];
@@ -133,12 +139,7 @@ export function stackedBars(
  * zero line so negative values go down.
  */
 export function groupedBars(id: string, caption: string, series: string[], columns: Column[]): HTMLElement {
-  const figure = document.createElement("figure");
-  figure.id = id;
-  figure.className = "chart";
-  const captionElement = el("figcaption", caption);
-  captionElement.id = `${id}-caption`;
-  figure.append(captionElement);
+  const figure = captionedFigure(id, caption);
   const values = columns.flatMap((c) => c.values);
   const high = niceCeiling(Math.max(0, ...values));
   const low = -niceCeiling(Math.max(0, ...values.map((v) => -v)));
@@ -152,7 +153,7 @@ export function groupedBars(id: string, caption: string, series: string[], colum
   const barWidth = Math.max(3, Math.min(32, (slot * 0.8) / Math.max(1, series.length)));
 
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart-plot" });
-  svg.setAttribute("aria-labelledby", captionElement.id);
+  svg.setAttribute("aria-labelledby", `${id}-caption`);
   let labelled = Infinity;
   for (const tick of bottom < 0 ? [bottom, 0, high] : [0, high]) {
     svg.append(svgElement("line", { x1: left, x2: width - 10, y1: y(tick), y2: y(tick), class: "chart-grid" }));
