@@ -301,6 +301,91 @@ pub fn keys_generate() {
     println!("{}", Keyring::generate().to_spec());
 }
 
+/// `steward keys usage`: the values each key seals, and what removing each
+/// old key would mean.
+pub async fn keys_usage(config: Config) -> anyhow::Result<()> {
+    let keyring = load_keyring(&config)?;
+    with_migrated_connection(&config, |mut conn| async move {
+        let usage = crate::rotation::usage(&mut conn).await.context("counting sealed values")?;
+        print_usage(&keyring, &usage, config.ngauth.token_lifetime);
+        Ok(())
+    })
+    .await
+}
+
+/// `steward keys reseal`: everything onto the current key, then the usage.
+pub async fn keys_reseal(config: Config) -> anyhow::Result<()> {
+    let keyring = load_keyring(&config)?;
+    with_migrated_connection(&config, |mut conn| async move {
+        println!("Re-sealing with key {}.", keyring.current_key_id());
+        let report = crate::rotation::reseal(&mut conn, &keyring).await.context("re-sealing")?;
+        let mut unreadable = 0;
+        for place in &report {
+            let mut line = format!("{}: {} re-sealed", place.place, place.resealed);
+            if place.changed_meanwhile > 0 {
+                line += &format!(", {} changed by a server meanwhile (kept)", place.changed_meanwhile);
+            }
+            println!("{line}");
+            for (pk, error) in &place.unreadable {
+                println!("  {pk}: cannot be opened: {error}");
+            }
+            unreadable += place.unreadable.len();
+        }
+        println!();
+        let usage = crate::rotation::usage(&mut conn).await.context("counting sealed values")?;
+        print_usage(&keyring, &usage, config.ngauth.token_lifetime);
+        if unreadable > 0 {
+            anyhow::bail!("{unreadable} rows do not open with this keyring and were left as they are");
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The usage table, then one verdict per key.
+fn print_usage(keyring: &Keyring, usage: &crate::rotation::Usage, ngauth_lifetime: Duration) {
+    let name = |key: &Option<String>| key.clone().unwrap_or_else(|| "(no key id)".to_owned());
+    let counts = |counts: &std::collections::BTreeMap<Option<String>, i64>| {
+        let parts: Vec<String> = counts.iter().map(|(key, n)| format!("{} {n}", name(key))).collect();
+        if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
+    };
+    let ids: Vec<&str> = keyring.key_ids().collect();
+    println!("Keyring: {} (current){}", ids[0], ids[1..].iter().map(|id| format!(", {id}")).collect::<String>());
+    println!("Values sealed, by key:");
+    for (place, by_key) in &usage.places {
+        println!("  {place:<30} {}", counts(by_key));
+    }
+    let totals = usage.totals();
+    println!("  {:<30} {}", "in all", counts(&totals));
+    println!("Long-lived API tokens, by the key they derive from: {}", counts(&usage.long_lived_tokens));
+    for id in &ids[1..] {
+        let key = Some((*id).to_owned());
+        match totals.get(&key) {
+            Some(n) => println!("{id} still seals {n} values: run `steward keys reseal` before removing it."),
+            None => println!(
+                "{id} seals nothing in the database. Remove it once no backup you may restore needs it and \
+                 ngauth tokens minted before the rotation have expired ({} s).",
+                ngauth_lifetime.as_secs()
+            ),
+        }
+        if let Some(n) = usage.long_lived_tokens.get(&key) {
+            println!(
+                "  {n} long-lived API tokens derive from {id}: they keep working after it is removed, \
+                 but a user who asks for theirs again then gets a new one and the old one stops."
+            );
+        }
+    }
+    for (key, n) in &totals {
+        if key.as_deref().is_none_or(|id| !ids.contains(&id)) {
+            println!(
+                "{n} values are sealed with {}, which is not in the keyring: they cannot be opened. \
+                 Add that key back from the keyring of their time.",
+                name(key)
+            );
+        }
+    }
+}
+
 /// `steward sandbox-issuer`: an OIDC-shaped issuer (discovery, JWKS and a
 /// `/token` route minting ES256 JWTs for any `sub`, `aud` and `permissions`)
 /// until SIGINT/SIGTERM, so parties can trust JWTs offline (README, private

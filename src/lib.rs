@@ -38,6 +38,7 @@ pub mod observe;
 pub mod openapi;
 pub mod proto;
 pub mod ratelimit;
+pub mod rotation;
 pub mod secretshare;
 pub mod server;
 pub mod upload;

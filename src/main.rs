@@ -147,6 +147,10 @@ enum UserCommand {
 enum KeysCommand {
     /// Print a new keyring for STEWARD_ENCRYPTION_KEYS.
     Generate,
+    /// Count the values each key seals, and say which keys can be removed.
+    Usage,
+    /// Re-seal every value sealed with an older key with the current (first) key.
+    Reseal,
 }
 
 fn parse_lifetime(value: &str) -> Result<std::time::Duration, String> {
@@ -235,7 +239,12 @@ fn main() -> ExitCode {
                     cli::user_import(config, file, cli::Import::NeuprintAuth { datasets }, dry_run).await
                 }
             },
-            Command::Descriptor { .. } | Command::Keys { .. } | Command::SandboxIssuer { .. } | Command::Doctor => {
+            Command::Keys { command: KeysCommand::Usage } => cli::keys_usage(config).await,
+            Command::Keys { command: KeysCommand::Reseal } => cli::keys_reseal(config).await,
+            Command::Descriptor { .. }
+            | Command::Keys { command: KeysCommand::Generate }
+            | Command::SandboxIssuer { .. }
+            | Command::Doctor => {
                 unreachable!("handled before configuration")
             }
         }

@@ -26,7 +26,8 @@
 //!
 //! New data is always sealed with the current (first) key; every key in the
 //! ring can open what it sealed. To rotate, prepend a new key to the spec
-//! (`new:…,old:…`); old rows keep opening and can be re-sealed lazily.
+//! (`new:…,old:…`); old values keep opening, and [`Keyring::reseal`] moves
+//! them to the new key (`steward keys reseal`) so the old one can go.
 //!
 //! Nonces are 96 random bits per seal. That is safe for far more seals per key
 //! than this service will perform (the usual bound is ~2^32 per key), and
@@ -408,6 +409,29 @@ impl Keyring {
         Ok(buf)
     }
 
+    /// The key id a sealed value names in its header, or `None` when the value
+    /// is not in the sealed format. Says nothing about whether it opens.
+    pub fn sealed_key_id(sealed: &[u8]) -> Option<&str> {
+        let (&version, rest) = sealed.split_first()?;
+        let (&id_len, rest) = rest.split_first()?;
+        if version != FORMAT_VERSION {
+            return None;
+        }
+        std::str::from_utf8(rest.get(..usize::from(id_len))?).ok()
+    }
+
+    /// Re-seals a value made under an older key with the current one, bound to
+    /// the same `aad`; `None` when the current key already sealed it. Opening
+    /// first means a value that does not authenticate is reported, never
+    /// re-sealed into something that would.
+    pub fn reseal(&self, sealed: &[u8], aad: &[u8]) -> Result<Option<Vec<u8>>, KeyringError> {
+        if Self::sealed_key_id(sealed) == Some(self.current_key_id()) {
+            return Ok(None);
+        }
+        let plaintext = self.open(sealed, aad)?;
+        Ok(Some(self.seal(&plaintext, aad)))
+    }
+
     /// Derives a 32-byte sub-key from the key named `key_id` with
     /// HKDF-SHA256 (fixed module salt, caller-chosen `info`), e.g. an HMAC key
     /// for long-lived tokens.
@@ -668,6 +692,29 @@ mod tests {
             Err(KeyringError::UnknownKeyId { key_id }) => assert_eq!(key_id, "a"),
             other => panic!("expected UnknownKeyId, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn reseal_moves_old_values_to_the_current_key_only() {
+        let old = ring_a().seal(b"old data", b"ctx");
+        assert_eq!(Keyring::sealed_key_id(&old), Some("a"));
+        let ba = Keyring::parse(&format!("{},{}", spec_b(), spec_a())).unwrap();
+
+        let resealed = ba.reseal(&old, b"ctx").unwrap().expect("sealed under the old key");
+        assert_eq!(Keyring::sealed_key_id(&resealed), Some("b"));
+        let b_only = Keyring::parse(&spec_b()).unwrap();
+        assert_eq!(b_only.open(&resealed, b"ctx").unwrap(), b"old data");
+        // Bound to the same context as before, and to nothing else.
+        assert!(matches!(b_only.open(&resealed, b"other"), Err(KeyringError::AuthenticationFailed)));
+        // Already current: left as it is.
+        assert!(ba.reseal(&resealed, b"ctx").unwrap().is_none());
+        // A value that does not authenticate is an error, not a fresh seal.
+        assert!(matches!(ba.reseal(&old, b"other"), Err(KeyringError::AuthenticationFailed)));
+        assert!(matches!(b_only.reseal(&old, b"ctx"), Err(KeyringError::UnknownKeyId { .. })));
+
+        assert_eq!(Keyring::sealed_key_id(b""), None);
+        assert_eq!(Keyring::sealed_key_id(&[FORMAT_VERSION, 5, b'a']), None, "id longer than the value");
+        assert_eq!(Keyring::sealed_key_id(&[9, 1, b'a']), None, "unknown version");
     }
 
     #[test]

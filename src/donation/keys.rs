@@ -105,7 +105,7 @@ impl DataKey {
     }
 }
 
-fn wrap_aad(donation_id: i32) -> Vec<u8> {
+pub(crate) fn wrap_aad(donation_id: i32) -> Vec<u8> {
     let mut aad = WRAP_CONTEXT.to_vec();
     aad.extend_from_slice(&i64::from(donation_id).to_be_bytes());
     aad

@@ -144,15 +144,15 @@ impl SecretShare {
         let key = self
             .pseudonyms
             .get_or_try_init(|| async {
-                let aad = format!("steward.sealed_secret.v1\n{PARTY_SECRET}");
+                let aad = store::sealed_secret_aad(PARTY_SECRET);
                 let sealed = store::sealed_secret(&mut *self.conn().await?, PARTY_SECRET, || {
                     let mut secret = [0u8; 32];
                     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
                         .expect("the system RNG works");
-                    self.keyring.seal(&secret, aad.as_bytes())
+                    self.keyring.seal(&secret, &aad)
                 })
                 .await?;
-                let secret = self.keyring.open(&sealed, aad.as_bytes()).map_err(|e| ShareError::Internal(e.into()))?;
+                let secret = self.keyring.open(&sealed, &aad).map_err(|e| ShareError::Internal(e.into()))?;
                 Ok::<_, ShareError>(hmac::Key::new(hmac::HMAC_SHA256, &secret))
             })
             .await?;

@@ -363,6 +363,11 @@ pub async fn batches(
         .await
 }
 
+/// The associated data a sealed secret is bound to: its name.
+pub fn sealed_secret_aad(name: &str) -> Vec<u8> {
+    format!("steward.sealed_secret.v1\n{name}").into_bytes()
+}
+
 /// The sealed secret `name`, stored by the first caller when absent
 /// (`make` gives the sealed value to store); every caller gets the stored one.
 pub async fn sealed_secret(

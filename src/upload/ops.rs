@@ -1290,12 +1290,12 @@ impl Uploads {
         self.inner
             .pepper
             .get_or_try_init(|| async {
-                let aad = format!("steward.sealed_secret.v1\n{PEPPER_SECRET}");
+                let aad = crate::secretshare::store::sealed_secret_aad(PEPPER_SECRET);
                 let sealed = crate::secretshare::store::sealed_secret(&mut *self.conn().await?, PEPPER_SECRET, || {
-                    self.inner.keyring.seal(Pepper::generate().as_bytes(), aad.as_bytes())
+                    self.inner.keyring.seal(Pepper::generate().as_bytes(), &aad)
                 })
                 .await?;
-                let bytes = self.inner.keyring.open(&sealed, aad.as_bytes()).map_err(UploadError::internal)?;
+                let bytes = self.inner.keyring.open(&sealed, &aad).map_err(UploadError::internal)?;
                 let bytes: [u8; 32] = bytes
                     .try_into()
                     .map_err(|_| UploadError::internal(anyhow::anyhow!("a pepper of the wrong length")))?;
@@ -1488,7 +1488,7 @@ pub fn fid(id: Uuid) -> FileId {
 }
 
 /// AAD of a file's wrapped data key.
-fn dek_aad(id: &Uuid) -> Vec<u8> {
+pub(crate) fn dek_aad(id: &Uuid) -> Vec<u8> {
     let mut aad = DEK_CONTEXT.to_vec();
     aad.extend_from_slice(id.as_bytes());
     aad

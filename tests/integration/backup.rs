@@ -31,23 +31,25 @@ use crate::common::{TestApp, TestDb, pg_program, scratch_dir, with_bearer};
 const RESEARCHER: &str = "res@example.org";
 const VIEWER: &str = "viewer@example.org";
 const DATASET: &str = "backup-study";
-const DATA_TYPE: &str = "youtube_history";
+pub(crate) const DATA_TYPE: &str = "youtube_history";
 
 /// What the tokens of the original server are and what it answered.
-struct Made {
-    researcher: String,
-    viewer: String,
-    donation_id: i32,
-    rows: Vec<prost_types::Struct>,
-    file_id: String,
-    file_bytes: Vec<u8>,
-    file_sha256: String,
-    access: Vec<(String, String)>,
+pub(crate) struct Made {
+    pub researcher: String,
+    pub viewer: String,
+    pub donation_id: i32,
+    pub rows: Vec<prost_types::Struct>,
+    pub dropoff_id: String,
+    pub upload_code: String,
+    pub file_id: String,
+    pub file_bytes: Vec<u8>,
+    pub file_sha256: String,
+    pub access: Vec<(String, String)>,
 }
 
 /// A server like production's as far as data goes: sandbox providers (the
 /// only ones offline), `keyring`, one job worker, blobs under `data_dir`.
-async fn start(db: TestDb, keyring: &str, data_dir: &Path) -> TestApp {
+pub(crate) async fn start(db: TestDb, keyring: &str, data_dir: &Path) -> TestApp {
     let vars = [
         ("STEWARD_DATA_DIR", data_dir.to_str().unwrap()),
         ("STEWARD_SANDBOX_DEFAULT_SCENARIO", "persona=tiny"),
@@ -60,12 +62,12 @@ fn sha256_hex(data: &[u8]) -> String {
     digest(&SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn uploads(channel: Channel) -> UploadServiceClient<Channel> {
+pub(crate) fn uploads(channel: Channel) -> UploadServiceClient<Channel> {
     UploadServiceClient::new(channel).max_decoding_message_size(8 << 20).max_encoding_message_size(8 << 20)
 }
 
 /// The CheckAccess answers (JSON bodies) of `viewer` on the dataset, per level.
-async fn access(app: &TestApp, viewer: &str) -> Vec<(String, String)> {
+pub(crate) async fn access(app: &TestApp, viewer: &str) -> Vec<(String, String)> {
     let mut answers = Vec::new();
     for permission in ["view", "edit"] {
         let json = serde_json::json!({ "dataset": DATASET, "permission": permission }).to_string();
@@ -78,7 +80,7 @@ async fn access(app: &TestApp, viewer: &str) -> Vec<(String, String)> {
     answers
 }
 
-async fn download(channel: Channel, file_id: &str, token: &str) -> Result<Vec<u8>, tonic::Status> {
+pub(crate) async fn download(channel: Channel, file_id: &str, token: &str) -> Result<Vec<u8>, tonic::Status> {
     let request = upload_pb::DownloadFileRequest { file_id: file_id.into(), offset: 0 };
     let mut stream = uploads(channel).download_file(with_bearer(request, token)).await?.into_inner();
     let mut out = Vec::new();
@@ -91,7 +93,7 @@ async fn download(channel: Channel, file_id: &str, token: &str) -> Result<Vec<u8
 /// A donation through the participant's flow at the sandbox Google, processed
 /// by the server's worker; an upload through UploadService; a dataset with a
 /// grant through DatasetService.
-async fn make_data(app: &TestApp) -> Made {
+pub(crate) async fn make_data(app: &TestApp) -> Made {
     let researcher = app.db.token(RESEARCHER, Some(Role::Researcher)).await;
     let admin = app.db.token("admin@example.org", Some(Role::Admin)).await;
     let viewer = app.db.token(VIEWER, None).await;
@@ -125,7 +127,7 @@ async fn make_data(app: &TestApp) -> Made {
     SystemRandom::new().fill(&mut file_bytes).unwrap();
     let upload_id = client
         .create_upload(upload_pb::CreateUploadRequest {
-            dropoff_id,
+            dropoff_id: dropoff_id.clone(),
             upload_code: code.clone(),
             name: "interviews.bin".into(),
             size: file_bytes.len() as i64,
@@ -178,7 +180,18 @@ async fn make_data(app: &TestApp) -> Made {
     let access = access(app, &viewer).await;
     assert!(access[0].1.contains("\"allowed\":true") && access[1].1.contains("\"allowed\":false"), "{access:?}");
 
-    Made { researcher, viewer, donation_id, rows, file_id: file.file_id, file_bytes, file_sha256: file.sha256, access }
+    Made {
+        researcher,
+        viewer,
+        donation_id,
+        rows,
+        dropoff_id,
+        upload_code: code,
+        file_id: file.file_id,
+        file_bytes,
+        file_sha256: file.sha256,
+        access,
+    }
 }
 
 /// Runs `program` with `args`, asserting success.

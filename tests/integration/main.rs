@@ -28,6 +28,7 @@ mod donation_workers;
 mod embedded;
 mod import;
 mod jobs;
+mod keys;
 mod metrics;
 mod ngauth;
 mod openapi;

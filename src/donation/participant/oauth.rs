@@ -51,7 +51,7 @@ fn random_token() -> String {
 }
 
 /// Associated data of a sealed PKCE verifier: bound to its donation and state.
-fn verifier_aad(donation_id: i32, state_hash: &[u8]) -> Vec<u8> {
+pub(crate) fn verifier_aad(donation_id: i32, state_hash: &[u8]) -> Vec<u8> {
     let mut aad = format!("steward.oauth.verifier.v1\0{donation_id}\0").into_bytes();
     aad.extend_from_slice(state_hash);
     aad
