@@ -4,6 +4,58 @@
 
 steward_state <- new.env(parent = emptyenv())
 
+#' A client for a Steward server
+#'
+#' Steward's RPCs are called over gRPC-web (binary, HTTP/1.1) with \pkg{curl}; messages are
+#' \pkg{RProtoBuf} messages built from the \code{.proto} files the package carries
+#' (\code{system.file("proto", package = "steward")}). The well-known types they import
+#' come from the system (Debian: \code{libprotobuf-dev}).
+#'
+#' @section One function per RPC:
+#' Generated from the server's descriptor set by \code{clients/r/generate}. An RPC of a
+#' \code{steward.*} service is its name in snake_case (\code{WhoAmI} becomes
+#' \code{\link{who_am_i}}); an RPC of another service is prefixed with that service's name
+#' (\code{grpc.health.v1.Health/Check} becomes \code{\link{health_check}}), as is a name two
+#' services share or one that would mask a base R function.
+#'
+#' Request fields are arguments (\code{NULL} leaves a field unset; a message field takes a
+#' message or a named list). A unary function returns the response message; a
+#' server-streaming one returns the list of messages when the stream ends, or with
+#' \code{.callback} hands over each message as it arrives (return \code{FALSE} to stop).
+#' Read fields with \code{$} (\code{me$email}); enum fields read as numbers; 64-bit
+#' integers read as character strings so ids stay exact (loading the package sets
+#' \code{options(RProtoBuf.int64AsString = TRUE)}; set it back to \code{FALSE} afterwards
+#' for doubles).
+#'
+#' @section Errors:
+#' A failed call raises a condition of class \code{steward_error} and of a class per
+#' status, \code{steward_<status in lower case>} (\code{steward_unauthenticated},
+#' \code{steward_not_found}, \code{steward_unavailable}, ...). It carries \code{status}
+#' (the code, named: \code{c(UNAUTHENTICATED = 16L)}), \code{code} (the name),
+#' \code{grpc_message} (the server's explanation), \code{method} and \code{url}. An
+#' unreachable server is \code{UNAVAILABLE} with a message naming the address; a call
+#' that outlives its timeout is \code{DEADLINE_EXCEEDED}. \code{steward_status_codes}
+#' lists the codes by name.
+#'
+#' @param url the server's address, e.g. \code{"http://127.0.0.1:8080"} (Steward itself) or an
+#'   Envoy in front of it; a path prefix is kept.
+#' @param token an API token (\code{steward token create}), sent as
+#'   \code{authorization: Bearer <token>}; \code{NULL} calls without credentials.
+#' @param timeout seconds a unary call may take before it fails with \code{DEADLINE_EXCEEDED}
+#'   (\code{Inf} for none). Server-streaming calls have no deadline unless given \code{.timeout}.
+#' @return A \code{steward_client} object to pass as the first argument of the RPC functions.
+#'   Printing it never shows the token.
+#' @aliases steward_error
+#' @export
+#' @examples
+#' \dontrun{
+#' client <- steward_client("http://127.0.0.1:8080", token = Sys.getenv("STEWARD_TOKEN"))
+#' me <- who_am_i(client)
+#' me$email
+#' me$roles
+#' tryCatch(who_am_i(steward_client("http://127.0.0.1:8080")),
+#'   steward_unauthenticated = function(e) message("sign in first: ", e$grpc_message))
+#' }
 steward_client <- function(url, token = NULL, timeout = 60) {
   if (!is.character(url) || length(url) != 1L || !grepl("^https?://[^/]", url)) {
     stop("url must be one http:// or https:// address, e.g. \"http://127.0.0.1:8080\"", call. = FALSE)
@@ -18,6 +70,10 @@ steward_client <- function(url, token = NULL, timeout = 60) {
   structure(list(url = sub("/+$", "", url), token = token, timeout = timeout), class = "steward_client")
 }
 
+#' @rdname steward_client
+#' @param x a \code{steward_client}.
+#' @param ... not used.
+#' @export
 print.steward_client <- function(x, ...) {
   # Never print the token: consoles end up in logs and screenshots.
   cat(sprintf("<steward_client %s, %s>\n", x$url, if (is.null(x$token)) "no token" else "token set"))

@@ -6,6 +6,87 @@
 # (R/rpc.R), so the token, timeout and steward_error conditions are those of
 # every other call.
 
+#' Donations for researchers: create, list, read rows, export, delete
+#'
+#' The researcher's side of DonationService with plain R arguments. They call the generated
+#' \code{\link{donation_create_donation}}, \code{\link{donation_list_donations}},
+#' \code{\link{donation_get_donation}}, \code{\link{query_donation_data}},
+#' \code{\link{donation_export_donation_data}} and \code{\link{donation_delete_donation}}, walking every page.
+#'
+#' \code{export_donation_data} and \code{donation_data} (without \code{page_size}) read the server-streaming
+#' RPC ExportDonationData over the client's gRPC-web transport: curl hands each response frame over as it
+#' arrives, so the batches (up to 1,000 rows each, as JSON texts parsed by jsonlite) are read while the server
+#' sends them, with no paging. The whole donation ends up in the \code{data.frame}, so memory grows with it.
+#'
+#' @details Errors are conditions of class \code{steward_error}: \code{steward_not_found} for a donation that
+#' does not exist or that the caller may not view, \code{steward_permission_denied} for deleting one the caller
+#' may only view or filing under a dataset the caller cannot edit, \code{steward_invalid_argument} for unknown
+#' data types, bad dates, an end before the start or an empty \code{data_type} (\code{export_donation_data}:
+#' also a data type the donation's source does not have). Arguments of the wrong shape are
+#' plain errors raised before anything is sent.
+#'
+#' @param client a client from \code{\link{steward_client}}.
+#' @param source \code{"google_portability"} or \code{"tiktok_portability"} (or the enum value name,
+#'   e.g. \code{"DONATION_SOURCE_TIKTOK_PORTABILITY"}).
+#' @param data_start_date,data_end_date the study window: a \code{Date} or \code{"YYYY-MM-DD"}; the end day is
+#'   included; \code{NULL} for no bound.
+#' @param requested_data_types a character vector of the source's data types (e.g. \code{c("search",
+#'   "youtube_history")}); \code{NULL} asks for all of them.
+#' @param dataset \code{create_donation}: the dataset (study) to file the donation under (needs \code{edit} on
+#'   it); \code{list_donations}: only that dataset's donations.
+#' @param description plain text (at most 2,000 characters) shown to the participant.
+#' @param request_id makes repeating the call safe: the same id within 24 hours returns the same donation (with a
+#'   new link while the old one was not opened). \code{NULL} makes a fresh one per call.
+#' @param id a donation id (as R reads int64 ids, a string such as \code{"42"}, or a whole number) or a
+#'   \code{steward.donation.v1.Donation} message.
+#' @param data_type the data type whose rows to read, e.g. \code{"search"}; for \code{export_donation_data},
+#'   \code{NULL} reads every available type.
+#' @param start_date,end_date only rows from the start of this day / through the end of this day (UTC): a
+#'   \code{Date} or \code{"YYYY-MM-DD"}.
+#' @param page_size donations or rows per call while walking the pages. For \code{donation_data},
+#'   \code{NULL} (the default) reads every row in one ExportDonationData stream instead of pages.
+#' @param progress \code{export_donation_data}: report the rows received so far (a message line rewritten as
+#'   batches arrive); by default only in an interactive session.
+#' @param .timeout seconds each call may take; \code{NULL} uses the client's timeout. For the
+#'   ExportDonationData stream (\code{export_donation_data}, \code{donation_data} without \code{page_size})
+#'   it is the deadline of the whole stream, and \code{NULL} sets none.
+#' @return \code{create_donation}: a \code{steward.donation.v1.CreateDonationResponse} message with
+#' \code{$donation}, \code{$donation_url} (the link to send to the participant, shown only this once) and
+#' \code{$token}.
+#'
+#' \code{list_donations}: a list of \code{steward.donation.v1.Donation} messages (every page), by id.
+#'
+#' \code{get_donation}: a \code{Donation} message: \code{$id} (a string), \code{$status} and \code{$stage}
+#' (numbers of \code{steward.donation.v1.DonationStatus} / \code{DonationStage}), \code{$data_types} (each
+#' type's state and rows), \code{$error}, \ldots
+#'
+#' \code{donation_data}: a \code{data.frame} with one row per donated record, oldest first (rows without a
+#' timestamp last), and one column per row key in the order Steward stores them: \code{data_type},
+#' \code{device_id}, \code{timestamp}, \code{platform} first, then the type's own keys. Columns of timestamps
+#' are \code{POSIXct} in UTC, columns of booleans logical, the rest character (ids too), with \code{NA} where a
+#' record has no value. A type without rows (not available yet, unknown, or empty) gives a \code{data.frame}
+#' with no rows and no columns.
+#'
+#' \code{export_donation_data}: the same kind of \code{data.frame} for every available type of the donation
+#' (or one): the types one after the other in catalogue order, each oldest first; the columns are the union of
+#' the types' keys, first seen first, \code{NA} where a type has no such key.
+#'
+#' \code{delete_donation}: invisibly \code{NULL}; the rows become unreadable at once.
+#' @seealso \code{\link{steward_client}}, \code{\link{list_donation_data_types}}
+#' @examples
+#' \dontrun{
+#' client <- steward_client("http://127.0.0.1:8080", token = Sys.getenv("STEWARD_TOKEN"))
+#' made <- create_donation(client, "google_portability", data_start_date = "2024-01-01",
+#'   requested_data_types = c("search", "youtube_history"))
+#' made$donation_url
+#' get_donation(client, made$donation$id)$status
+#' rows <- donation_data(client, made$donation$id, "search")
+#' everything <- export_donation_data(client, made$donation$id)
+#' delete_donation(client, made$donation$id)
+#' }
+#' @name donations
+NULL
+
 # Compat spellings of the sources (portability-server's `source_type`) -> enum value names.
 donation_sources <- c(
   google_portability = "DONATION_SOURCE_GOOGLE_PORTABILITY",
@@ -16,6 +97,8 @@ donation_common_keys <- c("data_type", "device_id", "timestamp", "platform")
 # How Steward writes row timestamps: RFC 3339 UTC, e.g. 2024-01-15T10:00:00.000Z.
 donation_timestamp_pattern <- "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$"
 
+#' @rdname donations
+#' @export
 create_donation <- function(client, source = "google_portability", data_start_date = NULL, data_end_date = NULL,
                             requested_data_types = NULL, dataset = NULL, description = NULL, request_id = NULL,
                             .timeout = NULL) {
@@ -39,6 +122,8 @@ create_donation <- function(client, source = "google_portability", data_start_da
   )
 }
 
+#' @rdname donations
+#' @export
 list_donations <- function(client, dataset = NULL, page_size = 1000L, .timeout = NULL) {
   optional_string(dataset, "dataset")
   page_size <- donation_page_size(page_size, 1000L)
@@ -53,15 +138,21 @@ list_donations <- function(client, dataset = NULL, page_size = 1000L, .timeout =
   }
 }
 
+#' @rdname donations
+#' @export
 get_donation <- function(client, id, .timeout = NULL) {
   donation_get_donation(client, donation_id = donation_id(id), .timeout = .timeout)$donation
 }
 
+#' @rdname donations
+#' @export
 delete_donation <- function(client, id, .timeout = NULL) {
   donation_delete_donation(client, donation_id = donation_id(id), .timeout = .timeout)
   invisible(NULL)
 }
 
+#' @rdname donations
+#' @export
 donation_data <- function(client, id, data_type, start_date = NULL, end_date = NULL, page_size = NULL,
                           .timeout = NULL) {
   if (!is.character(data_type) || length(data_type) != 1L || is.na(data_type)) {
@@ -95,6 +186,8 @@ donation_data <- function(client, id, data_type, start_date = NULL, end_date = N
   }
 }
 
+#' @rdname donations
+#' @export
 export_donation_data <- function(client, id, data_type = NULL, start_date = NULL, end_date = NULL,
                                  progress = interactive(), .timeout = NULL) {
   if (!is.null(data_type) && (!is.character(data_type) || length(data_type) != 1L || is.na(data_type))) {

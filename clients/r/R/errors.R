@@ -3,6 +3,11 @@
 # catch exactly what they can act on with tryCatch().
 
 # gRPC status codes by name (exported: compare with a condition's `status`).
+#' @rdname steward_client
+#' @format NULL
+#' @docType NULL
+#' @keywords NULL
+#' @export
 steward_status_codes <- c(
   OK = 0L, CANCELLED = 1L, UNKNOWN = 2L, INVALID_ARGUMENT = 3L,
   DEADLINE_EXCEEDED = 4L, NOT_FOUND = 5L, ALREADY_EXISTS = 6L,

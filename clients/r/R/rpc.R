@@ -26,6 +26,21 @@
 #   /steward.donation.v1.DonationService/LegacyQueryDonationData
 
 # /steward.dataset.v1.DatasetService/AcceptTos
+#' @title AcceptTos (steward.dataset.v1.DatasetService)
+#' @description AcceptTos records that the calling user accepts a document (by id or invite token). Closed datasets need a grant first; accepting a public dataset's document also records a self-service `view` grant. Repeats change nothing. Service accounts are never TOS-gated and are refused. Calls the gRPC method `/steward.dataset.v1.DatasetService/AcceptTos`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param invite_token Its invite token. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.AcceptTosResponse` message (RProtoBuf). What accepting did.
+#' \describe{
+#' \item{document}{The accepted document. (a message)}
+#' \item{newly_accepted}{False when the caller had accepted it already.}
+#' \item{view_granted}{True when a self-service `view` grant was recorded (public datasets).}
+#' }
+#' @seealso [steward_client()]
+#' @export
 accept_tos <- function(client, id = NULL, invite_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/AcceptTos",
     "steward.dataset.v1.AcceptTosRequest", "steward.dataset.v1.AcceptTosResponse",
@@ -34,6 +49,20 @@ accept_tos <- function(client, id = NULL, invite_token = NULL, .timeout = NULL) 
 }
 
 # /steward.dataset.v1.DatasetService/AddDatasetAdmin
+#' @title AddDatasetAdmin (steward.dataset.v1.DatasetService)
+#' @description AddDatasetAdmin gives an existing user a dataset-wide `admin` grant. Global admins and members of group `sc`. Calls the gRPC method `/steward.dataset.v1.DatasetService/AddDatasetAdmin`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param user_email An existing user's e-mail. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.AddDatasetAdminResponse` message (RProtoBuf). The admin grant.
+#' \describe{
+#' \item{grant}{The new or existing dataset-wide `admin` grant. (a message)}
+#' \item{created}{False when the user was a dataset admin already.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 add_dataset_admin <- function(client, dataset = NULL, user_email = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/AddDatasetAdmin",
     "steward.dataset.v1.AddDatasetAdminRequest", "steward.dataset.v1.AddDatasetAdminResponse",
@@ -42,6 +71,19 @@ add_dataset_admin <- function(client, dataset = NULL, user_email = NULL, .timeou
 }
 
 # /steward.dataset.v1.DatasetService/AddDatasetBucket
+#' @title AddDatasetBucket (steward.dataset.v1.DatasetService)
+#' @description AddDatasetBucket attaches a GCS bucket name to a dataset. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/AddDatasetBucket`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param bucket A bare GCS bucket name (1–255 characters). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.AddDatasetBucketResponse` message (RProtoBuf). The dataset with its buckets.
+#' \describe{
+#' \item{dataset}{The dataset. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 add_dataset_bucket <- function(client, dataset = NULL, bucket = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/AddDatasetBucket",
     "steward.dataset.v1.AddDatasetBucketRequest", "steward.dataset.v1.AddDatasetBucketResponse",
@@ -50,6 +92,20 @@ add_dataset_bucket <- function(client, dataset = NULL, bucket = NULL, .timeout =
 }
 
 # /steward.dataset.v1.DatasetService/AddGroupMember
+#' @title AddGroupMember (steward.dataset.v1.DatasetService)
+#' @description AddGroupMember adds a user (pre-provisioned if unknown) to a group. Group admins of the group and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/AddGroupMember`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group The group's name. (character; `NULL` leaves it unset.)
+#' @param user_email The user's e-mail (pre-provisioned if unknown). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.AddGroupMemberResponse` message (RProtoBuf). The membership.
+#' \describe{
+#' \item{member}{The member. (a message)}
+#' \item{created}{False when the user was a member already.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 add_group_member <- function(client, group = NULL, user_email = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/AddGroupMember",
     "steward.dataset.v1.AddGroupMemberRequest", "steward.dataset.v1.AddGroupMemberResponse",
@@ -58,6 +114,20 @@ add_group_member <- function(client, group = NULL, user_email = NULL, .timeout =
 }
 
 # /steward.dataset.v1.DatasetService/AddPublicRoot
+#' @title AddPublicRoot (steward.dataset.v1.DatasetService)
+#' @description AddPublicRoot marks a root id of a service table public; adding an existing one changes nothing. Managers, dataset admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/AddPublicRoot`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param service_table_id The service table's id (must belong to the dataset). (int64 (character string or number); `NULL` leaves it unset.)
+#' @param root_id The root id (a 64-bit integer). (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.AddPublicRootResponse` message (RProtoBuf). The outcome.
+#' \describe{
+#' \item{created}{False when the root was public already.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 add_public_root <- function(client, dataset = NULL, service_table_id = NULL, root_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/AddPublicRoot",
     "steward.dataset.v1.AddPublicRootRequest", "steward.dataset.v1.AddPublicRootResponse",
@@ -66,6 +136,20 @@ add_public_root <- function(client, dataset = NULL, service_table_id = NULL, roo
 }
 
 # /steward.dataset.v1.DatasetService/AddServiceTable
+#' @title AddServiceTable (steward.dataset.v1.DatasetService)
+#' @description AddServiceTable maps a CAVE table (service namespace + table name) to the dataset. Dataset admins and global admins (managers are refused). Calls the gRPC method `/steward.dataset.v1.DatasetService/AddServiceTable`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param service_name The service namespace (required). (character; `NULL` leaves it unset.)
+#' @param table_name The table name (required). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.AddServiceTableResponse` message (RProtoBuf). The new mapping.
+#' \describe{
+#' \item{service_table}{The service table. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 add_service_table <- function(client, dataset = NULL, service_name = NULL, table_name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/AddServiceTable",
     "steward.dataset.v1.AddServiceTableRequest", "steward.dataset.v1.AddServiceTableResponse",
@@ -74,6 +158,18 @@ add_service_table <- function(client, dataset = NULL, service_name = NULL, table
 }
 
 # /steward.secretshare.v1.SecretShareService/ArchiveEndpoint
+#' @title ArchiveEndpoint (steward.secretshare.v1.SecretShareService)
+#' @description ArchiveEndpoint stops new submissions; pending ones can still be sealed and batches read. Needs admin (or `admin:tasks`, or `admin` on the endpoint's dataset). Calls the gRPC method `/steward.secretshare.v1.SecretShareService/ArchiveEndpoint`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.ArchiveEndpointResponse` message (RProtoBuf). The archived endpoint.
+#' \describe{
+#' \item{endpoint}{The endpoint, now archived. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 archive_endpoint <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/ArchiveEndpoint",
     "steward.secretshare.v1.ArchiveEndpointRequest", "steward.secretshare.v1.ArchiveEndpointResponse",
@@ -82,6 +178,20 @@ archive_endpoint <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/CheckAccess
+#' @title CheckAccess (steward.authorization.v1.AuthorizationService)
+#' @description CheckAccess answers whether the caller may act on a dataset at a level: JSON body `{"dataset","version","permission","service"}` in, JSON `{"allowed":…,"reason":…}` out (DSG's `check-access`, with the level hierarchy and read_only applied). Decisions are 200; a missing dataset is INVALID_ARGUMENT, an unknown one NOT_FOUND. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/CheckAccess`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param body JSON `{"dataset":"fish2","version":"v1","permission":"view","service":"celltyping"}`; only `dataset` is required, `permission` defaults to `view`, unknown keys are ignored. (a `google.api.HttpBody` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 authorization_check_access <- function(client, body = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/CheckAccess",
     "steward.authorization.v1.CheckAccessRequest", "google.api.HttpBody",
@@ -90,6 +200,16 @@ authorization_check_access <- function(client, body = NULL, .timeout = NULL) {
 }
 
 # /steward.upload.v1.UploadService/CancelUpload
+#' @title CancelUpload (steward.upload.v1.UploadService)
+#' @description CancelUpload abandons an unfinished upload; its bytes are removed and its quota released. Calls the gRPC method `/steward.upload.v1.UploadService/CancelUpload`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param upload_id Character; `NULL` leaves it unset.
+#' @param upload_code Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.CancelUploadResponse` message (RProtoBuf).
+#' @seealso [steward_client()]
+#' @export
 cancel_upload <- function(client, upload_id = NULL, upload_code = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/CancelUpload",
     "steward.upload.v1.CancelUploadRequest", "steward.upload.v1.CancelUploadResponse",
@@ -98,6 +218,18 @@ cancel_upload <- function(client, upload_id = NULL, upload_code = NULL, .timeout
 }
 
 # /steward.upload.v1.UploadService/CloseDropOff
+#' @title CloseDropOff (steward.upload.v1.UploadService)
+#' @description CloseDropOff stops new uploads; uploads in progress may finish. Owner, `edit` on its dataset, or admin. Calls the gRPC method `/steward.upload.v1.UploadService/CloseDropOff`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff_id Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.CloseDropOffResponse` message (RProtoBuf).
+#' \describe{
+#' \item{dropoff}{(a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 close_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/CloseDropOff",
     "steward.upload.v1.CloseDropOffRequest", "steward.upload.v1.CloseDropOffResponse",
@@ -106,6 +238,21 @@ close_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/CreateDataset
+#' @title CreateDataset (steward.dataset.v1.DatasetService)
+#' @description CreateDataset creates a dataset. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateDataset`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The slug (`^[A-Za-z0-9_-]{1,255}$`). (character; `NULL` leaves it unset.)
+#' @param description Free text. (character; `NULL` leaves it unset.)
+#' @param access_mode Closed or public; UNSPECIFIED is rejected. (`steward.dataset.v1.AccessMode` value name or number; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id: a retry with the same id returns the first result. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateDatasetResponse` message (RProtoBuf). The created dataset.
+#' \describe{
+#' \item{dataset}{The dataset. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_dataset <- function(client, name = NULL, description = NULL, access_mode = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateDataset",
     "steward.dataset.v1.CreateDatasetRequest", "steward.dataset.v1.CreateDatasetResponse",
@@ -114,6 +261,23 @@ create_dataset <- function(client, name = NULL, description = NULL, access_mode 
 }
 
 # /steward.dataset.v1.DatasetService/CreateDatasetVersion
+#' @title CreateDatasetVersion (steward.dataset.v1.DatasetService)
+#' @description CreateDatasetVersion adds a version, creating its buckets as needed. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateDatasetVersion`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param version The version name (1–255 characters). (character; `NULL` leaves it unset.)
+#' @param prefix Informational path prefix. (character; `NULL` leaves it unset.)
+#' @param is_public Informational public flag. (logical; `NULL` leaves it unset.)
+#' @param buckets Bucket names of this version (added to the dataset if missing). (vector of character; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id: a retry with the same id returns the first result. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateDatasetVersionResponse` message (RProtoBuf). The created version.
+#' \describe{
+#' \item{version}{The version. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_dataset_version <- function(client, dataset = NULL, version = NULL, prefix = NULL, is_public = NULL, buckets = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateDatasetVersion",
     "steward.dataset.v1.CreateDatasetVersionRequest", "steward.dataset.v1.CreateDatasetVersionResponse",
@@ -122,6 +286,19 @@ create_dataset_version <- function(client, dataset = NULL, version = NULL, prefi
 }
 
 # /steward.upload.v1.UploadService/CreateDropOff
+#' @title CreateDropOff (steward.upload.v1.UploadService)
+#' @description CreateDropOff creates a drop-off and returns its upload code, shown this once (only its peppered hash is stored). Needs the researcher or admin role; with `dataset`, `edit` on that dataset. Calls the gRPC method `/steward.upload.v1.UploadService/CreateDropOff`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff A `steward.upload.v1.DropOff` message or a named list of its fields; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.CreateDropOffResponse` message (RProtoBuf).
+#' \describe{
+#' \item{dropoff}{(a message)}
+#' \item{upload_code}{Shown this once, as XXXXX-XXXXX.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_drop_off <- function(client, dropoff = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/CreateDropOff",
     "steward.upload.v1.CreateDropOffRequest", "steward.upload.v1.CreateDropOffResponse",
@@ -130,6 +307,18 @@ create_drop_off <- function(client, dropoff = NULL, .timeout = NULL) {
 }
 
 # /steward.secretshare.v1.SecretShareService/CreateEndpoint
+#' @title CreateEndpoint (steward.secretshare.v1.SecretShareService)
+#' @description CreateEndpoint creates an aggregation endpoint on this party; call it on every party with the same configuration. Idempotent: the same configuration again returns the existing endpoint, the same name with another configuration is ALREADY_EXISTS. Needs the developer role (and `manage` on `dataset` when one is named). Calls the gRPC method `/steward.secretshare.v1.SecretShareService/CreateEndpoint`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint Its configuration; output-only fields are ignored. (a `steward.secretshare.v1.Endpoint` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.CreateEndpointResponse` message (RProtoBuf). The endpoint created (or the identical one that existed).
+#' \describe{
+#' \item{endpoint}{The endpoint. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_endpoint <- function(client, endpoint = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/CreateEndpoint",
     "steward.secretshare.v1.CreateEndpointRequest", "steward.secretshare.v1.CreateEndpointResponse",
@@ -138,6 +327,25 @@ create_endpoint <- function(client, endpoint = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/CreateGrant
+#' @title CreateGrant (steward.dataset.v1.DatasetService)
+#' @description CreateGrant grants a level on a dataset to a user (by e-mail; unknown e-mails are pre-provisioned), a group or a service account. Managers of the dataset and global admins; `admin` needs dataset admin or global admin; group grantees need global admin. An identical grant is returned with `created = false`. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateGrant`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param user_email A user's e-mail (pre-provisioned if unknown). (character; `NULL` leaves it unset.)
+#' @param group A group's name. (character; `NULL` leaves it unset.)
+#' @param service_account A service account's name. (character; `NULL` leaves it unset.)
+#' @param level The level; UNSPECIFIED is rejected. (`steward.dataset.v1.AccessLevel` value name or number; `NULL` leaves it unset.)
+#' @param version A version name to limit the grant to; empty = every version. (character; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id for retries (an identical grant is returned anyway). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateGrantResponse` message (RProtoBuf). The grant.
+#' \describe{
+#' \item{grant}{The new or the identical existing grant. (a message)}
+#' \item{created}{False when the identical grant existed already.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_grant <- function(client, dataset = NULL, user_email = NULL, group = NULL, service_account = NULL, level = NULL, version = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateGrant",
     "steward.dataset.v1.CreateGrantRequest", "steward.dataset.v1.CreateGrantResponse",
@@ -146,6 +354,19 @@ create_grant <- function(client, dataset = NULL, user_email = NULL, group = NULL
 }
 
 # /steward.dataset.v1.DatasetService/CreateGroup
+#' @title CreateGroup (steward.dataset.v1.DatasetService)
+#' @description CreateGroup creates a group. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateGroup`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The name (1–255 characters, no `/`). (character; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id: a retry with the same id returns the first result. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateGroupResponse` message (RProtoBuf). The created group.
+#' \describe{
+#' \item{group}{The group. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_group <- function(client, name = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateGroup",
     "steward.dataset.v1.CreateGroupRequest", "steward.dataset.v1.CreateGroupResponse",
@@ -154,6 +375,21 @@ create_group <- function(client, name = NULL, request_id = NULL, .timeout = NULL
 }
 
 # /steward.secretshare.v1.SecretShareService/CreateLegacyEndpoint
+#' @title CreateLegacyEndpoint (steward.secretshare.v1.SecretShareService)
+#' @description CreateLegacyEndpoint is Privacy Guardian's `POST /api/dev/create_endpoint`: creates an endpoint with the legacy defaults and answers the old HTML. Style exception: reproduces Privacy Guardian's route (an HTML answer). Calls the gRPC method `/steward.secretshare.v1.SecretShareService/CreateLegacyEndpoint`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint The endpoint's name. (character; `NULL` leaves it unset.)
+#' @param task `post_eta_data` or `get_eta_data` (both create the same endpoint). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_legacy_endpoint <- function(client, endpoint = NULL, task = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/CreateLegacyEndpoint",
     "steward.secretshare.v1.CreateLegacyEndpointRequest", "google.api.HttpBody",
@@ -162,6 +398,20 @@ create_legacy_endpoint <- function(client, endpoint = NULL, task = NULL, .timeou
 }
 
 # /steward.dataset.v1.DatasetService/CreateMiddleauthApp
+#' @title CreateMiddleauthApp (steward.dataset.v1.DatasetService)
+#' @description CreateMiddleauthApp registers a CAVE app whose URL is sent, with the login token, to Neuroglancer's middleauth popup (`app_urls`), so the viewer trusts the app. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateMiddleauthApp`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name A human-readable name (required). (character; `NULL` leaves it unset.)
+#' @param url Its absolute https URL (http only outside production). (character; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id: a retry with the same id returns the first result. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateMiddleauthAppResponse` message (RProtoBuf). The registered app.
+#' \describe{
+#' \item{app}{The app. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_middleauth_app <- function(client, name = NULL, url = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateMiddleauthApp",
     "steward.dataset.v1.CreateMiddleauthAppRequest", "steward.dataset.v1.CreateMiddleauthAppResponse",
@@ -170,6 +420,18 @@ create_middleauth_app <- function(client, name = NULL, url = NULL, request_id = 
 }
 
 # /steward.donation.v1.DonationService/CreateParticipantLink
+#' @title CreateParticipantLink (steward.donation.v1.DonationService)
+#' @description CreateParticipantLink creates a new participant, moves the donation to it and returns its link, shown only this once. Calls the gRPC method `/steward.donation.v1.DonationService/CreateParticipantLink`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id The donation's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.CreateParticipantLinkResponse` message (RProtoBuf). The new participant link.
+#' \describe{
+#' \item{participant_url}{`<public URL>/participant/<token>/`; only its hash is stored, so it is never shown again.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_participant_link <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/CreateParticipantLink",
     "steward.donation.v1.CreateParticipantLinkRequest", "steward.donation.v1.CreateParticipantLinkResponse",
@@ -178,6 +440,21 @@ create_participant_link <- function(client, donation_id = NULL, .timeout = NULL)
 }
 
 # /steward.dataset.v1.DatasetService/CreateService
+#' @title CreateService (steward.dataset.v1.DatasetService)
+#' @description CreateService registers a service that service-specific TOS documents can be scoped to. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateService`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name A slug (`^[A-Za-z0-9_-]{1,255}$`). (character; `NULL` leaves it unset.)
+#' @param display_name A human-readable name. (character; `NULL` leaves it unset.)
+#' @param base_url Where it runs. (character; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id: a retry with the same id returns the first result. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateServiceResponse` message (RProtoBuf). The created service.
+#' \describe{
+#' \item{service}{The service. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_service <- function(client, name = NULL, display_name = NULL, base_url = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateService",
     "steward.dataset.v1.CreateServiceRequest", "steward.dataset.v1.CreateServiceResponse",
@@ -186,6 +463,20 @@ create_service <- function(client, name = NULL, display_name = NULL, base_url = 
 }
 
 # /steward.dataset.v1.DatasetService/CreateServiceAccount
+#' @title CreateServiceAccount (steward.dataset.v1.DatasetService)
+#' @description CreateServiceAccount creates a service account (no token yet). Global admins only; the name is a slug. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateServiceAccount`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name A slug (`^[A-Za-z0-9_-]{1,255}$`). (character; `NULL` leaves it unset.)
+#' @param description Free text. (character; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id: a retry with the same id returns the first result. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateServiceAccountResponse` message (RProtoBuf). The created service account.
+#' \describe{
+#' \item{service_account}{The service account. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_service_account <- function(client, name = NULL, description = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateServiceAccount",
     "steward.dataset.v1.CreateServiceAccountRequest", "steward.dataset.v1.CreateServiceAccountResponse",
@@ -194,6 +485,20 @@ create_service_account <- function(client, name = NULL, description = NULL, requ
 }
 
 # /steward.dataset.v1.DatasetService/CreateServiceAccountToken
+#' @title CreateServiceAccountToken (steward.dataset.v1.DatasetService)
+#' @description CreateServiceAccountToken mints a token for the account and returns its plain text this once (only its hash is stored). Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateServiceAccountToken`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The account's name. (character; `NULL` leaves it unset.)
+#' @param description What the token is for (required). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateServiceAccountTokenResponse` message (RProtoBuf). The token, shown once.
+#' \describe{
+#' \item{token_info}{The token's metadata. (a message)}
+#' \item{token}{The token itself (64 hex characters); it cannot be shown again.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_service_account_token <- function(client, name = NULL, description = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateServiceAccountToken",
     "steward.dataset.v1.CreateServiceAccountTokenRequest", "steward.dataset.v1.CreateServiceAccountTokenResponse",
@@ -202,6 +507,23 @@ create_service_account_token <- function(client, name = NULL, description = NULL
 }
 
 # /steward.dataset.v1.DatasetService/CreateTeamGrant
+#' @title CreateTeamGrant (steward.dataset.v1.DatasetService)
+#' @description CreateTeamGrant grants a member of a group a level on a dataset "for the team" (removed when they leave it). The caller must be group admin of the group and manager of the dataset (or global admin), and may not grant above their own level; `admin` is never a team grant. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateTeamGrant`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group The group's name. (character; `NULL` leaves it unset.)
+#' @param user_email The user's e-mail (pre-provisioned and added to the group if needed). (character; `NULL` leaves it unset.)
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param level view, edit or manage; UNSPECIFIED and admin are rejected. (`steward.dataset.v1.AccessLevel` value name or number; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id for retries (an identical grant is returned anyway). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateTeamGrantResponse` message (RProtoBuf). The team grant.
+#' \describe{
+#' \item{grant}{The new or identical existing grant. (a message)}
+#' \item{created}{False when the identical grant existed already.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_team_grant <- function(client, group = NULL, user_email = NULL, dataset = NULL, level = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateTeamGrant",
     "steward.dataset.v1.CreateTeamGrantRequest", "steward.dataset.v1.CreateTeamGrantResponse",
@@ -210,6 +532,20 @@ create_team_grant <- function(client, group = NULL, user_email = NULL, dataset =
 }
 
 # /steward.authorization.v1.AuthorizationService/CreateToken
+#' @title CreateToken (steward.authorization.v1.AuthorizationService)
+#' @description CreateToken mints a new API token for the calling user and returns it as a bare JSON string (shown once). Optional JSON body `{"description":…}`, default `API token`. GET is for browsers (cookie). Human users only. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/CreateToken`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param body Optional JSON `{"description":"…"}`; other keys are ignored. (a `google.api.HttpBody` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_token <- function(client, body = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/CreateToken",
     "steward.authorization.v1.CreateTokenRequest", "google.api.HttpBody",
@@ -218,6 +554,26 @@ create_token <- function(client, body = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/CreateTosDocument
+#' @title CreateTosDocument (steward.dataset.v1.DatasetService)
+#' @description CreateTosDocument creates a terms-of-service document, optionally scoped to a dataset, a version or a service (services are created on first use). A dataset-level document without service or version becomes the dataset's general TOS unless `make_current` is false. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/CreateTosDocument`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name (1–255 characters). (character; `NULL` leaves it unset.)
+#' @param text Markdown text (required). (character; `NULL` leaves it unset.)
+#' @param dataset A dataset name to guard; empty for none. (character; `NULL` leaves it unset.)
+#' @param version A version of that dataset to scope it to; empty for none. (character; `NULL` leaves it unset.)
+#' @param service A service name (needs a dataset); empty for every access. (character; `NULL` leaves it unset.)
+#' @param effective_time In force from; unset = now. (a `google.protobuf.Timestamp` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param retire_time Retired at; unset = never. (a `google.protobuf.Timestamp` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param make_current Make it the dataset's general TOS (default true for dataset-level documents without service or version). (logical; `NULL` leaves it unset.)
+#' @param request_id A client-chosen id: a retry with the same id returns the first result. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.CreateTosDocumentResponse` message (RProtoBuf). The created document.
+#' \describe{
+#' \item{document}{The document. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_tos_document <- function(client, name = NULL, text = NULL, dataset = NULL, version = NULL, service = NULL, effective_time = NULL, retire_time = NULL, make_current = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/CreateTosDocument",
     "steward.dataset.v1.CreateTosDocumentRequest", "steward.dataset.v1.CreateTosDocumentResponse",
@@ -226,6 +582,29 @@ create_tos_document <- function(client, name = NULL, text = NULL, dataset = NULL
 }
 
 # /steward.upload.v1.UploadService/CreateUpload
+#' @title CreateUpload (steward.upload.v1.UploadService)
+#' @description CreateUpload starts an upload of `size` bytes into an open drop-off. The size, quota and type are checked here. A repeated `request_id` returns the same upload. Calls the gRPC method `/steward.upload.v1.UploadService/CreateUpload`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff_id Character; `NULL` leaves it unset.
+#' @param upload_code Character; `NULL` leaves it unset.
+#' @param name The file's name; folders and control characters are removed. (character; `NULL` leaves it unset.)
+#' @param size Length in bytes (may be 0). (int64 (character string or number); `NULL` leaves it unset.)
+#' @param content_type `type/subtype`; anything else is stored as application/octet-stream. (character; `NULL` leaves it unset.)
+#' @param metadata Free key/values shown to the owner (at most 32 pairs, 8 KiB in all). (a named list or vector (a map); `NULL` leaves it unset.)
+#' @param request_id Makes retries safe: the same id in the same drop-off returns the same upload. (character; `NULL` leaves it unset.)
+#' @param relative_path Optional folder path (as a browser's folder drop gives it). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.CreateUploadResponse` message (RProtoBuf).
+#' \describe{
+#' \item{upload_id}{}
+#' \item{offset}{(64-bit: read as a character string, exactly)}
+#' \item{max_chunk_bytes}{(64-bit: read as a character string, exactly)}
+#' \item{expire_time}{(a message)}
+#' \item{tus_url}{The same upload over tus: \{public URL\}/files/\{upload_id\}.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 create_upload <- function(client, dropoff_id = NULL, upload_code = NULL, name = NULL, size = NULL, content_type = NULL, metadata = NULL, request_id = NULL, relative_path = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/CreateUpload",
     "steward.upload.v1.CreateUploadRequest", "steward.upload.v1.CreateUploadResponse",
@@ -234,6 +613,15 @@ create_upload <- function(client, dropoff_id = NULL, upload_code = NULL, name = 
 }
 
 # /steward.dataset.v1.DatasetService/DeleteDataset
+#' @title DeleteDataset (steward.dataset.v1.DatasetService)
+#' @description DeleteDataset deletes a dataset with its versions, buckets, grants, service tables and TOS documents. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteDataset`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The dataset's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.DeleteDatasetResponse` message (RProtoBuf). Nothing: the dataset is gone.
+#' @seealso [steward_client()]
+#' @export
 delete_dataset <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteDataset",
     "steward.dataset.v1.DeleteDatasetRequest", "steward.dataset.v1.DeleteDatasetResponse",
@@ -242,6 +630,16 @@ delete_dataset <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/DeleteDatasetVersion
+#' @title DeleteDatasetVersion (steward.dataset.v1.DatasetService)
+#' @description DeleteDatasetVersion deletes a version and its version-scoped grants. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteDatasetVersion`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param version The version name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.DeleteDatasetVersionResponse` message (RProtoBuf). Nothing: the version is gone.
+#' @seealso [steward_client()]
+#' @export
 delete_dataset_version <- function(client, dataset = NULL, version = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteDatasetVersion",
     "steward.dataset.v1.DeleteDatasetVersionRequest", "steward.dataset.v1.DeleteDatasetVersionResponse",
@@ -250,6 +648,15 @@ delete_dataset_version <- function(client, dataset = NULL, version = NULL, .time
 }
 
 # /steward.upload.v1.UploadService/DeleteDropOff
+#' @title DeleteDropOff (steward.upload.v1.UploadService)
+#' @description DeleteDropOff stops every upload and erases its files (their keys at once, the bytes by a job). Owner, `manage` on its dataset, or admin. Calls the gRPC method `/steward.upload.v1.UploadService/DeleteDropOff`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff_id Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.DeleteDropOffResponse` message (RProtoBuf).
+#' @seealso [steward_client()]
+#' @export
 delete_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/DeleteDropOff",
     "steward.upload.v1.DeleteDropOffRequest", "steward.upload.v1.DeleteDropOffResponse",
@@ -258,6 +665,15 @@ delete_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
 }
 
 # /steward.upload.v1.UploadService/DeleteFile
+#' @title DeleteFile (steward.upload.v1.UploadService)
+#' @description DeleteFile erases a file: its key at once (it is unreadable from then on), its bytes by a job. Owner, `edit` on its dataset, or admin. Calls the gRPC method `/steward.upload.v1.UploadService/DeleteFile`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param file_id Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.DeleteFileResponse` message (RProtoBuf).
+#' @seealso [steward_client()]
+#' @export
 delete_file <- function(client, file_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/DeleteFile",
     "steward.upload.v1.DeleteFileRequest", "steward.upload.v1.DeleteFileResponse",
@@ -266,6 +682,16 @@ delete_file <- function(client, file_id = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/DeleteGrant
+#' @title DeleteGrant (steward.dataset.v1.DatasetService)
+#' @description DeleteGrant revokes a grant. Managers and global admins; `admin` grants need dataset admin or global admin; group grants need global admin; nobody may revoke their own grant. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteGrant`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param grant_id The grant's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.DeleteGrantResponse` message (RProtoBuf). Nothing: the grant is gone.
+#' @seealso [steward_client()]
+#' @export
 delete_grant <- function(client, dataset = NULL, grant_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteGrant",
     "steward.dataset.v1.DeleteGrantRequest", "steward.dataset.v1.DeleteGrantResponse",
@@ -274,6 +700,15 @@ delete_grant <- function(client, dataset = NULL, grant_id = NULL, .timeout = NUL
 }
 
 # /steward.dataset.v1.DatasetService/DeleteGroup
+#' @title DeleteGroup (steward.dataset.v1.DatasetService)
+#' @description DeleteGroup deletes a group with its memberships, group grants and team grants; reserved groups cannot be deleted. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteGroup`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The group's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.DeleteGroupResponse` message (RProtoBuf). Nothing: the group is gone.
+#' @seealso [steward_client()]
+#' @export
 delete_group <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteGroup",
     "steward.dataset.v1.DeleteGroupRequest", "steward.dataset.v1.DeleteGroupResponse",
@@ -282,6 +717,15 @@ delete_group <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/DeleteMiddleauthApp
+#' @title DeleteMiddleauthApp (steward.dataset.v1.DatasetService)
+#' @description DeleteMiddleauthApp removes an app from the `app_urls` list. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteMiddleauthApp`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.DeleteMiddleauthAppResponse` message (RProtoBuf). Nothing: the app's URL is no longer sent to Neuroglancer.
+#' @seealso [steward_client()]
+#' @export
 delete_middleauth_app <- function(client, id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteMiddleauthApp",
     "steward.dataset.v1.DeleteMiddleauthAppRequest", "steward.dataset.v1.DeleteMiddleauthAppResponse",
@@ -290,6 +734,18 @@ delete_middleauth_app <- function(client, id = NULL, .timeout = NULL) {
 }
 
 # /steward.donation.v1.DonationService/DeleteMyDonation
+#' @title DeleteMyDonation (steward.donation.v1.DonationService)
+#' @description DeleteMyDonation deletes the donation and everything Steward stored from it, and releases Steward's access at the provider (waiting up to 5 seconds for that; it is retried in the background). Calls the gRPC method `/steward.donation.v1.DonationService/DeleteMyDonation`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.DeleteMyDonationResponse` message (RProtoBuf). The donation was deleted.
+#' \describe{
+#' \item{provider_access}{Steward's access at the provider: `released`, `pending` (still being released in the background) or `not_held` (never granted).}
+#' }
+#' @seealso [steward_client()]
+#' @export
 delete_my_donation <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/DeleteMyDonation",
     "steward.donation.v1.DeleteMyDonationRequest", "steward.donation.v1.DeleteMyDonationResponse",
@@ -298,6 +754,15 @@ delete_my_donation <- function(client, donation_id = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/DeleteService
+#' @title DeleteService (steward.dataset.v1.DatasetService)
+#' @description DeleteService deletes a service and its service-specific TOS documents. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteService`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.DeleteServiceResponse` message (RProtoBuf). Nothing: the service and its TOS documents are gone.
+#' @seealso [steward_client()]
+#' @export
 delete_service <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteService",
     "steward.dataset.v1.DeleteServiceRequest", "steward.dataset.v1.DeleteServiceResponse",
@@ -306,6 +771,16 @@ delete_service <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/DeleteServiceAccount
+#' @title DeleteServiceAccount (steward.dataset.v1.DatasetService)
+#' @description DeleteServiceAccount deletes a service account with its tokens and grants; `confirm_name` must repeat the name. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteServiceAccount`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name. (character; `NULL` leaves it unset.)
+#' @param confirm_name Must equal `name`: a guard against deleting the wrong account. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.DeleteServiceAccountResponse` message (RProtoBuf). Nothing: the account, its tokens and grants are gone.
+#' @seealso [steward_client()]
+#' @export
 delete_service_account <- function(client, name = NULL, confirm_name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteServiceAccount",
     "steward.dataset.v1.DeleteServiceAccountRequest", "steward.dataset.v1.DeleteServiceAccountResponse",
@@ -314,6 +789,16 @@ delete_service_account <- function(client, name = NULL, confirm_name = NULL, .ti
 }
 
 # /steward.secretshare.v1.SecretShareService/DeleteSubmission
+#' @title DeleteSubmission (steward.secretshare.v1.SecretShareService)
+#' @description DeleteSubmission withdraws the caller's own pending submission (for a submission some party did not receive). Its id stays reserved. Calls the gRPC method `/steward.secretshare.v1.SecretShareService/DeleteSubmission`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint The endpoint's name. (character; `NULL` leaves it unset.)
+#' @param submission_id The submission id. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.DeleteSubmissionResponse` message (RProtoBuf). The submission was withdrawn.
+#' @seealso [steward_client()]
+#' @export
 delete_submission <- function(client, endpoint = NULL, submission_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/DeleteSubmission",
     "steward.secretshare.v1.DeleteSubmissionRequest", "steward.secretshare.v1.DeleteSubmissionResponse",
@@ -322,6 +807,16 @@ delete_submission <- function(client, endpoint = NULL, submission_id = NULL, .ti
 }
 
 # /steward.dataset.v1.DatasetService/DeleteTeamGrant
+#' @title DeleteTeamGrant (steward.dataset.v1.DatasetService)
+#' @description DeleteTeamGrant revokes a team grant of the group. Group admins who manage its dataset, and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteTeamGrant`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group The group's name. (character; `NULL` leaves it unset.)
+#' @param grant_id The grant's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.DeleteTeamGrantResponse` message (RProtoBuf). Nothing: the grant is gone.
+#' @seealso [steward_client()]
+#' @export
 delete_team_grant <- function(client, group = NULL, grant_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/DeleteTeamGrant",
     "steward.dataset.v1.DeleteTeamGrantRequest", "steward.dataset.v1.DeleteTeamGrantResponse",
@@ -330,6 +825,26 @@ delete_team_grant <- function(client, group = NULL, grant_id = NULL, .timeout = 
 }
 
 # /steward.donation.v1.DonationService/CreateDonation
+#' @title CreateDonation (steward.donation.v1.DonationService)
+#' @description CreateDonation creates a donation and returns its donation link, shown only this once. Needs the `researcher` or `admin` role, and `edit` on `dataset` when one is named. A repeated `request_id` within 24 hours returns the same donation with a new link (the earlier link stops working) while the link has not been opened; afterwards ALREADY_EXISTS. Calls the gRPC method `/steward.donation.v1.DonationService/CreateDonation`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param source The provider. Required. (`steward.donation.v1.DonationSource` value name or number; `NULL` leaves it unset.)
+#' @param data_start_date First day of the study window, `YYYY-MM-DD`; empty for no lower bound. (character; `NULL` leaves it unset.)
+#' @param data_end_date Last day (inclusive) of the study window, `YYYY-MM-DD`; empty for no upper bound. (character; `NULL` leaves it unset.)
+#' @param requested_data_types Data types of the source to ask for; empty asks for all of them. Duplicates are dropped. (vector of character; `NULL` leaves it unset.)
+#' @param dataset A dataset (study) to file the donation under; the caller needs `edit` on it. (character; `NULL` leaves it unset.)
+#' @param description Plain text (at most 2,000 characters) shown to the participant. (character; `NULL` leaves it unset.)
+#' @param request_id A UUID that makes retrying the call safe. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.CreateDonationResponse` message (RProtoBuf). The created donation and its link.
+#' \describe{
+#' \item{donation}{The donation. (a message)}
+#' \item{token}{The raw donation token; only its hash is stored, so it is never shown again.}
+#' \item{donation_url}{The link to send to the participant, `<public URL>/donate/<token>/`.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 donation_create_donation <- function(client, source = NULL, data_start_date = NULL, data_end_date = NULL, requested_data_types = NULL, dataset = NULL, description = NULL, request_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/CreateDonation",
     "steward.donation.v1.CreateDonationRequest", "steward.donation.v1.CreateDonationResponse",
@@ -338,6 +853,15 @@ donation_create_donation <- function(client, source = NULL, data_start_date = NU
 }
 
 # /steward.donation.v1.DonationService/DeleteDonation
+#' @title DeleteDonation (steward.donation.v1.DonationService)
+#' @description DeleteDonation destroys the donation's data key (its rows become unreadable at once), deletes it, and lets background jobs purge the rows and release provider access. Allowed to the creator, `edit` on the dataset, and admins; PERMISSION_DENIED for a caller who can only view it. Calls the gRPC method `/steward.donation.v1.DonationService/DeleteDonation`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.DeleteDonationResponse` message (RProtoBuf). The donation was deleted.
+#' @seealso [steward_client()]
+#' @export
 donation_delete_donation <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/DeleteDonation",
     "steward.donation.v1.DeleteDonationRequest", "steward.donation.v1.DeleteDonationResponse",
@@ -346,6 +870,27 @@ donation_delete_donation <- function(client, donation_id = NULL, .timeout = NULL
 }
 
 # /steward.donation.v1.DonationService/ExportDonationData (server-streaming)
+#' @title ExportDonationData (steward.donation.v1.DonationService)
+#' @description ExportDonationData streams every row of the donation's available types (or of one type), in batches, oldest first within each type: the way to pull a whole donation without paging. Same visibility as QueryDonationData. Calls the gRPC method `/steward.donation.v1.DonationService/ExportDonationData`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id The donation's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param data_type One data type; empty exports every available type, in catalogue order. (character; `NULL` leaves it unset.)
+#' @param start_date Only rows on or after this day (UTC), `YYYY-MM-DD`. (character; `NULL` leaves it unset.)
+#' @param end_date Only rows on or before this day (UTC, the whole day), `YYYY-MM-DD`. (character; `NULL` leaves it unset.)
+#' @param row_format `rows` (the default) or `json_rows`. (`steward.donation.v1.RowFormat` value name or number; `NULL` leaves it unset.)
+#' @param json_lines With ROW_FORMAT_JSON: each batch's rows as one text in `json_lines` instead of one string a row in `json_rows`, much cheaper for a client to decode. A server that predates this field fills `json_rows`. (logical; `NULL` leaves it unset.)
+#' @param .callback `NULL` to collect every message until the stream ends, or a function called with each message as it arrives; returning `FALSE` ends the stream.
+#' @param .timeout seconds the whole stream may take; `NULL` for no deadline.
+#' @return Without `.callback`, a list of `steward.donation.v1.ExportDonationDataResponse` messages (RProtoBuf); with it, invisibly the number of messages received. A batch of exported rows, all of one data type.
+#' \describe{
+#' \item{data_type}{The data type of every row in this batch.}
+#' \item{rows}{The rows, in the same shape as QueryDonationData's; empty when JSON rows were asked for. (a list of messages)}
+#' \item{json_rows}{With ROW_FORMAT_JSON: the same rows, each its JSON object's text.}
+#' \item{json_lines}{With ROW_FORMAT_JSON and `json_lines`: the same rows as one UTF-8 text, each row's JSON object followed by a newline (JSON Lines); `json_rows` is then empty.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 donation_export_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, row_format = NULL, json_lines = NULL, .callback = NULL, .timeout = NULL) {
   steward_server_stream(client, "/steward.donation.v1.DonationService/ExportDonationData",
     "steward.donation.v1.ExportDonationDataRequest", "steward.donation.v1.ExportDonationDataResponse",
@@ -354,6 +899,18 @@ donation_export_donation_data <- function(client, donation_id = NULL, data_type 
 }
 
 # /steward.donation.v1.DonationService/GetDonation
+#' @title GetDonation (steward.donation.v1.DonationService)
+#' @description GetDonation returns one donation: its status, stage and each type's state. NOT_FOUND when it does not exist or the caller may not view it. Calls the gRPC method `/steward.donation.v1.DonationService/GetDonation`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.GetDonationResponse` message (RProtoBuf). The donation.
+#' \describe{
+#' \item{donation}{The donation. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 donation_get_donation <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/GetDonation",
     "steward.donation.v1.GetDonationRequest", "steward.donation.v1.GetDonationResponse",
@@ -362,6 +919,21 @@ donation_get_donation <- function(client, donation_id = NULL, .timeout = NULL) {
 }
 
 # /steward.donation.v1.DonationService/ListDonations
+#' @title ListDonations (steward.donation.v1.DonationService)
+#' @description ListDonations pages through the donations the caller may view, by id. Calls the gRPC method `/steward.donation.v1.DonationService/ListDonations`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param page_size At most this many (default 100, at most 1,000). (int32; `NULL` leaves it unset.)
+#' @param page_token `next_page_token` of the previous page. (character; `NULL` leaves it unset.)
+#' @param dataset Only donations of this dataset. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.ListDonationsResponse` message (RProtoBuf). A page of donations.
+#' \describe{
+#' \item{donations}{The donations, by id. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last one.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 donation_list_donations <- function(client, page_size = NULL, page_token = NULL, dataset = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/ListDonations",
     "steward.donation.v1.ListDonationsRequest", "steward.donation.v1.ListDonationsResponse",
@@ -370,6 +942,22 @@ donation_list_donations <- function(client, page_size = NULL, page_token = NULL,
 }
 
 # /steward.upload.v1.UploadService/DownloadFile (server-streaming)
+#' @title DownloadFile (steward.upload.v1.UploadService)
+#' @description DownloadFile streams an AVAILABLE file's bytes from `offset`, up to 1 MiB a message; the first message sets `content_type`. Every segment is authenticated before its bytes are sent; a damaged file ends the stream with DATA_LOSS. Same callers as GetDropOff. Browsers use the plain route `GET /dropoffs/{dropoff_id}/files/{file_id}/content` instead. Calls the gRPC method `/steward.upload.v1.UploadService/DownloadFile`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param file_id Character; `NULL` leaves it unset.
+#' @param offset The first byte to send. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .callback `NULL` to collect every message until the stream ends, or a function called with each message as it arrives; returning `FALSE` ends the stream.
+#' @param .timeout seconds the whole stream may take; `NULL` for no deadline.
+#' @return Without `.callback`, a list of `google.api.HttpBody` messages (RProtoBuf); with it, invisibly the number of messages received. Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 download_file <- function(client, file_id = NULL, offset = NULL, .callback = NULL, .timeout = NULL) {
   steward_server_stream(client, "/steward.upload.v1.UploadService/DownloadFile",
     "steward.upload.v1.DownloadFileRequest", "google.api.HttpBody",
@@ -378,6 +966,20 @@ download_file <- function(client, file_id = NULL, offset = NULL, .callback = NUL
 }
 
 # /steward.upload.v1.UploadService/FinalizeUpload
+#' @title FinalizeUpload (steward.upload.v1.UploadService)
+#' @description FinalizeUpload ends an upload whose bytes are all written, with the SHA-256 the client computed. The file is PROCESSING until the server has hashed and sealed it: then AVAILABLE, or FAILED (SHA256_MISMATCH). Poll GetUpload. Calling it again with the same digest returns the state. Calls the gRPC method `/steward.upload.v1.UploadService/FinalizeUpload`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param upload_id Character; `NULL` leaves it unset.
+#' @param upload_code Character; `NULL` leaves it unset.
+#' @param sha256 The client's SHA-256 of the whole file, 64 hex digits. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.FinalizeUploadResponse` message (RProtoBuf).
+#' \describe{
+#' \item{file}{(a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 finalize_upload <- function(client, upload_id = NULL, upload_code = NULL, sha256 = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/FinalizeUpload",
     "steward.upload.v1.FinalizeUploadRequest", "steward.upload.v1.FinalizeUploadResponse",
@@ -386,6 +988,19 @@ finalize_upload <- function(client, upload_id = NULL, upload_code = NULL, sha256
 }
 
 # /steward.secretshare.v1.SecretShareService/GetBatch
+#' @title GetBatch (steward.secretshare.v1.SecretShareService)
+#' @description GetBatch returns a sealed batch. Needs the scientist role (`view` on a dataset-bound endpoint's dataset). Calls the gRPC method `/steward.secretshare.v1.SecretShareService/GetBatch`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint The endpoint's name. (character; `NULL` leaves it unset.)
+#' @param batch_digest The batch digest. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.GetBatchResponse` message (RProtoBuf). A sealed batch.
+#' \describe{
+#' \item{batch}{The batch. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_batch <- function(client, endpoint = NULL, batch_digest = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetBatch",
     "steward.secretshare.v1.GetBatchRequest", "steward.secretshare.v1.GetBatchResponse",
@@ -394,6 +1009,18 @@ get_batch <- function(client, endpoint = NULL, batch_digest = NULL, .timeout = N
 }
 
 # /steward.dataset.v1.DatasetService/GetDataset
+#' @title GetDataset (steward.dataset.v1.DatasetService)
+#' @description GetDataset returns one dataset: to global admins, and to anyone who holds a grant on it or may read it because it is public. Calls the gRPC method `/steward.dataset.v1.DatasetService/GetDataset`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The dataset's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.GetDatasetResponse` message (RProtoBuf). One dataset.
+#' \describe{
+#' \item{dataset}{The dataset. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_dataset <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/GetDataset",
     "steward.dataset.v1.GetDatasetRequest", "steward.dataset.v1.GetDatasetResponse",
@@ -402,6 +1029,20 @@ get_dataset <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/GetDatasetVersions
+#' @title GetDatasetVersions (steward.authorization.v1.AuthorizationService)
+#' @description GetDatasetVersions returns a JSON array of a dataset's versions with their buckets, `[{"id","version","buckets","is_public"}]`. NOT_FOUND for unknown datasets and for datasets the caller cannot see. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetDatasetVersions`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name (slug). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetDatasetVersions",
     "steward.authorization.v1.GetDatasetVersionsRequest", "google.api.HttpBody",
@@ -410,6 +1051,18 @@ get_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
 }
 
 # /steward.upload.v1.UploadService/GetDropOff
+#' @title GetDropOff (steward.upload.v1.UploadService)
+#' @description GetDropOff returns a drop-off (never its code). Owner, `view` on its dataset, or admin; anyone else gets NOT_FOUND. Calls the gRPC method `/steward.upload.v1.UploadService/GetDropOff`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff_id Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.GetDropOffResponse` message (RProtoBuf).
+#' \describe{
+#' \item{dropoff}{(a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/GetDropOff",
     "steward.upload.v1.GetDropOffRequest", "steward.upload.v1.GetDropOffResponse",
@@ -418,6 +1071,19 @@ get_drop_off <- function(client, dropoff_id = NULL, .timeout = NULL) {
 }
 
 # /steward.secretshare.v1.SecretShareService/GetEndpoint
+#' @title GetEndpoint (steward.secretshare.v1.SecretShareService)
+#' @description GetEndpoint returns an endpoint; any authenticated caller. Calls the gRPC method `/steward.secretshare.v1.SecretShareService/GetEndpoint`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.GetEndpointResponse` message (RProtoBuf). An endpoint, as this party holds it.
+#' \describe{
+#' \item{endpoint}{The endpoint. (a message)}
+#' \item{party_index}{This party's index.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_endpoint <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetEndpoint",
     "steward.secretshare.v1.GetEndpointRequest", "steward.secretshare.v1.GetEndpointResponse",
@@ -426,6 +1092,18 @@ get_endpoint <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.upload.v1.UploadService/GetFile
+#' @title GetFile (steward.upload.v1.UploadService)
+#' @description GetFile returns one file. Same callers as GetDropOff. Calls the gRPC method `/steward.upload.v1.UploadService/GetFile`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param file_id Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.GetFileResponse` message (RProtoBuf).
+#' \describe{
+#' \item{file}{(a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_file <- function(client, file_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/GetFile",
     "steward.upload.v1.GetFileRequest", "steward.upload.v1.GetFileResponse",
@@ -434,6 +1112,18 @@ get_file <- function(client, file_id = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/GetGroup
+#' @title GetGroup (steward.dataset.v1.DatasetService)
+#' @description GetGroup returns one group. Global admins and admins of that group. Calls the gRPC method `/steward.dataset.v1.DatasetService/GetGroup`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The group's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.GetGroupResponse` message (RProtoBuf). One group.
+#' \describe{
+#' \item{group}{The group. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_group <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/GetGroup",
     "steward.dataset.v1.GetGroupRequest", "steward.dataset.v1.GetGroupResponse",
@@ -442,6 +1132,20 @@ get_group <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/GetGroupMembers
+#' @title GetGroupMembers (steward.authorization.v1.AuthorizationService)
+#' @description GetGroupMembers returns the member e-mails of a group, ascending. Allowed to its members, global admins and service accounts; NOT_FOUND `Group not found`. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetGroupMembers`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group_name The group's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_group_members <- function(client, group_name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetGroupMembers",
     "steward.authorization.v1.GetGroupMembersRequest", "google.api.HttpBody",
@@ -450,6 +1154,20 @@ get_group_members <- function(client, group_name = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/GetGroupUsers
+#' @title GetGroupUsers (steward.authorization.v1.AuthorizationService)
+#' @description GetGroupUsers returns a group's members `[{"id","name","admin"}]` by user id (`admin` = group admin); caveclient's `get_group_users`. Some admin only; NOT_FOUND `Group not found`. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetGroupUsers`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group_id The group's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_group_users <- function(client, group_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetGroupUsers",
     "steward.authorization.v1.GetGroupUsersRequest", "google.api.HttpBody",
@@ -458,6 +1176,19 @@ get_group_users <- function(client, group_id = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/GetLongLivedToken
+#' @title GetLongLivedToken (steward.authorization.v1.AuthorizationService)
+#' @description GetLongLivedToken returns `{"token":…}`, the user's default long-lived token: derived from the keyring (never stored in plain text), the same on every call until rotated. Human users only. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetLongLivedToken`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_long_lived_token <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetLongLivedToken",
     "steward.authorization.v1.GetLongLivedTokenRequest", "google.api.HttpBody",
@@ -466,6 +1197,18 @@ get_long_lived_token <- function(client, .timeout = NULL) {
 }
 
 # /steward.donation.v1.DonationService/GetMyDonation
+#' @title GetMyDonation (steward.donation.v1.DonationService)
+#' @description GetMyDonation returns one of the visit's donations. Calls the gRPC method `/steward.donation.v1.DonationService/GetMyDonation`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.GetMyDonationResponse` message (RProtoBuf). The donation.
+#' \describe{
+#' \item{donation}{The donation; `dataset` is left empty for participants. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_my_donation <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/GetMyDonation",
     "steward.donation.v1.GetMyDonationRequest", "steward.donation.v1.GetMyDonationResponse",
@@ -474,6 +1217,25 @@ get_my_donation <- function(client, donation_id = NULL, .timeout = NULL) {
 }
 
 # /steward.secretshare.v1.SecretShareService/GetPartyInfo
+#' @title GetPartyInfo (steward.secretshare.v1.SecretShareService)
+#' @description GetPartyInfo says which party this server is. No credential is needed. Calls the gRPC method `/steward.secretshare.v1.SecretShareService/GetPartyInfo`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.GetPartyInfoResponse` message (RProtoBuf). Which party this is.
+#' \describe{
+#' \item{party_index}{0-based.}
+#' \item{party_count}{N, the number of parties.}
+#' \item{party_name}{The operator's display name, if configured.}
+#' \item{protocol}{"steward-secretshare/v1".}
+#' \item{field}{FIELD_FIELD64. (`steward.secretshare.v1.Field`: the value's number)}
+#' \item{modulus}{"18446744069414584321".}
+#' \item{max_vector_length}{The longest vector an endpoint may have.}
+#' \item{max_batch_size}{The largest batch this party seals.}
+#' \item{party_urls}{Every party's public base URL, in party order, as this party's operator configured them (empty when not configured). A starting point for clients: they must still ask each listed party for its own GetPartyInfo and compare it with their own configuration, since a dishonest party could list addresses it controls.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_party_info <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetPartyInfo",
     "steward.secretshare.v1.GetPartyInfoRequest", "steward.secretshare.v1.GetPartyInfoResponse",
@@ -482,6 +1244,19 @@ get_party_info <- function(client, .timeout = NULL) {
 }
 
 # /steward.secretshare.v1.SecretShareService/GetPermissions
+#' @title GetPermissions (steward.secretshare.v1.SecretShareService)
+#' @description GetPermissions is Privacy Guardian's `GET /api/all/get_permissions`: the caller's permissions as legacy strings (`create:endpoint`, ...). Calls the gRPC method `/steward.secretshare.v1.SecretShareService/GetPermissions`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.GetPermissionsResponse` message (RProtoBuf). Privacy Guardian's permissions answer.
+#' \describe{
+#' \item{message}{"Successful".}
+#' \item{permissions}{The legacy permission strings the caller holds.}
+#' \item{status}{200.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_permissions <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/GetPermissions",
     "steward.secretshare.v1.GetPermissionsRequest", "steward.secretshare.v1.GetPermissionsResponse",
@@ -490,6 +1265,21 @@ get_permissions <- function(client, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/GetRootIsPublic
+#' @title GetRootIsPublic (steward.authorization.v1.AuthorizationService)
+#' @description GetRootIsPublic answers bare `true`/`false`: whether the root is public in a service table with this name. No credential is needed (a presented bad one is still 401). Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetRootIsPublic`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param table_id The table name (in any namespace). (character; `NULL` leaves it unset.)
+#' @param root_id The 64-bit root id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_root_is_public <- function(client, table_id = NULL, root_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetRootIsPublic",
     "steward.authorization.v1.GetRootIsPublicRequest", "google.api.HttpBody",
@@ -498,6 +1288,21 @@ get_root_is_public <- function(client, table_id = NULL, root_id = NULL, .timeout
 }
 
 # /steward.authorization.v1.AuthorizationService/GetRootsArePublic
+#' @title GetRootsArePublic (steward.authorization.v1.AuthorizationService)
+#' @description GetRootsArePublic takes a JSON array of root ids and answers a JSON array of booleans in request order. No credential is needed (a presented bad one is still 401). INVALID_ARGUMENT `Expected JSON array of root IDs` for any other body or more than 100,000 ids. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetRootsArePublic`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param table_id The table name (in any namespace). (character; `NULL` leaves it unset.)
+#' @param body A JSON array of integer root ids, e.g. `[100,200,300]`. (a `google.api.HttpBody` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_roots_are_public <- function(client, table_id = NULL, body = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetRootsArePublic",
     "steward.authorization.v1.GetRootsArePublicRequest", "google.api.HttpBody",
@@ -506,6 +1311,18 @@ get_roots_are_public <- function(client, table_id = NULL, body = NULL, .timeout 
 }
 
 # /steward.dataset.v1.DatasetService/GetServiceAccount
+#' @title GetServiceAccount (steward.dataset.v1.DatasetService)
+#' @description GetServiceAccount returns one service account. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/GetServiceAccount`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.GetServiceAccountResponse` message (RProtoBuf). One service account.
+#' \describe{
+#' \item{service_account}{The service account. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_service_account <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/GetServiceAccount",
     "steward.dataset.v1.GetServiceAccountRequest", "steward.dataset.v1.GetServiceAccountResponse",
@@ -514,6 +1331,21 @@ get_service_account <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/GetTableDataset
+#' @title GetTableDataset (steward.authorization.v1.AuthorizationService)
+#' @description GetTableDataset returns the dataset of a CAVE service table as a bare JSON string, e.g. `"fish2"`. Any authenticated caller; NOT_FOUND `Table not found`. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetTableDataset`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param namespace The service namespace, e.g. `pychunkedgraph`. (character; `NULL` leaves it unset.)
+#' @param table_id The table name, e.g. `fish2_v1`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_table_dataset <- function(client, namespace = NULL, table_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetTableDataset",
     "steward.authorization.v1.GetTableDatasetRequest", "google.api.HttpBody",
@@ -522,6 +1354,20 @@ get_table_dataset <- function(client, namespace = NULL, table_id = NULL, .timeou
 }
 
 # /steward.authorization.v1.AuthorizationService/GetTableHasPublic
+#' @title GetTableHasPublic (steward.authorization.v1.AuthorizationService)
+#' @description GetTableHasPublic answers bare `true`/`false`: whether any service table with this name has a public root. No credential is needed (a presented bad one is still 401). Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetTableHasPublic`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param table_id The table name (in any namespace). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_table_has_public <- function(client, table_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetTableHasPublic",
     "steward.authorization.v1.GetTableHasPublicRequest", "google.api.HttpBody",
@@ -530,6 +1376,19 @@ get_table_has_public <- function(client, table_id = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/GetTosDocument
+#' @title GetTosDocument (steward.dataset.v1.DatasetService)
+#' @description GetTosDocument returns a document by id (global admins and admins of its dataset) or by invite token (anyone holding the token, signed in or not, as on the invite landing page). Calls the gRPC method `/steward.dataset.v1.DatasetService/GetTosDocument`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param invite_token Its invite token. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.GetTosDocumentResponse` message (RProtoBuf). One document.
+#' \describe{
+#' \item{document}{The document. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_tos_document <- function(client, id = NULL, invite_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/GetTosDocument",
     "steward.dataset.v1.GetTosDocumentRequest", "steward.dataset.v1.GetTosDocumentResponse",
@@ -538,6 +1397,19 @@ get_tos_document <- function(client, id = NULL, invite_token = NULL, .timeout = 
 }
 
 # /steward.upload.v1.UploadService/GetUpload
+#' @title GetUpload (steward.upload.v1.UploadService)
+#' @description GetUpload returns the upload's state; its `offset` is where a resumed upload continues. Calls the gRPC method `/steward.upload.v1.UploadService/GetUpload`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param upload_id Character; `NULL` leaves it unset.
+#' @param upload_code Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.GetUploadResponse` message (RProtoBuf).
+#' \describe{
+#' \item{file}{(a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_upload <- function(client, upload_id = NULL, upload_code = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/GetUpload",
     "steward.upload.v1.GetUploadRequest", "steward.upload.v1.GetUploadResponse",
@@ -546,6 +1418,21 @@ get_upload <- function(client, upload_id = NULL, upload_code = NULL, .timeout = 
 }
 
 # /steward.authorization.v1.AuthorizationService/GetUserCache
+#' @title GetUserCache (steward.authorization.v1.AuthorizationService)
+#' @description GetUserCache returns the caller's CAVE-compatible permission document (DatasetGateway's `user/cache`): profile, groups, per-dataset levels with and without terms-of-service filtering, and the terms still to accept. The body is JSON rendered by Steward in DSG's exact key order (an HttpBody, so ids stay numbers and the bytes match what CAVE clients parse). The `dsg_token` query parameter is a credential of last resort here only. Fails with UNAUTHENTICATED without a valid credential. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetUserCache`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param service A `services.name` (e.g. `celltyping`); its active terms of service filter `permissions_v2` and are listed in `missing_tos`. Unknown names match nothing. (character; `NULL` leaves it unset.)
+#' @param dsg_token The caller's token as a query parameter, tried only when neither an `authorization` header nor a `dsg_token` cookie is present. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_user_cache <- function(client, service = NULL, dsg_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUserCache",
     "steward.authorization.v1.GetUserCacheRequest", "google.api.HttpBody",
@@ -554,6 +1441,20 @@ get_user_cache <- function(client, service = NULL, dsg_token = NULL, .timeout = 
 }
 
 # /steward.authorization.v1.AuthorizationService/GetUserPermissions
+#' @title GetUserPermissions (steward.authorization.v1.AuthorizationService)
+#' @description GetUserPermissions returns another principal's `user/cache` document (without `service`); a service account's id gives the service-account shape. Only "some admin" (global admin, dataset admin, group admin or service account) may call it: PERMISSION_DENIED otherwise; NOT_FOUND `User not found`. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetUserPermissions`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param user_id A user or service-account id (one id space). (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_user_permissions <- function(client, user_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUserPermissions",
     "steward.authorization.v1.GetUserPermissionsRequest", "google.api.HttpBody",
@@ -562,6 +1463,20 @@ get_user_permissions <- function(client, user_id = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/GetUsernames
+#' @title GetUsernames (steward.authorization.v1.AuthorizationService)
+#' @description GetUsernames returns `[{"id","name"}]` for the comma-separated ids, in request order, unknown ids omitted. Any authenticated caller. INVALID_ARGUMENT `Invalid user IDs` for a non-integer id or more than 1,000. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetUsernames`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id Comma-separated user or service-account ids, e.g. `2,1`; empty gives `[]`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_usernames <- function(client, id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUsernames",
     "steward.authorization.v1.GetUsernamesRequest", "google.api.HttpBody",
@@ -570,6 +1485,20 @@ get_usernames <- function(client, id = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/GetUsers
+#' @title GetUsers (steward.authorization.v1.AuthorizationService)
+#' @description GetUsers returns `[{"id","name","email","admin","pi","picture_url"}]` for the comma-separated ids (users only), in request order. Some admin only. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/GetUsers`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id Comma-separated user ids, e.g. `1,2`; empty gives `[]`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 get_users <- function(client, id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/GetUsers",
     "steward.authorization.v1.GetUsersRequest", "google.api.HttpBody",
@@ -578,6 +1507,18 @@ get_users <- function(client, id = NULL, .timeout = NULL) {
 }
 
 # /grpc.health.v1.Health/Check
+#' @title Check (grpc.health.v1.Health)
+#' @description Calls the gRPC method `/grpc.health.v1.Health/Check`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param service Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `grpc.health.v1.HealthCheckResponse` message (RProtoBuf).
+#' \describe{
+#' \item{status}{(`grpc.health.v1.HealthCheckResponse.ServingStatus`: the value's number)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 health_check <- function(client, service = NULL, .timeout = NULL) {
   steward_unary(client, "/grpc.health.v1.Health/Check",
     "grpc.health.v1.HealthCheckRequest", "grpc.health.v1.HealthCheckResponse",
@@ -586,6 +1527,19 @@ health_check <- function(client, service = NULL, .timeout = NULL) {
 }
 
 # /grpc.health.v1.Health/Watch (server-streaming)
+#' @title Watch (grpc.health.v1.Health)
+#' @description Calls the gRPC method `/grpc.health.v1.Health/Watch`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param service Character; `NULL` leaves it unset.
+#' @param .callback `NULL` to collect every message until the stream ends, or a function called with each message as it arrives; returning `FALSE` ends the stream.
+#' @param .timeout seconds the whole stream may take; `NULL` for no deadline.
+#' @return Without `.callback`, a list of `grpc.health.v1.HealthCheckResponse` messages (RProtoBuf); with it, invisibly the number of messages received.
+#' \describe{
+#' \item{status}{(`grpc.health.v1.HealthCheckResponse.ServingStatus`: the value's number)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 health_watch <- function(client, service = NULL, .callback = NULL, .timeout = NULL) {
   steward_server_stream(client, "/grpc.health.v1.Health/Watch",
     "grpc.health.v1.HealthCheckRequest", "grpc.health.v1.HealthCheckResponse",
@@ -594,6 +1548,19 @@ health_watch <- function(client, service = NULL, .callback = NULL, .timeout = NU
 }
 
 # /steward.authorization.v1.AuthorizationService/ListAccessibleDatasets
+#' @title ListAccessibleDatasets (steward.authorization.v1.AuthorizationService)
+#' @description ListAccessibleDatasets returns a JSON array of the datasets the caller can see, `[{"id","name","description","has_tos"}]` ordered by id: all for global admins, else those the caller holds a grant on plus every public dataset. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/ListAccessibleDatasets`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_accessible_datasets <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/ListAccessibleDatasets",
     "steward.authorization.v1.ListAccessibleDatasetsRequest", "google.api.HttpBody",
@@ -602,6 +1569,26 @@ list_accessible_datasets <- function(client, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListAuditLog
+#' @title ListAuditLog (steward.dataset.v1.DatasetService)
+#' @description ListAuditLog pages through the audit log, newest first, with optional filters. Entries are immutable. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListAuditLog`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param actor Only changes by this user (e-mail) or service account (name). (character; `NULL` leaves it unset.)
+#' @param action Only this action. (character; `NULL` leaves it unset.)
+#' @param target_type Only this target type. (character; `NULL` leaves it unset.)
+#' @param target_id Only this target id. (character; `NULL` leaves it unset.)
+#' @param since Only changes at or after this time. (a `google.protobuf.Timestamp` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param until Only changes before this time. (a `google.protobuf.Timestamp` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token From a previous response's `next_page_token`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListAuditLogResponse` message (RProtoBuf). A page of audit records, newest first.
+#' \describe{
+#' \item{entries}{The records. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_audit_log <- function(client, actor = NULL, action = NULL, target_type = NULL, target_id = NULL, since = NULL, until = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListAuditLog",
     "steward.dataset.v1.ListAuditLogRequest", "steward.dataset.v1.ListAuditLogResponse",
@@ -610,6 +1597,21 @@ list_audit_log <- function(client, actor = NULL, action = NULL, target_type = NU
 }
 
 # /steward.secretshare.v1.SecretShareService/ListBatches
+#' @title ListBatches (steward.secretshare.v1.SecretShareService)
+#' @description ListBatches pages through an endpoint's batches, oldest first. Calls the gRPC method `/steward.secretshare.v1.SecretShareService/ListBatches`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint The endpoint's name. (character; `NULL` leaves it unset.)
+#' @param page_size At most this many (default 50, at most 100). (int32; `NULL` leaves it unset.)
+#' @param page_token `next_page_token` of the previous page. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.ListBatchesResponse` message (RProtoBuf). A page of batches.
+#' \describe{
+#' \item{batches}{Oldest first. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last one.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_batches <- function(client, endpoint = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/ListBatches",
     "steward.secretshare.v1.ListBatchesRequest", "steward.secretshare.v1.ListBatchesResponse",
@@ -618,6 +1620,17 @@ list_batches <- function(client, endpoint = NULL, page_size = NULL, page_token =
 }
 
 # /steward.donation.v1.DonationService/ListDataSources
+#' @title ListDataSources (steward.donation.v1.DonationService)
+#' @description ListDataSources returns the catalogue: each source, whether this server accepts it, and its data types with what the provider is asked for. No credential is needed. Calls the gRPC method `/steward.donation.v1.DonationService/ListDataSources`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.ListDataSourcesResponse` message (RProtoBuf). The catalogue.
+#' \describe{
+#' \item{sources}{Every source Steward knows. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_data_sources <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/ListDataSources",
     "steward.donation.v1.ListDataSourcesRequest", "steward.donation.v1.ListDataSourcesResponse",
@@ -626,6 +1639,18 @@ list_data_sources <- function(client, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListDatasetAdmins
+#' @title ListDatasetAdmins (steward.dataset.v1.DatasetService)
+#' @description ListDatasetAdmins returns the e-mails of the dataset's admins, sorted. Global admins and members of group `sc`. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListDatasetAdmins`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListDatasetAdminsResponse` message (RProtoBuf). A dataset's admins.
+#' \describe{
+#' \item{user_emails}{E-mails, sorted.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_dataset_admins <- function(client, dataset = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListDatasetAdmins",
     "steward.dataset.v1.ListDatasetAdminsRequest", "steward.dataset.v1.ListDatasetAdminsResponse",
@@ -634,6 +1659,18 @@ list_dataset_admins <- function(client, dataset = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListDatasetVersions
+#' @title ListDatasetVersions (steward.dataset.v1.DatasetService)
+#' @description ListDatasetVersions returns a dataset's versions with their buckets, to anyone who may get the dataset. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListDatasetVersions`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListDatasetVersionsResponse` message (RProtoBuf). A dataset's versions, by id.
+#' \describe{
+#' \item{versions}{The versions. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListDatasetVersions",
     "steward.dataset.v1.ListDatasetVersionsRequest", "steward.dataset.v1.ListDatasetVersionsResponse",
@@ -642,6 +1679,20 @@ list_dataset_versions <- function(client, dataset = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListDatasets
+#' @title ListDatasets (steward.dataset.v1.DatasetService)
+#' @description ListDatasets pages through every dataset by id. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListDatasets`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token From a previous response's `next_page_token`; empty for the first page. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListDatasetsResponse` message (RProtoBuf). A page of datasets, by id.
+#' \describe{
+#' \item{datasets}{The datasets. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_datasets <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListDatasets",
     "steward.dataset.v1.ListDatasetsRequest", "steward.dataset.v1.ListDatasetsResponse",
@@ -650,6 +1701,18 @@ list_datasets <- function(client, page_size = NULL, page_token = NULL, .timeout 
 }
 
 # /steward.donation.v1.DonationService/ListDonationDataTypes
+#' @title ListDonationDataTypes (steward.donation.v1.DonationService)
+#' @description ListDonationDataTypes names the donation's data types that can be queried now, in catalogue order. Calls the gRPC method `/steward.donation.v1.DonationService/ListDonationDataTypes`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.ListDonationDataTypesResponse` message (RProtoBuf). The queryable data types.
+#' \describe{
+#' \item{data_types}{The types whose rows can be queried, in catalogue order.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_donation_data_types <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/ListDonationDataTypes",
     "steward.donation.v1.ListDonationDataTypesRequest", "steward.donation.v1.ListDonationDataTypesResponse",
@@ -658,6 +1721,21 @@ list_donation_data_types <- function(client, donation_id = NULL, .timeout = NULL
 }
 
 # /steward.donation.v1.DonationService/ListDonationEvents
+#' @title ListDonationEvents (steward.donation.v1.DonationService)
+#' @description ListDonationEvents pages through the donation's event log, oldest first. Calls the gRPC method `/steward.donation.v1.DonationService/ListDonationEvents`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param page_size At most this many (default 100, at most 1,000). (int32; `NULL` leaves it unset.)
+#' @param page_token `next_page_token` of the previous page. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.ListDonationEventsResponse` message (RProtoBuf). A page of events.
+#' \describe{
+#' \item{events}{The events, oldest first. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last one.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_donation_events <- function(client, donation_id = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/ListDonationEvents",
     "steward.donation.v1.ListDonationEventsRequest", "steward.donation.v1.ListDonationEventsResponse",
@@ -666,6 +1744,21 @@ list_donation_events <- function(client, donation_id = NULL, page_size = NULL, p
 }
 
 # /steward.upload.v1.UploadService/ListDropOffs
+#' @title ListDropOffs (steward.upload.v1.UploadService)
+#' @description ListDropOffs pages through the drop-offs the caller can view, newest first; an admin sets `all` to see every drop-off. Calls the gRPC method `/steward.upload.v1.UploadService/ListDropOffs`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param page_size 1-200; default 50. (int32; `NULL` leaves it unset.)
+#' @param page_token Character; `NULL` leaves it unset.
+#' @param all Admins only: every drop-off, not only those the caller can view. (logical; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.ListDropOffsResponse` message (RProtoBuf).
+#' \describe{
+#' \item{dropoffs}{(a list of messages)}
+#' \item{next_page_token}{}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_drop_offs <- function(client, page_size = NULL, page_token = NULL, all = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/ListDropOffs",
     "steward.upload.v1.ListDropOffsRequest", "steward.upload.v1.ListDropOffsResponse",
@@ -674,6 +1767,21 @@ list_drop_offs <- function(client, page_size = NULL, page_token = NULL, all = NU
 }
 
 # /steward.secretshare.v1.SecretShareService/ListEndpoints
+#' @title ListEndpoints (steward.secretshare.v1.SecretShareService)
+#' @description ListEndpoints pages through the endpoints by name; any authenticated caller. Calls the gRPC method `/steward.secretshare.v1.SecretShareService/ListEndpoints`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param page_size At most this many (default 50, at most 100). (int32; `NULL` leaves it unset.)
+#' @param page_token `next_page_token` of the previous page. (character; `NULL` leaves it unset.)
+#' @param include_archived Also list archived endpoints. (logical; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.ListEndpointsResponse` message (RProtoBuf). A page of endpoints.
+#' \describe{
+#' \item{endpoints}{By name. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last one.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_endpoints <- function(client, page_size = NULL, page_token = NULL, include_archived = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/ListEndpoints",
     "steward.secretshare.v1.ListEndpointsRequest", "steward.secretshare.v1.ListEndpointsResponse",
@@ -682,6 +1790,22 @@ list_endpoints <- function(client, page_size = NULL, page_token = NULL, include_
 }
 
 # /steward.upload.v1.UploadService/ListFiles
+#' @title ListFiles (steward.upload.v1.UploadService)
+#' @description ListFiles pages through a drop-off's files, newest first, optionally of one status. Same callers as GetDropOff. Calls the gRPC method `/steward.upload.v1.UploadService/ListFiles`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff_id Character; `NULL` leaves it unset.
+#' @param page_size 1-1000; default 100. (int32; `NULL` leaves it unset.)
+#' @param page_token Character; `NULL` leaves it unset.
+#' @param status Only files of this status; unspecified lists every status. (`steward.upload.v1.FileStatus` value name or number; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.ListFilesResponse` message (RProtoBuf).
+#' \describe{
+#' \item{files}{(a list of messages)}
+#' \item{next_page_token}{}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_files <- function(client, dropoff_id = NULL, page_size = NULL, page_token = NULL, status = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/ListFiles",
     "steward.upload.v1.ListFilesRequest", "steward.upload.v1.ListFilesResponse",
@@ -690,6 +1814,21 @@ list_files <- function(client, dropoff_id = NULL, page_size = NULL, page_token =
 }
 
 # /steward.dataset.v1.DatasetService/ListGrants
+#' @title ListGrants (steward.dataset.v1.DatasetService)
+#' @description ListGrants pages through a dataset's grants ordered by grantee. Managers, dataset admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListGrants`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token From a previous response's `next_page_token`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListGrantsResponse` message (RProtoBuf). A page of grants, ordered by grantee e-mail or name.
+#' \describe{
+#' \item{grants}{The grants. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_grants <- function(client, dataset = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListGrants",
     "steward.dataset.v1.ListGrantsRequest", "steward.dataset.v1.ListGrantsResponse",
@@ -698,6 +1837,18 @@ list_grants <- function(client, dataset = NULL, page_size = NULL, page_token = N
 }
 
 # /steward.dataset.v1.DatasetService/ListGroupMembers
+#' @title ListGroupMembers (steward.dataset.v1.DatasetService)
+#' @description ListGroupMembers returns a group's members by e-mail. Group admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListGroupMembers`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group The group's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListGroupMembersResponse` message (RProtoBuf). A group's members.
+#' \describe{
+#' \item{members}{Members by e-mail. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_group_members <- function(client, group = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListGroupMembers",
     "steward.dataset.v1.ListGroupMembersRequest", "steward.dataset.v1.ListGroupMembersResponse",
@@ -706,6 +1857,20 @@ list_group_members <- function(client, group = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListGroups
+#' @title ListGroups (steward.dataset.v1.DatasetService)
+#' @description ListGroups pages through every group by id. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListGroups`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token From a previous response's `next_page_token`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListGroupsResponse` message (RProtoBuf). A page of groups, by id.
+#' \describe{
+#' \item{groups}{The groups. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_groups <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListGroups",
     "steward.dataset.v1.ListGroupsRequest", "steward.dataset.v1.ListGroupsResponse",
@@ -714,6 +1879,20 @@ list_groups <- function(client, page_size = NULL, page_token = NULL, .timeout = 
 }
 
 # /steward.dataset.v1.DatasetService/ListMiddleauthApps
+#' @title ListMiddleauthApps (steward.dataset.v1.DatasetService)
+#' @description ListMiddleauthApps pages through the registered middleauth apps by id. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListMiddleauthApps`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token `next_page_token` of the previous page. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListMiddleauthAppsResponse` message (RProtoBuf). A page of middleauth apps, by id.
+#' \describe{
+#' \item{apps}{The apps. (a list of messages)}
+#' \item{next_page_token}{The next page's token; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_middleauth_apps <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListMiddleauthApps",
     "steward.dataset.v1.ListMiddleauthAppsRequest", "steward.dataset.v1.ListMiddleauthAppsResponse",
@@ -722,6 +1901,17 @@ list_middleauth_apps <- function(client, page_size = NULL, page_token = NULL, .t
 }
 
 # /steward.donation.v1.DonationService/ListMyDonations
+#' @title ListMyDonations (steward.donation.v1.DonationService)
+#' @description ListMyDonations returns the visit's donations, newest first. Calls the gRPC method `/steward.donation.v1.DonationService/ListMyDonations`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.ListMyDonationsResponse` message (RProtoBuf). The visit's donations.
+#' \describe{
+#' \item{donations}{Newest first; `dataset` is left empty for participants. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_my_donations <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/ListMyDonations",
     "steward.donation.v1.ListMyDonationsRequest", "steward.donation.v1.ListMyDonationsResponse",
@@ -730,6 +1920,23 @@ list_my_donations <- function(client, .timeout = NULL) {
 }
 
 # /steward.secretshare.v1.SecretShareService/ListPendingSubmissions
+#' @title ListPendingSubmissions (steward.secretshare.v1.SecretShareService)
+#' @description ListPendingSubmissions pages through the pending submission ids in order of receipt. Needs the scientist role (`edit` on a dataset-bound endpoint's dataset). Calls the gRPC method `/steward.secretshare.v1.SecretShareService/ListPendingSubmissions`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint The endpoint's name. (character; `NULL` leaves it unset.)
+#' @param page_size At most this many (default 1,000, at most 10,000). (int32; `NULL` leaves it unset.)
+#' @param page_token `next_page_token` of the previous page. (character; `NULL` leaves it unset.)
+#' @param received_before Only submissions received before this instant. (a `google.protobuf.Timestamp` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.ListPendingSubmissionsResponse` message (RProtoBuf). A page of pending submission ids.
+#' \describe{
+#' \item{submission_ids}{In order of receipt.}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last one.}
+#' \item{total_pending}{How many submissions are pending on this party in all. (64-bit: read as a character string, exactly)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_pending_submissions <- function(client, endpoint = NULL, page_size = NULL, page_token = NULL, received_before = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/ListPendingSubmissions",
     "steward.secretshare.v1.ListPendingSubmissionsRequest", "steward.secretshare.v1.ListPendingSubmissionsResponse",
@@ -738,6 +1945,20 @@ list_pending_submissions <- function(client, endpoint = NULL, page_size = NULL, 
 }
 
 # /steward.dataset.v1.DatasetService/ListPendingTos
+#' @title ListPendingTos (steward.dataset.v1.DatasetService)
+#' @description ListPendingTos lists the documents the caller still has to accept before using a dataset (through a service, at a version): what the service-check page shows. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListPendingTos`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name (required). (character; `NULL` leaves it unset.)
+#' @param service The service used, if any. (character; `NULL` leaves it unset.)
+#' @param version The version used, if any. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListPendingTosResponse` message (RProtoBuf). Documents the caller has not accepted yet, by id.
+#' \describe{
+#' \item{documents}{The documents. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_pending_tos <- function(client, dataset = NULL, service = NULL, version = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListPendingTos",
     "steward.dataset.v1.ListPendingTosRequest", "steward.dataset.v1.ListPendingTosResponse",
@@ -746,6 +1967,22 @@ list_pending_tos <- function(client, dataset = NULL, service = NULL, version = N
 }
 
 # /steward.dataset.v1.DatasetService/ListPublicRoots
+#' @title ListPublicRoots (steward.dataset.v1.DatasetService)
+#' @description ListPublicRoots pages through a service table's public roots in ascending order. Managers, dataset admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListPublicRoots`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param service_table_id The service table's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token From a previous response's `next_page_token`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListPublicRootsResponse` message (RProtoBuf). A page of public roots, ascending.
+#' \describe{
+#' \item{root_ids}{The root ids. (64-bit: read as a character string, exactly)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_public_roots <- function(client, dataset = NULL, service_table_id = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListPublicRoots",
     "steward.dataset.v1.ListPublicRootsRequest", "steward.dataset.v1.ListPublicRootsResponse",
@@ -754,6 +1991,18 @@ list_public_roots <- function(client, dataset = NULL, service_table_id = NULL, p
 }
 
 # /steward.dataset.v1.DatasetService/ListServiceAccountTokens
+#' @title ListServiceAccountTokens (steward.dataset.v1.DatasetService)
+#' @description ListServiceAccountTokens lists the account's live tokens, never their text. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListServiceAccountTokens`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The account's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListServiceAccountTokensResponse` message (RProtoBuf). The account's live tokens.
+#' \describe{
+#' \item{tokens}{Tokens by id. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_service_account_tokens <- function(client, name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListServiceAccountTokens",
     "steward.dataset.v1.ListServiceAccountTokensRequest", "steward.dataset.v1.ListServiceAccountTokensResponse",
@@ -762,6 +2011,20 @@ list_service_account_tokens <- function(client, name = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListServiceAccounts
+#' @title ListServiceAccounts (steward.dataset.v1.DatasetService)
+#' @description ListServiceAccounts pages through service accounts by name, with token and grant counts. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListServiceAccounts`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token From a previous response's `next_page_token`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListServiceAccountsResponse` message (RProtoBuf). A page of service accounts, by name.
+#' \describe{
+#' \item{service_accounts}{The service accounts. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_service_accounts <- function(client, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListServiceAccounts",
     "steward.dataset.v1.ListServiceAccountsRequest", "steward.dataset.v1.ListServiceAccountsResponse",
@@ -770,6 +2033,18 @@ list_service_accounts <- function(client, page_size = NULL, page_token = NULL, .
 }
 
 # /steward.dataset.v1.DatasetService/ListServiceTables
+#' @title ListServiceTables (steward.dataset.v1.DatasetService)
+#' @description ListServiceTables lists the dataset's service tables by service and table name. Dataset admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListServiceTables`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListServiceTablesResponse` message (RProtoBuf). The dataset's service tables.
+#' \describe{
+#' \item{service_tables}{By service and table name. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_service_tables <- function(client, dataset = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListServiceTables",
     "steward.dataset.v1.ListServiceTablesRequest", "steward.dataset.v1.ListServiceTablesResponse",
@@ -778,6 +2053,17 @@ list_service_tables <- function(client, dataset = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListServices
+#' @title ListServices (steward.dataset.v1.DatasetService)
+#' @description ListServices lists every service by name. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListServices`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListServicesResponse` message (RProtoBuf). Every service by name.
+#' \describe{
+#' \item{services}{The services. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_services <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListServices",
     "steward.dataset.v1.ListServicesRequest", "steward.dataset.v1.ListServicesResponse",
@@ -786,6 +2072,18 @@ list_services <- function(client, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListTeamGrants
+#' @title ListTeamGrants (steward.dataset.v1.DatasetService)
+#' @description ListTeamGrants returns the group's team grants on datasets the caller manages (global admins: all). Group admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListTeamGrants`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group The group's name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListTeamGrantsResponse` message (RProtoBuf). A group's team grants visible to the caller.
+#' \describe{
+#' \item{grants}{The grants, ordered by grantee e-mail. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_team_grants <- function(client, group = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListTeamGrants",
     "steward.dataset.v1.ListTeamGrantsRequest", "steward.dataset.v1.ListTeamGrantsResponse",
@@ -794,6 +2092,21 @@ list_team_grants <- function(client, group = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/ListTosAcceptances
+#' @title ListTosAcceptances (steward.dataset.v1.DatasetService)
+#' @description ListTosAcceptances lists who accepted a document. Global admins and admins of its dataset. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListTosAcceptances`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id The document's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token From a previous response's `next_page_token`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListTosAcceptancesResponse` message (RProtoBuf). A page of acceptances, oldest first.
+#' \describe{
+#' \item{acceptances}{The acceptances. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_tos_acceptances <- function(client, id = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListTosAcceptances",
     "steward.dataset.v1.ListTosAcceptancesRequest", "steward.dataset.v1.ListTosAcceptancesResponse",
@@ -802,6 +2115,21 @@ list_tos_acceptances <- function(client, id = NULL, page_size = NULL, page_token
 }
 
 # /steward.dataset.v1.DatasetService/ListTosDocuments
+#' @title ListTosDocuments (steward.dataset.v1.DatasetService)
+#' @description ListTosDocuments pages through documents by id, optionally of one dataset. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/ListTosDocuments`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset Only this dataset's documents; empty for all. (character; `NULL` leaves it unset.)
+#' @param page_size At most this many (default 50, clamped to 200). (int32; `NULL` leaves it unset.)
+#' @param page_token From a previous response's `next_page_token`. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.ListTosDocumentsResponse` message (RProtoBuf). A page of documents, by id.
+#' \describe{
+#' \item{documents}{The documents. (a list of messages)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last page.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_tos_documents <- function(client, dataset = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/ListTosDocuments",
     "steward.dataset.v1.ListTosDocumentsRequest", "steward.dataset.v1.ListTosDocumentsResponse",
@@ -810,6 +2138,19 @@ list_tos_documents <- function(client, dataset = NULL, page_size = NULL, page_to
 }
 
 # /steward.authorization.v1.AuthorizationService/ListUserTokens
+#' @title ListUserTokens (steward.authorization.v1.AuthorizationService)
+#' @description ListUserTokens returns the caller's live tokens, newest first: `[{"id","description","created","last_used","user_id","expires_at","kind"}]` (never the token itself). Human users only. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/ListUserTokens`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 list_user_tokens <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/ListUserTokens",
     "steward.authorization.v1.ListUserTokensRequest", "google.api.HttpBody",
@@ -818,6 +2159,28 @@ list_user_tokens <- function(client, .timeout = NULL) {
 }
 
 # /steward.upload.v1.UploadService/OpenDropOff
+#' @title OpenDropOff (steward.upload.v1.UploadService)
+#' @description OpenDropOff checks an upload code and returns what an uploader needs: title, description, limits, remaining bytes, allowed types, expiry. Calls the gRPC method `/steward.upload.v1.UploadService/OpenDropOff`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff_id Character; `NULL` leaves it unset.
+#' @param upload_code Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.OpenDropOffResponse` message (RProtoBuf).
+#' \describe{
+#' \item{dropoff_id}{}
+#' \item{title}{}
+#' \item{description}{}
+#' \item{max_file_bytes}{(64-bit: read as a character string, exactly)}
+#' \item{max_total_bytes}{(64-bit: read as a character string, exactly)}
+#' \item{remaining_bytes}{What is left of max_total_bytes. (64-bit: read as a character string, exactly)}
+#' \item{allowed_types}{}
+#' \item{expire_time}{(a message)}
+#' \item{tus_endpoint}{}
+#' \item{max_chunk_bytes}{The largest WriteChunk `data` accepted. (64-bit: read as a character string, exactly)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 open_drop_off <- function(client, dropoff_id = NULL, upload_code = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/OpenDropOff",
     "steward.upload.v1.OpenDropOffRequest", "steward.upload.v1.OpenDropOffResponse",
@@ -826,6 +2189,27 @@ open_drop_off <- function(client, dropoff_id = NULL, upload_code = NULL, .timeou
 }
 
 # /steward.donation.v1.DonationService/QueryDonationData
+#' @title QueryDonationData (steward.donation.v1.DonationService)
+#' @description QueryDonationData pages through the rows of one data type, oldest first (rows without a timestamp last), optionally within a date range that includes the whole end day. A type that is unknown or not available yet has no rows. Calls the gRPC method `/steward.donation.v1.DonationService/QueryDonationData`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id The donation's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param data_type The data type. Required. (character; `NULL` leaves it unset.)
+#' @param start_date Only rows on or after this day (UTC), `YYYY-MM-DD`. (character; `NULL` leaves it unset.)
+#' @param end_date Only rows on or before this day (UTC, the whole day), `YYYY-MM-DD`. (character; `NULL` leaves it unset.)
+#' @param page_size At most this many rows (default 1,000; at most the server's query limit, 10,000 by default). (int32; `NULL` leaves it unset.)
+#' @param page_token `next_page_token` of the previous page; only valid with the same filter. (character; `NULL` leaves it unset.)
+#' @param row_format `rows` (the default) or `json_rows`. (`steward.donation.v1.RowFormat` value name or number; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.QueryDonationDataResponse` message (RProtoBuf). A page of rows.
+#' \describe{
+#' \item{rows}{The rows: flat objects of strings, booleans and nulls, the same keys for every row of a type. Empty when JSON rows were asked for. (a list of messages)}
+#' \item{total_count}{How many rows match the filter, over all pages. (64-bit: read as a character string, exactly)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last one.}
+#' \item{json_rows}{With ROW_FORMAT_JSON: the same rows, each its JSON object's text.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 query_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, page_size = NULL, page_token = NULL, row_format = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/QueryDonationData",
     "steward.donation.v1.QueryDonationDataRequest", "steward.donation.v1.QueryDonationDataResponse",
@@ -834,6 +2218,25 @@ query_donation_data <- function(client, donation_id = NULL, data_type = NULL, st
 }
 
 # /steward.donation.v1.DonationService/QueryMyDonationData
+#' @title QueryMyDonationData (steward.donation.v1.DonationService)
+#' @description QueryMyDonationData pages through the rows of one of the donation's data types, in the researcher API's row shape, at most 200 per page. Calls the gRPC method `/steward.donation.v1.DonationService/QueryMyDonationData`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id The donation's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param data_type The data type. Required. (character; `NULL` leaves it unset.)
+#' @param start_date Only rows on or after this day (UTC), `YYYY-MM-DD`. (character; `NULL` leaves it unset.)
+#' @param end_date Only rows on or before this day (UTC, the whole day), `YYYY-MM-DD`. (character; `NULL` leaves it unset.)
+#' @param page_size At most this many rows (default 50, at most 200). (int32; `NULL` leaves it unset.)
+#' @param page_token `next_page_token` of the previous page; only valid with the same filter. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.QueryMyDonationDataResponse` message (RProtoBuf). A page of the participant's rows.
+#' \describe{
+#' \item{rows}{The rows, in the researcher API's shape. (a list of messages)}
+#' \item{total_count}{How many rows match the filter, over all pages. (64-bit: read as a character string, exactly)}
+#' \item{next_page_token}{Pass as `page_token` for the next page; empty on the last one.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 query_my_donation_data <- function(client, donation_id = NULL, data_type = NULL, start_date = NULL, end_date = NULL, page_size = NULL, page_token = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/QueryMyDonationData",
     "steward.donation.v1.QueryMyDonationDataRequest", "steward.donation.v1.QueryMyDonationDataResponse",
@@ -842,6 +2245,19 @@ query_my_donation_data <- function(client, donation_id = NULL, data_type = NULL,
 }
 
 # /steward.authorization.v1.AuthorizationService/RefreshToken
+#' @title RefreshToken (steward.authorization.v1.AuthorizationService)
+#' @description RefreshToken is DSG's deprecated stub: `{"status":"deprecated","message": "Use /api/v1/create_token instead"}`. Human users only. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/RefreshToken`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 refresh_token <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/RefreshToken",
     "steward.authorization.v1.RefreshTokenRequest", "google.api.HttpBody",
@@ -850,6 +2266,16 @@ refresh_token <- function(client, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/RemoveDatasetAdmin
+#' @title RemoveDatasetAdmin (steward.dataset.v1.DatasetService)
+#' @description RemoveDatasetAdmin deletes a user's `admin` grants on the dataset; nobody may remove themselves. Global admins and members of group `sc`. Calls the gRPC method `/steward.dataset.v1.DatasetService/RemoveDatasetAdmin`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param user_email The admin's e-mail. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.RemoveDatasetAdminResponse` message (RProtoBuf). Nothing: the user's `admin` grants on the dataset are gone.
+#' @seealso [steward_client()]
+#' @export
 remove_dataset_admin <- function(client, dataset = NULL, user_email = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveDatasetAdmin",
     "steward.dataset.v1.RemoveDatasetAdminRequest", "steward.dataset.v1.RemoveDatasetAdminResponse",
@@ -858,6 +2284,19 @@ remove_dataset_admin <- function(client, dataset = NULL, user_email = NULL, .tim
 }
 
 # /steward.dataset.v1.DatasetService/RemoveDatasetBucket
+#' @title RemoveDatasetBucket (steward.dataset.v1.DatasetService)
+#' @description RemoveDatasetBucket detaches a bucket (and unlinks it from every version). Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/RemoveDatasetBucket`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param bucket The bucket name. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.RemoveDatasetBucketResponse` message (RProtoBuf). The dataset with its remaining buckets.
+#' \describe{
+#' \item{dataset}{The dataset. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 remove_dataset_bucket <- function(client, dataset = NULL, bucket = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveDatasetBucket",
     "steward.dataset.v1.RemoveDatasetBucketRequest", "steward.dataset.v1.RemoveDatasetBucketResponse",
@@ -866,6 +2305,19 @@ remove_dataset_bucket <- function(client, dataset = NULL, bucket = NULL, .timeou
 }
 
 # /steward.dataset.v1.DatasetService/RemoveGroupMember
+#' @title RemoveGroupMember (steward.dataset.v1.DatasetService)
+#' @description RemoveGroupMember removes a member after revoking every team grant the group gave them, in one transaction. Group admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/RemoveGroupMember`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group The group's name. (character; `NULL` leaves it unset.)
+#' @param user_email The member's e-mail. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.RemoveGroupMemberResponse` message (RProtoBuf). What was removed.
+#' \describe{
+#' \item{revoked_team_grants}{How many team grants were revoked with the membership. (64-bit: read as a character string, exactly)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 remove_group_member <- function(client, group = NULL, user_email = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveGroupMember",
     "steward.dataset.v1.RemoveGroupMemberRequest", "steward.dataset.v1.RemoveGroupMemberResponse",
@@ -874,6 +2326,17 @@ remove_group_member <- function(client, group = NULL, user_email = NULL, .timeou
 }
 
 # /steward.dataset.v1.DatasetService/RemovePublicRoot
+#' @title RemovePublicRoot (steward.dataset.v1.DatasetService)
+#' @description RemovePublicRoot unmarks a public root. Managers, dataset admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/RemovePublicRoot`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param service_table_id The service table's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param root_id The root id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.RemovePublicRootResponse` message (RProtoBuf). Nothing: the root is no longer public.
+#' @seealso [steward_client()]
+#' @export
 remove_public_root <- function(client, dataset = NULL, service_table_id = NULL, root_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/RemovePublicRoot",
     "steward.dataset.v1.RemovePublicRootRequest", "steward.dataset.v1.RemovePublicRootResponse",
@@ -882,6 +2345,16 @@ remove_public_root <- function(client, dataset = NULL, service_table_id = NULL, 
 }
 
 # /steward.dataset.v1.DatasetService/RemoveServiceTable
+#' @title RemoveServiceTable (steward.dataset.v1.DatasetService)
+#' @description RemoveServiceTable removes a mapping and its public roots. Dataset admins and global admins. Calls the gRPC method `/steward.dataset.v1.DatasetService/RemoveServiceTable`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param service_table_id The service table's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.RemoveServiceTableResponse` message (RProtoBuf). Nothing: the mapping and its public roots are gone.
+#' @seealso [steward_client()]
+#' @export
 remove_service_table <- function(client, dataset = NULL, service_table_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/RemoveServiceTable",
     "steward.dataset.v1.RemoveServiceTableRequest", "steward.dataset.v1.RemoveServiceTableResponse",
@@ -890,6 +2363,18 @@ remove_service_table <- function(client, dataset = NULL, service_table_id = NULL
 }
 
 # /steward.donation.v1.DonationService/RetryDonation
+#' @title RetryDonation (steward.donation.v1.DonationService)
+#' @description RetryDonation re-runs the failed steps of a donation in the ERROR status when its error says the researcher can retry; FAILED_PRECONDITION with the reason otherwise (e.g. the participant must sign in again). Allowed to the creator, `edit` on the dataset, and admins. Calls the gRPC method `/steward.donation.v1.DonationService/RetryDonation`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.donation.v1.RetryDonationResponse` message (RProtoBuf). The donation, back in processing.
+#' \describe{
+#' \item{donation}{The donation after the retry was scheduled. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 retry_donation <- function(client, donation_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.donation.v1.DonationService/RetryDonation",
     "steward.donation.v1.RetryDonationRequest", "steward.donation.v1.RetryDonationResponse",
@@ -898,6 +2383,15 @@ retry_donation <- function(client, donation_id = NULL, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/RevokeApiKey
+#' @title RevokeApiKey (steward.authorization.v1.AuthorizationService)
+#' @description RevokeApiKey revokes one of the caller's own `api` or `long_lived` tokens by the id ListUserTokens shows; someone else's id, a login token or a token already revoked is NOT_FOUND "Token not found.". Human users only. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/RevokeApiKey`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id The token's id, as ListUserTokens shows it. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.authorization.v1.RevokeApiKeyResponse` message (RProtoBuf). RevokeApiKeyResponse is empty: the token no longer authenticates.
+#' @seealso [steward_client()]
+#' @export
 revoke_api_key <- function(client, id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/RevokeApiKey",
     "steward.authorization.v1.RevokeApiKeyRequest", "steward.authorization.v1.RevokeApiKeyResponse",
@@ -906,6 +2400,16 @@ revoke_api_key <- function(client, id = NULL, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/RevokeServiceAccountToken
+#' @title RevokeServiceAccountToken (steward.dataset.v1.DatasetService)
+#' @description RevokeServiceAccountToken revokes one of the account's tokens at once on every replica. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/RevokeServiceAccountToken`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The account's name. (character; `NULL` leaves it unset.)
+#' @param token_id The token's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.RevokeServiceAccountTokenResponse` message (RProtoBuf). Nothing: the token no longer works.
+#' @seealso [steward_client()]
+#' @export
 revoke_service_account_token <- function(client, name = NULL, token_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/RevokeServiceAccountToken",
     "steward.dataset.v1.RevokeServiceAccountTokenRequest", "steward.dataset.v1.RevokeServiceAccountTokenResponse",
@@ -914,6 +2418,19 @@ revoke_service_account_token <- function(client, name = NULL, token_id = NULL, .
 }
 
 # /steward.authorization.v1.AuthorizationService/RotateLongLivedToken
+#' @title RotateLongLivedToken (steward.authorization.v1.AuthorizationService)
+#' @description RotateLongLivedToken revokes the default long-lived token and returns a new one as `{"token":…}`. Human users only. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/RotateLongLivedToken`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 rotate_long_lived_token <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/RotateLongLivedToken",
     "steward.authorization.v1.RotateLongLivedTokenRequest", "google.api.HttpBody",
@@ -922,6 +2439,18 @@ rotate_long_lived_token <- function(client, .timeout = NULL) {
 }
 
 # /steward.dataset.v1.DatasetService/RotateTosInviteToken
+#' @title RotateTosInviteToken (steward.dataset.v1.DatasetService)
+#' @description RotateTosInviteToken replaces the document's invite token; old links stop working. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/RotateTosInviteToken`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id The document's id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.RotateTosInviteTokenResponse` message (RProtoBuf). The document with its new token.
+#' \describe{
+#' \item{document}{The document. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 rotate_tos_invite_token <- function(client, id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/RotateTosInviteToken",
     "steward.dataset.v1.RotateTosInviteTokenRequest", "steward.dataset.v1.RotateTosInviteTokenResponse",
@@ -930,6 +2459,18 @@ rotate_tos_invite_token <- function(client, id = NULL, .timeout = NULL) {
 }
 
 # /steward.upload.v1.UploadService/RotateUploadCode
+#' @title RotateUploadCode (steward.upload.v1.UploadService)
+#' @description RotateUploadCode replaces the upload code at once (the old one stops working, also for uploads in progress) and returns the new one, shown this once. Owner, `edit` on its dataset, or admin. Calls the gRPC method `/steward.upload.v1.UploadService/RotateUploadCode`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff_id Character; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.RotateUploadCodeResponse` message (RProtoBuf).
+#' \describe{
+#' \item{upload_code}{Shown this once.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 rotate_upload_code <- function(client, dropoff_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/RotateUploadCode",
     "steward.upload.v1.RotateUploadCodeRequest", "steward.upload.v1.RotateUploadCodeResponse",
@@ -938,6 +2479,22 @@ rotate_upload_code <- function(client, dropoff_id = NULL, .timeout = NULL) {
 }
 
 # /steward.secretshare.v1.SecretShareService/SealBatch
+#' @title SealBatch (steward.secretshare.v1.SecretShareService)
+#' @description SealBatch seals exactly the named submissions into one batch and returns this party's aggregate share. Refused below the minimum batch size (in distinct contributors), above the decodable size, on an unknown or withdrawn id and on overlap with another batch; the same set again returns the stored batch. Needs the scientist role (`edit` on a dataset-bound endpoint's dataset). Calls the gRPC method `/steward.secretshare.v1.SecretShareService/SealBatch`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint The endpoint's name. (character; `NULL` leaves it unset.)
+#' @param submission_ids The submission ids, in any order, each once. (vector of character; `NULL` leaves it unset.)
+#' @param config_digest The endpoint's config_digest as the client checked it. (character; `NULL` leaves it unset.)
+#' @param expected_batch_digest The batch digest the client computed; checked when given. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.SealBatchResponse` message (RProtoBuf). The sealed batch.
+#' \describe{
+#' \item{batch}{The batch. (a message)}
+#' \item{already_sealed}{The same set was sealed before; this is that batch, unchanged.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 seal_batch <- function(client, endpoint = NULL, submission_ids = NULL, config_digest = NULL, expected_batch_digest = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/SealBatch",
     "steward.secretshare.v1.SealBatchRequest", "steward.secretshare.v1.SealBatchResponse",
@@ -946,6 +2503,20 @@ seal_batch <- function(client, endpoint = NULL, submission_ids = NULL, config_di
 }
 
 # /steward.dataset.v1.DatasetService/SetGroupAdmin
+#' @title SetGroupAdmin (steward.dataset.v1.DatasetService)
+#' @description SetGroupAdmin makes a member a group admin (team lead) or not. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/SetGroupAdmin`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param group The group's name. (character; `NULL` leaves it unset.)
+#' @param user_email The member's e-mail. (character; `NULL` leaves it unset.)
+#' @param is_admin Whether they administer the group. (logical; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.SetGroupAdminResponse` message (RProtoBuf). The membership.
+#' \describe{
+#' \item{member}{The member. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 set_group_admin <- function(client, group = NULL, user_email = NULL, is_admin = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/SetGroupAdmin",
     "steward.dataset.v1.SetGroupAdminRequest", "steward.dataset.v1.SetGroupAdminResponse",
@@ -954,6 +2525,19 @@ set_group_admin <- function(client, group = NULL, user_email = NULL, is_admin = 
 }
 
 # /steward.dataset.v1.DatasetService/SetServiceAccountActive
+#' @title SetServiceAccountActive (steward.dataset.v1.DatasetService)
+#' @description SetServiceAccountActive enables or disables a service account; every token of a disabled account is refused from the next request on. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/SetServiceAccountActive`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name. (character; `NULL` leaves it unset.)
+#' @param is_active True to enable, false to disable. (logical; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.SetServiceAccountActiveResponse` message (RProtoBuf). The service account.
+#' \describe{
+#' \item{service_account}{The service account. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 set_service_account_active <- function(client, name = NULL, is_active = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/SetServiceAccountActive",
     "steward.dataset.v1.SetServiceAccountActiveRequest", "steward.dataset.v1.SetServiceAccountActiveResponse",
@@ -962,6 +2546,25 @@ set_service_account_active <- function(client, name = NULL, is_active = NULL, .t
 }
 
 # /steward.secretshare.v1.SecretShareService/SubmitLegacyShare
+#' @title SubmitLegacyShare (steward.secretshare.v1.SecretShareService)
+#' @description SubmitLegacyShare is Privacy Guardian's `POST /api/user/{endpoint}`, now a share submission with a client-chosen `submission_id`. Calls the gRPC method `/steward.secretshare.v1.SecretShareService/SubmitLegacyShare`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint The endpoint's name (from the path). (character; `NULL` leaves it unset.)
+#' @param data The share: exactly vector_length field elements. (vector of fixed64 (character string or number); `NULL` leaves it unset.)
+#' @param submission_id 32 hex digits, the same on every party. Required. (character; `NULL` leaves it unset.)
+#' @param client_id Ignored (old clients send it). (character; `NULL` leaves it unset.)
+#' @param party_index When given, must be this party's index. (uint32; `NULL` leaves it unset.)
+#' @param config_digest When given, must be the endpoint's config_digest. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.SubmitLegacyShareResponse` message (RProtoBuf). Privacy Guardian's post answer.
+#' \describe{
+#' \item{message}{"Data received successfully".}
+#' \item{submission_id}{The submission id, lowercase.}
+#' \item{duplicate}{The identical share was stored before.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 submit_legacy_share <- function(client, endpoint = NULL, data = NULL, submission_id = NULL, client_id = NULL, party_index = NULL, config_digest = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/SubmitLegacyShare",
     "steward.secretshare.v1.SubmitLegacyShareRequest", "steward.secretshare.v1.SubmitLegacyShareResponse",
@@ -970,6 +2573,24 @@ submit_legacy_share <- function(client, endpoint = NULL, data = NULL, submission
 }
 
 # /steward.secretshare.v1.SecretShareService/SubmitShare
+#' @title SubmitShare (steward.secretshare.v1.SecretShareService)
+#' @description SubmitShare stores this party's share of one submission. Needs the contributor role. Sending the same id and the same share again answers OK with `duplicate` set, so retries are safe. Calls the gRPC method `/steward.secretshare.v1.SecretShareService/SubmitShare`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param endpoint The endpoint's name. (character; `NULL` leaves it unset.)
+#' @param submission_id 32 hex digits (16 random bytes), the same on every party; not all zeros. (character; `NULL` leaves it unset.)
+#' @param party_index The party this share is meant for: must be this party's index. (uint32; `NULL` leaves it unset.)
+#' @param config_digest The endpoint's config_digest as the client checked it. (character; `NULL` leaves it unset.)
+#' @param share L field elements, each below p. (vector of fixed64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.secretshare.v1.SubmitShareResponse` message (RProtoBuf). The share was stored (or was already).
+#' \describe{
+#' \item{submission_id}{The submission id, lowercase.}
+#' \item{receive_time}{When this party first received it. (a message)}
+#' \item{duplicate}{The identical share was stored before; nothing changed.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 submit_share <- function(client, endpoint = NULL, submission_id = NULL, party_index = NULL, config_digest = NULL, share = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.secretshare.v1.SecretShareService/SubmitShare",
     "steward.secretshare.v1.SubmitShareRequest", "steward.secretshare.v1.SubmitShareResponse",
@@ -978,6 +2599,21 @@ submit_share <- function(client, endpoint = NULL, submission_id = NULL, party_in
 }
 
 # /steward.dataset.v1.DatasetService/UpdateDataset
+#' @title UpdateDataset (steward.dataset.v1.DatasetService)
+#' @description UpdateDataset changes the fields that are set. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/UpdateDataset`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The dataset's name. (character; `NULL` leaves it unset.)
+#' @param description A new description. (character; `NULL` leaves it unset.)
+#' @param access_mode A new access mode (UNSPECIFIED is rejected). (`steward.dataset.v1.AccessMode` value name or number; `NULL` leaves it unset.)
+#' @param tos_document_id A new general TOS document id; 0 clears it. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.UpdateDatasetResponse` message (RProtoBuf). The updated dataset.
+#' \describe{
+#' \item{dataset}{The dataset. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 update_dataset <- function(client, name = NULL, description = NULL, access_mode = NULL, tos_document_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateDataset",
     "steward.dataset.v1.UpdateDatasetRequest", "steward.dataset.v1.UpdateDatasetResponse",
@@ -986,6 +2622,22 @@ update_dataset <- function(client, name = NULL, description = NULL, access_mode 
 }
 
 # /steward.dataset.v1.DatasetService/UpdateDatasetVersion
+#' @title UpdateDatasetVersion (steward.dataset.v1.DatasetService)
+#' @description UpdateDatasetVersion changes prefix, public flag or bucket set (the fields that are set). Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/UpdateDatasetVersion`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dataset The dataset's name. (character; `NULL` leaves it unset.)
+#' @param version The version name. (character; `NULL` leaves it unset.)
+#' @param prefix A new prefix. (character; `NULL` leaves it unset.)
+#' @param is_public A new public flag. (logical; `NULL` leaves it unset.)
+#' @param buckets A new bucket set (added to the dataset if missing). (a `steward.dataset.v1.BucketSet` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.UpdateDatasetVersionResponse` message (RProtoBuf). The updated version.
+#' \describe{
+#' \item{version}{The version. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 update_dataset_version <- function(client, dataset = NULL, version = NULL, prefix = NULL, is_public = NULL, buckets = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateDatasetVersion",
     "steward.dataset.v1.UpdateDatasetVersionRequest", "steward.dataset.v1.UpdateDatasetVersionResponse",
@@ -994,6 +2646,21 @@ update_dataset_version <- function(client, dataset = NULL, version = NULL, prefi
 }
 
 # /steward.upload.v1.UploadService/UpdateDropOff
+#' @title UpdateDropOff (steward.upload.v1.UploadService)
+#' @description UpdateDropOff changes the fields named in `update_mask` (title, description, recipient_emails, max_file_bytes, max_total_bytes, allowed_types, expire_time); `reopen` opens a closed drop-off. A later expire_time opens an expired one. Owner, `edit` on its dataset, or admin. Calls the gRPC method `/steward.upload.v1.UploadService/UpdateDropOff`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param dropoff The fields named in `update_mask` are set from it. (a `steward.upload.v1.DropOff` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param update_mask A `google.protobuf.FieldMask` message or a named list of its fields; `NULL` leaves it unset.
+#' @param reopen Open a closed drop-off again. (logical; `NULL` leaves it unset.)
+#' @param dropoff_id The drop-off to change (else `dropoff.dropoff_id`). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.UpdateDropOffResponse` message (RProtoBuf).
+#' \describe{
+#' \item{dropoff}{(a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 update_drop_off <- function(client, dropoff = NULL, update_mask = NULL, reopen = NULL, dropoff_id = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/UpdateDropOff",
     "steward.upload.v1.UpdateDropOffRequest", "steward.upload.v1.UpdateDropOffResponse",
@@ -1002,6 +2669,19 @@ update_drop_off <- function(client, dropoff = NULL, update_mask = NULL, reopen =
 }
 
 # /steward.dataset.v1.DatasetService/UpdateGroup
+#' @title UpdateGroup (steward.dataset.v1.DatasetService)
+#' @description UpdateGroup renames a group; reserved groups (admin, sc, team_lead, user) cannot be renamed. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/UpdateGroup`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name The group's current name. (character; `NULL` leaves it unset.)
+#' @param new_name Its new name (1–255 characters, no `/`). (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.UpdateGroupResponse` message (RProtoBuf). The renamed group.
+#' \describe{
+#' \item{group}{The group. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 update_group <- function(client, name = NULL, new_name = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateGroup",
     "steward.dataset.v1.UpdateGroupRequest", "steward.dataset.v1.UpdateGroupResponse",
@@ -1010,6 +2690,20 @@ update_group <- function(client, name = NULL, new_name = NULL, .timeout = NULL) 
 }
 
 # /steward.dataset.v1.DatasetService/UpdateService
+#' @title UpdateService (steward.dataset.v1.DatasetService)
+#' @description UpdateService changes display name or base URL (the fields that are set). Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/UpdateService`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name. (character; `NULL` leaves it unset.)
+#' @param display_name A new display name. (character; `NULL` leaves it unset.)
+#' @param base_url A new base URL. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.UpdateServiceResponse` message (RProtoBuf). The updated service.
+#' \describe{
+#' \item{service}{The service. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 update_service <- function(client, name = NULL, display_name = NULL, base_url = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateService",
     "steward.dataset.v1.UpdateServiceRequest", "steward.dataset.v1.UpdateServiceResponse",
@@ -1018,6 +2712,19 @@ update_service <- function(client, name = NULL, display_name = NULL, base_url = 
 }
 
 # /steward.dataset.v1.DatasetService/UpdateServiceAccount
+#' @title UpdateServiceAccount (steward.dataset.v1.DatasetService)
+#' @description UpdateServiceAccount changes the description. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/UpdateServiceAccount`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param name Its name. (character; `NULL` leaves it unset.)
+#' @param description A new description. (character; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.UpdateServiceAccountResponse` message (RProtoBuf). The updated service account.
+#' \describe{
+#' \item{service_account}{The service account. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 update_service_account <- function(client, name = NULL, description = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateServiceAccount",
     "steward.dataset.v1.UpdateServiceAccountRequest", "steward.dataset.v1.UpdateServiceAccountResponse",
@@ -1026,6 +2733,22 @@ update_service_account <- function(client, name = NULL, description = NULL, .tim
 }
 
 # /steward.dataset.v1.DatasetService/UpdateTosDocument
+#' @title UpdateTosDocument (steward.dataset.v1.DatasetService)
+#' @description UpdateTosDocument changes name, dates, or text (text only while nobody has accepted it: create a new document instead). Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/UpdateTosDocument`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param name A new name. (character; `NULL` leaves it unset.)
+#' @param text New text (refused once anyone accepted). (character; `NULL` leaves it unset.)
+#' @param effective_time A new start of force. (a `google.protobuf.Timestamp` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param retire_time A retirement time. (a `google.protobuf.Timestamp` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.dataset.v1.UpdateTosDocumentResponse` message (RProtoBuf). The updated document.
+#' \describe{
+#' \item{document}{The document. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 update_tos_document <- function(client, id = NULL, name = NULL, text = NULL, effective_time = NULL, retire_time = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.dataset.v1.DatasetService/UpdateTosDocument",
     "steward.dataset.v1.UpdateTosDocumentRequest", "steward.dataset.v1.UpdateTosDocumentResponse",
@@ -1034,6 +2757,19 @@ update_tos_document <- function(client, id = NULL, name = NULL, text = NULL, eff
 }
 
 # /steward.donation.v1.DonationService/WatchMyDonation (server-streaming)
+#' @title WatchMyDonation (steward.donation.v1.DonationService)
+#' @description WatchMyDonation sends the donation's state at once, then on every change, with a heartbeat every 25 seconds; it ends after 10 minutes (reconnect). Calls the gRPC method `/steward.donation.v1.DonationService/WatchMyDonation`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param donation_id Its id. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param .callback `NULL` to collect every message until the stream ends, or a function called with each message as it arrives; returning `FALSE` ends the stream.
+#' @param .timeout seconds the whole stream may take; `NULL` for no deadline.
+#' @return Without `.callback`, a list of `steward.donation.v1.WatchMyDonationResponse` messages (RProtoBuf); with it, invisibly the number of messages received. The donation's current state, or a heartbeat.
+#' \describe{
+#' \item{donation}{The donation; unset on a heartbeat. (a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 watch_my_donation <- function(client, donation_id = NULL, .callback = NULL, .timeout = NULL) {
   steward_server_stream(client, "/steward.donation.v1.DonationService/WatchMyDonation",
     "steward.donation.v1.WatchMyDonationRequest", "steward.donation.v1.WatchMyDonationResponse",
@@ -1042,6 +2778,26 @@ watch_my_donation <- function(client, donation_id = NULL, .callback = NULL, .tim
 }
 
 # /steward.authorization.v1.AuthorizationService/WhoAmI
+#' @title WhoAmI (steward.authorization.v1.AuthorizationService)
+#' @description WhoAmI returns the principal behind the presented credential, typed (for gRPC, grpc-web and the generated clients). Its REST route is `/v1/principal` (spec §5's GetPrincipal); DSG's `/api/v1/whoami` JSON shape, with numeric ids, is served by WhoAmIJson. Fails with UNAUTHENTICATED when no valid credential is presented. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/WhoAmI`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.authorization.v1.WhoAmIResponse` message (RProtoBuf). WhoAmIResponse describes the authenticated principal.
+#' \describe{
+#' \item{id}{The principal's numeric id; users and service accounts share one id space. (64-bit: read as a character string, exactly)}
+#' \item{email}{The principal's e-mail; service accounts use `<name>@service-account.dsg.local`.}
+#' \item{name}{The name to show for the principal.}
+#' \item{admin}{True when the principal is a global admin (member of the `admin` group).}
+#' \item{roles}{Global roles held: admin, researcher, developer, scientist, contributor.}
+#' \item{picture_url}{Avatar URL from sign-in, or empty.}
+#' \item{is_active}{False when the account is disabled (such a caller is refused before this point).}
+#' \item{groups}{Names of every group the principal belongs to.}
+#' \item{service_account}{True when the principal is a service account rather than a person.}
+#' \item{description}{The service account's description; empty for users.}
+#' }
+#' @seealso [steward_client()]
+#' @export
 who_am_i <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/WhoAmI",
     "steward.authorization.v1.WhoAmIRequest", "steward.authorization.v1.WhoAmIResponse",
@@ -1050,6 +2806,19 @@ who_am_i <- function(client, .timeout = NULL) {
 }
 
 # /steward.authorization.v1.AuthorizationService/WhoAmIJson
+#' @title WhoAmIJson (steward.authorization.v1.AuthorizationService)
+#' @description WhoAmIJson is DSG's `whoami`: `{"id","email","name","picture_url","admin", "is_active","groups","datasets_admin"}` for a user, plus `"service_account":true,"description"` for a service account. UNAUTHENTICATED without a valid credential (`?dsg_token=` is not one here). Calls the gRPC method `/steward.authorization.v1.AuthorizationService/WhoAmIJson`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
+#' \describe{
+#' \item{content_type}{The HTTP Content-Type header value specifying the content type of the body.}
+#' \item{data}{The HTTP request/response body as raw binary.}
+#' \item{extensions}{Application specific response metadata. Must be set in the first response for streaming APIs. (a list of messages)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 who_am_i_json <- function(client, .timeout = NULL) {
   steward_unary(client, "/steward.authorization.v1.AuthorizationService/WhoAmIJson",
     "steward.authorization.v1.WhoAmIJsonRequest", "google.api.HttpBody",
@@ -1058,6 +2827,22 @@ who_am_i_json <- function(client, .timeout = NULL) {
 }
 
 # /steward.upload.v1.UploadService/WriteChunk
+#' @title WriteChunk (steward.upload.v1.UploadService)
+#' @description WriteChunk writes `data` at `offset` and answers once it is on disk. Idempotent: bytes below the committed offset are not written again; a gap is ABORTED OFFSET_MISMATCH with `current_offset`. At most max_chunk_bytes (4 MiB) per call. Calls the gRPC method `/steward.upload.v1.UploadService/WriteChunk`.
+#' @details Errors are conditions of class `steward_error`; see [steward_client()].
+#' @param client a client from [steward_client()].
+#' @param upload_id Character; `NULL` leaves it unset.
+#' @param upload_code Character; `NULL` leaves it unset.
+#' @param offset Where `data` starts in the file. (int64 (character string or number); `NULL` leaves it unset.)
+#' @param data Raw; `NULL` leaves it unset.
+#' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
+#' @return A `steward.upload.v1.WriteChunkResponse` message (RProtoBuf).
+#' \describe{
+#' \item{offset}{Bytes committed now. (64-bit: read as a character string, exactly)}
+#' \item{expire_time}{(a message)}
+#' }
+#' @seealso [steward_client()]
+#' @export
 write_chunk <- function(client, upload_id = NULL, upload_code = NULL, offset = NULL, data = NULL, .timeout = NULL) {
   steward_unary(client, "/steward.upload.v1.UploadService/WriteChunk",
     "steward.upload.v1.WriteChunkRequest", "steward.upload.v1.WriteChunkResponse",

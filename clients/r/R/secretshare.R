@@ -21,6 +21,38 @@
 # runif() or sample(). Nothing here prints shares or values, and no error
 # message contains them.
 
+#' Additive secret sharing over Steward parties
+#'
+#' A contributor's vector is encoded as integers, mapped into the field of p = 2^64 - 2^32 + 1, split into N
+#' uniformly random shares that add up to it modulo p, and share i is sent to party i (a Steward deployment of
+#' its own). No party alone learns anything. A scientist seals the same set of submissions on every party and
+#' adds the parties' aggregate shares to get the sums (spec secretshare.md sections 2 and 4).
+#'
+#' The functions: \code{\link{secretshare_parties}} checks every party; \code{\link{secretshare_endpoint}}
+#' and \code{\link{secretshare_create_endpoint}} read or create an endpoint on all of them;
+#' \code{\link{secretshare_submit}} (with \code{\link{secretshare_resume}} and
+#' \code{\link{secretshare_withdraw}} after an interruption) sends a contributor's values;
+#' \code{\link{secretshare_pending}} and \code{\link{secretshare_seal_and_sum}} give a scientist the sums.
+#' The building blocks are exported too: \code{\link{secretshare_encode}}, \code{\link{secretshare_decode}},
+#' \code{\link{secretshare_split}}, \code{\link{secretshare_config_digest}},
+#' \code{\link{secretshare_batch_digest}}, \code{\link{secretshare_new_id}} and
+#' \code{\link{secretshare_max_decodable_batch_size}}.
+#'
+#' @details Randomness comes only from \code{openssl::rand_bytes} (8 bytes per element, little-endian,
+#' rejection sampling below p), the arithmetic from \code{gmp}; \code{fixed64} fields cross RProtoBuf as
+#' decimal strings. Failures are conditions of class \code{steward_secretshare_error} (encoding refusals also
+#' \code{steward_secretshare_encoding_error}; sealing failures \code{steward_secretshare_seal_error} with
+#' \code{$submission_ids}, \code{$batch_digest}, \code{$sealed_on} and \code{$permanent}), with the party's
+#' \code{steward_error} as \code{$parent}. No message contains values or shares.
+#' @examples
+#' \dontrun{
+#' parties <- secretshare_parties(list(url_a, url_b, url_c), token = c(token_a, token_b, token_c))
+#' secretshare_submit(parties, "survey", c("1.25", "-3", "0.5"))
+#' secretshare_seal_and_sum(parties, "survey")$sums
+#' }
+#' @name secretshare
+NULL
+
 # The Field64 modulus, as text (the bigz is made on use).
 .ss_modulus <- "18446744069414584321"
 # (p - 1) / 2: the largest |integer| a field element stands for.
@@ -137,6 +169,8 @@ ss_scale <- function(fields) {
 #'
 #' @param endpoint an Endpoint message or a named list of its fields.
 #' @return a bigz, or NULL when both bounds are 0 (no limit).
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_max_decodable_batch_size <- function(endpoint) {
   fields <- ss_endpoint_fields(endpoint)
   bound <- max(abs(gmp::as.bigz(fields$min_value)), abs(gmp::as.bigz(fields$max_value)))
@@ -233,10 +267,12 @@ ss_unscaled <- function(integer, scale) {
 #' @param values a vector or list of \code{vector_length} values.
 #' @param endpoint an Endpoint message (\code{get_endpoint(client, name)$endpoint}) or a named
 #'   list of its fields.
-#' @return a bigz vector of field elements in [0, p).
+#' @return a bigz vector of field elements in \[0, p).
 #' @section Errors: a condition of class \code{steward_secretshare_encoding_error} for a value
-#'   with more than \code{decimal_scale} fractional digits, outside [min_value, max_value] after
+#'   with more than \code{decimal_scale} fractional digits, outside \[min_value, max_value\] after
 #'   scaling, not finite, a double beyond 2^53, or a vector of the wrong length.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_encode <- function(values, endpoint) {
   fields <- ss_endpoint_fields(endpoint)
   if (is.null(values) || !(is.atomic(values) || is.list(values)) || is.matrix(values)) {
@@ -299,9 +335,11 @@ ss_elements <- function(elements, what) {
 #' 10^d exactly. Exact while the true sum's magnitude is at most (p-1)/2, which
 #' \code{secretshare_max_decodable_batch_size} guarantees for honest contributors.
 #'
-#' @param aggregate the summed elements: a bigz vector or decimal strings in [0, p).
+#' @param aggregate the summed elements: a bigz vector or decimal strings in \[0, p).
 #' @param endpoint an Endpoint message or a named list of its fields.
 #' @return a character vector of exact decimals, e.g. \code{"-0.05"}.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_decode <- function(aggregate, endpoint) {
   fields <- ss_endpoint_fields(endpoint)
   if (length(aggregate) != fields$vector_length) {
@@ -337,7 +375,7 @@ ss_random_elements <- function(count) {
 
 #' Splits field elements into n additive shares: share i goes to party i
 #'
-#' Shares 1..n-1 are drawn independently and uniformly from [0, p) with
+#' Shares 1..n-1 are drawn independently and uniformly from \[0, p) with
 #' \code{openssl::rand_bytes} (rejection sampling of 8 bytes); the last is
 #' \code{(f - sum of the others) mod p}, so the shares add up to \code{encoded} modulo p. Any
 #' n-1 of them are uniformly random and reveal nothing.
@@ -345,6 +383,8 @@ ss_random_elements <- function(count) {
 #' @param encoded field elements, as \code{secretshare_encode} returns them.
 #' @param n the number of parties (at least 2).
 #' @return a list of n bigz vectors; element i + 1 goes to party i.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_split <- function(encoded, n) {
   if (!is.numeric(n) || length(n) != 1L || is.na(n) || n != trunc(n) || n < 2) {
     stop("n must be a whole number of parties, at least 2", call. = FALSE)
@@ -365,6 +405,8 @@ secretshare_split <- function(encoded, n) {
 #'   (\code{min_batch_size} must be set).
 #' @param party_count N.
 #' @return lowercase hex SHA-256.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_config_digest <- function(endpoint, party_count) {
   fields <- ss_endpoint_fields(endpoint)
   if (!fields$field %in% c(0L, 1L)) {
@@ -412,6 +454,8 @@ ss_id_bytes <- function(id) {
 #' @param name the endpoint's name.
 #' @param ids submission ids (32 hex digits each, any case).
 #' @return lowercase hex SHA-256.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_batch_digest <- function(name, ids) {
   if (!is.character(name) || length(name) != 1L) stop("name must be one endpoint name", call. = FALSE)
   if (!is.character(ids) || length(ids) == 0L) stop("a batch needs at least one submission id", call. = FALSE)
@@ -428,6 +472,8 @@ secretshare_batch_digest <- function(name, ids) {
 #' A fresh submission id: 16 CSPRNG bytes as 32 lowercase hex digits, never all zeros
 #'
 #' @return a string.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_new_id <- function() {
   repeat {
     raw <- openssl::rand_bytes(16L)
@@ -449,8 +495,11 @@ secretshare_new_id <- function() {
 #'   \code{clients} (Steward API tokens are issued by each party).
 #' @param retries how many more times a call that found a party unreachable (or lost a race,
 #'   for sealing) is repeated with the identical request.
-#' @return a \code{steward_secretshare_parties} object: \code{$clients} and \code{$infos} by
+#' @return a \code{steward_secretshare_parties} object: \code{$clients} and \code{$infos} (the
+#'   \code{GetPartyInfo} answers) by
 #'   party index, \code{$count}.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_parties <- function(clients, token = NULL, retries = 3L) {
   if (inherits(clients, "steward_client") || (!is.list(clients) && !is.character(clients)) || length(clients) < 2L) {
     ss_stop("secret sharing needs at least 2 parties: give a list with every party's client or URL")
@@ -498,6 +547,10 @@ secretshare_parties <- function(clients, token = NULL, retries = 3L) {
 }
 
 # Never prints tokens: only the parties' URLs.
+#' @rdname secretshare_parties
+#' @param x a \code{steward_secretshare_parties} object.
+#' @param ... not used.
+#' @export
 print.steward_secretshare_parties <- function(x, ...) {
   cat(sprintf("<steward_secretshare_parties: %d parties, %s>\n", x$count,
     paste(vapply(x$clients, function(client) client$url, character(1)), collapse = ", ")))
@@ -532,6 +585,8 @@ ss_call <- function(parties, rpc, client, ...) {
 #' @param name the endpoint's name.
 #' @param expect e.g. \code{list(vector_length = 10, encoding = "fixed_point", decimal_scale = 2)}.
 #' @return party 0's Endpoint message.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_endpoint <- function(parties, name, expect = NULL) {
   check_parties(parties)
   endpoints <- lapply(seq_len(parties$count), function(i) {
@@ -590,6 +645,8 @@ ss_verified <- function(parties, name) {
 #'   the Endpoint's fields; \code{encoding} is \code{"integer"} or \code{"fixed_point"}; bounds
 #'   are in encoded units (numbers or strings).
 #' @return party 0's Endpoint message.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_create_endpoint <- function(parties, name, vector_length, encoding, decimal_scale = 0L, min_value,
                                         max_value, min_batch_size = NULL, max_submissions_per_contributor = NULL,
                                         description = NULL, dataset = NULL) {
@@ -627,6 +684,8 @@ secretshare_create_endpoint <- function(parties, name, vector_length, encoding, 
 #' @param name the endpoint's name.
 #' @param values \code{vector_length} values, see \code{secretshare_encode}.
 #' @return the submission id.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_submit <- function(parties, name, values) {
   check_parties(parties)
   endpoint <- ss_verified(parties, name)
@@ -639,6 +698,8 @@ secretshare_submit <- function(parties, name, values) {
 #' @param parties from \code{secretshare_parties}.
 #' @param incomplete the \code{steward_secretshare_incomplete} condition.
 #' @return the submission id.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_resume <- function(parties, incomplete) {
   check_parties(parties)
   ss_send(parties, incomplete$endpoint, incomplete$submission_id, incomplete$config_digest,
@@ -649,6 +710,10 @@ secretshare_resume <- function(parties, incomplete) {
 #'
 #' @param parties from \code{secretshare_parties}.
 #' @param incomplete the \code{steward_secretshare_incomplete} condition.
+#' @return invisibly \code{NULL}. If a party cannot be reached, the submission stays pending there (never
+#'   sealed without the other parties) and a \code{steward_secretshare_error} is raised.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_withdraw <- function(parties, incomplete) {
   check_parties(parties)
   failures <- ss_withdraw(parties, incomplete$endpoint, incomplete$submission_id, incomplete$acknowledged)
@@ -714,6 +779,8 @@ ss_withdraw <- function(parties, name, submission_id, indices) {
 #' @param parties from \code{secretshare_parties} (a scientist's clients).
 #' @param name the endpoint's name.
 #' @return a character vector of ids.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_pending <- function(parties, name) {
   check_parties(parties)
   lists <- lapply(parties$clients, function(client) ss_list_pending(parties, client, name))
@@ -745,7 +812,7 @@ ss_list_pending <- function(parties, client, name) {
 #' @param parties from \code{secretshare_parties} (a scientist's clients).
 #' @param name the endpoint's name.
 #' @param n at most this many submissions (\code{NULL}: as many as allowed).
-#' @param ids exactly these submission ids instead.
+#' @param ids exactly these submission ids (32 hex digits each) instead.
 #' @return a list: \code{sums} (exact decimal strings, one per element), \code{submission_count},
 #'   \code{contributor_count} (for means), \code{batch_digest}, \code{submission_ids},
 #'   \code{already_sealed}.
@@ -753,6 +820,8 @@ ss_list_pending <- function(parties, client, name) {
 #'   \code{$submission_ids}, \code{$batch_digest}, \code{$sealed_on} and \code{$permanent}: a set
 #'   some parties sealed and another refused for good can never be released (safe: no party
 #'   learns anything); otherwise retrying with \code{ids = e$submission_ids} is safe.
+#' @seealso \code{\link{secretshare}}
+#' @export
 secretshare_seal_and_sum <- function(parties, name, n = NULL, ids = NULL) {
   check_parties(parties)
   endpoint <- secretshare_endpoint(parties, name)

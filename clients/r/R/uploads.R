@@ -6,6 +6,72 @@
 # and steward_error conditions are those of every other call. The upload code
 # never appears in a message or a progress bar.
 
+#' Upload a file into a drop-off, resumably; download a stored file
+#'
+#' \code{upload_file} sends a file with \code{\link{create_upload}}, \code{\link{write_chunk}} (one call per
+#' chunk) and \code{\link{finalize_upload}} with the file's SHA-256, then polls \code{\link{get_upload}} until
+#' Steward has verified and sealed the file. The upload's \code{request_id} follows from the drop-off and the
+#' file's absolute path, size and modification time, so calling \code{upload_file} again after an interruption
+#' finds the same upload and sends only the bytes Steward has not committed (the offset \code{get_upload}
+#' reports).
+#'
+#' \code{download_file_to} reads \code{\link{download_file}} (a server stream, one message of up to 1 MiB at a
+#' time) into \code{.<name>.<file id>.part} next to \code{path}, continuing such a file left by an earlier
+#' attempt from its end. Once all bytes are in and their SHA-256 is the one Steward recorded, the partial file
+#' is renamed to \code{path}.
+#'
+#' @section Errors:
+#' Refused calls raise \code{steward_error} conditions: a wrong code is \code{steward_permission_denied} ("the
+#' upload code is not valid for this drop-off"); an unknown drop-off \code{steward_not_found}; a closed or
+#' expired one \code{steward_failed_precondition}; a file too large or of a type not allowed
+#' \code{steward_invalid_argument}; a used-up quota or too many wrong codes \code{steward_resource_exhausted}.
+#' A file Steward received but did not keep (e.g. its SHA-256 did not match) raises a condition of class
+#' \code{steward_upload_failed} with \code{$file} and \code{$failure_reason}; a download whose SHA-256 differs
+#' raises \code{steward_checksum_mismatch} and removes the partial file.
+#'
+#' @param client a client from \code{\link{steward_client}}. Uploading needs no token (the code is the
+#'   credential); downloading needs the token of someone who may view the drop-off.
+#' @param path \code{upload_file}: the file to send, read in chunks and never whole; it must not change while it
+#'   is sent. \code{download_file_to}: where to put the file (a file there is replaced).
+#' @param dropoff the drop-off: its upload link (\code{https://.../upload/<id>}), its id, or a
+#'   \code{steward.upload.v1.DropOff} message.
+#' @param code the drop-off's upload code as the owner gave it (\code{"ABCDE-FGHJK"}; case, spaces and hyphens
+#'   do not matter).
+#' @param name the file name the owner sees; \code{NULL}: the file's own name.
+#' @param content_type \code{type/subtype} of the file.
+#' @param chunk_size bytes per \code{\link{write_chunk}} call, at most 4 MiB (4194304, the default).
+#' @param progress show a text progress bar.
+#' @param wait wait until Steward has verified and stored the file (\code{AVAILABLE}); \code{FALSE} returns
+#'   once it is finalized (\code{PROCESSING}).
+#' @param wait_timeout seconds to wait for that.
+#' @param retries how often a chunk (or the download stream) is tried again after the server was unreachable,
+#'   busy with another writer of the same upload, or too slow; each retry first asks Steward how far it got.
+#' @param on_chunk \code{NULL}, or a function called as \code{on_chunk(start, end)} each time Steward has
+#'   committed the bytes from \code{start} up to \code{end} (exclusive) in this run; an error raised in it stops
+#'   the upload, which a later run resumes.
+#' @param file_id the file's id, or its \code{steward.upload.v1.File} message.
+#' @param .timeout seconds each call may take; \code{NULL} uses the client's timeout (for the download stream:
+#'   no limit).
+#' @return \code{upload_file}: the \code{steward.upload.v1.File} message: \code{$file_id}, \code{$name},
+#' \code{$size}, \code{$sha256}, \code{$status} (3, \code{AVAILABLE}, or 2, \code{PROCESSING}, with
+#' \code{wait = FALSE}), \ldots
+#'
+#' \code{download_file_to}: invisibly, the \code{File} message as \code{\link{get_file}} gave it.
+#' @examples
+#' \dontrun{
+#' owner <- steward_client("https://steward.example.org", token = Sys.getenv("STEWARD_TOKEN"))
+#' created <- create_drop_off(owner, dropoff = list(title = "Interview recordings"))
+#' link <- created$dropoff$upload_url   # send the link and, by another channel, the code
+#' code <- created$upload_code          # shown only this once
+#'
+#' uploader <- steward_client("https://steward.example.org")
+#' file <- upload_file(uploader, "interviews.zip", link, code)   # interrupted? call it again
+#'
+#' download_file_to(owner, file$file_id, "interviews.zip")
+#' }
+#' @name uploads
+NULL
+
 # The largest WriteChunk Steward takes (spec upload.md section 2.5).
 upload_max_chunk_bytes <- 4194304
 # FileStatus numbers (steward.upload.v1.FileStatus).
@@ -17,6 +83,8 @@ upload_status <- c(
 upload_tombstones <- upload_status[c("FAILED", "EXPIRED", "TERMINATED", "DELETED")]
 upload_uuid_pattern <- "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
+#' @rdname uploads
+#' @export
 upload_file <- function(client, path, dropoff, code, name = NULL, content_type = "application/octet-stream",
                         chunk_size = upload_max_chunk_bytes, progress = interactive(), wait = TRUE,
                         wait_timeout = 600, retries = 8L, on_chunk = NULL, .timeout = NULL) {
@@ -140,6 +208,8 @@ upload_retry <- function(error, failures, retries, id, get) {
   }
 }
 
+#' @rdname uploads
+#' @export
 download_file_to <- function(client, file_id, path, progress = interactive(), retries = 8L, .timeout = NULL) {
   check_client(client)
   if (methods::is(file_id, "Message")) file_id <- file_id$file_id
