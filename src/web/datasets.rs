@@ -1,9 +1,9 @@
 //! The dataset console: `/datasets` (create, list), `/datasets/{name}`
-//! (versions, buckets, grants, admins, terms of service), `/groups` (groups and
-//! their members), `/service-accounts` (accounts and their tokens) and `/audit`
-//! (the audit log with filters). Static HTML for signed-in users;
-//! `clients/web/src/datasets_page.ts` fills it over gRPC-web, where
-//! DatasetService applies the authorization rules.
+//! (versions, buckets, grants, admins, terms of service), `/groups` (create,
+//! rename and delete groups; their members), `/service-accounts` (accounts and
+//! their tokens) and `/audit` (the audit log with filters). Static HTML for
+//! signed-in users; `clients/web/src/datasets_page.ts` fills it over gRPC-web,
+//! where DatasetService applies the authorization rules.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -188,9 +188,10 @@ const DATASET_HTML: &str = r#"{nav}
 const GROUPS_HTML: &str = r#"{nav}
 <main class="wide">
 <h1>Groups</h1>
-<p class="hint">Grant a dataset to a group on the dataset's page; its members then have that access. Global admins create groups; group admins manage members.</p>
+<p class="hint">Grant a dataset to a group on the dataset's page; its members then have that access. Global admins create, rename and delete groups; group admins manage members.</p>
 <div id="page-status" role="status" aria-live="polite"><p class="muted">Asking the server…</p></div>
 <div id="group-list"></div>
+<div id="group-confirm" role="status" aria-live="polite"></div>
 <form id="group-form">
 <label for="group-name">New group</label>
 <input id="group-name" name="name" required maxlength="150" autocomplete="off">

@@ -656,6 +656,7 @@ button.secondary { border-color: var(--accent); background: transparent; color: 
 .qr-box { margin-top: .8rem; }
 svg.qr { width: 12rem; height: 12rem; display: block; }
 .scroll { overflow-x: auto; }
+form.rename input { min-width: 12rem; }
 figure.chart { margin: 1rem 0; }
 figure.chart figcaption { font-weight: 600; }
 svg.chart-plot { width: 100%; height: auto; display: block; }

@@ -1,9 +1,10 @@
 // The dataset console (HTML in src/web/datasets.rs; spec
 // authorization_dataset.md §2, §3): `/datasets` creates a dataset and lists
 // those the caller sees; `/datasets/{name}` manages one dataset's versions,
-// buckets, grants, admins and terms of service; `/groups` manages groups and
-// their members; `/service-accounts` creates service accounts and their tokens
-// (shown once); `/audit` reads the audit log with filters. Calls go over gRPC-web with the browser's sign-in cookie; the
+// buckets, grants, admins and terms of service; `/groups` creates, renames and
+// deletes groups and manages their members; `/service-accounts` creates
+// service accounts and their tokens (shown once); `/audit` reads the audit log
+// with filters. Calls go over gRPC-web with the browser's sign-in cookie; the
 // server applies the authorization rules and the page shows its refusals.
 
 import { createClient } from "@connectrpc/connect";
@@ -332,13 +333,133 @@ async function showGroups(): Promise<void> {
     box.replaceChildren(el("p", "No group yet.", "muted"));
     return;
   }
+  // Only global admins may list groups, and renaming and deleting need the
+  // same role, so whoever sees this table may use its buttons (the server
+  // still refuses reserved groups, and callers who lost the role since).
   box.replaceChildren(
     table("groups-table", "Groups", ["Group", "Members", "Created", ""], groups, (g, row) => {
       row.dataset.group = g.name;
+      const name = cell(g.name, "name");
       const members = actionButton(`Members of ${g.name}`, result, () => showMembers(g.name), "secondary");
-      return [cell(g.name), cell(`${g.memberCount}`, "members", "number"), cell(when(g.createTime)), nodeCell(members)];
+      const rename = button(`Rename ${g.name}`, "secondary");
+      rename.addEventListener("click", () => openRename(g.name, name, rename));
+      const remove = button(`Delete ${g.name}`, "secondary");
+      remove.addEventListener("click", () => confirmGroupDelete(g, remove));
+      return [name, cell(`${g.memberCount}`, "members", "number"), cell(when(g.createTime)), nodeCell(members, rename, remove)];
     }),
   );
+}
+
+/** A button that submits nothing (its click listener does the work). */
+function button(label: string, className: string): HTMLButtonElement {
+  const b = el("button", label, className) as HTMLButtonElement;
+  b.type = "button";
+  return b;
+}
+
+/** The button labelled `label` in the table row of `group`. */
+function groupRowButton(group: string, label: string): HTMLButtonElement | undefined {
+  const rows = document.querySelectorAll<HTMLTableRowElement>("#groups-table tr[data-group]");
+  const row = [...rows].find((r) => r.dataset.group === group);
+  return [...(row?.querySelectorAll("button") ?? [])].find((b) => b.textContent === label);
+}
+
+/**
+ * Puts a rename form in place of the group's name; Cancel or Escape puts the
+ * name back and focus on `opener`. The server's refusal (a bad name, a name
+ * taken, a reserved group, no permission) goes to the page's result region and
+ * the form stays open to correct it.
+ */
+function openRename(group: string, nameCell: HTMLTableCellElement, opener: HTMLButtonElement): void {
+  const open = nameCell.querySelector("input");
+  if (open) {
+    open.focus();
+    return;
+  }
+  const form = document.createElement("form");
+  form.className = "rename";
+  const label = el("label", `New name for ${group}`);
+  const input = document.createElement("input");
+  input.name = "name";
+  input.required = true;
+  input.maxLength = 255;
+  input.autocomplete = "off";
+  input.value = group;
+  label.append(input);
+  const save = el("button", "Save name") as HTMLButtonElement;
+  save.type = "submit";
+  const cancel = button("Cancel", "secondary");
+  const close = (): void => {
+    nameCell.replaceChildren(group);
+    opener.focus();
+  };
+  cancel.addEventListener("click", close);
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") close();
+  });
+  onSubmit(form, byId("group-result"), async (values) => {
+    const newName = text(values, "name");
+    await client.updateGroup({ name: group, newName });
+    const members = byId<HTMLElement>("members");
+    await Promise.all([showGroups(), members.dataset.group === group ? showMembers(newName) : undefined]);
+    groupRowButton(newName, `Rename ${newName}`)?.focus();
+    return el("p", `Group ${group} is now called ${newName}.`, "ok");
+  });
+  form.append(label, save, cancel);
+  nameCell.replaceChildren(form);
+  input.select();
+  input.focus();
+}
+
+/**
+ * A second, explicit button: a deleted group, its memberships and its grants
+ * cannot be brought back. Afterwards focus goes to the row that took the
+ * group's place (or the one above it, or the new-group field when none is left).
+ */
+function confirmGroupDelete(group: Group, opener: HTMLButtonElement): void {
+  const box = byId<HTMLElement>("group-confirm");
+  const really = button(`Yes, delete group ${group.name}`, "danger");
+  const keep = button("Keep it", "secondary");
+  keep.addEventListener("click", () => {
+    box.replaceChildren();
+    opener.focus();
+  });
+  really.addEventListener("click", async () => {
+    really.disabled = true;
+    const rows = [...document.querySelectorAll<HTMLTableRowElement>("#groups-table tr[data-group]")];
+    const index = rows.findIndex((r) => r.dataset.group === group.name);
+    try {
+      await client.deleteGroup({ name: group.name });
+    } catch (error) {
+      showError(box, error);
+      opener.focus();
+      return;
+    }
+    box.replaceChildren();
+    const members = byId<HTMLElement>("members");
+    if (members.dataset.group === group.name) {
+      members.hidden = true;
+      delete members.dataset.group;
+    }
+    const result = byId<HTMLElement>("group-result");
+    try {
+      await showGroups();
+    } catch (error) {
+      showError(result, error);
+      return;
+    }
+    result.replaceChildren(el("p", `Group ${group.name} was deleted.`, "ok"));
+    const left = document.querySelectorAll<HTMLTableRowElement>("#groups-table tr[data-group]");
+    const next = left[Math.min(index, left.length - 1)];
+    (next?.querySelector("button") ?? byId<HTMLInputElement>("group-name")).focus();
+  });
+  const n = group.memberCount;
+  const memberships = n === 0n ? "" : n === 1n ? " its 1 membership," : ` its ${n} memberships,`;
+  const warning =
+    `Deleting ${group.name} also removes${memberships} the dataset grants given to the group ` +
+    "and the team grants its admins made. This cannot be undone.";
+  box.replaceChildren(el("p", warning), really, keep);
+  really.focus();
 }
 
 async function showMembers(group: string): Promise<void> {
