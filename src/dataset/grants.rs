@@ -650,9 +650,16 @@ pub async fn list_groups(
     Ok(page.finish(rows))
 }
 
+/// The reserved groups, and the groups that carry a global role: renaming or
+/// deleting one would silently take the role from every member (as SCIM refuses too).
 fn refuse_reserved(name: &str) -> Result<()> {
     if RESERVED_GROUPS.contains(&name) {
         return Err(Error::FailedPrecondition(format!("Group {name} is reserved and cannot be renamed or deleted")));
+    }
+    if crate::auth::Role::from_group(name).is_some() {
+        return Err(Error::FailedPrecondition(format!(
+            "Group {name} is reserved: its members hold the {name} role, so it cannot be renamed or deleted"
+        )));
     }
     Ok(())
 }

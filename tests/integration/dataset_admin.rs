@@ -545,6 +545,17 @@ async fn groups_are_managed_by_admins_and_reserved_groups_stay() {
         Code::FailedPrecondition,
         "reserved",
     );
+    // Role groups too: their members would lose the role without a word.
+    assert_code(
+        admin.client.update_group(admin.req(rename("researcher", "lab3"))).await,
+        Code::FailedPrecondition,
+        "members hold the researcher role",
+    );
+    assert_code(
+        admin.client.delete_group(admin.req(pb::DeleteGroupRequest { name: "contributor".into() })).await,
+        Code::FailedPrecondition,
+        "members hold the contributor role",
+    );
 
     admin.create_dataset("fish2", CLOSED, "").await.unwrap();
     admin.grant("fish2", pb::create_grant_request::Grantee::Group("lab2".into()), VIEW, "").await.unwrap();

@@ -182,7 +182,7 @@ archive_endpoint <- function(client, name = NULL, .timeout = NULL) {
 #' @description CheckAccess answers whether the caller may act on a dataset at a level: JSON body `{"dataset","version","permission","service"}` in, JSON `{"allowed":…,"reason":…}` out (DSG's `check-access`, with the level hierarchy and read_only applied). Decisions are 200; a missing dataset is INVALID_ARGUMENT, an unknown one NOT_FOUND. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/CheckAccess`.
 #' @details Errors are conditions of class `steward_error`; see [steward_client()].
 #' @param client a client from [steward_client()].
-#' @param body JSON `{"dataset":"fish2","version":"v1","permission":"view","service":"celltyping"}`; only `dataset` is required, `permission` defaults to `view`, unknown keys are ignored. (a `google.api.HttpBody` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param body JSON `{"dataset":"fish2","version":"v1","permission":"view","service":"celltyping"}`; only `dataset` is required, `permission` defaults to `view`, unknown keys are not read. (a `google.api.HttpBody` message or a named list of its fields; `NULL` leaves it unset.)
 #' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
 #' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
 #' \describe{
@@ -295,7 +295,7 @@ create_dataset_version <- function(client, dataset = NULL, version = NULL, prefi
 #' @return A `steward.upload.v1.CreateDropOffResponse` message (RProtoBuf).
 #' \describe{
 #' \item{dropoff}{(a message)}
-#' \item{upload_code}{Shown this once, as XXXXX-XXXXX.}
+#' \item{upload_code}{Shown this once, as two groups of five characters joined by a dash.}
 #' }
 #' @seealso [steward_client()]
 #' @export
@@ -311,7 +311,7 @@ create_drop_off <- function(client, dropoff = NULL, .timeout = NULL) {
 #' @description CreateEndpoint creates an aggregation endpoint on this party; call it on every party with the same configuration. Idempotent: the same configuration again returns the existing endpoint, the same name with another configuration is ALREADY_EXISTS. Needs the developer role (and `manage` on `dataset` when one is named). Calls the gRPC method `/steward.secretshare.v1.SecretShareService/CreateEndpoint`.
 #' @details Errors are conditions of class `steward_error`; see [steward_client()].
 #' @param client a client from [steward_client()].
-#' @param endpoint Its configuration; output-only fields are ignored. (a `steward.secretshare.v1.Endpoint` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param endpoint Its configuration; output-only fields are not read. (a `steward.secretshare.v1.Endpoint` message or a named list of its fields; `NULL` leaves it unset.)
 #' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
 #' @return A `steward.secretshare.v1.CreateEndpointResponse` message (RProtoBuf). The endpoint created (or the identical one that existed).
 #' \describe{
@@ -536,7 +536,7 @@ create_team_grant <- function(client, group = NULL, user_email = NULL, dataset =
 #' @description CreateToken mints a new API token for the calling user and returns it as a bare JSON string (shown once). Optional JSON body `{"description":…}`, default `API token`. GET is for browsers (cookie). Human users only. Calls the gRPC method `/steward.authorization.v1.AuthorizationService/CreateToken`.
 #' @details Errors are conditions of class `steward_error`; see [steward_client()].
 #' @param client a client from [steward_client()].
-#' @param body Optional JSON `{"description":"…"}`; other keys are ignored. (a `google.api.HttpBody` message or a named list of its fields; `NULL` leaves it unset.)
+#' @param body Optional JSON `{"description":"…"}`; other keys are not read. (a `google.api.HttpBody` message or a named list of its fields; `NULL` leaves it unset.)
 #' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
 #' @return A `google.api.HttpBody` message (RProtoBuf). Message that represents an arbitrary HTTP body. It should only be used for payload formats that can't be represented as JSON, such as raw binary or an HTML page.   This message can be used both in streaming and non-streaming API methods in the request as well as the response.  It can be used as a top-level request field, which is convenient if one wants to extract parameters from either the URL or HTTP template into the request fields and also want access to the raw HTTP body.  Example:  message GetResourceRequest \{ // A unique request id. string request_id = 1;  // The raw HTTP body is bound to this field. google.api.HttpBody http_body = 2;  \}  service ResourceService \{ rpc GetResource(GetResourceRequest) returns (google.api.HttpBody); rpc UpdateResource(google.api.HttpBody) returns (google.protobuf.Empty);  \}  Example with streaming methods:  service CaldavService \{ rpc GetCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody); rpc UpdateCalendar(stream google.api.HttpBody) returns (stream google.api.HttpBody);  \}  Use of this type only changes how the request and response bodies are handled, all other features will continue to work unchanged.
 #' \describe{
@@ -701,7 +701,7 @@ delete_grant <- function(client, dataset = NULL, grant_id = NULL, .timeout = NUL
 
 # /steward.dataset.v1.DatasetService/DeleteGroup
 #' @title DeleteGroup (steward.dataset.v1.DatasetService)
-#' @description DeleteGroup deletes a group with its memberships, group grants and team grants; reserved groups cannot be deleted. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteGroup`.
+#' @description DeleteGroup deletes a group with its memberships, group grants and team grants; reserved and role groups cannot be deleted. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/DeleteGroup`.
 #' @details Errors are conditions of class `steward_error`; see [steward_client()].
 #' @param client a client from [steward_client()].
 #' @param name The group's name. (character; `NULL` leaves it unset.)
@@ -2553,7 +2553,7 @@ set_service_account_active <- function(client, name = NULL, is_active = NULL, .t
 #' @param endpoint The endpoint's name (from the path). (character; `NULL` leaves it unset.)
 #' @param data The share: exactly vector_length field elements. (vector of fixed64 (character string or number); `NULL` leaves it unset.)
 #' @param submission_id 32 hex digits, the same on every party. Required. (character; `NULL` leaves it unset.)
-#' @param client_id Ignored (old clients send it). (character; `NULL` leaves it unset.)
+#' @param client_id Not read (old clients send it). (character; `NULL` leaves it unset.)
 #' @param party_index When given, must be this party's index. (uint32; `NULL` leaves it unset.)
 #' @param config_digest When given, must be the endpoint's config_digest. (character; `NULL` leaves it unset.)
 #' @param .timeout seconds before the call fails with `DEADLINE_EXCEEDED`; `NULL` uses the client's timeout.
@@ -2670,7 +2670,7 @@ update_drop_off <- function(client, dropoff = NULL, update_mask = NULL, reopen =
 
 # /steward.dataset.v1.DatasetService/UpdateGroup
 #' @title UpdateGroup (steward.dataset.v1.DatasetService)
-#' @description UpdateGroup renames a group; reserved groups (admin, sc, team_lead, user) cannot be renamed. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/UpdateGroup`.
+#' @description UpdateGroup renames a group; reserved groups (admin, sc, team_lead, user) and role groups (researcher, developer, scientist, contributor) cannot be renamed. Global admins only. Calls the gRPC method `/steward.dataset.v1.DatasetService/UpdateGroup`.
 #' @details Errors are conditions of class `steward_error`; see [steward_client()].
 #' @param client a client from [steward_client()].
 #' @param name The group's current name. (character; `NULL` leaves it unset.)

@@ -152,7 +152,7 @@ export const GetUserCacheRequestSchema: GenMessage<GetUserCacheRequest> = /*@__P
 export type CheckAccessRequest = Message<"steward.authorization.v1.CheckAccessRequest"> & {
   /**
    * JSON `{"dataset":"fish2","version":"v1","permission":"view","service":"celltyping"}`;
-   * only `dataset` is required, `permission` defaults to `view`, unknown keys are ignored.
+   * only `dataset` is required, `permission` defaults to `view`, unknown keys are not read.
    *
    * @generated from field: google.api.HttpBody body = 1;
    */
@@ -434,7 +434,7 @@ export const GetRootsArePublicRequestSchema: GenMessage<GetRootsArePublicRequest
  */
 export type CreateTokenRequest = Message<"steward.authorization.v1.CreateTokenRequest"> & {
   /**
-   * Optional JSON `{"description":"…"}`; other keys are ignored.
+   * Optional JSON `{"description":"…"}`; other keys are not read.
    *
    * @generated from field: google.api.HttpBody body = 1;
    */

@@ -4439,7 +4439,8 @@ export const DatasetService: GenService<{
   },
   /**
    * UpdateGroup renames a group; reserved groups (admin, sc, team_lead,
-   * user) cannot be renamed. Global admins only.
+   * user) and role groups (researcher, developer, scientist, contributor)
+   * cannot be renamed. Global admins only.
    *
    * @generated from rpc steward.dataset.v1.DatasetService.UpdateGroup
    */
@@ -4450,7 +4451,7 @@ export const DatasetService: GenService<{
   },
   /**
    * DeleteGroup deletes a group with its memberships, group grants and team
-   * grants; reserved groups cannot be deleted. Global admins only.
+   * grants; reserved and role groups cannot be deleted. Global admins only.
    *
    * @generated from rpc steward.dataset.v1.DatasetService.DeleteGroup
    */

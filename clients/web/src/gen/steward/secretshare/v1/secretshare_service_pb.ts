@@ -246,7 +246,7 @@ export const GetPartyInfoResponseSchema: GenMessage<GetPartyInfoResponse> = /*@_
  */
 export type CreateEndpointRequest = Message<"steward.secretshare.v1.CreateEndpointRequest"> & {
   /**
-   * Its configuration; output-only fields are ignored.
+   * Its configuration; output-only fields are not read.
    *
    * @generated from field: steward.secretshare.v1.Endpoint endpoint = 1;
    */
@@ -1011,7 +1011,7 @@ export type SubmitLegacyShareRequest = Message<"steward.secretshare.v1.SubmitLeg
   submissionId: string;
 
   /**
-   * Ignored (old clients send it).
+   * Not read (old clients send it).
    *
    * @generated from field: string client_id = 4;
    */

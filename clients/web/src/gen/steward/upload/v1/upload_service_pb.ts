@@ -341,7 +341,7 @@ export type CreateDropOffResponse = Message<"steward.upload.v1.CreateDropOffResp
   dropoff?: DropOff | undefined;
 
   /**
-   * Shown this once, as XXXXX-XXXXX.
+   * Shown this once, as two groups of five characters joined by a dash.
    *
    * @generated from field: string upload_code = 2;
    */

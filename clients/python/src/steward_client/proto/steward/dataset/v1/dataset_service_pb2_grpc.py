@@ -512,7 +512,8 @@ class DatasetServiceServicer:
 
     def UpdateGroup(self, request, context):
         """UpdateGroup renames a group; reserved groups (admin, sc, team_lead,
-        user) cannot be renamed. Global admins only.
+        user) and role groups (researcher, developer, scientist, contributor)
+        cannot be renamed. Global admins only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -520,7 +521,7 @@ class DatasetServiceServicer:
 
     def DeleteGroup(self, request, context):
         """DeleteGroup deletes a group with its memberships, group grants and team
-        grants; reserved groups cannot be deleted. Global admins only.
+        grants; reserved and role groups cannot be deleted. Global admins only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
