@@ -214,7 +214,7 @@ async fn the_donation_console_needs_a_signed_in_user() {
 /// The dataset console (`/datasets`, `/datasets/{name}`, `/groups`, `/service-accounts`, `/audit`) sends
 /// anonymous visitors to sign in and back to the same page (a dataset name
 /// percent-encoded); a signed-in user gets the page and its script, uncached.
-/// The Chromium run is console_datasets.test.mjs.
+/// The Chromium runs are console_datasets.test.mjs and console_groups.test.mjs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dataset_console_needs_a_signed_in_user() {
     let app = start().await;
