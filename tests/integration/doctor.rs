@@ -230,3 +230,27 @@ async fn an_s3_bucket_is_probed_and_a_missing_one_fails() {
     assert_failed(&output, &stdout, "object store", "s3://no-such-bucket");
     assert!(!stdout.contains(&secret), "{stdout}");
 }
+
+/// Without DATABASE_URL: no embedded cluster running is no fault (`serve`
+/// starts it), and while `serve` runs it, doctor checks it like any database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_cluster_is_checked_while_serve_runs_it() {
+    let data_dir = scratch_dir("doctor-embedded");
+    let dir = data_dir.to_str().unwrap();
+    let (output, stdout) = doctor(&[("STEWARD_DATA_DIR", dir)]);
+    let database = line(&stdout, "database");
+    assert!(database.starts_with("warn ") && database.contains("is not running now"), "{database}");
+    assert!(line(&stdout, "migrations").contains("`steward serve` applies them at start"), "{stdout}");
+    assert!(!data_dir.join("postgres/PG_VERSION").exists(), "doctor creates no cluster");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+
+    let (_, stop, task) = crate::common::spawn_server(crate::common::test_config(&[("STEWARD_DATA_DIR", dir)])).await;
+    let (output, stdout) = doctor(&[("STEWARD_DATA_DIR", dir)]);
+    let database = line(&stdout, "database");
+    assert!(database.starts_with("ok ") && database.contains("embedded cluster running (PostgreSQL "), "{database}");
+    assert!(line(&stdout, "migrations").starts_with("ok ") && line(&stdout, "migrations").contains("all applied"));
+    assert!(line(&stdout, "keyring").starts_with("ok "), "the development keyring serve generated: {stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), task).await.unwrap().unwrap().unwrap();
+}
