@@ -286,11 +286,17 @@ async fn check_signin(config: &Config) -> Outcome {
     };
     match fetched.await {
         Ok(body) => match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(document) if document["issuer"] == provider.issuer.as_str() => Outcome::new(
-                "sign-in",
-                Status::Ok,
-                format!("OIDC issuer {} answers its discovery document", provider.issuer),
-            ),
+            // As sign-in does: a trailing slash does not make another issuer.
+            Ok(document)
+                if document["issuer"].as_str().map(|i| i.trim_end_matches('/'))
+                    == Some(provider.issuer.trim_end_matches('/')) =>
+            {
+                Outcome::new(
+                    "sign-in",
+                    Status::Ok,
+                    format!("OIDC issuer {} answers its discovery document", provider.issuer),
+                )
+            }
             Ok(_) => Outcome::new(
                 "sign-in",
                 Status::Fail,

@@ -254,3 +254,43 @@ async fn the_embedded_cluster_is_checked_while_serve_runs_it() {
     stop.send(()).unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(60), task).await.unwrap().unwrap().unwrap();
 }
+
+/// A real OIDC provider's discovery document is fetched and its issuer
+/// checked, against the in-repo issuer that speaks the same discovery format.
+/// Its issuer ends in a slash, as some providers' do: that is the same issuer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oidc_issuer_is_asked_for_its_discovery_document() {
+    let (provider, _served) = steward::auth::jwt::sandbox::SandboxIssuer::start_local(None).await.unwrap();
+    let issuer = provider.issuer().to_owned();
+    assert!(issuer.starts_with("http://127.0.0.1:") && issuer.ends_with('/'), "{issuer}");
+    let db = TestDb::new().await;
+    let (spec, _) = keyring();
+    let data_dir = scratch_dir("doctor-oidc");
+    let signin = |issuer: &str| {
+        let mut vars: Vec<(String, String)> = good_vars(&db, &spec, &data_dir, "")
+            .into_iter()
+            .filter(|(name, _)| *name != "STEWARD_SMTP_URL")
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        vars.push(("STEWARD_OIDC_ISSUER".into(), issuer.to_owned()));
+        vars.push(("STEWARD_OIDC_CLIENT_ID".into(), "steward".into()));
+        vars.push(("STEWARD_OIDC_CLIENT_SECRET".into(), "s3cret-value".into()));
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let (output, stdout) = doctor(&vars);
+        assert!(!stdout.contains("s3cret-value"), "{stdout}");
+        (output, stdout)
+    };
+
+    let (_, stdout) = signin(&issuer);
+    let line_ok = line(&stdout, "sign-in");
+    assert!(line_ok.starts_with("ok ") && line_ok.contains("answers its discovery document"), "{line_ok}");
+
+    // The same provider under another name: its document names the issuer it
+    // signs tokens as, not the one configured (a proxied URL, say).
+    let (output, stdout) = signin(&issuer.replace("127.0.0.1", "localhost"));
+    assert_failed(&output, &stdout, "sign-in", "names another issuer");
+
+    // No provider at that address.
+    let (output, stdout) = signin(&format!("{issuer}no-such-issuer"));
+    assert_failed(&output, &stdout, "sign-in", "cannot fetch");
+}
