@@ -6,7 +6,7 @@
 //! | `STEWARD_ENV` | `development` | `development` or `production`; production refuses unsafe defaults (below) |
 //! | `STEWARD_LISTEN` | `127.0.0.1:8080` | the one address serving gRPC, gRPC-web and HTTP |
 //! | `STEWARD_PUBLIC_URL` | `http://127.0.0.1:8080` | base of every link Steward hands out (never taken from `Host`) |
-//! | `DATABASE_URL` | unset | PostgreSQL URL or `key=value` string; unset = embedded cluster under the data dir |
+//! | `DATABASE_URL` | unset | PostgreSQL URL or `key=value` string, TLS by libpq's `sslmode`/`sslrootcert` ([`crate::db::tls`]); unset = embedded cluster under the data dir |
 //! | `STEWARD_DATA_DIR` | `./var` | embedded PostgreSQL cluster, development keyring, local blobs |
 //! | `STEWARD_OBJECT_STORE` | unset: files under `STEWARD_DATA_DIR/blobs` | `s3://bucket/prefix` stores sealed blobs in an S3-compatible bucket ([`crate::blobs::StoreConfig`]) |
 //! | `STEWARD_S3_ENDPOINT`, `STEWARD_S3_REGION` | AWS S3; `AWS_DEFAULT_REGION`, else `us-east-1` | service URL of another S3-compatible store (MinIO, Ceph, …) and its region |
@@ -198,6 +198,10 @@ impl Config {
         let data_dir_set = get("STEWARD_DATA_DIR");
         let data_dir = PathBuf::from(data_dir_set.clone().unwrap_or_else(|| "./var".into()));
         let database_url = get("DATABASE_URL").map(Secret::new);
+        if let Some(url) = &database_url {
+            // A wrong sslmode stops the start here rather than at the first connection.
+            crate::db::tls::TlsOptions::split(url.expose()).map_err(|e| invalid("DATABASE_URL", e.to_string()))?;
+        }
         let encryption_keys = get("STEWARD_ENCRYPTION_KEYS").map(Secret::new);
         if get("STEWARD_SANDBOX_PROVIDERS").is_some() {
             return Err(invalid(
@@ -435,6 +439,15 @@ mod tests {
         assert!(!ok.sandbox_providers());
         let ok = config(&[("STEWARD_ENV", "production"), keys, ("DATABASE_URL", "postgres://db/steward")]).unwrap();
         assert!(ok.database_url.is_some());
+    }
+
+    #[test]
+    fn an_unknown_sslmode_stops_the_start() {
+        let err = config(&[("DATABASE_URL", "postgres://u:hunter2@db/x?sslmode=verify")]).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(err.message.contains("sslmode=\"verify\""), "{}", err.message);
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(config(&[("DATABASE_URL", "postgres://db/x?sslmode=verify-full&sslrootcert=/ca.pem")]).is_ok());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
+use diesel_async::SimpleAsyncConnection as _;
 use futures_util::StreamExt as _;
 use http::HeaderMap;
 
@@ -189,7 +189,7 @@ impl Resolver {
         let mut backoff = Duration::from_millis(100);
         loop {
             let session = async {
-                let mut conn = AsyncPgConnection::establish(&database_url).await?;
+                let mut conn = crate::db::connect(&database_url).await?;
                 conn.batch_execute(&format!("LISTEN {AUTH_CHANNEL}")).await?;
                 // Anything may have changed while we were not listening.
                 self.evict("all");

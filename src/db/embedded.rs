@@ -187,15 +187,9 @@ impl EmbeddedPostgres {
 
     /// A plain client on the `postgres` maintenance database (tests clone databases with it).
     pub async fn admin_client(&self) -> anyhow::Result<tokio_postgres::Client> {
-        let (client, connection) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+        super::connect_client(&self.url("postgres"))
             .await
-            .with_context(|| format!("connecting to the embedded PostgreSQL at {}", self.socket_dir.display()))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "embedded admin connection closed");
-            }
-        });
-        Ok(client)
+            .with_context(|| format!("connecting to the embedded PostgreSQL at {}", self.socket_dir.display()))
     }
 
     /// The cluster directory (`<data dir>/postgres`).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::RunQueryDsl as _;
 use futures_util::StreamExt as _;
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -372,7 +372,7 @@ impl Shared {
         let mut backoff = Duration::from_millis(100);
         while !stopping(&shutdown) {
             let session = async {
-                let mut conn = AsyncPgConnection::establish(&self.workers.database_url).await?;
+                let mut conn = crate::db::connect(&self.workers.database_url).await?;
                 diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).await?;
                 // Jobs may have arrived while we were not listening.
                 self.wake.notify_waiters();

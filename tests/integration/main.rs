@@ -33,6 +33,7 @@ mod metrics;
 mod ngauth;
 mod openapi;
 mod pages;
+mod pg_tls;
 mod ratelimit;
 mod scenarios;
 mod scim;

@@ -67,9 +67,14 @@ pub fn scratch_dir(purpose: &str) -> PathBuf {
 
 /// Statics are never dropped, so a detached watcher stops the cluster and
 /// removes `dir` once this test process has exited.
-#[expect(clippy::zombie_processes, reason = "the watcher outlives this process by design")]
 pub fn reap_on_exit(pg: &EmbeddedPostgres, dir: &Path) {
-    let pid_file = pg.cluster_dir().join("postmaster.pid");
+    reap_cluster_on_exit(pg.cluster_dir(), dir);
+}
+
+/// [`reap_on_exit`] for a cluster this process set up itself in `cluster_dir`.
+#[expect(clippy::zombie_processes, reason = "the watcher outlives this process by design")]
+pub fn reap_cluster_on_exit(cluster_dir: &Path, dir: &Path) {
+    let pid_file = cluster_dir.join("postmaster.pid");
     let script = format!(
         "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
          pid=$(head -n1 '{pid_file}' 2>/dev/null); [ -n \"$pid\" ] && kill -INT \"$pid\" 2>/dev/null; \
