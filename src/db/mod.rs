@@ -45,6 +45,10 @@ pub struct PoolOptions {
     pub application_name: &'static str,
 }
 
+/// The half of a tokio-postgres connection that must be polled (spawned) for
+/// its client to work, over TCP or TLS.
+pub type Connection = tokio_postgres::Connection<tokio_postgres::Socket, tls::RustlsStream<tokio_postgres::Socket>>;
+
 /// A parsed connection string: where to connect and how to secure it.
 #[derive(Clone)]
 pub struct Target {
@@ -64,15 +68,7 @@ impl Target {
 
     /// Opens one tokio-postgres connection: the one place Steward connects.
     /// The caller drives the returned connection.
-    pub async fn open(
-        &self,
-    ) -> Result<
-        (
-            tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tls::RustlsStream<tokio_postgres::Socket>>,
-        ),
-        tokio_postgres::Error,
-    > {
+    pub async fn open(&self) -> Result<(tokio_postgres::Client, Connection), tokio_postgres::Error> {
         self.config.connect(self.tls.clone()).await
     }
 
