@@ -427,17 +427,74 @@ where
     }
 }
 
-/// An established TLS session. No channel binding is offered (SCRAM runs
-/// without `-PLUS`, which libpq's default `channel_binding=prefer` accepts).
+/// An established TLS session.
 pub struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S> tokio_postgres::tls::TlsStream for RustlsStream<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    /// SCRAM-SHA-256-PLUS binds the password exchange to this session, so a
+    /// man in the middle cannot relay it even where the certificate is not
+    /// verified (`require`).
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        let (_, session) = self.0.get_ref();
+        session
+            .peer_certificates()
+            .and_then(<[_]>::first)
+            .and_then(|cert| end_point_hash(cert))
+            .map_or_else(ChannelBinding::none, ChannelBinding::tls_server_end_point)
     }
+}
+
+/// RFC 5929 `tls-server-end-point`: the server certificate hashed with the
+/// hash of its signature algorithm (SHA-1 counts as SHA-256). None for
+/// algorithms without one named in the OID (RSA-PSS, Ed25519): SCRAM then
+/// runs without channel binding.
+fn end_point_hash(cert: &[u8]) -> Option<Vec<u8>> {
+    const RSA: [u8; 8] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA: [u8; 7] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03];
+    let oid = signature_oid(cert)?;
+    let algorithm = match oid.split_last()? {
+        (0x05 | 0x0b, prefix) if prefix == RSA => &ring::digest::SHA256,
+        (0x0c, prefix) if prefix == RSA => &ring::digest::SHA384,
+        (0x0d, prefix) if prefix == RSA => &ring::digest::SHA512,
+        (0x02, prefix) if prefix == ECDSA => &ring::digest::SHA256,
+        (0x03, prefix) if prefix == ECDSA => &ring::digest::SHA384,
+        (0x04, prefix) if prefix == ECDSA => &ring::digest::SHA512,
+        _ => return None,
+    };
+    Some(ring::digest::digest(algorithm, cert).as_ref().to_vec())
+}
+
+/// The OID (contents) of a DER certificate's outer `signatureAlgorithm`:
+/// `SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE { OID, … }, … }`.
+fn signature_oid(cert: &[u8]) -> Option<&[u8]> {
+    let (certificate, _) = der_element(cert, 0x30)?;
+    let (_tbs, rest) = der_element(certificate, 0x30)?;
+    let (algorithm, _) = der_element(rest, 0x30)?;
+    let (oid, _) = der_element(algorithm, 0x06)?;
+    Some(oid)
+}
+
+/// The DER element with `tag` at the start of `input`: its contents and what follows it.
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&first, rest) = input.split_first()?;
+    let (&short, rest) = rest.split_first()?;
+    if first != tag {
+        return None;
+    }
+    let (len, rest) = if short < 0x80 {
+        (usize::from(short), rest)
+    } else {
+        let n = usize::from(short & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at(n);
+        (bytes.iter().fold(0, |len, b| (len << 8) | usize::from(*b)), rest)
+    };
+    (rest.len() >= len).then(|| rest.split_at(len))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
@@ -527,6 +584,20 @@ mod tests {
             assert_eq!(tls.mode.wire(), wire, "{mode}");
             assert_eq!(rest, "postgres://db/x");
         }
+    }
+
+    #[test]
+    fn the_signature_algorithm_is_read_from_the_certificate() {
+        // SEQUENCE { tbs SEQUENCE (long form length), SEQUENCE { OID ecdsa-with-SHA384, } , BIT STRING }
+        let mut cert = vec![0x30, 0x81, 0x00, 0x30, 0x81, 0x02, 0xaa, 0xbb];
+        cert.extend([0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03]);
+        cert.extend([0x03, 0x01, 0x00]);
+        cert[2] = u8::try_from(cert.len() - 3).unwrap();
+        assert_eq!(signature_oid(&cert), Some(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03][..]));
+        assert_eq!(end_point_hash(&cert).map(|h| h.len()), Some(48));
+        assert_eq!(signature_oid(&cert[..cert.len() - 4]), None, "cut short");
+        cert[19] = 0x07;
+        assert_eq!(end_point_hash(&cert), None, "an algorithm with no hash of its own");
     }
 
     #[test]

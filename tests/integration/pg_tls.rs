@@ -1,7 +1,8 @@
 //! TLS to PostgreSQL (`sslmode` and `sslrootcert` in `DATABASE_URL`) against
 //! a real cluster of its own: `ssl=on` with a certificate for `localhost`
 //! signed by a test CA (both made by the openssl CLI), listening on loopback
-//! TCP, with a pg_hba.conf that admits TCP clients over TLS only (`hostssl`).
+//! TCP, with a pg_hba.conf that admits TCP clients over TLS only (`hostssl`),
+//! and one role that signs in with a SCRAM password.
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -68,7 +69,8 @@ async fn start_cluster() -> TlsCluster {
     run_as(owner, &initdb, &["-A", "trust", "-U", "steward", "--no-sync", "--no-instructions", "-D"], &cluster_dir);
     std::fs::write(
         cluster_dir.join("pg_hba.conf"),
-        "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        "local all all trust\nhostssl all scram_user 127.0.0.1/32 scram-sha-256\n\
+         hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
     )
     .unwrap();
     let port = free_port();
@@ -260,6 +262,26 @@ async fn verify_full_refuses_a_host_the_certificate_does_not_name_and_verify_ca_
     assert!(message.contains("certificate not valid for name \"127.0.0.1\""), "{message}");
     let mut conn = db::connect(&pg.url("127.0.0.1", "postgres", &format!("sslmode=verify-ca&{roots}"))).await.unwrap();
     assert!(encrypted(&mut conn).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_is_bound_to_the_tls_session() {
+    let pg = cluster().await;
+    let admin = db::connect_client(&pg.url("localhost", "postgres", "sslmode=require")).await.unwrap();
+    admin.batch_execute("CREATE ROLE scram_user LOGIN PASSWORD 'a-scram-secret'").await.unwrap();
+    // channel_binding=require refuses SCRAM without -PLUS, and the server
+    // refuses binding data that is not the hash of the certificate it sent.
+    let roots = format!("sslrootcert={}", pg.ca.display());
+    for query in
+        ["sslmode=require&channel_binding=require", &format!("sslmode=verify-full&{roots}&channel_binding=require")]
+    {
+        let url = format!("postgres://scram_user:a-scram-secret@localhost:{}/postgres?{query}", pg.port);
+        let mut conn = db::connect(&url).await.unwrap();
+        assert!(encrypted(&mut conn).await, "{query}");
+    }
+    let wrong = format!("postgres://scram_user:wrong@localhost:{}/postgres?sslmode=require", pg.port);
+    let message = refusal(&wrong).await;
+    assert!(message.contains("password authentication failed"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
