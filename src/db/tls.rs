@@ -151,11 +151,11 @@ impl TlsOptions {
                     .context("building the TLS certificate verifier")?
             }
             (SslMode::VerifyCa, roots) | (SslMode::Prefer | SslMode::Require, roots @ RootCert::File(_)) => {
-                Arc::new(ChainOnly { roots: load_roots(roots)?, provider })
+                Arc::new(ChainOnly { roots: Some(load_roots(roots)?), provider })
             }
             // No verification wanted (or, for disable, no TLS at all).
             (SslMode::Prefer | SslMode::Require, RootCert::System { .. }) | (SslMode::Disable, _) => {
-                Arc::new(Unverified { provider })
+                Arc::new(ChainOnly { roots: None, provider })
             }
         };
         Ok(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
@@ -289,11 +289,15 @@ fn system_bundle() -> anyhow::Result<String> {
     })
 }
 
-/// `verify-ca`: the chain must end at a trusted root; the host name is not
-/// compared (the certificate may name another host, or none).
+/// `verify-ca` (`roots` given): the chain must end at a trusted root; the
+/// host name is not compared (the certificate may name another host, or
+/// none). `require` and `prefer` without `sslrootcert` (`roots` None), as
+/// libpq: encryption against passive listeners, no proof of who the server
+/// is. Either way the handshake signature is checked (the server holds the
+/// key of the certificate it shows).
 #[derive(Debug)]
 struct ChainOnly {
-    roots: RootCertStore,
+    roots: Option<RootCertStore>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -306,57 +310,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `require` and `prefer` without `sslrootcert`, as libpq: encryption against
-/// passive listeners, no proof of who the server is. The handshake signature
-/// is still checked (the server holds the key of the certificate it shows).
-#[derive(Debug)]
-struct Unverified {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
