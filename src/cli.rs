@@ -342,6 +342,64 @@ pub async fn keys_reseal(config: Config) -> anyhow::Result<()> {
     .await
 }
 
+/// `steward jobs list`: each job as [`jobs::admin::describe`] puts it.
+pub async fn jobs_list(config: Config, state: Option<String>, kind: Option<String>, limit: u32) -> anyhow::Result<()> {
+    with_migrated_connection(&config, |mut conn| async move {
+        let found =
+            jobs::list(&mut conn, state.as_deref(), kind.as_deref(), i64::from(limit)).await.context("listing jobs")?;
+        for job in &found {
+            println!("{}", jobs::admin::describe(job));
+        }
+        match found.len() {
+            0 => println!("No jobs match."),
+            n if n == limit as usize => println!("{n} jobs shown; there may be more (--limit)."),
+            n => println!("{n} jobs."),
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `steward jobs retry`: re-queues the failed jobs `ids` (or every failed
+/// job), a line per job; fails when any of them was not re-queued.
+pub async fn jobs_retry(config: Config, ids: Vec<i64>, all_failed: bool) -> anyhow::Result<()> {
+    with_migrated_connection(&config, |mut conn| async move {
+        let outcomes = if all_failed {
+            jobs::admin::retry_all_failed(&mut conn).await
+        } else {
+            jobs::admin::retry(&mut conn, &ids).await
+        };
+        report_outcomes(&outcomes.context("re-queueing jobs")?, "re-queued")
+    })
+    .await
+}
+
+/// `steward jobs delete`: deletes the failed jobs `ids`, or every failed job
+/// last changed longer than `older_than` ago.
+pub async fn jobs_delete(config: Config, ids: Vec<i64>, older_than: Option<Duration>) -> anyhow::Result<()> {
+    with_migrated_connection(&config, |mut conn| async move {
+        let Some(age) = older_than else {
+            return report_outcomes(&jobs::admin::delete(&mut conn, &ids).await.context("deleting jobs")?, "deleted");
+        };
+        let before = chrono::Utc::now() - chrono::TimeDelta::from_std(age).context("--older-than is too long")?;
+        let deleted = jobs::admin::delete_failed_before(&mut conn, before).await.context("deleting jobs")?;
+        println!("Deleted {deleted} failed jobs last changed before {}.", before.format("%Y-%m-%d %H:%M:%S UTC"));
+        Ok(())
+    })
+    .await
+}
+
+fn report_outcomes(outcomes: &[(i64, jobs::admin::Outcome)], done: &str) -> anyhow::Result<()> {
+    for (id, outcome) in outcomes {
+        println!("job {id}: {outcome}");
+    }
+    let left = outcomes.iter().filter(|(_, outcome)| !outcome.done()).count();
+    match left {
+        0 => Ok(()),
+        _ => anyhow::bail!("{left} of {} jobs were not {done}", outcomes.len()),
+    }
+}
+
 /// The usage table, then one verdict per key.
 fn print_usage(keyring: &Keyring, usage: &crate::rotation::Usage, ngauth_lifetime: Duration) {
     let name = |key: &Option<String>| key.clone().unwrap_or_else(|| "(no key id)".to_owned());

@@ -45,6 +45,11 @@ enum Command {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// Background jobs: list them; re-queue or delete failed ones.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Encryption keys.
     Keys {
         #[command(subcommand)]
@@ -144,6 +149,40 @@ enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs, most recently changed first (finished jobs leave no row).
+    List {
+        /// Only jobs in this state.
+        #[arg(long, value_parser = ["queued", "running", "failed"])]
+        state: Option<String>,
+        /// Only jobs of this kind, such as upload.notify.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue failed jobs again, due now with all their attempts.
+    Retry {
+        /// The failed jobs' ids (see `jobs list --state failed`).
+        #[arg(required_unless_present = "all_failed")]
+        ids: Vec<i64>,
+        /// Every failed job.
+        #[arg(long, conflicts_with = "ids")]
+        all_failed: bool,
+    },
+    /// Delete failed jobs; queued and running jobs are live work and stay.
+    Delete {
+        /// The failed jobs' ids.
+        #[arg(required_unless_present = "older_than")]
+        ids: Vec<i64>,
+        /// Every failed job last changed longer ago than this, such as 30d.
+        #[arg(long, value_parser = parse_lifetime, conflicts_with = "ids")]
+        older_than: Option<std::time::Duration>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Print a new keyring for STEWARD_ENCRYPTION_KEYS.
     Generate,
@@ -238,6 +277,11 @@ fn main() -> ExitCode {
                 UserCommand::ImportNeuprintAuth { file, datasets, dry_run } => {
                     cli::user_import(config, file, cli::Import::NeuprintAuth { datasets }, dry_run).await
                 }
+            },
+            Command::Jobs { command } => match command {
+                JobsCommand::List { state, kind, limit } => cli::jobs_list(config, state, kind, limit).await,
+                JobsCommand::Retry { ids, all_failed } => cli::jobs_retry(config, ids, all_failed).await,
+                JobsCommand::Delete { ids, older_than } => cli::jobs_delete(config, ids, older_than).await,
             },
             Command::Keys { command: KeysCommand::Usage } => cli::keys_usage(config).await,
             Command::Keys { command: KeysCommand::Reseal } => cli::keys_reseal(config).await,

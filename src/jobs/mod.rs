@@ -14,7 +14,8 @@
 //!   a worker that dies lets the lease lapse and another worker re-claims the
 //!   job. Success deletes the row; an error (or panic) re-queues it after an
 //!   exponential [`Backoff`] until `max_attempts`, then leaves it `failed` with
-//!   its last error for inspection ([`failed_jobs`]). The backoff is the
+//!   its last error for inspection ([`failed_jobs`]; operators re-queue or
+//!   delete such jobs with `steward jobs`, see [`admin`]). The backoff is the
 //!   workers' ([`Workers::backoff`]) unless the kind has its own
 //!   ([`Registry::retry`]), e.g. e-mail retried over a day, not minutes.
 //! - **Wake-ups**: [`enqueue`] sends `NOTIFY steward_jobs`; one `LISTEN`
@@ -26,6 +27,7 @@
 //!
 //! `store` holds the SQL; `worker` the claim/run/finish loop.
 
+pub mod admin;
 mod backoff;
 mod store;
 mod worker;
@@ -43,7 +45,7 @@ use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 pub use backoff::Backoff;
-pub use store::{CHANNEL, JobRow, claim, failed_jobs, find, pending_count};
+pub use store::{CHANNEL, JobRow, claim, failed_jobs, find, list, pending_count};
 pub use worker::{Workers, spawn};
 
 use crate::db::Pool;

@@ -252,6 +252,64 @@ pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<J
     jobs::table.find(id).select(JobRow::as_select()).first(conn).await.optional()
 }
 
+/// Up to `limit` jobs, in `state` and of `kind` where given, most recently
+/// changed first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    state: Option<&str>,
+    kind: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<JobRow>> {
+    let mut query = jobs::table.select(JobRow::as_select()).into_boxed();
+    if let Some(state) = state {
+        query = query.filter(jobs::state.eq(state.to_owned()));
+    }
+    if let Some(kind) = kind {
+        query = query.filter(jobs::kind.eq(kind.to_owned()));
+    }
+    query.order((jobs::updated_at.desc(), jobs::id.desc())).limit(limit).load(conn).await
+}
+
+/// Puts failed job `id` back in the queue, due now with all its attempts,
+/// unless a live job holds its dedup key (a periodic job's next run, a
+/// donation retried meanwhile); `false` when it was not re-queued.
+pub async fn requeue_failed(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    diesel::sql_query(
+        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = now() \
+         WHERE id = $1 AND state = 'failed' \
+           AND (dedup_key IS NULL OR NOT EXISTS ( \
+               SELECT 1 FROM jobs live WHERE live.dedup_key = jobs.dedup_key AND live.state <> 'failed'))",
+    )
+    .bind::<Int8, _>(id)
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
+}
+
+/// The live (queued or running) job holding `dedup_key`, if any.
+pub async fn live_with_key(conn: &mut AsyncPgConnection, dedup_key: &str) -> QueryResult<Option<i64>> {
+    jobs::table
+        .filter(jobs::dedup_key.eq(dedup_key))
+        .filter(jobs::state.ne("failed"))
+        .select(jobs::id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Deletes failed job `id`; `false` when there is no such failed job.
+pub async fn delete_failed(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    diesel::delete(jobs::table.filter(jobs::id.eq(id)).filter(jobs::state.eq("failed")))
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
+}
+
+/// Deletes the failed jobs that last changed before `before`; how many went.
+pub async fn delete_failed_before(conn: &mut AsyncPgConnection, before: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::delete(jobs::table.filter(jobs::state.eq("failed")).filter(jobs::updated_at.lt(before))).execute(conn).await
+}
+
 fn interval(d: Duration) -> PgInterval {
     let micros = d.min(MAX_INTERVAL).as_micros();
     PgInterval::from_microseconds(i64::try_from(micros).unwrap_or(i64::MAX))

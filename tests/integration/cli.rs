@@ -5,17 +5,10 @@ use std::process::{Command, Output};
 
 use steward::proto::authorization::v1::WhoAmIRequest;
 
-use crate::common::{TestApp, eventually_refused, scratch_dir, with_bearer};
+use crate::common::{TestApp, eventually_refused, scratch_dir, steward_command, with_bearer};
 
 fn steward(db_url: &str, args: &[&str]) -> Output {
-    let data_dir = scratch_dir("cli");
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .args(args)
-        .env("DATABASE_URL", db_url)
-        .env("STEWARD_DATA_DIR", &data_dir)
-        .env("STEWARD_LOG", "warn")
-        .output()
-        .expect("running steward")
+    steward_command(db_url, "cli").args(args).output().expect("running steward")
 }
 
 fn stdout(output: &Output) -> String {

@@ -5,7 +5,7 @@
 //! one-line errors for malformed files.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Bool, Text};
@@ -17,7 +17,7 @@ use steward::dataset::audit;
 use steward::db::schema::users;
 use steward::proto::authorization::v1::GetUserCacheRequest;
 
-use crate::common::{TestApp, TestDb, scratch_dir, with_bearer};
+use crate::common::{TestApp, TestDb, steward_command, with_bearer};
 
 fn fixture(name: &str) -> String {
     let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", "import", name].iter().collect();
@@ -25,13 +25,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn steward(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .args(args)
-        .env("DATABASE_URL", db.url())
-        .env("STEWARD_DATA_DIR", scratch_dir("import-cli"))
-        .env("STEWARD_LOG", "warn")
-        .output()
-        .expect("running steward")
+    steward_command(db.url(), "import-cli").args(args).output().expect("running steward")
 }
 
 /// Runs a command that must succeed; returns its (stdout, stderr) lines.

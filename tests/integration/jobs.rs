@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 /// Workers tuned for tests: quick polling, short backoff, a lease that still
 /// outlives scheduling hiccups on a busy 2-core machine.
-fn workers(db: &TestDb, registry: Registry) -> Workers {
+pub(crate) fn workers(db: &TestDb, registry: Registry) -> Workers {
     Workers::new(db.pool(), db.url().to_owned(), Arc::new(registry))
         .lease(Duration::from_secs(3))
         .poll_interval(Duration::from_millis(100))
@@ -28,19 +28,19 @@ fn workers(db: &TestDb, registry: Registry) -> Workers {
 }
 
 /// Running workers with their shutdown switch.
-struct Running {
+pub(crate) struct Running {
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
 }
 
-fn start(workers: Workers) -> Running {
+pub(crate) fn start(workers: Workers) -> Running {
     let (stop, shutdown) = watch::channel(false);
     Running { stop, handle: workers.spawn(shutdown) }
 }
 
 impl Running {
     /// Signals shutdown and waits (bounded) for the workers to return.
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(15), self.handle)
             .await
@@ -50,7 +50,7 @@ impl Running {
 }
 
 /// Polls `check` every 25 ms until it holds; panics with `what` after `limit`.
-async fn wait_for<F, Fut>(limit: Duration, what: &str, mut check: F)
+pub(crate) async fn wait_for<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -66,11 +66,11 @@ async fn pending(db: &TestDb) -> i64 {
     jobs::pending_count(&mut *db.conn().await).await.unwrap()
 }
 
-async fn enqueue(db: &TestDb, job: NewJob) -> i64 {
+pub(crate) async fn enqueue(db: &TestDb, job: NewJob) -> i64 {
     jobs::enqueue(&mut *db.conn().await, job).await.unwrap().expect("a new job id")
 }
 
-async fn find(db: &TestDb, id: i64) -> Option<jobs::JobRow> {
+pub(crate) async fn find(db: &TestDb, id: i64) -> Option<jobs::JobRow> {
     jobs::find(&mut *db.conn().await, id).await.unwrap()
 }
 

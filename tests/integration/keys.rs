@@ -4,7 +4,7 @@
 //! And what re-sealing must never do: overwrite a value a server changed
 //! meanwhile, or touch a value it cannot open.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use diesel::{ExpressionMethods as _, QueryDsl as _};
@@ -19,15 +19,12 @@ use steward::rotation::{self, PLACES, store};
 use crate::backup::{DATA_TYPE, download, make_data, start, uploads};
 use crate::common::donation::{legacy_create, query_rows};
 use crate::common::participant::{Browser, shown_link};
-use crate::common::{TestApp, TestDb, scratch_dir, with_bearer};
+use crate::common::{TestApp, TestDb, scratch_dir, steward_command, with_bearer};
 
 fn keys(db_url: &str, keyring: &str, command: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
+    steward_command(db_url, "keys-cli")
         .args(["keys", command])
-        .env("DATABASE_URL", db_url)
         .env("STEWARD_ENCRYPTION_KEYS", keyring)
-        .env("STEWARD_DATA_DIR", scratch_dir("keys-cli"))
-        .env("STEWARD_LOG", "warn")
         .output()
         .expect("running steward")
 }

@@ -28,6 +28,7 @@ mod donation_workers;
 mod embedded;
 mod import;
 mod jobs;
+mod jobs_admin;
 mod keys;
 mod metrics;
 mod ngauth;

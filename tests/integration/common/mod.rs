@@ -57,6 +57,14 @@ pub fn scratch_root() -> PathBuf {
 }
 
 /// A fresh directory inside [`scratch_root`].
+/// The `steward` binary ready to run a command against `db_url`: a scratch
+/// data dir of its own (never the developer's), warnings only in its log.
+pub fn steward_command(db_url: &str, purpose: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_steward"));
+    command.env("DATABASE_URL", db_url).env("STEWARD_DATA_DIR", scratch_dir(purpose)).env("STEWARD_LOG", "warn");
+    command
+}
+
 pub fn scratch_dir(purpose: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = scratch_root().join(format!("{}-{purpose}", NEXT.fetch_add(1, Ordering::Relaxed)));
