@@ -56,7 +56,6 @@ pub fn scratch_root() -> PathBuf {
     std::env::temp_dir().join(format!("steward-test-{}", std::process::id()))
 }
 
-/// A fresh directory inside [`scratch_root`].
 /// The `steward` binary ready to run a command against `db_url`: a scratch
 /// data dir of its own (never the developer's), warnings only in its log.
 pub fn steward_command(db_url: &str, purpose: &str) -> std::process::Command {
@@ -65,6 +64,7 @@ pub fn steward_command(db_url: &str, purpose: &str) -> std::process::Command {
     command
 }
 
+/// A fresh directory inside [`scratch_root`].
 pub fn scratch_dir(purpose: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = scratch_root().join(format!("{}-{purpose}", NEXT.fetch_add(1, Ordering::Relaxed)));
